@@ -1,0 +1,2 @@
+//! The acceptable-use policy as code.
+pub mod normalize;

@@ -1,0 +1,436 @@
+//! Folding text into a canonical form for matching, with a map back to the
+//! original bytes so that evidence always points at what the tenant published.
+//!
+//! The folded form is a sequence of lowercase words separated by single
+//! spaces. On the way it undoes the usual evasions: compatibility forms
+//! (fullwidth, mathematical and circled letters), combining marks, zero-width
+//! and other format characters, Cyrillic and Greek homoglyphs, leetspeak inside
+//! words (`k1ll`, `h4ng`, `@ss`), stretched letters (`kiiiill`, folded to one
+//! letter per run, so `kill` and `kiiill` both become `kil`), and words spelled
+//! out letter by letter (`k.i.l.l`, `k i l l`).
+//!
+//! Phrase lists go through the same function, so a list entry and the text it
+//! should catch always meet in the same form.
+
+use unicode_normalization::char::{decompose_compatible, is_combining_mark};
+
+/// Text folded for matching, with the original byte span of every folded byte.
+#[derive(Debug, Clone, Default)]
+pub struct Normalized {
+    text: String,
+    /// For each byte of `text`: the original byte range that produced it.
+    origin: Vec<(u32, u32)>,
+    /// Byte offset in `text` where each word starts, in order.
+    word_starts: Vec<u32>,
+}
+
+impl Normalized {
+    /// The folded text: lowercase words separated by single spaces.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Byte offsets in [`Self::text`] where each word starts.
+    pub fn word_starts(&self) -> &[u32] {
+        &self.word_starts
+    }
+
+    /// The index of the word that contains folded byte `pos`.
+    pub fn word_index(&self, pos: usize) -> usize {
+        self.word_starts
+            .partition_point(|&s| s as usize <= pos)
+            .saturating_sub(1)
+    }
+
+    /// Maps a byte range of the folded text back to a byte range of the
+    /// original text; slicing the original with it gives the words that
+    /// produced the match.
+    pub fn original_span(&self, start: usize, end: usize) -> (usize, usize) {
+        if self.origin.is_empty() || start >= end || end > self.origin.len() {
+            return (0, 0);
+        }
+        (
+            self.origin[start].0 as usize,
+            self.origin[end - 1].1 as usize,
+        )
+    }
+}
+
+/// One character of a word in the making, with its origin.
+#[derive(Debug, Clone, Copy)]
+struct Unit {
+    ch: char,
+    start: u32,
+    end: u32,
+}
+
+/// How a folded character behaves inside a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Letter,
+    Digit,
+    /// A symbol that stands for a letter inside a word (`@`, `$`, `!`, `|`).
+    Symbol,
+    Separator,
+    /// Dropped without splitting the word (zero-width and format characters).
+    Invisible,
+}
+
+/// Folds `original` for matching. Never fails: any input yields a (possibly
+/// empty) folded text.
+pub fn normalize(original: &str) -> Normalized {
+    let mut folder = Folder::with_capacity(original.len());
+    if original.is_ascii() {
+        for (i, &b) in original.as_bytes().iter().enumerate() {
+            let ch = b.to_ascii_lowercase() as char;
+            folder.push(ch, kind_of_ascii(ch), i as u32, i as u32 + 1);
+        }
+    } else {
+        for (i, ch) in original.char_indices() {
+            let (start, end) = (i as u32, (i + ch.len_utf8()) as u32);
+            if ch.is_ascii() {
+                let ch = ch.to_ascii_lowercase();
+                folder.push(ch, kind_of_ascii(ch), start, end);
+                continue;
+            }
+            if is_invisible(ch) {
+                continue;
+            }
+            decompose_compatible(ch, |d| {
+                if is_combining_mark(d) || is_invisible(d) {
+                    return;
+                }
+                if let Some(c) = confusable(d) {
+                    folder.push(c, kind_of_ascii(c), start, end);
+                    return;
+                }
+                for l in d.to_lowercase() {
+                    let c = confusable(l).unwrap_or(l);
+                    let kind = if c.is_ascii() {
+                        kind_of_ascii(c)
+                    } else if c.is_alphanumeric() {
+                        Kind::Letter
+                    } else {
+                        Kind::Separator
+                    };
+                    folder.push(c, kind, start, end);
+                }
+            });
+        }
+    }
+    folder.finish()
+}
+
+fn kind_of_ascii(c: char) -> Kind {
+    match c {
+        'a'..='z' => Kind::Letter,
+        '0'..='9' => Kind::Digit,
+        '@' | '$' | '!' | '|' => Kind::Symbol,
+        // An apostrophe inside a word ("don't") keeps the word whole.
+        '\'' => Kind::Invisible,
+        _ => Kind::Separator,
+    }
+}
+
+/// Zero-width and other format characters, plus variation selectors and the
+/// soft hyphen: invisible in a rendered post, so they must not split words.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{E0000}'..='\u{E007F}' | '\u{2019}' | '\u{2018}' | '\u{02BC}')
+}
+
+/// Cyrillic, Greek and other letters that look like Latin ones. Upper-case
+/// forms are mapped before lower-casing, because `В` looks like `B` while its
+/// lower case `в` does not.
+fn confusable(c: char) -> Option<char> {
+    Some(match c {
+        // Cyrillic
+        'А' | 'а' | 'ӑ' | 'ӓ' => 'a',
+        'В' | 'Ь' | 'ь' => 'b',
+        'С' | 'с' | 'Ϲ' | 'ϲ' => 'c',
+        'ԁ' => 'd',
+        'Е' | 'е' | 'Ё' | 'ё' | 'Є' | 'є' => 'e',
+        'Н' | 'һ' | 'Һ' => 'h',
+        'І' | 'і' | 'Ї' | 'ї' | 'Ӏ' | 'ӏ' => 'i',
+        'Ј' | 'ј' => 'j',
+        'К' | 'к' | 'Қ' | 'қ' => 'k',
+        'М' | 'м' => 'm',
+        'П' | 'п' => 'n',
+        'О' | 'о' | 'Ӧ' | 'ӧ' => 'o',
+        'Р' | 'р' => 'p',
+        'ԛ' | 'Ԛ' => 'q',
+        'Ѕ' | 'ѕ' => 's',
+        'Т' | 'т' => 't',
+        'Ц' | 'ц' | 'и' => 'u',
+        'ѵ' | 'Ѵ' => 'v',
+        'Ԝ' | 'ԝ' | 'ш' | 'Ш' => 'w',
+        'Х' | 'х' | 'Ж' | 'ж' => 'x',
+        'У' | 'у' | 'Ү' | 'ү' => 'y',
+        'Я' | 'я' => 'r',
+        'З' | 'з' => '3',
+        // Greek
+        'Α' | 'α' => 'a',
+        'Β' | 'β' => 'b',
+        'Ε' | 'ε' => 'e',
+        'Ζ' => 'z',
+        'Η' | 'η' => 'h',
+        'Ι' | 'ι' | 'ί' => 'i',
+        'Κ' | 'κ' => 'k',
+        'Μ' => 'm',
+        'Ν' => 'n',
+        'ν' => 'v',
+        'Ο' | 'ο' | 'ό' | 'σ' => 'o',
+        'Ρ' | 'ρ' => 'p',
+        'Τ' | 'τ' => 't',
+        'Υ' | 'υ' => 'u',
+        'Χ' | 'χ' => 'x',
+        'ω' => 'w',
+        // Latin look-alikes that compatibility folding leaves alone
+        'ɑ' | 'ɐ' => 'a',
+        'ı' | 'ɪ' => 'i',
+        'ȷ' => 'j',
+        'ł' | 'ɫ' => 'l',
+        'ø' | 'ɵ' => 'o',
+        'ß' => 's',
+        'đ' => 'd',
+        'ħ' => 'h',
+        'ŧ' => 't',
+        _ => return None,
+    })
+}
+
+/// Leetspeak: what a digit or symbol stands for inside a word.
+fn leet(c: char) -> Option<char> {
+    Some(match c {
+        '0' => 'o',
+        '1' | '!' | '|' => 'i',
+        '3' => 'e',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
+        '7' => 't',
+        _ => return None,
+    })
+}
+
+struct Folder {
+    out: Normalized,
+    word: Vec<(Unit, Kind)>,
+    /// Single-letter words waiting to see whether they spell a longer one.
+    singles: Vec<Unit>,
+}
+
+impl Folder {
+    fn with_capacity(n: usize) -> Self {
+        Folder {
+            out: Normalized {
+                text: String::with_capacity(n),
+                origin: Vec::with_capacity(n),
+                word_starts: Vec::new(),
+            },
+            word: Vec::with_capacity(32),
+            singles: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, ch: char, kind: Kind, start: u32, end: u32) {
+        match kind {
+            Kind::Invisible => {}
+            Kind::Separator => self.end_word(),
+            _ => self.word.push((Unit { ch, start, end }, kind)),
+        }
+    }
+
+    fn end_word(&mut self) {
+        let mut word = std::mem::take(&mut self.word);
+        // Trailing "!" is punctuation, not a letter ("kill!!").
+        while word.last().is_some_and(|(u, _)| u.ch == '!') {
+            word.pop();
+        }
+        if word.is_empty() {
+            self.word = word;
+            return;
+        }
+        let has_letter = word.iter().any(|(_, k)| *k == Kind::Letter);
+        let mut units: Vec<Unit> = Vec::with_capacity(word.len());
+        for (u, kind) in word.drain(..) {
+            let ch = match kind {
+                Kind::Letter => u.ch,
+                Kind::Digit if has_letter => leet(u.ch).unwrap_or(u.ch),
+                Kind::Digit => u.ch,
+                Kind::Symbol if has_letter => match leet(u.ch) {
+                    Some(c) => c,
+                    None => continue,
+                },
+                _ => continue,
+            };
+            squeeze_push(&mut units, Unit { ch, ..u });
+        }
+        self.word = word;
+        if units.is_empty() {
+            return;
+        }
+        if units.len() == 1 && units[0].ch.is_alphabetic() {
+            self.singles.push(units[0]);
+            return;
+        }
+        self.flush_singles();
+        self.emit_word(&units);
+    }
+
+    /// Three or more single letters in a row spell one word (`k i l l`);
+    /// fewer are ordinary words ("i", "a").
+    fn flush_singles(&mut self) {
+        if self.singles.is_empty() {
+            return;
+        }
+        let singles = std::mem::take(&mut self.singles);
+        if singles.len() >= 3 {
+            let mut units = Vec::with_capacity(singles.len());
+            for u in singles {
+                squeeze_push(&mut units, u);
+            }
+            self.emit_word(&units);
+        } else {
+            for u in singles {
+                self.emit_word(&[u]);
+            }
+        }
+    }
+
+    fn emit_word(&mut self, units: &[Unit]) {
+        let out = &mut self.out;
+        if !out.text.is_empty() {
+            let prev_end = out.origin.last().map_or(0, |o| o.1);
+            out.text.push(' ');
+            out.origin.push((prev_end, units[0].start));
+        }
+        out.word_starts.push(out.text.len() as u32);
+        for u in units {
+            let before = out.text.len();
+            out.text.push(u.ch);
+            for _ in before..out.text.len() {
+                out.origin.push((u.start, u.end));
+            }
+        }
+    }
+
+    fn finish(mut self) -> Normalized {
+        self.end_word();
+        self.flush_singles();
+        self.out
+    }
+}
+
+/// Appends `u`, folding a run of the same letter into one whose origin covers
+/// the whole run.
+fn squeeze_push(units: &mut Vec<Unit>, u: Unit) {
+    if let Some(prev) = units.last_mut() {
+        if prev.ch == u.ch && u.ch.is_alphabetic() {
+            prev.end = u.end;
+            return;
+        }
+    }
+    units.push(u);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fold(s: &str) -> String {
+        normalize(s).text().to_string()
+    }
+
+    #[test]
+    fn plain_text_is_lowercased_and_spaced() {
+        assert_eq!(fold("Storm  the Capitol!!"), "storm the capitol");
+    }
+
+    #[test]
+    fn stretched_and_doubled_letters_fold_to_one() {
+        assert_eq!(fold("kiiiill"), fold("kill"));
+        assert_eq!(fold("KILLLL"), "kil");
+    }
+
+    #[test]
+    fn leetspeak_inside_words_is_undone() {
+        assert_eq!(fold("k1ll"), fold("kill"));
+        assert_eq!(fold("h4ng"), "hang");
+        assert_eq!(fold("@ss"), "as");
+        assert_eq!(fold("5h00t"), fold("shoot"));
+    }
+
+    #[test]
+    fn numbers_on_their_own_stay_numbers() {
+        assert_eq!(fold("in 2024 at 10"), "in 2024 at 10");
+    }
+
+    #[test]
+    fn trailing_exclamation_is_punctuation() {
+        assert_eq!(fold("kill them!"), fold("kill them"));
+        assert_eq!(fold("kill!!!"), "kil");
+    }
+
+    #[test]
+    fn homoglyphs_fold_to_latin() {
+        // Cyrillic а, е, о and upper-case К
+        assert_eq!(fold("Кill thе tr\u{430}itors"), fold("kill the traitors"));
+        assert_eq!(fold("ΒΑΝ"), "ban");
+    }
+
+    #[test]
+    fn fullwidth_and_marks_and_zero_width_are_folded() {
+        assert_eq!(fold("ｋｉｌｌ"), "kil");
+        assert_eq!(fold("k\u{200B}i\u{200D}ll"), "kil");
+        assert_eq!(fold("kíll"), "kil");
+        assert_eq!(fold("k\u{0301}ill"), "kil");
+    }
+
+    #[test]
+    fn spelled_out_words_are_joined() {
+        assert_eq!(fold("k.i.l.l them"), "kil them");
+        assert_eq!(fold("k i l l them"), "kil them");
+        assert_eq!(fold("i am a cat"), "i am a cat");
+    }
+
+    #[test]
+    fn spans_map_back_to_the_original_words() {
+        let original = "We will ｈ４ｎｇ the mayor";
+        let n = normalize(original);
+        let at = n.text().find("hang").unwrap();
+        let (s, e) = n.original_span(at, at + 4);
+        assert_eq!(&original[s..e], "ｈ４ｎｇ");
+        let at = n.text().find("mayor").unwrap();
+        let (s, e) = n.original_span(at, at + 5);
+        assert_eq!(&original[s..e], "mayor");
+    }
+
+    #[test]
+    fn spans_of_stretched_and_spelled_words_cover_the_whole_word() {
+        let original = "go kiiiill them, k.i.l.l";
+        let n = normalize(original);
+        let mut found = Vec::new();
+        for (i, _) in n.text().match_indices("kil") {
+            let (s, e) = n.original_span(i, i + 3);
+            found.push(&original[s..e]);
+        }
+        assert_eq!(found, vec!["kiiiill", "k.i.l.l"]);
+    }
+
+    #[test]
+    fn word_index_counts_words() {
+        let n = normalize("one two three");
+        assert_eq!(n.word_index(0), 0);
+        assert_eq!(n.word_index(4), 1);
+        assert_eq!(n.word_index(8), 2);
+    }
+
+    #[test]
+    fn empty_and_punctuation_only_text_folds_to_nothing() {
+        assert_eq!(fold(""), "");
+        assert_eq!(fold("?!... --"), "");
+    }
+}
