@@ -1,1 +1,13 @@
+//! aupd: a cloud provider's acceptable-use policy enforcement service.
+//!
+//! The rooms follow the house plan: `policy` scores text, `api` serves HTTP,
+//! `app` wires them together, `config` holds typed settings.
+
+pub mod api;
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod domain;
 pub mod policy;
+pub mod telemetry;

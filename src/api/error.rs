@@ -1,0 +1,135 @@
+//! The one error type of the HTTP boundary. Every failure becomes a stable
+//! body `{"code": "...", "message": "..."}` with the right status; internal
+//! causes are logged once, in full, and never sent to the client.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// An error returned by an API route.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No token, or one aupd does not know.
+    #[error("a valid bearer token is required")]
+    Unauthenticated,
+    /// The caller's role may not do this.
+    #[error("this token's role may not {0}")]
+    Forbidden(&'static str),
+    /// Nothing here, or nothing this caller may see.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request is malformed; `code` names the problem.
+    #[error("{message}")]
+    BadRequest {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// What is wrong, in words.
+        message: String,
+    },
+    /// The body is larger than the configured limit.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body is not JSON.
+    #[error("expected a JSON body (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    /// A well-formed request that cannot be carried out as asked.
+    #[error("{message}")]
+    Unprocessable {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// What is wrong, in words.
+        message: String,
+        /// Further structured detail (e.g. every policy error).
+        details: Option<serde_json::Value>,
+    },
+    /// The service is not ready (e.g. no policy loaded).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Something broke inside aupd.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// A 400 with a code and message.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The stable code sent to clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Unprocessable { code, .. } => code,
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a serde_json::Value>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(error = ?cause, "request failed");
+        }
+        let details = match self {
+            ApiError::Unprocessable { details, .. } => details.as_ref(),
+            _ => None,
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unauthenticated) {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(ErrorBody {
+            code: self.code(),
+            message: self.to_string(),
+            details,
+        })
+    }
+}
+
+/// Turns actix's JSON extractor failures into clear `ApiError`s.
+pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    let api = match &err {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge { limit },
+        E::ContentType => ApiError::UnsupportedMediaType,
+        E::Deserialize(e) if e.is_data() => ApiError::bad_request("invalid_body", e.to_string()),
+        E::Deserialize(e) => ApiError::bad_request("malformed_json", e.to_string()),
+        other => ApiError::bad_request("invalid_body", other.to_string()),
+    };
+    api.into()
+}

@@ -1,0 +1,52 @@
+//! The HTTP API (actix-web). Routes per audience; extractors authenticate;
+//! handlers stay thin and call one domain function per step.
+
+pub mod auth;
+pub mod error;
+mod health;
+mod score;
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::policy::PolicyHandle;
+pub use error::ApiError;
+
+/// Shared state behind every route.
+#[derive(Debug)]
+pub struct AppState {
+    /// The policy in force.
+    pub policy: Arc<PolicyHandle>,
+    /// Known tokens (hashes only).
+    pub tokens: auth::TokenRegistry,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+/// Registers every route on an actix `ServiceConfig`.
+pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        let limit = state.max_body_bytes;
+        cfg.app_data(state)
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(limit)
+                    .error_handler(move |err, _req| error::json_error(err, limit)),
+            )
+            .app_data(web::PayloadConfig::default().limit(limit))
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/readyz", web::get().to(health::readyz))
+            .service(
+                web::scope("/v1")
+                    .route("/score", web::post().to(score::score_text))
+                    .route("/policy", web::get().to(score::get_policy))
+                    .route("/policy/reload", web::post().to(score::reload_policy)),
+            )
+            .default_service(web::to(not_found));
+    }
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound("route"))
+}

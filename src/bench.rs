@@ -1,0 +1,137 @@
+//! Throughput measurements that print figures (`aupd bench …`). Never used
+//! as pass/fail tests.
+
+use std::path::Path;
+use std::time::Instant;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use anyhow::Context;
+
+use crate::policy::Engine;
+
+/// Reads one text column of a CSV file (`,` or `;` separated, by its header).
+pub fn read_text_column(path: &Path, column: &str) -> anyhow::Result<Vec<String>> {
+    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let header_end = raw.iter().position(|&b| b == b'\n').unwrap_or(raw.len());
+    let header = &raw[..header_end];
+    let delimiter = if header.iter().filter(|&&b| b == b';').count()
+        > header.iter().filter(|&&b| b == b',').count()
+    {
+        b';'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(raw.as_slice());
+    let headers = reader.headers().context("reading the CSV header")?.clone();
+    let index = headers.iter().position(|h| h == column).with_context(|| {
+        format!(
+            "{} has no column `{column}` (columns: {})",
+            path.display(),
+            headers.iter().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let mut texts = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{}: data row {i}", path.display()))?;
+        texts.push(record.get(index).unwrap_or_default().to_string());
+    }
+    Ok(texts)
+}
+
+/// Figures from one scoring benchmark.
+#[derive(Debug, Clone)]
+pub struct ScoreFigures {
+    /// Texts scored per pass.
+    pub texts: usize,
+    /// Bytes per pass.
+    pub bytes: usize,
+    /// Passes made.
+    pub rounds: usize,
+    /// Seconds for all passes of the full policy.
+    pub policy_secs: f64,
+    /// Texts flagged for anything in one pass.
+    pub flagged: usize,
+    /// Seconds for all passes of a bare Aho-Corasick scan.
+    pub bare_secs: f64,
+    /// Phrases in the bare scan.
+    pub bare_phrases: usize,
+    /// Matches the bare scan found in one pass.
+    pub bare_matches: usize,
+}
+
+impl ScoreFigures {
+    /// Full-policy throughput in MB/s (10⁶ bytes).
+    pub fn policy_mb_s(&self) -> f64 {
+        (self.bytes * self.rounds) as f64 / self.policy_secs / 1e6
+    }
+
+    /// Full-policy throughput in texts/s.
+    pub fn policy_texts_s(&self) -> f64 {
+        (self.texts * self.rounds) as f64 / self.policy_secs
+    }
+
+    /// Bare-scan throughput in MB/s.
+    pub fn bare_mb_s(&self) -> f64 {
+        (self.bytes * self.rounds) as f64 / self.bare_secs / 1e6
+    }
+
+    /// Bare-scan throughput in texts/s.
+    pub fn bare_texts_s(&self) -> f64 {
+        (self.texts * self.rounds) as f64 / self.bare_secs
+    }
+}
+
+/// Scores `texts` `rounds` times on this thread with the full policy, then
+/// scans the same bytes with a bare case-insensitive Aho-Corasick DFA built
+/// from the policy's phrase lists, for comparison.
+pub fn score_throughput(
+    engine: &Engine,
+    texts: &[String],
+    rounds: usize,
+) -> anyhow::Result<ScoreFigures> {
+    let rounds = rounds.max(1);
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let mut flagged = 0;
+    let start = Instant::now();
+    for round in 0..rounds {
+        for t in texts {
+            let v = engine.score(t);
+            if round == 0 && !v.flagged.is_empty() {
+                flagged += 1;
+            }
+        }
+    }
+    let policy_secs = start.elapsed().as_secs_f64();
+
+    let phrases = engine.phrases();
+    let ac = AhoCorasick::builder()
+        .kind(Some(AhoCorasickKind::DFA))
+        .match_kind(MatchKind::Standard)
+        .ascii_case_insensitive(true)
+        .build(&phrases)
+        .context("building the bare automaton")?;
+    let mut bare_matches = 0;
+    let start = Instant::now();
+    for round in 0..rounds {
+        for t in texts {
+            let n = ac.find_iter(t.as_bytes()).count();
+            if round == 0 {
+                bare_matches += n;
+            }
+        }
+    }
+    let bare_secs = start.elapsed().as_secs_f64();
+    Ok(ScoreFigures {
+        texts: texts.len(),
+        bytes,
+        rounds,
+        policy_secs,
+        flagged,
+        bare_secs,
+        bare_phrases: phrases.len(),
+        bare_matches,
+    })
+}

@@ -1,0 +1,412 @@
+//! Typed settings: built-in defaults, then an optional TOML file, then
+//! `AUPD__SECTION__KEY` environment variables. Validated once at start-up;
+//! nothing reads configuration files after that.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A secret value: never printed by `Debug`, `Display` or serialisation.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"********\"")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("********")
+    }
+}
+
+/// All settings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// HTTP server.
+    pub server: ServerSettings,
+    /// Embedded store.
+    pub store: StoreSettings,
+    /// Policy files.
+    pub policy: PolicySettings,
+    /// API authentication.
+    pub auth: AuthSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address and port to listen on.
+    pub bind: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads (0 = one per core).
+    pub workers: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+/// Store settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// Directory of the embedded store.
+    pub path: PathBuf,
+}
+
+/// Policy settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySettings {
+    /// Directory holding `*.toml` policy files and `models/`.
+    pub dir: PathBuf,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Bootstrap admin bearer token. Prefer `admin_token_file`.
+    pub admin_token: Option<Secret>,
+    /// File holding the bootstrap admin token (a mounted Kubernetes Secret).
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable on a terminal, JSON otherwise.
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Human-readable.
+    Pretty,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// Output format.
+    pub format: LogFormat,
+    /// Filter in `tracing` syntax; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            bind: "127.0.0.1:8080".into(),
+            max_body_bytes: 1024 * 1024,
+            workers: 0,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            path: PathBuf::from("aupd-data"),
+        }
+    }
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        PolicySettings {
+            dir: PathBuf::from("policies"),
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Auto,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Why the settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file or an override has a bad key or value.
+    #[error("{origin}: {message}")]
+    Invalid {
+        /// Where the problem is (file and line, or the environment variable).
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+const ENV_PREFIX: &str = "AUPD__";
+
+impl Settings {
+    /// Loads defaults, then `file` (if any), then `AUPD__…` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = toml::Table::new();
+        let mut origin = "defaults".to_string();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            table = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Invalid {
+                    origin: with_line(path, &text, e.span()),
+                    message: e.message().to_string(),
+                })?;
+            // Check the file alone first so its errors name the file and line.
+            if let Err(e) = toml::from_str::<Settings>(&text) {
+                return Err(ConfigError::Invalid {
+                    origin: with_line(path, &text, e.span()),
+                    message: e.message().to_string(),
+                });
+            }
+            origin = path.display().to_string();
+        }
+        let mut overrides: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        overrides.sort();
+        for (key, value) in &overrides {
+            let path: Vec<String> = key[ENV_PREFIX.len()..]
+                .split("__")
+                .map(str::to_ascii_lowercase)
+                .collect();
+            if path.iter().any(String::is_empty) {
+                return Err(ConfigError::Invalid {
+                    origin: key.clone(),
+                    message: "empty key segment (use AUPD__SECTION__KEY)".into(),
+                });
+            }
+            set_path(&mut table, &path, parse_env_value(value)).map_err(|message| {
+                ConfigError::Invalid {
+                    origin: key.clone(),
+                    message,
+                }
+            })?;
+            if let Err(e) = toml::Value::Table(table.clone()).try_into::<Settings>() {
+                return Err(ConfigError::Invalid {
+                    origin: key.clone(),
+                    message: e.message().to_string(),
+                });
+            }
+        }
+        let mut settings: Settings =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    origin: origin.clone(),
+                    message: e.message().to_string(),
+                })?;
+        settings.resolve_files()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Reads secrets given as `*_file` paths.
+    fn resolve_files(&mut self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.auth.admin_token_file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            self.auth.admin_token = Some(Secret::new(text.trim()));
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            origin: key.to_string(),
+            message,
+        };
+        if self.server.bind.parse::<SocketAddr>().is_err() {
+            return Err(invalid(
+                "server.bind",
+                format!(
+                    "`{}` is not an address like 127.0.0.1:8080",
+                    self.server.bind
+                ),
+            ));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid(
+                "server.max_body_bytes",
+                "must be at least 1024".into(),
+            ));
+        }
+        if let Some(token) = &self.auth.admin_token {
+            if token.expose().len() < 16 {
+                return Err(invalid(
+                    "auth.admin_token",
+                    "must be at least 16 characters".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn with_line(path: &Path, text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(span) => {
+            let line = text.as_bytes()[..span.start.min(text.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            format!("{}:{line}", path.display())
+        }
+        None => path.display().to_string(),
+    }
+}
+
+/// Environment values are TOML literals when they parse as numbers or
+/// booleans, strings otherwise.
+fn parse_env_value(value: &str) -> toml::Value {
+    if let Ok(b) = value.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if let Ok(i) = value.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(f) = value.parse::<f64>() {
+        if value.contains('.') {
+            return toml::Value::Float(f);
+        }
+    }
+    toml::Value::String(value.to_string())
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = path.split_last().ok_or("empty key")?;
+    let mut current = table;
+    for part in parents {
+        let entry = current
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{part}` is not a section"))?;
+    }
+    current.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_bind_loopback_and_keep_data_locally() {
+        let s = Settings::load(None, env(&[])).unwrap();
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert_eq!(s.store.path, PathBuf::from("aupd-data"));
+        assert_eq!(s.policy.dir, PathBuf::from("policies"));
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("AUPD__SERVER__BIND", "0.0.0.0:9000"),
+                ("AUPD__SERVER__MAX_BODY_BYTES", "2048"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.bind, "0.0.0.0:9000");
+        assert_eq!(s.server.max_body_bytes, 2048);
+    }
+
+    #[test]
+    fn unknown_environment_key_is_named_in_the_error() {
+        let err = Settings::load(None, env(&[("AUPD__SERVER__BINDD", "x")])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("AUPD__SERVER__BINDD:"), "{text}");
+        assert!(text.contains("unknown field `bindd`"), "{text}");
+    }
+
+    #[test]
+    fn unknown_file_key_reports_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aupd.toml");
+        std::fs::write(&path, "[server]\nbind = \"127.0.0.1:1\"\nport = 3\n").unwrap();
+        let err = Settings::load(Some(&path), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("aupd.toml:3"), "{err}");
+        assert!(err.contains("unknown field `port`"), "{err}");
+    }
+
+    #[test]
+    fn bad_bind_address_is_refused() {
+        let err = Settings::load(None, env(&[("AUPD__SERVER__BIND", "localhost")])).unwrap_err();
+        assert!(err.to_string().contains("server.bind"));
+    }
+
+    #[test]
+    fn admin_token_can_come_from_a_file_and_is_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "s3cret-admin-token-value\n").unwrap();
+        let s = Settings::load(
+            None,
+            env(&[("AUPD__AUTH__ADMIN_TOKEN_FILE", path.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.auth.admin_token.as_ref().unwrap().expose(),
+            "s3cret-admin-token-value"
+        );
+        assert!(!format!("{s:?}").contains("s3cret"));
+        assert!(!toml::to_string(&s).unwrap().contains("s3cret"));
+    }
+}

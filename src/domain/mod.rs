@@ -1,0 +1,29 @@
+//! Ids and records shared by every room. No I/O here.
+
+use serde::{Deserialize, Serialize};
+
+/// How serious a policy category is; drives the escalation ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Handle now (e.g. incitement to violence).
+    Critical,
+    /// Handle within a day.
+    High,
+    /// Handle within days.
+    Medium,
+    /// Handle when convenient.
+    Low,
+}
+
+impl Severity {
+    /// The lowercase name used in files and APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        }
+    }
+}

@@ -1,0 +1,735 @@
+//! Reading and validating the policy files (`policies/*.toml`).
+//!
+//! Loading is strict: unknown keys, missing fields, out-of-range numbers,
+//! duplicate ids, empty phrase lists, invalid regular expressions and missing
+//! model files are all errors, each reported with its file, line and key, and
+//! every error found is reported at once so an author fixes them in one pass.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use super::model::LinearModel;
+use super::normalize::normalize;
+use crate::domain::Severity;
+
+/// One problem found in a policy file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    /// The file the problem is in.
+    pub file: PathBuf,
+    /// 1-based line, 0 when the problem is not tied to a place in the file.
+    pub line: usize,
+    /// Dotted key of the offending value, when known.
+    pub key: String,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found while loading a policy directory.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", render_errors(.0))]
+pub struct PolicyErrors(pub Vec<PolicyError>);
+
+fn render_errors(errors: &[PolicyError]) -> String {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    lines.join("\n")
+}
+
+/// A validated policy, ready to be compiled into an engine.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Human name of the policy.
+    pub name: String,
+    /// Content hash (hex SHA-256) of every policy and model file.
+    pub version: String,
+    /// Counter-speech and reporting signals.
+    pub context: Context,
+    /// The AUP categories, in file order.
+    pub categories: Vec<Category>,
+}
+
+/// Signals that a text reports on, quotes to condemn, or argues against the
+/// harm it mentions.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Largest share of a context-sensitive category's score the signal removes.
+    pub dampening: f32,
+    /// The signals; their weights combine by noisy-OR into one context score.
+    pub signals: Vec<ContextSignal>,
+}
+
+/// One list of context phrases.
+#[derive(Debug, Clone)]
+pub struct ContextSignal {
+    /// Shown in verdicts when it fires.
+    pub id: String,
+    /// Strength in [0, 1].
+    pub weight: f32,
+    /// Folded phrases.
+    pub phrases: Vec<String>,
+}
+
+/// One category of the acceptable-use policy.
+#[derive(Debug, Clone)]
+pub struct Category {
+    /// Stable id such as `violent-incitement`.
+    pub id: String,
+    /// Short title.
+    pub title: String,
+    /// The AUP text a tenant is shown.
+    pub aup: String,
+    /// How serious a violation is; drives the escalation ladder.
+    pub severity: Severity,
+    /// Score at or above which a text is flagged.
+    pub flag_threshold: f32,
+    /// Whether the context signal lowers this category's score.
+    pub context_sensitive: bool,
+    /// When sampled evidence should open a case.
+    pub case: CaseRule,
+    /// The detectors whose scores combine into the category score.
+    pub detectors: Vec<Detector>,
+}
+
+/// When a tenant's sampled evidence for a category should open a case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRule {
+    /// Open when the lower bound of the 95% prevalence interval exceeds this share.
+    pub tolerance: f64,
+    /// Open at once when a single item scores at or above this.
+    pub critical_score: Option<f32>,
+    /// Do not judge prevalence on fewer samples than this.
+    pub min_samples: u64,
+}
+
+/// A detector: one way of finding a category's content.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    /// Id that appears in evidence.
+    pub id: String,
+    /// Contribution in [0, 1] when it fires (scales a classifier's probability).
+    pub weight: f32,
+    /// What it looks for.
+    pub kind: DetectorKind,
+}
+
+/// The kinds of detector.
+#[derive(Debug, Clone)]
+pub enum DetectorKind {
+    /// Whole-word phrases, matched on folded text.
+    Phrases(Vec<String>),
+    /// A regular expression over the folded text.
+    Regex(regex::Regex),
+    /// A term of `first` within `within` words of a term of `second`.
+    Proximity {
+        /// e.g. violent verbs.
+        first: Vec<String>,
+        /// e.g. targets.
+        second: Vec<String>,
+        /// Largest distance in words.
+        within: usize,
+    },
+    /// A learned linear classifier.
+    Classifier {
+        /// Path relative to the policy directory.
+        path: PathBuf,
+        /// The loaded model.
+        model: Arc<LinearModel>,
+    },
+}
+
+// ---- raw file shapes -------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    policy: Option<RawMeta>,
+    context: Option<RawContext>,
+    #[serde(default)]
+    category: Vec<Spanned<RawCategory>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMeta {
+    name: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContext {
+    dampening: Spanned<f32>,
+    #[serde(default)]
+    signal: Vec<Spanned<RawSignal>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSignal {
+    id: Spanned<String>,
+    weight: Spanned<f32>,
+    phrases: Spanned<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCategory {
+    id: Spanned<String>,
+    title: String,
+    aup: String,
+    severity: Severity,
+    flag_threshold: Spanned<f32>,
+    #[serde(default)]
+    context_sensitive: bool,
+    case: Option<RawCase>,
+    #[serde(default)]
+    detector: Vec<Spanned<RawDetector>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCase {
+    tolerance: Spanned<f64>,
+    critical_score: Option<Spanned<f32>>,
+    #[serde(default = "default_min_samples")]
+    min_samples: u64,
+}
+
+fn default_min_samples() -> u64 {
+    30
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum RawKind {
+    Phrases,
+    Regex,
+    Proximity,
+    Classifier,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDetector {
+    id: Spanned<String>,
+    kind: Spanned<RawKind>,
+    weight: Spanned<f32>,
+    phrases: Option<Spanned<Vec<String>>>,
+    pattern: Option<Spanned<String>>,
+    first: Option<Spanned<Vec<String>>>,
+    second: Option<Spanned<Vec<String>>>,
+    within: Option<Spanned<usize>>,
+    model: Option<Spanned<String>>,
+}
+
+// ---- loading ---------------------------------------------------------------
+
+/// Collects errors for one file, turning byte spans into line numbers.
+struct Report<'a> {
+    file: &'a Path,
+    source: &'a str,
+    errors: &'a mut Vec<PolicyError>,
+}
+
+impl Report<'_> {
+    fn at(
+        &mut self,
+        span: std::ops::Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        let line = line_of(self.source, span.start);
+        self.errors.push(PolicyError {
+            file: self.file.to_path_buf(),
+            line,
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+}
+
+fn line_of(source: &str, offset: usize) -> usize {
+    let end = offset.min(source.len());
+    source.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Loads and validates every `*.toml` file directly inside `dir`, in name
+/// order, together with the model files they name.
+pub fn load_dir(dir: &Path) -> Result<Policy, PolicyErrors> {
+    let mut errors = Vec::new();
+    let mut files = match list_policy_files(dir) {
+        Ok(files) => files,
+        Err(message) => {
+            return Err(PolicyErrors(vec![PolicyError {
+                file: dir.to_path_buf(),
+                line: 0,
+                key: String::new(),
+                message,
+            }]))
+        }
+    };
+    files.sort();
+    if files.is_empty() {
+        return Err(PolicyErrors(vec![PolicyError {
+            file: dir.to_path_buf(),
+            line: 0,
+            key: String::new(),
+            message: "no *.toml policy files in this directory".into(),
+        }]));
+    }
+
+    let mut hasher = Sha256::new();
+    let mut name = None;
+    let mut context = None;
+    let mut categories: Vec<Category> = Vec::new();
+    let mut model_files = BTreeSet::new();
+    let mut seen_categories = HashSet::new();
+    let mut seen_detectors = HashSet::new();
+
+    for path in &files {
+        let source = match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(PolicyError {
+                    file: path.clone(),
+                    line: 0,
+                    key: String::new(),
+                    message: format!("cannot read: {e}"),
+                });
+                continue;
+            }
+        };
+        hash_file(&mut hasher, path, source.as_bytes());
+        let raw: RawFile = match toml::from_str(&source) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let line = e.span().map_or(0, |s| line_of(&source, s.start));
+                errors.push(PolicyError {
+                    file: path.clone(),
+                    line,
+                    key: String::new(),
+                    message: e.message().to_string(),
+                });
+                continue;
+            }
+        };
+        let mut report = Report {
+            file: path,
+            source: &source,
+            errors: &mut errors,
+        };
+        if let Some(meta) = raw.policy {
+            if name.replace(meta.name).is_some() {
+                report.at(
+                    0..0,
+                    "policy",
+                    "a [policy] table appears in more than one file",
+                );
+            }
+        }
+        if let Some(raw_ctx) = raw.context {
+            let ctx = validate_context(raw_ctx, &mut report, &mut seen_detectors);
+            if context.replace(ctx).is_some() {
+                report.at(
+                    0..0,
+                    "context",
+                    "a [context] table appears in more than one file",
+                );
+            }
+        }
+        for (i, raw_cat) in raw.category.into_iter().enumerate() {
+            let span = raw_cat.span();
+            let raw_cat = raw_cat.into_inner();
+            if !seen_categories.insert(raw_cat.id.get_ref().clone()) {
+                report.at(
+                    raw_cat.id.span(),
+                    format!("category[{i}].id"),
+                    format!("duplicate category id `{}`", raw_cat.id.get_ref()),
+                );
+            }
+            let key = format!("category[{i}]");
+            if let Some(cat) = validate_category(
+                raw_cat,
+                span,
+                &key,
+                dir,
+                &mut report,
+                &mut seen_detectors,
+                &mut model_files,
+            ) {
+                categories.push(cat);
+            }
+        }
+    }
+
+    for model in &model_files {
+        if let Ok(bytes) = std::fs::read(dir.join(model)) {
+            hash_file(&mut hasher, Path::new(model), &bytes);
+        }
+    }
+    if errors.is_empty() && categories.is_empty() {
+        errors.push(PolicyError {
+            file: dir.to_path_buf(),
+            line: 0,
+            key: String::new(),
+            message: "the policy defines no [[category]]".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(PolicyErrors(errors));
+    }
+    Ok(Policy {
+        name: name.unwrap_or_else(|| "acceptable-use policy".into()),
+        version: hex::encode(hasher.finalize()),
+        context: context.unwrap_or_default(),
+        categories,
+    })
+}
+
+fn list_policy_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read policy directory: {e}"))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot list policy directory: {e}"))?
+            .path();
+        if path.is_file() && path.extension().is_some_and(|e| e == "toml") {
+            files.push(path);
+        }
+    }
+    Ok(files)
+}
+
+fn hash_file(hasher: &mut Sha256, path: &Path, bytes: &[u8]) {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    hasher.update((name.len() as u64).to_le_bytes());
+    hasher.update(name.as_bytes());
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
+}
+
+fn check_unit(report: &mut Report, value: &Spanned<f32>, key: &str) -> f32 {
+    let v = *value.get_ref();
+    if !(0.0..=1.0).contains(&v) || v.is_nan() {
+        report.at(
+            value.span(),
+            key,
+            format!("must be between 0 and 1, got {v}"),
+        );
+    }
+    v
+}
+
+fn fold_phrases(report: &mut Report, list: &Spanned<Vec<String>>, key: &str) -> Vec<String> {
+    if list.get_ref().is_empty() {
+        report.at(list.span(), key, "must list at least one phrase");
+    }
+    let mut out = Vec::with_capacity(list.get_ref().len());
+    for phrase in list.get_ref() {
+        let folded = normalize(phrase).text().to_string();
+        if folded.is_empty() {
+            report.at(
+                list.span(),
+                key,
+                format!("phrase {phrase:?} has no letters or digits"),
+            );
+        } else {
+            out.push(folded);
+        }
+    }
+    out
+}
+
+fn validate_context(raw: RawContext, report: &mut Report, seen: &mut HashSet<String>) -> Context {
+    let dampening = check_unit(report, &raw.dampening, "context.dampening");
+    let mut signals = Vec::new();
+    for (i, s) in raw.signal.into_iter().enumerate() {
+        let s = s.into_inner();
+        let key = format!("context.signal[{i}]");
+        if !seen.insert(s.id.get_ref().clone()) {
+            report.at(
+                s.id.span(),
+                format!("{key}.id"),
+                format!("duplicate detector id `{}`", s.id.get_ref()),
+            );
+        }
+        let weight = check_unit(report, &s.weight, &format!("{key}.weight"));
+        let phrases = fold_phrases(report, &s.phrases, &format!("{key}.phrases"));
+        signals.push(ContextSignal {
+            id: s.id.into_inner(),
+            weight,
+            phrases,
+        });
+    }
+    Context { dampening, signals }
+}
+
+fn validate_category(
+    raw: RawCategory,
+    span: std::ops::Range<usize>,
+    key: &str,
+    dir: &Path,
+    report: &mut Report,
+    seen: &mut HashSet<String>,
+    model_files: &mut BTreeSet<String>,
+) -> Option<Category> {
+    let before = report.errors.len();
+    let id = raw.id.get_ref();
+    if id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        report.at(
+            raw.id.span(),
+            format!("{key}.id"),
+            "must be lowercase letters, digits and '-'",
+        );
+    }
+    let flag_threshold = check_unit(
+        report,
+        &raw.flag_threshold,
+        &format!("{key}.flag_threshold"),
+    );
+    if raw.aup.trim().is_empty() {
+        report.at(
+            span.clone(),
+            format!("{key}.aup"),
+            "the AUP text a tenant is shown must not be empty",
+        );
+    }
+    if raw.detector.is_empty() {
+        report.at(
+            span.clone(),
+            format!("{key}.detector"),
+            "a category needs at least one [[category.detector]]",
+        );
+    }
+    let case = match raw.case {
+        Some(c) => {
+            let tol = *c.tolerance.get_ref();
+            if !(0.0..=1.0).contains(&tol) {
+                report.at(
+                    c.tolerance.span(),
+                    format!("{key}.case.tolerance"),
+                    format!("must be between 0 and 1, got {tol}"),
+                );
+            }
+            let critical = c
+                .critical_score
+                .as_ref()
+                .map(|s| check_unit(report, s, &format!("{key}.case.critical_score")));
+            CaseRule {
+                tolerance: tol,
+                critical_score: critical,
+                min_samples: c.min_samples,
+            }
+        }
+        None => CaseRule {
+            tolerance: 0.01,
+            critical_score: None,
+            min_samples: default_min_samples(),
+        },
+    };
+    let mut detectors = Vec::new();
+    for (j, d) in raw.detector.into_iter().enumerate() {
+        let dspan = d.span();
+        let d = d.into_inner();
+        let dkey = format!("{key}.detector[{j}]");
+        if !seen.insert(d.id.get_ref().clone()) {
+            report.at(
+                d.id.span(),
+                format!("{dkey}.id"),
+                format!("duplicate detector id `{}`", d.id.get_ref()),
+            );
+        }
+        if let Some(det) = validate_detector(d, dspan, &dkey, dir, report, model_files) {
+            detectors.push(det);
+        }
+    }
+    if report.errors.len() > before {
+        return None;
+    }
+    Some(Category {
+        id: raw.id.into_inner(),
+        title: raw.title,
+        aup: raw.aup.trim().to_string(),
+        severity: raw.severity,
+        flag_threshold,
+        context_sensitive: raw.context_sensitive,
+        case,
+        detectors,
+    })
+}
+
+fn validate_detector(
+    d: RawDetector,
+    span: std::ops::Range<usize>,
+    key: &str,
+    dir: &Path,
+    report: &mut Report,
+    model_files: &mut BTreeSet<String>,
+) -> Option<Detector> {
+    let weight = check_unit(report, &d.weight, &format!("{key}.weight"));
+    let kind = *d.kind.get_ref();
+    // Each kind takes its own keys and no others.
+    let present: [(&str, bool, &[RawKind]); 6] = [
+        ("phrases", d.phrases.is_some(), &[RawKind::Phrases]),
+        ("pattern", d.pattern.is_some(), &[RawKind::Regex]),
+        ("first", d.first.is_some(), &[RawKind::Proximity]),
+        ("second", d.second.is_some(), &[RawKind::Proximity]),
+        ("within", d.within.is_some(), &[RawKind::Proximity]),
+        ("model", d.model.is_some(), &[RawKind::Classifier]),
+    ];
+    for (name, is_present, kinds) in present {
+        if is_present && !kinds.contains(&kind) {
+            report.at(
+                span.clone(),
+                format!("{key}.{name}"),
+                format!(
+                    "`{name}` does not belong to a detector of kind `{}`",
+                    kind_name(kind)
+                ),
+            );
+        }
+    }
+    let missing = |report: &mut Report, name: &str| {
+        report.at(
+            span.clone(),
+            format!("{key}.{name}"),
+            format!("a `{}` detector needs `{name}`", kind_name(kind)),
+        );
+    };
+    let kind = match kind {
+        RawKind::Phrases => match &d.phrases {
+            Some(p) => DetectorKind::Phrases(fold_phrases(report, p, &format!("{key}.phrases"))),
+            None => {
+                missing(report, "phrases");
+                return None;
+            }
+        },
+        RawKind::Regex => match &d.pattern {
+            Some(p) => match regex::Regex::new(p.get_ref()) {
+                Ok(re) => DetectorKind::Regex(re),
+                Err(e) => {
+                    report.at(
+                        p.span(),
+                        format!("{key}.pattern"),
+                        format!("invalid regular expression: {e}"),
+                    );
+                    return None;
+                }
+            },
+            None => {
+                missing(report, "pattern");
+                return None;
+            }
+        },
+        RawKind::Proximity => {
+            let (Some(first), Some(second), Some(within)) = (&d.first, &d.second, &d.within) else {
+                for (name, ok) in [
+                    ("first", d.first.is_some()),
+                    ("second", d.second.is_some()),
+                    ("within", d.within.is_some()),
+                ] {
+                    if !ok {
+                        missing(report, name);
+                    }
+                }
+                return None;
+            };
+            let n = *within.get_ref();
+            if n == 0 || n > 50 {
+                report.at(
+                    within.span(),
+                    format!("{key}.within"),
+                    format!("must be between 1 and 50 words, got {n}"),
+                );
+            }
+            DetectorKind::Proximity {
+                first: fold_phrases(report, first, &format!("{key}.first")),
+                second: fold_phrases(report, second, &format!("{key}.second")),
+                within: n,
+            }
+        }
+        RawKind::Classifier => {
+            let Some(model) = &d.model else {
+                missing(report, "model");
+                return None;
+            };
+            let rel = PathBuf::from(model.get_ref());
+            if rel.is_absolute()
+                || rel
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                report.at(
+                    model.span(),
+                    format!("{key}.model"),
+                    "must be a path inside the policy directory",
+                );
+                return None;
+            }
+            match LinearModel::load(&dir.join(&rel)) {
+                Ok(m) => {
+                    model_files.insert(model.get_ref().clone());
+                    DetectorKind::Classifier {
+                        path: rel,
+                        model: Arc::new(m),
+                    }
+                }
+                Err(e) => {
+                    report.at(
+                        model.span(),
+                        format!("{key}.model"),
+                        format!("cannot load model: {e}"),
+                    );
+                    return None;
+                }
+            }
+        }
+    };
+    Some(Detector {
+        id: d.id.into_inner(),
+        weight,
+        kind,
+    })
+}
+
+fn kind_name(kind: RawKind) -> &'static str {
+    match kind {
+        RawKind::Phrases => "phrases",
+        RawKind::Regex => "regex",
+        RawKind::Proximity => "proximity",
+        RawKind::Classifier => "classifier",
+    }
+}
