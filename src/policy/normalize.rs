@@ -220,6 +220,30 @@ struct Folder {
     word: Vec<(Unit, Kind)>,
     /// Single-letter words waiting to see whether they spell a longer one.
     singles: Vec<Unit>,
+    /// The separators between the first two waiting single letters: letters
+    /// spelled out with one separator ("k.i.l.l") end where another starts
+    /// ("k.i.l.l y.o.u").
+    singles_gap: Option<Gap>,
+    /// Separators seen since the last word ended.
+    gap: Gap,
+    /// Separators that preceded the word being built.
+    word_gap: Gap,
+}
+
+/// The first few separator characters between two words.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Gap {
+    chars: [char; 3],
+    len: u8,
+}
+
+impl Gap {
+    fn push(&mut self, c: char) {
+        if (self.len as usize) < self.chars.len() {
+            self.chars[self.len as usize] = c;
+        }
+        self.len = self.len.saturating_add(1);
+    }
 }
 
 impl Folder {
@@ -232,14 +256,25 @@ impl Folder {
             },
             word: Vec::with_capacity(32),
             singles: Vec::new(),
+            singles_gap: None,
+            gap: Gap::default(),
+            word_gap: Gap::default(),
         }
     }
 
     fn push(&mut self, ch: char, kind: Kind, start: u32, end: u32) {
         match kind {
             Kind::Invisible => {}
-            Kind::Separator => self.end_word(),
-            _ => self.word.push((Unit { ch, start, end }, kind)),
+            Kind::Separator => {
+                self.end_word();
+                self.gap.push(ch);
+            }
+            _ => {
+                if self.word.is_empty() {
+                    self.word_gap = std::mem::take(&mut self.gap);
+                }
+                self.word.push((Unit { ch, start, end }, kind));
+            }
         }
     }
 
@@ -273,6 +308,12 @@ impl Folder {
             return;
         }
         if units.len() == 1 && units[0].ch.is_alphabetic() {
+            match (self.singles.len(), self.singles_gap) {
+                (0, _) => {}
+                (1, _) => self.singles_gap = Some(self.word_gap),
+                (_, Some(gap)) if gap != self.word_gap => self.flush_singles(),
+                _ => {}
+            }
             self.singles.push(units[0]);
             return;
         }
@@ -287,6 +328,7 @@ impl Folder {
             return;
         }
         let singles = std::mem::take(&mut self.singles);
+        self.singles_gap = None;
         if singles.len() >= 3 {
             let mut units = Vec::with_capacity(singles.len());
             for u in singles {
@@ -393,6 +435,7 @@ mod tests {
     fn spelled_out_words_are_joined() {
         assert_eq!(fold("k.i.l.l them"), "kil them");
         assert_eq!(fold("k i l l them"), "kil them");
+        assert_eq!(fold("k.i.l.l y.o.u.r.s.e.l.f"), "kil yourself");
         assert_eq!(fold("i am a cat"), "i am a cat");
     }
 

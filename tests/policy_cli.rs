@@ -1,0 +1,294 @@
+//! The `aupd policy …` and `aupd score` commands, run as a user would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn aupd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aupd"))
+        .args(args)
+        .env_remove("AUPD_CONFIG")
+        .output()
+        .expect("running aupd")
+}
+
+fn policy_copy() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    common::copy_dir(&common::shipped_policies(), &policies);
+    (dir, policies)
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "fixture text `{from}` not found");
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+fn line_of(path: &Path, needle: &str) -> usize {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn shipped_policy_passes_check() {
+    let out = aupd(&[
+        "policy",
+        "check",
+        common::shipped_policies().to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("policy ok:"), "{stdout}");
+}
+
+#[test]
+fn shipped_policy_passes_its_own_tests() {
+    let out = aupd(&[
+        "policy",
+        "test",
+        common::shipped_policies().to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+}
+
+#[test]
+fn unknown_key_is_reported_with_file_and_line() {
+    let (_dir, policies) = policy_copy();
+    let file = policies.join("default.toml");
+    edit(&file, "context_sensitive = true\naup = \"\"\"\nYou may not host content that calls", "context_sensitive = true\ncolour = \"red\"\naup = \"\"\"\nYou may not host content that calls");
+    let line = line_of(&file, "colour = ");
+    let out = aupd(&["policy", "check", policies.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("default.toml:{line}")), "{stderr}");
+    assert!(stderr.contains("unknown field `colour`"), "{stderr}");
+}
+
+#[test]
+fn semantic_errors_are_all_reported_with_file_line_and_key() {
+    let (_dir, policies) = policy_copy();
+    let file = policies.join("default.toml");
+    edit(
+        &file,
+        "pattern = '(?-u:\\b)(?:lets",
+        "pattern = '(?-u:\\b)((?:lets",
+    );
+    edit(
+        &file,
+        "id = \"threat.explicit\"",
+        "id = \"incitement.calls-to-violence\"",
+    );
+    edit(&file, "within = 2", "within = 0");
+    let regex_line = line_of(&file, "pattern = '(?-u:\\b)((?:lets");
+    let out = aupd(&["policy", "check", policies.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("default.toml:{regex_line}: category[0].detector[2].pattern: invalid regular expression")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("duplicate detector id `incitement.calls-to-violence`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("detector[3].within: must be between 1 and 50 words, got 0"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_model_file_is_an_error_naming_the_detector() {
+    let (_dir, policies) = policy_copy();
+    let extra = policies.join("extra.toml");
+    std::fs::write(
+        &extra,
+        "[[category]]\nid = \"spam\"\ntitle = \"Spam\"\naup = \"No spam.\"\nseverity = \"low\"\nflag_threshold = 0.5\n\n[[category.detector]]\nid = \"spam.model\"\nkind = \"classifier\"\nweight = 1.0\nmodel = \"models/nope.model\"\n",
+    )
+    .unwrap();
+    let out = aupd(&["policy", "check", policies.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("extra.toml:12: category[0].detector[0].model: cannot load model"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_detector_with_keys_of_another_kind_is_refused() {
+    let (_dir, policies) = policy_copy();
+    let extra = policies.join("extra.toml");
+    std::fs::write(
+        &extra,
+        "[[category]]\nid = \"spam\"\ntitle = \"Spam\"\naup = \"No spam.\"\nseverity = \"low\"\nflag_threshold = 0.5\n\n[[category.detector]]\nid = \"spam.words\"\nkind = \"phrases\"\nweight = 1.0\npattern = \"buy now\"\n",
+    )
+    .unwrap();
+    let out = aupd(&["policy", "check", policies.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("extra.toml:8: category[0].detector[0].pattern: `pattern` does not belong to a detector of kind `phrases`"), "{stderr}");
+    assert!(
+        stderr.contains("category[0].detector[0].phrases: a `phrases` detector needs `phrases`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_failing_policy_case_fails_the_run_and_names_the_case() {
+    let (_dir, policies) = policy_copy();
+    let file = policies.join("tests").join("zz-extra.toml");
+    std::fs::write(&file, "# a deliberately wrong expectation\n\n[[case]]\ntext = \"what a lovely day\"\nmust_flag = [\"harassment\"]\n").unwrap();
+    let out = aupd(&["policy", "test", policies.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("zz-extra.toml:3"), "{stdout}");
+    assert!(stdout.contains("`harassment` did not flag"), "{stdout}");
+    assert!(stdout.contains(" 1 failed"), "{stdout}");
+}
+
+#[test]
+fn score_reads_json_lines_and_writes_one_verdict_per_line() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aupd"))
+        .args([
+            "score",
+            "--jsonl",
+            "--policy",
+            common::shipped_policies().to_str().unwrap(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"text\": \"i will kill you\"}\n\"have a nice day\"\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["flagged"][0]["category"], "violent-threat");
+    assert!(lines[1]["flagged"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn score_rejects_a_bad_json_line_by_number() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aupd"))
+        .args([
+            "score",
+            "--jsonl",
+            "--policy",
+            common::shipped_policies().to_str().unwrap(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\"fine\"\n{oops\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: not JSON"));
+}
+
+#[cfg(unix)]
+#[test]
+fn sighup_reloads_the_policy_of_a_running_server() {
+    use std::time::{Duration, Instant};
+    let (dir, policies) = policy_copy();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aupd"))
+        .arg("serve")
+        .env("AUPD__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("AUPD__POLICY__DIR", &policies)
+        .env("AUPD__STORE__PATH", dir.path().join("store"))
+        .env("AUPD__AUTH__ADMIN_TOKEN", common::ADMIN_TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = |deadline: Instant| -> Option<String> {
+        while Instant::now() < deadline {
+            if let Ok(body) = http_get(port, "/readyz") {
+                return Some(body);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    };
+    let before =
+        ready(Instant::now() + Duration::from_secs(20)).expect("server never became ready");
+    edit(
+        &policies.join("default.toml"),
+        "\"storm the capitol\",",
+        "\"storm the capitol\", \"overrun the town hall\",",
+    );
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut after = before.clone();
+    while Instant::now() < deadline && after == before {
+        std::thread::sleep(Duration::from_millis(50));
+        after = http_get(port, "/readyz").unwrap_or_else(|_| before.clone());
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_ne!(
+        after, before,
+        "the policy version did not change after SIGHUP"
+    );
+    assert!(
+        status.success(),
+        "server did not exit cleanly on SIGTERM: {status}"
+    );
+}
+
+/// A minimal blocking HTTP GET, so this test needs no async runtime.
+fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    if !response.starts_with("HTTP/1.1 200") {
+        return Err(std::io::Error::other(response));
+    }
+    Ok(response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string())
+}
