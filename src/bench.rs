@@ -54,6 +54,8 @@ pub struct ScoreFigures {
     pub policy_secs: f64,
     /// Texts flagged for anything in one pass.
     pub flagged: usize,
+    /// Seconds for all passes of folding alone (part of the full policy).
+    pub fold_secs: f64,
     /// Seconds for all passes of a bare Aho-Corasick scan.
     pub bare_secs: f64,
     /// Phrases in the bare scan.
@@ -71,6 +73,11 @@ impl ScoreFigures {
     /// Full-policy throughput in texts/s.
     pub fn policy_texts_s(&self) -> f64 {
         (self.texts * self.rounds) as f64 / self.policy_secs
+    }
+
+    /// Folding-only throughput in MB/s.
+    pub fn fold_mb_s(&self) -> f64 {
+        (self.bytes * self.rounds) as f64 / self.fold_secs / 1e6
     }
 
     /// Bare-scan throughput in MB/s.
@@ -106,6 +113,16 @@ pub fn score_throughput(
     }
     let policy_secs = start.elapsed().as_secs_f64();
 
+    let start = Instant::now();
+    let mut folded_bytes = 0usize;
+    for _ in 0..rounds {
+        for t in texts {
+            folded_bytes += crate::policy::normalize::normalize(t).text().len();
+        }
+    }
+    let fold_secs = start.elapsed().as_secs_f64();
+    std::hint::black_box(folded_bytes);
+
     let phrases = engine.phrases();
     let ac = AhoCorasick::builder()
         .kind(Some(AhoCorasickKind::DFA))
@@ -130,6 +147,7 @@ pub fn score_throughput(
         rounds,
         policy_secs,
         flagged,
+        fold_secs,
         bare_secs,
         bare_phrases: phrases.len(),
         bare_matches,

@@ -252,6 +252,7 @@ fn bench_score(data: &Path, column: &str, rounds: usize, dir: &Path) -> anyhow::
         1e6 / f.policy_texts_s(),
         f.flagged
     );
+    println!("  of which folding alone: {:.1} MB/s", f.fold_mb_s());
     println!(
         "bare Aho-Corasick DFA ({} phrases, ASCII case-insensitive): {:.1} MB/s, {:.0} texts/s; {} matches per pass",
         f.bare_phrases,

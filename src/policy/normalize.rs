@@ -14,14 +14,20 @@
 
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
-/// Text folded for matching, with the original byte span of every folded byte.
+/// Text folded for matching, with a map from its words back to the original.
 #[derive(Debug, Clone, Default)]
 pub struct Normalized {
     text: String,
-    /// For each byte of `text`: the original byte range that produced it.
-    origin: Vec<(u32, u32)>,
-    /// Byte offset in `text` where each word starts, in order.
-    word_starts: Vec<u32>,
+    /// One entry per folded word: where it starts in `text`, and the
+    /// original byte range it came from.
+    words: Vec<Word>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Word {
+    folded_start: u32,
+    original_start: u32,
+    original_end: u32,
 }
 
 impl Normalized {
@@ -30,29 +36,35 @@ impl Normalized {
         &self.text
     }
 
-    /// Byte offsets in [`Self::text`] where each word starts.
-    pub fn word_starts(&self) -> &[u32] {
-        &self.word_starts
+    /// How many words the folded text has.
+    pub fn word_count(&self) -> usize {
+        self.words.len()
+    }
+
+    /// Byte offset in [`Self::text`] where word `i` starts.
+    pub fn word_start(&self, i: usize) -> usize {
+        self.words
+            .get(i)
+            .map_or(self.text.len(), |w| w.folded_start as usize)
     }
 
     /// The index of the word that contains folded byte `pos`.
     pub fn word_index(&self, pos: usize) -> usize {
-        self.word_starts
-            .partition_point(|&s| s as usize <= pos)
+        self.words
+            .partition_point(|w| w.folded_start as usize <= pos)
             .saturating_sub(1)
     }
 
     /// Maps a byte range of the folded text back to a byte range of the
-    /// original text; slicing the original with it gives the words that
-    /// produced the match.
+    /// original text, widened to whole words: slicing the original with it
+    /// gives the words that produced the match.
     pub fn original_span(&self, start: usize, end: usize) -> (usize, usize) {
-        if self.origin.is_empty() || start >= end || end > self.origin.len() {
+        if self.words.is_empty() || start >= end || end > self.text.len() {
             return (0, 0);
         }
-        (
-            self.origin[start].0 as usize,
-            self.origin[end - 1].1 as usize,
-        )
+        let first = self.words[self.word_index(start)];
+        let last = self.words[self.word_index(end - 1)];
+        (first.original_start as usize, last.original_end as usize)
     }
 }
 
@@ -81,10 +93,7 @@ enum Kind {
 pub fn normalize(original: &str) -> Normalized {
     let mut folder = Folder::with_capacity(original.len());
     if original.is_ascii() {
-        for (i, &b) in original.as_bytes().iter().enumerate() {
-            let ch = b.to_ascii_lowercase() as char;
-            folder.push(ch, kind_of_ascii(ch), i as u32, i as u32 + 1);
-        }
+        folder.fold_ascii(original.as_bytes());
     } else {
         for (i, ch) in original.char_indices() {
             let (start, end) = (i as u32, (i + ch.len_utf8()) as u32);
@@ -120,6 +129,34 @@ pub fn normalize(original: &str) -> Normalized {
     }
     folder.finish()
 }
+
+const A_SEP: u8 = 0;
+const A_LETTER: u8 = 1;
+const A_DIGIT: u8 = 2;
+const A_SYMBOL: u8 = 4;
+const A_INVISIBLE: u8 = 8;
+
+/// Byte classes for the ASCII fast path (same rules as [`kind_of_ascii`]).
+static ASCII_CLASS: [u8; 128] = {
+    let mut t = [A_SEP; 128];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_alphabetic() {
+            A_LETTER
+        } else if b.is_ascii_digit() {
+            A_DIGIT
+        } else if b == b'@' || b == b'$' || b == b'!' || b == b'|' {
+            A_SYMBOL
+        } else if b == b'\'' {
+            A_INVISIBLE
+        } else {
+            A_SEP
+        };
+        c += 1;
+    }
+    t
+};
 
 fn kind_of_ascii(c: char) -> Kind {
     match c {
@@ -202,6 +239,15 @@ fn confusable(c: char) -> Option<char> {
     })
 }
 
+/// [`leet`] for one ASCII byte; NUL when it stands for nothing.
+fn leet_byte(b: u8) -> u8 {
+    match leet(b as char) {
+        Some(c) => c as u8,
+        None if b.is_ascii_digit() => b,
+        None => 0,
+    }
+}
+
 /// Leetspeak: what a digit or symbol stands for inside a word.
 fn leet(c: char) -> Option<char> {
     Some(match c {
@@ -218,6 +264,8 @@ fn leet(c: char) -> Option<char> {
 struct Folder {
     out: Normalized,
     word: Vec<(Unit, Kind)>,
+    /// Reused buffer for the folded letters of one word.
+    units: Vec<Unit>,
     /// Single-letter words waiting to see whether they spell a longer one.
     singles: Vec<Unit>,
     /// The separators between the first two waiting single letters: letters
@@ -244,6 +292,15 @@ impl Gap {
         }
         self.len = self.len.saturating_add(1);
     }
+
+    fn from_ascii(bytes: &[u8]) -> Self {
+        let mut gap = Gap::default();
+        for &b in bytes.iter().take(3) {
+            gap.push(b as char);
+        }
+        gap.len = bytes.len().min(255) as u8;
+        gap
+    }
 }
 
 impl Folder {
@@ -251,15 +308,129 @@ impl Folder {
         Folder {
             out: Normalized {
                 text: String::with_capacity(n),
-                origin: Vec::with_capacity(n),
-                word_starts: Vec::new(),
+                words: Vec::with_capacity(n / 4 + 1),
             },
-            word: Vec::with_capacity(32),
+            word: Vec::new(),
+            units: Vec::with_capacity(32),
             singles: Vec::new(),
             singles_gap: None,
             gap: Gap::default(),
             word_gap: Gap::default(),
         }
+    }
+
+    /// The ASCII fast path: the same rules as the per-character path, a
+    /// word at a time, with no decomposition.
+    fn fold_ascii(&mut self, b: &[u8]) {
+        let n = b.len();
+        let mut i = 0;
+        while i < n {
+            let gap_start = i;
+            while i < n && ASCII_CLASS[(b[i] & 0x7f) as usize] == A_SEP {
+                i += 1;
+            }
+            if i == n {
+                break;
+            }
+            let gap = Gap::from_ascii(&b[gap_start..i]);
+            let start = i;
+            let mut flags = 0u8;
+            while i < n {
+                let c = ASCII_CLASS[(b[i] & 0x7f) as usize];
+                if c == A_SEP {
+                    break;
+                }
+                flags |= c;
+                i += 1;
+            }
+            let mut end = i;
+            while end > start && b[end - 1] == b'!' {
+                end -= 1;
+            }
+            self.word_gap = gap;
+            self.ascii_word(&b[start..end], start as u32, flags & A_LETTER != 0);
+        }
+    }
+
+    /// Folds one ASCII word straight into the output.
+    fn ascii_word(&mut self, word: &[u8], offset: u32, has_letter: bool) {
+        let text_before = self.out.text.len();
+        let words_before = self.out.words.len();
+        // Held single letters are flushed lazily: write this word first into
+        // a detached position only if it turns out longer than one letter.
+        let mut folded = [0u8; 64];
+        let mut len = 0usize;
+        let mut first = u32::MAX;
+        let mut last = 0u32;
+        let mut long: Option<Vec<u8>> = None;
+        for (k, &byte) in word.iter().enumerate() {
+            let c = match ASCII_CLASS[(byte & 0x7f) as usize] {
+                A_LETTER => byte.to_ascii_lowercase(),
+                A_DIGIT if has_letter => leet_byte(byte),
+                A_DIGIT => byte,
+                A_SYMBOL if has_letter => match leet_byte(byte) {
+                    b'\0' => continue,
+                    c => c,
+                },
+                _ => continue,
+            };
+            let at = offset + k as u32;
+            if first == u32::MAX {
+                first = at;
+            }
+            last = at + 1;
+            let prev = match &long {
+                Some(v) => v.last().copied(),
+                None if len > 0 => Some(folded[len - 1]),
+                None => None,
+            };
+            if prev == Some(c) && c.is_ascii_alphabetic() {
+                continue;
+            }
+            match &mut long {
+                Some(v) => v.push(c),
+                None if len < folded.len() => {
+                    folded[len] = c;
+                    len += 1;
+                }
+                None => {
+                    let mut v = folded[..len].to_vec();
+                    v.push(c);
+                    long = Some(v);
+                }
+            }
+        }
+        let bytes: &[u8] = match &long {
+            Some(v) => v,
+            None => &folded[..len],
+        };
+        if bytes.is_empty() {
+            return;
+        }
+        if bytes.len() == 1 && bytes[0].is_ascii_alphabetic() {
+            self.units.clear();
+            self.units.push(Unit {
+                ch: bytes[0] as char,
+                start: first,
+                end: last,
+            });
+            self.finish_word();
+            return;
+        }
+        self.flush_singles();
+        debug_assert!(self.out.text.len() >= text_before && self.out.words.len() >= words_before);
+        let out = &mut self.out;
+        if !out.text.is_empty() {
+            out.text.push(' ');
+        }
+        out.words.push(Word {
+            folded_start: out.text.len() as u32,
+            original_start: first,
+            original_end: last,
+        });
+        // Every byte here is ASCII, so this cannot fail.
+        out.text
+            .push_str(std::str::from_utf8(bytes).unwrap_or_default());
     }
 
     fn push(&mut self, ch: char, kind: Kind, start: u32, end: u32) {
@@ -289,7 +460,7 @@ impl Folder {
             return;
         }
         let has_letter = word.iter().any(|(_, k)| *k == Kind::Letter);
-        let mut units: Vec<Unit> = Vec::with_capacity(word.len());
+        self.units.clear();
         for (u, kind) in word.drain(..) {
             let ch = match kind {
                 Kind::Letter => u.ch,
@@ -301,24 +472,31 @@ impl Folder {
                 },
                 _ => continue,
             };
-            squeeze_push(&mut units, Unit { ch, ..u });
+            squeeze_push(&mut self.units, Unit { ch, ..u });
         }
         self.word = word;
-        if units.is_empty() {
+        self.finish_word();
+    }
+
+    /// Emits the word in `self.units` (or holds it as a single letter).
+    fn finish_word(&mut self) {
+        if self.units.is_empty() {
             return;
         }
-        if units.len() == 1 && units[0].ch.is_alphabetic() {
+        if self.units.len() == 1 && self.units[0].ch.is_alphabetic() {
             match (self.singles.len(), self.singles_gap) {
                 (0, _) => {}
                 (1, _) => self.singles_gap = Some(self.word_gap),
                 (_, Some(gap)) if gap != self.word_gap => self.flush_singles(),
                 _ => {}
             }
-            self.singles.push(units[0]);
+            self.singles.push(self.units[0]);
             return;
         }
         self.flush_singles();
+        let units = std::mem::take(&mut self.units);
         self.emit_word(&units);
+        self.units = units;
     }
 
     /// Three or more single letters in a row spell one word (`k i l l`);
@@ -343,19 +521,20 @@ impl Folder {
     }
 
     fn emit_word(&mut self, units: &[Unit]) {
+        let (Some(first), Some(last)) = (units.first(), units.last()) else {
+            return;
+        };
         let out = &mut self.out;
         if !out.text.is_empty() {
-            let prev_end = out.origin.last().map_or(0, |o| o.1);
             out.text.push(' ');
-            out.origin.push((prev_end, units[0].start));
         }
-        out.word_starts.push(out.text.len() as u32);
+        out.words.push(Word {
+            folded_start: out.text.len() as u32,
+            original_start: first.start,
+            original_end: last.end,
+        });
         for u in units {
-            let before = out.text.len();
             out.text.push(u.ch);
-            for _ in before..out.text.len() {
-                out.origin.push((u.start, u.end));
-            }
         }
     }
 
@@ -466,9 +645,35 @@ mod tests {
     #[test]
     fn word_index_counts_words() {
         let n = normalize("one two three");
+        assert_eq!(n.word_count(), 3);
+        assert_eq!(n.word_start(2), 8);
         assert_eq!(n.word_index(0), 0);
         assert_eq!(n.word_index(4), 1);
         assert_eq!(n.word_index(8), 2);
+    }
+
+    #[test]
+    fn ascii_and_unicode_paths_fold_alike() {
+        for s in [
+            "Kill THEM ALLLL!!",
+            "k.i.l.l y.o.u",
+            "h4ng 2024 @ss sh!t!",
+            "don't  stop",
+        ] {
+            let unicode = format!("{s} \u{00e9}");
+            let a = normalize(s);
+            let u = normalize(&unicode);
+            assert_eq!(format!("{} e", a.text()), u.text(), "{s}");
+        }
+    }
+
+    #[test]
+    fn spans_of_leet_words_cover_the_original_word() {
+        let original = "i will k1ll you";
+        let n = normalize(original);
+        let at = n.text().find("kil").unwrap();
+        let (s, e) = n.original_span(at, at + 3);
+        assert_eq!(&original[s..e], "k1ll");
     }
 
     #[test]
