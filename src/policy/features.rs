@@ -8,8 +8,8 @@
 //!   side (`" kil "` gives `" k"`, `"ki"`, `"il"`, `"l "`, ... for n = 2).
 //!
 //! Every n-gram is hashed with a fixed, platform-independent hash (FNV-1a
-//! over the bytes, finished with the murmur3 64-bit mixer) into `2^bits`
-//! buckets; one more hash bit gives the sign (signed feature hashing, so
+//! over the bytes, then one multiply-shift step) into `2^bits` buckets;
+//! the next hash bit gives the sign (signed feature hashing, so
 //! collisions cancel on average instead of piling up).
 //!
 //! The vector of a text is the sum of its signed n-gram occurrences, with each
@@ -71,15 +71,9 @@ fn fnv_step(h: u64, b: u8) -> u64 {
     (h ^ u64::from(b)).wrapping_mul(FNV_PRIME)
 }
 
-/// The murmur3 64-bit finaliser: spreads FNV's weak low bits over the word.
-#[inline(always)]
-fn fmix64(mut k: u64) -> u64 {
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    k ^ (k >> 33)
-}
+/// The odd multiplier of the multiply-shift step that turns a hash into a
+/// bucket and a sign (Fibonacci hashing: the high bits mix every input bit).
+const MIX: u64 = 0xd6e8_feb8_6659_fd93;
 
 impl Default for FeatureSpec {
     fn default() -> Self {
@@ -124,21 +118,27 @@ impl FeatureSpec {
     /// order (word n-grams of each word, then its character n-grams).
     #[inline]
     pub fn visit(&self, text: &str, mut f: impl FnMut(Feature)) {
+        let shift = 64 - u32::from(self.bits);
+        self.visit_hashes(text, |group, n, word, h| {
+            f(Feature {
+                group,
+                index: (h >> shift) as u32,
+                sign: if (h >> (shift - 1)) & 1 == 1 {
+                    -1.0
+                } else {
+                    1.0
+                },
+                word,
+                unigram: group == Group::Word && n == 1,
+            })
+        });
+    }
+
+    /// The walk behind [`Self::visit`]: calls `f(group, n, word, hash)` where
+    /// the top `bits` bits of `hash` pick the bucket and the next one the sign.
+    #[inline(always)]
+    fn visit_hashes(&self, text: &str, mut f: impl FnMut(Group, usize, u32, u64)) {
         let bytes = text.as_bytes();
-        let mask = (1u64 << self.bits) - 1;
-        let sign_bit = 63;
-        macro_rules! emit {
-            ($group:expr, $h:expr, $word:expr, $unigram:expr) => {{
-                let h = fmix64($h);
-                f(Feature {
-                    group: $group,
-                    index: (h & mask) as u32,
-                    sign: if (h >> sign_bit) & 1 == 1 { -1.0 } else { 1.0 },
-                    word: $word,
-                    unigram: $unigram,
-                });
-            }};
-        }
         let (wl, wh) = (self.word_ngrams.0 as usize, self.word_ngrams.1 as usize);
         let (cl, ch) = (self.char_ngrams.0 as usize, self.char_ngrams.1 as usize);
         // Hashes of the last `wh` words, newest last, for word n-grams that
@@ -166,25 +166,29 @@ impl FeatureSpec {
                     comb = (comb.rotate_left(23) ^ wh_n).wrapping_mul(FNV_PRIME);
                     if n >= wl {
                         let first = w32 + 1 - n as u32;
-                        emit!(Group::Word, comb ^ n as u64, first, n == 1);
+                        f(Group::Word, n, first, (comb ^ n as u64).wrapping_mul(MIX));
                     }
                 }
             }
             if ch > 0 {
+                // The word padded with a space on each side; words too long
+                // for the stack buffer are rare enough to go to the heap.
                 let len = word.len() + 2;
-                let at = |k: usize| -> u8 {
-                    if k == 0 || k == len - 1 {
-                        b' '
-                    } else {
-                        word[k - 1]
-                    }
+                let mut stack = [b' '; 64];
+                let heap;
+                let padded: &[u8] = if len <= stack.len() {
+                    stack[1..len - 1].copy_from_slice(word);
+                    &stack[..len]
+                } else {
+                    heap = [b" ", word, b" "].concat();
+                    &heap
                 };
                 for s in 0..len {
                     let mut h = FNV_OFFSET ^ CHAR_SEED;
-                    for n in 1..=ch.min(len - s) {
-                        h = fnv_step(h, at(s + n - 1));
-                        if n >= cl {
-                            emit!(Group::Char, h, w32, false);
+                    for (n, &b) in padded[s..len.min(s + ch)].iter().enumerate() {
+                        h = fnv_step(h, b);
+                        if n + 1 >= cl {
+                            f(Group::Char, n + 1, w32, h.wrapping_mul(MIX));
                         }
                     }
                 }
@@ -196,20 +200,29 @@ impl FeatureSpec {
     /// must have [`Self::dim`] entries), computed while hashing.
     #[inline]
     pub fn dot(&self, text: &str, weights: &[f32]) -> f32 {
-        let (mut dw, mut nw, mut dc, mut nc) = (0.0f32, 0u32, 0.0f32, 0u32);
-        self.visit(text, |ft| {
-            let w = weights.get(ft.index as usize).copied().unwrap_or(0.0);
-            match ft.group {
+        let shift = 64 - u32::from(self.bits);
+        // Several sums, one per n-gram length, so the additions do not wait
+        // on each other.
+        let mut acc = [0.0f32; 8];
+        let (mut nw, mut nc) = (0u32, 0u32);
+        self.visit_hashes(text, |group, n, _, h| {
+            let w = weights.get((h >> shift) as usize).copied().unwrap_or(0.0);
+            // Flip the float's sign bit instead of branching on the hash bit.
+            let flip = (((h >> (shift - 1)) & 1) as u32) << 31;
+            let v = f32::from_bits(w.to_bits() ^ flip);
+            match group {
                 Group::Word => {
-                    dw += ft.sign * w;
+                    acc[n & 3] += v;
                     nw += 1;
                 }
                 Group::Char => {
-                    dc += ft.sign * w;
+                    acc[4 + (n & 3)] += v;
                     nc += 1;
                 }
             }
         });
+        let dw = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        let dc = (acc[4] + acc[5]) + (acc[6] + acc[7]);
         scale(dw, nw) + scale(dc, nc)
     }
 
@@ -292,10 +305,10 @@ mod tests {
             .collect();
         assert_eq!(
             uni,
-            vec![(252342, 1.0), (12894, -1.0), (116232, 1.0), (75875, 1.0)]
+            vec![(216647, -1.0), (156132, 1.0), (13713, 1.0), (30639, 1.0)]
         );
         let first_char = f.iter().find(|f| f.group == Group::Char).map(|f| f.index);
-        assert_eq!(first_char, Some(164972));
+        assert_eq!(first_char, Some(255543));
     }
 
     #[test]

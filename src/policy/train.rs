@@ -37,6 +37,12 @@ pub struct TrainParams {
     pub pos_weight: f32,
     /// Seed of the shuffle.
     pub seed: u64,
+    /// Return the mean of the weights after each epoch instead of the last ones.
+    pub average: bool,
+    /// Naive-Bayes scaling (NB-LR): when above 0, each bucket's value is
+    /// multiplied by its log-count ratio between the classes, smoothed by
+    /// this much; the ratios are folded into the saved weights.
+    pub nb_alpha: f32,
 }
 
 impl Default for TrainParams {
@@ -48,6 +54,8 @@ impl Default for TrainParams {
             l2: 1e-5,
             pos_weight: 1.0,
             seed: 42,
+            average: false,
+            nb_alpha: 0.0,
         }
     }
 }
@@ -113,23 +121,39 @@ fn fit(
     params: &TrainParams,
 ) -> LinearModel {
     let dim = params.spec.dim();
+    let ratios =
+        (params.nb_alpha > 0.0).then(|| nb_ratios(vectors, examples, rows, dim, params.nb_alpha));
+    let scaled = |x: &[(u32, f32)], out: &mut Vec<(u32, f32)>| {
+        out.clear();
+        out.extend(
+            x.iter()
+                .map(|&(j, v)| (j, ratios.as_ref().map_or(v, |r| v * r[j as usize]))),
+        );
+    };
     let mut w = vec![0.0f32; dim];
     let mut g2 = vec![0.0f32; dim];
-    let (mut bias, mut bias_g2) = (0.0f32, 0.0f32);
+    let mut sum = if params.average {
+        vec![0.0f32; dim]
+    } else {
+        Vec::new()
+    };
+    let (mut bias, mut bias_g2, mut bias_sum) = (0.0f32, 0.0f32, 0.0f32);
     let (lr, l2, pw) = (params.learning_rate, params.l2, params.pos_weight);
     let mut order = rows.to_vec();
     let mut rng = SplitMix64::new(params.seed);
+    let mut x = Vec::new();
     const EPS: f32 = 1e-6;
     for _ in 0..params.epochs {
         rng.shuffle(&mut order);
         for &i in &order {
-            let (x, e) = (&vectors[i], &examples[i]);
+            scaled(&vectors[i], &mut x);
+            let e = &examples[i];
             let z = bias + x.iter().map(|&(j, v)| w[j as usize] * v).sum::<f32>();
             let p = sigmoid(z);
             let y = e.target;
             // d/dz of -(pw·y·ln p + (1-y)·ln(1-p)), times the example weight.
             let gz = e.weight * (p * (pw * y + 1.0 - y) - pw * y);
-            for &(j, v) in x {
+            for &(j, v) in &x {
                 let j = j as usize;
                 let g = gz * v + l2 * w[j];
                 g2[j] += g * g;
@@ -138,12 +162,55 @@ fn fit(
             bias_g2 += gz * gz;
             bias -= lr * gz / (bias_g2.sqrt() + EPS);
         }
+        if params.average {
+            for (s, &v) in sum.iter_mut().zip(&w) {
+                *s += v;
+            }
+            bias_sum += bias;
+        }
+    }
+    if params.average && params.epochs > 0 {
+        let n = params.epochs as f32;
+        w = sum.into_iter().map(|s| s / n).collect();
+        bias = bias_sum / n;
+    }
+    if let Some(r) = &ratios {
+        for (v, &r) in w.iter_mut().zip(r) {
+            *v *= r;
+        }
     }
     LinearModel {
         spec: params.spec,
         bias,
         weights: w,
     }
+}
+
+/// The log-count ratio of every bucket between positive and negative
+/// examples (NB-LR), smoothed by `alpha`.
+fn nb_ratios(
+    vectors: &[Vec<(u32, f32)>],
+    examples: &[Example],
+    rows: &[usize],
+    dim: usize,
+    alpha: f32,
+) -> Vec<f32> {
+    let (mut p, mut q) = (vec![alpha; dim], vec![alpha; dim]);
+    for &i in rows {
+        let (y, wt) = (examples[i].target, examples[i].weight);
+        for &(j, v) in &vectors[i] {
+            p[j as usize] += wt * y * v.abs();
+            q[j as usize] += wt * (1.0 - y) * v.abs();
+        }
+    }
+    let (sp, sq) = (
+        p.iter().map(|&v| f64::from(v)).sum::<f64>(),
+        q.iter().map(|&v| f64::from(v)).sum::<f64>(),
+    );
+    p.iter()
+        .zip(&q)
+        .map(|(&a, &b)| ((f64::from(a) / sp) / (f64::from(b) / sq)).ln() as f32)
+        .collect()
 }
 
 /// Scores every listed example out-of-fold: rows are dealt into `k` folds by
@@ -230,6 +297,12 @@ pub struct TrainArgs {
     /// Seed of the shuffle.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Average the weights over epochs.
+    #[arg(long)]
+    pub average: bool,
+    /// Naive-Bayes feature scaling with this smoothing (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    pub nb_alpha: f32,
     /// Pick the threshold on the out-of-fold scores of these sources only (0-based `--data` index; default all).
     #[arg(long)]
     pub tune_on: Vec<usize>,
@@ -297,6 +370,8 @@ pub struct DataRecord {
 pub struct Sidecar {
     /// The aupd version that trained it.
     pub aupd_version: String,
+    /// The command-line arguments of the training run (program name left out).
+    pub command: Vec<String>,
     /// The model file's name.
     pub model_file: String,
     /// SHA-256 of the model file.
@@ -321,7 +396,9 @@ pub struct Sidecar {
 pub struct CvRecord {
     /// Number of folds (fold = data-row number mod k).
     pub folds: usize,
-    /// Pooled figures; each fold flagged at a threshold tuned on its own training folds.
+    /// Pooled figures; each fold flagged at a threshold tuned on its own
+    /// training folds (its scores are shifted so that threshold sits at 0.5,
+    /// which is what the pooled average precision ranks).
     pub pooled: Report,
     /// F1 of each fold.
     pub fold_f1: Vec<f64>,
@@ -384,6 +461,8 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         l2: args.l2,
         pos_weight: args.pos_weight,
         seed: args.seed,
+        average: args.average,
+        nb_alpha: args.nb_alpha,
     };
     params
         .spec
@@ -482,6 +561,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     use sha2::Digest;
     let sidecar = Sidecar {
         aupd_version: env!("CARGO_PKG_VERSION").to_string(),
+        command: std::env::args().skip(1).collect(),
         model_file: args
             .out
             .file_name()
@@ -731,6 +811,8 @@ mod tests {
             l2: 1e-5,
             pos_weight: 1.0,
             seed: 1,
+            average: true,
+            nb_alpha: 1.0,
             tune_on: vec![],
             max_flag_rate: vec![],
             cv: None,
