@@ -49,6 +49,13 @@ pub enum PolicyCommand {
         /// Policy directory (default: the configured one, `policies`).
         dir: Option<PathBuf>,
     },
+    /// Train a learned detector on the training parts (80%) of labelled files.
+    Train(policy::train::TrainArgs),
+    /// Per-category precision, recall, F1, PR-AUC and confusion matrix of the
+    /// whole policy on a labelled file (held-out 20% or cross-validated).
+    Eval(policy::eval::PolicyEvalArgs),
+    /// Figures of one saved model alone on labelled files.
+    EvalModel(policy::train::EvalArgs),
 }
 
 /// `aupd score`
@@ -99,6 +106,18 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Policy(PolicyCommand::Test { dir }) => {
             Ok(policy_test(dir.as_deref().unwrap_or(&settings.policy.dir)))
+        }
+        Command::Policy(PolicyCommand::Train(args)) => {
+            policy::train::run_train(&args)?;
+            Ok(0)
+        }
+        Command::Policy(PolicyCommand::Eval(args)) => {
+            policy::eval::run_policy_eval(&args, &settings.policy.dir)?;
+            Ok(0)
+        }
+        Command::Policy(PolicyCommand::EvalModel(args)) => {
+            policy::train::run_eval_model(&args)?;
+            Ok(0)
         }
         Command::Score(args) => score(&args, &settings.policy.dir),
         Command::Bench(BenchCommand::Score {

@@ -8,7 +8,8 @@
 //!
 //! How scores combine (also in the README):
 //! - a phrase, regex or proximity detector scores its `weight` when it finds
-//!   anything; a classifier scores `weight × probability`;
+//!   anything; a classifier scores `weight × p`, where `p` is its probability
+//!   recalibrated so that the model's chosen threshold (`midpoint`) is 0.5;
 //! - a category's raw score is the noisy-OR of its detectors,
 //!   `1 − Π(1 − sᵢ)`, so independent signals reinforce each other but the
 //!   score never exceeds 1;
@@ -104,9 +105,12 @@ struct CompiledDetector {
 #[derive(Debug)]
 enum Compiled {
     Lexical,
-    Proximity { within: usize },
+    Proximity {
+        within: usize,
+    },
     Regex(regex::Regex),
-    Classifier(Arc<super::model::LinearModel>),
+    /// A model and the log-odds shift that puts its midpoint at 0.5.
+    Classifier(Arc<super::model::LinearModel>, f32),
 }
 
 /// A policy compiled for scoring. Cheap to share behind an `Arc`.
@@ -173,7 +177,9 @@ impl Engine {
                         Compiled::Proximity { within: *within }
                     }
                     DetectorKind::Regex(re) => Compiled::Regex(re.clone()),
-                    DetectorKind::Classifier { model, .. } => Compiled::Classifier(model.clone()),
+                    DetectorKind::Classifier {
+                        model, midpoint, ..
+                    } => Compiled::Classifier(model.clone(), (midpoint / (1.0 - midpoint)).ln()),
                 };
                 detectors.push(CompiledDetector {
                     category: c,
@@ -289,8 +295,8 @@ impl Engine {
                         hits.spans[d] = spans;
                     }
                 }
-                Compiled::Classifier(model) => {
-                    let p = model.predict(folded);
+                Compiled::Classifier(model, shift) => {
+                    let p = super::model::sigmoid(model.margin_folded(folded.text()) - shift);
                     det_scores[d] = det.weight * p;
                     let cat = &self.policy.categories[det.category];
                     if det_scores[d] >= cat.flag_threshold * 0.5 {

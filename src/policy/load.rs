@@ -153,6 +153,8 @@ pub enum DetectorKind {
         path: PathBuf,
         /// The loaded model.
         model: Arc<LinearModel>,
+        /// The model probability that counts as 0.5 (its chosen threshold).
+        midpoint: f32,
     },
 }
 
@@ -241,6 +243,7 @@ struct RawDetector {
     second: Option<Spanned<Vec<String>>>,
     within: Option<Spanned<usize>>,
     model: Option<Spanned<String>>,
+    midpoint: Option<Spanned<f32>>,
 }
 
 // ---- loading ---------------------------------------------------------------
@@ -602,13 +605,14 @@ fn validate_detector(
     let weight = check_unit(report, &d.weight, &format!("{key}.weight"));
     let kind = *d.kind.get_ref();
     // Each kind takes its own keys and no others.
-    let present: [(&str, bool, &[RawKind]); 6] = [
+    let present: [(&str, bool, &[RawKind]); 7] = [
         ("phrases", d.phrases.is_some(), &[RawKind::Phrases]),
         ("pattern", d.pattern.is_some(), &[RawKind::Regex]),
         ("first", d.first.is_some(), &[RawKind::Proximity]),
         ("second", d.second.is_some(), &[RawKind::Proximity]),
         ("within", d.within.is_some(), &[RawKind::Proximity]),
         ("model", d.model.is_some(), &[RawKind::Classifier]),
+        ("midpoint", d.midpoint.is_some(), &[RawKind::Classifier]),
     ];
     for (name, is_present, kinds) in present {
         if is_present && !kinds.contains(&kind) {
@@ -699,12 +703,27 @@ fn validate_detector(
                 );
                 return None;
             }
+            let midpoint = match &d.midpoint {
+                Some(m) => {
+                    let v = *m.get_ref();
+                    if !(v > 0.0 && v < 1.0) {
+                        report.at(
+                            m.span(),
+                            format!("{key}.midpoint"),
+                            format!("must be strictly between 0 and 1, got {v}"),
+                        );
+                    }
+                    v
+                }
+                None => 0.5,
+            };
             match LinearModel::load(&dir.join(&rel)) {
                 Ok(m) => {
                     model_files.insert(model.get_ref().clone());
                     DetectorKind::Classifier {
                         path: rel,
                         model: Arc::new(m),
+                        midpoint,
                     }
                 }
                 Err(e) => {

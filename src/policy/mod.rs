@@ -3,10 +3,15 @@
 //! only I/O is reading the policy directory.
 
 pub mod cases;
+pub mod dataset;
 pub mod engine;
+pub mod eval;
+pub mod features;
 pub mod load;
+pub mod metrics;
 pub mod model;
 pub mod normalize;
+pub mod train;
 
 pub use engine::{Engine, Evidence, Flag, Verdict};
 pub use load::{load_dir, Policy, PolicyError, PolicyErrors};

@@ -1,37 +1,352 @@
-//! Learned linear classifier (interface; the trained implementation lands separately).
+//! A learned linear detector: hashed features, one weight per bucket, a bias
+//! and a sigmoid.
+//!
+//! # File format (version 1)
+//!
+//! All integers and floats little-endian:
+//!
+//! | bytes | content |
+//! |---|---|
+//! | 8 | magic `AUPDLIN\0` |
+//! | 4 | format version, `u32` = 1 |
+//! | 4 | header length `h`, `u32` |
+//! | h | JSON header: `{"spec": FeatureSpec, "weights": n}` |
+//! | 4 | bias, `f32` |
+//! | 4·n | weights, `f32`, n = 2^bits |
+//!
+//! Nothing may follow the weights.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
+use super::features::{FeatureSpec, Group};
 use super::normalize::Normalized;
 
-/// A logistic-regression model over hashed n-gram features.
-#[derive(Debug, Clone)]
-pub struct LinearModel {
-    bias: f32,
+/// The first bytes of every model file.
+pub const MAGIC: &[u8; 8] = b"AUPDLIN\0";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Why a model file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The file could not be read or written.
+    #[error("model file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not a model file.
+    #[error("model file {path}: bad magic (not an aupd linear model)")]
+    BadMagic {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file was written by a format this build does not know.
+    #[error("model file {path}: unsupported format version {version} (this build reads {FORMAT_VERSION})")]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// The version found.
+        version: u32,
+    },
+    /// The file ends early.
+    #[error("model file {path}: truncated ({what})")]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// What was being read.
+        what: &'static str,
+    },
+    /// The header or the sizes are inconsistent.
+    #[error("model file {path}: {problem}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
-/// Why a model file could not be loaded.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ModelError(String);
+/// A logistic-regression detector over hashed features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearModel {
+    /// The features it reads.
+    pub spec: FeatureSpec,
+    /// The intercept.
+    pub bias: f32,
+    /// One weight per hash bucket (`spec.dim()` of them).
+    pub weights: Vec<f32>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    spec: FeatureSpec,
+    weights: usize,
+}
+
+/// The logistic function.
+#[inline]
+pub fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
 
 impl LinearModel {
-    /// Loads a model file.
-    pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let bytes =
-            std::fs::read(path).map_err(|e| ModelError(format!("{}: {e}", path.display())))?;
-        Ok(LinearModel {
-            bias: if bytes.is_empty() { 0.0 } else { -4.0 },
+    /// A model with all weights zero (it predicts 0.5 everywhere).
+    pub fn zeros(spec: FeatureSpec) -> Self {
+        Self {
+            spec,
+            bias: 0.0,
+            weights: vec![0.0; spec.dim()],
+        }
+    }
+
+    /// The raw score (log-odds) of an already folded text.
+    #[inline]
+    pub fn margin_folded(&self, folded: &str) -> f32 {
+        self.bias + self.spec.dot(folded, &self.weights)
+    }
+
+    /// The probability that a folded text belongs to the category.
+    #[inline]
+    pub fn predict_folded(&self, folded: &str) -> f32 {
+        sigmoid(self.margin_folded(folded))
+    }
+
+    /// The probability that the text belongs to the category.
+    pub fn predict(&self, text: &Normalized) -> f32 {
+        self.predict_folded(text.text())
+    }
+
+    /// The folded byte spans `(start, end, contribution)` of the (at most)
+    /// `k` words that pushed the score up the most, best first. A word's
+    /// contribution is its unigram feature plus the character n-grams read
+    /// inside it; n-grams spanning several words are left out.
+    pub fn explain(&self, text: &Normalized, k: usize) -> Vec<(usize, usize, f32)> {
+        let folded = text.text();
+        let (sw, sc) = self.spec.group_scales(folded);
+        let starts: Vec<usize> = (0..text.word_count()).map(|i| text.word_start(i)).collect();
+        let mut contrib = vec![0.0f32; starts.len()];
+        self.spec.visit(folded, |ft| {
+            let w = self.weights.get(ft.index as usize).copied().unwrap_or(0.0);
+            let c = match ft.group {
+                Group::Word if ft.unigram => ft.sign * w * sw,
+                Group::Word => return,
+                Group::Char => ft.sign * w * sc,
+            };
+            if let Some(slot) = contrib.get_mut(ft.word as usize) {
+                *slot += c;
+            }
+        });
+        let mut order: Vec<usize> = (0..contrib.len()).filter(|&i| contrib[i] > 0.0).collect();
+        order.sort_by(|&a, &b| contrib[b].total_cmp(&contrib[a]).then(a.cmp(&b)));
+        order.truncate(k);
+        order
+            .into_iter()
+            .map(|i| {
+                let start = starts[i];
+                let end = folded[start..]
+                    .find(' ')
+                    .map_or(folded.len(), |off| start + off);
+                (start, end, contrib[i])
+            })
+            .collect()
+    }
+
+    /// The model in the version-1 file format.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let header = Header {
+            spec: self.spec,
+            weights: self.weights.len(),
+        };
+        // Serialising a struct of plain numbers cannot fail.
+        let json = serde_json::to_vec(&header).unwrap_or_default();
+        let mut out = Vec::with_capacity(20 + json.len() + 4 * self.weights.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&json);
+        out.extend_from_slice(&self.bias.to_le_bytes());
+        for w in &self.weights {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads a model from bytes; `path` only names the source in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, ModelError> {
+        let p = || path.to_path_buf();
+        let truncated = |what| ModelError::Truncated { path: p(), what };
+        let invalid = |problem: String| ModelError::Invalid { path: p(), problem };
+        if bytes.len() < MAGIC.len() {
+            return Err(if MAGIC.starts_with(bytes) {
+                truncated("magic")
+            } else {
+                ModelError::BadMagic { path: p() }
+            });
+        }
+        if &bytes[..8] != MAGIC {
+            return Err(ModelError::BadMagic { path: p() });
+        }
+        let u32_at = |at: usize, what| {
+            bytes
+                .get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+                .ok_or_else(|| truncated(what))
+        };
+        let version = u32_at(8, "version")?;
+        if version != FORMAT_VERSION {
+            return Err(ModelError::Version { path: p(), version });
+        }
+        let hlen = u32_at(12, "header length")? as usize;
+        let json = bytes
+            .get(16..16 + hlen)
+            .ok_or_else(|| truncated("header"))?;
+        let header: Header =
+            serde_json::from_slice(json).map_err(|e| invalid(format!("bad JSON header: {e}")))?;
+        header
+            .spec
+            .validate()
+            .map_err(|e| invalid(format!("bad feature spec: {e}")))?;
+        if header.weights != header.spec.dim() {
+            return Err(invalid(format!(
+                "wrong size: header says {} weights, {} bits need {}",
+                header.weights,
+                header.spec.bits,
+                header.spec.dim()
+            )));
+        }
+        let body = &bytes[16 + hlen..];
+        let need = 4 + 4 * header.weights;
+        if body.len() < need {
+            return Err(truncated("weights"));
+        }
+        if body.len() > need {
+            return Err(invalid(format!(
+                "wrong size: {} bytes after the weights",
+                body.len() - need
+            )));
+        }
+        let mut floats = body
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        let bias = floats.next().ok_or_else(|| truncated("bias"))?;
+        let weights: Vec<f32> = floats.collect();
+        if !bias.is_finite() || weights.iter().any(|w| !w.is_finite()) {
+            return Err(invalid("a weight is not a finite number".into()));
+        }
+        Ok(Self {
+            spec: header.spec,
+            bias,
+            weights,
         })
     }
 
-    /// Probability that the text belongs to the positive class.
-    pub fn predict(&self, _text: &Normalized) -> f32 {
-        1.0 / (1.0 + (-self.bias).exp())
+    /// Writes the model file.
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        std::fs::write(path, self.to_bytes()).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
-    /// Folded byte spans of the words that pushed the score up most.
-    pub fn explain(&self, _text: &Normalized, _k: usize) -> Vec<(usize, usize, f32)> {
-        Vec::new()
+    /// Reads a model file, checking magic, version, header and sizes.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::normalize::normalize;
+
+    fn small() -> LinearModel {
+        let spec = FeatureSpec {
+            bits: 10,
+            word_ngrams: (1, 2),
+            char_ngrams: (3, 4),
+        };
+        let mut m = LinearModel::zeros(spec);
+        for (i, w) in m.weights.iter_mut().enumerate() {
+            *w = (i as f32 * 0.37).sin();
+        }
+        m.bias = -0.25;
+        m
+    }
+
+    #[test]
+    fn save_and_load_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.model");
+        let m = small();
+        m.save(&path).unwrap();
+        let back = LinearModel::load(&path).unwrap();
+        assert_eq!(back, m);
+        let t = normalize("some text to score");
+        assert_eq!(back.predict(&t), m.predict(&t));
+    }
+
+    #[test]
+    fn load_rejects_bad_magic_truncation_and_wrong_size() {
+        let path = Path::new("x.model");
+        let bytes = small().to_bytes();
+        let err = LinearModel::from_bytes(b"PK\x03\x04junkjunkjunk", path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "model file x.model: bad magic (not an aupd linear model)"
+        );
+        let err = LinearModel::from_bytes(&bytes[..bytes.len() - 3], path).unwrap_err();
+        assert_eq!(err.to_string(), "model file x.model: truncated (weights)");
+        let err = LinearModel::from_bytes(&bytes[..20], path).unwrap_err();
+        assert_eq!(err.to_string(), "model file x.model: truncated (header)");
+        let mut long = bytes.clone();
+        long.extend_from_slice(&[0; 8]);
+        let err = LinearModel::from_bytes(&long, path).unwrap_err();
+        assert!(err.to_string().contains("wrong size"), "{err}");
+        let mut v2 = bytes;
+        v2[8] = 2;
+        let err = LinearModel::from_bytes(&v2, path).unwrap_err();
+        assert!(err.to_string().contains("unsupported format version 2"));
+    }
+
+    #[test]
+    fn load_names_a_missing_file() {
+        let err = LinearModel::load(Path::new("/nonexistent/m.model")).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("model file /nonexistent/m.model:"));
+    }
+
+    #[test]
+    fn explain_points_at_the_words_with_positive_weight() {
+        let spec = FeatureSpec {
+            bits: 12,
+            word_ngrams: (1, 1),
+            char_ngrams: (0, 0),
+        };
+        let mut m = LinearModel::zeros(spec);
+        let t = normalize("we will HUNT them down");
+        // Give the unigram of "hunt" a positive contribution.
+        spec.visit(t.text(), |f| {
+            if f.word == 2 {
+                m.weights[f.index as usize] = f.sign * 3.0;
+            }
+        });
+        let top = m.explain(&t, 3);
+        assert_eq!(top.len(), 1);
+        let (s, e, c) = top[0];
+        assert_eq!(&t.text()[s..e], "hunt");
+        assert!(c > 0.0);
+        assert!(m.predict(&t) > 0.5);
     }
 }

@@ -1,0 +1,299 @@
+//! `aupd policy eval`: how the whole policy — every detector of a category,
+//! combined and context-adjusted exactly as in production — agrees with a
+//! labelled file, on the shared deterministic split or by cross-validation.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::dataset::{fold_of, read_source, Part, Row, Source};
+use super::load::{DetectorKind, Policy};
+use super::metrics::{average_precision, flag_rates, Confusion};
+use super::normalize::normalize;
+use super::train::{parse_part, sidecar_path, train, Example, TrainParams};
+use super::Engine;
+
+/// `aupd policy eval`: per-category figures against a labelled CSV file.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyEvalArgs {
+    /// Labelled CSV file (`,` or `;` separated).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Column holding the text.
+    #[arg(long)]
+    pub text: String,
+    /// Which rows are positive, e.g. `class=0`, `isHate>=0.5`, `label=hate`.
+    #[arg(long)]
+    pub label: String,
+    /// Rows to leave out, e.g. `label=relation|idk/skip`; repeatable.
+    #[arg(long)]
+    pub skip: Vec<String>,
+    /// Column whose values get their own flag rate (e.g. Davidson's `class`).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Categories to report (default: all).
+    #[arg(long)]
+    pub category: Vec<String>,
+    /// Rows: `test` (the held-out 20%: row number divisible by 5), `train` or `all`.
+    #[arg(long, default_value = "test", value_parser = parse_part)]
+    pub part: Part,
+    /// K-fold cross-validation over all rows: each category's classifiers are
+    /// retrained on the other folds with the parameters in their sidecars.
+    #[arg(long)]
+    pub cv: Option<usize>,
+    /// Policy directory (default: the configured one).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+}
+
+/// Figures of one category.
+#[derive(Debug, Clone)]
+pub struct CategoryFigures {
+    /// Category id.
+    pub category: String,
+    /// Its flag threshold.
+    pub threshold: f32,
+    /// Decisions against the labels.
+    pub confusion: Confusion,
+    /// Area under the precision-recall curve of its scores.
+    pub pr_auc: f64,
+    /// Flag rate per value of the group column.
+    pub groups: Vec<(String, u64, u64)>,
+}
+
+/// Runs the evaluation and prints a table.
+pub fn run_policy_eval(args: &PolicyEvalArgs, default_dir: &Path) -> anyhow::Result<()> {
+    if !args.data.exists() {
+        println!(
+            "skipped: {} is not here (evaluation reads ../shared/data)",
+            args.data.display()
+        );
+        return Ok(());
+    }
+    let dir = args.policy.as_deref().unwrap_or(default_dir);
+    let policy = super::load_dir(dir)?;
+    let mut spec = format!(
+        "{},text={},label={}",
+        args.data.display(),
+        args.text,
+        args.label
+    );
+    for s in &args.skip {
+        spec.push_str(&format!(",skip={s}"));
+    }
+    if let Some(g) = &args.group {
+        spec.push_str(&format!(",group={g}"));
+    }
+    let source: Source = spec.parse().context("reading the data options")?;
+    let loaded = read_source(&source)?;
+    let categories: Vec<String> = if args.category.is_empty() {
+        policy.categories.iter().map(|c| c.id.clone()).collect()
+    } else {
+        for c in &args.category {
+            anyhow::ensure!(
+                policy.categories.iter().any(|k| &k.id == c),
+                "the policy has no category `{c}`"
+            );
+        }
+        args.category.clone()
+    };
+
+    let (rows, scores): (Vec<&Row>, Vec<Vec<f32>>) = match args.cv {
+        Some(k) => {
+            anyhow::ensure!(k >= 2, "--cv needs at least 2 folds");
+            let rows: Vec<&Row> = loaded.rows.iter().collect();
+            let scores = cross_validated_scores(&policy, dir, &rows, &categories, k)?;
+            (rows, scores)
+        }
+        None => {
+            let rows: Vec<&Row> = loaded
+                .rows
+                .iter()
+                .filter(|r| args.part.contains(r.number))
+                .collect();
+            let engine = Engine::compile(policy.clone())?;
+            let scores = score_rows(&engine, &rows, &categories);
+            (rows, scores)
+        }
+    };
+    let labels: Vec<bool> = rows.iter().map(|r| r.label).collect();
+    let positives = labels.iter().filter(|&&l| l).count();
+    let how = match args.cv {
+        Some(k) => format!("{k}-fold cross-validation over all {} rows", rows.len()),
+        None => match args.part {
+            Part::Test => format!(
+                "held-out part (row number divisible by 5): {} rows",
+                rows.len()
+            ),
+            Part::Train => format!("training part: {} rows", rows.len()),
+            Part::All => format!("all {} rows", rows.len()),
+        },
+    };
+    println!(
+        "data: {} — {how}, {positives} positive for `{}`",
+        args.data.display(),
+        args.label
+    );
+    println!(
+        "policy: {} version {}",
+        dir.display(),
+        &policy.version[..16]
+    );
+    println!(
+        "{:<20} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}",
+        "category", "thr", "P", "R", "F1", "PR-AUC", "TP", "FP", "FN", "TN"
+    );
+    for (c, id) in categories.iter().enumerate() {
+        let threshold = policy
+            .categories
+            .iter()
+            .find(|k| &k.id == id)
+            .map_or(0.5, |k| k.flag_threshold);
+        let s = &scores[c];
+        let flags: Vec<f32> = s
+            .iter()
+            .map(|&x| if x > 0.0 && x >= threshold { 1.0 } else { 0.0 })
+            .collect();
+        let conf = Confusion::at(&flags, &labels, 0.5);
+        let pr_auc = average_precision(s, &labels);
+        println!(
+            "{:<20} {:>5.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6} {:>6} {:>6} {:>6}",
+            id,
+            threshold,
+            conf.precision(),
+            conf.recall(),
+            conf.f1(),
+            pr_auc,
+            conf.tp,
+            conf.fp,
+            conf.r#fn,
+            conf.tn
+        );
+        let (best_t, best_f1) = oracle_f1(s, &labels);
+        println!(
+            "{:<20} (for reference only: the best F1 any threshold could reach on these rows is {best_f1:.3}, at score {best_t:.3})",
+            ""
+        );
+        if args.group.is_some() {
+            let groups: Vec<&str> = rows
+                .iter()
+                .map(|r| r.group.as_deref().unwrap_or(""))
+                .collect();
+            let rates = flag_rates(&flags, groups, 0.5);
+            let parts: Vec<String> = rates
+                .iter()
+                .map(|(g, f)| format!("{g}: {}/{} = {:.2}%", f.flagged, f.total, 100.0 * f.rate()))
+                .collect();
+            println!(
+                "{:<20} flagged by {}: {}",
+                "",
+                args.group.as_deref().unwrap_or(""),
+                parts.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The best F1 over every threshold, chosen by looking at the labels: a
+/// ceiling for the category's scores, never how thresholds are set.
+fn oracle_f1(scores: &[f32], labels: &[bool]) -> (f32, f64) {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let positives = labels.iter().filter(|&&l| l).count() as f64;
+    let (mut tp, mut fp) = (0f64, 0f64);
+    let mut best = (1.0f32, 0.0f64);
+    for (i, &r) in order.iter().enumerate() {
+        if labels[r] {
+            tp += 1.0;
+        } else {
+            fp += 1.0;
+        }
+        let last_of_tie = order.get(i + 1).is_none_or(|&n| scores[n] != scores[r]);
+        if last_of_tie && scores[r] > 0.0 && positives > 0.0 {
+            let f1 = 2.0 * tp / (tp + fp + positives);
+            if f1 > best.1 {
+                best = (scores[r], f1);
+            }
+        }
+    }
+    best
+}
+
+fn score_rows(engine: &Engine, rows: &[&Row], categories: &[String]) -> Vec<Vec<f32>> {
+    let mut scores = vec![Vec::with_capacity(rows.len()); categories.len()];
+    for row in rows {
+        let v = engine.score(&row.text);
+        for (c, id) in categories.iter().enumerate() {
+            scores[c].push(v.scores.get(id).copied().unwrap_or(0.0));
+        }
+    }
+    scores
+}
+
+/// Scores each fold with the categories' classifiers retrained on the other
+/// folds of this file (fold = row number mod k, as in the shared README).
+fn cross_validated_scores(
+    policy: &Policy,
+    dir: &Path,
+    rows: &[&Row],
+    categories: &[String],
+    k: usize,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let examples: Vec<Example> = rows
+        .iter()
+        .map(|r| Example {
+            folded: normalize(&r.text).text().to_string(),
+            target: r.target,
+            weight: 1.0,
+        })
+        .collect();
+    let mut scores = vec![vec![0f32; rows.len()]; categories.len()];
+    for fold in 0..k {
+        let train_rows: Vec<Example> = rows
+            .iter()
+            .zip(&examples)
+            .filter(|(r, _)| fold_of(r.number, k) != fold)
+            .map(|(_, e)| e.clone())
+            .collect();
+        let mut fold_policy = policy.clone();
+        for cat in fold_policy
+            .categories
+            .iter_mut()
+            .filter(|c| categories.contains(&c.id))
+        {
+            for det in &mut cat.detectors {
+                if let DetectorKind::Classifier { path, model, .. } = &mut det.kind {
+                    let params = sidecar_params(&dir.join(&*path))?;
+                    *model = Arc::new(train(&train_rows, &params));
+                }
+            }
+        }
+        let engine = Engine::compile(fold_policy)?;
+        for (i, r) in rows.iter().enumerate() {
+            if fold_of(r.number, k) != fold {
+                continue;
+            }
+            let v = engine.score(&r.text);
+            for (c, id) in categories.iter().enumerate() {
+                scores[c][i] = v.scores.get(id).copied().unwrap_or(0.0);
+            }
+        }
+    }
+    Ok(scores)
+}
+
+/// The training parameters recorded in a model's sidecar.
+fn sidecar_params(model: &Path) -> anyhow::Result<TrainParams> {
+    let path = sidecar_path(model);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let params = v
+        .get("params")
+        .cloned()
+        .with_context(|| format!("{} has no `params`", path.display()))?;
+    serde_json::from_value(params).with_context(|| format!("{}: bad `params`", path.display()))
+}

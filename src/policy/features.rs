@@ -1,0 +1,368 @@
+//! Hashed text features for the learned detectors.
+//!
+//! Features are read from the folded text of [`crate::policy::normalize`]
+//! only, so training and scoring always see the same thing. Two groups:
+//!
+//! - **word n-grams** (e.g. unigrams and bigrams) over the folded words;
+//! - **character n-grams** inside each word padded with one space on each
+//!   side (`" kil "` gives `" k"`, `"ki"`, `"il"`, `"l "`, ... for n = 2).
+//!
+//! Every n-gram is hashed with a fixed, platform-independent hash (FNV-1a
+//! over the bytes, then one multiply-shift step) into `2^bits` buckets;
+//! the next hash bit gives the sign (signed feature hashing, so
+//! collisions cancel on average instead of piling up).
+//!
+//! The vector of a text is the sum of its signed n-gram occurrences, with each
+//! group divided by the square root of its number of occurrences: the two
+//! groups weigh the same whatever the text's length. (When no n-gram repeats,
+//! this is exactly an L2-normalised block per group.) This definition needs no
+//! buffer, so [`FeatureSpec::dot`] scores a text while hashing it.
+
+use serde::{Deserialize, Serialize};
+
+/// Which features a model reads; stored in the model so scoring matches training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSpec {
+    /// Number of hash bits: the model has `2^bits` weights.
+    pub bits: u8,
+    /// Smallest and largest word n-gram (0, 0 = no word features).
+    pub word_ngrams: (u8, u8),
+    /// Smallest and largest character n-gram inside padded words (0, 0 = none).
+    pub char_ngrams: (u8, u8),
+}
+
+/// The longest word n-gram a spec may ask for.
+pub const MAX_WORD_NGRAM: u8 = 4;
+/// The longest character n-gram a spec may ask for.
+pub const MAX_CHAR_NGRAM: u8 = 8;
+
+/// The group a feature belongs to; each group is normalised on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// A word n-gram.
+    Word,
+    /// A character n-gram inside one padded word.
+    Char,
+}
+
+/// One n-gram occurrence of a text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Feature {
+    /// The group it belongs to.
+    pub group: Group,
+    /// The index of its bucket, below `2^bits`.
+    pub index: u32,
+    /// +1.0 or -1.0.
+    pub sign: f32,
+    /// The index of the (first) word it was read from.
+    pub word: u32,
+    /// True for a word unigram.
+    pub unigram: bool,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+const WORD_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+const CHAR_SEED: u64 = 0xc2b2_ae3d_27d4_eb4f;
+
+#[inline(always)]
+fn fnv_step(h: u64, b: u8) -> u64 {
+    (h ^ u64::from(b)).wrapping_mul(FNV_PRIME)
+}
+
+/// The odd multiplier of the multiply-shift step that turns a hash into a
+/// bucket and a sign (Fibonacci hashing: the high bits mix every input bit).
+const MIX: u64 = 0xd6e8_feb8_6659_fd93;
+
+impl Default for FeatureSpec {
+    fn default() -> Self {
+        Self {
+            bits: 18,
+            word_ngrams: (1, 2),
+            char_ngrams: (2, 4),
+        }
+    }
+}
+
+impl FeatureSpec {
+    /// Checks the ranges and sizes; a model with a bad spec is rejected on load.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(8..=24).contains(&self.bits) {
+            return Err(format!("bits must be in 8..=24, got {}", self.bits));
+        }
+        let (wl, wh) = self.word_ngrams;
+        if (wl, wh) != (0, 0) && !(1 <= wl && wl <= wh && wh <= MAX_WORD_NGRAM) {
+            return Err(format!(
+                "word n-grams must be 0-0 or within 1..={MAX_WORD_NGRAM}, got {wl}-{wh}"
+            ));
+        }
+        let (cl, ch) = self.char_ngrams;
+        if (cl, ch) != (0, 0) && !(1 <= cl && cl <= ch && ch <= MAX_CHAR_NGRAM) {
+            return Err(format!(
+                "char n-grams must be 0-0 or within 1..={MAX_CHAR_NGRAM}, got {cl}-{ch}"
+            ));
+        }
+        if (wl, wh, cl, ch) == (0, 0, 0, 0) {
+            return Err("no features: both n-gram ranges are empty".into());
+        }
+        Ok(())
+    }
+
+    /// The number of weights a model with this spec has.
+    pub fn dim(&self) -> usize {
+        1usize << self.bits
+    }
+
+    /// Calls `f` for every n-gram occurrence of the folded `text`, in a fixed
+    /// order (word n-grams of each word, then its character n-grams).
+    #[inline]
+    pub fn visit(&self, text: &str, mut f: impl FnMut(Feature)) {
+        let shift = 64 - u32::from(self.bits);
+        self.visit_hashes(text, |group, n, word, h| {
+            f(Feature {
+                group,
+                index: (h >> shift) as u32,
+                sign: if (h >> (shift - 1)) & 1 == 1 {
+                    -1.0
+                } else {
+                    1.0
+                },
+                word,
+                unigram: group == Group::Word && n == 1,
+            })
+        });
+    }
+
+    /// The walk behind [`Self::visit`]: calls `f(group, n, word, hash)` where
+    /// the top `bits` bits of `hash` pick the bucket and the next one the sign.
+    #[inline(always)]
+    fn visit_hashes(&self, text: &str, mut f: impl FnMut(Group, usize, u32, u64)) {
+        let bytes = text.as_bytes();
+        let (wl, wh) = (self.word_ngrams.0 as usize, self.word_ngrams.1 as usize);
+        let (cl, ch) = (self.char_ngrams.0 as usize, self.char_ngrams.1 as usize);
+        // Hashes of the last `wh` words, newest last, for word n-grams that
+        // end at the current word.
+        let mut recent = [0u64; MAX_WORD_NGRAM as usize];
+        let mut seen = 0usize;
+        for (w, word) in bytes
+            .split(|&b| b == b' ')
+            .filter(|w| !w.is_empty())
+            .enumerate()
+        {
+            let w32 = w as u32;
+            if wh > 0 {
+                let mut h = FNV_OFFSET;
+                for &b in word {
+                    h = fnv_step(h, b);
+                }
+                recent.copy_within(1.., 0);
+                recent[MAX_WORD_NGRAM as usize - 1] = h;
+                seen += 1;
+                // n-grams ending at this word, shortest first.
+                let mut comb = WORD_SEED;
+                for n in 1..=wh.min(seen) {
+                    let wh_n = recent[MAX_WORD_NGRAM as usize - n];
+                    comb = (comb.rotate_left(23) ^ wh_n).wrapping_mul(FNV_PRIME);
+                    if n >= wl {
+                        let first = w32 + 1 - n as u32;
+                        f(Group::Word, n, first, (comb ^ n as u64).wrapping_mul(MIX));
+                    }
+                }
+            }
+            if ch > 0 {
+                // The word padded with a space on each side; words too long
+                // for the stack buffer are rare enough to go to the heap.
+                let len = word.len() + 2;
+                let mut stack = [b' '; 64];
+                let heap;
+                let padded: &[u8] = if len <= stack.len() {
+                    stack[1..len - 1].copy_from_slice(word);
+                    &stack[..len]
+                } else {
+                    heap = [b" ", word, b" "].concat();
+                    &heap
+                };
+                for s in 0..len {
+                    let mut h = FNV_OFFSET ^ CHAR_SEED;
+                    for (n, &b) in padded[s..len.min(s + ch)].iter().enumerate() {
+                        h = fnv_step(h, b);
+                        if n + 1 >= cl {
+                            f(Group::Char, n + 1, w32, h.wrapping_mul(MIX));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The dot product of the text's feature vector with `weights` (which
+    /// must have [`Self::dim`] entries), computed while hashing.
+    #[inline]
+    pub fn dot(&self, text: &str, weights: &[f32]) -> f32 {
+        let shift = 64 - u32::from(self.bits);
+        // Several sums, one per n-gram length, so the additions do not wait
+        // on each other.
+        let mut acc = [0.0f32; 8];
+        let (mut nw, mut nc) = (0u32, 0u32);
+        self.visit_hashes(text, |group, n, _, h| {
+            let w = weights.get((h >> shift) as usize).copied().unwrap_or(0.0);
+            // Flip the float's sign bit instead of branching on the hash bit.
+            let flip = (((h >> (shift - 1)) & 1) as u32) << 31;
+            let v = f32::from_bits(w.to_bits() ^ flip);
+            match group {
+                Group::Word => {
+                    acc[n & 3] += v;
+                    nw += 1;
+                }
+                Group::Char => {
+                    acc[4 + (n & 3)] += v;
+                    nc += 1;
+                }
+            }
+        });
+        let dw = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        let dc = (acc[4] + acc[5]) + (acc[6] + acc[7]);
+        scale(dw, nw) + scale(dc, nc)
+    }
+
+    /// The sparse feature vector of `text`, sorted by index with repeats
+    /// merged, written into `out` (cleared first). Used in training.
+    pub fn vector(&self, text: &str, out: &mut Vec<(u32, f32)>) {
+        out.clear();
+        let (mut nw, mut nc) = (0u32, 0u32);
+        self.visit(text, |ft| match ft.group {
+            Group::Word => nw += 1,
+            Group::Char => nc += 1,
+        });
+        let (sw, sc) = (inv_sqrt(nw), inv_sqrt(nc));
+        self.visit(text, |ft| {
+            let s = match ft.group {
+                Group::Word => sw,
+                Group::Char => sc,
+            };
+            out.push((ft.index, ft.sign * s));
+        });
+        out.sort_unstable_by_key(|&(i, _)| i);
+        out.dedup_by(|later, kept| {
+            if later.0 == kept.0 {
+                kept.1 += later.1;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// The scale each group's occurrences get: `1/sqrt(count)` (Word, Char).
+    pub fn group_scales(&self, text: &str) -> (f32, f32) {
+        let (mut nw, mut nc) = (0u32, 0u32);
+        self.visit(text, |ft| match ft.group {
+            Group::Word => nw += 1,
+            Group::Char => nc += 1,
+        });
+        (inv_sqrt(nw), inv_sqrt(nc))
+    }
+}
+
+#[inline(always)]
+fn inv_sqrt(n: u32) -> f32 {
+    if n == 0 {
+        0.0
+    } else {
+        1.0 / (n as f32).sqrt()
+    }
+}
+
+#[inline(always)]
+fn scale(d: f32, n: u32) -> f32 {
+    if n == 0 {
+        0.0
+    } else {
+        d / (n as f32).sqrt()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(spec: &FeatureSpec, text: &str) -> Vec<Feature> {
+        let mut v = Vec::new();
+        spec.visit(text, |f| v.push(f));
+        v
+    }
+
+    #[test]
+    fn feature_indices_of_a_fixed_text_never_change() {
+        // Pinned: changing the hash silently invalidates every trained model.
+        let spec = FeatureSpec::default();
+        let f = all(&spec, "we wil kil them");
+        let uni: Vec<(u32, f32)> = f
+            .iter()
+            .filter(|f| f.unigram)
+            .map(|f| (f.index, f.sign))
+            .collect();
+        assert_eq!(
+            uni,
+            vec![(216647, -1.0), (156132, 1.0), (13713, 1.0), (30639, 1.0)]
+        );
+        let first_char = f.iter().find(|f| f.group == Group::Char).map(|f| f.index);
+        assert_eq!(first_char, Some(255543));
+    }
+
+    #[test]
+    fn counts_match_the_spec() {
+        let spec = FeatureSpec {
+            bits: 16,
+            word_ngrams: (1, 2),
+            char_ngrams: (2, 3),
+        };
+        let f = all(&spec, "ab cde");
+        let words = f.iter().filter(|f| f.group == Group::Word).count();
+        // 2 unigrams + 1 bigram.
+        assert_eq!(words, 3);
+        // " ab " has 3 bigrams + 2 trigrams; " cde " has 4 + 3.
+        let chars = f.iter().filter(|f| f.group == Group::Char).count();
+        assert_eq!(chars, 12);
+        assert!(f.iter().all(|f| f.index < 1 << 16));
+    }
+
+    #[test]
+    fn dot_matches_the_sparse_vector() {
+        let spec = FeatureSpec::default();
+        let weights: Vec<f32> = (0..spec.dim())
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        let text = "the the cat sat on the mat mat";
+        let mut v = Vec::new();
+        spec.vector(text, &mut v);
+        let sparse: f32 = v.iter().map(|&(i, x)| x * weights[i as usize]).sum();
+        let direct = spec.dot(text, &weights);
+        assert!((sparse - direct).abs() < 1e-4, "{sparse} vs {direct}");
+        assert!(v.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn empty_text_has_no_features() {
+        let spec = FeatureSpec::default();
+        assert!(all(&spec, "").is_empty());
+        assert_eq!(spec.dot("", &vec![1.0; spec.dim()]), 0.0);
+    }
+
+    #[test]
+    fn bad_specs_are_rejected() {
+        let s = FeatureSpec {
+            bits: 30,
+            ..FeatureSpec::default()
+        };
+        assert!(s.validate().is_err());
+        let s = FeatureSpec {
+            bits: 18,
+            word_ngrams: (2, 1),
+            char_ngrams: (0, 0),
+        };
+        assert!(s.validate().is_err());
+        assert!(FeatureSpec::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,834 @@
+//! Training and measuring the learned detectors.
+//!
+//! Logistic regression over hashed features ([`super::features`]), fitted
+//! by AdaGrad with L2, class weighting and optional soft targets. Training
+//! is single-threaded with a fixed seed and a fixed shuffle, so the same
+//! input always gives a byte-identical model file.
+//!
+//! The decision threshold is never chosen on the held-out 20%: training
+//! scores every training row out-of-fold (4 folds over the training part),
+//! picks the threshold with the best F1 there (optionally under caps on the
+//! share flagged per group), then fits the final model on the whole training
+//! part. The threshold and all figures go into a sidecar `<model>.json`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+use super::dataset::{fold_of, read_source, Part, Source};
+use super::features::FeatureSpec;
+use super::metrics::{best_f1_threshold, Report};
+use super::model::{sigmoid, LinearModel};
+use super::normalize::normalize;
+
+/// Everything that shapes a trained model besides the data.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct TrainParams {
+    /// The features.
+    pub spec: FeatureSpec,
+    /// Passes over the data.
+    pub epochs: u32,
+    /// AdaGrad's base learning rate.
+    pub learning_rate: f32,
+    /// L2 penalty, applied to a weight whenever its feature occurs.
+    pub l2: f32,
+    /// Weight of the positive class in the loss (negatives weigh 1).
+    pub pos_weight: f32,
+    /// Seed of the shuffle.
+    pub seed: u64,
+    /// Return the mean of the weights after each epoch instead of the last ones.
+    pub average: bool,
+    /// Naive-Bayes scaling (NB-LR): when above 0, each bucket's value is
+    /// multiplied by its log-count ratio between the classes, smoothed by
+    /// this much; the ratios are folded into the saved weights.
+    pub nb_alpha: f32,
+}
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        Self {
+            spec: FeatureSpec::default(),
+            epochs: 10,
+            learning_rate: 0.2,
+            l2: 1e-5,
+            pos_weight: 1.0,
+            seed: 42,
+            average: false,
+            nb_alpha: 0.0,
+        }
+    }
+}
+
+/// One training example: folded text, target in [0, 1] and a weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// The text folded by [`normalize`].
+    pub folded: String,
+    /// The target probability (1/0 for a hard label).
+    pub target: f32,
+    /// How much the example counts.
+    pub weight: f32,
+}
+
+/// A small, fixed pseudo-random generator (splitmix64) for the shuffle.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Shuffles `v` in place (Fisher-Yates).
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+/// Trains a model on `examples`.
+pub fn train(examples: &[Example], params: &TrainParams) -> LinearModel {
+    let mut buf = Vec::new();
+    let vectors: Vec<Vec<(u32, f32)>> = examples
+        .iter()
+        .map(|e| {
+            params.spec.vector(&e.folded, &mut buf);
+            buf.clone()
+        })
+        .collect();
+    let all: Vec<usize> = (0..examples.len()).collect();
+    fit(&vectors, examples, &all, params)
+}
+
+/// Fits on the examples listed in `rows`, with their feature vectors given.
+fn fit(
+    vectors: &[Vec<(u32, f32)>],
+    examples: &[Example],
+    rows: &[usize],
+    params: &TrainParams,
+) -> LinearModel {
+    let dim = params.spec.dim();
+    let ratios =
+        (params.nb_alpha > 0.0).then(|| nb_ratios(vectors, examples, rows, dim, params.nb_alpha));
+    let scaled = |x: &[(u32, f32)], out: &mut Vec<(u32, f32)>| {
+        out.clear();
+        out.extend(
+            x.iter()
+                .map(|&(j, v)| (j, ratios.as_ref().map_or(v, |r| v * r[j as usize]))),
+        );
+    };
+    let mut w = vec![0.0f32; dim];
+    let mut g2 = vec![0.0f32; dim];
+    let mut sum = if params.average {
+        vec![0.0f32; dim]
+    } else {
+        Vec::new()
+    };
+    let (mut bias, mut bias_g2, mut bias_sum) = (0.0f32, 0.0f32, 0.0f32);
+    let (lr, l2, pw) = (params.learning_rate, params.l2, params.pos_weight);
+    let mut order = rows.to_vec();
+    let mut rng = SplitMix64::new(params.seed);
+    let mut x = Vec::new();
+    const EPS: f32 = 1e-6;
+    for _ in 0..params.epochs {
+        rng.shuffle(&mut order);
+        for &i in &order {
+            scaled(&vectors[i], &mut x);
+            let e = &examples[i];
+            let z = bias + x.iter().map(|&(j, v)| w[j as usize] * v).sum::<f32>();
+            let p = sigmoid(z);
+            let y = e.target;
+            // d/dz of -(pw·y·ln p + (1-y)·ln(1-p)), times the example weight.
+            let gz = e.weight * (p * (pw * y + 1.0 - y) - pw * y);
+            for &(j, v) in &x {
+                let j = j as usize;
+                let g = gz * v + l2 * w[j];
+                g2[j] += g * g;
+                w[j] -= lr * g / (g2[j].sqrt() + EPS);
+            }
+            bias_g2 += gz * gz;
+            bias -= lr * gz / (bias_g2.sqrt() + EPS);
+        }
+        if params.average {
+            for (s, &v) in sum.iter_mut().zip(&w) {
+                *s += v;
+            }
+            bias_sum += bias;
+        }
+    }
+    if params.average && params.epochs > 0 {
+        let n = params.epochs as f32;
+        w = sum.into_iter().map(|s| s / n).collect();
+        bias = bias_sum / n;
+    }
+    if let Some(r) = &ratios {
+        for (v, &r) in w.iter_mut().zip(r) {
+            *v *= r;
+        }
+    }
+    LinearModel {
+        spec: params.spec,
+        bias,
+        weights: w,
+    }
+}
+
+/// The log-count ratio of every bucket between positive and negative
+/// examples (NB-LR), smoothed by `alpha`.
+fn nb_ratios(
+    vectors: &[Vec<(u32, f32)>],
+    examples: &[Example],
+    rows: &[usize],
+    dim: usize,
+    alpha: f32,
+) -> Vec<f32> {
+    let (mut p, mut q) = (vec![alpha; dim], vec![alpha; dim]);
+    for &i in rows {
+        let (y, wt) = (examples[i].target, examples[i].weight);
+        for &(j, v) in &vectors[i] {
+            p[j as usize] += wt * y * v.abs();
+            q[j as usize] += wt * (1.0 - y) * v.abs();
+        }
+    }
+    let (sp, sq) = (
+        p.iter().map(|&v| f64::from(v)).sum::<f64>(),
+        q.iter().map(|&v| f64::from(v)).sum::<f64>(),
+    );
+    p.iter()
+        .zip(&q)
+        .map(|(&a, &b)| ((f64::from(a) / sp) / (f64::from(b) / sq)).ln() as f32)
+        .collect()
+}
+
+/// Scores every listed example out-of-fold: rows are dealt into `k` folds by
+/// their position in `rows`; each fold is scored by a model fitted on the others.
+fn out_of_fold(
+    vectors: &[Vec<(u32, f32)>],
+    examples: &[Example],
+    rows: &[usize],
+    k: usize,
+    params: &TrainParams,
+) -> Vec<f32> {
+    let mut scores = vec![0.0f32; rows.len()];
+    for f in 0..k {
+        let fit_rows: Vec<usize> = rows
+            .iter()
+            .enumerate()
+            .filter(|(p, _)| p % k != f)
+            .map(|(_, &i)| i)
+            .collect();
+        let m = fit(vectors, examples, &fit_rows, params);
+        for (p, &i) in rows.iter().enumerate().filter(|(p, _)| p % k == f) {
+            scores[p] = m.predict_folded(&examples[i].folded);
+        }
+    }
+    scores
+}
+
+/// `lo-hi` or a single number, for n-gram ranges on the command line.
+pub fn parse_range(s: &str) -> Result<(u8, u8), String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let p = |x: &str| {
+        x.trim()
+            .parse::<u8>()
+            .map_err(|_| format!("expected N or LO-HI, got {s:?}"))
+    };
+    Ok((p(a)?, p(b)?))
+}
+
+/// A cap on the share of one group's texts that may be flagged: `VALUE=RATE`.
+pub fn parse_limit(s: &str) -> Result<(String, f64), String> {
+    let (v, r) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected GROUP_VALUE=RATE, got {s:?}"))?;
+    let r: f64 = r
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: rate must be a number in [0, 1]"))?;
+    if !(0.0..=1.0).contains(&r) {
+        return Err(format!("{s:?}: rate must be in [0, 1]"));
+    }
+    Ok((v.trim().to_string(), r))
+}
+
+/// `aupd policy train`: fit a detector on the training parts of labelled files.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainArgs {
+    /// A labelled file: `PATH,text=COL,label=RULE[,soft=EXPR][,skip=RULE][,group=COL][,weight=W]`; repeatable.
+    #[arg(long = "data", required = true)]
+    pub data: Vec<Source>,
+    /// Where to write the model; the sidecar goes beside it with extension `.json`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Hash bits (the model has 2^bits weights of 4 bytes).
+    #[arg(long, default_value_t = 18)]
+    pub bits: u8,
+    /// Word n-gram range, `LO-HI` (`0-0` for none).
+    #[arg(long, default_value = "1-2", value_parser = parse_range)]
+    pub word_ngrams: (u8, u8),
+    /// Character n-gram range inside padded words, `LO-HI` (`0-0` for none).
+    #[arg(long, default_value = "2-4", value_parser = parse_range)]
+    pub char_ngrams: (u8, u8),
+    /// Passes over the data.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: u32,
+    /// AdaGrad learning rate.
+    #[arg(long, default_value_t = 0.2)]
+    pub lr: f32,
+    /// L2 penalty.
+    #[arg(long, default_value_t = 1e-5)]
+    pub l2: f32,
+    /// Weight of positive examples in the loss.
+    #[arg(long, default_value_t = 1.0)]
+    pub pos_weight: f32,
+    /// Seed of the shuffle.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Average the weights over epochs.
+    #[arg(long)]
+    pub average: bool,
+    /// Naive-Bayes feature scaling with this smoothing (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    pub nb_alpha: f32,
+    /// Pick the threshold on the out-of-fold scores of these sources only (0-based `--data` index; default all).
+    #[arg(long)]
+    pub tune_on: Vec<usize>,
+    /// Cap the out-of-fold flag rate of a group value while picking the threshold: `VALUE=RATE` (e.g. `1=0.04`).
+    #[arg(long = "max-flag-rate", value_parser = parse_limit)]
+    pub max_flag_rate: Vec<(String, f64)>,
+    /// Also report K-fold cross-validation over every row of the first source (fold = row number mod K).
+    #[arg(long)]
+    pub cv: Option<usize>,
+}
+
+/// `aupd policy eval`: measure a saved model on labelled files.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalArgs {
+    /// The model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// A labelled file, as for training; repeatable.
+    #[arg(long = "data", required = true)]
+    pub data: Vec<Source>,
+    /// Which rows: `test` (the held-out 20%), `train` or `all`.
+    #[arg(long, default_value = "test", value_parser = parse_part)]
+    pub part: Part,
+    /// Decision threshold; default: the one in the model's sidecar, else 0.5.
+    #[arg(long)]
+    pub threshold: Option<f32>,
+}
+
+/// `test`, `train` or `all`.
+pub fn parse_part(s: &str) -> Result<Part, String> {
+    match s {
+        "test" => Ok(Part::Test),
+        "train" => Ok(Part::Train),
+        "all" => Ok(Part::All),
+        _ => Err(format!("expected test, train or all, got {s:?}")),
+    }
+}
+
+/// The sidecar path of a model: the model path with extension `.json`.
+pub fn sidecar_path(model: &Path) -> PathBuf {
+    model.with_extension("json")
+}
+
+/// What the sidecar records about one data file.
+#[derive(Debug, Clone, Serialize)]
+pub struct DataRecord {
+    /// The source as given (path, columns, rules).
+    pub source: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Data rows in the file.
+    pub rows_in_file: usize,
+    /// Rows left out by skip rules.
+    pub rows_skipped: usize,
+    /// Rows used for training.
+    pub rows_used: usize,
+    /// Positives among them.
+    pub positives_used: usize,
+    /// Which rows were used.
+    pub split_rule: String,
+}
+
+/// The sidecar written beside a model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sidecar {
+    /// The aupd version that trained it.
+    pub aupd_version: String,
+    /// The command-line arguments of the training run (program name left out).
+    pub command: Vec<String>,
+    /// The model file's name.
+    pub model_file: String,
+    /// SHA-256 of the model file.
+    pub model_sha256: String,
+    /// The data used.
+    pub data: Vec<DataRecord>,
+    /// The training parameters (the seed included).
+    pub params: TrainParams,
+    /// The decision threshold to flag at.
+    pub threshold: f32,
+    /// How the threshold was chosen.
+    pub threshold_rule: String,
+    /// Out-of-fold figures on the training part at that threshold.
+    pub validation: Report,
+    /// Cross-validated figures, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_validation: Option<CvRecord>,
+}
+
+/// Cross-validation figures over the first source.
+#[derive(Debug, Clone, Serialize)]
+pub struct CvRecord {
+    /// Number of folds (fold = data-row number mod k).
+    pub folds: usize,
+    /// Pooled figures; each fold flagged at a threshold tuned on its own
+    /// training folds (its scores are shifted so that threshold sits at 0.5,
+    /// which is what the pooled average precision ranks).
+    pub pooled: Report,
+    /// F1 of each fold.
+    pub fold_f1: Vec<f64>,
+    /// Mean of the fold F1s.
+    pub mean_f1: f64,
+}
+
+/// One loaded row, remembered with its source for tuning and grouping.
+struct Item {
+    source: usize,
+    number: usize,
+    label: bool,
+    group: Option<String>,
+}
+
+/// Fits a model on `rows` and picks its threshold out-of-fold among them.
+fn fit_with_threshold(
+    vectors: &[Vec<(u32, f32)>],
+    examples: &[Example],
+    items: &[Item],
+    rows: &[usize],
+    tune: &dyn Fn(&Item) -> bool,
+    limits: &[(String, f64)],
+    params: &TrainParams,
+) -> (LinearModel, f32, Report) {
+    let oof = out_of_fold(vectors, examples, rows, 4, params);
+    let (mut s, mut l, mut g) = (Vec::new(), Vec::new(), Vec::new());
+    for (p, &i) in rows.iter().enumerate() {
+        if tune(&items[i]) {
+            s.push(oof[p]);
+            l.push(items[i].label);
+            g.push(items[i].group.clone());
+        }
+    }
+    let (threshold, _) = best_f1_threshold(&s, &l, &g, limits);
+    let threshold = if threshold.is_finite() {
+        threshold
+    } else {
+        1.0
+    };
+    let groups: Vec<String> = if g.iter().all(Option::is_some) {
+        g.into_iter().flatten().collect()
+    } else {
+        Vec::new()
+    };
+    let report = Report::new(&s, &l, &groups, threshold);
+    (fit(vectors, examples, rows, params), threshold, report)
+}
+
+/// Runs `aupd policy train`.
+pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
+    let params = TrainParams {
+        spec: FeatureSpec {
+            bits: args.bits,
+            word_ngrams: args.word_ngrams,
+            char_ngrams: args.char_ngrams,
+        },
+        epochs: args.epochs,
+        learning_rate: args.lr,
+        l2: args.l2,
+        pos_weight: args.pos_weight,
+        seed: args.seed,
+        average: args.average,
+        nb_alpha: args.nb_alpha,
+    };
+    params
+        .spec
+        .validate()
+        .map_err(|e| anyhow::anyhow!("feature spec: {e}"))?;
+    if let Some(&bad) = args.tune_on.iter().find(|&&i| i >= args.data.len()) {
+        bail!(
+            "--tune-on {bad}: there are only {} --data sources",
+            args.data.len()
+        );
+    }
+    if args.cv.is_some_and(|k| k < 2) {
+        bail!("--cv needs at least 2 folds");
+    }
+    let (mut examples, mut items, mut records) = (Vec::new(), Vec::new(), Vec::new());
+    for (s, source) in args.data.iter().enumerate() {
+        let loaded = read_source(source)?;
+        let part = if args.cv.is_some() && s == 0 {
+            Part::All
+        } else {
+            Part::Train
+        };
+        let (mut used, mut pos) = (0, 0);
+        for row in loaded.rows {
+            if !part.contains(row.number) {
+                continue;
+            }
+            if Part::Train.contains(row.number) {
+                used += 1;
+                pos += usize::from(row.label);
+            }
+            examples.push(Example {
+                folded: normalize(&row.text).text().to_string(),
+                target: row.target,
+                weight: source.weight,
+            });
+            items.push(Item {
+                source: s,
+                number: row.number,
+                label: row.label,
+                group: row.group,
+            });
+        }
+        eprintln!(
+            "{}: {} rows, {} skipped, {used} for training ({pos} positive)",
+            source.path.display(),
+            loaded.total,
+            loaded.skipped
+        );
+        records.push(DataRecord {
+            source: source.to_string(),
+            sha256: loaded.sha256,
+            rows_in_file: loaded.total,
+            rows_skipped: loaded.skipped,
+            rows_used: used,
+            positives_used: pos,
+            split_rule:
+                "training part: 0-based data-row number (header not counted) not divisible by 5"
+                    .into(),
+        });
+    }
+    let mut buf = Vec::new();
+    let vectors: Vec<Vec<(u32, f32)>> = examples
+        .iter()
+        .map(|e| {
+            params.spec.vector(&e.folded, &mut buf);
+            buf.clone()
+        })
+        .collect();
+    let tune = |it: &Item| args.tune_on.is_empty() || args.tune_on.contains(&it.source);
+
+    let cross_validation = args
+        .cv
+        .map(|k| cross_validate(&vectors, &examples, &items, k, &tune, args, &params));
+    let train_rows: Vec<usize> = (0..items.len())
+        .filter(|&i| Part::Train.contains(items[i].number))
+        .collect();
+    let (model, threshold, validation) = fit_with_threshold(
+        &vectors,
+        &examples,
+        &items,
+        &train_rows,
+        &tune,
+        &args.max_flag_rate,
+        &params,
+    );
+    eprintln!("out-of-fold on the training part: {validation}");
+
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the model folder {}", dir.display()))?;
+    }
+    let bytes = model.to_bytes();
+    std::fs::write(&args.out, &bytes)
+        .with_context(|| format!("writing the model {}", args.out.display()))?;
+    use sha2::Digest;
+    let sidecar = Sidecar {
+        aupd_version: env!("CARGO_PKG_VERSION").to_string(),
+        command: std::env::args().skip(1).collect(),
+        model_file: args
+            .out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        model_sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+        data: records,
+        params,
+        threshold,
+        threshold_rule: format!(
+            "best F1 over 4-fold out-of-fold scores of the training part{}{}",
+            if args.tune_on.is_empty() {
+                String::new()
+            } else {
+                format!(" of sources {:?}", args.tune_on)
+            },
+            if args.max_flag_rate.is_empty() {
+                String::new()
+            } else {
+                format!(", with group flag rates capped at {:?}", args.max_flag_rate)
+            }
+        ),
+        validation,
+        cross_validation,
+    };
+    let side = sidecar_path(&args.out);
+    let json = serde_json::to_string_pretty(&sidecar).context("serialising the sidecar")?;
+    std::fs::write(&side, json + "\n")
+        .with_context(|| format!("writing the sidecar {}", side.display()))?;
+    eprintln!(
+        "wrote {} ({} bytes) and {}; threshold {threshold:.4}",
+        args.out.display(),
+        bytes.len(),
+        side.display()
+    );
+    Ok(())
+}
+
+/// K-fold cross-validation over the rows of source 0; other sources' training
+/// parts are always in the fit.
+fn cross_validate(
+    vectors: &[Vec<(u32, f32)>],
+    examples: &[Example],
+    items: &[Item],
+    k: usize,
+    tune: &dyn Fn(&Item) -> bool,
+    args: &TrainArgs,
+    params: &TrainParams,
+) -> CvRecord {
+    let (mut scores, mut labels, mut thresholds) = (Vec::new(), Vec::new(), Vec::new());
+    let mut fold_f1 = Vec::new();
+    for f in 0..k {
+        let in_fold = |it: &Item| it.source == 0 && fold_of(it.number, k) == f;
+        let fit_rows: Vec<usize> = (0..items.len()).filter(|&i| !in_fold(&items[i])).collect();
+        let (m, t, _) = fit_with_threshold(
+            vectors,
+            examples,
+            items,
+            &fit_rows,
+            tune,
+            &args.max_flag_rate,
+            params,
+        );
+        let (mut s, mut l) = (Vec::new(), Vec::new());
+        for i in (0..items.len()).filter(|&i| in_fold(&items[i])) {
+            s.push(m.predict_folded(&examples[i].folded));
+            l.push(items[i].label);
+        }
+        let r = Report::new(&s, &l, &[], t);
+        eprintln!("cv fold {f}: {r}");
+        fold_f1.push(r.f1);
+        // Pool decisions: shift each fold's scores so its threshold sits at 0.5.
+        scores.extend(s.iter().map(|&x| x - t + 0.5));
+        labels.extend(l);
+        thresholds.push(t);
+    }
+    let pooled = Report::new(&scores, &labels, &[], 0.5);
+    let mean_f1 = fold_f1.iter().sum::<f64>() / k as f64;
+    eprintln!("cv {k} folds, pooled: {pooled}; mean fold F1 {mean_f1:.3}");
+    CvRecord {
+        folds: k,
+        pooled,
+        fold_f1,
+        mean_f1,
+    }
+}
+
+/// Runs `aupd policy eval`: prints figures per source on the chosen part.
+pub fn run_eval_model(args: &EvalArgs) -> anyhow::Result<()> {
+    let model = LinearModel::load(&args.model)?;
+    let threshold = match args.threshold {
+        Some(t) => t,
+        None => sidecar_threshold(&args.model)?.unwrap_or(0.5),
+    };
+    for source in &args.data {
+        let loaded = read_source(source)?;
+        let (mut scores, mut labels, mut groups) = (Vec::new(), Vec::new(), Vec::new());
+        let started = std::time::Instant::now();
+        let mut bytes = 0usize;
+        for row in loaded.rows.iter().filter(|r| args.part.contains(r.number)) {
+            bytes += row.text.len();
+            scores.push(model.predict(&normalize(&row.text)));
+            labels.push(row.label);
+            if let Some(g) = &row.group {
+                groups.push(g.clone());
+            }
+        }
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        let report = Report::new(&scores, &labels, &groups, threshold);
+        println!("{}\n  {report}", source);
+        let texts = scores.len() as f64;
+        println!(
+            "  folded and scored {} texts ({bytes} bytes) in {secs:.3}s: {:.0} texts/s, {:.1} MB/s",
+            scores.len(),
+            texts / secs,
+            bytes as f64 / secs / 1e6
+        );
+        // The model's own share of the time: features and dot product only.
+        let folded: Vec<String> = loaded
+            .rows
+            .iter()
+            .filter(|r| args.part.contains(r.number))
+            .map(|r| normalize(&r.text).text().to_string())
+            .collect();
+        let started = std::time::Instant::now();
+        let mut sum = 0.0f32;
+        for f in &folded {
+            sum += model.predict_folded(f);
+        }
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        println!(
+            "  model only (features + dot, pre-folded): {:.3} us/text, {:.1} MB/s of original text (checksum {sum:.3})",
+            secs / texts.max(1.0) * 1e6,
+            bytes as f64 / secs / 1e6
+        );
+    }
+    Ok(())
+}
+
+/// The threshold recorded in a model's sidecar, if the sidecar exists.
+pub fn sidecar_threshold(model: &Path) -> anyhow::Result<Option<f32>> {
+    let path = sidecar_path(model);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the sidecar {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("parsing the sidecar {}", path.display()))?;
+    Ok(v.get("threshold")
+        .and_then(|t| t.as_f64())
+        .map(|t| t as f32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synthetic(n: usize) -> Vec<Example> {
+        let mut rng = SplitMix64::new(7);
+        let good = ["lovely", "weather", "garden", "coffee", "friends", "music"];
+        let bad = ["vermin", "exterminate", "subhuman", "filth"];
+        (0..n)
+            .map(|i| {
+                let positive = i % 3 == 0;
+                let mut words: Vec<&str> = (0..6)
+                    .map(|_| good[(rng.next_u64() % good.len() as u64) as usize])
+                    .collect();
+                if positive {
+                    words.push(bad[(rng.next_u64() % bad.len() as u64) as usize]);
+                }
+                Example {
+                    folded: normalize(&words.join(" ")).text().to_string(),
+                    target: if positive { 1.0 } else { 0.0 },
+                    weight: 1.0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn training_twice_gives_byte_identical_models() {
+        let ex = synthetic(300);
+        let p = TrainParams {
+            spec: FeatureSpec {
+                bits: 14,
+                ..FeatureSpec::default()
+            },
+            epochs: 3,
+            ..TrainParams::default()
+        };
+        let a = train(&ex, &p).to_bytes();
+        let b = train(&ex, &p).to_bytes();
+        assert_eq!(a, b);
+        let other = train(&ex, &TrainParams { seed: 1, ..p }).to_bytes();
+        assert_ne!(a, other, "the seed must matter");
+    }
+
+    #[test]
+    fn training_learns_a_separable_signal() {
+        let ex = synthetic(300);
+        let m = train(&ex, &TrainParams::default());
+        let bad = m.predict(&normalize("lovely coffee garden friends subhuman"));
+        let good = m.predict(&normalize("lovely coffee garden friends"));
+        assert!(bad > 0.7 && good < 0.3, "{bad} {good}");
+    }
+
+    #[test]
+    fn shuffle_is_fixed_by_the_seed() {
+        let mut v: Vec<u32> = (0..8).collect();
+        SplitMix64::new(42).shuffle(&mut v);
+        let mut w: Vec<u32> = (0..8).collect();
+        SplitMix64::new(42).shuffle(&mut w);
+        assert_eq!(v, w);
+        assert_ne!(v, (0..8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn ranges_and_limits_parse() {
+        assert_eq!(parse_range("2-4"), Ok((2, 4)));
+        assert_eq!(parse_range("1"), Ok((1, 1)));
+        assert!(parse_range("a-b").is_err());
+        assert_eq!(parse_limit("1=0.04"), Ok(("1".to_string(), 0.04)));
+        assert!(parse_limit("1=4").is_err());
+    }
+
+    #[test]
+    fn train_command_writes_model_and_sidecar() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("d.csv");
+        let mut text = String::from("text;label\n");
+        for e in synthetic(200) {
+            text.push_str(&format!("{};{}\n", e.folded, e.target));
+        }
+        std::fs::write(&csv, text).unwrap();
+        let out = dir.path().join("models/m.model");
+        let args = TrainArgs {
+            data: vec![format!("{},text=text,label=label=1", csv.display())
+                .parse()
+                .unwrap()],
+            out: out.clone(),
+            bits: 12,
+            word_ngrams: (1, 1),
+            char_ngrams: (3, 3),
+            epochs: 2,
+            lr: 0.2,
+            l2: 1e-5,
+            pos_weight: 1.0,
+            seed: 1,
+            average: true,
+            nb_alpha: 1.0,
+            tune_on: vec![],
+            max_flag_rate: vec![],
+            cv: None,
+        };
+        run_train(&args).unwrap();
+        let m = LinearModel::load(&out).unwrap();
+        assert_eq!(m.spec.bits, 12);
+        let side: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("models/m.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(side["data"][0]["rows_used"], 160);
+        assert!(side["threshold"].as_f64().unwrap() > 0.0);
+        assert_eq!(
+            sidecar_threshold(&out).unwrap(),
+            side["threshold"].as_f64().map(|t| t as f32)
+        );
+    }
+}
