@@ -131,7 +131,7 @@ pub fn decide(
             step.require_role(&[ActorKind::Operator])?;
             step.case.state = S::Noticed;
             step.start_clock(ladder, ladder.cure_window)?;
-            step.notice_sent(None, "notice_sent");
+            step.notice_sent(None);
         }
         Command::Extend { by, reason } => {
             step.require_state(matches!(case.state, S::Noticed | S::PlanSubmitted))?;
@@ -219,7 +219,7 @@ pub fn decide(
                 Some(reason),
                 json!({ "due_at": step.due_at() }),
             );
-            step.notice_sent(Some("plan_rejected"), "");
+            step.notice_sent(Some("plan_rejected"));
         }
         Command::VerificationResult { removed } => {
             step.require_state(case.state == S::Verifying)?;
@@ -238,7 +238,7 @@ pub fn decide(
                     None,
                     json!({ "still_up": still_up, "due_at": step.due_at() }),
                 );
-                step.notice_sent(Some("verification_failed"), "");
+                step.notice_sent(Some("verification_failed"));
             }
         }
         Command::OverrideCure { reason } => {
@@ -475,7 +475,7 @@ fn open(actor: &Actor, command: &Command, ladders: &Ladders, now: Timestamp) -> 
     if automatic {
         step.case.state = CaseState::Noticed;
         step.start_clock(ladder, ladder.cure_window)?;
-        step.notice_sent(None, "notice_sent");
+        step.notice_sent(None);
     }
     Ok(step.finish())
 }
@@ -662,14 +662,16 @@ impl<'a> Step<'a> {
         }
     }
 
-    fn notice_sent(&mut self, reason: Option<&str>, event: &str) {
-        if !event.is_empty() {
-            self.event(event, None, json!({ "due_at": self.due_at() }));
-        }
+    /// Tells the tenant the (new) deadline; `because` says why a notice is
+    /// repeated (a rejected plan, a failed verification).
+    fn notice_sent(&mut self, because: Option<&str>) {
         let due_at = self.due_at();
+        if because.is_none() {
+            self.event("notice_sent", None, json!({ "due_at": due_at }));
+        }
         self.message(
             "case.notice_sent",
-            json!({ "due_at": due_at, "because": reason }),
+            json!({ "due_at": due_at, "because": because }),
         );
     }
 
