@@ -9,5 +9,6 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod enforcement;
 pub mod policy;
 pub mod telemetry;

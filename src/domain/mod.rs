@@ -1,5 +1,11 @@
 //! Ids and records shared by every room. No I/O here.
 
+pub mod case;
+pub mod ids;
+
+pub use case::*;
+pub use ids::*;
+
 use serde::{Deserialize, Serialize};
 
 /// How serious a policy category is; drives the escalation ladder.

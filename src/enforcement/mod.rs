@@ -1,0 +1,11 @@
+//! Enforcement: the case state machine, escalation ladders, deadlines and
+//! approvals. Pure: it decides, the store commits, workers carry out effects.
+
+pub mod decide;
+pub mod ladder;
+
+pub use decide::{decide, DecisionError};
+pub use ladder::{Ladder, LadderError, Ladders, OnMiss, Opening};
+
+#[cfg(test)]
+mod tests;
