@@ -2,6 +2,7 @@
 
 pub mod case;
 pub mod ids;
+pub mod token;
 
 pub use case::*;
 pub use ids::*;
