@@ -10,4 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod policy;
+pub mod sampling;
+pub mod store;
 pub mod telemetry;

@@ -1,5 +1,16 @@
 //! Ids and records shared by every room. No I/O here.
 
+pub mod sample;
+pub mod source;
+pub mod tenant;
+
+pub use sample::{
+    CrossingReason, EvidenceSpan, Finding, FlaggedCategory, IntakeCounter, Prevalence, Sample,
+    SampleId, SampleOrigin, SampleOutcome, SampleVerdict, Tally, ThresholdAlert,
+};
+pub use source::{Health, JsonPointers, Source, SourceId, SourceKind, SourceState};
+pub use tenant::{Contact, RiskTier, Tenant, TenantId, TenantStatus};
+
 use serde::{Deserialize, Serialize};
 
 /// How serious a policy category is; drives the escalation ladder.
