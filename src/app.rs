@@ -11,18 +11,33 @@ use tracing_actix_web::TracingLogger;
 use crate::api::{self, auth::TokenRegistry, AppState};
 use crate::config::Settings;
 use crate::policy::PolicyHandle;
+use crate::sampling::guard::{Resolver, SystemResolver};
+use crate::sampling::{worker, Sampling};
+use crate::store::{SharedStore, SledStore};
 
 /// A built application: its listener is bound, nothing runs yet.
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     policy: Arc<PolicyHandle>,
+    sampling: Arc<Sampling>,
+    store: SharedStore,
+    sampler_enabled: bool,
 }
 
 impl Application {
     /// Loads the policy, binds the listener and builds the server. Binding
     /// here lets a caller ask for port 0 and read the real port back.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
+        Self::build_with_resolver(settings, Arc::new(SystemResolver))
+    }
+
+    /// Like `build`, resolving tenant hosts with `resolver` (tests use a
+    /// fixed table to make a host name resolve to a private address).
+    pub fn build_with_resolver(
+        settings: &Settings,
+        resolver: Arc<dyn Resolver>,
+    ) -> anyhow::Result<Self> {
         let policy = Arc::new(PolicyHandle::load(&settings.policy.dir).with_context(|| {
             format!("loading the policy from {}", settings.policy.dir.display())
         })?);
@@ -34,10 +49,24 @@ impl Application {
                  set AUPD__AUTH__ADMIN_TOKEN or auth.admin_token_file"
             );
         }
+        let store: SharedStore =
+            Arc::new(SledStore::open(&settings.store.path).with_context(|| {
+                format!("opening the store in {}", settings.store.path.display())
+            })?);
+        let sampling = Arc::new(
+            Sampling::new(
+                store.clone(),
+                policy.clone(),
+                settings.sampling.clone(),
+                resolver,
+            )
+            .context("setting up sampling")?,
+        );
         let state = web::Data::new(AppState {
             policy: policy.clone(),
             tokens,
             max_body_bytes: settings.server.max_body_bytes,
+            sampling: sampling.clone(),
         });
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("binding {}", settings.server.bind))?;
@@ -67,6 +96,9 @@ impl Application {
             port,
             server,
             policy,
+            sampling,
+            store,
+            sampler_enabled: settings.sampling.enabled,
         })
     }
 
@@ -75,12 +107,32 @@ impl Application {
         self.port
     }
 
-    /// Runs until SIGTERM or SIGINT, then drains in-flight requests.
+    /// A handle that stops the HTTP server (and so the whole application).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Runs until SIGTERM or SIGINT (or `handle().stop()`), then drains
+    /// in-flight requests, stops the sampler and flushes the store.
     /// SIGHUP reloads the policy.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let reloader = tokio::spawn(reload_on_sighup(self.policy.clone()));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let sampler = self
+            .sampler_enabled
+            .then(|| tokio::spawn(worker::run(self.sampling.clone(), stopped)));
         let result = self.server.await.context("HTTP server failed");
         reloader.abort();
+        let _ = stop.send(true);
+        if let Some(sampler) = sampler {
+            if let Err(e) = sampler.await {
+                tracing::error!(error = %e, "sampler task failed");
+            }
+        }
+        crate::store::flush(&self.store)
+            .await
+            .context("flushing the store at shutdown")?;
+        tracing::info!("aupd stopped");
         result
     }
 }

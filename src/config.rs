@@ -51,6 +51,96 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Logging.
     pub log: LogSettings,
+    /// Sampling tenants' content.
+    pub sampling: SamplingSettings,
+}
+
+/// Sampling settings: the sampler worker, outbound fetch limits, the SSRF
+/// allow-list, push intake and the prevalence window.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingSettings {
+    /// Whether the background sampler runs.
+    pub enabled: bool,
+    /// Milliseconds between the sampler's looks for due sources.
+    pub tick_ms: u64,
+    /// Sources fetched at once.
+    pub max_concurrent_fetches: usize,
+    /// Requests in flight per host.
+    pub per_host_concurrency: usize,
+    /// Least milliseconds between two requests to one host.
+    pub per_host_min_interval_ms: u64,
+    /// Seconds a fetch may take.
+    pub fetch_timeout_secs: u64,
+    /// Largest response body read, in bytes.
+    pub max_response_bytes: usize,
+    /// Redirect hops followed.
+    pub max_redirects: usize,
+    /// Longest backoff after failures, in seconds.
+    pub max_backoff_secs: u64,
+    /// Failed fetches in a row before a source is marked unhealthy.
+    pub unhealthy_after: u32,
+    /// `User-Agent` of outbound fetches.
+    pub user_agent: String,
+    /// CIDR ranges the SSRF guard lets through (e.g. a tenant on a private
+    /// interconnect; tests open loopback). Metadata addresses stay closed.
+    pub allow_cidrs: Vec<String>,
+    /// Sliding prevalence window in seconds (whole hours).
+    pub window_secs: u64,
+    /// Characters of text kept as a sample's excerpt.
+    pub excerpt_chars: usize,
+    /// Most items in one push-intake batch.
+    pub max_batch_items: usize,
+    /// Share of pushed items kept (Bernoulli), within the tenant's budget.
+    pub intake_sample_rate: f64,
+    /// Pages fetched per sitemap visit at most.
+    pub max_sitemap_pages: usize,
+    /// Seed for sampling decisions (tests and benchmarks); random if unset.
+    pub rng_seed: Option<u64>,
+}
+
+impl Default for SamplingSettings {
+    fn default() -> Self {
+        SamplingSettings {
+            enabled: true,
+            tick_ms: 1000,
+            max_concurrent_fetches: 8,
+            per_host_concurrency: 2,
+            per_host_min_interval_ms: 1000,
+            fetch_timeout_secs: 15,
+            max_response_bytes: 4 * 1024 * 1024,
+            max_redirects: 5,
+            max_backoff_secs: 6 * 3600,
+            unhealthy_after: 3,
+            user_agent: concat!(
+                "aupd/",
+                env!("CARGO_PKG_VERSION"),
+                " (acceptable-use sampling by your cloud provider)"
+            )
+            .into(),
+            allow_cidrs: Vec::new(),
+            window_secs: 7 * 24 * 3600,
+            excerpt_chars: 280,
+            max_batch_items: 1000,
+            intake_sample_rate: 0.05,
+            max_sitemap_pages: 200,
+            rng_seed: None,
+        }
+    }
+}
+
+impl SamplingSettings {
+    /// The allow-list as networks.
+    pub fn allow_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.allow_cidrs
+            .iter()
+            .map(|c| {
+                c.parse::<ipnet::IpNet>()
+                    .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("`{c}` is not a CIDR like 10.0.0.0/8"))
+            })
+            .collect()
+    }
 }
 
 /// HTTP server settings.
@@ -275,6 +365,53 @@ impl Settings {
                 "must be at least 1024".into(),
             ));
         }
+        let sampling = &self.sampling;
+        if let Err(message) = sampling.allow_nets() {
+            return Err(invalid("sampling.allow_cidrs", message));
+        }
+        if sampling.window_secs < 3600 || sampling.window_secs % 3600 != 0 {
+            return Err(invalid(
+                "sampling.window_secs",
+                "must be a whole number of hours (a multiple of 3600)".into(),
+            ));
+        }
+        if !(sampling.intake_sample_rate > 0.0 && sampling.intake_sample_rate <= 1.0) {
+            return Err(invalid(
+                "sampling.intake_sample_rate",
+                "must be in (0, 1]".into(),
+            ));
+        }
+        for (key, value) in [
+            ("sampling.tick_ms", sampling.tick_ms as usize),
+            (
+                "sampling.max_concurrent_fetches",
+                sampling.max_concurrent_fetches,
+            ),
+            (
+                "sampling.per_host_concurrency",
+                sampling.per_host_concurrency,
+            ),
+            (
+                "sampling.fetch_timeout_secs",
+                sampling.fetch_timeout_secs as usize,
+            ),
+            ("sampling.max_response_bytes", sampling.max_response_bytes),
+            ("sampling.max_batch_items", sampling.max_batch_items),
+            (
+                "sampling.unhealthy_after",
+                sampling.unhealthy_after as usize,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
+        }
+        if sampling.user_agent.trim().is_empty() || !sampling.user_agent.contains("aupd") {
+            return Err(invalid(
+                "sampling.user_agent",
+                "must name aupd so tenants know who is fetching".into(),
+            ));
+        }
         if let Some(token) = &self.auth.admin_token {
             if token.expose().len() < 16 {
                 return Err(invalid(
@@ -390,6 +527,51 @@ mod tests {
     fn bad_bind_address_is_refused() {
         let err = Settings::load(None, env(&[("AUPD__SERVER__BIND", "localhost")])).unwrap_err();
         assert!(err.to_string().contains("server.bind"));
+    }
+
+    #[test]
+    fn sampling_defaults_are_polite_and_closed() {
+        let s = Settings::load(None, env(&[])).unwrap();
+        assert!(s.sampling.allow_cidrs.is_empty());
+        assert_eq!(s.sampling.window_secs, 7 * 24 * 3600);
+        assert!(s.sampling.user_agent.starts_with("aupd/"));
+        assert_eq!(s.sampling.per_host_concurrency, 2);
+    }
+
+    #[test]
+    fn sampling_settings_come_from_the_environment_and_are_checked() {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("AUPD__SAMPLING__TICK_MS", "50"),
+                ("AUPD__SAMPLING__INTAKE_SAMPLE_RATE", "0.5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.sampling.tick_ms, 50);
+        assert_eq!(s.sampling.intake_sample_rate, 0.5);
+        let err = Settings::load(None, env(&[("AUPD__SAMPLING__WINDOW_SECS", "100")])).unwrap_err();
+        assert!(err.to_string().contains("sampling.window_secs"), "{err}");
+        let err = Settings::load(None, env(&[("AUPD__SAMPLING__USER_AGENT", "curl")])).unwrap_err();
+        assert!(err.to_string().contains("sampling.user_agent"), "{err}");
+    }
+
+    #[test]
+    fn allow_list_entries_must_be_networks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aupd.toml");
+        std::fs::write(
+            &path,
+            "[sampling]\nallow_cidrs = [\"127.0.0.0/8\", \"::1\"]\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&path), env(&[])).unwrap();
+        assert_eq!(s.sampling.allow_nets().unwrap().len(), 2);
+        std::fs::write(&path, "[sampling]\nallow_cidrs = [\"localhost\"]\n").unwrap();
+        let err = Settings::load(Some(&path), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sampling.allow_cidrs"), "{err}");
     }
 
     #[test]

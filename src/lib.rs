@@ -12,4 +12,6 @@ pub mod delivery;
 pub mod domain;
 pub mod enforcement;
 pub mod policy;
+pub mod sampling;
+pub mod store;
 pub mod telemetry;

@@ -32,6 +32,22 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The request conflicts with what exists (e.g. a taken id).
+    #[error("{message}")]
+    Conflict {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// What conflicts, in words.
+        message: String,
+    },
+    /// The request holds more than a configured limit (e.g. batch size).
+    #[error("{message}")]
+    TooLarge {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// The limit, in words.
+        message: String,
+    },
     /// The body is not JSON.
     #[error("expected a JSON body (Content-Type: application/json)")]
     UnsupportedMediaType,
@@ -70,6 +86,8 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::BadRequest { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::TooLarge { code, .. } => code,
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unprocessable { code, .. } => code,
             ApiError::Unavailable(_) => "unavailable",
@@ -94,6 +112,8 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -119,6 +139,26 @@ impl ResponseError for ApiError {
             details,
         })
     }
+}
+
+impl From<crate::sampling::SamplingError> for ApiError {
+    fn from(e: crate::sampling::SamplingError) -> Self {
+        use crate::sampling::SamplingError as S;
+        match e {
+            S::NotFound(what) => ApiError::NotFound(what),
+            S::Conflict { code, message } => ApiError::Conflict { code, message },
+            S::Invalid { code, message } => ApiError::BadRequest { code, message },
+            S::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+/// Turns actix's query-string extractor failures into clear `ApiError`s.
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::bad_request("invalid_query", err.to_string()).into()
 }
 
 /// Turns actix's JSON extractor failures into clear `ApiError`s.

@@ -4,7 +4,9 @@
 pub mod auth;
 pub mod error;
 mod health;
+mod samples;
 mod score;
+mod tenants;
 
 use std::sync::Arc;
 
@@ -22,6 +24,8 @@ pub struct AppState {
     pub tokens: auth::TokenRegistry,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// The sampling room: tenants, sources, samples, prevalence.
+    pub sampling: Arc<crate::sampling::Sampling>,
 }
 
 /// Registers every route on an actix `ServiceConfig`.
@@ -35,13 +39,17 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .error_handler(move |err, _req| error::json_error(err, limit)),
             )
             .app_data(web::PayloadConfig::default().limit(limit))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .service(
                 web::scope("/v1")
                     .route("/score", web::post().to(score::score_text))
                     .route("/policy", web::get().to(score::get_policy))
-                    .route("/policy/reload", web::post().to(score::reload_policy)),
+                    .route("/policy/reload", web::post().to(score::reload_policy))
+                    .route("/events", web::get().to(samples::list_events))
+                    .configure(tenants::routes)
+                    .configure(samples::routes),
             )
             .default_service(web::to(not_found));
     }

@@ -4,16 +4,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A tenant's stable slug, such as `parlor`: lower-case ASCII letters, digits
-/// and inner hyphens, 1 to 63 characters (it appears in URLs and DNS names).
+/// A tenant's stable slug, such as `parlor`: 3 to 63 characters of `a-z`,
+/// `0-9` and single hyphens, starting with a letter and not ending with a
+/// hyphen (it appears in URLs, store keys and logs).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct TenantId(String);
-
-/// Why a string is not a tenant slug.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid tenant id {0:?}: use 1-63 lower-case letters, digits and inner hyphens")]
-pub struct InvalidTenantId(pub String);
 
 impl TenantId {
     /// The slug as text.
@@ -23,26 +19,28 @@ impl TenantId {
 }
 
 impl TryFrom<String> for TenantId {
-    type Error = InvalidTenantId;
+    type Error = String;
 
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        let ok = !value.is_empty()
-            && value.len() <= 63
-            && !value.starts_with('-')
-            && !value.ends_with('-')
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok {
-            Ok(TenantId(value))
+    fn try_from(s: String) -> Result<Self, String> {
+        let ok_len = (3..=63).contains(&s.len());
+        let ok_chars = s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let ok_ends = s.starts_with(|c: char| c.is_ascii_lowercase()) && !s.ends_with('-');
+        if ok_len && ok_chars && ok_ends && !s.contains("--") {
+            Ok(TenantId(s))
         } else {
-            Err(InvalidTenantId(value))
+            Err(format!(
+                "tenant id `{}` must be 3-63 characters of a-z, 0-9 and single hyphens, \
+                 start with a letter and not end with a hyphen",
+                s.chars().take(80).collect::<String>()
+            ))
         }
     }
 }
 
 impl TryFrom<&str> for TenantId {
-    type Error = InvalidTenantId;
+    type Error = String;
 
     fn try_from(value: &str) -> Result<Self, Self::Error> {
         TenantId::try_from(value.to_string())
@@ -50,7 +48,7 @@ impl TryFrom<&str> for TenantId {
 }
 
 impl std::str::FromStr for TenantId {
-    type Err = InvalidTenantId;
+    type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         TenantId::try_from(s.to_string())

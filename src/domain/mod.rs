@@ -2,10 +2,19 @@
 
 pub mod case;
 pub mod ids;
+pub mod sample;
+pub mod source;
+pub mod tenant;
 pub mod token;
 
 pub use case::*;
 pub use ids::*;
+pub use sample::{
+    CrossingReason, EvidenceSpan, Finding, FlaggedCategory, IntakeCounter, Prevalence, Sample,
+    SampleId, SampleOrigin, SampleOutcome, SampleVerdict, Tally, ThresholdAlert,
+};
+pub use source::{Health, JsonPointers, Source, SourceId, SourceKind, SourceState};
+pub use tenant::{Contact, RiskTier, Tenant, TenantStatus};
 
 use serde::{Deserialize, Serialize};
 

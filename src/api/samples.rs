@@ -1,0 +1,343 @@
+//! Samples, push intake, targeted sampling, findings, prevalence and the
+//! event log.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use url::Url;
+
+use super::auth::Admin as Operator;
+use super::tenants::tenant_path;
+use super::{ApiError, AppState};
+use crate::sampling::Item;
+
+/// Registers the sampling routes under `/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/tenants/{tenant}/content", web::post().to(push_content))
+        .route("/tenants/{tenant}/sample", web::post().to(sample_now))
+        .route("/tenants/{tenant}/samples", web::get().to(list_samples))
+        .route("/tenants/{tenant}/findings", web::get().to(list_findings))
+        .route(
+            "/tenants/{tenant}/prevalence",
+            web::get().to(get_prevalence),
+        )
+        .route(
+            "/tenants/{tenant}/thresholds/{category}",
+            web::delete().to(clear_threshold),
+        );
+}
+
+/// Largest text of one pushed item, in bytes.
+pub const MAX_ITEM_BYTES: usize = 64 * 1024;
+/// Most URLs one targeted sampling request may fetch.
+pub const MAX_TARGET_URLS: usize = 50;
+
+/// One pushed item.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushedItem {
+    text: String,
+    id: Option<String>,
+    url: Option<String>,
+}
+
+/// Body of `POST /v1/tenants/{id}/content`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushContentRequest {
+    items: Vec<PushedItem>,
+}
+
+/// A pushed batch, validated against the configured batch limit.
+#[derive(Debug)]
+pub struct PushedBatch(pub Vec<Item>);
+
+impl TryFrom<(PushContentRequest, usize)> for PushedBatch {
+    type Error = ApiError;
+
+    fn try_from((r, max): (PushContentRequest, usize)) -> Result<Self, ApiError> {
+        if r.items.len() > max {
+            return Err(ApiError::TooLarge {
+                code: "batch_too_large",
+                message: format!(
+                    "the batch holds {} items; the limit is {max}",
+                    r.items.len()
+                ),
+            });
+        }
+        if r.items.is_empty() {
+            return Err(ApiError::bad_request("empty_batch", "`items` is empty"));
+        }
+        let mut items = Vec::with_capacity(r.items.len());
+        for (i, it) in r.items.into_iter().enumerate() {
+            if it.text.len() > MAX_ITEM_BYTES {
+                return Err(ApiError::TooLarge {
+                    code: "item_too_large",
+                    message: format!("item {i} holds more than {MAX_ITEM_BYTES} bytes of text"),
+                });
+            }
+            if it.text.trim().is_empty() {
+                return Err(ApiError::bad_request(
+                    "invalid_item",
+                    format!("item {i} has no text"),
+                ));
+            }
+            items.push(Item {
+                id: it.id,
+                url: it.url,
+                text: it.text,
+            });
+        }
+        Ok(PushedBatch(items))
+    }
+}
+
+/// Body of `POST /v1/tenants/{id}/sample`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleNowRequest {
+    #[serde(default)]
+    urls: Vec<String>,
+}
+
+/// URLs to fetch now; none means every source of the tenant.
+#[derive(Debug, PartialEq)]
+pub struct SampleTargets(pub Vec<Url>);
+
+impl TryFrom<SampleNowRequest> for SampleTargets {
+    type Error = ApiError;
+
+    fn try_from(r: SampleNowRequest) -> Result<Self, ApiError> {
+        if r.urls.len() > MAX_TARGET_URLS {
+            return Err(ApiError::bad_request(
+                "too_many_urls",
+                format!("at most {MAX_TARGET_URLS} URLs per request"),
+            ));
+        }
+        let urls = r
+            .urls
+            .iter()
+            .map(|u| {
+                Url::parse(u).map_err(|e| {
+                    ApiError::bad_request("invalid_url", format!("`{u}` is not a URL: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SampleTargets(urls))
+    }
+}
+
+async fn push_content(
+    _caller: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<PushContentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = tenant_path(&path)?;
+    let max = state.sampling.settings().max_batch_items;
+    let batch = PushedBatch::try_from((body.into_inner(), max))?;
+    let outcome = state.sampling.intake(&id, batch.0).await?;
+    Ok(HttpResponse::Ok().json(outcome))
+}
+
+async fn sample_now(
+    _caller: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = tenant_path(&path)?;
+    // The body is optional, so it is parsed here: an empty body means "every
+    // source", a malformed one is an error, never "every source".
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        SampleNowRequest::default()
+    } else {
+        serde_json::from_slice::<SampleNowRequest>(&body).map_err(|e| {
+            let code = if e.is_data() {
+                "invalid_body"
+            } else {
+                "malformed_json"
+            };
+            ApiError::bad_request(code, e.to_string())
+        })?
+    };
+    let targets = SampleTargets::try_from(request)?;
+    if targets.0.is_empty() {
+        let mut runs = Vec::new();
+        for view in state.sampling.list_sources(&id).await? {
+            let run = state.sampling.run_source(&id, view.source.id, true).await?;
+            runs.push(serde_json::json!({"source": view.source.id, "run": run}));
+        }
+        let samples = state.sampling.samples(&id, 100).await?;
+        return Ok(HttpResponse::Ok()
+            .json(serde_json::json!({"sources": runs, "recent_samples": samples})));
+    }
+    let results = state.sampling.targeted(&id, targets.0).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+}
+
+/// `?limit=` of list routes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<usize>,
+    category: Option<String>,
+}
+
+fn limit(q: &ListQuery) -> Result<usize, ApiError> {
+    match q.limit {
+        None => Ok(100),
+        Some(n @ 1..=10_000) => Ok(n),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_query",
+            "`limit` must be between 1 and 10000",
+        )),
+    }
+}
+
+async fn list_samples(
+    _caller: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = tenant_path(&path)?;
+    let samples = state.sampling.samples(&id, limit(&query)?).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "samples": samples })))
+}
+
+async fn list_findings(
+    _caller: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = tenant_path(&path)?;
+    let n = limit(&query)?;
+    let findings = state
+        .sampling
+        .findings(&id, query.into_inner().category, n)
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "findings": findings })))
+}
+
+async fn get_prevalence(
+    _caller: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = tenant_path(&path)?;
+    let categories = state.sampling.prevalence(&id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "tenant": id,
+        "window_secs": state.sampling.settings().window_secs,
+        "policy_version": state.policy.current().version(),
+        "categories": categories,
+    })))
+}
+
+async fn clear_threshold(
+    _caller: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let id = tenant_path(&path.0)?;
+    if state.sampling.clear_threshold(&id, &path.1).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound("raised threshold"))
+    }
+}
+
+/// `?after=&limit=` of the event log.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    #[serde(default)]
+    after: u64,
+    limit: Option<usize>,
+}
+
+/// The append-only event log, oldest first.
+pub async fn list_events(
+    _caller: Operator,
+    state: web::Data<AppState>,
+    query: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(1000).clamp(1, 10_000);
+    let store = state.sampling.store().clone();
+    let after = query.after;
+    let events = web::block(move || store.events_after(after, limit))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("event scan failed: {e}")))?
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(n: usize, max: usize) -> Result<PushedBatch, ApiError> {
+        let items = (0..n)
+            .map(|i| PushedItem {
+                text: format!("post {i}"),
+                id: None,
+                url: None,
+            })
+            .collect();
+        PushedBatch::try_from((PushContentRequest { items }, max))
+    }
+
+    #[test]
+    fn batches_over_the_limit_or_empty_are_refused() {
+        assert_eq!(batch(3, 3).unwrap().0.len(), 3);
+        assert_eq!(batch(4, 3).unwrap_err().code(), "batch_too_large");
+        assert_eq!(batch(0, 3).unwrap_err().code(), "empty_batch");
+    }
+
+    #[test]
+    fn blank_or_huge_items_are_refused() {
+        let one = |text: String| {
+            PushedBatch::try_from((
+                PushContentRequest {
+                    items: vec![PushedItem {
+                        text,
+                        id: None,
+                        url: None,
+                    }],
+                },
+                10,
+            ))
+        };
+        assert_eq!(one("  ".into()).unwrap_err().code(), "invalid_item");
+        assert_eq!(
+            one("x".repeat(MAX_ITEM_BYTES + 1)).unwrap_err().code(),
+            "item_too_large"
+        );
+    }
+
+    #[test]
+    fn target_urls_must_parse_and_be_few() {
+        let ok = SampleTargets::try_from(SampleNowRequest {
+            urls: vec!["https://t.example/a".into()],
+        })
+        .unwrap();
+        assert_eq!(ok.0.len(), 1);
+        assert_eq!(
+            SampleTargets::try_from(SampleNowRequest {
+                urls: vec!["::".into()]
+            })
+            .unwrap_err()
+            .code(),
+            "invalid_url"
+        );
+        assert_eq!(
+            SampleTargets::try_from(SampleNowRequest {
+                urls: vec!["https://t.example/".into(); MAX_TARGET_URLS + 1]
+            })
+            .unwrap_err()
+            .code(),
+            "too_many_urls"
+        );
+    }
+}

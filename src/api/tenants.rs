@@ -1,0 +1,550 @@
+//! Operator routes for tenants and their sources.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use url::Url;
+
+// Operator routes take the bootstrap admin for now; when roles arrive, this
+// import becomes the `Operator` extractor and nothing else changes.
+use super::auth::Admin as Operator;
+use super::{ApiError, AppState};
+use crate::domain::{
+    Contact, JsonPointers, RiskTier, SourceId, SourceKind, TenantId, TenantStatus,
+};
+use crate::sampling::registry::{NewSource, NewTenant, SourcePatch, TenantPatch};
+
+/// Registers the tenant and source routes under `/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/tenants", web::post().to(create_tenant))
+        .route("/tenants", web::get().to(list_tenants))
+        .route("/tenants/{tenant}", web::get().to(get_tenant))
+        .route("/tenants/{tenant}", web::patch().to(update_tenant))
+        .route("/tenants/{tenant}/sources", web::post().to(create_source))
+        .route("/tenants/{tenant}/sources", web::get().to(list_sources))
+        .route(
+            "/tenants/{tenant}/sources/{source}",
+            web::get().to(get_source),
+        )
+        .route(
+            "/tenants/{tenant}/sources/{source}",
+            web::patch().to(update_source),
+        )
+        .route(
+            "/tenants/{tenant}/sources/{source}",
+            web::delete().to(delete_source),
+        );
+}
+
+/// Most contacts per tenant.
+const MAX_CONTACTS: usize = 20;
+/// Default push-intake budget per hour.
+const DEFAULT_INTAKE_BUDGET: u32 = 1000;
+/// Default seconds between fetches of a source.
+const DEFAULT_INTERVAL_SECS: u64 = 900;
+
+/// A tenant id from the path; one that cannot exist is simply not found.
+pub fn tenant_path(raw: &str) -> Result<TenantId, ApiError> {
+    TenantId::try_from(raw.to_string()).map_err(|_| ApiError::NotFound("tenant"))
+}
+
+fn source_path(raw: &str) -> Result<SourceId, ApiError> {
+    raw.parse()
+        .map(SourceId)
+        .map_err(|_| ApiError::NotFound("source"))
+}
+
+fn check_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            "`name` must be 1-200 characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn check_contacts(contacts: Vec<Contact>) -> Result<Vec<Contact>, ApiError> {
+    if contacts.len() > MAX_CONTACTS {
+        return Err(ApiError::bad_request(
+            "invalid_contact",
+            format!("at most {MAX_CONTACTS} contacts"),
+        ));
+    }
+    for c in &contacts {
+        c.validate()
+            .map_err(|m| ApiError::bad_request("invalid_contact", m))?;
+    }
+    Ok(contacts)
+}
+
+fn check_budget(field: &str, v: u32) -> Result<u32, ApiError> {
+    if !(1..=1_000_000).contains(&v) {
+        return Err(ApiError::bad_request(
+            "invalid_budget",
+            format!("`{field}` must be between 1 and 1000000 items per hour"),
+        ));
+    }
+    Ok(v)
+}
+
+/// Body of `POST /v1/tenants`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenantRequest {
+    id: String,
+    name: String,
+    #[serde(default)]
+    contacts: Vec<Contact>,
+    #[serde(default)]
+    risk_tier: RiskTier,
+    #[serde(default)]
+    status: TenantStatus,
+    intake_budget_per_hour: Option<u32>,
+}
+
+impl TryFrom<CreateTenantRequest> for NewTenant {
+    type Error = ApiError;
+
+    fn try_from(r: CreateTenantRequest) -> Result<Self, ApiError> {
+        Ok(NewTenant {
+            id: TenantId::try_from(r.id)
+                .map_err(|m| ApiError::bad_request("invalid_tenant_id", m))?,
+            name: check_name(&r.name)?,
+            contacts: check_contacts(r.contacts)?,
+            risk_tier: r.risk_tier,
+            status: r.status,
+            intake_budget_per_hour: check_budget(
+                "intake_budget_per_hour",
+                r.intake_budget_per_hour.unwrap_or(DEFAULT_INTAKE_BUDGET),
+            )?,
+        })
+    }
+}
+
+/// Body of `PATCH /v1/tenants/{id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenantRequest {
+    name: Option<String>,
+    contacts: Option<Vec<Contact>>,
+    risk_tier: Option<RiskTier>,
+    status: Option<TenantStatus>,
+    intake_budget_per_hour: Option<u32>,
+}
+
+impl TryFrom<UpdateTenantRequest> for TenantPatch {
+    type Error = ApiError;
+
+    fn try_from(r: UpdateTenantRequest) -> Result<Self, ApiError> {
+        let patch = TenantPatch {
+            name: r.name.as_deref().map(check_name).transpose()?,
+            contacts: r.contacts.map(check_contacts).transpose()?,
+            risk_tier: r.risk_tier,
+            status: r.status,
+            intake_budget_per_hour: r
+                .intake_budget_per_hour
+                .map(|v| check_budget("intake_budget_per_hour", v))
+                .transpose()?,
+        };
+        if patch == TenantPatch::default() {
+            return Err(ApiError::bad_request(
+                "empty_patch",
+                "give at least one field to change",
+            ));
+        }
+        Ok(patch)
+    }
+}
+
+fn check_url(raw: &str) -> Result<Url, ApiError> {
+    let url = Url::parse(raw)
+        .map_err(|e| ApiError::bad_request("invalid_url", format!("`{raw}` is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ApiError::bad_request(
+            "invalid_url",
+            format!("`{raw}` must be http or https"),
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_url",
+            "URLs with credentials are not accepted",
+        ));
+    }
+    if url.host().is_none() {
+        return Err(ApiError::bad_request(
+            "invalid_url",
+            format!("`{raw}` has no host"),
+        ));
+    }
+    Ok(url)
+}
+
+fn check_pointer(field: &str, p: &str) -> Result<String, ApiError> {
+    if !(p.is_empty() || p.starts_with('/')) || p.len() > 256 {
+        return Err(ApiError::bad_request(
+            "invalid_pointer",
+            format!("`{field}` must be a JSON pointer: empty or starting with `/`"),
+        ));
+    }
+    Ok(p.to_string())
+}
+
+fn check_interval(v: u64) -> Result<u64, ApiError> {
+    if !(1..=7 * 24 * 3600).contains(&v) {
+        return Err(ApiError::bad_request(
+            "invalid_interval",
+            "`interval_secs` must be between 1 and 604800",
+        ));
+    }
+    Ok(v)
+}
+
+/// Body of `POST /v1/tenants/{id}/sources`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSourceRequest {
+    kind: String,
+    url: String,
+    budget_per_hour: u32,
+    interval_secs: Option<u64>,
+    enabled: Option<bool>,
+    items_pointer: Option<String>,
+    text_pointer: Option<String>,
+    url_pointer: Option<String>,
+    id_pointer: Option<String>,
+}
+
+impl TryFrom<CreateSourceRequest> for NewSource {
+    type Error = ApiError;
+
+    fn try_from(r: CreateSourceRequest) -> Result<Self, ApiError> {
+        let has_pointers = r.items_pointer.is_some()
+            || r.text_pointer.is_some()
+            || r.url_pointer.is_some()
+            || r.id_pointer.is_some();
+        let kind = match r.kind.as_str() {
+            "json_feed" => {
+                let (Some(items), Some(text)) = (&r.items_pointer, &r.text_pointer) else {
+                    return Err(ApiError::bad_request(
+                        "invalid_pointer",
+                        "a json_feed needs `items_pointer` and `text_pointer`",
+                    ));
+                };
+                SourceKind::JsonFeed {
+                    pointers: JsonPointers {
+                        items: check_pointer("items_pointer", items)?,
+                        text: check_pointer("text_pointer", text)?,
+                        url: r
+                            .url_pointer
+                            .as_deref()
+                            .map(|p| check_pointer("url_pointer", p))
+                            .transpose()?,
+                        id: r
+                            .id_pointer
+                            .as_deref()
+                            .map(|p| check_pointer("id_pointer", p))
+                            .transpose()?,
+                    },
+                }
+            }
+            other => {
+                let kind = match other {
+                    "rss" => SourceKind::Rss,
+                    "atom" => SourceKind::Atom,
+                    "html" => SourceKind::Html,
+                    "sitemap" => SourceKind::Sitemap,
+                    _ => {
+                        return Err(ApiError::bad_request(
+                            "invalid_kind",
+                            format!(
+                            "`kind` must be json_feed, rss, atom, html or sitemap, not `{other}`"
+                        ),
+                        ))
+                    }
+                };
+                if has_pointers {
+                    return Err(ApiError::bad_request(
+                        "invalid_pointer",
+                        "JSON pointers apply to json_feed sources only",
+                    ));
+                }
+                kind
+            }
+        };
+        Ok(NewSource {
+            kind,
+            url: check_url(&r.url)?,
+            budget_per_hour: check_budget("budget_per_hour", r.budget_per_hour)?,
+            interval_secs: check_interval(r.interval_secs.unwrap_or(DEFAULT_INTERVAL_SECS))?,
+            enabled: r.enabled.unwrap_or(true),
+        })
+    }
+}
+
+/// Body of `PATCH /v1/tenants/{id}/sources/{source}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSourceRequest {
+    url: Option<String>,
+    budget_per_hour: Option<u32>,
+    interval_secs: Option<u64>,
+    enabled: Option<bool>,
+}
+
+impl TryFrom<UpdateSourceRequest> for SourcePatch {
+    type Error = ApiError;
+
+    fn try_from(r: UpdateSourceRequest) -> Result<Self, ApiError> {
+        let patch = SourcePatch {
+            url: r.url.as_deref().map(check_url).transpose()?,
+            budget_per_hour: r
+                .budget_per_hour
+                .map(|v| check_budget("budget_per_hour", v))
+                .transpose()?,
+            interval_secs: r.interval_secs.map(check_interval).transpose()?,
+            enabled: r.enabled,
+        };
+        if patch == SourcePatch::default() {
+            return Err(ApiError::bad_request(
+                "empty_patch",
+                "give at least one field to change",
+            ));
+        }
+        Ok(patch)
+    }
+}
+
+async fn create_tenant(
+    _caller: Operator,
+    state: web::Data<AppState>,
+    body: web::Json<CreateTenantRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new = NewTenant::try_from(body.into_inner())?;
+    let tenant = state.sampling.create_tenant(new).await?;
+    Ok(HttpResponse::Created().json(tenant))
+}
+
+async fn list_tenants(
+    _caller: Operator,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let tenants = state.sampling.list_tenants().await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "tenants": tenants })))
+}
+
+async fn get_tenant(
+    _caller: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = tenant_path(&path)?;
+    Ok(HttpResponse::Ok().json(state.sampling.get_tenant(&id)?))
+}
+
+async fn update_tenant(
+    _caller: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<UpdateTenantRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = tenant_path(&path)?;
+    let patch = TenantPatch::try_from(body.into_inner())?;
+    Ok(HttpResponse::Ok().json(state.sampling.update_tenant(&id, patch).await?))
+}
+
+async fn create_source(
+    _caller: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<CreateSourceRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = tenant_path(&path)?;
+    let new = NewSource::try_from(body.into_inner())?;
+    let view = state.sampling.create_source(&id, new).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+async fn list_sources(
+    _caller: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = tenant_path(&path)?;
+    let sources = state.sampling.list_sources(&id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "sources": sources })))
+}
+
+async fn get_source(
+    _caller: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let id = tenant_path(&path.0)?;
+    let source = source_path(&path.1)?;
+    Ok(HttpResponse::Ok().json(state.sampling.get_source(&id, source)?))
+}
+
+async fn update_source(
+    _caller: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<UpdateSourceRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = tenant_path(&path.0)?;
+    let source = source_path(&path.1)?;
+    let patch = SourcePatch::try_from(body.into_inner())?;
+    Ok(HttpResponse::Ok().json(state.sampling.update_source(&id, source, patch).await?))
+}
+
+async fn delete_source(
+    _caller: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let id = tenant_path(&path.0)?;
+    let source = source_path(&path.1)?;
+    state.sampling.delete_source(&id, source).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(v: serde_json::Value) -> Result<NewTenant, ApiError> {
+        NewTenant::try_from(serde_json::from_value::<CreateTenantRequest>(v).unwrap())
+    }
+
+    fn source(v: serde_json::Value) -> Result<NewSource, ApiError> {
+        NewSource::try_from(serde_json::from_value::<CreateSourceRequest>(v).unwrap())
+    }
+
+    #[test]
+    fn a_tenant_needs_a_slug_a_name_and_valid_contacts() {
+        let ok = tenant(serde_json::json!({"id": "parlor", "name": " Parlor ",
+            "contacts": [{"name": "Abuse", "email": "abuse@parlor.example"}], "risk_tier": "high"}))
+        .unwrap();
+        assert_eq!(ok.name, "Parlor");
+        assert_eq!(ok.risk_tier, RiskTier::High);
+        assert_eq!(ok.intake_budget_per_hour, DEFAULT_INTAKE_BUDGET);
+        let code = |v| tenant(v).unwrap_err().code();
+        assert_eq!(
+            code(serde_json::json!({"id": "Parlor!", "name": "x"})),
+            "invalid_tenant_id"
+        );
+        assert_eq!(
+            code(serde_json::json!({"id": "parlor", "name": "  "})),
+            "invalid_name"
+        );
+        assert_eq!(
+            code(
+                serde_json::json!({"id": "parlor", "name": "x", "contacts": [{"name": "a", "email": "nope"}]})
+            ),
+            "invalid_contact"
+        );
+        assert_eq!(
+            code(serde_json::json!({"id": "parlor", "name": "x", "intake_budget_per_hour": 0})),
+            "invalid_budget"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_tiers_do_not_parse() {
+        assert!(serde_json::from_value::<CreateTenantRequest>(
+            serde_json::json!({"id": "parlor", "name": "x", "tier": "high"})
+        )
+        .is_err());
+        assert!(serde_json::from_value::<CreateTenantRequest>(
+            serde_json::json!({"id": "parlor", "name": "x", "risk_tier": "extreme"})
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn an_empty_tenant_patch_is_refused() {
+        assert_eq!(
+            TenantPatch::try_from(UpdateTenantRequest::default())
+                .unwrap_err()
+                .code(),
+            "empty_patch"
+        );
+        let p = TenantPatch::try_from(UpdateTenantRequest {
+            status: Some(TenantStatus::Paused),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(p.status, Some(TenantStatus::Paused));
+    }
+
+    #[test]
+    fn json_feeds_need_pointers_and_other_kinds_refuse_them() {
+        let feed = source(
+            serde_json::json!({"kind": "json_feed", "url": "https://t.example/api/posts",
+            "budget_per_hour": 50, "items_pointer": "/posts", "text_pointer": "/body"}),
+        )
+        .unwrap();
+        assert!(matches!(feed.kind, SourceKind::JsonFeed { .. }));
+        assert_eq!(feed.interval_secs, DEFAULT_INTERVAL_SECS);
+        let code = |v| source(v).unwrap_err().code();
+        assert_eq!(
+            code(
+                serde_json::json!({"kind": "json_feed", "url": "https://t.example/", "budget_per_hour": 5})
+            ),
+            "invalid_pointer"
+        );
+        assert_eq!(
+            code(
+                serde_json::json!({"kind": "json_feed", "url": "https://t.example/", "budget_per_hour": 5,
+                "items_pointer": "posts", "text_pointer": "/body"})
+            ),
+            "invalid_pointer"
+        );
+        assert_eq!(
+            code(
+                serde_json::json!({"kind": "rss", "url": "https://t.example/", "budget_per_hour": 5, "text_pointer": "/x"})
+            ),
+            "invalid_pointer"
+        );
+        assert_eq!(
+            code(
+                serde_json::json!({"kind": "gopher", "url": "https://t.example/", "budget_per_hour": 5})
+            ),
+            "invalid_kind"
+        );
+    }
+
+    #[test]
+    fn source_urls_budgets_and_intervals_are_checked() {
+        let code = |url: &str, budget: u32, interval: u64| {
+            source(serde_json::json!({"kind": "html", "url": url, "budget_per_hour": budget, "interval_secs": interval}))
+                .err()
+                .map(|e| e.code())
+        };
+        assert_eq!(code("https://t.example/", 10, 60), None);
+        assert_eq!(code("ftp://t.example/", 10, 60), Some("invalid_url"));
+        assert_eq!(code("https://u:p@t.example/", 10, 60), Some("invalid_url"));
+        assert_eq!(code("not a url", 10, 60), Some("invalid_url"));
+        assert_eq!(code("https://t.example/", 0, 60), Some("invalid_budget"));
+        assert_eq!(code("https://t.example/", 10, 0), Some("invalid_interval"));
+    }
+
+    #[test]
+    fn source_patches_validate_what_they_change() {
+        assert_eq!(
+            SourcePatch::try_from(UpdateSourceRequest::default())
+                .unwrap_err()
+                .code(),
+            "empty_patch"
+        );
+        let bad = UpdateSourceRequest {
+            url: Some("file:///etc/passwd".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            SourcePatch::try_from(bad).unwrap_err().code(),
+            "invalid_url"
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! Polite, guarded HTTP fetching: every hop checked by the SSRF guard,
+//! redirects followed by hand, per-host concurrency and spacing, timeouts
+//! and a response size cap.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use url::Url;
+
+use super::guard::{Guard, GuardedDns, Refusal};
+
+/// Limits for outbound fetches.
+#[derive(Debug, Clone)]
+pub struct FetchLimits {
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Largest body read.
+    pub max_bytes: usize,
+    /// Redirect hops followed.
+    pub max_redirects: usize,
+    /// Requests in flight per host.
+    pub per_host_concurrency: usize,
+    /// Least time between two requests to one host.
+    pub per_host_min_interval: Duration,
+    /// `User-Agent` header.
+    pub user_agent: String,
+}
+
+/// A fetched document.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The URL after redirects.
+    pub url: Url,
+    /// `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Why a fetch failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchError {
+    /// The guard refused a hop.
+    #[error("refused: {0}")]
+    Refused(#[from] Refusal),
+    /// 404 or 410.
+    #[error("gone: HTTP {0}")]
+    Gone(u16),
+    /// 429 or 503 with a `Retry-After`.
+    #[error("rate limited: HTTP {status}")]
+    RateLimited {
+        /// The status.
+        status: u16,
+        /// How long the site asked us to wait.
+        retry_after: Option<Duration>,
+    },
+    /// Another non-success status.
+    #[error("HTTP {0}")]
+    Status(u16),
+    /// Larger than the cap.
+    #[error("response larger than {0} bytes")]
+    TooLarge(usize),
+    /// Timed out.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// Connection or protocol failure.
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+#[derive(Debug)]
+struct HostSlot {
+    permits: Arc<Semaphore>,
+    next_start: tokio::sync::Mutex<Instant>,
+}
+
+/// The fetcher shared by the sampler and targeted sampling.
+#[derive(Debug)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    guard: Arc<Guard>,
+    limits: FetchLimits,
+    hosts: Mutex<HashMap<String, Arc<HostSlot>>>,
+}
+
+impl Fetcher {
+    /// A fetcher whose client resolves only through `guard`.
+    pub fn new(guard: Arc<Guard>, limits: FetchLimits) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .user_agent(limits.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedDns(guard.clone())))
+            .no_proxy()
+            .connect_timeout(limits.timeout)
+            .timeout(limits.timeout)
+            .pool_max_idle_per_host(limits.per_host_concurrency.max(1))
+            .build()
+            .map_err(|e| anyhow::anyhow!("building the HTTP client: {e}"))?;
+        Ok(Fetcher {
+            client,
+            guard,
+            limits,
+            hosts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The guard every fetch goes through.
+    pub fn guard(&self) -> &Arc<Guard> {
+        &self.guard
+    }
+
+    fn slot(&self, url: &Url) -> Arc<HostSlot> {
+        let key = format!(
+            "{}:{}",
+            url.host_str().unwrap_or(""),
+            url.port_or_known_default().unwrap_or(0)
+        );
+        let mut hosts = match self.hosts.lock() {
+            Ok(h) => h,
+            Err(p) => p.into_inner(),
+        };
+        hosts
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(HostSlot {
+                    permits: Arc::new(Semaphore::new(self.limits.per_host_concurrency.max(1))),
+                    next_start: tokio::sync::Mutex::new(Instant::now()),
+                })
+            })
+            .clone()
+    }
+
+    /// GETs `url`, following redirects by hand and checking every hop.
+    #[tracing::instrument(skip_all, fields(url = %url))]
+    pub async fn get(&self, url: &Url) -> Result<Fetched, FetchError> {
+        let mut current = url.clone();
+        for _ in 0..=self.limits.max_redirects {
+            self.guard.check_url(&current).await?;
+            let response = self.send_politely(&current).await?;
+            let status = response.status();
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| Refusal::BadRedirect("missing".into()))?;
+                current = current
+                    .join(location)
+                    .map_err(|e| Refusal::BadRedirect(format!("{location}: {e}")))?;
+                continue;
+            }
+            return self.read(current, response).await;
+        }
+        Err(Refusal::TooManyRedirects(self.limits.max_redirects).into())
+    }
+
+    async fn send_politely(&self, url: &Url) -> Result<reqwest::Response, FetchError> {
+        let slot = self.slot(url);
+        let _permit = slot
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| FetchError::Transport("host limiter closed".into()))?;
+        {
+            let mut next = slot.next_start.lock().await;
+            let now = Instant::now();
+            if *next > now {
+                tokio::time::sleep_until(*next).await;
+            }
+            *next = Instant::now() + self.limits.per_host_min_interval;
+        }
+        self.client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| self.transport(e))
+    }
+
+    fn transport(&self, e: reqwest::Error) -> FetchError {
+        if e.is_timeout() {
+            return FetchError::Timeout(self.limits.timeout);
+        }
+        // A refusal at connect time (the guarded resolver) keeps its reason.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if let Some(r) = err.downcast_ref::<Refusal>() {
+                return FetchError::Refused(r.clone());
+            }
+            source = err.source();
+        }
+        FetchError::Transport(format!("{e:#}"))
+    }
+
+    async fn read(&self, url: Url, mut response: reqwest::Response) -> Result<Fetched, FetchError> {
+        let status = response.status().as_u16();
+        match status {
+            200..=299 => {}
+            404 | 410 => return Err(FetchError::Gone(status)),
+            429 | 503 => {
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                return Err(FetchError::RateLimited {
+                    status,
+                    retry_after,
+                });
+            }
+            _ => return Err(FetchError::Status(status)),
+        }
+        let max = self.limits.max_bytes;
+        if response.content_length().is_some_and(|n| n > max as u64) {
+            return Err(FetchError::TooLarge(max));
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(e))? {
+            if body.len() + chunk.len() > max {
+                return Err(FetchError::TooLarge(max));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Fetched {
+            url,
+            content_type,
+            body,
+        })
+    }
+}

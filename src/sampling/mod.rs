@@ -1,0 +1,153 @@
+//! Sampling what tenants publish: tenants and their sources, guarded
+//! fetching, extraction, uniform sampling within budgets, scoring, findings
+//! and prevalence. Every state change is one store batch with its events.
+
+pub mod extract;
+pub mod fetch;
+pub mod guard;
+pub mod registry;
+pub mod reservoir;
+pub mod worker;
+
+mod record;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use crate::config::SamplingSettings;
+use crate::domain::TenantId;
+use crate::policy::PolicyHandle;
+use crate::store::SharedStore;
+
+pub use extract::Item;
+pub use record::{CategoryPrevalence, Recorded};
+
+/// Why a sampling operation failed, in terms the API can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum SamplingError {
+    /// No such tenant or source.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// It already exists.
+    #[error("{message}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// Words.
+        message: String,
+    },
+    /// The request cannot be carried out as asked.
+    #[error("{message}")]
+    Invalid {
+        /// Stable code.
+        code: &'static str,
+        /// Words.
+        message: String,
+    },
+    /// Something broke inside aupd.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<crate::store::StoreError> for SamplingError {
+    fn from(e: crate::store::StoreError) -> Self {
+        SamplingError::Internal(e.into())
+    }
+}
+
+/// Sampling results.
+pub type Result<T, E = SamplingError> = std::result::Result<T, E>;
+
+/// The sampling room's shared state: store, policy, fetcher, settings.
+#[derive(Debug)]
+pub struct Sampling {
+    store: SharedStore,
+    policy: Arc<PolicyHandle>,
+    fetcher: fetch::Fetcher,
+    settings: SamplingSettings,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    rng: Mutex<StdRng>,
+}
+
+impl Sampling {
+    /// Builds the room over `store`, resolving hosts with `resolver`.
+    pub fn new(
+        store: SharedStore,
+        policy: Arc<PolicyHandle>,
+        settings: SamplingSettings,
+        resolver: Arc<dyn guard::Resolver>,
+    ) -> anyhow::Result<Self> {
+        let allow = settings
+            .allow_nets()
+            .map_err(|e| anyhow::anyhow!("sampling.allow_cidrs: {e}"))?;
+        let guard = Arc::new(guard::Guard::new(allow, resolver));
+        let fetcher = fetch::Fetcher::new(
+            guard,
+            fetch::FetchLimits {
+                timeout: Duration::from_secs(settings.fetch_timeout_secs),
+                max_bytes: settings.max_response_bytes,
+                max_redirects: settings.max_redirects,
+                per_host_concurrency: settings.per_host_concurrency,
+                per_host_min_interval: Duration::from_millis(settings.per_host_min_interval_ms),
+                user_agent: settings.user_agent.clone(),
+            },
+        )?;
+        let rng = match settings.rng_seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_entropy(),
+        };
+        Ok(Sampling {
+            store,
+            policy,
+            fetcher,
+            settings,
+            locks: Mutex::new(HashMap::new()),
+            rng: Mutex::new(rng),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &SamplingSettings {
+        &self.settings
+    }
+
+    /// Serialises read-decide-write sequences of one tenant within this
+    /// process (dedup, budgets, tallies and alerts read then write).
+    async fn lock(&self, tenant: &TenantId) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = match self.locks.lock() {
+                Ok(l) => l,
+                Err(p) => p.into_inner(),
+            };
+            locks
+                .entry(tenant.as_str().to_string())
+                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+                .clone()
+        };
+        lock.lock_owned().await
+    }
+
+    fn with_rng<T>(&self, f: impl FnOnce(&mut StdRng) -> T) -> T {
+        let mut rng = match self.rng.lock() {
+            Ok(r) => r,
+            Err(p) => p.into_inner(),
+        };
+        f(&mut rng)
+    }
+}
+
+/// Runs blocking store work off the reactor.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SamplingError::Internal(anyhow::anyhow!("store task failed: {e}")))?
+}

@@ -1,0 +1,682 @@
+//! Recording samples: de-duplication, scoring, findings, prevalence tallies
+//! and threshold events, all in one store batch. Also push intake and
+//! targeted sampling, which end here.
+
+use std::collections::{BTreeMap, HashSet};
+
+use anyhow::Context;
+use jiff::Timestamp;
+use rand::Rng;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::extract::{html_text, Item};
+use super::fetch::FetchError;
+use super::{blocking, Result, Sampling, SamplingError};
+use crate::domain::{
+    CrossingReason, EvidenceSpan, Finding, FlaggedCategory, IntakeCounter, Prevalence, Sample,
+    SampleId, SampleOrigin, SampleOutcome, SampleVerdict, Tally, Tenant, TenantId, TenantStatus,
+    ThresholdAlert,
+};
+use crate::policy::{Engine, Verdict};
+use crate::store::records::Seen;
+use crate::store::{self, tenant_key, Batch, SharedStore, Store};
+
+/// What one recording wrote.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Recorded {
+    /// Samples taken.
+    pub samples: Vec<Sample>,
+    /// Items skipped because their content was sampled before.
+    pub duplicates: usize,
+    /// Thresholds raised.
+    pub crossings: Vec<ThresholdAlert>,
+}
+
+/// A category's prevalence over the window, next to its case rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct CategoryPrevalence {
+    /// Category.
+    pub category: String,
+    /// Figures.
+    #[serde(flatten)]
+    pub prevalence: Prevalence,
+    /// Rule: the interval's lower bound must exceed this.
+    pub tolerance: f64,
+    /// Rule: with at least this many samples.
+    pub min_samples: u64,
+    /// Rule: or one item at least this score.
+    pub critical_score: Option<f32>,
+    /// Whether the rule has been crossed and not cleared.
+    pub threshold_crossed: bool,
+}
+
+/// SHA-256 (hex) of the text with whitespace folded, so reformatting alone
+/// does not make a new item.
+pub fn content_hash(text: &str) -> String {
+    let mut h = Sha256::new();
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 {
+            h.update(b" ");
+        }
+        h.update(word.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+fn excerpt(text: &str, chars: usize) -> String {
+    let folded: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match folded.char_indices().nth(chars) {
+        Some((i, _)) => format!("{}…", &folded[..i]),
+        None => folded,
+    }
+}
+
+fn to_sample_verdict(v: Verdict) -> SampleVerdict {
+    SampleVerdict {
+        policy_version: v.policy_version,
+        scores: v.scores,
+        flagged: v
+            .flagged
+            .into_iter()
+            .map(|f| FlaggedCategory {
+                category: f.category,
+                severity: f.severity,
+                score: f.score,
+            })
+            .collect(),
+        evidence: v
+            .evidence
+            .into_iter()
+            .map(|e| EvidenceSpan {
+                category: e.category,
+                detector: e.detector,
+                text: e.text,
+            })
+            .collect(),
+    }
+}
+
+fn hour_of(t: Timestamp) -> u64 {
+    (t.as_second().max(0) as u64) / 3600
+}
+
+/// Random samples and flags of `tenant` in the window ending at `now`.
+fn window_tallies(
+    store: &dyn Store,
+    tenant: &str,
+    now: Timestamp,
+    window_secs: u64,
+) -> Result<Vec<Tally>> {
+    let end = hour_of(now) + 1;
+    let start = end.saturating_sub(window_secs / 3600);
+    Ok(store.range::<Tally>(
+        &tenant_key(tenant, &start.to_be_bytes()),
+        &tenant_key(tenant, &end.to_be_bytes()),
+    )?)
+}
+
+fn sum(tallies: &[Tally]) -> (u64, BTreeMap<String, u64>) {
+    let mut n = 0;
+    let mut x: BTreeMap<String, u64> = BTreeMap::new();
+    for t in tallies {
+        n += t.sampled;
+        for (c, k) in &t.flagged {
+            *x.entry(c.clone()).or_default() += k;
+        }
+    }
+    (n, x)
+}
+
+/// Scores `items` and writes samples, findings, tallies and threshold
+/// events into `batch`, then commits it. The caller holds the tenant lock
+/// and flushes afterwards.
+#[allow(clippy::too_many_arguments)]
+fn record_blocking(
+    store: &dyn Store,
+    engine: &Engine,
+    tenant: &TenantId,
+    origin: SampleOrigin,
+    items: Vec<Item>,
+    dedup: bool,
+    mut batch: Batch,
+    excerpt_chars: usize,
+    window_secs: u64,
+) -> Result<Recorded> {
+    let now = Timestamp::now();
+    let t = tenant.as_str();
+    let mut out = Recorded::default();
+    let mut hashes = HashSet::new();
+    let mut max_score: BTreeMap<String, f32> = BTreeMap::new();
+    let mut batch_findings: BTreeMap<String, Vec<SampleId>> = BTreeMap::new();
+    for item in items {
+        let hash = content_hash(&item.text);
+        if dedup
+            && (!hashes.insert(hash.clone())
+                || store
+                    .get_raw(crate::store::Tree::Seen, &tenant_key(t, hash.as_bytes()))?
+                    .is_some())
+        {
+            out.duplicates += 1;
+            continue;
+        }
+        let verdict = to_sample_verdict(engine.score(&item.text));
+        let sample = Sample {
+            id: SampleId::new(),
+            tenant: tenant.clone(),
+            origin,
+            url: item.url,
+            item_id: item.id,
+            fetched_at: now,
+            content_hash: hash.clone(),
+            excerpt: excerpt(&item.text, excerpt_chars),
+            outcome: SampleOutcome::Scored {
+                verdict: verdict.clone(),
+            },
+        };
+        for flag in &verdict.flagged {
+            let finding = Finding {
+                tenant: tenant.clone(),
+                category: flag.category.clone(),
+                severity: flag.severity,
+                score: flag.score,
+                sample: sample.id,
+                origin,
+                url: sample.url.clone(),
+                excerpt: sample.excerpt.clone(),
+                evidence: verdict
+                    .evidence
+                    .iter()
+                    .filter(|e| e.category == flag.category)
+                    .cloned()
+                    .collect(),
+                policy_version: verdict.policy_version.clone(),
+                found_at: now,
+            };
+            batch.put(&finding)?;
+            let m = max_score.entry(flag.category.clone()).or_insert(0.0);
+            *m = m.max(flag.score);
+            batch_findings
+                .entry(flag.category.clone())
+                .or_default()
+                .push(sample.id);
+        }
+        batch.put(&sample)?;
+        batch.put(&Seen {
+            tenant: t.to_string(),
+            hash,
+            sample: sample.id,
+        })?;
+        out.samples.push(sample);
+    }
+
+    let mut tallies = Vec::new();
+    if origin.is_random() && !out.samples.is_empty() {
+        let hour = hour_of(now);
+        let mut tally = store
+            .get::<Tally>(&tenant_key(t, &hour.to_be_bytes()))?
+            .unwrap_or(Tally {
+                tenant: tenant.clone(),
+                hour,
+                sampled: 0,
+                flagged: BTreeMap::new(),
+            });
+        tally.sampled += out.samples.len() as u64;
+        for (category, ids) in &batch_findings {
+            *tally.flagged.entry(category.clone()).or_default() += ids.len() as u64;
+        }
+        batch.put(&tally)?;
+        tallies = window_tallies(store, t, now, window_secs)?;
+        tallies.retain(|x| x.hour != hour);
+        tallies.push(tally);
+    }
+    let (n, x) = sum(&tallies);
+
+    // A crossing needs a new flag in its category, so only those are checked.
+    for (category, ids) in &batch_findings {
+        let Some(rule) = engine
+            .policy()
+            .categories
+            .iter()
+            .find(|c| &c.id == category)
+            .map(|c| c.case.clone())
+        else {
+            continue;
+        };
+        if store
+            .get_raw(
+                crate::store::Tree::Alerts,
+                &tenant_key(t, category.as_bytes()),
+            )?
+            .is_some()
+        {
+            continue;
+        }
+        let prevalence = Prevalence::wilson(x.get(category).copied().unwrap_or(0), n);
+        let critical = rule
+            .critical_score
+            .is_some_and(|c| max_score.get(category).is_some_and(|&s| s >= c));
+        let reason = if critical {
+            CrossingReason::CriticalItem
+        } else if n >= rule.min_samples && prevalence.lower > rule.tolerance {
+            CrossingReason::Prevalence
+        } else {
+            continue;
+        };
+        let mut prefix = category.as_bytes().to_vec();
+        prefix.push(b'/');
+        let mut findings: Vec<SampleId> = ids.iter().rev().copied().collect();
+        for f in store.scan::<Finding>(&tenant_key(t, &prefix), 50, true)? {
+            if findings.len() >= 50 {
+                break;
+            }
+            if !findings.contains(&f.sample) {
+                findings.push(f.sample);
+            }
+        }
+        let alert = ThresholdAlert {
+            tenant: tenant.clone(),
+            category: category.clone(),
+            reason,
+            raised_at: now,
+            prevalence,
+            findings,
+        };
+        batch.put(&alert)?;
+        batch.event(
+            "evidence.threshold_crossed",
+            Some(t),
+            serde_json::json!({
+                "tenant": t,
+                "category": category,
+                "reason": reason,
+                "sampled": prevalence.sampled,
+                "flagged": prevalence.flagged,
+                "rate": prevalence.rate,
+                "lower": prevalence.lower,
+                "upper": prevalence.upper,
+                "tolerance": rule.tolerance,
+                "min_samples": rule.min_samples,
+                "critical_score": rule.critical_score,
+                "policy_version": engine.version(),
+                "findings": alert.findings,
+            }),
+        )?;
+        out.crossings.push(alert);
+    }
+    if !out.samples.is_empty() {
+        batch.event(
+            "samples.recorded",
+            Some(t),
+            serde_json::json!({
+                "origin": origin,
+                "samples": out.samples.iter().map(|s| s.id).collect::<Vec<_>>(),
+                "duplicates": out.duplicates,
+                "policy_version": engine.version(),
+            }),
+        )?;
+    }
+    store.commit(batch)?;
+    Ok(out)
+}
+
+/// Outcome of one pushed batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntakeOutcome {
+    /// Items received in this batch.
+    pub received: usize,
+    /// Items kept as samples.
+    pub sampled: usize,
+    /// Kept items skipped as already sampled.
+    pub duplicates: usize,
+    /// Of the samples, flagged.
+    pub flagged: usize,
+    /// Ids of the samples.
+    pub samples: Vec<SampleId>,
+    /// Items received from this tenant, ever.
+    pub seen_total: u64,
+    /// Items kept from this tenant, ever.
+    pub kept_total: u64,
+}
+
+/// What targeted sampling found at one URL.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TargetedResult {
+    /// Fetched and scored.
+    Sampled {
+        /// URL asked for.
+        url: String,
+        /// The sample.
+        sample: Box<Sample>,
+    },
+    /// 404 or 410, recorded as gone.
+    Gone {
+        /// URL asked for.
+        url: String,
+        /// HTTP status.
+        http_status: u16,
+        /// The recorded sample.
+        sample: SampleId,
+    },
+    /// The SSRF guard refused it.
+    Refused {
+        /// URL asked for.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The fetch failed.
+    Failed {
+        /// URL asked for.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Sampling {
+    /// Scores and records `items` for `tenant` (caller holds the tenant
+    /// lock); `batch` carries the caller's own writes into the same commit.
+    pub(super) async fn record(
+        &self,
+        tenant: &TenantId,
+        origin: SampleOrigin,
+        items: Vec<Item>,
+        dedup: bool,
+        batch: Batch,
+    ) -> Result<Recorded> {
+        let store = self.store.clone();
+        let engine = self.policy.current();
+        let tenant = tenant.clone();
+        let (excerpt_chars, window) = (self.settings.excerpt_chars, self.settings.window_secs);
+        blocking(move || {
+            record_blocking(
+                store.as_ref(),
+                &engine,
+                &tenant,
+                origin,
+                items,
+                dedup,
+                batch,
+                excerpt_chars,
+                window,
+            )
+        })
+        .await
+    }
+
+    pub(super) fn tenant(&self, id: &TenantId) -> Result<Tenant> {
+        self.store
+            .get::<Tenant>(id.as_str().as_bytes())?
+            .ok_or(SamplingError::NotFound("tenant"))
+    }
+
+    /// Counts a pushed batch and keeps a Bernoulli sample of it within the
+    /// tenant's hourly intake budget; the answer comes once it is on disk.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id, items = items.len()))]
+    pub async fn intake(&self, tenant_id: &TenantId, items: Vec<Item>) -> Result<IntakeOutcome> {
+        let tenant = self.tenant(tenant_id)?;
+        let lock = self.lock(tenant_id).await;
+        let now = Timestamp::now();
+        let mut counter = self
+            .store
+            .get::<IntakeCounter>(tenant_id.as_str().as_bytes())?
+            .unwrap_or(IntakeCounter {
+                tenant: tenant_id.clone(),
+                window_start: now,
+                kept_in_window: 0,
+                seen_total: 0,
+                kept_total: 0,
+            });
+        if now.as_second() - counter.window_start.as_second() >= 3600 {
+            counter.window_start = now;
+            counter.kept_in_window = 0;
+        }
+        let budget = tenant.risk_tier.scale(tenant.intake_budget_per_hour);
+        let mut room = budget.saturating_sub(counter.kept_in_window) as usize;
+        if tenant.status != TenantStatus::Active {
+            room = 0;
+        }
+        let received = items.len();
+        let rate = self.settings.intake_sample_rate;
+        let kept: Vec<Item> = self.with_rng(|rng| {
+            items
+                .into_iter()
+                .filter(|_| {
+                    if room > 0 && rng.gen_bool(rate) {
+                        room -= 1;
+                        true
+                    } else {
+                        false
+                    }
+                })
+                .collect()
+        });
+        counter.seen_total += received as u64;
+        counter.kept_in_window += kept.len() as u32;
+        counter.kept_total += kept.len() as u64;
+        let mut batch = Batch::new();
+        batch.put(&counter)?;
+        batch.event(
+            "intake.received",
+            Some(tenant_id.as_str()),
+            serde_json::json!({"received": received, "kept": kept.len()}),
+        )?;
+        let recorded = self
+            .record(tenant_id, SampleOrigin::Intake, kept, true, batch)
+            .await?;
+        drop(lock);
+        store::flush(&self.store).await.context("flushing intake")?;
+        Ok(IntakeOutcome {
+            received,
+            sampled: recorded.samples.len(),
+            duplicates: recorded.duplicates,
+            flagged: recorded
+                .samples
+                .iter()
+                .filter(|s| s.verdict().is_some_and(|v| !v.flagged.is_empty()))
+                .count(),
+            samples: recorded.samples.iter().map(|s| s.id).collect(),
+            seen_total: counter.seen_total,
+            kept_total: counter.kept_total,
+        })
+    }
+
+    /// Fetches `urls` now through the guard and records what it finds; a
+    /// 404/410 is recorded as gone. Not uniform, so not counted in prevalence.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id, urls = urls.len()))]
+    pub async fn targeted(
+        &self,
+        tenant_id: &TenantId,
+        urls: Vec<Url>,
+    ) -> Result<Vec<TargetedResult>> {
+        self.tenant(tenant_id)?;
+        let fetches = urls.iter().map(|u| self.fetcher.get(u));
+        let fetched = futures_util::future::join_all(fetches).await;
+        let lock = self.lock(tenant_id).await;
+        let mut results = Vec::new();
+        let mut batch = Batch::new();
+        let mut items = Vec::new();
+        let mut positions = Vec::new();
+        let t = tenant_id.as_str();
+        for (url, outcome) in urls.iter().zip(fetched) {
+            let u = url.to_string();
+            match outcome {
+                Ok(doc) => {
+                    positions.push(results.len());
+                    results.push(None);
+                    items.push(Item {
+                        id: None,
+                        url: Some(u),
+                        text: html_text(&doc.body),
+                    });
+                }
+                Err(FetchError::Gone(status)) => {
+                    let sample = Sample {
+                        id: SampleId::new(),
+                        tenant: tenant_id.clone(),
+                        origin: SampleOrigin::Targeted,
+                        url: Some(u.clone()),
+                        item_id: None,
+                        fetched_at: Timestamp::now(),
+                        content_hash: String::new(),
+                        excerpt: String::new(),
+                        outcome: SampleOutcome::Gone {
+                            http_status: status,
+                        },
+                    };
+                    batch.put(&sample)?;
+                    batch.event(
+                        "sample.gone",
+                        Some(t),
+                        serde_json::json!({"url": u, "http_status": status, "sample": sample.id}),
+                    )?;
+                    results.push(Some(TargetedResult::Gone {
+                        url: u,
+                        http_status: status,
+                        sample: sample.id,
+                    }));
+                }
+                Err(FetchError::Refused(r)) => {
+                    batch.event(
+                        "fetch.refused",
+                        Some(t),
+                        serde_json::json!({"url": u, "reason": r.to_string()}),
+                    )?;
+                    results.push(Some(TargetedResult::Refused {
+                        url: u,
+                        reason: r.to_string(),
+                    }));
+                }
+                Err(e) => {
+                    batch.event(
+                        "fetch.failed",
+                        Some(t),
+                        serde_json::json!({"url": u, "reason": e.to_string()}),
+                    )?;
+                    results.push(Some(TargetedResult::Failed {
+                        url: u,
+                        reason: e.to_string(),
+                    }));
+                }
+            }
+        }
+        let recorded = self
+            .record(tenant_id, SampleOrigin::Targeted, items, false, batch)
+            .await?;
+        drop(lock);
+        store::flush(&self.store)
+            .await
+            .context("flushing targeted samples")?;
+        for (pos, sample) in positions.into_iter().zip(recorded.samples) {
+            results[pos] = Some(TargetedResult::Sampled {
+                url: sample.url.clone().unwrap_or_default(),
+                sample: Box::new(sample),
+            });
+        }
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    /// Prevalence of every policy category for `tenant` over the window.
+    pub async fn prevalence(&self, tenant_id: &TenantId) -> Result<Vec<CategoryPrevalence>> {
+        self.tenant(tenant_id)?;
+        let store: SharedStore = self.store.clone();
+        let engine = self.policy.current();
+        let t = tenant_id.as_str().to_string();
+        let window = self.settings.window_secs;
+        blocking(move || {
+            let tallies = window_tallies(store.as_ref(), &t, Timestamp::now(), window)?;
+            let (n, x) = sum(&tallies);
+            let mut out = Vec::new();
+            for c in &engine.policy().categories {
+                let crossed = store
+                    .get_raw(crate::store::Tree::Alerts, &tenant_key(&t, c.id.as_bytes()))?
+                    .is_some();
+                out.push(CategoryPrevalence {
+                    category: c.id.clone(),
+                    prevalence: Prevalence::wilson(x.get(&c.id).copied().unwrap_or(0), n),
+                    tolerance: c.case.tolerance,
+                    min_samples: c.case.min_samples,
+                    critical_score: c.case.critical_score,
+                    threshold_crossed: crossed,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Findings of `tenant`, newest first, optionally of one category.
+    pub async fn findings(
+        &self,
+        tenant_id: &TenantId,
+        category: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Finding>> {
+        self.tenant(tenant_id)?;
+        let store = self.store.clone();
+        let t = tenant_id.as_str().to_string();
+        blocking(move || {
+            let mut prefix = Vec::new();
+            if let Some(c) = &category {
+                prefix.extend_from_slice(c.as_bytes());
+                prefix.push(b'/');
+            }
+            let mut all = store.scan::<Finding>(&tenant_key(&t, &prefix), usize::MAX, false)?;
+            all.sort_by_key(|f| std::cmp::Reverse(f.sample));
+            all.truncate(limit);
+            Ok(all)
+        })
+        .await
+    }
+
+    /// Samples of `tenant`, newest first.
+    pub async fn samples(&self, tenant_id: &TenantId, limit: usize) -> Result<Vec<Sample>> {
+        self.tenant(tenant_id)?;
+        let store = self.store.clone();
+        let t = tenant_id.as_str().to_string();
+        blocking(move || Ok(store.scan::<Sample>(&tenant_key(&t, b""), limit, true)?)).await
+    }
+
+    /// Clears a raised threshold so it can be raised again.
+    pub async fn clear_threshold(&self, tenant_id: &TenantId, category: &str) -> Result<bool> {
+        self.tenant(tenant_id)?;
+        let _lock = self.lock(tenant_id).await;
+        let key = tenant_key(tenant_id.as_str(), category.as_bytes());
+        if self
+            .store
+            .get_raw(crate::store::Tree::Alerts, &key)?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        let mut batch = Batch::new();
+        batch.delete::<ThresholdAlert>(key);
+        batch.event(
+            "evidence.threshold_cleared",
+            Some(tenant_id.as_str()),
+            serde_json::json!({"tenant": tenant_id, "category": category}),
+        )?;
+        store::commit_durably(&self.store, batch).await?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_hash_ignores_whitespace_layout_only() {
+        assert_eq!(content_hash("a  b\n c"), content_hash(" a b c "));
+        assert_ne!(content_hash("a b c"), content_hash("a b C"));
+    }
+
+    #[test]
+    fn excerpts_are_bounded_on_character_boundaries() {
+        assert_eq!(excerpt("héllo   wörld", 7), "héllo w…");
+        assert_eq!(excerpt("short", 10), "short");
+    }
+}

@@ -1,0 +1,269 @@
+//! Tenants and their sources: registration and changes, each one store
+//! batch with its event, durable before the caller answers.
+
+use jiff::Timestamp;
+use serde::Serialize;
+use url::Url;
+
+use super::{blocking, Result, Sampling, SamplingError};
+use crate::domain::{
+    Contact, RiskTier, Source, SourceId, SourceKind, SourceState, Tenant, TenantId, TenantStatus,
+};
+use crate::store::{self, tenant_key, Batch};
+
+/// A validated new tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTenant {
+    /// Slug.
+    pub id: TenantId,
+    /// Display name.
+    pub name: String,
+    /// Abuse contacts.
+    pub contacts: Vec<Contact>,
+    /// Risk tier.
+    pub risk_tier: RiskTier,
+    /// Status.
+    pub status: TenantStatus,
+    /// Intake budget per hour before the tier factor.
+    pub intake_budget_per_hour: u32,
+}
+
+/// A validated change to a tenant; `None` keeps the field.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TenantPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New contacts.
+    pub contacts: Option<Vec<Contact>>,
+    /// New tier.
+    pub risk_tier: Option<RiskTier>,
+    /// New status.
+    pub status: Option<TenantStatus>,
+    /// New intake budget.
+    pub intake_budget_per_hour: Option<u32>,
+}
+
+/// A validated new source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSource {
+    /// Kind.
+    pub kind: SourceKind,
+    /// URL.
+    pub url: Url,
+    /// Items per hour before the tier factor.
+    pub budget_per_hour: u32,
+    /// Seconds between fetches.
+    pub interval_secs: u64,
+    /// Whether sampled.
+    pub enabled: bool,
+}
+
+/// A validated change to a source.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SourcePatch {
+    /// New URL.
+    pub url: Option<Url>,
+    /// New budget.
+    pub budget_per_hour: Option<u32>,
+    /// New interval.
+    pub interval_secs: Option<u64>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+}
+
+/// A source with its schedule and health, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceView {
+    /// The source.
+    #[serde(flatten)]
+    pub source: Source,
+    /// Items per hour after the tenant's tier factor.
+    pub effective_budget_per_hour: u32,
+    /// Schedule, budget use and health.
+    pub state: Option<SourceState>,
+}
+
+impl Sampling {
+    /// Registers a tenant; an existing id is a conflict.
+    #[tracing::instrument(skip_all, fields(tenant = %new.id))]
+    pub async fn create_tenant(&self, new: NewTenant) -> Result<Tenant> {
+        let _lock = self.lock(&new.id).await;
+        if self
+            .store
+            .get::<Tenant>(new.id.as_str().as_bytes())?
+            .is_some()
+        {
+            return Err(SamplingError::Conflict {
+                code: "tenant_exists",
+                message: format!("tenant `{}` already exists", new.id),
+            });
+        }
+        let now = Timestamp::now();
+        let tenant = Tenant {
+            id: new.id,
+            name: new.name,
+            contacts: new.contacts,
+            risk_tier: new.risk_tier,
+            status: new.status,
+            intake_budget_per_hour: new.intake_budget_per_hour,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut batch = Batch::new();
+        batch.put(&tenant)?;
+        batch.event("tenant.created", Some(tenant.id.as_str()), &tenant)?;
+        store::commit_durably(&self.store, batch).await?;
+        Ok(tenant)
+    }
+
+    /// One tenant.
+    pub fn get_tenant(&self, id: &TenantId) -> Result<Tenant> {
+        self.tenant(id)
+    }
+
+    /// Every tenant, by id.
+    pub async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        let store = self.store.clone();
+        blocking(move || Ok(store.scan::<Tenant>(b"", usize::MAX, false)?)).await
+    }
+
+    /// Changes a tenant.
+    #[tracing::instrument(skip_all, fields(tenant = %id))]
+    pub async fn update_tenant(&self, id: &TenantId, patch: TenantPatch) -> Result<Tenant> {
+        let _lock = self.lock(id).await;
+        let mut tenant = self.tenant(id)?;
+        if let Some(v) = patch.name.clone() {
+            tenant.name = v;
+        }
+        if let Some(v) = patch.contacts.clone() {
+            tenant.contacts = v;
+        }
+        if let Some(v) = patch.risk_tier {
+            tenant.risk_tier = v;
+        }
+        if let Some(v) = patch.status {
+            tenant.status = v;
+        }
+        if let Some(v) = patch.intake_budget_per_hour {
+            tenant.intake_budget_per_hour = v;
+        }
+        tenant.updated_at = Timestamp::now();
+        let mut batch = Batch::new();
+        batch.put(&tenant)?;
+        batch.event("tenant.updated", Some(id.as_str()), &tenant)?;
+        store::commit_durably(&self.store, batch).await?;
+        Ok(tenant)
+    }
+
+    fn view(&self, tenant: &Tenant, source: Source) -> Result<SourceView> {
+        let key = tenant_key(tenant.id.as_str(), source.id.0.as_bytes());
+        let state = self.store.get::<SourceState>(&key)?;
+        Ok(SourceView {
+            effective_budget_per_hour: source.effective_budget(tenant.risk_tier),
+            source,
+            state,
+        })
+    }
+
+    /// Adds a source to a tenant; it is due at once.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id))]
+    pub async fn create_source(&self, tenant_id: &TenantId, new: NewSource) -> Result<SourceView> {
+        let tenant = self.tenant(tenant_id)?;
+        let now = Timestamp::now();
+        let source = Source {
+            id: SourceId::new(),
+            tenant: tenant_id.clone(),
+            kind: new.kind,
+            url: new.url,
+            budget_per_hour: new.budget_per_hour,
+            interval_secs: new.interval_secs,
+            enabled: new.enabled,
+            created_at: now,
+            updated_at: now,
+        };
+        let state = SourceState::new(tenant_id.clone(), source.id, now);
+        let mut batch = Batch::new();
+        batch.put(&source)?;
+        batch.put(&state)?;
+        batch.event("source.created", Some(tenant_id.as_str()), &source)?;
+        store::commit_durably(&self.store, batch).await?;
+        self.view(&tenant, source)
+    }
+
+    /// A tenant's sources.
+    pub async fn list_sources(&self, tenant_id: &TenantId) -> Result<Vec<SourceView>> {
+        let tenant = self.tenant(tenant_id)?;
+        let sources =
+            self.store
+                .scan::<Source>(&tenant_key(tenant_id.as_str(), b""), usize::MAX, false)?;
+        sources.into_iter().map(|s| self.view(&tenant, s)).collect()
+    }
+
+    fn source(&self, tenant_id: &TenantId, id: SourceId) -> Result<Source> {
+        self.store
+            .get::<Source>(&tenant_key(tenant_id.as_str(), id.0.as_bytes()))?
+            .ok_or(SamplingError::NotFound("source"))
+    }
+
+    /// One source.
+    pub fn get_source(&self, tenant_id: &TenantId, id: SourceId) -> Result<SourceView> {
+        let tenant = self.tenant(tenant_id)?;
+        let source = self.source(tenant_id, id)?;
+        self.view(&tenant, source)
+    }
+
+    /// Changes a source; a new URL or re-enabling makes it due at once.
+    pub async fn update_source(
+        &self,
+        tenant_id: &TenantId,
+        id: SourceId,
+        patch: SourcePatch,
+    ) -> Result<SourceView> {
+        let tenant = self.tenant(tenant_id)?;
+        let _lock = self.lock(tenant_id).await;
+        let mut source = self.source(tenant_id, id)?;
+        let now = Timestamp::now();
+        let key = tenant_key(tenant_id.as_str(), id.0.as_bytes());
+        let mut state = self
+            .store
+            .get::<SourceState>(&key)?
+            .unwrap_or_else(|| SourceState::new(tenant_id.clone(), id, now));
+        if let Some(url) = patch.url {
+            source.url = url;
+            state.next_due = now;
+            state.consecutive_failures = 0;
+        }
+        if let Some(v) = patch.budget_per_hour {
+            source.budget_per_hour = v;
+        }
+        if let Some(v) = patch.interval_secs {
+            source.interval_secs = v;
+        }
+        if let Some(v) = patch.enabled {
+            if v && !source.enabled {
+                state.next_due = now;
+            }
+            source.enabled = v;
+        }
+        source.updated_at = now;
+        let mut batch = Batch::new();
+        batch.put(&source)?;
+        batch.put(&state)?;
+        batch.event("source.updated", Some(tenant_id.as_str()), &source)?;
+        store::commit_durably(&self.store, batch).await?;
+        self.view(&tenant, source)
+    }
+
+    /// Removes a source (its samples stay).
+    pub async fn delete_source(&self, tenant_id: &TenantId, id: SourceId) -> Result<()> {
+        self.tenant(tenant_id)?;
+        let source = self.source(tenant_id, id)?;
+        let key = tenant_key(tenant_id.as_str(), id.0.as_bytes());
+        let mut batch = Batch::new();
+        batch.delete::<Source>(key.clone());
+        batch.delete::<SourceState>(key);
+        batch.event("source.deleted", Some(tenant_id.as_str()), &source)?;
+        store::commit_durably(&self.store, batch).await?;
+        Ok(())
+    }
+}

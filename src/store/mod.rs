@@ -1,0 +1,384 @@
+//! The store: the only room that touches sled. Records live in typed trees
+//! with a schema version; every state change is one `Batch` committed in one
+//! transaction together with the events it appends to the `events` log.
+//! Other rooms see only `Store`, `Batch`, `Record` and `EventRecord`, so a
+//! second backend (for several replicas) can be added behind the trait.
+
+pub mod records;
+mod sled_store;
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use sled_store::SledStore;
+
+/// A named collection of records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tree {
+    /// Counters kept by the store itself (the event sequence).
+    Meta,
+    /// The append-only event log, keyed by a gapless big-endian sequence.
+    Events,
+    /// Tenants by id.
+    Tenants,
+    /// Sources by `tenant/source`.
+    Sources,
+    /// Each source's schedule and health by `tenant/source`.
+    SourceState,
+    /// Samples by `tenant/sample` (sample ids are time-ordered).
+    Samples,
+    /// Content hashes already sampled, by `tenant/hash`.
+    Seen,
+    /// Findings by `tenant/category/sample`.
+    Findings,
+    /// Hourly prevalence tallies by `tenant/hour`.
+    Tallies,
+    /// Raised evidence thresholds by `tenant/category`.
+    Alerts,
+    /// Push-intake counters by tenant.
+    Intake,
+}
+
+impl Tree {
+    /// Every tree, in index order.
+    pub const ALL: [Tree; 11] = [
+        Tree::Meta,
+        Tree::Events,
+        Tree::Tenants,
+        Tree::Sources,
+        Tree::SourceState,
+        Tree::Samples,
+        Tree::Seen,
+        Tree::Findings,
+        Tree::Tallies,
+        Tree::Alerts,
+        Tree::Intake,
+    ];
+
+    /// The tree's name on disk.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tree::Meta => "meta",
+            Tree::Events => "events",
+            Tree::Tenants => "tenants",
+            Tree::Sources => "sources",
+            Tree::SourceState => "source_state",
+            Tree::Samples => "samples",
+            Tree::Seen => "seen",
+            Tree::Findings => "findings",
+            Tree::Tallies => "tallies",
+            Tree::Alerts => "alerts",
+            Tree::Intake => "intake",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed (I/O, corruption).
+    #[error("store backend failed: {0}")]
+    Backend(String),
+    /// A record could not be encoded.
+    #[error("encoding a {tree} record: {message}")]
+    Encode {
+        /// The tree.
+        tree: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// A stored record could not be read back.
+    #[error("decoding a {tree} record: {message}")]
+    Decode {
+        /// The tree.
+        tree: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Store results.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A record kept in a typed tree.
+pub trait Record: Serialize + DeserializeOwned {
+    /// The tree it lives in.
+    const TREE: Tree;
+    /// Schema version written with it; readers refuse newer versions.
+    const VERSION: u32;
+    /// Its key in the tree.
+    fn key(&self) -> Vec<u8>;
+}
+
+#[derive(Serialize)]
+struct EnvelopeOut<'a, T> {
+    v: u32,
+    r: &'a T,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeIn<T> {
+    v: u32,
+    r: T,
+}
+
+/// Encodes a record with its schema version.
+pub fn encode<R: Record>(record: &R) -> Result<Vec<u8>> {
+    serde_json::to_vec(&EnvelopeOut {
+        v: R::VERSION,
+        r: record,
+    })
+    .map_err(|e| StoreError::Encode {
+        tree: R::TREE.name(),
+        message: e.to_string(),
+    })
+}
+
+/// Decodes a record, refusing a schema version newer than this build knows.
+pub fn decode<R: Record>(bytes: &[u8]) -> Result<R> {
+    let env: EnvelopeIn<R> = serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
+        tree: R::TREE.name(),
+        message: e.to_string(),
+    })?;
+    if env.v > R::VERSION {
+        return Err(StoreError::Decode {
+            tree: R::TREE.name(),
+            message: format!(
+                "schema version {} is newer than this build's {}",
+                env.v,
+                R::VERSION
+            ),
+        });
+    }
+    Ok(env.r)
+}
+
+/// One write of a batch.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Insert or replace.
+    Put {
+        /// Tree.
+        tree: Tree,
+        /// Key.
+        key: Vec<u8>,
+        /// Encoded record.
+        value: Vec<u8>,
+    },
+    /// Remove if present.
+    Delete {
+        /// Tree.
+        tree: Tree,
+        /// Key.
+        key: Vec<u8>,
+    },
+}
+
+/// An event to append, before the store gives it a sequence number.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// What happened, e.g. `tenant.created`.
+    pub kind: String,
+    /// The tenant it concerns, if any.
+    pub tenant: Option<String>,
+    /// Details.
+    pub data: serde_json::Value,
+}
+
+/// An event in the append-only log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventRecord {
+    /// Gapless, monotonic position in the log.
+    pub seq: u64,
+    /// When it was committed.
+    pub at: jiff::Timestamp,
+    /// What happened, e.g. `evidence.threshold_crossed`.
+    pub kind: String,
+    /// The tenant it concerns, if any.
+    pub tenant: Option<String>,
+    /// Details.
+    pub data: serde_json::Value,
+}
+
+/// Writes and events that commit together or not at all.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    ops: Vec<Op>,
+    events: Vec<NewEvent>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Batch::default()
+    }
+
+    /// Puts a record into its tree.
+    pub fn put<R: Record>(&mut self, record: &R) -> Result<&mut Self> {
+        let value = encode(record)?;
+        self.ops.push(Op::Put {
+            tree: R::TREE,
+            key: record.key(),
+            value,
+        });
+        Ok(self)
+    }
+
+    /// Deletes the record with `key` from `R`'s tree.
+    pub fn delete<R: Record>(&mut self, key: Vec<u8>) -> &mut Self {
+        self.ops.push(Op::Delete { tree: R::TREE, key });
+        self
+    }
+
+    /// Appends an event to the log.
+    pub fn event(
+        &mut self,
+        kind: &str,
+        tenant: Option<&str>,
+        data: impl Serialize,
+    ) -> Result<&mut Self> {
+        let data = serde_json::to_value(data).map_err(|e| StoreError::Encode {
+            tree: Tree::Events.name(),
+            message: e.to_string(),
+        })?;
+        self.events.push(NewEvent {
+            kind: kind.to_string(),
+            tenant: tenant.map(str::to_string),
+            data,
+        });
+        Ok(self)
+    }
+
+    /// Moves every write and event of `other` into this batch.
+    pub fn extend(&mut self, other: Batch) {
+        self.ops.extend(other.ops);
+        self.events.extend(other.events);
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.events.is_empty()
+    }
+
+    /// The writes.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// The events.
+    pub fn events(&self) -> &[NewEvent] {
+        &self.events
+    }
+}
+
+/// A storage backend. Calls block: async callers use `spawn_blocking` for
+/// commits, flushes and large scans.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Reads one raw record.
+    fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Raw records whose key starts with `prefix`, in key order (reversed
+    /// with `newest_first`), at most `limit`.
+    fn scan_raw(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Raw records with `start <= key < end`.
+    fn range_raw(&self, tree: Tree, start: &[u8], end: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Applies the batch atomically; returns the sequence numbers given to
+    /// its events. Not yet durable until `flush`.
+    fn commit(&self, batch: Batch) -> Result<Vec<u64>>;
+    /// Makes every committed batch durable.
+    fn flush(&self) -> Result<()>;
+}
+
+/// The store shared by every room.
+pub type SharedStore = Arc<dyn Store>;
+
+impl<'a> dyn Store + 'a {
+    /// Reads one typed record.
+    pub fn get<R: Record>(&self, key: &[u8]) -> Result<Option<R>> {
+        self.get_raw(R::TREE, key)?
+            .map(|b| decode::<R>(&b))
+            .transpose()
+    }
+
+    /// Typed records whose key starts with `prefix`.
+    pub fn scan<R: Record>(
+        &self,
+        prefix: &[u8],
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<R>> {
+        self.scan_raw(R::TREE, prefix, limit, newest_first)?
+            .iter()
+            .map(|(_, v)| decode::<R>(v))
+            .collect()
+    }
+
+    /// Typed records with `start <= key < end`.
+    pub fn range<R: Record>(&self, start: &[u8], end: &[u8]) -> Result<Vec<R>> {
+        self.range_raw(R::TREE, start, end)?
+            .iter()
+            .map(|(_, v)| decode::<R>(v))
+            .collect()
+    }
+
+    /// Events with a sequence number above `after`, oldest first.
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventRecord>> {
+        let start = after.saturating_add(1).to_be_bytes();
+        let end = u64::MAX.to_be_bytes();
+        let mut out = Vec::new();
+        for (_, v) in self
+            .range_raw(Tree::Events, &start, &end)?
+            .into_iter()
+            .take(limit)
+        {
+            out.push(serde_json::from_slice(&v).map_err(|e| StoreError::Decode {
+                tree: Tree::Events.name(),
+                message: e.to_string(),
+            })?);
+        }
+        Ok(out)
+    }
+}
+
+/// Commits a batch and flushes it off the async reactor; when this returns
+/// `Ok`, the batch is on disk.
+pub async fn commit_durably(store: &SharedStore, batch: Batch) -> anyhow::Result<Vec<u64>> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || -> Result<Vec<u64>> {
+        let seqs = store.commit(batch)?;
+        store.flush()?;
+        Ok(seqs)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("store task failed: {e}"))?
+    .map_err(anyhow::Error::from)
+}
+
+/// Flushes off the async reactor.
+pub async fn flush(store: &SharedStore) -> anyhow::Result<()> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.flush())
+        .await
+        .map_err(|e| anyhow::anyhow!("store task failed: {e}"))?
+        .map_err(anyhow::Error::from)
+}
+
+/// Key of a tenant-scoped record: `tenant/rest`.
+pub fn tenant_key(tenant: &str, rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(tenant.len() + 1 + rest.len());
+    key.extend_from_slice(tenant.as_bytes());
+    key.push(b'/');
+    key.extend_from_slice(rest);
+    key
+}

@@ -1,0 +1,186 @@
+//! The embedded sled backend.
+
+use std::path::Path;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+
+use super::{Batch, EventRecord, Op, Result, Store, StoreError, Tree};
+
+const EVENT_SEQ: &[u8] = b"event_seq";
+
+/// sled on local disk.
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+}
+
+fn backend(e: sled::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(path)
+            .open()
+            .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
+        let trees = Tree::ALL
+            .iter()
+            .map(|t| db.open_tree(t.name()).map_err(backend))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SledStore { db, trees })
+    }
+
+    fn tree(&self, tree: Tree) -> &sled::Tree {
+        &self.trees[tree.index()]
+    }
+}
+
+fn collect(
+    iter: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    iter.take(limit)
+        .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(backend))
+        .collect()
+}
+
+impl Store for SledStore {
+    fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .tree(tree)
+            .get(key)
+            .map_err(backend)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn scan_raw(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let iter = self.tree(tree).scan_prefix(prefix);
+        if newest_first {
+            collect(iter.rev(), limit)
+        } else {
+            collect(iter, limit)
+        }
+    }
+
+    fn range_raw(&self, tree: Tree, start: &[u8], end: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        collect(self.tree(tree).range(start..end), usize::MAX)
+    }
+
+    fn commit(&self, batch: Batch) -> Result<Vec<u64>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let at = jiff::Timestamp::now();
+        let result = self.trees.as_slice().transaction(|t| {
+            for op in batch.ops() {
+                match op {
+                    Op::Put { tree, key, value } => {
+                        t[tree.index()].insert(key.as_slice(), value.as_slice())?;
+                    }
+                    Op::Delete { tree, key } => {
+                        t[tree.index()].remove(key.as_slice())?;
+                    }
+                }
+            }
+            let mut seqs = Vec::with_capacity(batch.events().len());
+            if !batch.events().is_empty() {
+                let meta = &t[Tree::Meta.index()];
+                let mut seq = match meta.get(EVENT_SEQ)? {
+                    Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
+                        ConflictableTransactionError::Abort("event sequence is corrupt".to_string())
+                    })?),
+                    None => 0,
+                };
+                for e in batch.events() {
+                    seq += 1;
+                    let record = EventRecord {
+                        seq,
+                        at,
+                        kind: e.kind.clone(),
+                        tenant: e.tenant.clone(),
+                        data: e.data.clone(),
+                    };
+                    let bytes = serde_json::to_vec(&record)
+                        .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                    t[Tree::Events.index()].insert(&seq.to_be_bytes(), bytes)?;
+                    seqs.push(seq);
+                }
+                meta.insert(EVENT_SEQ, &seq.to_be_bytes())?;
+            }
+            Ok(seqs)
+        });
+        result.map_err(|e: TransactionError<String>| match e {
+            TransactionError::Abort(m) => StoreError::Backend(m),
+            TransactionError::Storage(e) => backend(e),
+        })
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush().map(|_| ()).map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SharedStore;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_batch_commits_writes_and_gapless_events_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let mut b = Batch::new();
+        b.ops.push(Op::Put {
+            tree: Tree::Tenants,
+            key: b"a".to_vec(),
+            value: b"1".to_vec(),
+        });
+        b.event("x.one", Some("a"), serde_json::json!({"n": 1}))
+            .unwrap();
+        b.event("x.two", None, serde_json::json!({})).unwrap();
+        assert_eq!(store.commit(b).unwrap(), vec![1, 2]);
+        let mut b = Batch::new();
+        b.event("x.three", None, serde_json::json!({})).unwrap();
+        assert_eq!(store.commit(b).unwrap(), vec![3]);
+        store.flush().unwrap();
+        let events = store.events_after(1, 10).unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+            ["x.two", "x.three"]
+        );
+        assert_eq!(store.get_raw(Tree::Tenants, b"a").unwrap().unwrap(), b"1");
+    }
+
+    #[test]
+    fn committed_records_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            let mut b = Batch::new();
+            b.ops.push(Op::Put {
+                tree: Tree::Samples,
+                key: b"t/1".to_vec(),
+                value: b"v".to_vec(),
+            });
+            b.event("sample.recorded", Some("t"), serde_json::json!({}))
+                .unwrap();
+            store.commit(b).unwrap();
+            store.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        assert!(store.get_raw(Tree::Samples, b"t/1").unwrap().is_some());
+        let mut b = Batch::new();
+        b.event("next", None, serde_json::json!({})).unwrap();
+        assert_eq!(store.commit(b).unwrap(), vec![2]);
+    }
+}
