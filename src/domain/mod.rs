@@ -2,6 +2,7 @@
 
 pub mod case;
 pub mod ids;
+pub mod outbox;
 pub mod sample;
 pub mod source;
 pub mod tenant;
@@ -9,12 +10,14 @@ pub mod token;
 
 pub use case::*;
 pub use ids::*;
+pub use outbox::{OutboxMessage, Report};
 pub use sample::{
     CrossingReason, EvidenceSpan, Finding, FlaggedCategory, IntakeCounter, Prevalence, Sample,
     SampleId, SampleOrigin, SampleOutcome, SampleVerdict, Tally, ThresholdAlert,
 };
 pub use source::{Health, JsonPointers, Source, SourceId, SourceKind, SourceState};
 pub use tenant::{Contact, RiskTier, Tenant, TenantStatus};
+pub use token::{Role, TokenRecord};
 
 use serde::{Deserialize, Serialize};
 

@@ -4,6 +4,8 @@
 //! Other rooms see only `Store`, `Batch`, `Record` and `EventRecord`, so a
 //! second backend (for several replicas) can be added behind the trait.
 
+pub mod audit;
+pub mod cases;
 pub mod records;
 mod sled_store;
 
@@ -39,11 +41,24 @@ pub enum Tree {
     Alerts,
     /// Push-intake counters by tenant.
     Intake,
+    /// Enforcement cases by id.
+    Cases,
+    /// Pending deadlines by id.
+    Deadlines,
+    /// Index of pending deadlines: big-endian due time (ms) + id → id.
+    DeadlineDue,
+    /// Webhook messages queued with the decision that caused them, by id
+    /// (time-ordered).
+    Outbox,
+    /// API tokens by the hex SHA-256 of their secret.
+    Tokens,
+    /// Employee reports by id.
+    Reports,
 }
 
 impl Tree {
     /// Every tree, in index order.
-    pub const ALL: [Tree; 11] = [
+    pub const ALL: [Tree; 17] = [
         Tree::Meta,
         Tree::Events,
         Tree::Tenants,
@@ -55,6 +70,12 @@ impl Tree {
         Tree::Tallies,
         Tree::Alerts,
         Tree::Intake,
+        Tree::Cases,
+        Tree::Deadlines,
+        Tree::DeadlineDue,
+        Tree::Outbox,
+        Tree::Tokens,
+        Tree::Reports,
     ];
 
     /// The tree's name on disk.
@@ -71,6 +92,12 @@ impl Tree {
             Tree::Tallies => "tallies",
             Tree::Alerts => "alerts",
             Tree::Intake => "intake",
+            Tree::Cases => "cases",
+            Tree::Deadlines => "deadlines",
+            Tree::DeadlineDue => "deadline_due",
+            Tree::Outbox => "outbox",
+            Tree::Tokens => "tokens",
+            Tree::Reports => "reports",
         }
     }
 
@@ -82,6 +109,10 @@ impl Tree {
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A precondition of the batch no longer held (someone else changed the
+    /// record first); nothing was written. Read again and retry.
+    #[error("conflict: {0} changed since it was read")]
+    Conflict(&'static str),
     /// The backend failed (I/O, corruption).
     #[error("store backend failed: {0}")]
     Backend(String),
@@ -178,6 +209,16 @@ pub enum Op {
         /// Key.
         key: Vec<u8>,
     },
+    /// Abort the whole batch unless the record is still exactly `value`
+    /// (`None`: still absent). Optimistic concurrency for read-decide-write.
+    Expect {
+        /// Tree.
+        tree: Tree,
+        /// Key.
+        key: Vec<u8>,
+        /// The raw bytes read earlier.
+        value: Option<Vec<u8>>,
+    },
 }
 
 /// An event to append, before the store gives it a sequence number.
@@ -204,6 +245,42 @@ pub struct EventRecord {
     pub tenant: Option<String>,
     /// Details.
     pub data: serde_json::Value,
+    /// Hash of the previous event (hex SHA-256; 64 zeros for the first).
+    #[serde(default)]
+    pub prev: String,
+    /// Hash of this event: SHA-256 over `prev` and the event's other fields,
+    /// so changing or removing any record breaks the chain after it.
+    #[serde(default)]
+    pub hash: String,
+}
+
+/// The `prev` of the first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+impl EventRecord {
+    /// The chain hash of this event's content (everything but `hash`).
+    pub fn compute_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        #[derive(Serialize)]
+        struct Hashed<'a> {
+            seq: u64,
+            at: &'a jiff::Timestamp,
+            kind: &'a str,
+            tenant: &'a Option<String>,
+            data: &'a serde_json::Value,
+            prev: &'a str,
+        }
+        let canonical = serde_json::to_vec(&Hashed {
+            seq: self.seq,
+            at: &self.at,
+            kind: &self.kind,
+            tenant: &self.tenant,
+            data: &self.data,
+            prev: &self.prev,
+        })
+        .unwrap_or_default();
+        hex::encode(Sha256::digest(&canonical))
+    }
 }
 
 /// Writes and events that commit together or not at all.
@@ -228,6 +305,29 @@ impl Batch {
             value,
         });
         Ok(self)
+    }
+
+    /// Adds a precondition: the batch aborts with [`StoreError::Conflict`]
+    /// unless `R`'s record at `key` still holds exactly `value`.
+    pub fn expect<R: Record>(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> &mut Self {
+        self.ops.push(Op::Expect {
+            tree: R::TREE,
+            key,
+            value,
+        });
+        self
+    }
+
+    /// Puts raw bytes (for index trees that hold no typed record).
+    pub fn put_raw(&mut self, tree: Tree, key: Vec<u8>, value: Vec<u8>) -> &mut Self {
+        self.ops.push(Op::Put { tree, key, value });
+        self
+    }
+
+    /// Deletes a raw key.
+    pub fn delete_raw(&mut self, tree: Tree, key: Vec<u8>) -> &mut Self {
+        self.ops.push(Op::Delete { tree, key });
+        self
     }
 
     /// Deletes the record with `key` from `R`'s tree.

@@ -4,9 +4,11 @@ use std::path::Path;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-use super::{Batch, EventRecord, Op, Result, Store, StoreError, Tree};
+use super::{Batch, EventRecord, Op, Result, Store, StoreError, Tree, GENESIS_HASH};
 
 const EVENT_SEQ: &[u8] = b"event_seq";
+const EVENT_HEAD: &[u8] = b"event_head";
+const CONFLICT: &str = "\u{0}conflict";
 
 /// sled on local disk.
 #[derive(Debug, Clone)]
@@ -82,7 +84,19 @@ impl Store for SledStore {
         let at = jiff::Timestamp::now();
         let result = self.trees.as_slice().transaction(|t| {
             for op in batch.ops() {
+                if let Op::Expect { tree, key, value } = op {
+                    let now = t[tree.index()].get(key.as_slice())?;
+                    if now.as_deref() != value.as_deref() {
+                        return Err(ConflictableTransactionError::Abort(format!(
+                            "{CONFLICT}{}",
+                            tree.name()
+                        )));
+                    }
+                }
+            }
+            for op in batch.ops() {
                 match op {
+                    Op::Expect { .. } => {}
                     Op::Put { tree, key, value } => {
                         t[tree.index()].insert(key.as_slice(), value.as_slice())?;
                     }
@@ -100,26 +114,43 @@ impl Store for SledStore {
                     })?),
                     None => 0,
                 };
+                let mut prev = match meta.get(EVENT_HEAD)? {
+                    Some(v) => String::from_utf8_lossy(&v).into_owned(),
+                    None => GENESIS_HASH.to_string(),
+                };
                 for e in batch.events() {
                     seq += 1;
-                    let record = EventRecord {
+                    let mut record = EventRecord {
                         seq,
                         at,
                         kind: e.kind.clone(),
                         tenant: e.tenant.clone(),
                         data: e.data.clone(),
+                        prev: prev.clone(),
+                        hash: String::new(),
                     };
+                    record.hash = record.compute_hash();
+                    prev = record.hash.clone();
                     let bytes = serde_json::to_vec(&record)
                         .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
                     t[Tree::Events.index()].insert(&seq.to_be_bytes(), bytes)?;
                     seqs.push(seq);
                 }
                 meta.insert(EVENT_SEQ, &seq.to_be_bytes())?;
+                meta.insert(EVENT_HEAD, prev.as_bytes())?;
             }
             Ok(seqs)
         });
         result.map_err(|e: TransactionError<String>| match e {
-            TransactionError::Abort(m) => StoreError::Backend(m),
+            TransactionError::Abort(m) => match m.strip_prefix(CONFLICT) {
+                Some(tree) => StoreError::Conflict(
+                    Tree::ALL
+                        .iter()
+                        .find(|t| t.name() == tree)
+                        .map_or("a record", |t| t.name()),
+                ),
+                None => StoreError::Backend(m),
+            },
             TransactionError::Storage(e) => backend(e),
         })
     }

@@ -1,0 +1,142 @@
+//! Cases, deadlines, the outbox, tokens and reports in the store, and the
+//! one transaction that commits an enforcement transition.
+
+use jiff::Timestamp;
+
+use super::{Batch, Record, Result, SharedStore, Tree};
+use crate::domain::{
+    Case, CaseId, Deadline, DeadlineId, OutboxMessage, Report, TokenRecord, Transition,
+};
+
+impl Record for Case {
+    const TREE: Tree = Tree::Cases;
+    const VERSION: u32 = 1;
+    fn key(&self) -> Vec<u8> {
+        case_key(&self.id)
+    }
+}
+
+impl Record for Deadline {
+    const TREE: Tree = Tree::Deadlines;
+    const VERSION: u32 = 1;
+    fn key(&self) -> Vec<u8> {
+        self.id.0.as_bytes().to_vec()
+    }
+}
+
+impl Record for OutboxMessage {
+    const TREE: Tree = Tree::Outbox;
+    const VERSION: u32 = 1;
+    fn key(&self) -> Vec<u8> {
+        self.id.as_bytes().to_vec()
+    }
+}
+
+impl Record for TokenRecord {
+    const TREE: Tree = Tree::Tokens;
+    const VERSION: u32 = 1;
+    fn key(&self) -> Vec<u8> {
+        self.hash.as_bytes().to_vec()
+    }
+}
+
+impl Record for Report {
+    const TREE: Tree = Tree::Reports;
+    const VERSION: u32 = 1;
+    fn key(&self) -> Vec<u8> {
+        self.id.as_bytes().to_vec()
+    }
+}
+
+/// Key of a case.
+pub fn case_key(id: &CaseId) -> Vec<u8> {
+    id.0.to_string().into_bytes()
+}
+
+/// Key of a deadline in the due-time index: milliseconds big-endian, then id,
+/// so a range scan from zero to now yields due deadlines in time order.
+pub fn due_key(due_at: Timestamp, id: &DeadlineId) -> Vec<u8> {
+    let ms = due_at.as_millisecond().max(0) as u64;
+    let mut key = ms.to_be_bytes().to_vec();
+    key.extend_from_slice(id.0.as_bytes());
+    key
+}
+
+/// A new outbox message id: `msg_` + a time-ordered UUID (v7).
+pub fn new_message_id() -> String {
+    format!("msg_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Builds the batch for a transition: the case (only if it is still the
+/// version that was read: `read` holds its raw bytes, `None` for a new case),
+/// its audit events, the deadlines it schedules and cancels (plus the one
+/// that fired, if any), and its webhook messages — one transaction.
+pub fn transition_batch(
+    store: &SharedStore,
+    transition: &Transition,
+    read: Option<Vec<u8>>,
+    fired: Option<&DeadlineId>,
+    now: Timestamp,
+) -> Result<Batch> {
+    let mut batch = Batch::new();
+    let case = &transition.case;
+    batch.expect::<Case>(case_key(&case.id), read);
+    batch.put(case)?;
+    let tenant = Some(case.tenant.as_str());
+    for e in &transition.events {
+        batch.event(&format!("case.{}", e.kind), tenant, e)?;
+    }
+    for d in &transition.schedule {
+        batch.put(d)?;
+        batch.put_raw(
+            Tree::DeadlineDue,
+            due_key(d.due_at, &d.id),
+            d.id.0.as_bytes().to_vec(),
+        );
+    }
+    for id in transition.cancel.iter().chain(fired) {
+        if let Some(d) = store.get::<Deadline>(id.0.as_bytes())? {
+            batch.delete_raw(Tree::DeadlineDue, due_key(d.due_at, &d.id));
+        }
+        batch.delete::<Deadline>(id.0.as_bytes().to_vec());
+    }
+    for m in &transition.outbox {
+        let message = OutboxMessage {
+            id: new_message_id(),
+            event_type: m.event_type.clone(),
+            idempotency_key: m.idempotency_key.clone(),
+            tenant: Some(case.tenant.clone()),
+            payload: m.payload.clone(),
+            created_at: now,
+        };
+        batch.put(&message)?;
+    }
+    Ok(batch)
+}
+
+/// Deadlines due at or before `now`, oldest first, at most `limit`.
+pub fn due_deadlines(store: &SharedStore, now: Timestamp, limit: usize) -> Result<Vec<Deadline>> {
+    let end = due_key(now, &DeadlineId(String::new()));
+    let mut end = end;
+    // Include every id at exactly `now`: bump the time part by one ms.
+    let ms = now.as_millisecond().max(0) as u64 + 1;
+    end[..8].copy_from_slice(&ms.to_be_bytes());
+    let mut out = Vec::new();
+    for (_, id) in store
+        .range_raw(Tree::DeadlineDue, &[0u8; 8], &end)?
+        .into_iter()
+        .take(limit)
+    {
+        if let Some(d) = store.get::<Deadline>(&id)? {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
+/// How many deadlines are pending.
+pub fn pending_deadlines(store: &SharedStore) -> Result<usize> {
+    Ok(store
+        .scan_raw(Tree::DeadlineDue, b"", usize::MAX, false)?
+        .len())
+}
