@@ -9,11 +9,15 @@ use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
 use crate::api::{self, auth::TokenRegistry, AppState};
+use crate::clock::{Clock, SystemClock};
+use crate::commands::CaseService;
 use crate::config::Settings;
+use crate::enforcement::Ladders;
 use crate::policy::PolicyHandle;
 use crate::sampling::guard::{Resolver, SystemResolver};
 use crate::sampling::{worker, Sampling};
 use crate::store::{SharedStore, SledStore};
+use crate::workers::Workers;
 
 /// A built application: its listener is bound, nothing runs yet.
 pub struct Application {
@@ -23,13 +27,33 @@ pub struct Application {
     sampling: Arc<Sampling>,
     store: SharedStore,
     sampler_enabled: bool,
+    workers: Option<Workers>,
+}
+
+/// What a caller may swap in when building the application (tests use a
+/// fixed resolver and a manual clock).
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Resolves tenant host names (before the SSRF guard checks them).
+    pub resolver: Arc<dyn Resolver>,
+    /// Tells time for deadlines and cases.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            resolver: Arc::new(SystemResolver),
+            clock: Arc::new(SystemClock),
+        }
+    }
 }
 
 impl Application {
     /// Loads the policy, binds the listener and builds the server. Binding
     /// here lets a caller ask for port 0 and read the real port back.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
-        Self::build_with_resolver(settings, Arc::new(SystemResolver))
+        Self::build_with(settings, BuildOptions::default())
     }
 
     /// Like `build`, resolving tenant hosts with `resolver` (tests use a
@@ -38,21 +62,38 @@ impl Application {
         settings: &Settings,
         resolver: Arc<dyn Resolver>,
     ) -> anyhow::Result<Self> {
+        Self::build_with(
+            settings,
+            BuildOptions {
+                resolver,
+                ..BuildOptions::default()
+            },
+        )
+    }
+
+    /// Like `build`, with the given resolver and clock.
+    pub fn build_with(settings: &Settings, options: BuildOptions) -> anyhow::Result<Self> {
+        let BuildOptions { resolver, clock } = options;
         let policy = Arc::new(PolicyHandle::load(&settings.policy.dir).with_context(|| {
             format!("loading the policy from {}", settings.policy.dir.display())
         })?);
-        let tokens =
-            TokenRegistry::with_admin(settings.auth.admin_token.as_ref().map(|s| s.expose()));
-        if tokens.is_empty() {
-            tracing::warn!(
-                "no admin token configured: every /v1 route will answer 401; \
-                 set AUPD__AUTH__ADMIN_TOKEN or auth.admin_token_file"
-            );
-        }
+        let ladders = Ladders::load_from_policy_dir(&settings.policy.dir)
+            .map_err(|e| anyhow::anyhow!("loading the escalation ladders: {e}"))?;
         let store: SharedStore =
             Arc::new(SledStore::open(&settings.store.path).with_context(|| {
                 format!("opening the store in {}", settings.store.path.display())
             })?);
+        let tokens = TokenRegistry::new(
+            settings.auth.admin_token.as_ref().map(|s| s.expose()),
+            store.clone(),
+        );
+        if !tokens.has_bootstrap() {
+            tracing::info!(
+                "no bootstrap admin token configured; create tokens with \
+                 `aupd token create --role admin --name NAME` while the service is stopped"
+            );
+        }
+        let cases = CaseService::new(store.clone(), ladders, clock);
         let sampling = Arc::new(
             Sampling::new(
                 store.clone(),
@@ -67,6 +108,14 @@ impl Application {
             tokens,
             max_body_bytes: settings.server.max_body_bytes,
             sampling: sampling.clone(),
+            cases: cases.clone(),
+            reports_per_hour: settings.enforcement.reports_per_hour,
+            report_limiter: Default::default(),
+        });
+        let workers = settings.enforcement.enabled.then(|| Workers {
+            cases: cases.clone(),
+            sampling: sampling.clone(),
+            tick: Duration::from_millis(settings.enforcement.tick_ms.max(1)),
         });
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("binding {}", settings.server.bind))?;
@@ -99,6 +148,7 @@ impl Application {
             sampling,
             store,
             sampler_enabled: settings.sampling.enabled,
+            workers,
         })
     }
 
@@ -120,13 +170,19 @@ impl Application {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let sampler = self
             .sampler_enabled
-            .then(|| tokio::spawn(worker::run(self.sampling.clone(), stopped)));
+            .then(|| tokio::spawn(worker::run(self.sampling.clone(), stopped.clone())));
+        let enforcement = self.workers.clone().map(|w| tokio::spawn(w.run(stopped)));
         let result = self.server.await.context("HTTP server failed");
         reloader.abort();
         let _ = stop.send(true);
         if let Some(sampler) = sampler {
             if let Err(e) = sampler.await {
                 tracing::error!(error = %e, "sampler task failed");
+            }
+        }
+        if let Some(enforcement) = enforcement {
+            if let Err(e) = enforcement.await {
+                tracing::error!(error = %e, "enforcement worker failed");
             }
         }
         crate::store::flush(&self.store)

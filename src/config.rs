@@ -53,6 +53,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Sampling tenants' content.
     pub sampling: SamplingSettings,
+    /// Cases, deadlines and reports.
+    pub enforcement: EnforcementSettings,
 }
 
 /// Sampling settings: the sampler worker, outbound fetch limits, the SSRF
@@ -171,6 +173,28 @@ pub struct StoreSettings {
 pub struct PolicySettings {
     /// Directory holding `*.toml` policy files and `models/`.
     pub dir: PathBuf,
+}
+
+/// Enforcement settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnforcementSettings {
+    /// Whether the deadline ticker and evidence intake run.
+    pub enabled: bool,
+    /// Longest pause, in milliseconds, between the deadline ticker's looks.
+    pub tick_ms: u64,
+    /// Reports one reporter may file per hour.
+    pub reports_per_hour: u32,
+}
+
+impl Default for EnforcementSettings {
+    fn default() -> Self {
+        EnforcementSettings {
+            enabled: true,
+            tick_ms: 1000,
+            reports_per_hour: 30,
+        }
+    }
 }
 
 /// Authentication settings.

@@ -26,6 +26,12 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The sampling room: tenants, sources, samples, prevalence.
     pub sampling: Arc<crate::sampling::Sampling>,
+    /// The enforcement command path.
+    pub cases: crate::commands::CaseService,
+    /// Reports one reporter may file per hour.
+    pub reports_per_hour: u32,
+    /// Recent report times per reporter.
+    pub report_limiter: std::sync::Mutex<std::collections::HashMap<String, Vec<jiff::Timestamp>>>,
 }
 
 /// Registers every route on an actix `ServiceConfig`.

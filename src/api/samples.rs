@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use url::Url;
 
-use super::auth::Admin as Operator;
+use super::auth::Operator;
 use super::tenants::tenant_path;
 use super::{ApiError, AppState};
 use crate::sampling::Item;

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::auth::Admin;
+use super::auth::{Admin, Scorer};
 use super::{ApiError, AppState};
 use crate::policy::{LoadError, Verdict};
 
@@ -62,7 +62,7 @@ pub struct ScoreManyResponse {
 /// Scores one or more texts against the policy in force.
 #[tracing::instrument(skip_all)]
 pub async fn score_text(
-    _caller: Admin,
+    _caller: Scorer,
     state: web::Data<AppState>,
     body: web::Json<ScoreRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -91,7 +91,10 @@ struct CategorySummary<'a> {
 }
 
 /// The policy in force: version and categories.
-pub async fn get_policy(_caller: Admin, state: web::Data<AppState>) -> HttpResponse {
+pub async fn get_policy(
+    _caller: super::auth::CaseReader,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let engine = state.policy.current();
     let p = engine.policy();
     let categories: Vec<CategorySummary> = p

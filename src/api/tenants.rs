@@ -6,7 +6,7 @@ use url::Url;
 
 // Operator routes take the bootstrap admin for now; when roles arrive, this
 // import becomes the `Operator` extractor and nothing else changes.
-use super::auth::Admin as Operator;
+use super::auth::Operator;
 use super::{ApiError, AppState};
 use crate::domain::{
     Contact, JsonPointers, RiskTier, SourceId, SourceKind, TenantId, TenantStatus,

@@ -78,6 +78,20 @@ impl Ladders {
     }
 
     /// Parses and validates a ladders file.
+    /// Loads `policy_dir/escalation/ladders.toml`; the built-in ladders when
+    /// the file is absent. Errors name the file, line and key.
+    pub fn load_from_policy_dir(policy_dir: &std::path::Path) -> Result<Ladders, String> {
+        let path = policy_dir.join("escalation").join("ladders.toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                Ladders::from_toml_str(&text).map_err(|e| format!("{}:{e}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ladders::default()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    /// Parses the ladders file format (see `policies/escalation/ladders.toml`).
     pub fn from_toml_str(text: &str) -> Result<Ladders, LadderError> {
         let raw: RawLadders = toml::from_str(text).map_err(|e| LadderError {
             line: e.span().map(|s| line_of(text, s.start)).unwrap_or(0),

@@ -24,7 +24,7 @@ use crate::policy::PolicyHandle;
 use crate::store::SharedStore;
 
 pub use extract::Item;
-pub use record::{CategoryPrevalence, Recorded};
+pub use record::{CategoryPrevalence, Recorded, TargetedResult};
 
 /// Why a sampling operation failed, in terms the API can answer with.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +113,11 @@ impl Sampling {
     /// The store.
     pub fn store(&self) -> &SharedStore {
         &self.store
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Arc<PolicyHandle> {
+        &self.policy
     }
 
     /// The settings in force.

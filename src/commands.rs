@@ -1,0 +1,226 @@
+//! The command path: read a case, let `enforcement::decide` judge the
+//! command, and commit the transition — case, audit events, deadlines and
+//! webhook messages — in one store transaction, flushed before the caller
+//! hears back. API handlers and background workers (deadline ticker, cure
+//! verifier, evidence intake) all come through here.
+
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use jiff::Timestamp;
+
+use crate::clock::Clock;
+use crate::domain::{Actor, Case, CaseId, Command, Deadline, Transition};
+use crate::enforcement::{decide, DecisionError, Ladders};
+use crate::store::cases::{case_key, due_deadlines, transition_batch};
+use crate::store::{SharedStore, StoreError, Tree};
+
+/// How many times a command is retried when another writer changed the case
+/// between read and commit.
+const CONFLICT_RETRIES: usize = 8;
+
+/// Why a command was not carried out. Nothing was written in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// No such case.
+    #[error("case not found")]
+    NotFound,
+    /// The state machine refused it.
+    #[error(transparent)]
+    Refused(#[from] DecisionError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+/// Carries out enforcement commands against the store.
+#[derive(Debug, Clone)]
+pub struct CaseService {
+    store: SharedStore,
+    ladders: Arc<RwLock<Arc<Ladders>>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl CaseService {
+    /// A service over `store`, judging with `ladders`, telling time with `clock`.
+    pub fn new(store: SharedStore, ladders: Ladders, clock: Arc<dyn Clock>) -> Self {
+        CaseService {
+            store,
+            ladders: Arc::new(RwLock::new(Arc::new(ladders))),
+            clock,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The ladders in force.
+    pub fn ladders(&self) -> Arc<Ladders> {
+        match self.ladders.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the ladders (policy reload).
+    pub fn set_ladders(&self, ladders: Ladders) {
+        match self.ladders.write() {
+            Ok(mut g) => *g = Arc::new(ladders),
+            Err(p) => *p.into_inner() = Arc::new(ladders),
+        }
+    }
+
+    /// Reads one case.
+    pub async fn get(&self, id: &CaseId) -> anyhow::Result<Option<Case>> {
+        let store = self.store.clone();
+        let key = case_key(id);
+        tokio::task::spawn_blocking(move || store.get::<Case>(&key))
+            .await
+            .context("store task failed")?
+            .context("reading a case")
+    }
+
+    /// Every case, for filtering by the caller.
+    pub async fn all(&self) -> anyhow::Result<Vec<Case>> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.scan::<Case>(b"", usize::MAX, false))
+            .await
+            .context("store task failed")?
+            .context("listing cases")
+    }
+
+    /// Runs `command` on case `id` (`None` only for `Command::Open`), with an
+    /// optional reason recorded on every event the command produces. When it
+    /// returns `Ok`, the transition is on disk.
+    #[tracing::instrument(skip_all, fields(case = ?id, command = command.name(), actor = %actor.id))]
+    pub async fn execute(
+        &self,
+        id: Option<&CaseId>,
+        actor: &Actor,
+        command: Command,
+        reason: Option<String>,
+    ) -> Result<Transition, CommandError> {
+        let this = self.clone();
+        let id = id.cloned();
+        let actor = actor.clone();
+        tokio::task::spawn_blocking(move || {
+            this.execute_blocking(id.as_ref(), &actor, &command, reason)
+        })
+        .await
+        .map_err(|e| CommandError::Store(anyhow::anyhow!("command task failed: {e}")))?
+    }
+
+    /// The blocking body of [`Self::execute`], for callers already off the reactor.
+    pub fn execute_blocking(
+        &self,
+        id: Option<&CaseId>,
+        actor: &Actor,
+        command: &Command,
+        reason: Option<String>,
+    ) -> Result<Transition, CommandError> {
+        let key = match (id, command) {
+            (Some(id), _) => case_key(id),
+            (None, Command::Open { case_id, .. }) => case_key(case_id),
+            (None, _) => return Err(CommandError::NotFound),
+        };
+        let fired = match command {
+            Command::DeadlineFired { deadline_id } => Some(deadline_id.clone()),
+            _ => None,
+        };
+        for _ in 0..CONFLICT_RETRIES {
+            let raw = self.store.get_raw(Tree::Cases, &key).map_err(store_err)?;
+            let case: Option<Case> = raw
+                .as_deref()
+                .map(crate::store::decode::<Case>)
+                .transpose()
+                .map_err(store_err)?;
+            if id.is_some() && case.is_none() {
+                return Err(CommandError::NotFound);
+            }
+            let now = self.clock.now();
+            let mut transition = decide(case.as_ref(), actor, command, &self.ladders(), now)?;
+            if let Some(reason) = &reason {
+                for e in &mut transition.events {
+                    if e.reason.is_none() {
+                        e.reason = Some(reason.clone());
+                    }
+                }
+            }
+            let batch = transition_batch(&self.store, &transition, raw, fired.as_ref(), now)
+                .map_err(store_err)?;
+            match self.store.commit(batch) {
+                Ok(_) => {
+                    self.store.flush().map_err(store_err)?;
+                    return Ok(transition);
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(store_err(e)),
+            }
+        }
+        Err(CommandError::Store(anyhow::anyhow!(
+            "the case kept changing under this command; try again"
+        )))
+    }
+
+    /// Fires every deadline due by now, oldest first: each through the
+    /// command path, so the deadline's removal commits with its consequence
+    /// and it fires once. Returns how many fired (stale ones are dropped).
+    pub fn fire_due(&self, limit: usize) -> anyhow::Result<Vec<(Deadline, Transition)>> {
+        let now = self.clock.now();
+        let due = due_deadlines(&self.store, now, limit).context("reading due deadlines")?;
+        let mut fired = Vec::new();
+        for d in due {
+            let cmd = Command::DeadlineFired {
+                deadline_id: d.id.clone(),
+            };
+            match self.execute_blocking(Some(&d.case), &Actor::system(), &cmd, None) {
+                Ok(t) => fired.push((d, t)),
+                Err(CommandError::Refused(e)) => {
+                    // Cancelled, superseded or already handled: drop it.
+                    tracing::debug!(deadline = %d.id.0, reason = %e, "dropping a stale deadline");
+                    drop_deadline(&self.store, &d).context("dropping a stale deadline")?;
+                }
+                Err(CommandError::NotFound) => {
+                    drop_deadline(&self.store, &d).context("dropping an orphan deadline")?;
+                }
+                Err(CommandError::Store(e)) => return Err(e),
+            }
+        }
+        Ok(fired)
+    }
+
+    /// When the next pending deadline is due, if any.
+    pub fn next_due(&self) -> anyhow::Result<Option<Timestamp>> {
+        let first = self
+            .store
+            .scan_raw(Tree::DeadlineDue, b"", 1, false)
+            .context("reading the next deadline")?;
+        Ok(first.first().and_then(|(k, _)| {
+            let ms = u64::from_be_bytes(k.get(..8)?.try_into().ok()?);
+            Timestamp::from_millisecond(ms as i64).ok()
+        }))
+    }
+}
+
+fn store_err(e: StoreError) -> CommandError {
+    CommandError::Store(anyhow::Error::from(e))
+}
+
+fn drop_deadline(store: &SharedStore, d: &Deadline) -> anyhow::Result<()> {
+    let mut batch = crate::store::Batch::new();
+    batch.delete_raw(
+        Tree::DeadlineDue,
+        crate::store::cases::due_key(d.due_at, &d.id),
+    );
+    batch.delete::<Deadline>(d.id.0.as_bytes().to_vec());
+    store.commit(batch)?;
+    store.flush()?;
+    Ok(())
+}
