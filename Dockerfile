@@ -23,7 +23,6 @@ RUN mkdir src \
  && rm -rf src
 
 COPY src ./src
-COPY policies ./policies
 # Stripped, without the line tables the release profile keeps for local
 # profiling. touch: COPY keeps the context's mtimes, which may be older than
 # the dummy build's.
