@@ -1,0 +1,93 @@
+{{/* Chart name, overridable by nameOverride. */}}
+{{- define "aupd.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name of the release's resources. A release named like the chart is not
+repeated ("aupd", not "aupd-aupd").
+*/}}
+{{- define "aupd.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Chart name and version for the helm.sh/chart label. */}}
+{{- define "aupd.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every resource. */}}
+{{- define "aupd.labels" -}}
+helm.sh/chart: {{ include "aupd.chart" . }}
+{{ include "aupd.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: aupd
+{{- end }}
+
+{{/* Labels that select the pod; never change them, selectors are immutable. */}}
+{{- define "aupd.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "aupd.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Name of the ServiceAccount the pod runs as. */}}
+{{- define "aupd.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "aupd.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the Secret holding the admin token. */}}
+{{- define "aupd.secretName" -}}
+{{- default (include "aupd.fullname" .) .Values.auth.existingSecret }}
+{{- end }}
+
+{{/* Key of the admin token inside that Secret. */}}
+{{- define "aupd.secretKey" -}}
+{{- if .Values.auth.existingSecret }}
+{{- .Values.auth.existingSecretKey }}
+{{- else -}}
+admin-token
+{{- end }}
+{{- end }}
+
+{{/* Image reference: repository:tag, or repository@digest when pinned. */}}
+{{- define "aupd.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Refuses values the schema cannot express. Included by the StatefulSet so
+every render runs it.
+*/}}
+{{- define "aupd.validate" -}}
+{{- if gt (int .Values.replicaCount) 1 }}
+{{- fail (printf "replicaCount must be 0 or 1 (got %v): the embedded sled store locks its directory, so only one aupd pod can run until a multi-replica store backend exists" .Values.replicaCount) }}
+{{- end }}
+{{- $grace := int .Values.settings.server.shutdown_grace_secs }}
+{{- if le (int .Values.terminationGracePeriodSeconds) $grace }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed settings.server.shutdown_grace_secs (%v) so aupd can drain and flush its store before it is killed" .Values.terminationGracePeriodSeconds $grace) }}
+{{- end }}
+{{- if and .Values.auth.adminToken (lt (len .Values.auth.adminToken) 16) }}
+{{- fail "auth.adminToken must be at least 16 characters (aupd refuses a shorter one at start)" }}
+{{- end }}
+{{- if and .Values.auth.adminToken .Values.auth.existingSecret }}
+{{- fail "set auth.adminToken or auth.existingSecret, not both" }}
+{{- end }}
+{{- end }}
