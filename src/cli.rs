@@ -34,6 +34,12 @@ pub enum Command {
     /// Print throughput figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Create, list and revoke API tokens (opens the store: stop the service first).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Check the audit log (opens the store: stop the service first).
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 /// `aupd policy …`
@@ -56,6 +62,35 @@ pub enum PolicyCommand {
     Eval(policy::eval::PolicyEvalArgs),
     /// Figures of one saved model alone on labelled files.
     EvalModel(policy::train::EvalArgs),
+}
+
+/// `aupd token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token; its secret is printed once and only its hash is kept.
+    Create {
+        /// admin, operator, approver, reporter, service or tenant:<id>.
+        #[arg(long)]
+        role: String,
+        /// Who holds it (a person's name or a system's); separation of
+        /// duties compares these names.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by its id.
+    Revoke {
+        /// The token id (`tok_…`).
+        id: String,
+    },
+}
+
+/// `aupd audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; exits non-zero at the first changed or missing record.
+    Verify,
 }
 
 /// `aupd score`
@@ -119,6 +154,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             policy::train::run_eval_model(&args)?;
             Ok(0)
         }
+        Command::Token(cmd) => token(cmd, &settings),
+        Command::Audit(AuditCommand::Verify) => audit_verify(&settings),
         Command::Score(args) => score(&args, &settings.policy.dir),
         Command::Bench(BenchCommand::Score {
             data,
@@ -143,6 +180,62 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         let app = crate::app::Application::build(&settings)?;
         app.run_until_stopped().await
     })
+}
+
+fn open_store(settings: &Settings) -> anyhow::Result<crate::store::SharedStore> {
+    let store = crate::store::SledStore::open(&settings.store.path).with_context(|| {
+        format!(
+            "opening the store in {} (if aupd is running, stop it first or use the /v1/tokens API)",
+            settings.store.path.display()
+        )
+    })?;
+    Ok(std::sync::Arc::new(store))
+}
+
+fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<i32> {
+    let store = open_store(settings)?;
+    match cmd {
+        TokenCommand::Create { role, name } => {
+            let role: crate::domain::Role = role.parse()?;
+            let made = crate::tokens::create(&store, role, &name, "command line")?;
+            println!("{}", made.token);
+            eprintln!(
+                "token {} for {} ({}) created; the secret above is shown only now",
+                made.id, made.name, made.role
+            );
+        }
+        TokenCommand::List => {
+            for t in crate::tokens::list(&store)? {
+                let status = match t.revoked_at {
+                    Some(at) => format!("revoked {at}"),
+                    None => "active".into(),
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    t.id, t.role, t.name, t.created_at, status
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let t = crate::tokens::revoke(&store, &id, "command line")?;
+            println!("revoked {} ({})", t.id, t.name);
+        }
+    }
+    Ok(0)
+}
+
+fn audit_verify(settings: &Settings) -> anyhow::Result<i32> {
+    let store = open_store(settings)?;
+    match crate::store::audit::verify(&store)? {
+        crate::store::audit::AuditVerdict::Intact { records, head } => {
+            println!("audit log intact: {records} records, head {head}");
+            Ok(0)
+        }
+        crate::store::audit::AuditVerdict::Broken { seq, problem } => {
+            println!("audit log broken at record {seq}: {problem}");
+            Ok(1)
+        }
+    }
 }
 
 fn policy_check(dir: &Path) -> i32 {

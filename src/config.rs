@@ -393,7 +393,7 @@ impl Settings {
         if let Err(message) = sampling.allow_nets() {
             return Err(invalid("sampling.allow_cidrs", message));
         }
-        if sampling.window_secs < 3600 || sampling.window_secs % 3600 != 0 {
+        if sampling.window_secs < 3600 || !sampling.window_secs.is_multiple_of(3600) {
             return Err(invalid(
                 "sampling.window_secs",
                 "must be a whole number of hours (a multiple of 3600)".into(),

@@ -17,4 +17,5 @@ pub mod policy;
 pub mod sampling;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;
 pub mod workers;

@@ -61,6 +61,19 @@ pub enum ApiError {
         /// Further structured detail (e.g. every policy error).
         details: Option<serde_json::Value>,
     },
+    /// The case state machine refused the command.
+    #[error("{message}")]
+    Refused {
+        /// 403 (role, separation of duties), 409 (state) or 400 (input).
+        status: StatusCode,
+        /// Stable code from the state machine.
+        code: &'static str,
+        /// What is wrong, in words.
+        message: String,
+    },
+    /// Too many requests from this caller.
+    #[error("{0}")]
+    RateLimited(String),
     /// The service is not ready (e.g. no policy loaded).
     #[error("{0}")]
     Unavailable(String),
@@ -90,6 +103,8 @@ impl ApiError {
             ApiError::TooLarge { code, .. } => code,
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unprocessable { code, .. } => code,
+            ApiError::Refused { code, .. } => code,
+            ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -116,6 +131,8 @@ impl ResponseError for ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Refused { status, .. } => *status,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -159,6 +176,30 @@ pub fn query_error(
     _req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
     ApiError::bad_request("invalid_query", err.to_string()).into()
+}
+
+impl From<crate::commands::CommandError> for ApiError {
+    fn from(e: crate::commands::CommandError) -> Self {
+        use crate::commands::CommandError as C;
+        use crate::enforcement::DecisionError as D;
+        match e {
+            C::NotFound => ApiError::NotFound("case"),
+            C::Store(e) => ApiError::Internal(e),
+            C::Refused(d) => {
+                let status = match &d {
+                    D::NotAllowed { .. } | D::SeparationOfDuties(_) => StatusCode::FORBIDDEN,
+                    D::NoSuchCase => StatusCode::NOT_FOUND,
+                    D::Invalid(_) => StatusCode::BAD_REQUEST,
+                    _ => StatusCode::CONFLICT,
+                };
+                ApiError::Refused {
+                    status,
+                    code: d.code(),
+                    message: d.to_string(),
+                }
+            }
+        }
+    }
 }
 
 /// Turns actix's JSON extractor failures into clear `ApiError`s.

@@ -1,12 +1,17 @@
 //! The HTTP API (actix-web). Routes per audience; extractors authenticate;
 //! handlers stay thin and call one domain function per step.
 
+mod audit;
 pub mod auth;
+mod cases;
 pub mod error;
 mod health;
+mod portal;
+mod reports;
 mod samples;
 mod score;
 mod tenants;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -55,6 +60,11 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .route("/policy/reload", web::post().to(score::reload_policy))
                     .route("/events", web::get().to(samples::list_events))
                     .configure(tenants::routes)
+                    .configure(cases::routes)
+                    .configure(reports::routes)
+                    .configure(portal::routes)
+                    .configure(audit::routes)
+                    .configure(tokens::routes)
                     .configure(samples::routes),
             )
             .default_service(web::to(not_found));

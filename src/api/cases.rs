@@ -1,0 +1,512 @@
+//! The operator's side of cases: the queue, case detail, opening a case
+//! and every action on it. Approvers use the same routes; `decide` checks
+//! who may do what.
+
+use actix_web::{web, HttpResponse};
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use super::auth::{CaseReader, Operator};
+use super::{ApiError, AppState};
+use crate::domain::{
+    Case, CaseId, CaseState, Command, EvidenceKind, EvidenceRef, Severity, SuspensionScope,
+    TenantId,
+};
+use crate::enforcement::ladder::parse_duration;
+
+/// Routes under `/v1/cases`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/cases", web::get().to(list_cases))
+        .route("/cases", web::post().to(open_case))
+        .route("/cases/{id}", web::get().to(get_case))
+        .route("/cases/{id}/actions", web::post().to(act_on_case));
+}
+
+/// Query of `GET /v1/cases`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseQuery {
+    state: Option<String>,
+    severity: Option<Severity>,
+    tenant: Option<String>,
+    category: Option<String>,
+    /// `open` (default): only cases still in progress; `all`: every case.
+    scope: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Parses a case id from a path; anything else is simply not found.
+pub fn parse_case_id(raw: &str) -> Result<CaseId, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(CaseId)
+        .map_err(|_| ApiError::NotFound("case"))
+}
+
+/// A case as the abuse team sees it, with the live countdown.
+pub fn operator_view(case: &Case, now: Timestamp) -> serde_json::Value {
+    let mut v = serde_json::to_value(case).unwrap_or_default();
+    if let (Some(obj), Some(d)) = (v.as_object_mut(), &case.deadline) {
+        obj.insert("deadline_due_at".into(), serde_json::json!(d.due_at));
+        obj.insert(
+            "seconds_to_deadline".into(),
+            serde_json::json!(d.due_at.as_second() - now.as_second()),
+        );
+    }
+    v
+}
+
+async fn list_cases(
+    _caller: CaseReader,
+    state: web::Data<AppState>,
+    query: web::Query<CaseQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let wanted_state = match &q.state {
+        Some(s) => Some(
+            CaseState::ALL
+                .iter()
+                .copied()
+                .find(|k| k.as_str() == s)
+                .ok_or_else(|| {
+                    ApiError::bad_request("invalid_query", format!("unknown state `{s}`"))
+                })?,
+        ),
+        None => None,
+    };
+    let all_scope = match q.scope.as_deref() {
+        None | Some("open") => false,
+        Some("all") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("scope is `open` or `all`, not `{other}`"),
+            ))
+        }
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let now = state.cases.clock().now();
+    let mut cases: Vec<Case> = state
+        .cases
+        .all()
+        .await?
+        .into_iter()
+        .filter(|c| match wanted_state {
+            Some(s) => c.state == s,
+            None => all_scope || c.state.is_open(),
+        })
+        .filter(|c| q.severity.is_none_or(|s| c.severity == s))
+        .filter(|c| q.tenant.as_deref().is_none_or(|t| c.tenant.as_str() == t))
+        .filter(|c| {
+            q.category
+                .as_deref()
+                .is_none_or(|k| c.categories.iter().any(|x| x == k))
+        })
+        .collect();
+    // Nearest deadline first; cases without a running clock after them.
+    cases.sort_by_key(|c| {
+        (
+            c.deadline
+                .as_ref()
+                .map_or(i64::MAX, |d| d.due_at.as_millisecond()),
+            c.created_at,
+        )
+    });
+    let total = cases.len();
+    let view: Vec<serde_json::Value> = cases
+        .iter()
+        .take(limit)
+        .map(|c| operator_view(c, now))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "cases": view, "total": total })))
+}
+
+async fn get_case(
+    _caller: CaseReader,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_case_id(&path)?;
+    let case = state
+        .cases
+        .get(&id)
+        .await?
+        .ok_or(ApiError::NotFound("case"))?;
+    let now = state.cases.clock().now();
+    let store = state.sampling.store().clone();
+    let tenant = case.tenant.as_str().to_string();
+    let history = web::block(move || case_history(&store, &tenant, &id))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("history task failed: {e}")))?
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let mut view = operator_view(&case, now);
+    if let Some(obj) = view.as_object_mut() {
+        obj.insert("history".into(), serde_json::Value::Array(history));
+    }
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// The audit events of one case, oldest first.
+pub fn case_history(
+    store: &crate::store::SharedStore,
+    _tenant: &str,
+    id: &CaseId,
+) -> Result<Vec<serde_json::Value>, crate::store::StoreError> {
+    let wanted = id.0.to_string();
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.events_after(after, 10_000)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in page {
+            if e.kind.starts_with("case.")
+                && e.data.get("case").and_then(|c| c.as_str()) == Some(wanted.as_str())
+            {
+                out.push(serde_json::json!({
+                    "seq": e.seq, "at": e.at, "kind": e.kind, "event": e.data,
+                }));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Body of `POST /v1/cases`: an operator opens a case.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenCaseRequest {
+    tenant: String,
+    categories: Vec<String>,
+    severity: Option<Severity>,
+    /// Finding (sample) ids from `GET /v1/tenants/{id}/findings`.
+    #[serde(default)]
+    findings: Vec<String>,
+    reason: String,
+}
+
+async fn open_case(
+    Operator(caller): Operator,
+    state: web::Data<AppState>,
+    body: web::Json<OpenCaseRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let tenant = TenantId::try_from(body.tenant)
+        .map_err(|m| ApiError::bad_request("invalid_tenant_id", m))?;
+    state
+        .sampling
+        .get_tenant(&tenant)
+        .map_err(|_| ApiError::NotFound("tenant"))?;
+    let engine = state.policy.current();
+    let mut severity = body.severity;
+    for c in &body.categories {
+        let cat = engine
+            .policy()
+            .categories
+            .iter()
+            .find(|k| &k.id == c)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "unknown_category",
+                    format!("the policy has no category `{c}`"),
+                )
+            })?;
+        severity = Some(severity.map_or(cat.severity, |s| s.min(cat.severity)));
+    }
+    let Some(severity) = severity else {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "name at least one category",
+        ));
+    };
+    let reason = required_reason(&body.reason)?;
+    let evidence: Vec<EvidenceRef> = body
+        .findings
+        .iter()
+        .map(|f| EvidenceRef {
+            kind: EvidenceKind::Finding {
+                finding_id: f.clone(),
+                score: 0.0,
+            },
+            category: body.categories.first().cloned().unwrap_or_default(),
+            url: None,
+            policy_version: None,
+        })
+        .collect();
+    let command = Command::Open {
+        case_id: CaseId::new(),
+        tenant,
+        categories: body.categories,
+        severity,
+        evidence,
+        report: None,
+    };
+    let t = state
+        .cases
+        .execute(None, &caller.actor(), command, Some(reason))
+        .await?;
+    Ok(HttpResponse::Created().json(operator_view(&t.case, state.cases.clock().now())))
+}
+
+/// Body of `POST /v1/cases/{id}/actions`. Every action needs a reason.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ActionRequest {
+    /// Take ownership or hand the case to someone.
+    Assign {
+        /// Who owns it now.
+        owner: String,
+        /// Why.
+        reason: String,
+    },
+    /// Tell the tenant and start the cure clock.
+    SendNotice {
+        /// Why.
+        reason: String,
+    },
+    /// Give the tenant more time, e.g. `"24h"`.
+    Extend {
+        /// How much more.
+        by: String,
+        /// Why.
+        reason: String,
+    },
+    /// Accept the tenant's plan; evidence is re-fetched to verify removal.
+    AcceptPlan {
+        /// Why.
+        reason: String,
+    },
+    /// Reject the plan; the clock resumes.
+    RejectPlan {
+        /// Why.
+        reason: String,
+    },
+    /// Declare the case cured without verified removal.
+    OverrideCure {
+        /// Why.
+        reason: String,
+    },
+    /// Not a violation.
+    Dismiss {
+        /// Why.
+        reason: String,
+    },
+    /// Escalate now.
+    Escalate {
+        /// Why.
+        reason: String,
+    },
+    /// Propose suspending the tenant (or some resources).
+    ProposeSuspension {
+        /// Why.
+        reason: String,
+        /// What to suspend; the whole tenant when absent.
+        #[serde(default)]
+        resources: Option<Vec<String>>,
+    },
+    /// Approve a proposed suspension (approvers only).
+    ApproveSuspension {
+        /// Why.
+        reason: String,
+    },
+    /// Lift a suspension.
+    Reinstate {
+        /// Why.
+        reason: String,
+    },
+}
+
+fn required_reason(reason: &str) -> Result<String, ApiError> {
+    let r = reason.trim();
+    if r.is_empty() {
+        return Err(ApiError::bad_request(
+            "reason_required",
+            "every action needs a reason",
+        ));
+    }
+    if r.len() > 4000 {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "a reason is at most 4000 bytes",
+        ));
+    }
+    Ok(r.to_string())
+}
+
+impl TryFrom<ActionRequest> for (Command, String) {
+    type Error = ApiError;
+
+    fn try_from(a: ActionRequest) -> Result<Self, ApiError> {
+        use ActionRequest as A;
+        Ok(match a {
+            A::Assign { owner, reason } => {
+                let owner = owner.trim().to_string();
+                if owner.is_empty() {
+                    return Err(ApiError::bad_request(
+                        "invalid_body",
+                        "`owner` must not be empty",
+                    ));
+                }
+                (Command::Assign { owner }, required_reason(&reason)?)
+            }
+            A::SendNotice { reason } => (Command::SendNotice, required_reason(&reason)?),
+            A::Extend { by, reason } => {
+                let d = parse_duration(&by)
+                    .filter(|d| d.is_positive())
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "invalid_body",
+                            format!("`by` is a duration like 90m, 24h or 3d, not `{by}`"),
+                        )
+                    })?;
+                let reason = required_reason(&reason)?;
+                (
+                    Command::Extend {
+                        by: d,
+                        reason: reason.clone(),
+                    },
+                    reason,
+                )
+            }
+            A::AcceptPlan { reason } => {
+                let r = required_reason(&reason)?;
+                (Command::AcceptPlan { reason: r.clone() }, r)
+            }
+            A::RejectPlan { reason } => {
+                let r = required_reason(&reason)?;
+                (Command::RejectPlan { reason: r.clone() }, r)
+            }
+            A::OverrideCure { reason } => {
+                let r = required_reason(&reason)?;
+                (Command::OverrideCure { reason: r.clone() }, r)
+            }
+            A::Dismiss { reason } => {
+                let r = required_reason(&reason)?;
+                (Command::Dismiss { reason: r.clone() }, r)
+            }
+            A::Escalate { reason } => {
+                let r = required_reason(&reason)?;
+                (Command::Escalate { reason: r.clone() }, r)
+            }
+            A::ProposeSuspension { reason, resources } => {
+                let r = required_reason(&reason)?;
+                let scope = match resources {
+                    None => SuspensionScope::Tenant,
+                    Some(ids) if ids.is_empty() => {
+                        return Err(ApiError::bad_request("invalid_body", "`resources` lists at least one resource, or is left out to suspend the tenant"))
+                    }
+                    Some(ids) => SuspensionScope::Resources { ids },
+                };
+                (
+                    Command::ProposeSuspension {
+                        reason: r.clone(),
+                        scope,
+                    },
+                    r,
+                )
+            }
+            A::ApproveSuspension { reason } => {
+                let r = required_reason(&reason)?;
+                (Command::ApproveSuspension { reason: r.clone() }, r)
+            }
+            A::Reinstate { reason } => {
+                let r = required_reason(&reason)?;
+                (Command::Reinstate { reason: r.clone() }, r)
+            }
+        })
+    }
+}
+
+async fn act_on_case(
+    CaseReader(caller): CaseReader,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<ActionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_case_id(&path)?;
+    let (command, reason) = <(Command, String)>::try_from(body.into_inner())?;
+    let t = state
+        .cases
+        .execute(Some(&id), &caller.actor(), command, Some(reason))
+        .await?;
+    for_effects(&state, &t);
+    let now = state.cases.clock().now();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "case": operator_view(&t.case, now),
+        "events": t.events,
+    })))
+}
+
+/// Hands a transition's effects (cure verification) to the workers, off the
+/// request: the response does not wait for re-fetches.
+pub fn for_effects(state: &web::Data<AppState>, t: &crate::domain::Transition) {
+    if t.effects.is_empty() {
+        return;
+    }
+    let workers = crate::workers::Workers {
+        cases: state.cases.clone(),
+        sampling: state.sampling.clone(),
+        tick: std::time::Duration::from_secs(1),
+    };
+    let t = t.clone();
+    actix_web::rt::spawn(async move { workers.perform(&t).await });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> Result<(Command, String), ApiError> {
+        let req: ActionRequest = serde_json::from_value(v)
+            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+        <(Command, String)>::try_from(req)
+    }
+
+    #[test]
+    fn actions_parse_into_commands_with_their_reason() {
+        let (c, r) =
+            parse(serde_json::json!({"action": "extend", "by": "24h", "reason": "tenant asked"}))
+                .unwrap();
+        assert!(matches!(c, Command::Extend { by, .. } if by.as_secs() == 86400));
+        assert_eq!(r, "tenant asked");
+        let (c, _) = parse(serde_json::json!({"action": "propose_suspension", "reason": "missed", "resources": ["web-1"]})).unwrap();
+        assert!(matches!(
+            c,
+            Command::ProposeSuspension {
+                scope: SuspensionScope::Resources { .. },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_missing_or_blank_reason_is_refused() {
+        assert_eq!(
+            parse(serde_json::json!({"action": "dismiss", "reason": "  "}))
+                .unwrap_err()
+                .code(),
+            "reason_required"
+        );
+        assert_eq!(
+            parse(serde_json::json!({"action": "dismiss"}))
+                .unwrap_err()
+                .code(),
+            "invalid_body"
+        );
+    }
+
+    #[test]
+    fn bad_durations_and_unknown_actions_are_refused() {
+        assert_eq!(
+            parse(serde_json::json!({"action": "extend", "by": "soon", "reason": "x"}))
+                .unwrap_err()
+                .code(),
+            "invalid_body"
+        );
+        assert_eq!(
+            parse(serde_json::json!({"action": "delete", "reason": "x"}))
+                .unwrap_err()
+                .code(),
+            "invalid_body"
+        );
+    }
+}

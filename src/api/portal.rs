@@ -1,0 +1,209 @@
+//! The tenant's side, as a tenant dashboard calls it: its own cases with
+//! the evidence package (reporters and internal notes left out), the live
+//! countdown, remediation plans and appeals. Another tenant's case is 404.
+
+use actix_web::{web, HttpResponse};
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use super::auth::TenantCaller;
+use super::cases::{for_effects, parse_case_id};
+use super::{ApiError, AppState};
+use crate::domain::{Case, Command, EvidenceKind, Sample, TenantId};
+
+/// Routes under `/v1/tenant`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/tenant/cases", web::get().to(list_my_cases))
+        .route("/tenant/cases/{id}", web::get().to(get_my_case))
+        .route(
+            "/tenant/cases/{id}/plan",
+            web::post().to(submit_remediation_plan),
+        )
+        .route("/tenant/cases/{id}/appeal", web::post().to(submit_appeal));
+}
+
+async fn my_case(state: &AppState, tenant: &TenantId, raw: &str) -> Result<Case, ApiError> {
+    let id = parse_case_id(raw)?;
+    match state.cases.get(&id).await? {
+        Some(c) if &c.tenant == tenant => Ok(c),
+        _ => Err(ApiError::NotFound("case")),
+    }
+}
+
+/// A case as its tenant sees it.
+fn tenant_view(state: &AppState, case: &Case, now: Timestamp) -> serde_json::Value {
+    let engine = state.policy.current();
+    let policy: Vec<serde_json::Value> = case
+        .categories
+        .iter()
+        .filter_map(|id| engine.policy().categories.iter().find(|c| &c.id == id))
+        .map(|c| serde_json::json!({ "category": c.id, "title": c.title, "severity": c.severity, "aup": c.aup }))
+        .collect();
+    let store = state.sampling.store();
+    let mut evidence = Vec::new();
+    for e in &case.evidence {
+        match &e.kind {
+            EvidenceKind::Finding { finding_id, score } => {
+                let sample = store
+                    .get::<Sample>(&crate::store::tenant_key(
+                        case.tenant.as_str(),
+                        finding_id.as_bytes(),
+                    ))
+                    .ok()
+                    .flatten();
+                evidence.push(serde_json::json!({
+                    "kind": "sampled_item",
+                    "category": e.category,
+                    "url": e.url,
+                    "score": score,
+                    "policy_version": e.policy_version,
+                    "excerpt": sample.as_ref().map(|s| s.excerpt.clone()),
+                    "matched": sample.as_ref().and_then(|s| s.verdict().map(|v| v.evidence.clone())),
+                    "fetched_at": sample.as_ref().map(|s| s.fetched_at),
+                }));
+            }
+            EvidenceKind::Prevalence {
+                sampled,
+                flagged,
+                lower,
+                upper,
+            } => evidence.push(serde_json::json!({
+                "kind": "prevalence",
+                "category": e.category,
+                "sampled": sampled,
+                "flagged": flagged,
+                "interval_95": [lower, upper],
+            })),
+            // A report's content is shown by its URL only: who reported it stays internal.
+            EvidenceKind::Report { .. } => evidence.push(serde_json::json!({
+                "kind": "reported_content",
+                "category": e.category,
+                "url": e.url,
+            })),
+        }
+    }
+    let deadline = case.deadline.as_ref().map(|d| {
+        serde_json::json!({
+            "due_at": d.due_at,
+            "seconds_remaining": (d.due_at.as_second() - now.as_second()).max(0),
+        })
+    });
+    serde_json::json!({
+        "id": case.id,
+        "state": case.state.as_str(),
+        "categories": case.categories,
+        "severity": case.severity,
+        "policy": policy,
+        "evidence": evidence,
+        "deadline": deadline,
+        "paused_remaining_seconds": case.paused_remaining.map(|d| d.as_secs()),
+        "plan": case.plan.as_ref().map(|p| serde_json::json!({ "text": p.text, "submitted_at": p.submitted_at })),
+        "appeals": case.appeals.iter().map(|a| serde_json::json!({ "text": a.text, "at": a.at })).collect::<Vec<_>>(),
+        "created_at": case.created_at,
+        "updated_at": case.updated_at,
+    })
+}
+
+async fn list_my_cases(
+    TenantCaller(tenant, _): TenantCaller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let now = state.cases.clock().now();
+    let mut mine: Vec<Case> = state
+        .cases
+        .all()
+        .await?
+        .into_iter()
+        .filter(|c| c.tenant == tenant)
+        .collect();
+    mine.sort_by_key(|c| std::cmp::Reverse(c.created_at));
+    let view: Vec<serde_json::Value> = mine.iter().map(|c| tenant_view(&state, c, now)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "cases": view })))
+}
+
+async fn get_my_case(
+    TenantCaller(tenant, _): TenantCaller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let case = my_case(&state, &tenant, &path).await?;
+    Ok(HttpResponse::Ok().json(tenant_view(&state, &case, state.cases.clock().now())))
+}
+
+/// Body of `POST /v1/tenant/cases/{id}/plan`: a structured remediation plan.
+#[derive(Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    /// What content was removed.
+    removed: String,
+    /// What changes to moderation the tenant makes.
+    moderation_changes: String,
+    /// By when the changes are complete.
+    complete_by: Timestamp,
+}
+
+async fn submit_remediation_plan(
+    TenantCaller(tenant, caller): TenantCaller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<PlanRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let plan = body.into_inner();
+    for (name, text) in [
+        ("removed", &plan.removed),
+        ("moderation_changes", &plan.moderation_changes),
+    ] {
+        if text.trim().is_empty() || text.len() > 20_000 {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                format!("`{name}` is 1 to 20000 bytes"),
+            ));
+        }
+    }
+    let case = my_case(&state, &tenant, &path).await?;
+    let text = serde_json::to_string(&plan).map_err(|e| ApiError::Internal(e.into()))?;
+    let t = state
+        .cases
+        .execute(
+            Some(&case.id),
+            &caller.actor(),
+            Command::SubmitPlan { plan: text },
+            None,
+        )
+        .await?;
+    for_effects(&state, &t);
+    Ok(HttpResponse::Ok().json(tenant_view(&state, &t.case, state.cases.clock().now())))
+}
+
+/// Body of `POST /v1/tenant/cases/{id}/appeal`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppealRequest {
+    text: String,
+}
+
+async fn submit_appeal(
+    TenantCaller(tenant, caller): TenantCaller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<AppealRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let text = body.into_inner().text;
+    if text.trim().is_empty() || text.len() > 20_000 {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "`text` is 1 to 20000 bytes",
+        ));
+    }
+    let case = my_case(&state, &tenant, &path).await?;
+    let t = state
+        .cases
+        .execute(
+            Some(&case.id),
+            &caller.actor(),
+            Command::Appeal { text },
+            None,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(tenant_view(&state, &t.case, state.cases.clock().now())))
+}

@@ -1,0 +1,270 @@
+//! Employee reports: file one, see the status of one's own.
+
+use actix_web::{web, HttpResponse};
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+
+use super::auth::Reporter;
+use super::{ApiError, AppState};
+use crate::domain::{
+    Case, CaseId, Command, EvidenceKind, EvidenceRef, Report, ReportRef, TenantId,
+};
+use crate::store::commit_durably;
+
+/// Routes under `/v1/reports`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/reports", web::post().to(file_report))
+        .route("/reports", web::get().to(list_own_reports))
+        .route("/reports/{id}", web::get().to(get_own_report));
+}
+
+/// Most URLs one report may name.
+pub const MAX_REPORT_URLS: usize = 20;
+
+/// Body of `POST /v1/reports`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportRequest {
+    tenant: String,
+    category: String,
+    urls: Vec<String>,
+    description: String,
+}
+
+/// A report, validated.
+#[derive(Debug)]
+pub struct NewReport {
+    tenant: TenantId,
+    category: String,
+    urls: Vec<url::Url>,
+    description: String,
+}
+
+impl TryFrom<ReportRequest> for NewReport {
+    type Error = ApiError;
+
+    fn try_from(r: ReportRequest) -> Result<Self, ApiError> {
+        let tenant = TenantId::try_from(r.tenant)
+            .map_err(|m| ApiError::bad_request("invalid_tenant_id", m))?;
+        if r.urls.is_empty() || r.urls.len() > MAX_REPORT_URLS {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                format!("a report names 1 to {MAX_REPORT_URLS} URLs"),
+            ));
+        }
+        let mut urls = Vec::new();
+        for u in &r.urls {
+            let parsed = url::Url::parse(u)
+                .ok()
+                .filter(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some())
+                .ok_or_else(|| {
+                    ApiError::bad_request("invalid_url", format!("`{u}` is not an http(s) URL"))
+                })?;
+            urls.push(parsed);
+        }
+        let description = r.description.trim().to_string();
+        if description.is_empty() || description.len() > 10_000 {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "a description is 1 to 10000 bytes",
+            ));
+        }
+        Ok(NewReport {
+            tenant,
+            category: r.category,
+            urls,
+            description,
+        })
+    }
+}
+
+fn check_rate(state: &AppState, reporter: &str, now: Timestamp) -> Result<(), ApiError> {
+    let mut map = match state.report_limiter.lock() {
+        Ok(m) => m,
+        Err(p) => p.into_inner(),
+    };
+    let recent = map.entry(reporter.to_string()).or_default();
+    let hour_ago = now - SignedDuration::from_hours(1);
+    recent.retain(|t| *t > hour_ago);
+    if recent.len() >= state.reports_per_hour as usize {
+        return Err(ApiError::RateLimited(format!(
+            "at most {} reports an hour per reporter; try again later",
+            state.reports_per_hour
+        )));
+    }
+    recent.push(now);
+    Ok(())
+}
+
+/// Files a report: stores it, joins the tenant's open case for the category
+/// or opens one, and samples the URLs in the background.
+async fn file_report(
+    Reporter(caller): Reporter,
+    state: web::Data<AppState>,
+    body: web::Json<ReportRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new = NewReport::try_from(body.into_inner())?;
+    let engine = state.policy.current();
+    let category = engine
+        .policy()
+        .categories
+        .iter()
+        .find(|c| c.id == new.category)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "unknown_category",
+                format!("the policy has no category `{}`", new.category),
+            )
+        })?;
+    let severity = category.severity;
+    state
+        .sampling
+        .get_tenant(&new.tenant)
+        .map_err(|_| ApiError::NotFound("tenant"))?;
+    let now = state.cases.clock().now();
+    check_rate(&state, &caller.name, now)?;
+
+    let mut report = Report {
+        id: format!("rep_{}", uuid::Uuid::now_v7().simple()),
+        reporter: caller.name.clone(),
+        tenant: new.tenant.clone(),
+        category: new.category.clone(),
+        urls: new.urls.iter().map(ToString::to_string).collect(),
+        description: new.description,
+        created_at: now,
+        case: None,
+    };
+    let actor = caller.actor();
+    let open: Option<Case> = state.cases.all().await?.into_iter().find(|c| {
+        c.tenant == new.tenant && c.state.is_open() && c.categories.contains(&new.category)
+    });
+    let reason = Some(format!("employee report {}", report.id));
+    let transition = match open {
+        Some(case) => {
+            state
+                .cases
+                .execute(
+                    Some(&case.id),
+                    &actor,
+                    Command::AttachReport {
+                        report_id: report.id.clone(),
+                        reporter: caller.name.clone(),
+                    },
+                    reason,
+                )
+                .await?
+        }
+        None => {
+            let evidence = report
+                .urls
+                .iter()
+                .map(|u| EvidenceRef {
+                    kind: EvidenceKind::Report {
+                        report_id: report.id.clone(),
+                    },
+                    category: report.category.clone(),
+                    url: Some(u.clone()),
+                    policy_version: None,
+                })
+                .collect();
+            state
+                .cases
+                .execute(
+                    None,
+                    &actor,
+                    Command::Open {
+                        case_id: CaseId::new(),
+                        tenant: new.tenant.clone(),
+                        categories: vec![new.category.clone()],
+                        severity,
+                        evidence,
+                        report: Some(ReportRef {
+                            report_id: report.id.clone(),
+                            reporter: caller.name.clone(),
+                        }),
+                    },
+                    reason,
+                )
+                .await?
+        }
+    };
+    report.case = Some(transition.case.id.0.to_string());
+    let mut batch = crate::store::Batch::new();
+    batch
+        .put(&report)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    batch
+        .event(
+            "report.filed",
+            Some(new.tenant.as_str()),
+            serde_json::json!({ "report": report.id, "case": report.case, "category": report.category, "urls": report.urls.len() }),
+        )
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    commit_durably(state.sampling.store(), batch).await?;
+
+    let sampling = state.sampling.clone();
+    let tenant = new.tenant.clone();
+    let urls = new.urls;
+    actix_web::rt::spawn(async move {
+        if let Err(e) = sampling.targeted(&tenant, urls).await {
+            tracing::warn!(tenant = %tenant, error = %e, "sampling a report's URLs failed");
+        }
+    });
+    Ok(HttpResponse::Accepted().json(report_view(&report, Some(&transition.case))))
+}
+
+/// What a reporter sees of their report: never anything about other reports.
+fn report_view(r: &Report, case: Option<&Case>) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id,
+        "tenant": r.tenant,
+        "category": r.category,
+        "urls": r.urls,
+        "description": r.description,
+        "created_at": r.created_at,
+        "case": r.case,
+        "case_state": case.map(|c| c.state.as_str()),
+    })
+}
+
+async fn own_reports(state: &AppState, reporter: &str) -> Result<Vec<Report>, ApiError> {
+    let store = state.sampling.store().clone();
+    let all = web::block(move || store.scan::<Report>(b"", usize::MAX, false))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("report task failed: {e}")))?
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(all.into_iter().filter(|r| r.reporter == reporter).collect())
+}
+
+async fn list_own_reports(
+    Reporter(caller): Reporter,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut out = Vec::new();
+    for r in own_reports(&state, &caller.name).await? {
+        let case = match &r.case {
+            Some(id) => state.cases.get(&super::cases::parse_case_id(id)?).await?,
+            None => None,
+        };
+        out.push(report_view(&r, case.as_ref()));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "reports": out })))
+}
+
+async fn get_own_report(
+    Reporter(caller): Reporter,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let r = own_reports(&state, &caller.name)
+        .await?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or(ApiError::NotFound("report"))?;
+    let case = match &r.case {
+        Some(id) => state.cases.get(&super::cases::parse_case_id(id)?).await?,
+        None => None,
+    };
+    Ok(HttpResponse::Ok().json(report_view(&r, case.as_ref())))
+}

@@ -1,0 +1,84 @@
+//! Token management (admin only).
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::auth::Admin;
+use super::{ApiError, AppState};
+use crate::domain::Role;
+use crate::tokens::{self, TokenError};
+
+/// Routes under `/v1/tokens`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/tokens", web::post().to(create_token))
+        .route("/tokens", web::get().to(list_tokens))
+        .route("/tokens/{id}", web::delete().to(revoke_token));
+}
+
+/// Body of `POST /v1/tokens`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    role: String,
+    name: String,
+}
+
+fn token_error(e: TokenError) -> ApiError {
+    match e {
+        TokenError::BadName => ApiError::bad_request("invalid_name", e.to_string()),
+        TokenError::NotFound(_) => ApiError::NotFound("token"),
+        TokenError::Store(e) => ApiError::Internal(e.into()),
+    }
+}
+
+async fn create_token(
+    Admin(caller): Admin,
+    state: web::Data<AppState>,
+    body: web::Json<CreateTokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let role: Role = body
+        .role
+        .parse()
+        .map_err(|e: crate::domain::token::InvalidRole| {
+            ApiError::bad_request("invalid_role", e.to_string())
+        })?;
+    let store = state.sampling.store().clone();
+    let made = web::block(move || tokens::create(&store, role, &body.name, &caller.name))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("token task failed: {e}")))?
+        .map_err(token_error)?;
+    Ok(HttpResponse::Created().json(made))
+}
+
+async fn list_tokens(_caller: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let store = state.sampling.store().clone();
+    let all = web::block(move || tokens::list(&store))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("token task failed: {e}")))?
+        .map_err(token_error)?;
+    let view: Vec<serde_json::Value> = all
+        .into_iter()
+        .map(|t| {
+            serde_json::json!({
+                "id": t.id, "name": t.name, "role": t.role,
+                "created_at": t.created_at, "revoked_at": t.revoked_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "tokens": view })))
+}
+
+async fn revoke_token(
+    Admin(caller): Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.sampling.store().clone();
+    let id = path.into_inner();
+    let t = web::block(move || tokens::revoke(&store, &id, &caller.name))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("token task failed: {e}")))?
+        .map_err(token_error)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": t.id, "revoked_at": t.revoked_at })))
+}
