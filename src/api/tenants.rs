@@ -255,12 +255,14 @@ impl TryFrom<CreateSourceRequest> for NewSource {
                     "atom" => SourceKind::Atom,
                     "html" => SourceKind::Html,
                     "sitemap" => SourceKind::Sitemap,
-                    _ => return Err(ApiError::bad_request(
-                        "invalid_kind",
-                        format!(
+                    _ => {
+                        return Err(ApiError::bad_request(
+                            "invalid_kind",
+                            format!(
                             "`kind` must be json_feed, rss, atom, html or sitemap, not `{other}`"
                         ),
-                    )),
+                        ))
+                    }
                 };
                 if has_pointers {
                     return Err(ApiError::bad_request(
