@@ -66,6 +66,19 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts aupd with `options`.
 pub async fn spawn_app_with(options: Options) -> TestApp {
+    let resolver: Option<Arc<dyn Resolver>> = options
+        .hosts
+        .clone()
+        .map(|h| Arc::new(StaticResolver::new(h)) as Arc<dyn Resolver>);
+    start(options, resolver).await
+}
+
+/// Starts aupd with `options`, resolving hosts with `resolver`.
+pub async fn spawn_app_with_resolver(options: Options, resolver: Arc<dyn Resolver>) -> TestApp {
+    start(options, Some(resolver)).await
+}
+
+async fn start(options: Options, resolver: Option<Arc<dyn Resolver>>) -> TestApp {
     init_logs();
     let store_dir = options
         .store_dir
@@ -84,11 +97,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     settings.sampling.allow_cidrs = vec!["127.0.0.0/8".into(), "::1/128".into()];
     settings.sampling.rng_seed = Some(42);
     (options.configure)(&mut settings);
-    let app = match options.hosts {
-        Some(hosts) => {
-            let resolver: Arc<dyn Resolver> = Arc::new(StaticResolver::new(hosts));
-            Application::build_with_resolver(&settings, resolver).unwrap()
-        }
+    let app = match resolver {
+        Some(resolver) => Application::build_with_resolver(&settings, resolver).unwrap(),
         None => Application::build(&settings).unwrap(),
     };
     let base = format!("http://127.0.0.1:{}", app.port());
