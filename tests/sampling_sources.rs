@@ -146,7 +146,7 @@ async fn a_source_never_samples_more_than_its_tier_scaled_budget_per_hour() {
 }
 
 #[tokio::test]
-async fn rss_atom_html_and_sitemap_sources_all_yield_scored_samples() {
+async fn rss_atom_html_sitemap_and_sitemap_index_sources_all_yield_scored_samples() {
     let app = spawn_app().await;
     let site = FakeSite::start(posts_with_violations_at_the_end(20, 4), Duration::ZERO).await;
     for (tenant, kind, path, expect) in [
@@ -154,6 +154,7 @@ async fn rss_atom_html_and_sitemap_sources_all_yield_scored_samples() {
         ("t-atom", "atom", "/atom.xml", 20),
         ("t-html", "html", "/p/19", 1),
         ("t-sitemap", "sitemap", "/sitemap.xml", 20),
+        ("t-index", "sitemap", "/sitemap-index.xml", 20),
     ] {
         app.create_tenant(tenant, "standard").await;
         app.create_source(

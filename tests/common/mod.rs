@@ -411,6 +411,14 @@ impl FakeSite {
                 .route("/sitemap.xml", web::get().to(sitemap))
                 .route("/p/{i}", web::get().to(page))
                 .route(
+                    "/sitemap-index.xml",
+                    web::get().to(|| async {
+                        HttpResponse::Ok().content_type("application/xml").body(
+                            "<sitemapindex><sitemap><loc>/sitemap.xml</loc></sitemap></sitemapindex>",
+                        )
+                    }),
+                )
+                .route(
                     "/gone",
                     web::get().to(|| async { HttpResponse::Gone().finish() }),
                 )
