@@ -125,6 +125,33 @@ pub enum BenchCommand {
         #[arg(long)]
         policy: Option<PathBuf>,
     },
+    /// Sampler throughput from loopback JSON feeds (fetch, extract, score, store).
+    Sampler {
+        /// Feeds sampled at once (each fetched every second).
+        #[arg(long, default_value_t = 16)]
+        sources: usize,
+        /// Fresh posts per fetch of each feed.
+        #[arg(long, default_value_t = 1000)]
+        items: usize,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 20)]
+        secs: u64,
+    },
+    /// Push-intake throughput and latency over loopback.
+    Intake {
+        /// Items per request.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Tenants the load is spread over.
+        #[arg(long, default_value_t = 1)]
+        tenants: usize,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 15)]
+        secs: u64,
+    },
 }
 
 /// Runs a parsed command line; the returned code is the process exit code.
@@ -157,6 +184,17 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Token(cmd) => token(cmd, &settings),
         Command::Audit(AuditCommand::Verify) => audit_verify(&settings),
         Command::Score(args) => score(&args, &settings.policy.dir),
+        Command::Bench(BenchCommand::Sampler {
+            sources,
+            items,
+            secs,
+        }) => crate::bench_sampling::sampler(&settings, sources, items, secs),
+        Command::Bench(BenchCommand::Intake {
+            batch,
+            connections,
+            tenants,
+            secs,
+        }) => crate::bench_sampling::intake(&settings, batch, connections, tenants, secs),
         Command::Bench(BenchCommand::Score {
             data,
             text,

@@ -3,7 +3,44 @@
 
 mod common;
 
-use common::{spawn_app, ADMIN_TOKEN};
+use common::{spawn_app_with, Options, TestApp, ADMIN_TOKEN};
+
+/// Starts aupd with a private copy of the shipped policy, which a test may edit.
+async fn spawn_app() -> PolicyApp {
+    let dir = tempfile::tempdir().unwrap();
+    let policy_dir = dir.path().join("policies");
+    common::copy_dir(&common::shipped_policies(), &policy_dir);
+    let p = policy_dir.clone();
+    let app = spawn_app_with(Options {
+        configure: Box::new(move |s| {
+            s.policy.dir = p;
+            s.server.max_body_bytes = 64 * 1024;
+        }),
+        ..Options::default()
+    })
+    .await;
+    PolicyApp {
+        address: app.base.clone(),
+        client: app.anonymous(),
+        policy_dir,
+        app,
+        _dir: dir,
+    }
+}
+
+struct PolicyApp {
+    address: String,
+    client: reqwest::Client,
+    policy_dir: std::path::PathBuf,
+    app: TestApp,
+    _dir: tempfile::TempDir,
+}
+
+impl PolicyApp {
+    async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.app.post_json(path, body).await
+    }
+}
 use serde_json::{json, Value};
 
 #[tokio::test]

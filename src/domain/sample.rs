@@ -244,12 +244,23 @@ impl Prevalence {
         let denom = 1.0 + z2 / n;
         let centre = (p + z2 / (2.0 * n)) / denom;
         let half = z * ((p * (1.0 - p) / n) + z2 / (4.0 * n * n)).sqrt() / denom;
+        // At the edges the bounds are exact; rounding would leave 1e-18.
+        let lower = if flagged == 0 {
+            0.0
+        } else {
+            (centre - half).max(0.0)
+        };
+        let upper = if flagged >= sampled {
+            1.0
+        } else {
+            (centre + half).min(1.0)
+        };
         Prevalence {
             sampled,
             flagged,
             rate: p,
-            lower: (centre - half).max(0.0),
-            upper: (centre + half).min(1.0),
+            lower,
+            upper,
         }
     }
 }
@@ -282,7 +293,9 @@ mod tests {
         let p = Prevalence::wilson(5, 10);
         assert!(close(p.lower, 0.2366) && close(p.upper, 0.7634), "{p:?}");
         let p = Prevalence::wilson(0, 10);
-        assert!(close(p.lower, 0.0) && close(p.upper, 0.2775), "{p:?}");
+        assert!(p.lower == 0.0 && close(p.upper, 0.2775), "{p:?}");
+        let p = Prevalence::wilson(10, 10);
+        assert!(close(p.lower, 0.7225) && p.upper == 1.0, "{p:?}");
         let p = Prevalence::wilson(62, 2000);
         assert!(
             p.lower < 0.031 && p.upper > 0.031 && p.upper - p.lower < 0.02,

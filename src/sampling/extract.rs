@@ -147,18 +147,24 @@ fn join_text(a: &str, b: &str) -> String {
     }
 }
 
-/// `<loc>` URLs of a sitemap or sitemap index.
-pub fn sitemap_urls(body: &[u8]) -> Result<Vec<String>, String> {
+/// `<loc>` URLs of a sitemap, and whether it is a sitemap index (whose
+/// locations are further sitemaps).
+pub fn sitemap_urls(body: &[u8]) -> Result<(bool, Vec<String>), String> {
     let mut reader = Reader::from_reader(body);
     reader.config_mut().trim_text(true);
     let mut urls = Vec::new();
     let mut in_loc = false;
+    let mut is_index = false;
     let mut buf = Vec::new();
     loop {
         match reader.read_event_into(&mut buf) {
             Err(e) => return Err(format!("bad XML at byte {}: {e}", reader.buffer_position())),
             Ok(Event::Eof) => break,
-            Ok(Event::Start(e)) => in_loc = local(e.name().as_ref()) == b"loc",
+            Ok(Event::Start(e)) => {
+                let name = local(e.name().as_ref());
+                is_index |= name == b"sitemapindex";
+                in_loc = name == b"loc";
+            }
             Ok(Event::End(_)) => in_loc = false,
             Ok(Event::Text(t)) if in_loc => {
                 let text = t.unescape().map_err(|e| format!("bad XML text: {e}"))?;
@@ -168,7 +174,7 @@ pub fn sitemap_urls(body: &[u8]) -> Result<Vec<String>, String> {
         }
         buf.clear();
     }
-    Ok(urls)
+    Ok((is_index, urls))
 }
 
 /// The readable text of an HTML document or fragment: tags become spaces,
@@ -323,7 +329,18 @@ mod tests {
           <url><loc> https://t.example/b?x=1&amp;y=2 </loc></url></urlset>"#;
         assert_eq!(
             sitemap_urls(body).unwrap(),
-            ["https://t.example/a", "https://t.example/b?x=1&y=2"]
+            (
+                false,
+                vec![
+                    "https://t.example/a".to_string(),
+                    "https://t.example/b?x=1&y=2".to_string()
+                ]
+            )
+        );
+        let index = br#"<sitemapindex><sitemap><loc>/s1.xml</loc></sitemap></sitemapindex>"#;
+        assert_eq!(
+            sitemap_urls(index).unwrap(),
+            (true, vec!["/s1.xml".to_string()])
         );
     }
 

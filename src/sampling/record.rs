@@ -618,13 +618,26 @@ impl Sampling {
         self.tenant(tenant_id)?;
         let store = self.store.clone();
         let t = tenant_id.as_str().to_string();
+        // Findings are keyed by category, then time: take the newest `limit`
+        // of each category in the policy and merge, so memory stays bounded.
+        let categories: Vec<String> = match category {
+            Some(c) => vec![c],
+            None => self
+                .policy
+                .current()
+                .policy()
+                .categories
+                .iter()
+                .map(|c| c.id.clone())
+                .collect(),
+        };
         blocking(move || {
-            let mut prefix = Vec::new();
-            if let Some(c) = &category {
-                prefix.extend_from_slice(c.as_bytes());
+            let mut all = Vec::new();
+            for c in categories {
+                let mut prefix = c.into_bytes();
                 prefix.push(b'/');
+                all.extend(store.scan::<Finding>(&tenant_key(&t, &prefix), limit, true)?);
             }
-            let mut all = store.scan::<Finding>(&tenant_key(&t, &prefix), usize::MAX, false)?;
             all.sort_by_key(|f| std::cmp::Reverse(f.sample));
             all.truncate(limit);
             Ok(all)

@@ -47,6 +47,9 @@ pub enum SourceRun {
     },
 }
 
+/// Child sitemaps read per visit to a sitemap index.
+const MAX_CHILD_SITEMAPS: usize = 5;
+
 fn later(now: Timestamp, d: Duration) -> Timestamp {
     now.checked_add(SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX))
         .unwrap_or(Timestamp::MAX)
@@ -65,6 +68,10 @@ impl Sampling {
         let key = tenant_key(tenant_id.as_str(), source_id.0.as_bytes());
         let tenant = self.tenant(tenant_id)?;
         let Some(source) = self.store.get::<Source>(&key)? else {
+            // Deleted while a visit was in flight: drop the orphaned schedule.
+            let mut batch = Batch::new();
+            batch.delete::<SourceState>(key);
+            store::commit_durably(&self.store, batch).await?;
             return Ok(SourceRun::Skipped);
         };
         let now = Timestamp::now();
@@ -234,11 +241,23 @@ impl Sampling {
                 text: html_text(&doc.body),
             }]),
             SourceKind::Sitemap => {
-                let urls: Vec<Url> = sitemap_urls(&doc.body)
-                    .map_err(bad)?
-                    .iter()
-                    .filter_map(|u| doc.url.join(u).ok())
-                    .collect();
+                let (is_index, locs) = sitemap_urls(&doc.body).map_err(bad)?;
+                let mut urls: Vec<Url> = locs.iter().filter_map(|u| doc.url.join(u).ok()).collect();
+                if is_index {
+                    // One level of nesting: a few child sitemaps at random.
+                    let children = self.with_rng(|rng| {
+                        let mut r = Reservoir::new(MAX_CHILD_SITEMAPS);
+                        for u in urls.drain(..) {
+                            r.offer(u, rng);
+                        }
+                        r.into_items()
+                    });
+                    for child in children {
+                        let doc = self.fetcher.get(&child).await?;
+                        let (_, locs) = sitemap_urls(&doc.body).map_err(bad)?;
+                        urls.extend(locs.iter().filter_map(|u| doc.url.join(u).ok()));
+                    }
+                }
                 let take = room.min(self.settings.max_sitemap_pages);
                 let picked = self.with_rng(|rng| {
                     let mut r = Reservoir::new(take);

@@ -482,3 +482,39 @@ pub fn tenant_key(tenant: &str, rest: &[u8]) -> Vec<u8> {
     key.extend_from_slice(rest);
     key
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Thing {
+        id: String,
+    }
+
+    impl Record for Thing {
+        const TREE: Tree = Tree::Meta;
+        const VERSION: u32 = 2;
+        fn key(&self) -> Vec<u8> {
+            self.id.as_bytes().to_vec()
+        }
+    }
+
+    #[test]
+    fn records_round_trip_with_their_schema_version() {
+        let t = Thing { id: "a".into() };
+        let bytes = encode(&t).unwrap();
+        assert_eq!(bytes, br#"{"v":2,"r":{"id":"a"}}"#);
+        assert_eq!(decode::<Thing>(&bytes).unwrap(), t);
+        assert_eq!(decode::<Thing>(br#"{"v":1,"r":{"id":"a"}}"#).unwrap(), t);
+    }
+
+    #[test]
+    fn a_record_from_a_newer_schema_is_refused_not_misread() {
+        let err = decode::<Thing>(br#"{"v":3,"r":{"id":"a"}}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("schema version 3 is newer"),
+            "{err}"
+        );
+    }
+}
