@@ -78,7 +78,7 @@ async fn post_ok(c: &reqwest::Client, url: String, body: serde_json::Value) -> a
 }
 
 fn post_text(i: u64) -> String {
-    if i % 20 == 0 {
+    if i.is_multiple_of(20) {
         format!("post {i}: we must storm the capitol tomorrow, bring your guns")
     } else {
         format!(
