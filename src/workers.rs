@@ -174,7 +174,13 @@ impl Workers {
         let mut open_cases: Option<Vec<Case>> = None;
         for e in events {
             if e.kind == "evidence.threshold_crossed" {
-                if let Ok(alert) = serde_json::from_value::<ThresholdAlert>(e.data.clone()) {
+                let alert = match (&e.tenant, e.data.get("category").and_then(|c| c.as_str())) {
+                    (Some(t), Some(c)) => {
+                        store.get::<ThresholdAlert>(&crate::store::tenant_key(t, c.as_bytes()))?
+                    }
+                    _ => None,
+                };
+                if let Some(alert) = alert {
                     let severity = engine
                         .policy()
                         .categories

@@ -180,7 +180,7 @@ async fn the_sampler_is_polite_to_each_host() {
     let app = spawn_app_with(Options {
         configure: Box::new(|s| {
             s.sampling.per_host_concurrency = 1;
-            s.sampling.per_host_min_interval_ms = 25;
+            s.sampling.per_host_min_interval_ms = 60;
         }),
         ..Default::default()
     })
@@ -201,7 +201,9 @@ async fn the_sampler_is_polite_to_each_host() {
     let starts = site.log.page_starts.lock().unwrap().clone();
     assert_eq!(starts.len(), 12);
     let min_gap = starts.windows(2).map(|w| w[1] - w[0]).min().unwrap();
-    assert!(min_gap >= Duration::from_millis(20), "gap {min_gap:?}");
+    // The receiver sees arrival times, which scheduling on a busy machine can
+    // bunch up a little; the sender spaces starts 60 ms apart.
+    assert!(min_gap >= Duration::from_millis(30), "gap {min_gap:?}");
     let agents = site.log.user_agents.lock().unwrap().clone();
     assert!(
         agents.iter().all(|ua| ua.starts_with("aupd/")),

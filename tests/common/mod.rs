@@ -514,7 +514,12 @@ impl FakeSite {
         }
     }
 
-    /// Appends posts.
+    /// Removes every post: pages answer 404 from now on.
+    pub fn remove_all_posts(&self) {
+        self.posts.posts.lock().unwrap().clear();
+    }
+
+    /// Adds posts at the end.
     pub fn add_posts(&self, more: Vec<String>) {
         self.posts.posts.lock().unwrap().extend(more);
     }

@@ -1,0 +1,506 @@
+//! The enforcement story over real HTTP: evidence opens a case, the tenant
+//! is noticed, the deadline passes, two approvers order a suspension; the
+//! cure path; a restart in the middle of a running deadline; tenant
+//! isolation; reporters' separation of duties. Tests move a manual clock;
+//! none sleeps for a real deadline.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use aupd::clock::ManualClock;
+use common::{eventually, spawn_app_with, violating, FakeSite, Options, TestApp};
+use jiff::{SignedDuration, Timestamp};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn options(clock: &Arc<ManualClock>) -> Options {
+    Options {
+        configure: Box::new(|s| {
+            s.enforcement.tick_ms = 20;
+            s.sampling.intake_sample_rate = 1.0;
+        }),
+        clock: Some(clock.clone()),
+        ..Options::default()
+    }
+}
+
+async fn new_app() -> (TestApp, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(Timestamp::now()));
+    let app = spawn_app_with(options(&clock)).await;
+    (app, clock)
+}
+
+async fn case_of(app: &TestApp, tenant: &str) -> Value {
+    let (status, body) = app
+        .get(&format!("/v1/cases?tenant={tenant}&scope=all"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["cases"][0].clone()
+}
+
+async fn wait_for_state(app: &TestApp, id: &str, state: &str) -> Value {
+    eventually(&format!("case {id} to reach {state}"), || async {
+        let (_, c) = app.get(&format!("/v1/cases/{id}")).await;
+        (c["state"] == state).then_some(c)
+    })
+    .await
+}
+
+async fn act(app: &TestApp, token: &str, id: &str, body: Value) -> (u16, Value) {
+    app.call_as(
+        token,
+        Method::POST,
+        &format!("/v1/cases/{id}/actions"),
+        Some(&body),
+    )
+    .await
+}
+
+/// Pushes flagged posts for `tenant` and waits for the case they open.
+async fn case_from_evidence(app: &TestApp, tenant: &str) -> Value {
+    let items: Vec<Value> = (0..20)
+        .map(|i| json!({"text": violating(i), "url": format!("https://{tenant}.example/p/{i}")}))
+        .collect();
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/content"),
+            &json!({"items": items}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    eventually("a case opened from sampled evidence", || async {
+        let c = case_of(app, tenant).await;
+        c.is_object().then_some(c)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn missed_deadline_leads_to_a_suspension_order_after_two_approvals() {
+    let (app, clock) = new_app().await;
+    app.create_tenant("parlor", "standard").await;
+    let alice = app.token("approver", "alice").await;
+    let bob = app.token("approver", "bob").await;
+
+    let case = case_from_evidence(&app, "parlor").await;
+    let id = case["id"].as_str().unwrap().to_string();
+    // Critical ladder: opened automatically and noticed at once, 1 h to cure.
+    assert_eq!(case["state"], "noticed");
+    assert_eq!(case["severity"], "critical");
+    assert!(case["seconds_to_deadline"].as_i64().unwrap() > 3500);
+    let evidence = case["evidence"].as_array().unwrap();
+    assert!(
+        evidence.iter().any(|e| e["kind"] == "finding"
+            && e["policy_version"].as_str().is_some_and(|v| v.len() == 64)),
+        "{case}"
+    );
+
+    clock.advance(SignedDuration::from_mins(61));
+    let case = wait_for_state(&app, &id, "suspension_proposed").await;
+    let kinds: Vec<&str> = case["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == "case.deadline_missed")
+            .count(),
+        1,
+        "{kinds:?}"
+    );
+
+    let (status, body) = act(
+        &app,
+        &alice,
+        &id,
+        json!({"action": "approve_suspension", "reason": "evidence is clear"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["case"]["state"], "suspension_proposed");
+    let (status, body) = act(
+        &app,
+        &alice,
+        &id,
+        json!({"action": "approve_suspension", "reason": "again"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "already_approved");
+
+    let (status, body) = act(
+        &app,
+        &bob,
+        &id,
+        json!({"action": "approve_suspension", "reason": "agree"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["case"]["state"], "suspension_ordered");
+    let approvers: Vec<&str> = body["case"]["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["approver"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(approvers, vec!["alice", "bob"], "{body}");
+    // The order went into the outbox in the same transaction: its audit
+    // event names the order's idempotency key.
+    let events = app.events("case.suspension_approved").await;
+    assert!(!events.is_empty());
+}
+
+#[tokio::test]
+async fn an_illegal_action_is_refused_and_changes_nothing() {
+    let (app, _clock) = new_app().await;
+    app.create_tenant("parlor", "standard").await;
+    let alice = app.token("approver", "alice").await;
+    let case = case_from_evidence(&app, "parlor").await;
+    let id = case["id"].as_str().unwrap();
+    let (status, body) = act(
+        &app,
+        &alice,
+        id,
+        json!({"action": "approve_suspension", "reason": "nobody proposed it"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "illegal_in_state");
+    let (_, after) = app.get(&format!("/v1/cases/{id}")).await;
+    assert_eq!(after["version"], case["version"]);
+    assert_eq!(after["state"], "noticed");
+
+    let (status, body) = act(
+        &app,
+        common::TOKEN,
+        id,
+        json!({"action": "dismiss", "reason": ""}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str().unwrap()),
+        (400, "reason_required")
+    );
+    let (status, body) = act(
+        &app,
+        common::TOKEN,
+        id,
+        json!({"action": "explode", "reason": "x"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "invalid_body");
+}
+
+#[tokio::test]
+async fn an_accepted_plan_with_evidence_gone_cures_the_case() {
+    let (app, clock) = new_app().await;
+    let site = FakeSite::start(
+        vec!["we must storm the capitol tomorrow, bring your guns".into()],
+        std::time::Duration::ZERO,
+    )
+    .await;
+    app.create_tenant("forum", "standard").await;
+    let parlor = app.token("tenant:forum", "forum dashboard").await;
+    let rita = app.token("reporter", "rita").await;
+    let url = format!("{}/p/0", site.base);
+
+    let (status, report) = app
+        .call_as(&rita, Method::POST, "/v1/reports", Some(&json!({
+            "tenant": "forum", "category": "violent-incitement", "urls": [url], "description": "calls to storm the capitol"
+        })))
+        .await;
+    assert_eq!(status, 202, "{report}");
+    let id = report["case"].as_str().unwrap().to_string();
+    assert_eq!(report["case_state"], "open");
+
+    let (status, body) = act(
+        &app,
+        common::TOKEN,
+        &id,
+        json!({"action": "send_notice", "reason": "report confirmed"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["case"]["state"], "noticed");
+
+    clock.advance(SignedDuration::from_mins(20));
+    let plan = json!({"removed": "the post", "moderation_changes": "keyword filter and 2 more moderators", "complete_by": "2030-01-01T00:00:00Z"});
+    let (status, body) = app
+        .call_as(
+            &parlor,
+            Method::POST,
+            &format!("/v1/tenant/cases/{id}/plan"),
+            Some(&plan),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "plan_submitted");
+    assert!(body["paused_remaining_seconds"].as_i64().unwrap() > 2000);
+
+    // While the plan is reviewed the clock is paused: time passing fires nothing.
+    clock.advance(SignedDuration::from_hours(3));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (_, c) = app.get(&format!("/v1/cases/{id}")).await;
+    assert_eq!(c["state"], "plan_submitted");
+
+    site.remove_all_posts();
+    let (status, body) = act(
+        &app,
+        common::TOKEN,
+        &id,
+        json!({"action": "accept_plan", "reason": "plan is credible"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["case"]["state"], "verifying");
+    wait_for_state(&app, &id, "cured").await;
+}
+
+#[tokio::test]
+async fn a_deadline_running_over_a_restart_fires_once_after_it() {
+    let clock = Arc::new(ManualClock::new(Timestamp::now()));
+    let app = spawn_app_with(options(&clock)).await;
+    app.create_tenant("parlor", "standard").await;
+    let case = case_from_evidence(&app, "parlor").await;
+    let id = case["id"].as_str().unwrap().to_string();
+    assert_eq!(case["state"], "noticed");
+    let store = app.stop().await;
+
+    clock.advance(SignedDuration::from_hours(2));
+    let mut opts = options(&clock);
+    opts.store_dir = Some(store);
+    let app = spawn_app_with(opts).await;
+    let case = wait_for_state(&app, &id, "suspension_proposed").await;
+    // Let the ticker run a few more times: still exactly one miss.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (_, case2) = app.get(&format!("/v1/cases/{id}")).await;
+    let misses = |c: &Value| {
+        c["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "case.deadline_missed")
+            .count()
+    };
+    assert_eq!(misses(&case), 1);
+    assert_eq!(misses(&case2), 1);
+}
+
+#[tokio::test]
+async fn a_tenant_token_reaches_its_own_cases_and_nothing_else() {
+    let (app, _clock) = new_app().await;
+    app.create_tenant("parlor", "standard").await;
+    app.create_tenant("forum", "standard").await;
+    let parlor_case = case_from_evidence(&app, "parlor").await;
+    let forum_case = case_from_evidence(&app, "forum").await;
+    let parlor = app.token("tenant:parlor", "parlor dashboard").await;
+    let forum_id = forum_case["id"].as_str().unwrap();
+    let parlor_id = parlor_case["id"].as_str().unwrap();
+
+    let (status, body) = app
+        .call_as(&parlor, Method::GET, "/v1/tenant/cases", None)
+        .await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = body["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![parlor_id]);
+    let (status, own) = app
+        .call_as(
+            &parlor,
+            Method::GET,
+            &format!("/v1/tenant/cases/{parlor_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(own["deadline"]["seconds_remaining"].as_i64().unwrap() > 0);
+    assert!(own["policy"][0]["aup"]
+        .as_str()
+        .unwrap()
+        .contains("violence"));
+    assert!(
+        own.get("reports").is_none()
+            && own.get("owner").is_none()
+            && own.get("approvals").is_none()
+    );
+
+    // Another tenant's case: 404 on every tenant route.
+    let not_found = json!({"code": "not_found", "message": "case not found"});
+    for (method, path, body) in [
+        (Method::GET, format!("/v1/tenant/cases/{forum_id}"), None),
+        (
+            Method::POST,
+            format!("/v1/tenant/cases/{forum_id}/plan"),
+            Some(
+                json!({"removed": "x", "moderation_changes": "y", "complete_by": "2030-01-01T00:00:00Z"}),
+            ),
+        ),
+        (
+            Method::POST,
+            format!("/v1/tenant/cases/{forum_id}/appeal"),
+            Some(json!({"text": "unfair"})),
+        ),
+    ] {
+        let (status, b) = app.call_as(&parlor, method, &path, body.as_ref()).await;
+        assert_eq!((status, &b), (404, &not_found), "{path}");
+    }
+    // Operator routes are not for tenants at all.
+    for path in [
+        "/v1/cases",
+        &format!("/v1/cases/{parlor_id}"),
+        "/v1/tenants",
+        "/v1/tenants/forum",
+        "/v1/audit",
+        "/v1/tokens",
+        "/v1/reports",
+        "/v1/tenants/forum/findings",
+    ] {
+        let (status, b) = app.call_as(&parlor, Method::GET, path, None).await;
+        assert_eq!(status, 403, "{path}: {b}");
+    }
+    let (status, _) = app
+        .call_as(
+            &parlor,
+            Method::POST,
+            &format!("/v1/cases/{forum_id}/actions"),
+            Some(&json!({"action": "dismiss", "reason": "x"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn a_reporter_never_approves_a_suspension_on_a_case_they_reported() {
+    let (app, clock) = new_app().await;
+    app.create_tenant("parlor", "standard").await;
+    let case = case_from_evidence(&app, "parlor").await;
+    let id = case["id"].as_str().unwrap().to_string();
+    let rita_reports = app.token("reporter", "rita").await;
+    let rita_approves = app.token("approver", "rita").await;
+    let (status, report) = app
+        .call_as(
+            &rita_reports,
+            Method::POST,
+            "/v1/reports",
+            Some(&json!({
+                "tenant": "parlor", "category": "violent-incitement",
+                "urls": ["https://parlor.example/p/1"], "description": "more of the same"
+            })),
+        )
+        .await;
+    assert_eq!(status, 202, "{report}");
+    assert_eq!(
+        report["case"],
+        id.as_str(),
+        "the report joins the open case"
+    );
+
+    clock.advance(SignedDuration::from_mins(61));
+    wait_for_state(&app, &id, "suspension_proposed").await;
+    let (status, body) = act(
+        &app,
+        &rita_approves,
+        &id,
+        json!({"action": "approve_suspension", "reason": "I saw it myself"}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["code"], "separation_of_duties");
+
+    // The reporter sees their own report and nothing else.
+    let (status, mine) = app
+        .call_as(&rita_reports, Method::GET, "/v1/reports", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(mine["reports"].as_array().unwrap().len(), 1);
+    let other = app.token("reporter", "sam").await;
+    let rid = report["id"].as_str().unwrap();
+    let (status, _) = app
+        .call_as(&other, Method::GET, &format!("/v1/reports/{rid}"), None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .call_as(&rita_reports, Method::GET, &format!("/v1/cases/{id}"), None)
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn reports_are_rate_limited_per_reporter() {
+    let clock = Arc::new(ManualClock::new(Timestamp::now()));
+    let mut opts = options(&clock);
+    opts.configure = Box::new(|s| {
+        s.enforcement.tick_ms = 20;
+        s.sampling.intake_sample_rate = 1.0;
+        s.enforcement.reports_per_hour = 2;
+    });
+    let app = spawn_app_with(opts).await;
+    app.create_tenant("parlor", "standard").await;
+    let rita = app.token("reporter", "rita").await;
+    let body = json!({"tenant": "parlor", "category": "harassment", "urls": ["https://parlor.example/u/1"], "description": "dogpile"});
+    for _ in 0..2 {
+        let (status, b) = app
+            .call_as(&rita, Method::POST, "/v1/reports", Some(&body))
+            .await;
+        assert_eq!(status, 202, "{b}");
+    }
+    let (status, b) = app
+        .call_as(&rita, Method::POST, "/v1/reports", Some(&body))
+        .await;
+    assert_eq!(status, 429, "{b}");
+    assert_eq!(b["code"], "rate_limited");
+}
+
+#[tokio::test]
+async fn unknown_or_revoked_tokens_are_401_and_wrong_roles_403() {
+    let (app, _clock) = new_app().await;
+    let rita = app.token("reporter", "rita").await;
+    let (status, body) = app.call_as(&rita, Method::GET, "/v1/cases", None).await;
+    assert_eq!((status, body["code"].as_str().unwrap()), (403, "forbidden"));
+    let (_, list) = app.get("/v1/tokens").await;
+    let tid = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "rita")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !list.to_string().contains(&rita),
+        "a token list must never show secrets"
+    );
+    let (status, _) = app
+        .send(Method::DELETE, &format!("/v1/tokens/{tid}"), &json!(null))
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = app.call_as(&rita, Method::GET, "/v1/reports", None).await;
+    assert_eq!(
+        (status, body["code"].as_str().unwrap()),
+        (401, "unauthenticated")
+    );
+    let (status, _) = app
+        .call_as("aupd_made-up", Method::GET, "/v1/reports", None)
+        .await;
+    assert_eq!(status, 401);
+    let (status, body) = app
+        .call_as(
+            &app.token("operator", "olivia").await,
+            Method::POST,
+            "/v1/tokens",
+            Some(&json!({"role": "admin", "name": "x"})),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str().unwrap()), (403, "forbidden"));
+}
