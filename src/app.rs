@@ -49,10 +49,12 @@ impl Application {
                  set AUPD__AUTH__ADMIN_TOKEN or auth.admin_token_file"
             );
         }
-        let store: SharedStore =
-            Arc::new(SledStore::open(&settings.store.path).with_context(|| {
-                format!("opening the store in {}", settings.store.path.display())
-            })?);
+        let store: SharedStore = Arc::new(
+            SledStore::open_with_cache(&settings.store.path, settings.store.cache_mb * 1024 * 1024)
+                .with_context(|| {
+                    format!("opening the store in {}", settings.store.path.display())
+                })?,
+        );
         let sampling = Arc::new(
             Sampling::new(
                 store.clone(),
