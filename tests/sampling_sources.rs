@@ -77,7 +77,11 @@ async fn each_sample_records_url_hash_excerpt_verdict_and_policy_version() {
     let s = &samples[0];
     assert_eq!(s["tenant"], "parlor");
     assert_eq!(s["origin"]["type"], "source");
-    assert!(s["url"].as_str().unwrap().starts_with("/p/"));
+    let item_url = format!("{}/p/{}", site.base, s["item_id"].as_str().unwrap());
+    assert_eq!(
+        s["url"], item_url,
+        "relative links are resolved against the feed"
+    );
     assert_eq!(s["content_hash"].as_str().unwrap().len(), 64);
     assert!(s["excerpt"].as_str().unwrap().contains("storm the capitol"));
     assert_eq!(s["status"], "scored");
