@@ -79,10 +79,12 @@ impl Application {
         })?);
         let ladders = Ladders::load_from_policy_dir(&settings.policy.dir)
             .map_err(|e| anyhow::anyhow!("loading the escalation ladders: {e}"))?;
-        let store: SharedStore =
-            Arc::new(SledStore::open(&settings.store.path).with_context(|| {
-                format!("opening the store in {}", settings.store.path.display())
-            })?);
+        let store: SharedStore = Arc::new(
+            SledStore::open_with_cache(&settings.store.path, settings.store.cache_mb * 1024 * 1024)
+                .with_context(|| {
+                    format!("opening the store in {}", settings.store.path.display())
+                })?,
+        );
         let tokens = TokenRegistry::new(
             settings.auth.admin_token.as_ref().map(|s| s.expose()),
             store.clone(),

@@ -165,6 +165,8 @@ pub struct ServerSettings {
 pub struct StoreSettings {
     /// Directory of the embedded store.
     pub path: PathBuf,
+    /// Page cache of the embedded store in MiB; bounds its memory.
+    pub cache_mb: u64,
 }
 
 /// Policy settings.
@@ -244,6 +246,7 @@ impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
             path: PathBuf::from("aupd-data"),
+            cache_mb: 128,
         }
     }
 }
@@ -388,6 +391,9 @@ impl Settings {
                 "server.max_body_bytes",
                 "must be at least 1024".into(),
             ));
+        }
+        if self.store.cache_mb < 8 {
+            return Err(invalid("store.cache_mb", "must be at least 8".into()));
         }
         let sampling = &self.sampling;
         if let Err(message) = sampling.allow_nets() {
@@ -551,6 +557,16 @@ mod tests {
     fn bad_bind_address_is_refused() {
         let err = Settings::load(None, env(&[("AUPD__SERVER__BIND", "localhost")])).unwrap_err();
         assert!(err.to_string().contains("server.bind"));
+    }
+
+    #[test]
+    fn store_cache_is_bounded_and_configurable() {
+        let s = Settings::load(None, env(&[])).unwrap();
+        assert_eq!(s.store.cache_mb, 128);
+        let s = Settings::load(None, env(&[("AUPD__STORE__CACHE_MB", "64")])).unwrap();
+        assert_eq!(s.store.cache_mb, 64);
+        let err = Settings::load(None, env(&[("AUPD__STORE__CACHE_MB", "1")])).unwrap_err();
+        assert!(err.to_string().contains("store.cache_mb"), "{err}");
     }
 
     #[test]

@@ -246,6 +246,22 @@ async fn bad_sources_are_refused_and_nothing_is_added() {
 }
 
 #[tokio::test]
+async fn an_unknown_query_parameter_is_refused() {
+    let app = spawn_app().await;
+    app.create_tenant("parlor", "standard").await;
+    let (status, body) = app.get("/v1/tenants/parlor/findings?limt=5").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_query"))
+    );
+    let (status, body) = app.get("/v1/tenants/parlor/samples?limit=0").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_query"))
+    );
+}
+
+#[tokio::test]
 async fn routes_need_the_operator_token() {
     let app = spawn_app().await;
     let r = reqwest::Client::new()

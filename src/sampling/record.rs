@@ -688,6 +688,33 @@ mod tests {
     }
 
     #[test]
+    fn the_prevalence_window_holds_only_its_last_hours() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::SledStore::open(dir.path()).unwrap();
+        let tenant = TenantId::try_from("parlor".to_string()).unwrap();
+        let now = Timestamp::from_second(1_000 * 3600 + 10).unwrap();
+        let mut batch = Batch::new();
+        for (hour, sampled, flagged) in [(1000 - 200, 50, 9), (1000 - 167, 10, 1), (1000, 5, 2)] {
+            batch
+                .put(&Tally {
+                    tenant: tenant.clone(),
+                    hour,
+                    sampled,
+                    flagged: [("violent-incitement".to_string(), flagged)].into(),
+                })
+                .unwrap();
+        }
+        store.commit(batch).unwrap();
+        let tallies = window_tallies(&store, "parlor", now, 168 * 3600).unwrap();
+        let (n, x) = sum(&tallies);
+        assert_eq!(
+            n, 15,
+            "hour 800 is outside a 168-hour window, hour 833 inside"
+        );
+        assert_eq!(x["violent-incitement"], 3);
+    }
+
+    #[test]
     fn excerpts_are_bounded_on_character_boundaries() {
         assert_eq!(excerpt("héllo   wörld", 7), "héllo w…");
         assert_eq!(excerpt("short", 10), "short");

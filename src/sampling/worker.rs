@@ -232,9 +232,20 @@ impl Sampling {
     async fn fetch_items(&self, source: &Source, room: usize) -> Result<Vec<Item>, FetchError> {
         let doc = self.fetcher.get(&source.url).await?;
         let bad = |e: String| FetchError::Transport(format!("cannot read the document: {e}"));
+        // Item links are kept absolute, resolved against the feed's URL.
+        let absolute = |mut items: Vec<Item>| {
+            for item in &mut items {
+                if let Some(u) = item.url.as_deref().and_then(|u| doc.url.join(u).ok()) {
+                    item.url = Some(u.to_string());
+                }
+            }
+            items
+        };
         match &source.kind {
-            SourceKind::JsonFeed { pointers } => json_items(&doc.body, pointers).map_err(bad),
-            SourceKind::Rss | SourceKind::Atom => feed_items(&doc.body).map_err(bad),
+            SourceKind::JsonFeed { pointers } => {
+                json_items(&doc.body, pointers).map(absolute).map_err(bad)
+            }
+            SourceKind::Rss | SourceKind::Atom => feed_items(&doc.body).map(absolute).map_err(bad),
             SourceKind::Html => Ok(vec![Item {
                 id: None,
                 url: Some(doc.url.to_string()),

@@ -22,10 +22,16 @@ fn backend(e: sled::Error) -> StoreError {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `path`.
+    /// Opens (or creates) the store in `path` with a 128 MiB cache.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with_cache(path, 128 * 1024 * 1024)
+    }
+
+    /// Opens (or creates) the store in `path`, caching at most `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self> {
         let db = sled::Config::new()
             .path(path)
+            .cache_capacity(cache_bytes)
             .open()
             .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
         let trees = Tree::ALL
