@@ -125,6 +125,33 @@ pub enum BenchCommand {
         #[arg(long)]
         policy: Option<PathBuf>,
     },
+    /// Deadline ticker with many open cases: restart-to-first-fire, fire lag, memory.
+    Deadlines {
+        /// Open cases with a running deadline.
+        #[arg(long, default_value_t = 100_000)]
+        cases: usize,
+        /// How many of them come due during the window.
+        #[arg(long, default_value_t = 5_000)]
+        due: usize,
+        /// Seconds over which those come due.
+        #[arg(long, default_value_t = 20)]
+        window: u64,
+        /// Longest pause of the ticker between looks, in ms (as `enforcement.tick_ms`).
+        #[arg(long, default_value_t = 1000)]
+        tick_ms: u64,
+    },
+    /// Case actions through the HTTP API on loopback.
+    Actions {
+        /// Cases to act on.
+        #[arg(long, default_value_t = 200)]
+        cases: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+    },
     /// Sampler throughput from loopback JSON feeds (fetch, extract, score, store).
     Sampler {
         /// Feeds sampled at once (each fetched every second).
@@ -184,6 +211,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Token(cmd) => token(cmd, &settings),
         Command::Audit(AuditCommand::Verify) => audit_verify(&settings),
         Command::Score(args) => score(&args, &settings.policy.dir),
+        Command::Bench(BenchCommand::Deadlines { cases, due, window, tick_ms }) => {
+            crate::bench_enforcement::deadlines(cases, due, window, tick_ms)
+        }
+        Command::Bench(BenchCommand::Actions { cases, connections, secs }) => {
+            crate::bench_enforcement::actions(&settings, cases, connections, secs)
+        }
         Command::Bench(BenchCommand::Sampler {
             sources,
             items,
