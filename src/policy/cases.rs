@@ -155,19 +155,19 @@ pub fn run_cases(engine: &Engine, cases: &[Case]) -> Vec<Failure> {
         let mut problems = Vec::new();
         for id in &case.must_flag {
             if !verdict.is_flagged(id) {
-                let score = verdict.scores.get(id).copied().unwrap_or(0.0);
+                let score = verdict.scores.get(id.as_str()).copied().unwrap_or(0.0);
                 problems.push(format!("`{id}` did not flag (score {score:.3})"));
             }
         }
         for id in &case.must_not_flag {
             if verdict.is_flagged(id) {
-                let score = verdict.scores.get(id).copied().unwrap_or(0.0);
+                let score = verdict.scores.get(id.as_str()).copied().unwrap_or(0.0);
                 problems.push(format!("`{id}` flagged (score {score:.3})"));
             }
         }
         if case.clean {
             for f in &verdict.flagged {
-                if !case.must_flag.contains(&f.category) {
+                if !case.must_flag.iter().any(|c| **c == *f.category) {
                     problems.push(format!(
                         "`{}` flagged (score {:.3}) on a clean case",
                         f.category, f.score

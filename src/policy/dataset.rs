@@ -176,6 +176,11 @@ pub struct Source {
     pub group: Option<String>,
     /// A weight for every example of this source in training.
     pub weight: f32,
+    /// If set, positive and negative examples of this source are re-weighted
+    /// so that positives carry this share of the source's total weight:
+    /// sources with very different positive rates then teach the same prior,
+    /// and the model cannot learn "this style of text ⇒ this label".
+    pub prior: Option<f32>,
 }
 
 impl std::str::FromStr for Source {
@@ -189,6 +194,7 @@ impl std::str::FromStr for Source {
         }
         let (mut text, mut label, mut soft, mut skip, mut group, mut weight) =
             (None, None, None, Vec::new(), None, 1.0f32);
+        let mut prior = None;
         for part in parts {
             let (key, value) = part
                 .split_once('=')
@@ -206,8 +212,15 @@ impl std::str::FromStr for Source {
                         bail!("data source {s:?}: weight must be a positive number");
                     }
                 }
+                "prior" => {
+                    let p: f32 = value.trim().parse().with_context(ctx)?;
+                    if !(p > 0.0 && p < 1.0) {
+                        bail!("data source {s:?}: prior must be strictly between 0 and 1");
+                    }
+                    prior = Some(p);
+                }
                 other => bail!(
-                    "data source {s:?}: unknown key {other:?} (text, label, soft, skip, group, weight)"
+                    "data source {s:?}: unknown key {other:?} (text, label, soft, skip, group, weight, prior)"
                 ),
             }
         }
@@ -219,6 +232,7 @@ impl std::str::FromStr for Source {
             skip,
             group,
             weight,
+            prior,
         })
     }
 }
@@ -243,6 +257,9 @@ impl std::fmt::Display for Source {
         }
         if self.weight != 1.0 {
             write!(f, ",weight={}", self.weight)?;
+        }
+        if let Some(p) = self.prior {
+            write!(f, ",prior={p}")?;
         }
         Ok(())
     }

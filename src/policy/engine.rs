@@ -17,12 +17,14 @@
 //!   context-sensitive category's score is `raw × (1 − dampening × context)`;
 //! - a category is flagged when its score reaches its `flag_threshold`.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use serde::{Deserialize, Serialize};
 
+use super::features::FeatureSpec;
 use super::load::{DetectorKind, Policy};
 use super::normalize::{normalize, Normalized};
 use crate::domain::Severity;
@@ -34,9 +36,9 @@ const MAX_SPANS_PER_DETECTOR: usize = 5;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Verdict {
     /// Content hash of the policy and model files that produced it.
-    pub policy_version: String,
+    pub policy_version: Arc<str>,
     /// Score in [0, 1] for every category.
-    pub scores: BTreeMap<String, f32>,
+    pub scores: BTreeMap<Arc<str>, f32>,
     /// Categories whose score reached their flag threshold, most severe first.
     pub flagged: Vec<Flag>,
     /// What the detectors found, as spans of the original text.
@@ -50,7 +52,7 @@ pub struct Verdict {
 impl Verdict {
     /// Whether `category` was flagged.
     pub fn is_flagged(&self, category: &str) -> bool {
-        self.flagged.iter().any(|f| f.category == category)
+        self.flagged.iter().any(|f| &*f.category == category)
     }
 
     /// The highest score among flagged categories, if any.
@@ -63,7 +65,7 @@ impl Verdict {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Flag {
     /// Category id.
-    pub category: String,
+    pub category: Arc<str>,
     /// The category's severity.
     pub severity: Severity,
     /// The category score.
@@ -74,9 +76,9 @@ pub struct Flag {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Evidence {
     /// Category id.
-    pub category: String,
+    pub category: Arc<str>,
     /// Detector id.
-    pub detector: String,
+    pub detector: Arc<str>,
     /// Byte offset of the start in the original text.
     pub start: usize,
     /// Byte offset of the end in the original text.
@@ -97,7 +99,7 @@ enum Use {
 #[derive(Debug)]
 struct CompiledDetector {
     category: usize,
-    id: String,
+    id: Arc<str>,
     weight: f32,
     kind: Compiled,
 }
@@ -109,8 +111,49 @@ enum Compiled {
         within: usize,
     },
     Regex(regex::Regex),
-    /// A model and the log-odds shift that puts its midpoint at 0.5.
-    Classifier(Arc<super::model::LinearModel>, f32),
+    /// A model, the log-odds shift that puts its midpoint at 0.5, and where
+    /// its weights sit in the engine's banks.
+    Classifier {
+        model: Arc<super::model::LinearModel>,
+        shift: f32,
+        bank: usize,
+        slot: usize,
+    },
+}
+
+/// Most classifiers one bank scores in a single pass.
+const BANK_WIDTH: usize = 4;
+
+/// Classifiers that read the same features, scored in one hashing pass over
+/// the text with their weights interleaved and quantised to 16 bits (each
+/// model's largest weight maps to ±32767; the rounding moves a margin by far
+/// less than any threshold step).
+#[derive(Debug)]
+struct Bank {
+    spec: FeatureSpec,
+    /// Bucket `j` of model `m` at `table[j * width + m]`.
+    table: Vec<i16>,
+    /// Each model's weight per quantisation step.
+    steps: Vec<f32>,
+    biases: Vec<f32>,
+}
+
+impl Bank {
+    /// Writes each model's margin (log-odds) into `out`.
+    fn margins(&self, text: &str, out: &mut [f32]) {
+        fn put<const K: usize>(bank: &Bank, text: &str, out: &mut [f32]) {
+            let dots = bank.spec.dot_quantised::<K>(text, &bank.table);
+            for (m, (o, d)) in out.iter_mut().zip(dots).enumerate() {
+                *o = d * bank.steps[m] + bank.biases[m];
+            }
+        }
+        match self.biases.len() {
+            1 => put::<1>(self, text, out),
+            2 => put::<2>(self, text, out),
+            3 => put::<3>(self, text, out),
+            _ => put::<BANK_WIDTH>(self, text, out),
+        }
+    }
 }
 
 /// A policy compiled for scoring. Cheap to share behind an `Arc`.
@@ -121,6 +164,24 @@ pub struct Engine {
     /// For each automaton pattern, what it is used for.
     uses: Vec<Vec<Use>>,
     detectors: Vec<CompiledDetector>,
+    banks: Vec<Bank>,
+    /// Shared copies of the strings every verdict carries, so that building
+    /// one clones pointers instead of strings.
+    version: Arc<str>,
+    category_ids: Vec<Arc<str>>,
+}
+
+thread_local! {
+    /// Per-thread scratch space reused by every scan, so scoring a text
+    /// allocates only what its verdict keeps.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+#[derive(Default)]
+struct Scratch {
+    hits: Hits,
+    det_scores: Vec<f32>,
+    margins: Vec<f32>,
 }
 
 /// Per-text scratch space for one scan.
@@ -179,11 +240,16 @@ impl Engine {
                     DetectorKind::Regex(re) => Compiled::Regex(re.clone()),
                     DetectorKind::Classifier {
                         model, midpoint, ..
-                    } => Compiled::Classifier(model.clone(), (midpoint / (1.0 - midpoint)).ln()),
+                    } => Compiled::Classifier {
+                        model: model.clone(),
+                        shift: (midpoint / (1.0 - midpoint)).ln(),
+                        bank: 0,
+                        slot: 0,
+                    },
                 };
                 detectors.push(CompiledDetector {
                     category: c,
-                    id: det.id.clone(),
+                    id: Arc::from(det.id.as_str()),
                     weight: det.weight,
                     kind,
                 });
@@ -207,11 +273,21 @@ impl Engine {
                     .map_err(|e| CompileError(e.to_string()))?,
             )
         };
+        let banks = assign_banks(&mut detectors);
+        let version: Arc<str> = Arc::from(policy.version.as_str());
+        let category_ids = policy
+            .categories
+            .iter()
+            .map(|c| Arc::from(c.id.as_str()))
+            .collect();
         Ok(Engine {
             policy,
             automaton,
             uses,
             detectors,
+            banks,
+            version,
+            category_ids,
         })
     }
 
@@ -259,16 +335,33 @@ impl Engine {
 
     /// Scores a text that has already been folded.
     pub fn score_folded(&self, original: &str, folded: &Normalized) -> Verdict {
-        let n = self.detectors.len();
-        let mut hits = Hits {
-            spans: vec![Vec::new(); n],
-            first: vec![Vec::new(); n],
-            second: vec![Vec::new(); n],
-            context: vec![false; self.policy.context.signals.len()],
-        };
-        self.scan(folded, &mut hits);
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => self.score_with(original, folded, &mut scratch),
+            Err(_) => self.score_with(original, folded, &mut Scratch::default()),
+        })
+    }
 
-        let mut det_scores = vec![0f32; n];
+    fn score_with(&self, original: &str, folded: &Normalized, scratch: &mut Scratch) -> Verdict {
+        let n = self.detectors.len();
+        let Scratch {
+            hits,
+            det_scores,
+            margins,
+        } = scratch;
+        hits.reset(n, self.policy.context.signals.len());
+        self.scan(folded, hits);
+
+        margins.clear();
+        margins.resize(self.banks.len() * BANK_WIDTH, 0.0);
+        for (b, bank) in self.banks.iter().enumerate() {
+            bank.margins(
+                folded.text(),
+                &mut margins[b * BANK_WIDTH..(b + 1) * BANK_WIDTH],
+            );
+        }
+
+        det_scores.clear();
+        det_scores.resize(n, 0.0);
         for (d, det) in self.detectors.iter().enumerate() {
             match &det.kind {
                 Compiled::Lexical => {
@@ -277,35 +370,34 @@ impl Engine {
                     }
                 }
                 Compiled::Proximity { within } => {
-                    let pairs = proximity_pairs(folded, &hits.first[d], &hits.second[d], *within);
-                    if !pairs.is_empty() {
+                    proximity_pairs(
+                        folded,
+                        &hits.first[d],
+                        &hits.second[d],
+                        *within,
+                        &mut hits.spans[d],
+                    );
+                    if !hits.spans[d].is_empty() {
                         det_scores[d] = det.weight;
-                        hits.spans[d] = pairs;
                     }
                 }
                 Compiled::Regex(re) => {
-                    let spans: Vec<(usize, usize)> = re
-                        .find_iter(folded.text())
-                        .filter(|m| !m.is_empty())
-                        .take(MAX_SPANS_PER_DETECTOR)
-                        .map(|m| (m.start(), m.end()))
-                        .collect();
+                    let spans = &mut hits.spans[d];
+                    spans.extend(
+                        re.find_iter(folded.text())
+                            .filter(|m| !m.is_empty())
+                            .take(MAX_SPANS_PER_DETECTOR)
+                            .map(|m| (m.start(), m.end())),
+                    );
                     if !spans.is_empty() {
                         det_scores[d] = det.weight;
-                        hits.spans[d] = spans;
                     }
                 }
-                Compiled::Classifier(model, shift) => {
-                    let p = super::model::sigmoid(model.margin_folded(folded.text()) - shift);
-                    det_scores[d] = det.weight * p;
-                    let cat = &self.policy.categories[det.category];
-                    if det_scores[d] >= cat.flag_threshold * 0.5 {
-                        hits.spans[d] = model
-                            .explain(folded, 3)
-                            .into_iter()
-                            .map(|(s, e, _)| (s, e))
-                            .collect();
-                    }
+                Compiled::Classifier {
+                    shift, bank, slot, ..
+                } => {
+                    let margin = margins[bank * BANK_WIDTH + slot];
+                    det_scores[d] = det.weight * super::model::sigmoid(margin - shift);
                 }
             }
         }
@@ -336,10 +428,11 @@ impl Engine {
                 score *= 1.0 - self.policy.context.dampening * context;
             }
             let score = score.clamp(0.0, 1.0);
-            scores.insert(cat.id.clone(), score);
-            if score > 0.0 && score >= cat.flag_threshold {
+            scores.insert(self.category_ids[c].clone(), score);
+            let is_flagged = score > 0.0 && score >= cat.flag_threshold;
+            if is_flagged {
                 flagged.push(Flag {
-                    category: cat.id.clone(),
+                    category: self.category_ids[c].clone(),
                     severity: cat.severity,
                     score,
                 });
@@ -349,11 +442,29 @@ impl Engine {
                     if det.category != c || det_scores[d] <= 0.0 {
                         continue;
                     }
-                    for &(s, e) in hits.spans[d].iter().take(MAX_SPANS_PER_DETECTOR) {
+                    // A model's evidence (the words that pushed it up) costs
+                    // another pass over the text: worth it only for a flag
+                    // the model took part in.
+                    let explained;
+                    let spans: &[(usize, usize)] = match &det.kind {
+                        Compiled::Classifier { model, .. } => {
+                            if !is_flagged || det_scores[d] < cat.flag_threshold * 0.5 {
+                                continue;
+                            }
+                            explained = model
+                                .explain(folded, 3)
+                                .into_iter()
+                                .map(|(s, e, _)| (s, e))
+                                .collect::<Vec<_>>();
+                            &explained
+                        }
+                        _ => &hits.spans[d],
+                    };
+                    for &(s, e) in spans.iter().take(MAX_SPANS_PER_DETECTOR) {
                         let (os, oe) = folded.original_span(s, e);
                         if oe > os {
                             evidence.push(Evidence {
-                                category: cat.id.clone(),
+                                category: self.category_ids[c].clone(),
                                 detector: det.id.clone(),
                                 start: os,
                                 end: oe,
@@ -370,7 +481,7 @@ impl Engine {
                 .then(b.score.total_cmp(&a.score))
         });
         Verdict {
-            policy_version: self.policy.version.clone(),
+            policy_version: self.version.clone(),
             scores,
             flagged,
             evidence,
@@ -407,14 +518,79 @@ fn push_span(spans: &mut Vec<(usize, usize)>, span: (usize, usize)) {
     }
 }
 
-/// Spans joining a `first` term to a `second` term at most `within` words apart.
+impl Hits {
+    /// Empties every list, keeping their buffers, for `detectors` detectors
+    /// and `signals` context signals.
+    fn reset(&mut self, detectors: usize, signals: usize) {
+        for lists in [&mut self.spans, &mut self.first, &mut self.second] {
+            lists.resize_with(detectors, Vec::new);
+            for l in lists.iter_mut() {
+                l.clear();
+            }
+        }
+        self.context.clear();
+        self.context.resize(signals, false);
+    }
+}
+
+/// Puts every classifier into a bank of classifiers with the same features
+/// and builds the banks' interleaved weight tables.
+fn assign_banks(detectors: &mut [CompiledDetector]) -> Vec<Bank> {
+    let mut members: Vec<(FeatureSpec, Vec<Arc<super::model::LinearModel>>)> = Vec::new();
+    for det in detectors.iter_mut() {
+        if let Compiled::Classifier {
+            model, bank, slot, ..
+        } = &mut det.kind
+        {
+            let b = match members
+                .iter()
+                .position(|(spec, ms)| *spec == model.spec && ms.len() < BANK_WIDTH)
+            {
+                Some(b) => b,
+                None => {
+                    members.push((model.spec, Vec::new()));
+                    members.len() - 1
+                }
+            };
+            *bank = b;
+            *slot = members[b].1.len();
+            members[b].1.push(model.clone());
+        }
+    }
+    members
+        .into_iter()
+        .map(|(spec, models)| {
+            let k = models.len();
+            let mut table = vec![0i16; spec.dim() * k];
+            let mut steps = Vec::with_capacity(k);
+            for (m, model) in models.iter().enumerate() {
+                let max = model.weights.iter().fold(0.0f32, |a, w| a.max(w.abs()));
+                let step = if max > 0.0 { max / 32767.0 } else { 1.0 };
+                for (j, &w) in model.weights.iter().enumerate() {
+                    table[j * k + m] = (w / step).round().clamp(-32767.0, 32767.0) as i16;
+                }
+                steps.push(step);
+            }
+            Bank {
+                spec,
+                table,
+                steps,
+                biases: models.iter().map(|m| m.bias).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Writes into `out` the spans joining a `first` term to a `second` term at
+/// most `within` words apart.
 fn proximity_pairs(
     folded: &Normalized,
     first: &[(usize, usize)],
     second: &[(usize, usize)],
     within: usize,
-) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
+    out: &mut Vec<(usize, usize)>,
+) {
+    out.clear();
     for &(fs, fe) in first {
         let fw = folded.word_index(fs);
         let fw_end = folded.word_index(fe.saturating_sub(1));
@@ -433,10 +609,68 @@ fn proximity_pairs(
             if gap <= within {
                 out.push((fs.min(ss), fe.max(se)));
                 if out.len() >= MAX_SPANS_PER_DETECTOR {
-                    return out;
+                    return;
                 }
             }
         }
     }
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::model::LinearModel;
+
+    fn model(seed: usize, bias: f32) -> Arc<LinearModel> {
+        let spec = FeatureSpec {
+            bits: 12,
+            word_ngrams: (1, 2),
+            char_ngrams: (3, 5),
+        };
+        let mut m = LinearModel::zeros(spec);
+        for (i, w) in m.weights.iter_mut().enumerate() {
+            *w = (((i * 7919 + seed * 104_729) % 2001) as f32 - 1000.0) / 700.0;
+        }
+        m.bias = bias;
+        Arc::new(m)
+    }
+
+    fn classifier(model: Arc<LinearModel>) -> CompiledDetector {
+        CompiledDetector {
+            category: 0,
+            id: Arc::from("test.model"),
+            weight: 1.0,
+            kind: Compiled::Classifier {
+                model,
+                shift: 0.0,
+                bank: usize::MAX,
+                slot: usize::MAX,
+            },
+        }
+    }
+
+    #[test]
+    fn a_bank_scores_each_of_its_models_like_the_model_itself() {
+        let (a, b) = (model(1, 0.25), model(2, -0.5));
+        let mut detectors = vec![classifier(a.clone()), classifier(b.clone())];
+        let banks = assign_banks(&mut detectors);
+        assert_eq!(banks.len(), 1, "same features share one bank");
+        let mut margins = [0.0f32; BANK_WIDTH];
+        for text in [
+            "we wil kil them al tonight",
+            "a",
+            "",
+            "the mayor should resign",
+        ] {
+            banks[0].margins(text, &mut margins);
+            for (slot, m) in [a.clone(), b.clone()].iter().enumerate() {
+                let want = m.margin_folded(text);
+                assert!(
+                    (margins[slot] - want).abs() < 1e-3 * (1.0 + want.abs()),
+                    "{text:?} model {slot}: bank {} vs model {want}",
+                    margins[slot]
+                );
+            }
+        }
+    }
 }

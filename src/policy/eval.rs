@@ -2,6 +2,7 @@
 //! combined and context-adjusted exactly as in production — agrees with a
 //! labelled file, on the shared deterministic split or by cross-validation.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use super::dataset::{fold_of, read_source, Part, Row, Source};
 use super::load::{DetectorKind, Policy};
 use super::metrics::{average_precision, flag_rates, Confusion};
 use super::normalize::normalize;
-use super::train::{parse_part, sidecar_path, train, Example, TrainParams};
+use super::train::{class_weights, parse_part, sidecar_path, train, Example, TrainParams};
 use super::Engine;
 
 /// `aupd policy eval`: per-category figures against a labelled CSV file.
@@ -103,7 +104,7 @@ pub fn run_policy_eval(args: &PolicyEvalArgs, default_dir: &Path) -> anyhow::Res
         Some(k) => {
             anyhow::ensure!(k >= 2, "--cv needs at least 2 folds");
             let rows: Vec<&Row> = loaded.rows.iter().collect();
-            let scores = cross_validated_scores(&policy, dir, &rows, &categories, k)?;
+            let scores = cross_validated_scores(&policy, dir, &args.data, &rows, &categories, k)?;
             (rows, scores)
         }
         None => {
@@ -226,7 +227,7 @@ fn score_rows(engine: &Engine, rows: &[&Row], categories: &[String]) -> Vec<Vec<
     for row in rows {
         let v = engine.score(&row.text);
         for (c, id) in categories.iter().enumerate() {
-            scores[c].push(v.scores.get(id).copied().unwrap_or(0.0));
+            scores[c].push(v.scores.get(id.as_str()).copied().unwrap_or(0.0));
         }
     }
     scores
@@ -237,6 +238,7 @@ fn score_rows(engine: &Engine, rows: &[&Row], categories: &[String]) -> Vec<Vec<
 fn cross_validated_scores(
     policy: &Policy,
     dir: &Path,
+    data: &Path,
     rows: &[&Row],
     categories: &[String],
     k: usize,
@@ -249,6 +251,22 @@ fn cross_validated_scores(
             weight: 1.0,
         })
         .collect();
+    // Each classifier's other training sources (their training parts), as in
+    // its sidecar: every fold's model is fitted on them too, so the figure
+    // measures the model that ships, not one trained on this file alone.
+    let mut extra: BTreeMap<PathBuf, Vec<Example>> = BTreeMap::new();
+    for cat in policy
+        .categories
+        .iter()
+        .filter(|c| categories.contains(&c.id))
+    {
+        for det in &cat.detectors {
+            if let DetectorKind::Classifier { path, .. } = &det.kind {
+                let examples = sidecar_extra_examples(&dir.join(path), data)?;
+                extra.insert(path.clone(), examples);
+            }
+        }
+    }
     let mut scores = vec![vec![0f32; rows.len()]; categories.len()];
     for fold in 0..k {
         let train_rows: Vec<Example> = rows
@@ -266,7 +284,9 @@ fn cross_validated_scores(
             for det in &mut cat.detectors {
                 if let DetectorKind::Classifier { path, model, .. } = &mut det.kind {
                     let params = sidecar_params(&dir.join(&*path))?;
-                    *model = Arc::new(train(&train_rows, &params));
+                    let mut fit_rows = train_rows.clone();
+                    fit_rows.extend(extra.get(path).into_iter().flatten().cloned());
+                    *model = Arc::new(train(&fit_rows, &params));
                 }
             }
         }
@@ -277,11 +297,59 @@ fn cross_validated_scores(
             }
             let v = engine.score(&r.text);
             for (c, id) in categories.iter().enumerate() {
-                scores[c][i] = v.scores.get(id).copied().unwrap_or(0.0);
+                scores[c][i] = v.scores.get(id.as_str()).copied().unwrap_or(0.0);
             }
         }
     }
     Ok(scores)
+}
+
+/// The training parts of the sources in a model's sidecar other than `data`,
+/// weighted as training weighted them.
+fn sidecar_extra_examples(model: &Path, data: &Path) -> anyhow::Result<Vec<Example>> {
+    let path = sidecar_path(model);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let mut out = Vec::new();
+    for record in v
+        .get("data")
+        .and_then(|d| d.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let Some(spec) = record.get("source").and_then(|s| s.as_str()) else {
+            continue;
+        };
+        let source: Source = spec
+            .parse()
+            .with_context(|| format!("{}: bad data source", path.display()))?;
+        if same_file(&source.path, data) {
+            continue;
+        }
+        let loaded = read_source(&source)?;
+        let (pos_weight, neg_weight) = class_weights(&source, &loaded.rows, Part::Train);
+        out.extend(
+            loaded
+                .rows
+                .iter()
+                .filter(|r| Part::Train.contains(r.number))
+                .map(|r| Example {
+                    folded: normalize(&r.text).text().to_string(),
+                    target: r.target,
+                    weight: if r.label { pos_weight } else { neg_weight },
+                }),
+        );
+    }
+    Ok(out)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// The training parameters recorded in a model's sidecar.

@@ -128,20 +128,28 @@ impl LinearModel {
     /// inside it; n-grams spanning several words are left out.
     pub fn explain(&self, text: &Normalized, k: usize) -> Vec<(usize, usize, f32)> {
         let folded = text.text();
-        let (sw, sc) = self.spec.group_scales(folded);
         let starts: Vec<usize> = (0..text.word_count()).map(|i| text.word_start(i)).collect();
-        let mut contrib = vec![0.0f32; starts.len()];
+        // One pass: each word's unscaled unigram and character sums, and the
+        // group sizes that scale them.
+        let mut sums = vec![(0.0f32, 0.0f32); starts.len()];
+        let (mut nw, mut nc) = (0u32, 0u32);
         self.spec.visit(folded, |ft| {
-            let w = self.weights.get(ft.index as usize).copied().unwrap_or(0.0);
-            let c = match ft.group {
-                Group::Word if ft.unigram => ft.sign * w * sw,
-                Group::Word => return,
-                Group::Char => ft.sign * w * sc,
-            };
-            if let Some(slot) = contrib.get_mut(ft.word as usize) {
-                *slot += c;
+            let w = ft.sign * self.weights.get(ft.index as usize).copied().unwrap_or(0.0);
+            match ft.group {
+                Group::Word => nw += 1,
+                Group::Char => nc += 1,
+            }
+            if let Some(slot) = sums.get_mut(ft.word as usize) {
+                match ft.group {
+                    Group::Word if ft.unigram => slot.0 += w,
+                    Group::Word => {}
+                    Group::Char => slot.1 += w,
+                }
             }
         });
+        let scale = |n: u32| if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() };
+        let (sw, sc) = (scale(nw), scale(nc));
+        let contrib: Vec<f32> = sums.iter().map(|&(w, c)| w * sw + c * sc).collect();
         let mut order: Vec<usize> = (0..contrib.len()).filter(|&i| contrib[i] > 0.0).collect();
         order.sort_by(|&a, &b| contrib[b].total_cmp(&contrib[a]).then(a.cmp(&b)));
         order.truncate(k);

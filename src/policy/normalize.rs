@@ -262,7 +262,10 @@ fn leet(c: char) -> Option<char> {
 }
 
 struct Folder {
-    out: Normalized,
+    /// The folded text so far, as bytes: pushed a word at a time and checked
+    /// as UTF-8 once at the end.
+    text: Vec<u8>,
+    words: Vec<Word>,
     word: Vec<(Unit, Kind)>,
     /// Reused buffer for the folded letters of one word.
     units: Vec<Unit>,
@@ -306,12 +309,10 @@ impl Gap {
 impl Folder {
     fn with_capacity(n: usize) -> Self {
         Folder {
-            out: Normalized {
-                text: String::with_capacity(n),
-                words: Vec::with_capacity(n / 4 + 1),
-            },
+            text: Vec::with_capacity(n),
+            words: Vec::with_capacity(n / 4 + 1),
             word: Vec::new(),
-            units: Vec::with_capacity(32),
+            units: Vec::new(),
             singles: Vec::new(),
             singles_gap: None,
             gap: Gap::default(),
@@ -354,8 +355,8 @@ impl Folder {
 
     /// Folds one ASCII word straight into the output.
     fn ascii_word(&mut self, word: &[u8], offset: u32, has_letter: bool) {
-        let text_before = self.out.text.len();
-        let words_before = self.out.words.len();
+        let text_before = self.text.len();
+        let words_before = self.words.len();
         // Held single letters are flushed lazily: write this word first into
         // a detached position only if it turns out longer than one letter.
         let mut folded = [0u8; 64];
@@ -363,7 +364,32 @@ impl Folder {
         let mut first = u32::MAX;
         let mut last = 0u32;
         let mut long: Option<Vec<u8>> = None;
-        for (k, &byte) in word.iter().enumerate() {
+        if word.len() <= folded.len() {
+            // Common case: the word fits the stack buffer, so the loop needs
+            // no overflow handling.
+            for (k, &byte) in word.iter().enumerate() {
+                let c = match ASCII_CLASS[(byte & 0x7f) as usize] {
+                    A_LETTER => byte.to_ascii_lowercase(),
+                    A_DIGIT if has_letter => leet_byte(byte),
+                    A_DIGIT => byte,
+                    A_SYMBOL if has_letter => match leet_byte(byte) {
+                        b'\0' => continue,
+                        c => c,
+                    },
+                    _ => continue,
+                };
+                let at = offset + k as u32;
+                first = first.min(at);
+                last = at + 1;
+                if len > 0 && folded[len - 1] == c && c.is_ascii_alphabetic() {
+                    continue;
+                }
+                folded[len] = c;
+                len += 1;
+            }
+        }
+        let too_long: &[u8] = if word.len() > folded.len() { word } else { &[] };
+        for (k, &byte) in too_long.iter().enumerate() {
             let c = match ASCII_CLASS[(byte & 0x7f) as usize] {
                 A_LETTER => byte.to_ascii_lowercase(),
                 A_DIGIT if has_letter => leet_byte(byte),
@@ -417,20 +443,19 @@ impl Folder {
             self.finish_word();
             return;
         }
-        self.flush_singles();
-        debug_assert!(self.out.text.len() >= text_before && self.out.words.len() >= words_before);
-        let out = &mut self.out;
-        if !out.text.is_empty() {
-            out.text.push(' ');
+        if !self.singles.is_empty() {
+            self.flush_singles();
         }
-        out.words.push(Word {
-            folded_start: out.text.len() as u32,
+        debug_assert!(self.text.len() >= text_before && self.words.len() >= words_before);
+        if !self.text.is_empty() {
+            self.text.push(b' ');
+        }
+        self.words.push(Word {
+            folded_start: self.text.len() as u32,
             original_start: first,
             original_end: last,
         });
-        // Every byte here is ASCII, so this cannot fail.
-        out.text
-            .push_str(std::str::from_utf8(bytes).unwrap_or_default());
+        self.text.extend_from_slice(bytes);
     }
 
     fn push(&mut self, ch: char, kind: Kind, start: u32, end: u32) {
@@ -524,24 +549,31 @@ impl Folder {
         let (Some(first), Some(last)) = (units.first(), units.last()) else {
             return;
         };
-        let out = &mut self.out;
-        if !out.text.is_empty() {
-            out.text.push(' ');
+        if !self.text.is_empty() {
+            self.text.push(b' ');
         }
-        out.words.push(Word {
-            folded_start: out.text.len() as u32,
+        self.words.push(Word {
+            folded_start: self.text.len() as u32,
             original_start: first.start,
             original_end: last.end,
         });
         for u in units {
-            out.text.push(u.ch);
+            let mut buf = [0u8; 4];
+            self.text
+                .extend_from_slice(u.ch.encode_utf8(&mut buf).as_bytes());
         }
     }
 
     fn finish(mut self) -> Normalized {
         self.end_word();
         self.flush_singles();
-        self.out
+        // Only whole characters were ever pushed, so this never falls back.
+        let text = String::from_utf8(self.text)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Normalized {
+            text,
+            words: self.words,
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use super::dataset::{fold_of, read_source, Part, Source};
+use super::dataset::{fold_of, read_source, Part, Row, Source};
 use super::features::FeatureSpec;
 use super::metrics::{best_f1_threshold, Report};
 use super::model::{sigmoid, LinearModel};
@@ -486,6 +486,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
             Part::Train
         };
         let (mut used, mut pos) = (0, 0);
+        let (pos_weight, neg_weight) = class_weights(source, &loaded.rows, part);
         for row in loaded.rows {
             if !part.contains(row.number) {
                 continue;
@@ -497,7 +498,7 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
             examples.push(Example {
                 folded: normalize(&row.text).text().to_string(),
                 target: row.target,
-                weight: source.weight,
+                weight: if row.label { pos_weight } else { neg_weight },
             });
             items.push(Item {
                 source: s,
@@ -598,6 +599,27 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         side.display()
     );
     Ok(())
+}
+
+/// The training weights of a source's positive and negative rows: the
+/// source's `weight`, and with a `prior` the re-weighting that gives its
+/// positives that share of the source's total weight.
+pub(crate) fn class_weights(source: &Source, rows: &[Row], part: Part) -> (f32, f32) {
+    let Some(prior) = source.prior else {
+        return (source.weight, source.weight);
+    };
+    let used = rows.iter().filter(|r| part.contains(r.number));
+    let (n, pos) = used.fold((0usize, 0usize), |(n, p), r| {
+        (n + 1, p + usize::from(r.label))
+    });
+    if pos == 0 || pos == n {
+        return (source.weight, source.weight);
+    }
+    let (n, pos) = (n as f32, pos as f32);
+    (
+        source.weight * prior * n / pos,
+        source.weight * (1.0 - prior) * n / (n - pos),
+    )
 }
 
 /// K-fold cross-validation over the rows of source 0; other sources' training
@@ -777,6 +799,29 @@ mod tests {
         SplitMix64::new(42).shuffle(&mut w);
         assert_eq!(v, w);
         assert_ne!(v, (0..8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_prior_gives_positives_that_share_of_the_source_weight() {
+        let source: Source = "x.csv,text=t,label=y=1,weight=0.5,prior=0.2"
+            .parse()
+            .unwrap();
+        let rows: Vec<Row> = (0..10)
+            .map(|number| Row {
+                number,
+                text: String::new(),
+                label: number % 5 == 1,
+                target: 0.0,
+                group: None,
+            })
+            .collect();
+        // Rows 1 and 6 are positive: 2 of 10, weighted to carry 20% of 0.5 * 10.
+        let (pos, neg) = class_weights(&source, &rows, Part::All);
+        assert!((2.0 * pos - 0.2 * 0.5 * 10.0).abs() < 1e-5);
+        assert!((8.0 * neg - 0.8 * 0.5 * 10.0).abs() < 1e-5);
+        let plain: Source = "x.csv,text=t,label=y=1,weight=0.5".parse().unwrap();
+        assert_eq!(class_weights(&plain, &rows, Part::All), (0.5, 0.5));
+        assert!("x.csv,text=t,label=y=1,prior=1".parse::<Source>().is_err());
     }
 
     #[test]
