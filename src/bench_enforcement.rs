@@ -12,7 +12,9 @@ use crate::bench_sampling::{rss_mib, Scratch};
 use crate::clock::{ManualClock, SystemClock};
 use crate::commands::CaseService;
 use crate::config::{Secret, Settings};
-use crate::domain::{Actor, ActorKind, CaseId, Command, EvidenceKind, EvidenceRef, Severity, TenantId};
+use crate::domain::{
+    Actor, ActorKind, CaseId, Command, EvidenceKind, EvidenceRef, Severity, TenantId,
+};
 use crate::enforcement::{decide, Ladders};
 use crate::store::cases::transition_batch;
 use crate::store::{SharedStore, SledStore};
@@ -28,7 +30,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn open_store(path: &std::path::Path) -> anyhow::Result<SharedStore> {
-    Ok(Arc::new(SledStore::open_with_cache(path, 128 * 1024 * 1024).context("opening the bench store")?))
+    Ok(Arc::new(
+        SledStore::open_with_cache(path, 128 * 1024 * 1024).context("opening the bench store")?,
+    ))
 }
 
 /// `aupd bench deadlines`: `cases` open cases with running deadlines, of
@@ -43,43 +47,63 @@ pub fn deadlines(cases: usize, due: usize, window_secs: u64, tick_ms: u64) -> an
     ladders.critical.reminders.clear();
     let cure = ladders.critical.cure_window;
     let overdue = 100.min(due);
+    let far = cases.saturating_sub(due);
     let t0 = Timestamp::now();
-    // The window starts after set-up, which takes a while for 100k cases.
-    let setup_allowance = SignedDuration::from_secs((cases as i64 / 8_000).max(5));
-    let window_start = t0 + setup_allowance;
-    let due_at = |i: usize| -> Timestamp {
-        if i < overdue {
-            window_start - SignedDuration::from_secs(3600)
-        } else if i < due {
-            let span = window_secs as f64 * 1000.0;
-            window_start + SignedDuration::from_millis(((i - overdue) as f64 / (due - overdue).max(1) as f64 * span) as i64)
-        } else {
-            t0 + SignedDuration::from_hours(24) + SignedDuration::from_secs(i as i64)
-        }
+    let actor = Actor::new(ActorKind::Service, "bench");
+    let open_one = |store: &SharedStore, i: usize, due_at: Timestamp| -> anyhow::Result<()> {
+        let opened_at = due_at - cure;
+        let command = Command::Open {
+            case_id: CaseId::new(),
+            tenant: TenantId::try_from(format!("tenant-{}", i % 1000))
+                .map_err(anyhow::Error::msg)?,
+            categories: vec!["violent-incitement".into()],
+            severity: Severity::Critical,
+            evidence: vec![EvidenceRef {
+                kind: EvidenceKind::Prevalence {
+                    sampled: 100,
+                    flagged: 9,
+                    lower: 0.05,
+                    upper: 0.16,
+                },
+                category: "violent-incitement".into(),
+                url: None,
+                policy_version: None,
+            }],
+            report: None,
+        };
+        let t = decide(None, &actor, &command, &ladders, opened_at)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let batch = transition_batch(store, &t, None, None, opened_at)?;
+        store.commit(batch)?;
+        Ok(())
     };
 
     let setup = Instant::now();
+    let window_start;
     {
         let store = open_store(&path)?;
-        let actor = Actor::new(ActorKind::Service, "bench");
-        for i in 0..cases {
-            let opened_at = due_at(i) - cure;
-            let command = Command::Open {
-                case_id: CaseId::new(),
-                tenant: TenantId::try_from(format!("tenant-{}", i % 1000)).map_err(anyhow::Error::msg)?,
-                categories: vec!["violent-incitement".into()],
-                severity: Severity::Critical,
-                evidence: vec![EvidenceRef {
-                    kind: EvidenceKind::Prevalence { sampled: 100, flagged: 9, lower: 0.05, upper: 0.16 },
-                    category: "violent-incitement".into(),
-                    url: None,
-                    policy_version: None,
-                }],
-                report: None,
+        // First the cases whose deadlines lie a day away ...
+        for i in 0..far {
+            open_one(
+                &store,
+                i,
+                t0 + SignedDuration::from_hours(24) + SignedDuration::from_secs(i as i64),
+            )?;
+        }
+        // ... then those that come due in the window, which starts once
+        // they are all written (about 1 ms each, with room to spare).
+        window_start = Timestamp::now() + SignedDuration::from_millis(3000 + due as i64);
+        for k in 0..due {
+            let due_at = if k < overdue {
+                window_start - SignedDuration::from_secs(3600)
+            } else {
+                let span = window_secs as f64 * 1000.0;
+                window_start
+                    + SignedDuration::from_millis(
+                        ((k - overdue) as f64 / (due - overdue).max(1) as f64 * span) as i64,
+                    )
             };
-            let t = decide(None, &actor, &command, &ladders, opened_at).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let batch = transition_batch(&store, &t, None, None, opened_at)?;
-            store.commit(batch)?;
+            open_one(&store, far + k, due_at)?;
         }
         store.flush()?;
     }
@@ -91,7 +115,9 @@ pub fn deadlines(cases: usize, due: usize, window_secs: u64, tick_ms: u64) -> an
     );
     let now = Timestamp::now();
     if now < window_start {
-        std::thread::sleep(Duration::from_millis(window_start.duration_since(now).as_millis().max(0) as u64));
+        std::thread::sleep(Duration::from_millis(
+            window_start.duration_since(now).as_millis().max(0) as u64,
+        ));
     }
 
     // Restart: open the store and fire what is overdue.
@@ -149,7 +175,12 @@ pub fn deadlines(cases: usize, due: usize, window_secs: u64, tick_ms: u64) -> an
 
 /// `aupd bench actions`: case actions through the HTTP API on loopback,
 /// from `connections` concurrent clients for `secs` seconds.
-pub fn actions(base: &Settings, cases: usize, connections: usize, secs: u64) -> anyhow::Result<i32> {
+pub fn actions(
+    base: &Settings,
+    cases: usize,
+    connections: usize,
+    secs: u64,
+) -> anyhow::Result<i32> {
     let scratch = Scratch::new("actions")?;
     let mut settings = base.clone();
     settings.server.bind = "127.0.0.1:0".into();
@@ -240,7 +271,9 @@ pub fn actions(base: &Settings, cases: usize, connections: usize, secs: u64) -> 
             Ok((all.len() as u64, all, t0.elapsed().as_secs_f64()))
         })
     });
-    let result = load.join().map_err(|_| anyhow::anyhow!("load thread panicked"))?;
+    let result = load
+        .join()
+        .map_err(|_| anyhow::anyhow!("load thread panicked"))?;
     server_rt.block_on(async {
         handle.stop(true).await;
         let _ = running.await;

@@ -211,12 +211,17 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Token(cmd) => token(cmd, &settings),
         Command::Audit(AuditCommand::Verify) => audit_verify(&settings),
         Command::Score(args) => score(&args, &settings.policy.dir),
-        Command::Bench(BenchCommand::Deadlines { cases, due, window, tick_ms }) => {
-            crate::bench_enforcement::deadlines(cases, due, window, tick_ms)
-        }
-        Command::Bench(BenchCommand::Actions { cases, connections, secs }) => {
-            crate::bench_enforcement::actions(&settings, cases, connections, secs)
-        }
+        Command::Bench(BenchCommand::Deadlines {
+            cases,
+            due,
+            window,
+            tick_ms,
+        }) => crate::bench_enforcement::deadlines(cases, due, window, tick_ms),
+        Command::Bench(BenchCommand::Actions {
+            cases,
+            connections,
+            secs,
+        }) => crate::bench_enforcement::actions(&settings, cases, connections, secs),
         Command::Bench(BenchCommand::Sampler {
             sources,
             items,

@@ -75,13 +75,17 @@ fn excerpt(text: &str, chars: usize) -> String {
 
 fn to_sample_verdict(v: Verdict) -> SampleVerdict {
     SampleVerdict {
-        policy_version: v.policy_version,
-        scores: v.scores,
+        policy_version: v.policy_version.to_string(),
+        scores: v
+            .scores
+            .into_iter()
+            .map(|(k, s)| (k.to_string(), s))
+            .collect(),
         flagged: v
             .flagged
             .into_iter()
             .map(|f| FlaggedCategory {
-                category: f.category,
+                category: f.category.to_string(),
                 severity: f.severity,
                 score: f.score,
             })
@@ -90,8 +94,8 @@ fn to_sample_verdict(v: Verdict) -> SampleVerdict {
             .evidence
             .into_iter()
             .map(|e| EvidenceSpan {
-                category: e.category,
-                detector: e.detector,
+                category: e.category.to_string(),
+                detector: e.detector.to_string(),
                 text: e.text,
             })
             .collect(),
