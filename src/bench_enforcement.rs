@@ -251,7 +251,7 @@ pub fn actions(
                         // Each client works its own cases, so actions do not
                         // fight over one record.
                         let id = &ids[(w + n * connections) % ids.len()];
-                        let owner = if n % 2 == 0 { "olivia" } else { "oscar" };
+                        let owner = if n.is_multiple_of(2) { "olivia" } else { "oscar" };
                         let sent = Instant::now();
                         post(
                             format!("/v1/cases/{id}/actions"),
