@@ -4,7 +4,11 @@
 
 mod common;
 
+use std::sync::Arc;
+
+use aupd::clock::ManualClock;
 use common::{eventually, spawn_app_with, violating, Options};
+use jiff::{SignedDuration, Timestamp};
 use serde_json::{json, Value};
 
 async fn scrape(app: &common::TestApp) -> String {
@@ -67,12 +71,14 @@ async fn metrics_need_no_token_and_label_requests_by_route_pattern() {
 }
 
 #[tokio::test]
-async fn pushed_evidence_shows_as_flagged_items_and_an_open_case() {
+async fn pushed_evidence_shows_as_flagged_items_an_open_case_and_a_late_deadline() {
+    let clock = Arc::new(ManualClock::new(Timestamp::now()));
     let app = spawn_app_with(Options {
         configure: Box::new(|s| {
             s.enforcement.tick_ms = 20;
             s.sampling.intake_sample_rate = 1.0;
         }),
+        clock: Some(clock.clone()),
         ..Options::default()
     })
     .await;
@@ -107,6 +113,31 @@ async fn pushed_evidence_shows_as_flagged_items_and_an_open_case() {
     );
     assert!(
         text.contains("aupd_scoring_duration_seconds_count"),
+        "{text}"
+    );
+    // The critical ladder notices at once with an hour to cure.
+    assert!(
+        value(&text, "aupd_deadlines_pending ").is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+
+    // A minute past the deadline it fires, a minute late; the reminders
+    // (30 and 10 minutes before it) fire too, 31 and 11 minutes late.
+    clock.advance(SignedDuration::from_mins(61));
+    let text = eventually("the cure deadline's lag in the metrics", || async {
+        let text = scrape(&app).await;
+        value(&text, "aupd_deadline_fire_lag_seconds_bucket{le=\"120\"}")
+            .is_some_and(|n| n >= 1.0)
+            .then_some(text)
+    })
+    .await;
+    assert_eq!(
+        value(&text, "aupd_deadline_fire_lag_seconds_bucket{le=\"30\"}"),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(
+        value(&text, "aupd_deadlines_fired_total ").is_some_and(|n| n >= 1.0),
         "{text}"
     );
     app.stop().await;
