@@ -175,6 +175,8 @@ refuse "service.port: \"http\"" "service.port: Invalid type. Expected: integer, 
   "$HELM" template aupd "$CHART" --set-string service.port=http
 refuse "unknown aupd setting settings.server.bindd" "settings.server: Additional property bindd is not allowed" \
   "$HELM" template aupd "$CHART" --set settings.server.bindd=x
+refuse "settings.store.cache_mb below 8" "settings.store.cache_mb: Must be greater than or equal to 8" \
+  "$HELM" template aupd "$CHART" --set settings.store.cache_mb=4
 refuse "settings.log.format: yaml" "settings.log.format: settings.log.format must be one of" \
   "$HELM" template aupd "$CHART" --set settings.log.format=yaml
 refuse "grace period not above shutdown_grace_secs" "terminationGracePeriodSeconds \(30\) must exceed settings.server.shutdown_grace_secs \(30\)" \
@@ -206,6 +208,29 @@ PY
   check "aupd policy check on image policies + overrides ($AUPD_BIN)" "$AUPD_BIN" policy check "$WORK/policies"
 else
   echo "skip: no aupd binary (cargo build, or set AUPD_BIN) to check the override policies"
+fi
+
+echo "== rendered settings as aupd would load them"
+# Each render's aupd.toml, with the AUPD__* variables the pod spec sets,
+# through `aupd config check`: a key or value aupd refuses fails here.
+if [[ -n "$AUPD_BIN" ]]; then
+  head -c 24 /dev/urandom | base64 >"$WORK/admin-token"
+  for rendered in "$WORK"/*-values.yaml; do
+    case_name=$(basename "$rendered" .yaml)
+    "$VENV/bin/python" - "$rendered" "$WORK/$case_name.toml" <<'PY'
+import sys, yaml
+rendered, dest = sys.argv[1], sys.argv[2]
+for doc in yaml.safe_load_all(open(rendered)):
+    if doc and doc["kind"] == "ConfigMap" and doc["metadata"]["name"].endswith("-config"):
+        open(dest, "w").write(doc["data"]["aupd.toml"])
+PY
+    check "aupd config check on the rendered settings ($case_name)" \
+      env AUPD__SERVER__BIND=0.0.0.0:8080 AUPD__STORE__PATH=/var/lib/aupd/store \
+      AUPD__POLICY__DIR=policies AUPD__AUTH__ADMIN_TOKEN_FILE="$WORK/admin-token" \
+      "$AUPD_BIN" --config "$WORK/$case_name.toml" config check
+  done
+else
+  echo "skip: no aupd binary (cargo build, or set AUPD_BIN) to check the rendered settings"
 fi
 
 echo "== yamllint (values files)"

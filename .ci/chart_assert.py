@@ -13,7 +13,7 @@ import yaml
 
 KNOWN_SETTINGS = {
     "server": {"bind", "max_body_bytes", "workers", "shutdown_grace_secs"},
-    "store": {"path"},
+    "store": {"path", "cache_mb"},
     "policy": {"dir"},
     "auth": {"admin_token", "admin_token_file"},
     "log": {"format", "level"},

@@ -8,12 +8,13 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
-use crate::api::{self, auth::TokenRegistry, AppState};
+use crate::api::{self, auth::TokenRegistry, observe::RequestSpan, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::commands::CaseService;
 use crate::config::Settings;
 use crate::enforcement::Ladders;
 use crate::policy::PolicyHandle;
+use crate::readiness::Readiness;
 use crate::sampling::guard::{Resolver, SystemResolver};
 use crate::sampling::{worker, Sampling};
 use crate::store::{SharedStore, SledStore};
@@ -28,6 +29,10 @@ pub struct Application {
     store: SharedStore,
     sampler_enabled: bool,
     workers: Option<Workers>,
+    readiness: web::Data<Readiness>,
+    sampler_stale_after: Duration,
+    enforcement_stale_after: Duration,
+    grace: Duration,
 }
 
 /// What a caller may swap in when building the application (tests use a
@@ -89,10 +94,12 @@ impl Application {
             settings.auth.admin_token.as_ref().map(|s| s.expose()),
             store.clone(),
         );
-        if !tokens.has_bootstrap() {
-            tracing::info!(
-                "no bootstrap admin token configured; create tokens with \
-                 `aupd token create --role admin --name NAME` while the service is stopped"
+        if !tokens.has_bootstrap() && !has_active_admin(&store) {
+            tracing::warn!(
+                "no admin token yet: stop aupd and run \
+                 `aupd token create --role admin --name NAME`, or start it with \
+                 AUPD__AUTH__ADMIN_TOKEN (or auth.admin_token_file) set to a secret \
+                 of at least 16 characters"
             );
         }
         let cases = CaseService::new(store.clone(), ladders, clock);
@@ -125,11 +132,17 @@ impl Application {
             .local_addr()
             .context("reading the bound address")?
             .port();
+        let readiness = web::Data::new(Readiness::default());
+        let probe = readiness.clone();
+        // Signals are ours (`run_until_stopped`): SIGTERM must stop the
+        // workers and mark the service unready, not only the listener.
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .app_data(probe.clone())
                 .configure(api::configure(state.clone()))
         })
+        .disable_signals()
         .shutdown_timeout(settings.server.shutdown_grace_secs);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
@@ -151,6 +164,16 @@ impl Application {
             store,
             sampler_enabled: settings.sampling.enabled,
             workers,
+            readiness,
+            // A sampler loop may wait for a free fetch slot (each fetch is
+            // bounded by its timeout); a ticker pass may fire many deadlines.
+            sampler_stale_after: Duration::from_millis(settings.sampling.tick_ms)
+                .saturating_mul(10)
+                .max(Duration::from_secs(settings.sampling.fetch_timeout_secs) * 2),
+            enforcement_stale_after: Duration::from_millis(settings.enforcement.tick_ms)
+                .saturating_mul(10)
+                .max(Duration::from_secs(30)),
+            grace: Duration::from_secs(settings.server.shutdown_grace_secs),
         })
     }
 
@@ -164,35 +187,112 @@ impl Application {
         self.server.handle()
     }
 
-    /// Runs until SIGTERM or SIGINT (or `handle().stop()`), then drains
-    /// in-flight requests, stops the sampler and flushes the store.
-    /// SIGHUP reloads the policy.
+    /// Runs until SIGTERM or SIGINT (or `handle().stop()`). Then it stops
+    /// accepting connections, reports unready, lets in-flight requests and
+    /// worker jobs finish within `server.shutdown_grace_secs`, and flushes
+    /// the store. SIGHUP reloads the policy.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let reloader = tokio::spawn(reload_on_sighup(self.policy.clone()));
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let sampler = self
-            .sampler_enabled
-            .then(|| tokio::spawn(worker::run(self.sampling.clone(), stopped.clone())));
-        let enforcement = self.workers.clone().map(|w| tokio::spawn(w.run(stopped)));
-        let result = self.server.await.context("HTTP server failed");
+        let sampler = self.sampler_enabled.then(|| {
+            let beat = self.readiness.register("sampler", self.sampler_stale_after);
+            tokio::spawn(worker::run_with_heartbeat(
+                self.sampling.clone(),
+                stopped.clone(),
+                beat,
+            ))
+        });
+        let enforcement = self.workers.clone().map(|w| {
+            let beat = self
+                .readiness
+                .register("enforcement", self.enforcement_stale_after);
+            tokio::spawn(w.run_with_heartbeat(stopped, beat))
+        });
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        let result = tokio::select! {
+            joined = &mut server => joined,
+            signal = shutdown_signal() => {
+                tracing::info!(signal, grace_secs = self.grace.as_secs(), "shutting down: draining requests and workers");
+                self.readiness.start_draining();
+                let _ = stop.send(true);
+                // Graceful: stop accepting, wait up to the grace period for
+                // requests in flight.
+                handle.stop(true).await;
+                server.await
+            }
+        };
+        let result = match result {
+            Ok(r) => r.context("HTTP server failed"),
+            Err(e) => Err(anyhow::anyhow!("HTTP server task failed: {e}")),
+        };
         reloader.abort();
+        self.readiness.start_draining();
         let _ = stop.send(true);
-        if let Some(sampler) = sampler {
-            if let Err(e) = sampler.await {
-                tracing::error!(error = %e, "sampler task failed");
+        let workers = async {
+            if let Some(sampler) = sampler {
+                if let Err(e) = sampler.await {
+                    tracing::error!(error = %e, "sampler task failed");
+                }
             }
-        }
-        if let Some(enforcement) = enforcement {
-            if let Err(e) = enforcement.await {
-                tracing::error!(error = %e, "enforcement worker failed");
+            if let Some(enforcement) = enforcement {
+                if let Err(e) = enforcement.await {
+                    tracing::error!(error = %e, "enforcement worker failed");
+                }
             }
+        };
+        if tokio::time::timeout(self.grace, workers).await.is_err() {
+            tracing::warn!(
+                grace_secs = self.grace.as_secs(),
+                "workers did not finish within the grace period; what they had not committed is redone after restart"
+            );
         }
+        self.readiness.unregister("sampler");
+        self.readiness.unregister("enforcement");
         crate::store::flush(&self.store)
             .await
             .context("flushing the store at shutdown")?;
         tracing::info!("aupd stopped");
         result
     }
+}
+
+/// Whether an admin token is already kept in the store (so a first-run
+/// hint would only be noise).
+fn has_active_admin(store: &SharedStore) -> bool {
+    crate::tokens::list(store).is_ok_and(|tokens| {
+        tokens
+            .iter()
+            .any(|t| t.revoked_at.is_none() && t.role == crate::domain::Role::Admin)
+    })
+}
+
+/// Resolves with the name of the first SIGTERM or SIGINT.
+#[cfg(unix)]
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM/SIGINT; stop with the process manager");
+            std::future::pending().await
+        }
+    }
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+async fn shutdown_signal() -> &'static str {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    "ctrl-c"
 }
 
 #[cfg(unix)]

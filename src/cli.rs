@@ -40,6 +40,22 @@ pub enum Command {
     /// Check the audit log (opens the store: stop the service first).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Check the settings.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `aupd config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the settings (defaults, `--config FILE`, `AUPD__…`) and print
+    /// the effective settings as TOML, secrets masked; exits 1 naming the
+    /// bad key, file and line.
+    Check {
+        /// Print the built-in defaults instead (no file, no environment).
+        #[arg(long)]
+        defaults: bool,
+    },
 }
 
 /// `aupd policy …`
@@ -183,6 +199,9 @@ pub enum BenchCommand {
 
 /// Runs a parsed command line; the returned code is the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    if let Command::Config(ConfigCommand::Check { defaults }) = cli.command {
+        return config_check(cli.config.as_deref(), defaults);
+    }
     let settings = Settings::load(cli.config.as_deref(), std::env::vars())?;
     match cli.command {
         Command::Serve => {
@@ -209,6 +228,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Token(cmd) => token(cmd, &settings),
+        Command::Config(_) => Ok(0),
         Command::Audit(AuditCommand::Verify) => audit_verify(&settings),
         Command::Score(args) => score(&args, &settings.policy.dir),
         Command::Bench(BenchCommand::Deadlines {
@@ -245,6 +265,30 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             policy.as_deref().unwrap_or(&settings.policy.dir),
         ),
     }
+}
+
+fn config_check(file: Option<&Path>, defaults: bool) -> anyhow::Result<i32> {
+    let settings = if defaults {
+        Settings::default()
+    } else {
+        match Settings::load(file, std::env::vars()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("config check failed: {e}");
+                return Ok(1);
+            }
+        }
+    };
+    print!("{}", settings.to_toml()?);
+    if !defaults {
+        eprintln!(
+            "config ok ({})",
+            file.map_or("defaults and environment".to_string(), |f| f
+                .display()
+                .to_string())
+        );
+    }
+    Ok(0)
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {

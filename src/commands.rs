@@ -181,7 +181,13 @@ impl CaseService {
                 deadline_id: d.id.clone(),
             };
             match self.execute_blocking(Some(&d.case), &Actor::system(), &cmd, None) {
-                Ok(t) => fired.push((d, t)),
+                Ok(t) => {
+                    let lag = self.clock.now().duration_since(d.due_at);
+                    crate::metrics::deadline_fired(
+                        std::time::Duration::try_from(lag).unwrap_or_default(),
+                    );
+                    fired.push((d, t))
+                }
                 Err(CommandError::Refused(e)) => {
                     // Cancelled, superseded or already handled: drop it.
                     tracing::debug!(deadline = %d.id.0, reason = %e, "dropping a stale deadline");

@@ -360,6 +360,37 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The settings as TOML, secrets masked; unset optional settings are
+    /// left out.
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
+    }
+
+    /// Every setting's dotted key (`server.bind`) with its value as JSON
+    /// (`null` when unset), in file order: what the documentation lists.
+    pub fn dotted(&self) -> Vec<(String, serde_json::Value)> {
+        fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+            match v {
+                serde_json::Value::Object(map) => {
+                    for (k, v) in map {
+                        let key = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        walk(&key, v, out);
+                    }
+                }
+                other => out.push((prefix.to_string(), other.clone())),
+            }
+        }
+        let mut out = Vec::new();
+        if let Ok(value) = serde_json::to_value(self) {
+            walk("", &value, &mut out);
+        }
+        out
+    }
+
     /// Reads secrets given as `*_file` paths.
     fn resolve_files(&mut self) -> Result<(), ConfigError> {
         if let Some(path) = &self.auth.admin_token_file {
@@ -612,6 +643,87 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("sampling.allow_cidrs"), "{err}");
+    }
+
+    /// The rows of the settings table in docs/configuration.md: key → default cell.
+    fn documented_settings() -> std::collections::BTreeMap<String, String> {
+        let doc = include_str!("../docs/configuration.md");
+        let table = doc
+            .split("## Every setting")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .unwrap();
+        table
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (cells[1].trim_matches('`').to_string(), cells[2].to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_setting_is_documented_with_its_default() {
+        let documented = documented_settings();
+        let defaults = Settings::default().dotted();
+        assert!(defaults.len() > 20, "{defaults:?}");
+        for (key, value) in &defaults {
+            let cell = documented
+                .get(key)
+                .unwrap_or_else(|| panic!("`{key}` is missing from docs/configuration.md"));
+            if value.is_null() {
+                assert_eq!(cell, "none", "{key}");
+                continue;
+            }
+            let literal = cell.trim_matches('`');
+            let parsed: toml::Table = format!("v = {literal}").parse().unwrap();
+            let doc_value = serde_json::to_value(&parsed["v"]).unwrap();
+            assert_eq!(
+                &doc_value, value,
+                "default of `{key}` in docs/configuration.md"
+            );
+        }
+        for key in documented.keys() {
+            assert!(
+                defaults.iter().any(|(k, _)| k == key),
+                "docs/configuration.md lists `{key}`, which is not a setting"
+            );
+        }
+    }
+
+    #[test]
+    fn every_secret_setting_has_a_file_form() {
+        let mut s = Settings::default();
+        s.auth.admin_token = Some(Secret::new("x"));
+        let keys = s.dotted();
+        let secrets: Vec<&String> = keys
+            .iter()
+            .filter(|(_, v)| v == "********")
+            .map(|(k, _)| k)
+            .collect();
+        assert!(!secrets.is_empty());
+        for key in secrets {
+            let file_key = format!("{key}_file");
+            assert!(
+                keys.iter().any(|(k, _)| *k == file_key),
+                "{key} has no {file_key}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_secret_from_the_environment_never_reaches_the_printed_settings() {
+        let s = Settings::load(
+            None,
+            env(&[("AUPD__AUTH__ADMIN_TOKEN", "env-secret-admin-token-1234")]),
+        )
+        .unwrap();
+        let printed = s.to_toml().unwrap();
+        assert!(printed.contains("admin_token = \"********\""), "{printed}");
+        assert!(!printed.contains("env-secret"));
+        assert!(!format!("{s:?}").contains("env-secret"));
+        assert!(!format!("{:?}", s.dotted()).contains("env-secret"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::domain::{
     Severity, ThresholdAlert, Transition,
 };
 use crate::enforcement::Opening;
+use crate::readiness::Heartbeat;
 use crate::sampling::Sampling;
 use crate::store::{Batch, Tree};
 
@@ -35,11 +36,19 @@ pub struct Workers {
 impl Workers {
     /// Runs until `stop` turns true: fires due deadlines, opens cases from
     /// new evidence, and resumes cure verifications left unfinished.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        self.run_with_heartbeat(stop, Heartbeat::detached()).await
+    }
+
+    /// Like `run`, beating `heartbeat` once per loop so `/readyz` can tell
+    /// a stuck ticker from a quiet one.
+    pub async fn run_with_heartbeat(self, mut stop: watch::Receiver<bool>, heartbeat: Heartbeat) {
+        heartbeat.beat();
         if let Err(e) = self.resume_verifications().await {
             tracing::error!(error = ?e, "resuming cure verifications failed");
         }
         loop {
+            heartbeat.beat();
             let started = std::time::Instant::now();
             if let Err(e) = self.tick_once().await {
                 tracing::error!(error = ?e, "enforcement tick failed");
@@ -58,6 +67,7 @@ impl Workers {
     }
 
     /// One pass: due deadlines, then new evidence.
+    #[tracing::instrument(name = "enforcement_tick", skip_all)]
     pub async fn tick_once(&self) -> anyhow::Result<()> {
         let cases = self.cases.clone();
         let fired = tokio::task::spawn_blocking(move || cases.fire_due(10_000))

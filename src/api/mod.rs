@@ -6,6 +6,7 @@ pub mod auth;
 mod cases;
 pub mod error;
 mod health;
+pub mod observe;
 mod portal;
 mod reports;
 mod samples;
@@ -53,6 +54,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
+            .route("/metrics", web::get().to(health::metrics))
             .service(
                 web::scope("/v1")
                     .route("/score", web::post().to(score::score_text))

@@ -59,6 +59,13 @@ pub struct ScoreManyResponse {
     verdicts: Vec<Verdict>,
 }
 
+fn score_one(engine: &crate::policy::Engine, text: &str) -> Verdict {
+    let started = std::time::Instant::now();
+    let verdict = engine.score(text);
+    crate::metrics::scored("api", &verdict, started.elapsed());
+    verdict
+}
+
 /// Scores one or more texts against the policy in force.
 #[tracing::instrument(skip_all)]
 pub async fn score_text(
@@ -69,11 +76,12 @@ pub async fn score_text(
     let input = ScoreInput::try_from(body.into_inner())?;
     let engine = state.policy.current();
     Ok(match input {
-        ScoreInput::One(text) => HttpResponse::Ok().json(engine.score(&text)),
+        ScoreInput::One(text) => HttpResponse::Ok().json(score_one(&engine, &text)),
         ScoreInput::Many(texts) => {
-            let verdicts = web::block(move || texts.iter().map(|t| engine.score(t)).collect())
-                .await
-                .map_err(|e| ApiError::Internal(anyhow::anyhow!("scoring task failed: {e}")))?;
+            let verdicts =
+                web::block(move || texts.iter().map(|t| score_one(&engine, t)).collect())
+                    .await
+                    .map_err(|e| ApiError::Internal(anyhow::anyhow!("scoring task failed: {e}")))?;
             HttpResponse::Ok().json(ScoreManyResponse { verdicts })
         }
     })

@@ -165,7 +165,10 @@ fn record_blocking(
             out.duplicates += 1;
             continue;
         }
-        let verdict = to_sample_verdict(engine.score(&item.text));
+        let scoring = std::time::Instant::now();
+        let full = engine.score(&item.text);
+        crate::metrics::scored("sampling", &full, scoring.elapsed());
+        let verdict = to_sample_verdict(full);
         let sample = Sample {
             id: SampleId::new(),
             tenant: tenant.clone(),
@@ -322,6 +325,12 @@ fn record_blocking(
         )?;
     }
     store.commit(batch)?;
+    let origin_label = match origin {
+        SampleOrigin::Source { .. } => "fetched",
+        SampleOrigin::Intake => "pushed",
+        SampleOrigin::Targeted => "targeted",
+    };
+    crate::metrics::samples_recorded(origin_label, out.samples.len());
     Ok(out)
 }
 

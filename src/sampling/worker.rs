@@ -21,6 +21,7 @@ use super::{blocking, Result, Sampling, SamplingError};
 use crate::domain::{
     Health, SampleOrigin, Source, SourceId, SourceKind, SourceState, TenantId, TenantStatus,
 };
+use crate::readiness::Heartbeat;
 use crate::store::{self, tenant_key, Batch, Tree};
 
 /// What one visit to a source did.
@@ -45,6 +46,32 @@ pub enum SourceRun {
         /// Why.
         reason: String,
     },
+}
+
+/// The metric labels of a failed visit: `refused` by the SSRF guard or
+/// `failed`, and a short bounded reason.
+fn fetch_outcome(error: &FetchError) -> (&'static str, &'static str) {
+    use super::guard::Refusal;
+    match error {
+        FetchError::Refused(r) => (
+            "refused",
+            match r {
+                Refusal::Scheme(_) => "scheme",
+                Refusal::Credentials => "credentials",
+                Refusal::NoHost => "no_host",
+                Refusal::Address { .. } => "address",
+                Refusal::Resolve { .. } => "resolve",
+                Refusal::TooManyRedirects(_) => "too_many_redirects",
+                Refusal::BadRedirect(_) => "bad_redirect",
+            },
+        ),
+        FetchError::Gone(_) => ("failed", "gone"),
+        FetchError::RateLimited { .. } => ("failed", "rate_limited"),
+        FetchError::Status(_) => ("failed", "http_status"),
+        FetchError::TooLarge(_) => ("failed", "too_large"),
+        FetchError::Timeout(_) => ("failed", "timeout"),
+        FetchError::Transport(_) => ("failed", "transport"),
+    }
 }
 
 /// Child sitemaps read per visit to a sitemap index.
@@ -104,8 +131,13 @@ impl Sampling {
             return Ok(SourceRun::BudgetSpent);
         }
         match self.fetch_items(&source, room).await {
-            Err(e) => self.record_failure(&source, state, e).await,
+            Err(e) => {
+                let (outcome, reason) = fetch_outcome(&e);
+                crate::metrics::source_fetch(outcome, reason);
+                self.record_failure(&source, state, e).await
+            }
             Ok(items) => {
+                crate::metrics::source_fetch("fetched", "");
                 let lock = self.lock(tenant_id).await;
                 let seen = items.len() as u64;
                 let store = self.store.clone();
@@ -316,13 +348,24 @@ impl Sampling {
 
 /// Runs the sampler until `stop` turns true, then lets in-flight visits
 /// finish (bounded) and returns.
-pub async fn run(sampling: Arc<Sampling>, mut stop: watch::Receiver<bool>) {
+pub async fn run(sampling: Arc<Sampling>, stop: watch::Receiver<bool>) {
+    run_with_heartbeat(sampling, stop, Heartbeat::detached()).await
+}
+
+/// Like `run`, beating `heartbeat` once per loop so `/readyz` can tell a
+/// stuck sampler from a quiet one.
+pub async fn run_with_heartbeat(
+    sampling: Arc<Sampling>,
+    mut stop: watch::Receiver<bool>,
+    heartbeat: Heartbeat,
+) {
     let tick = Duration::from_millis(sampling.settings.tick_ms);
     let permits = Arc::new(Semaphore::new(sampling.settings.max_concurrent_fetches));
     let in_flight: Arc<Mutex<HashSet<SourceId>>> = Arc::new(Mutex::new(HashSet::new()));
     let mut tasks = JoinSet::new();
     tracing::info!(tick_ms = tick.as_millis() as u64, "sampler started");
     loop {
+        heartbeat.beat();
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
             _ = stop.changed() => break,
@@ -349,6 +392,7 @@ pub async fn run(sampling: Arc<Sampling>, mut stop: watch::Receiver<bool>) {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
+            heartbeat.beat();
             let (s, flight) = (sampling.clone(), in_flight.clone());
             tasks.spawn(async move {
                 match s.run_source(&state.tenant, state.source, false).await {
