@@ -92,7 +92,7 @@ pub fn deadlines(cases: usize, due: usize, window_secs: u64, tick_ms: u64) -> an
         }
         // ... then those that come due in the window, which starts once
         // they are all written (about 1 ms each, with room to spare).
-        window_start = Timestamp::now() + SignedDuration::from_millis(3000 + due as i64);
+        window_start = Timestamp::now() + SignedDuration::from_millis(3000 + 3 * due as i64);
         for k in 0..due {
             let due_at = if k < overdue {
                 window_start - SignedDuration::from_secs(3600)
