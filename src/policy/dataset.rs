@@ -278,8 +278,8 @@ impl Part {
     /// Whether data row `number` belongs to this part.
     pub fn contains(self, number: usize) -> bool {
         match self {
-            Part::Train => number % 5 != 0,
-            Part::Test => number % 5 == 0,
+            Part::Train => !number.is_multiple_of(5),
+            Part::Test => number.is_multiple_of(5),
             Part::All => true,
         }
     }
