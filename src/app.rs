@@ -12,6 +12,7 @@ use crate::api::{self, auth::TokenRegistry, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::commands::CaseService;
 use crate::config::Settings;
+use crate::delivery::Webhooks;
 use crate::enforcement::Ladders;
 use crate::policy::PolicyHandle;
 use crate::sampling::guard::{Resolver, SystemResolver};
@@ -28,6 +29,9 @@ pub struct Application {
     store: SharedStore,
     sampler_enabled: bool,
     workers: Option<Workers>,
+    cases: CaseService,
+    webhooks: Webhooks,
+    dispatcher_enabled: bool,
 }
 
 /// What a caller may swap in when building the application (tests use a
@@ -94,6 +98,13 @@ impl Application {
             );
         }
         let cases = CaseService::new(store.clone(), ladders, clock);
+        let webhooks = Webhooks::new(
+            store.clone(),
+            settings.delivery.clone(),
+            resolver.clone(),
+            cases.clone(),
+        )
+        .context("setting up webhook delivery")?;
         let sampling = Arc::new(
             Sampling::new(
                 store.clone(),
@@ -111,6 +122,7 @@ impl Application {
             cases: cases.clone(),
             reports_per_hour: settings.enforcement.reports_per_hour,
             report_limiter: Default::default(),
+            webhooks: webhooks.clone(),
         });
         let workers = settings.enforcement.enabled.then(|| Workers {
             cases: cases.clone(),
@@ -149,12 +161,20 @@ impl Application {
             store,
             sampler_enabled: settings.sampling.enabled,
             workers,
+            cases,
+            webhooks,
+            dispatcher_enabled: settings.delivery.enabled,
         })
     }
 
     /// The port the server is bound to.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The command path (tests drive cases through it).
+    pub fn cases(&self) -> CaseService {
+        self.cases.clone()
     }
 
     /// A handle that stops the HTTP server (and so the whole application).
@@ -171,6 +191,12 @@ impl Application {
         let sampler = self
             .sampler_enabled
             .then(|| tokio::spawn(worker::run(self.sampling.clone(), stopped.clone())));
+        let dispatcher = self.dispatcher_enabled.then(|| {
+            tokio::spawn(crate::delivery::dispatcher::run(
+                self.webhooks.clone(),
+                stopped.clone(),
+            ))
+        });
         let enforcement = self.workers.clone().map(|w| tokio::spawn(w.run(stopped)));
         let result = self.server.await.context("HTTP server failed");
         reloader.abort();
@@ -183,6 +209,13 @@ impl Application {
         if let Some(enforcement) = enforcement {
             if let Err(e) = enforcement.await {
                 tracing::error!(error = %e, "enforcement worker failed");
+            }
+        }
+        if let Some(dispatcher) = dispatcher {
+            match dispatcher.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = ?e, "webhook dispatcher failed"),
+                Err(e) => tracing::error!(error = %e, "webhook dispatcher task failed"),
             }
         }
         crate::store::flush(&self.store)

@@ -7,6 +7,7 @@ mod health;
 mod samples;
 mod score;
 mod tenants;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub struct AppState {
     pub reports_per_hour: u32,
     /// Recent report times per reporter.
     pub report_limiter: std::sync::Mutex<std::collections::HashMap<String, Vec<jiff::Timestamp>>>,
+    /// Webhook endpoints, deliveries and action receipts.
+    pub webhooks: crate::delivery::Webhooks,
 }
 
 /// Registers every route on an actix `ServiceConfig`.
@@ -55,7 +58,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .route("/policy/reload", web::post().to(score::reload_policy))
                     .route("/events", web::get().to(samples::list_events))
                     .configure(tenants::routes)
-                    .configure(samples::routes),
+                    .configure(samples::routes)
+                    .configure(webhooks::routes),
             )
             .default_service(web::to(not_found));
     }

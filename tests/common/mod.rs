@@ -2,6 +2,8 @@
 //! `127.0.0.1:0`, with a temporary store and policy directory.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod receiver;
+
 use std::path::{Path, PathBuf};
 
 use aupd::app::Application;
@@ -18,6 +20,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The policy directory the app loaded (a private copy).
     pub policy_dir: PathBuf,
+    /// The command path of the running app (drive cases without routes).
+    pub cases: aupd::commands::CaseService,
     /// Keeps the temporary directories alive.
     _dirs: tempfile::TempDir,
 }
@@ -32,6 +36,26 @@ impl TestApp {
             .send()
             .await
             .expect("request failed")
+    }
+
+    /// `GET path` with the admin token; the status and the JSON body.
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("request failed");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// `POST path` with the admin token; the status and the JSON body.
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let r = self.post_json(path, body).await;
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 }
 
@@ -56,6 +80,11 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// Starts the service with a private copy of the shipped policy.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like `spawn_app`, letting the test change the settings first.
+pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         aupd::telemetry::init(&Default::default());
     }
@@ -69,13 +98,16 @@ pub async fn spawn_app() -> TestApp {
     settings.store.path = dirs.path().join("store");
     settings.policy.dir = policy_dir.clone();
     settings.auth.admin_token = Some(Secret::new(ADMIN_TOKEN));
+    change(&mut settings);
     let app = Application::build(&settings).expect("failed to build the app");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let cases = app.cases();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         client: reqwest::Client::new(),
         policy_dir,
+        cases,
         _dirs: dirs,
     }
 }
