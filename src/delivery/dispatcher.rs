@@ -22,7 +22,7 @@ use crate::domain::{
     Attempt, Delivery, DeliveryStatus, Endpoint, OperatorAlert, OrderRef, OutboxMessage,
 };
 use crate::sampling::guard::GuardedDns;
-use crate::store::delivery::{due_delivery_ids, new_id, put_delivery, unrouted_messages};
+use crate::store::delivery::{due_deliveries, new_id, put_delivery, unrouted_messages};
 use crate::store::{Batch, EventRecord, StoreError, Tree};
 
 /// Messages fanned out per pass.
@@ -146,6 +146,7 @@ impl Dispatcher {
     async fn pass(&self, tx: &mpsc::UnboundedSender<Outcome>) -> Result<()> {
         let in_flight = self.in_flight.clone();
         let cap = self.webhooks.settings().per_endpoint_concurrency;
+        let max = self.webhooks.settings().max_in_flight;
         let due = self
             .webhooks
             .blocking(move |w| {
@@ -154,22 +155,18 @@ impl Dispatcher {
                 let now = w.now();
                 let mut due = Vec::new();
                 let mut in_flight = lock(&in_flight);
-                for id in due_delivery_ids(w.store(), now)?.into_iter().take(DUE_SCAN) {
-                    if in_flight.deliveries.contains_key(&id) {
+                for (id, endpoint) in due_deliveries(w.store(), now)?.into_iter().take(DUE_SCAN) {
+                    if in_flight.deliveries.len() >= max {
+                        break;
+                    }
+                    if in_flight.deliveries.contains_key(&id)
+                        || in_flight.per_endpoint.get(&endpoint).copied().unwrap_or(0) >= cap
+                    {
                         continue;
                     }
                     let Some(d) = w.store().get::<Delivery>(id.as_bytes())? else {
                         continue;
                     };
-                    if in_flight
-                        .per_endpoint
-                        .get(&d.endpoint_id)
-                        .copied()
-                        .unwrap_or(0)
-                        >= cap
-                    {
-                        continue;
-                    }
                     in_flight.add(&d.id, &d.endpoint_id);
                     due.push(d);
                 }

@@ -77,13 +77,21 @@ pub fn delivery_due_key(due_at: Timestamp, id: &str) -> Vec<u8> {
     key
 }
 
-/// Ids of deliveries due at or before `now`, oldest first.
-pub fn due_delivery_ids(store: &SharedStore, now: Timestamp) -> Result<Vec<String>> {
+/// Deliveries due at or before `now`, oldest first, as (delivery id,
+/// endpoint id): the index holds both, so a dispatcher can skip an endpoint
+/// that is busy without reading its deliveries.
+pub fn due_deliveries(store: &SharedStore, now: Timestamp) -> Result<Vec<(String, String)>> {
     let ms = now.as_millisecond().max(0) as u64 + 1;
     Ok(store
         .range_raw(Tree::DeliveryDue, &[0u8; 8], &ms.to_be_bytes())?
         .into_iter()
-        .map(|(_, id)| String::from_utf8_lossy(&id).into_owned())
+        .map(|(_, v)| {
+            let v = String::from_utf8_lossy(&v);
+            match v.split_once(' ') {
+                Some((id, endpoint)) => (id.to_string(), endpoint.to_string()),
+                None => (v.into_owned(), String::new()),
+            }
+        })
         .collect())
 }
 
@@ -101,7 +109,7 @@ pub fn put_delivery(
         batch.put_raw(
             Tree::DeliveryDue,
             delivery_due_key(due, &delivery.id),
-            delivery.id.as_bytes().to_vec(),
+            format!("{} {}", delivery.id, delivery.endpoint_id).into_bytes(),
         );
     }
     batch.put(delivery)?;
