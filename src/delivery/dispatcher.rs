@@ -22,7 +22,7 @@ use crate::domain::{
     Attempt, Delivery, DeliveryStatus, Endpoint, OperatorAlert, OrderRef, OutboxMessage,
 };
 use crate::sampling::guard::GuardedDns;
-use crate::store::delivery::{due_deliveries, new_id, put_delivery, unrouted_messages};
+use crate::store::delivery::{new_id, put_delivery, unrouted_messages, walk_due_deliveries};
 use crate::store::{Batch, EventRecord, StoreError, Tree};
 
 /// Messages fanned out per pass.
@@ -155,21 +155,31 @@ impl Dispatcher {
                 let now = w.now();
                 let mut due = Vec::new();
                 let mut in_flight = lock(&in_flight);
-                for (id, endpoint) in due_deliveries(w.store(), now)?.into_iter().take(DUE_SCAN) {
-                    if in_flight.deliveries.len() >= max {
-                        break;
+                let endpoints = w
+                    .store()
+                    .scan_raw(Tree::Endpoints, b"", usize::MAX, false)?
+                    .len();
+                let mut busy = std::collections::HashSet::new();
+                let mut looked = 0usize;
+                walk_due_deliveries(w.store(), now, |id, endpoint| {
+                    looked += 1;
+                    if looked > DUE_SCAN || in_flight.deliveries.len() >= max {
+                        return Ok(false);
                     }
-                    if in_flight.deliveries.contains_key(&id)
-                        || in_flight.per_endpoint.get(&endpoint).copied().unwrap_or(0) >= cap
-                    {
-                        continue;
+                    if in_flight.deliveries.contains_key(id) {
+                        return Ok(true);
                     }
-                    let Some(d) = w.store().get::<Delivery>(id.as_bytes())? else {
-                        continue;
-                    };
-                    in_flight.add(&d.id, &d.endpoint_id);
-                    due.push(d);
-                }
+                    if in_flight.per_endpoint.get(endpoint).copied().unwrap_or(0) >= cap {
+                        // Every endpoint is busy: nothing further can start.
+                        busy.insert(endpoint.to_string());
+                        return Ok(busy.len() < endpoints);
+                    }
+                    if let Some(d) = w.store().get::<Delivery>(id.as_bytes())? {
+                        in_flight.add(&d.id, &d.endpoint_id);
+                        due.push(d);
+                    }
+                    Ok(true)
+                })?;
                 Ok(due)
             })
             .await?;

@@ -207,3 +207,49 @@ pub struct OperatorAlert {
     /// When it was raised.
     pub at: Timestamp,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(previous_until: Option<Timestamp>) -> Endpoint {
+        let t = Timestamp::from_second(1_800_000_000).unwrap();
+        Endpoint {
+            id: "ep_1".into(),
+            url: "https://hooks.example/aup".into(),
+            event_types: vec!["enforcement.suspend".into()],
+            description: String::new(),
+            dry_run: false,
+            enabled: true,
+            disabled_reason: None,
+            secret: SecretText("whsec_new".into()),
+            previous: previous_until.map(|until| PreviousSecret {
+                secret: SecretText("whsec_old".into()),
+                until,
+            }),
+            failing_since: None,
+            version: 1,
+            created_at: t,
+            updated_at: t,
+        }
+    }
+
+    #[test]
+    fn the_previous_secret_signs_only_within_its_window_and_secrets_never_print() {
+        let now = Timestamp::from_second(1_800_000_100).unwrap();
+        let later = Timestamp::from_second(1_800_000_200).unwrap();
+        let e = endpoint(Some(later));
+        assert_eq!(e.signing_secrets(now).len(), 2);
+        assert_eq!(e.signing_secrets(later).len(), 1);
+        assert!(!format!("{e:?}").contains("whsec_"));
+    }
+
+    #[test]
+    fn an_endpoint_with_event_types_wants_only_those() {
+        let mut e = endpoint(None);
+        assert!(e.wants("enforcement.suspend"));
+        assert!(!e.wants("case.opened"));
+        e.event_types.clear();
+        assert!(e.wants("case.opened"));
+    }
+}

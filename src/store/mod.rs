@@ -422,6 +422,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Raw records with `start <= key < end`.
     fn range_raw(&self, tree: Tree, start: &[u8], end: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// At most `limit` raw records with `start <= key < end`, in key order
+    /// (a page of a large range).
+    fn range_raw_limited(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut all = self.range_raw(tree, start, end)?;
+        all.truncate(limit);
+        Ok(all)
+    }
     /// Applies the batch atomically; returns the sequence numbers given to
     /// its events. Not yet durable until `flush`.
     fn commit(&self, batch: Batch) -> Result<Vec<u64>>;
