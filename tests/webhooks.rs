@@ -566,3 +566,128 @@ async fn a_failed_receipt_is_recorded_raises_an_alert_and_leaves_the_order_stand
     assert_eq!(alerts["alerts"][0]["kind"], json!("receipt_failed"));
     assert_eq!(alerts["alerts"][0]["subject"], json!(case.to_string()));
 }
+
+#[tokio::test]
+async fn an_order_without_a_receipt_in_time_raises_a_receipt_overdue_alert() {
+    let app = webhook_app(|s| {
+        s.enforcement.tick_ms = 20;
+        let ladders = s.policy.dir.join("escalation/ladders.toml");
+        let text = std::fs::read_to_string(&ladders).unwrap();
+        std::fs::write(
+            &ladders,
+            text.replace("receipt_timeout = \"1h\"", "receipt_timeout = \"1s\""),
+        )
+        .unwrap();
+    })
+    .await;
+    let case = order_suspension(&app).await;
+    wait_until(|| async {
+        let (_, alerts) = app.get_json("/v1/alerts").await;
+        alerts["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == json!("receipt_overdue"))
+    })
+    .await;
+    let (_, alerts) = app.get_json("/v1/alerts").await;
+    assert_eq!(alerts["alerts"][0]["subject"], json!(case.to_string()));
+}
+
+#[tokio::test]
+async fn a_reinstatement_after_a_receipt_orders_the_suspension_lifted() {
+    let app = webhook_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    register(
+        &app,
+        &receiver,
+        "executor",
+        json!({ "event_types": ["enforcement.suspend", "enforcement.reinstate"] }),
+    )
+    .await;
+    let case = order_suspension(&app).await;
+    let got = receiver.wait_for("executor", 1, WAIT).await;
+    let key = got[0].body["idempotency_key"].as_str().unwrap().to_string();
+    let (status, _) = app
+        .post(
+            &format!("/v1/actions/{key}/receipt"),
+            &json!({ "outcome": "executed" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    app.cases
+        .execute(
+            Some(&case),
+            &operator(),
+            Command::Reinstate {
+                reason: "appeal upheld".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let got = receiver.wait_for("executor", 2, WAIT).await;
+    let lift = &got[1].body;
+    assert_eq!(lift["type"], json!("enforcement.reinstate"));
+    assert_eq!(lift["data"]["scope"], json!({ "kind": "tenant" }));
+    assert_eq!(lift["data"]["reason"], json!("appeal upheld"));
+    let key = lift["idempotency_key"].as_str().unwrap();
+    let (status, body) = app
+        .post(
+            &format!("/v1/actions/{key}/receipt"),
+            &json!({ "outcome": "executed" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["case_state"], json!("reinstated"));
+}
+
+#[tokio::test]
+async fn an_operator_changes_and_removes_an_endpoint() {
+    let app = webhook_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let (id, _) = register(&app, &receiver, "ops", json!({})).await;
+    let patch = |body: Value| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            let r = app
+                .client
+                .patch(format!("{}/v1/webhooks/{id}", app.address))
+                .bearer_auth(common::ADMIN_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, error) = patch(json!({})).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        error,
+        json!({ "code": "empty_patch", "message": "give at least one field to change" })
+    );
+    let (status, changed) =
+        patch(json!({ "event_types": ["case.closed"], "enabled": false })).await;
+    assert_eq!(status, 200);
+    assert_eq!(changed["event_types"], json!(["case.closed"]));
+    assert_eq!(changed["enabled"], json!(false));
+    assert!(changed.get("secret").is_none());
+    open_case(&app).await;
+    let r = app
+        .client
+        .delete(format!("{}/v1/webhooks/{id}", app.address))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (status, _) = app.get_json(&format!("/v1/webhooks/{id}")).await;
+    assert_eq!(status, 404);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        receiver.received("ops").is_empty(),
+        "a disabled endpoint gets nothing"
+    );
+}
