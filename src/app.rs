@@ -12,6 +12,7 @@ use crate::api::{self, auth::TokenRegistry, observe::RequestSpan, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::commands::CaseService;
 use crate::config::Settings;
+use crate::delivery::Webhooks;
 use crate::enforcement::Ladders;
 use crate::policy::PolicyHandle;
 use crate::readiness::Readiness;
@@ -33,6 +34,9 @@ pub struct Application {
     sampler_stale_after: Duration,
     enforcement_stale_after: Duration,
     grace: Duration,
+    cases: CaseService,
+    webhooks: Webhooks,
+    dispatcher_enabled: bool,
 }
 
 /// What a caller may swap in when building the application (tests use a
@@ -103,6 +107,13 @@ impl Application {
             );
         }
         let cases = CaseService::new(store.clone(), ladders, clock);
+        let webhooks = Webhooks::new(
+            store.clone(),
+            settings.delivery.clone(),
+            resolver.clone(),
+            cases.clone(),
+        )
+        .context("setting up webhook delivery")?;
         let sampling = Arc::new(
             Sampling::new(
                 store.clone(),
@@ -120,6 +131,7 @@ impl Application {
             cases: cases.clone(),
             reports_per_hour: settings.enforcement.reports_per_hour,
             report_limiter: Default::default(),
+            webhooks: webhooks.clone(),
         });
         let workers = settings.enforcement.enabled.then(|| Workers {
             cases: cases.clone(),
@@ -174,12 +186,20 @@ impl Application {
                 .saturating_mul(10)
                 .max(Duration::from_secs(30)),
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+            cases,
+            webhooks,
+            dispatcher_enabled: settings.delivery.enabled,
         })
     }
 
     /// The port the server is bound to.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The command path (tests drive cases through it).
+    pub fn cases(&self) -> CaseService {
+        self.cases.clone()
     }
 
     /// A handle that stops the HTTP server (and so the whole application).
@@ -200,6 +220,12 @@ impl Application {
                 self.sampling.clone(),
                 stopped.clone(),
                 beat,
+            ))
+        });
+        let dispatcher = self.dispatcher_enabled.then(|| {
+            tokio::spawn(crate::delivery::dispatcher::run(
+                self.webhooks.clone(),
+                stopped.clone(),
             ))
         });
         let enforcement = self.workers.clone().map(|w| {
@@ -246,6 +272,13 @@ impl Application {
                 grace_secs = self.grace.as_secs(),
                 "workers did not finish within the grace period; what they had not committed is redone after restart"
             );
+        }
+        if let Some(dispatcher) = dispatcher {
+            match dispatcher.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = ?e, "webhook dispatcher failed"),
+                Err(e) => tracing::error!(error = %e, "webhook dispatcher task failed"),
+            }
         }
         self.readiness.unregister("sampler");
         self.readiness.unregister("enforcement");

@@ -195,6 +195,32 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 15)]
         secs: u64,
     },
+    /// Webhook deliveries per second to a loopback receiver, with the outbox
+    /// on disk, and commit-to-delivery latency.
+    Delivery {
+        /// Messages to deliver.
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        /// Messages committed (and flushed) per outbox transaction.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Requests in flight to the one endpoint (the shipped default is 8).
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Messages queued per second (0: all at once, a backlog).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+    },
+    /// Kill `aupd serve` with SIGKILL under load, restart it, repeat; print
+    /// lost and duplicated messages.
+    SoakKill {
+        /// Kill/restart cycles.
+        #[arg(long, default_value_t = 20)]
+        cycles: usize,
+        /// Concurrent clients queueing test messages.
+        #[arg(long, default_value_t = 4)]
+        loaders: usize,
+    },
 }
 
 /// Runs a parsed command line; the returned code is the process exit code.
@@ -253,6 +279,24 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             tenants,
             secs,
         }) => crate::bench_sampling::intake(&settings, batch, connections, tenants, secs),
+        Command::Bench(BenchCommand::Delivery {
+            messages,
+            batch,
+            concurrency,
+            rate,
+        }) => {
+            let mut delivery = settings.delivery.clone();
+            delivery.per_endpoint_concurrency = concurrency.max(1);
+            delivery.max_in_flight = delivery.max_in_flight.max(concurrency);
+            crate::delivery::soak::bench_delivery(messages, batch.max(1), rate, delivery)?;
+            Ok(0)
+        }
+        Command::Bench(BenchCommand::SoakKill { cycles, loaders }) => {
+            let exe = std::env::current_exe().context("finding the aupd binary")?;
+            let policy = std::fs::canonicalize(&settings.policy.dir)
+                .with_context(|| format!("finding {}", settings.policy.dir.display()))?;
+            crate::delivery::soak::soak_kill(&exe, &policy, cycles, loaders.max(1))
+        }
         Command::Bench(BenchCommand::Score {
             data,
             text,

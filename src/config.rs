@@ -55,6 +55,67 @@ pub struct Settings {
     pub sampling: SamplingSettings,
     /// Cases, deadlines and reports.
     pub enforcement: EnforcementSettings,
+    /// Webhook delivery.
+    pub delivery: DeliverySettings,
+}
+
+/// Webhook delivery settings: the dispatcher, its limits and the retry pace.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySettings {
+    /// Whether the dispatcher runs.
+    pub enabled: bool,
+    /// Mark every `enforcement.*` order `"dry_run": true` (receivers log
+    /// instead of acting).
+    pub dry_run: bool,
+    /// Longest pause, in milliseconds, between the dispatcher's looks.
+    pub poll_ms: u64,
+    /// Seconds one attempt may take.
+    pub timeout_secs: u64,
+    /// Requests in flight to one endpoint.
+    pub per_endpoint_concurrency: usize,
+    /// Requests in flight overall.
+    pub max_in_flight: usize,
+    /// Multiplies the retry schedule (5 s … 10 h); below 1 only in tests.
+    pub retry_scale: f64,
+    /// Seconds the previous secret keeps signing after a rotation.
+    pub rotation_overlap_secs: u64,
+    /// Seconds an endpoint may fail without a success before it is disabled.
+    pub disable_after_failing_secs: u64,
+    /// CIDR ranges endpoints may live in although private (a workflow system
+    /// on the internal network; tests open loopback). Metadata stays closed.
+    pub allow_cidrs: Vec<String>,
+    /// `User-Agent` of deliveries.
+    pub user_agent: String,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            enabled: true,
+            dry_run: false,
+            poll_ms: 100,
+            timeout_secs: 15,
+            per_endpoint_concurrency: 8,
+            max_in_flight: 256,
+            retry_scale: 1.0,
+            rotation_overlap_secs: 24 * 3600,
+            disable_after_failing_secs: 5 * 24 * 3600,
+            allow_cidrs: Vec::new(),
+            user_agent: concat!("aupd-webhooks/", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
+impl DeliverySettings {
+    /// The allow-list as networks.
+    pub fn allow_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        SamplingSettings {
+            allow_cidrs: self.allow_cidrs.clone(),
+            ..SamplingSettings::default()
+        }
+        .allow_nets()
+    }
 }
 
 /// Sampling settings: the sampler worker, outbound fetch limits, the SSRF
@@ -471,6 +532,39 @@ impl Settings {
             return Err(invalid(
                 "sampling.user_agent",
                 "must name aupd so tenants know who is fetching".into(),
+            ));
+        }
+        let delivery = &self.delivery;
+        if let Err(message) = delivery.allow_nets() {
+            return Err(invalid("delivery.allow_cidrs", message));
+        }
+        if !(delivery.retry_scale > 0.0 && delivery.retry_scale <= 100.0) {
+            return Err(invalid(
+                "delivery.retry_scale",
+                "must be in (0, 100]".into(),
+            ));
+        }
+        for (key, value) in [
+            ("delivery.poll_ms", delivery.poll_ms),
+            ("delivery.timeout_secs", delivery.timeout_secs),
+            (
+                "delivery.per_endpoint_concurrency",
+                delivery.per_endpoint_concurrency as u64,
+            ),
+            ("delivery.max_in_flight", delivery.max_in_flight as u64),
+            (
+                "delivery.disable_after_failing_secs",
+                delivery.disable_after_failing_secs,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
+        }
+        if !delivery.user_agent.contains("aupd") {
+            return Err(invalid(
+                "delivery.user_agent",
+                "must name aupd so receivers know who is calling".into(),
             ));
         }
         if let Some(token) = &self.auth.admin_token {

@@ -13,6 +13,7 @@ mod samples;
 mod score;
 mod tenants;
 mod tokens;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub reports_per_hour: u32,
     /// Recent report times per reporter.
     pub report_limiter: std::sync::Mutex<std::collections::HashMap<String, Vec<jiff::Timestamp>>>,
+    /// Webhook endpoints, deliveries and action receipts.
+    pub webhooks: crate::delivery::Webhooks,
 }
 
 /// Registers every route on an actix `ServiceConfig`.
@@ -67,7 +70,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .configure(portal::routes)
                     .configure(audit::routes)
                     .configure(tokens::routes)
-                    .configure(samples::routes),
+                    .configure(samples::routes)
+                    .configure(webhooks::routes),
             )
             .default_service(web::to(not_found));
     }

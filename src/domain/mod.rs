@@ -7,6 +7,7 @@ pub mod sample;
 pub mod source;
 pub mod tenant;
 pub mod token;
+pub mod webhook;
 
 pub use case::*;
 pub use ids::*;
@@ -18,6 +19,10 @@ pub use sample::{
 pub use source::{Health, JsonPointers, Source, SourceId, SourceKind, SourceState};
 pub use tenant::{Contact, RiskTier, Tenant, TenantStatus};
 pub use token::{Role, TokenRecord};
+pub use webhook::{
+    Attempt, Delivery, DeliveryStatus, Endpoint, OperatorAlert, OrderRef, PreviousSecret, Receipt,
+    ReceiptOutcome, SecretText,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -21,6 +21,10 @@ pub struct OutboxMessage {
     pub payload: serde_json::Value,
     /// When the decision committed.
     pub created_at: Timestamp,
+    /// Only to this endpoint (an operator's test message); `None`: to every
+    /// subscribed endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 /// An employee's report about a tenant's content.

@@ -108,8 +108,9 @@ pub fn transition_batch(
             tenant: Some(case.tenant.clone()),
             payload: m.payload.clone(),
             created_at: now,
+            endpoint: None,
         };
-        batch.put(&message)?;
+        super::delivery::queue_message(&mut batch, &message)?;
     }
     Ok(batch)
 }

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod delivery;
 pub mod records;
 mod sled_store;
 
@@ -54,11 +55,25 @@ pub enum Tree {
     Tokens,
     /// Employee reports by id.
     Reports,
+    /// Outbox messages not yet fanned out to endpoints: message id → empty.
+    OutboxNew,
+    /// Webhook endpoints by id.
+    Endpoints,
+    /// Deliveries (one message to one endpoint) by id.
+    Deliveries,
+    /// Index of pending deliveries: big-endian due time (ms) + id → id.
+    DeliveryDue,
+    /// Orders by idempotency key → the case they belong to.
+    Orders,
+    /// Action receipts by idempotency key.
+    Receipts,
+    /// Alerts for operators (disabled endpoints, failed or overdue receipts) by id.
+    OperatorAlerts,
 }
 
 impl Tree {
     /// Every tree, in index order.
-    pub const ALL: [Tree; 17] = [
+    pub const ALL: [Tree; 24] = [
         Tree::Meta,
         Tree::Events,
         Tree::Tenants,
@@ -76,6 +91,13 @@ impl Tree {
         Tree::Outbox,
         Tree::Tokens,
         Tree::Reports,
+        Tree::OutboxNew,
+        Tree::Endpoints,
+        Tree::Deliveries,
+        Tree::DeliveryDue,
+        Tree::Orders,
+        Tree::Receipts,
+        Tree::OperatorAlerts,
     ];
 
     /// The tree's name on disk.
@@ -98,6 +120,13 @@ impl Tree {
             Tree::Outbox => "outbox",
             Tree::Tokens => "tokens",
             Tree::Reports => "reports",
+            Tree::OutboxNew => "outbox_new",
+            Tree::Endpoints => "endpoints",
+            Tree::Deliveries => "deliveries",
+            Tree::DeliveryDue => "delivery_due",
+            Tree::Orders => "orders",
+            Tree::Receipts => "receipts",
+            Tree::OperatorAlerts => "operator_alerts",
         }
     }
 
@@ -393,6 +422,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Raw records with `start <= key < end`.
     fn range_raw(&self, tree: Tree, start: &[u8], end: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// At most `limit` raw records with `start <= key < end`, in key order
+    /// (a page of a large range).
+    fn range_raw_limited(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut all = self.range_raw(tree, start, end)?;
+        all.truncate(limit);
+        Ok(all)
+    }
     /// Applies the batch atomically; returns the sequence numbers given to
     /// its events. Not yet durable until `flush`.
     fn commit(&self, batch: Batch) -> Result<Vec<u64>>;

@@ -83,6 +83,16 @@ impl Store for SledStore {
         collect(self.tree(tree).range(start..end), usize::MAX)
     }
 
+    fn range_raw_limited(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        collect(self.tree(tree).range(start..end), limit)
+    }
+
     fn commit(&self, batch: Batch) -> Result<Vec<u64>> {
         if batch.is_empty() {
             return Ok(Vec::new());

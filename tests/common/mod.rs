@@ -2,6 +2,8 @@
 //! temporary on-disk store, and a fake tenant site on loopback.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod receiver;
+
 use std::net::{IpAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,10 @@ pub const ADMIN_TOKEN: &str = TOKEN;
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// The same, by the name some suites use.
+    pub address: String,
+    /// The command path of the running app (drive cases without routes).
+    pub cases: aupd::commands::CaseService,
     /// A client with the admin token set.
     pub client: reqwest::Client,
     /// Stops the server.
@@ -69,6 +75,15 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
 
+/// Starts aupd with test defaults, letting the test change the settings.
+pub async fn spawn_app_configured(change: impl FnOnce(&mut Settings) + Send + 'static) -> TestApp {
+    spawn_app_with(Options {
+        configure: Box::new(change),
+        ..Options::default()
+    })
+    .await
+}
+
 /// Starts aupd with `options`.
 pub async fn spawn_app_with(options: Options) -> TestApp {
     let resolver: Option<Arc<dyn Resolver>> = options
@@ -111,6 +126,7 @@ async fn start(options: Options, resolver: Option<Arc<dyn Resolver>>) -> TestApp
     }
     let app = Application::build_with(&settings, build).unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
+    let cases = app.cases();
     let handle = app.handle();
     let task = tokio::spawn(app.run_until_stopped());
     let mut headers = reqwest::header::HeaderMap::new();
@@ -120,6 +136,8 @@ async fn start(options: Options, resolver: Option<Arc<dyn Resolver>>) -> TestApp
         .build()
         .unwrap();
     TestApp {
+        address: base.clone(),
+        cases,
         base,
         client,
         handle,
@@ -129,6 +147,11 @@ async fn start(options: Options, resolver: Option<Arc<dyn Resolver>>) -> TestApp
 }
 
 impl TestApp {
+    /// `GET path` with the admin token; the status and the JSON body.
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        self.get(path).await
+    }
+
     /// A client with no token at all.
     pub fn anonymous(&self) -> reqwest::Client {
         reqwest::Client::new()

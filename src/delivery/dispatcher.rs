@@ -1,0 +1,610 @@
+//! The dispatcher: fans new outbox messages out into one delivery per
+//! subscribed endpoint, sends due deliveries, and records every attempt.
+//!
+//! Everything it knows is in the store — the "not yet fanned out" index, the
+//! deliveries and their due-time index — so a restart (or a crash) simply
+//! carries on: a delivery whose result was not recorded is sent again with
+//! the same `webhook-id` (at least once). In memory there is only the set of
+//! deliveries in flight, which caps each endpoint at
+//! `per_endpoint_concurrency` so a slow receiver cannot hold up others.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use super::schedule::{next_attempt, parse_retry_after, Next};
+use super::signing::{signature_header, SigningSecret};
+use super::{envelope_body, Result, Webhooks};
+use crate::domain::{
+    Attempt, Delivery, DeliveryStatus, Endpoint, OperatorAlert, OrderRef, OutboxMessage,
+};
+use crate::sampling::guard::GuardedDns;
+use crate::store::delivery::{new_id, put_delivery, unrouted_messages, walk_due_deliveries};
+use crate::store::{Batch, EventRecord, StoreError, Tree};
+
+/// Messages fanned out per pass.
+const FAN_OUT_BATCH: usize = 1000;
+/// Due-index entries looked at per pass.
+const DUE_SCAN: usize = 20_000;
+/// Results recorded per transaction at most.
+const RECORD_BATCH: usize = 1000;
+/// Where the alert watcher is in the event log.
+const ALERT_CURSOR: &[u8] = b"cursor.delivery_alerts";
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+enum Verdict {
+    /// A 2xx.
+    Delivered,
+    /// 410 Gone: the receiver asks us to stop; the endpoint is disabled.
+    Gone,
+    /// Try again (on the schedule, or after the receiver's `Retry-After`).
+    Retry(Option<Duration>),
+    /// No point trying again (endpoint removed or disabled, message missing).
+    Abandon,
+}
+
+#[derive(Debug)]
+struct Outcome {
+    delivery: Delivery,
+    attempt: Attempt,
+    verdict: Verdict,
+}
+
+#[derive(Debug, Default)]
+struct InFlight {
+    deliveries: HashMap<String, String>,
+    per_endpoint: HashMap<String, usize>,
+}
+
+impl InFlight {
+    fn add(&mut self, delivery: &str, endpoint: &str) {
+        self.deliveries
+            .insert(delivery.to_string(), endpoint.to_string());
+        *self.per_endpoint.entry(endpoint.to_string()).or_default() += 1;
+    }
+
+    fn remove(&mut self, delivery: &str) {
+        if let Some(endpoint) = self.deliveries.remove(delivery) {
+            if let Some(n) = self.per_endpoint.get_mut(&endpoint) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.per_endpoint.remove(&endpoint);
+                }
+            }
+        }
+    }
+}
+
+fn lock(m: &Mutex<InFlight>) -> std::sync::MutexGuard<'_, InFlight> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// The running dispatcher's parts.
+#[derive(Debug, Clone)]
+struct Dispatcher {
+    webhooks: Webhooks,
+    client: reqwest::Client,
+    in_flight: Arc<Mutex<InFlight>>,
+    permits: Arc<Semaphore>,
+}
+
+/// Runs the dispatcher until `stop` turns true, then lets attempts in
+/// flight finish (within the attempt timeout) and records them.
+pub async fn run(webhooks: Webhooks, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let settings = webhooks.settings().clone();
+    let timeout = Duration::from_secs(settings.timeout_secs);
+    let client = reqwest::Client::builder()
+        .user_agent(settings.user_agent.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(GuardedDns(webhooks.guard().clone())))
+        .no_proxy()
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .pool_max_idle_per_host(settings.per_endpoint_concurrency)
+        .build()
+        .map_err(|e| anyhow::anyhow!("building the delivery client: {e}"))?;
+    let dispatcher = Dispatcher {
+        webhooks: webhooks.clone(),
+        client,
+        in_flight: Arc::new(Mutex::new(InFlight::default())),
+        permits: Arc::new(Semaphore::new(settings.max_in_flight)),
+    };
+    let (tx, rx) = mpsc::unbounded_channel::<Outcome>();
+    let recorder = tokio::spawn(dispatcher.clone().record(rx));
+    let poll = Duration::from_millis(settings.poll_ms);
+    loop {
+        if let Err(e) = dispatcher.pass(&tx).await {
+            tracing::error!(error = ?e, "delivery pass failed; retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = webhooks.wake.notified() => {}
+            _ = stop.changed() => {
+                if *stop.borrow() { break; }
+            }
+        }
+    }
+    drop(tx);
+    match tokio::time::timeout(timeout + Duration::from_secs(2), recorder).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "delivery recorder failed"),
+        Err(_) => tracing::warn!("attempts still in flight at shutdown are sent again on restart"),
+    }
+    Ok(())
+}
+
+impl Dispatcher {
+    /// One look: fan out new messages, raise alerts for new overdue
+    /// receipts, and start due deliveries.
+    async fn pass(&self, tx: &mpsc::UnboundedSender<Outcome>) -> Result<()> {
+        let in_flight = self.in_flight.clone();
+        let cap = self.webhooks.settings().per_endpoint_concurrency;
+        let max = self.webhooks.settings().max_in_flight;
+        let due = self
+            .webhooks
+            .blocking(move |w| {
+                while fan_out(w)? == FAN_OUT_BATCH {}
+                watch_alerts(w)?;
+                let now = w.now();
+                let mut due = Vec::new();
+                let mut in_flight = lock(&in_flight);
+                let endpoints = w
+                    .store()
+                    .scan_raw(Tree::Endpoints, b"", usize::MAX, false)?
+                    .len();
+                let mut busy = std::collections::HashSet::new();
+                let mut looked = 0usize;
+                walk_due_deliveries(w.store(), now, |id, endpoint| {
+                    looked += 1;
+                    if looked > DUE_SCAN || in_flight.deliveries.len() >= max {
+                        return Ok(false);
+                    }
+                    if in_flight.deliveries.contains_key(id) {
+                        return Ok(true);
+                    }
+                    if in_flight.per_endpoint.get(endpoint).copied().unwrap_or(0) >= cap {
+                        // Every endpoint is busy: nothing further can start.
+                        busy.insert(endpoint.to_string());
+                        return Ok(busy.len() < endpoints);
+                    }
+                    if let Some(d) = w.store().get::<Delivery>(id.as_bytes())? {
+                        in_flight.add(&d.id, &d.endpoint_id);
+                        due.push(d);
+                    }
+                    Ok(true)
+                })?;
+                Ok(due)
+            })
+            .await?;
+        for delivery in due {
+            let this = self.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let _permit = this.permits.clone().acquire_owned().await;
+                let outcome = this.attempt(delivery).await;
+                let _ = tx.send(outcome);
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends one delivery once.
+    async fn attempt(&self, delivery: Delivery) -> Outcome {
+        let at = self.webhooks.now();
+        let started = Instant::now();
+        let (verdict, status, error) = self.send(&delivery).await;
+        Outcome {
+            attempt: Attempt {
+                at,
+                status,
+                latency_ms: started.elapsed().as_millis() as u64,
+                error,
+            },
+            delivery,
+            verdict,
+        }
+    }
+
+    async fn send(&self, d: &Delivery) -> (Verdict, Option<u16>, Option<String>) {
+        let store = self.webhooks.store();
+        let endpoint = match store.get::<Endpoint>(d.endpoint_id.as_bytes()) {
+            Ok(Some(e)) => e,
+            Ok(None) => {
+                return (
+                    Verdict::Abandon,
+                    None,
+                    Some("the endpoint was deleted".into()),
+                )
+            }
+            Err(e) => return (Verdict::Retry(None), None, Some(format!("store: {e}"))),
+        };
+        if !endpoint.enabled {
+            return (
+                Verdict::Abandon,
+                None,
+                Some("the endpoint is disabled".into()),
+            );
+        }
+        let message = match store.get::<OutboxMessage>(d.message_id.as_bytes()) {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                return (
+                    Verdict::Abandon,
+                    None,
+                    Some("the message is missing".into()),
+                )
+            }
+            Err(e) => return (Verdict::Retry(None), None, Some(format!("store: {e}"))),
+        };
+        let url = match url::Url::parse(&endpoint.url) {
+            Ok(u) => u,
+            Err(e) => return (Verdict::Retry(None), None, Some(format!("bad URL: {e}"))),
+        };
+        if let Err(refusal) = self.webhooks.guard().check_url(&url).await {
+            return (
+                Verdict::Retry(None),
+                None,
+                Some(format!("refused: {refusal}")),
+            );
+        }
+        let body = envelope_body(&message, d.dry_run);
+        let now = self.webhooks.now();
+        let secrets: Vec<SigningSecret> = endpoint
+            .signing_secrets(now)
+            .into_iter()
+            .filter_map(|s| SigningSecret::parse(&s.0).ok())
+            .collect();
+        let refs: Vec<&SigningSecret> = secrets.iter().collect();
+        let timestamp = Timestamp::now().as_second();
+        let signature = signature_header(&refs, &message.id, timestamp, &body);
+        let response = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &message.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        match response {
+            Ok(r) => {
+                let status = r.status();
+                let code = status.as_u16();
+                let retry_after = r
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                // Read the (small) answer so the connection can be reused.
+                let _ = r.bytes().await;
+                if status.is_success() {
+                    (Verdict::Delivered, Some(code), None)
+                } else if code == 410 {
+                    (Verdict::Gone, Some(code), Some("HTTP 410 Gone".into()))
+                } else if status.is_redirection() {
+                    (
+                        Verdict::Retry(None),
+                        Some(code),
+                        Some(format!("HTTP {code} (redirects are not followed)")),
+                    )
+                } else if code == 429 || code == 503 {
+                    (
+                        Verdict::Retry(retry_after),
+                        Some(code),
+                        Some(format!("HTTP {code}")),
+                    )
+                } else {
+                    (
+                        Verdict::Retry(None),
+                        Some(code),
+                        Some(format!("HTTP {code}")),
+                    )
+                }
+            }
+            Err(e) => {
+                let what = if e.is_timeout() {
+                    format!("timed out after {}s", self.webhooks.settings().timeout_secs)
+                } else if e.is_connect() {
+                    format!("cannot connect: {}", root_cause(&e))
+                } else {
+                    format!("transport: {}", root_cause(&e))
+                };
+                (Verdict::Retry(None), None, Some(what))
+            }
+        }
+    }
+
+    /// Records attempt results in batches: each delivery's new state and due
+    /// time, and endpoint health (failing since, disabled). Only then are
+    /// the deliveries out of flight, so a pass never starts one twice.
+    async fn record(self, mut rx: mpsc::UnboundedReceiver<Outcome>) {
+        while let Some(first) = rx.recv().await {
+            let mut outcomes = vec![first];
+            while outcomes.len() < RECORD_BATCH {
+                match rx.try_recv() {
+                    Ok(o) => outcomes.push(o),
+                    Err(_) => break,
+                }
+            }
+            let ids: Vec<String> = outcomes.iter().map(|o| o.delivery.id.clone()).collect();
+            let result = self
+                .webhooks
+                .blocking(move |w| record_outcomes(w, outcomes))
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = ?e, "recording delivery attempts failed; they are sent again");
+            }
+            {
+                let mut in_flight = lock(&self.in_flight);
+                for id in &ids {
+                    in_flight.remove(id);
+                }
+            }
+            self.webhooks.wake();
+        }
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Fans out up to one batch of new messages; returns how many.
+fn fan_out(w: &Webhooks) -> Result<usize> {
+    let messages = unrouted_messages(w.store(), FAN_OUT_BATCH)?;
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let endpoints: Vec<Endpoint> = w.store().scan::<Endpoint>(b"", usize::MAX, false)?;
+    let now = w.now();
+    let global_dry_run = w.settings().dry_run;
+    let mut batch = Batch::new();
+    let mut fanned = 0usize;
+    for m in &messages {
+        let targets = endpoints.iter().filter(|e| {
+            e.enabled
+                && match &m.endpoint {
+                    Some(only) => &e.id == only,
+                    None => e.wants(&m.event_type),
+                }
+        });
+        for e in targets {
+            let delivery = Delivery {
+                id: new_id("dlv"),
+                message_id: m.id.clone(),
+                endpoint_id: e.id.clone(),
+                event_type: m.event_type.clone(),
+                dry_run: m.event_type.starts_with("enforcement.") && (global_dry_run || e.dry_run),
+                status: DeliveryStatus::Pending,
+                attempts: Vec::new(),
+                round_attempts: 0,
+                next_attempt_at: Some(now),
+                created_at: m.created_at,
+                updated_at: now,
+            };
+            put_delivery(&mut batch, &delivery, None)?;
+            fanned += 1;
+        }
+        if let Some(case_id) = m.payload.get("case_id").and_then(|c| c.as_str()) {
+            batch.put(&OrderRef {
+                idempotency_key: m.idempotency_key.clone(),
+                case_id: case_id.to_string(),
+                event_type: m.event_type.clone(),
+                message_id: m.id.clone(),
+            })?;
+        }
+        batch.delete_raw(Tree::OutboxNew, m.id.as_bytes().to_vec());
+    }
+    w.store().commit(batch)?;
+    tracing::debug!(messages = messages.len(), deliveries = fanned, "fanned out");
+    Ok(messages.len())
+}
+
+/// Raises an operator alert for every new `case.receipt_overdue` event.
+fn watch_alerts(w: &Webhooks) -> Result<()> {
+    let store = w.store();
+    let cursor = store
+        .get_raw(Tree::Meta, ALERT_CURSOR)?
+        .and_then(|v| v.as_slice().try_into().ok().map(u64::from_be_bytes))
+        .unwrap_or(0);
+    let events: Vec<EventRecord> = store.events_after(cursor, 10_000)?;
+    let Some(last) = events.last().map(|e| e.seq) else {
+        return Ok(());
+    };
+    let mut batch = Batch::new();
+    for e in events.iter().filter(|e| e.kind == "case.receipt_overdue") {
+        let case = e
+            .data
+            .get("case")
+            .and_then(|c| c.as_str())
+            .unwrap_or_default()
+            .to_string();
+        raise(
+            &mut batch,
+            OperatorAlert {
+                id: new_id("alr"),
+                kind: "receipt_overdue".into(),
+                subject: case.clone(),
+                message: format!(
+                    "no receipt for the suspension order of case {case} by its deadline"
+                ),
+                at: e.at,
+            },
+        )?;
+    }
+    batch.put_raw(
+        Tree::Meta,
+        ALERT_CURSOR.to_vec(),
+        last.to_be_bytes().to_vec(),
+    );
+    store.commit(batch)?;
+    Ok(())
+}
+
+/// Adds an alert and its audit event to `batch`.
+pub fn raise(batch: &mut Batch, alert: OperatorAlert) -> Result<()> {
+    batch.event(
+        "alert.raised",
+        None,
+        serde_json::json!({ "alert": alert.id, "kind": alert.kind, "subject": alert.subject, "message": alert.message }),
+    )?;
+    batch.put(&alert)?;
+    Ok(())
+}
+
+/// Endpoint health changes from a batch of outcomes, in order.
+#[derive(Debug, Default)]
+struct Health {
+    succeeded_last: bool,
+    first_failure: Option<Timestamp>,
+    gone: bool,
+}
+
+fn record_outcomes(w: &Webhooks, outcomes: Vec<Outcome>) -> Result<()> {
+    let now = w.now();
+    let scale = w.settings().retry_scale;
+    let mut batch = Batch::new();
+    let mut health: HashMap<String, Health> = HashMap::new();
+    for Outcome {
+        mut delivery,
+        attempt,
+        verdict,
+    } in outcomes
+    {
+        let previous_due = delivery.next_attempt_at;
+        delivery.round_attempts += 1;
+        delivery.updated_at = now;
+        let h = health.entry(delivery.endpoint_id.clone()).or_default();
+        match &verdict {
+            Verdict::Delivered => {
+                h.succeeded_last = true;
+                h.first_failure = None;
+            }
+            Verdict::Abandon => {}
+            Verdict::Gone | Verdict::Retry(_) => {
+                h.succeeded_last = false;
+                h.first_failure.get_or_insert(attempt.at);
+                h.gone |= verdict == Verdict::Gone;
+            }
+        }
+        delivery.attempts.push(attempt);
+        let (status, next) = match verdict {
+            Verdict::Delivered => (DeliveryStatus::Delivered, None),
+            Verdict::Gone | Verdict::Abandon => (DeliveryStatus::Dead, None),
+            Verdict::Retry(asked) => {
+                let unit: f64 = rand::random();
+                match next_attempt(delivery.round_attempts, asked, unit) {
+                    Next::RetryIn(d) => {
+                        let d = if asked.is_some() { d } else { d.mul_f64(scale) };
+                        let d = SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX);
+                        (
+                            DeliveryStatus::Pending,
+                            Some(now.checked_add(d).unwrap_or(now)),
+                        )
+                    }
+                    Next::Dead => (DeliveryStatus::Dead, None),
+                }
+            }
+        };
+        delivery.status = status;
+        delivery.next_attempt_at = next;
+        if status == DeliveryStatus::Dead {
+            batch.event(
+                "webhook.delivery_dead",
+                None,
+                serde_json::json!({
+                    "delivery": delivery.id,
+                    "message": delivery.message_id,
+                    "endpoint": delivery.endpoint_id,
+                    "attempts": delivery.attempts.len(),
+                }),
+            )?;
+        }
+        put_delivery(&mut batch, &delivery, previous_due)?;
+    }
+    w.store().commit(batch)?;
+    for (endpoint, h) in health {
+        update_health(w, &endpoint, &h, now)?;
+    }
+    Ok(())
+}
+
+/// Applies one batch's health news to an endpoint: a success clears the
+/// failure clock; a 410 or failing longer than the configured span disables
+/// it and raises an alert.
+fn update_health(w: &Webhooks, id: &str, h: &Health, now: Timestamp) -> Result<()> {
+    let limit = SignedDuration::from_secs(
+        i64::try_from(w.settings().disable_after_failing_secs).unwrap_or(i64::MAX / 2),
+    );
+    for _ in 0..8 {
+        let Some(raw) = w.store().get_raw(Tree::Endpoints, id.as_bytes())? else {
+            return Ok(());
+        };
+        let mut e: Endpoint = crate::store::decode(&raw)?;
+        let before = (e.failing_since, e.enabled);
+        if h.succeeded_last {
+            e.failing_since = None;
+        } else if let Some(first) = h.first_failure {
+            e.failing_since.get_or_insert(first);
+        }
+        let mut reason = None;
+        if e.enabled && h.gone {
+            reason = Some("the endpoint answered 410 Gone".to_string());
+        } else if e.enabled {
+            if let Some(since) = e.failing_since {
+                if now.duration_since(since) > limit {
+                    reason = Some(format!(
+                        "every attempt has failed since {since} (longer than {}s)",
+                        w.settings().disable_after_failing_secs
+                    ));
+                }
+            }
+        }
+        if (e.failing_since, e.enabled) == before && reason.is_none() {
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        if let Some(reason) = &reason {
+            e.enabled = false;
+            e.disabled_reason = Some(reason.clone());
+            batch.event(
+                "webhook.endpoint_disabled",
+                None,
+                serde_json::json!({ "endpoint": e.id, "url": e.url, "reason": reason }),
+            )?;
+            raise(
+                &mut batch,
+                OperatorAlert {
+                    id: new_id("alr"),
+                    kind: "endpoint_disabled".into(),
+                    subject: e.id.clone(),
+                    message: format!("webhook endpoint {} ({}) disabled: {reason}", e.id, e.url),
+                    at: now,
+                },
+            )?;
+            tracing::warn!(endpoint = %e.id, reason = %reason, "webhook endpoint disabled");
+        }
+        e.version += 1;
+        e.updated_at = now;
+        batch.expect::<Endpoint>(id.as_bytes().to_vec(), Some(raw));
+        batch.put(&e)?;
+        match w.store().commit(batch) {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
