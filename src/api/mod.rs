@@ -4,6 +4,7 @@
 mod audit;
 pub mod auth;
 mod cases;
+mod console;
 pub mod error;
 mod health;
 mod portal;
@@ -53,6 +54,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
+            .configure(console::routes)
             .service(
                 web::scope("/v1")
                     .route("/score", web::post().to(score::score_text))
