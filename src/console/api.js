@@ -66,7 +66,7 @@ export function describe(err) {
     case 401: return 'Your token was not accepted (it may have been revoked). Sign out and sign in again.';
     case 403: return `Not allowed: ${err.message}.`;
     case 404: return `Not found: ${err.message}.`;
-    case 409: return `Refused in the case's current state: ${err.message} (${err.code}).`;
+    case 409: return `Refused: ${err.message} (${err.code}). The case may have moved on; reload it to see where it stands.`;
     default: return `${err.message} (${err.code}, HTTP ${err.status}).`;
   }
 }

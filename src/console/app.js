@@ -137,7 +137,7 @@ async function route() {
     return renderSignIn();
   }
   showChrome();
-  const [, view, arg] = hash.split('/');
+  const [, view, arg] = hash.split('?')[0].split('/');
   const fresh = () => seq === renderSeq;
   if (view === 'case' && arg) return renderCase(decodeURIComponent(arg), fresh);
   if (view === 'tenants') return renderTenants(fresh);
@@ -145,13 +145,19 @@ async function route() {
   return renderQueue(fresh);
 }
 
+/** Whether a screen has been shown since the page loaded. */
+let shownOnce = false;
+
 function show(...nodes) {
   main.replaceChildren(...nodes);
   const h1 = main.querySelector('h1');
   if (h1) {
     document.title = `${h1.textContent} · aupd console`;
-    h1.focus();
+    // Moving between screens puts focus on the new heading for screen
+    // readers; the first load leaves it at the top, before the skip link.
+    if (shownOnce) h1.focus();
   }
+  shownOnce = true;
 }
 
 window.addEventListener('hashchange', route);
@@ -360,8 +366,12 @@ function caseSummary(c) {
 }
 
 function actionForm(c) {
-  const radios = ACTIONS.map((a) => {
-    const blockers = actionBlockers(a, c);
+  // Approvers see the one action that is theirs; operators see every
+  // action, those possible now first, the others with the reason why not.
+  const offered = ACTIONS.filter((a) => isOperator() || !a.operator)
+    .map((a) => ({ a, blockers: actionBlockers(a, c) }))
+    .sort((x, y) => Number(x.blockers.length > 0) - Number(y.blockers.length > 0));
+  const radios = offered.map(({ a, blockers }) => {
     const disabled = blockers.length > 0;
     const input = el('input', {
       type: 'radio', name: 'action', id: `act-${a.id}`, value: a.id, disabled,
@@ -385,6 +395,7 @@ function actionForm(c) {
     el('h2', { id: 'actions-h' }, 'Take an action'),
     FINAL_STATES.has(c.state) ? notice(`This case is ${c.state}; it is final and no action changes it.`) : null,
     el('fieldset', {}, el('legend', {}, 'Action'), radios),
+    isOperator() ? null : notice('Other actions on a case are taken by operators.'),
     by, resources,
     el('div', { class: 'field' }, el('label', { for: 'act-reason' }, 'Reason (required, recorded in the audit log)'), reason),
     submit, out);
@@ -465,7 +476,11 @@ async function loadEvidence(c, target, fresh) {
     readError = e;
   }
   if (!fresh()) return;
-  if (readError) body.push(problem(readError), notice('The evidence references below are from the case record.'));
+  if (readError && readError.status === 403) {
+    body.push(notice('The API keeps sampled content to operators, so the text of the evidence is not shown to you; the references below are from the case record.'));
+  } else if (readError) {
+    body.push(problem(readError), notice('The evidence references below are from the case record.'));
+  }
   const items = c.evidence || [];
   if (!items.length) body.push(notice('This case holds no evidence items.'));
   const list = el('ol', { class: 'evidence-list' });
@@ -522,9 +537,10 @@ async function loadTenant(c, target, fresh) {
     ]));
     const rows = [...(prev.categories || [])].sort((a, b) =>
       Number(c.categories.includes(b.category)) - Number(c.categories.includes(a.category)) || b.rate - a.rate);
-    const windowH = Math.round((prev.window_secs || 0) / 3600);
+    const secs = prev.window_secs || 0;
+    const span = secs % 86400 === 0 ? `${secs / 86400} days` : `${Math.round(secs / 3600)} hours`;
     out.push(
-      el('h3', {}, `Prevalence over the last ${windowH} h`),
+      el('h3', {}, `Prevalence over the last ${span}`),
       el('p', { class: 'muted' }, 'aupd keeps no prevalence time series yet, so the chart shows the current window only: each category\'s rate (bar), its 95% interval (whisker) and the case rule\'s tolerance (dark tick).'),
       prevalenceChart(rows, `Prevalence per category for ${c.tenant}`),
       el('table', {},
@@ -539,7 +555,9 @@ async function loadTenant(c, target, fresh) {
           el('td', {}, r.threshold_crossed ? '⚠ crossed' : 'not crossed'))))));
   } catch (e) {
     if (!fresh()) return;
-    out.push(problem(e));
+    out.push(e instanceof ApiError && e.status === 403
+      ? notice(`The API keeps tenant records and prevalence to operators; you are signed in as ${me.role}.`)
+      : problem(e));
   }
   target.replaceChildren(target.querySelector('h2'), ...out);
 }
