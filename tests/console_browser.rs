@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{eventually, spawn_app_with, violating, FakeSite, Options, TestApp};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
@@ -308,6 +309,9 @@ async fn an_operator_works_the_queue_reads_highlighted_evidence_and_escalates_a_
         .contains("we must storm the capitol tomorrow"));
     b.wait_for("#tenant svg.prev-chart").await;
     b.screenshot_tall("case", 3200).await;
+    b.js("document.getElementById('tenant').scrollIntoView()")
+        .await;
+    b.screenshot("case-prevalence-and-history").await;
 
     b.wait_for("#act-escalate").await.click().await.unwrap();
     b.wait_for("#act-reason")
@@ -350,8 +354,64 @@ async fn an_operator_works_the_queue_reads_highlighted_evidence_and_escalates_a_
     b.wait_for_text("#action-result .error", "Refused").await;
     b.screenshot_tall("case-after-action", 1400).await;
 
+    // Tenants with their sources' health, and deliveries degrading
+    // gracefully while this aupd has no deliveries API.
+    app.create_source(
+        "quiet",
+        json!({"kind": "rss", "url": format!("{}/rss.xml", site.base),
+               "budget_per_hour": 100, "interval_secs": 3600}),
+    )
+    .await;
+    b.wait_for("#nav a[href='#/tenants']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("h1", "Tenants").await;
+    b.wait_for_text("table.tenants", "rss.xml").await;
+    b.screenshot("tenants").await;
+    b.wait_for("#nav a[href='#/deliveries']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("main", "no deliveries API yet").await;
+    b.wait_for("#d-status")
+        .await
+        .send_keys("Pending")
+        .await
+        .unwrap();
+    b.wait_for("main form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("h1", "Webhook deliveries").await;
+    assert!(b
+        .js("return location.hash")
+        .await
+        .as_str()
+        .unwrap()
+        .ends_with("status=pending"));
+    b.screenshot("deliveries").await;
+
     b.sign_out().await;
     assert_eq!(b.js("return sessionStorage.length").await, json!(0));
+    // On a fresh load the first Tab reaches the skip link.
+    b.client
+        .goto(&format!("{}/console/", app.base))
+        .await
+        .unwrap();
+    b.wait_for("#token").await;
+    let tab = fantoccini::key::Key::Tab.chars().next().unwrap();
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: tab })
+        .then(KeyAction::Up { value: tab });
+    b.client.perform_actions(keys).await.unwrap();
+    assert_eq!(
+        b.js("return document.activeElement.textContent").await,
+        json!("Skip to main content")
+    );
     b.stop().await;
 }
 
