@@ -575,11 +575,25 @@ function historyOf(c, kinds) {
   return (c.history || []).filter((h) => kinds.some((k) => h.kind.startsWith(k)));
 }
 
+/**
+ * An event with reporters' names replaced for viewers who are not
+ * operators: the API sends them to every case reader, the console shows
+ * them to operators only.
+ */
+function redacted(ev) {
+  if (isOperator()) return ev;
+  return JSON.parse(JSON.stringify(ev ?? {}, (k, v) => {
+    if (k === 'reporter' && typeof v === 'string') return '(hidden)';
+    if (v && typeof v === 'object' && v.kind === 'reporter' && 'id' in v) return { ...v, id: '(hidden)' };
+    return v;
+  }));
+}
+
 function eventFacts(h) {
-  const ev = h.event || {};
+  const ev = redacted(h.event);
   const actor = ev.actor ? `${ev.actor.kind}: ${ev.actor.id}` : '';
   const data = ev.data || {};
-  const move = data.from && data.to ? `${data.from} → ${data.to}` : '';
+  const move = data.from && data.to && data.from !== data.to ? `${data.from} → ${data.to}` : '';
   return { actor, reason: ev.reason || data.reason || '', move };
 }
 
@@ -636,7 +650,7 @@ function historySection(c) {
       el('td', {}, f.move),
       el('td', {}, f.actor),
       el('td', {}, f.reason),
-      el('td', {}, el('details', {}, el('summary', {}, `Event ${h.seq}`), el('pre', {}, JSON.stringify(h.event, null, 2)))));
+      el('td', {}, el('details', {}, el('summary', {}, `Event ${h.seq}`), el('pre', {}, JSON.stringify(redacted(h.event), null, 2)))));
   });
   return section('History', 'history', rows.length
     ? el('table', { class: 'history' },
@@ -669,36 +683,56 @@ function deliveryTable(list, { replay } = {}) {
     el('tbody', {}, list.map((d) => {
       const receipt = pick(d, 'receipt', 'receipts');
       const status = String(pick(d, 'status', 'state') ?? '?');
+      const attempts = pick(d, 'attempts', 'attempt') ?? [];
+      const last = Array.isArray(attempts) ? attempts[attempts.length - 1] : null;
       return el('tr', {},
         el('td', {}, el('code', {}, String(pick(d, 'id', 'webhook_id', 'message_id') ?? '?'))),
         el('td', {}, String(pick(d, 'event_type', 'type', 'kind') ?? '')),
         el('td', {}, badge('delivery', status)),
-        el('td', {}, String(pick(d, 'attempts', 'attempt') ?? '')),
-        el('td', {}, time(pick(d, 'last_attempt_at', 'updated_at', 'created_at'))),
-        el('td', {}, String(pick(d, 'last_error', 'error') ?? '')),
+        el('td', {}, String(attempts.length ?? attempts ?? '')),
+        el('td', {}, time(last ? last.at : pick(d, 'last_attempt_at', 'updated_at', 'created_at'))),
+        el('td', {}, String((last && (last.error ?? (last.status ? `HTTP ${last.status}` : ''))) ?? pick(d, 'last_error', 'error') ?? '')),
         el('td', {}, receipt ? el('pre', {}, JSON.stringify(receipt, null, 2)) : '—'),
         replay ? el('td', {}, replay(d)) : null);
     })));
 }
 
+/** The case a delivery belongs to, when the API says. */
+const caseOf = (d) => d.case ?? d.case_id ?? (d.payload && d.payload.case_id) ?? null;
+
 async function loadDeliveries(c, target, fresh) {
-  let out;
+  const out = [];
   try {
     let r;
     try {
       r = await fetchDeliveries(`case=${seg(c.id)}`);
     } catch (e) {
-      // A deliveries API without a case filter: filter here.
+      // A deliveries API without a case filter: filter here if it can be.
       if (!(e instanceof ApiError && e.status === 400)) throw e;
       r = await fetchDeliveries('limit=1000');
-      if (r.list) r.list = r.list.filter((d) => (d.case ?? d.case_id ?? (d.payload && d.payload.case_id)) === c.id);
+      if (r.list && r.list.length && !r.list.some((d) => caseOf(d) !== null)) {
+        r = { unlinked: true };
+      } else if (r.list) {
+        r.list = r.list.filter((d) => caseOf(d) === c.id);
+      }
     }
-    out = r.unavailable ? [notice(r.unavailable)]
-      : r.list.length ? [deliveryTable(r.list)] : [notice('No webhook deliveries for this case.')];
+    if (r.unavailable) out.push(notice(r.unavailable));
+    else if (r.unlinked) {
+      out.push(el('p', { class: 'note' }, 'The deliveries API does not say which case a delivery belongs to, so they are not listed here; see ',
+        el('a', { href: '#/deliveries?status=dead' }, 'all dead deliveries'), '.'));
+    } else if (r.list.length) out.push(deliveryTable(r.list));
+    else out.push(notice('No webhook deliveries for this case.'));
   } catch (e) {
-    out = [problem(e)];
+    out.push(problem(e));
   }
   if (!fresh()) return;
+  const receipts = historyOf(c, ['case.suspended', 'case.receipt', 'case.reinstated']);
+  out.push(el('h3', {}, 'Action receipts'), receipts.length
+    ? el('ul', {}, receipts.map((h) => {
+      const f = eventFacts(h);
+      return el('li', {}, time(h.at), ` ${h.kind.replace('case.', '').replaceAll('_', ' ')}`, f.actor ? ` — ${f.actor}` : '', f.reason ? ` — “${f.reason}”` : '');
+    }))
+    : notice('No executor has confirmed an action on this case.'));
   target.replaceChildren(target.querySelector('h2'), ...out);
 }
 
