@@ -22,7 +22,8 @@ mkdir -p target
 status=0
 AUPD_BROWSER_TESTS=1 cargo test --test console_browser -- --test-threads=1 2>&1 \
     | tee target/browser-test.log || status=$?
-grep '^test result:' target/browser-test.log || echo "no test summary (build failed?)"
+echo "== summary"
+grep "^test result:" target/browser-test.log || echo "no test summary (build failed?)"
 if [ -d target/console-screenshots ]; then
     echo "screenshots: $(ls target/console-screenshots | tr '\n' ' ')"
 fi
