@@ -266,6 +266,23 @@ async fn an_operator_works_the_queue_reads_highlighted_evidence_and_escalates_a_
     );
     b.screenshot("queue").await;
 
+    // Filters narrow the queue through the API's own query.
+    b.wait_for("#f-tenant")
+        .await
+        .send_keys("forum")
+        .await
+        .unwrap();
+    b.wait_for("form.filters button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("#queue-summary", "1 case,").await;
+    let only = b.wait_for("table.queue tbody tr").await;
+    assert_eq!(only.attr("data-case").await.unwrap().unwrap(), want[1]);
+    b.wait_for("#f-reset").await.click().await.unwrap();
+    b.wait_for_text("#queue-summary", "3 cases").await;
+
     b.wait_for("tbody tr:first-child a")
         .await
         .click()
