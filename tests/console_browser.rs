@@ -371,6 +371,12 @@ async fn an_operator_works_the_queue_reads_highlighted_evidence_and_escalates_a_
     b.wait_for_text("#action-result .error", "Refused").await;
     b.screenshot_tall("case-after-action", 1400).await;
 
+    // A reported case: operators see who reported it and the fetched page
+    // with its matched words.
+    b.open_case(&app, third["id"].as_str().unwrap()).await;
+    b.wait_for_text("#reports", "filed by rita").await;
+    b.wait_for("#evidence mark").await;
+
     // Tenants with their sources' health, and deliveries degrading
     // gracefully while this aupd has no deliveries API.
     app.create_source(
