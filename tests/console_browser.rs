@@ -265,6 +265,15 @@ async fn an_operator_works_the_queue_reads_highlighted_evidence_and_escalates_a_
         "– No deadline running"
     );
     b.screenshot("queue").await;
+    // A missed deadline moves the case on at once, so the overdue words are
+    // checked on the console's own module rather than waited for.
+    let overdue = b
+        .js("return import('./dom.js').then((m) => m.urgency(-65))")
+        .await;
+    assert_eq!(
+        overdue,
+        json!({"level": "overdue", "icon": "✖", "label": "OVERDUE by 1m 05s"})
+    );
 
     // Filters narrow the queue through the API's own query.
     b.wait_for("#f-tenant")
