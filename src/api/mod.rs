@@ -4,6 +4,7 @@
 mod audit;
 pub mod auth;
 mod cases;
+mod console;
 pub mod error;
 mod health;
 pub mod observe;
@@ -58,6 +59,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .route("/metrics", web::get().to(health::metrics))
+            .configure(console::routes)
             .service(
                 web::scope("/v1")
                     .route("/score", web::post().to(score::score_text))

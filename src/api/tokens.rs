@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::auth::Admin;
+use super::auth::{Admin, Caller};
 use super::{ApiError, AppState};
 use crate::domain::Role;
 use crate::tokens::{self, TokenError};
@@ -12,6 +12,7 @@ use crate::tokens::{self, TokenError};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/tokens", web::post().to(create_token))
         .route("/tokens", web::get().to(list_tokens))
+        .route("/tokens/self", web::get().to(get_own_token))
         .route("/tokens/{id}", web::delete().to(revoke_token));
 }
 
@@ -67,6 +68,14 @@ async fn list_tokens(_caller: Admin, state: web::Data<AppState>) -> Result<HttpR
         })
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "tokens": view })))
+}
+
+/// Who the presented token stands for, so a client (the console) can show
+/// what its holder may do. Any valid token may ask about itself.
+async fn get_own_token(caller: Caller) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "id": caller.token_id, "name": caller.name, "role": caller.role.to_string(),
+    }))
 }
 
 async fn revoke_token(

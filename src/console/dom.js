@@ -1,0 +1,167 @@
+// DOM helpers. Everything a tenant or a reporter wrote reaches the page as a
+// text node: nothing here parses HTML, so no string can become markup.
+
+/** An element with attributes (`on*` keys become listeners) and children. */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  setAttrs(node, attrs);
+  append(node, children);
+  return node;
+}
+
+/** An SVG element. */
+export function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  setAttrs(node, attrs);
+  append(node, children);
+  return node;
+}
+
+function setAttrs(node, attrs) {
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') node.addEventListener(k.slice(2), v);
+    else if (k === 'text') node.textContent = String(v);
+    else node.setAttribute(k, v === true ? '' : String(v));
+  }
+}
+
+function append(node, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === undefined || c === null || c === false) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+/**
+ * `text` with every occurrence of the spans' matched words in `<mark>`.
+ * Spans carry no offsets, so the matched text is searched for in the
+ * excerpt (case-insensitively). Returns the fragment and the spans that
+ * could not be found (the excerpt may be cut short).
+ */
+export function highlight(text, spans) {
+  const ranges = [];
+  const missing = [];
+  const lower = text.toLowerCase();
+  // Lower-casing can change lengths for a few scripts; then match exactly.
+  const haystack = lower.length === text.length ? lower : text;
+  for (const span of spans) {
+    const needleRaw = String(span.text || '');
+    if (!needleRaw.trim()) continue;
+    const needle = haystack === lower ? needleRaw.toLowerCase() : needleRaw;
+    let from = 0;
+    let found = false;
+    for (;;) {
+      const at = haystack.indexOf(needle, from);
+      if (at < 0) break;
+      ranges.push({ start: at, end: at + needle.length, span });
+      found = true;
+      from = at + Math.max(needle.length, 1);
+    }
+    if (!found) missing.push(span);
+  }
+  ranges.sort((a, b) => a.start - b.start || b.end - a.end);
+  const merged = [];
+  for (const r of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && r.start < last.end) {
+      last.end = Math.max(last.end, r.end);
+      last.spans.push(r.span);
+    } else {
+      merged.push({ start: r.start, end: r.end, spans: [r.span] });
+    }
+  }
+  const frag = document.createDocumentFragment();
+  let pos = 0;
+  for (const r of merged) {
+    if (r.start > pos) frag.append(document.createTextNode(text.slice(pos, r.start)));
+    const why = [...new Set(r.spans.map((s) => `${s.category} (${s.detector})`))].join(', ');
+    const mark = el('mark', { title: `Matched: ${why}` });
+    mark.append(document.createTextNode(text.slice(r.start, r.end)));
+    frag.append(mark);
+    pos = r.end;
+  }
+  if (pos < text.length) frag.append(document.createTextNode(text.slice(pos)));
+  return { fragment: frag, marks: merged.length, missing };
+}
+
+/** `3d 4h`, `2h 03m`, `4m 05s`, `12s`. */
+export function formatDuration(totalSeconds) {
+  let s = Math.floor(Math.abs(totalSeconds));
+  const d = Math.floor(s / 86400); s -= d * 86400;
+  const h = Math.floor(s / 3600); s -= h * 3600;
+  const m = Math.floor(s / 60); s -= m * 60;
+  const p = (n) => String(n).padStart(2, '0');
+  if (d > 0) return `${d}d ${h}h ${p(m)}m`;
+  if (h > 0) return `${h}h ${p(m)}m ${p(s)}s`;
+  if (m > 0) return `${m}m ${p(s)}s`;
+  return `${s}s`;
+}
+
+/** Seconds left within which a deadline counts as approaching. */
+export const APPROACHING_SECS = 3600;
+
+/** How urgent a deadline is: level, icon and words (never colour alone). */
+export function urgency(secondsLeft) {
+  if (secondsLeft === null || secondsLeft === undefined) {
+    return { level: 'none', icon: '–', label: 'No deadline running' };
+  }
+  if (secondsLeft < 0) {
+    return { level: 'overdue', icon: '✖', label: `OVERDUE by ${formatDuration(secondsLeft)}` };
+  }
+  if (secondsLeft <= APPROACHING_SECS) {
+    return { level: 'soon', icon: '⚠', label: `Due soon: ${formatDuration(secondsLeft)} left` };
+  }
+  return { level: 'ok', icon: '◷', label: `${formatDuration(secondsLeft)} left` };
+}
+
+/** A timestamp for people, with the exact instant as a tooltip. */
+export function time(iso) {
+  if (!iso) return el('span', {}, '—');
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return el('span', {}, String(iso));
+  return el('time', { datetime: d.toISOString(), title: d.toISOString() }, d.toLocaleString());
+}
+
+/** A percentage with one decimal. */
+export const pct = (x) => `${(Number(x) * 100).toFixed(1)}%`;
+
+/**
+ * A small chart of each category's prevalence: a bar at the estimate, a
+ * whisker for the 95% interval and a tick at the case rule's tolerance.
+ */
+export function prevalenceChart(rows, title) {
+  const rowH = 22;
+  const labelW = 170;
+  const plotW = 300;
+  const h = rows.length * rowH + 30;
+  const max = Math.max(0.05, ...rows.map((r) => Number(r.upper) || 0), ...rows.map((r) => Number(r.tolerance) || 0));
+  const x = (v) => labelW + (Math.min(Number(v) || 0, max) / max) * plotW;
+  const chart = svg('svg', {
+    viewBox: `0 0 ${labelW + plotW + 70} ${h}`,
+    role: 'img',
+    'aria-labelledby': 'prev-chart-title',
+    class: 'prev-chart',
+  });
+  chart.append(svg('title', { id: 'prev-chart-title' }, title));
+  rows.forEach((r, i) => {
+    const y = i * rowH + 6;
+    const cls = r.threshold_crossed ? 'bar bar-crossed' : 'bar';
+    chart.append(
+      svg('text', { x: labelW - 6, y: y + 13, 'text-anchor': 'end', class: 'chart-label' }, r.category),
+      svg('rect', { x: labelW, y: y + 3, width: Math.max(0, x(r.rate) - labelW), height: 12, class: cls }),
+      svg('line', { x1: x(r.lower), x2: x(r.upper), y1: y + 9, y2: y + 9, class: 'whisker' }),
+      svg('line', { x1: x(r.lower), x2: x(r.lower), y1: y + 4, y2: y + 14, class: 'whisker' }),
+      svg('line', { x1: x(r.upper), x2: x(r.upper), y1: y + 4, y2: y + 14, class: 'whisker' }),
+      svg('line', { x1: x(r.tolerance), x2: x(r.tolerance), y1: y + 1, y2: y + 17, class: 'tolerance' }),
+      svg('text', { x: x(r.upper) + 6, y: y + 13, class: 'chart-value' }, pct(r.rate)),
+    );
+  });
+  const axisY = rows.length * rowH + 12;
+  chart.append(
+    svg('line', { x1: labelW, x2: labelW + plotW, y1: axisY, y2: axisY, class: 'axis' }),
+    svg('text', { x: labelW, y: axisY + 14, class: 'chart-value' }, '0%'),
+    svg('text', { x: labelW + plotW, y: axisY + 14, 'text-anchor': 'end', class: 'chart-value' }, pct(max)),
+  );
+  return chart;
+}
