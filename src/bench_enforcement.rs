@@ -232,7 +232,7 @@ pub fn actions(
             for _ in 0..cases {
                 let v = post(
                     "/v1/cases".into(),
-                    json!({"tenant": "bench-actions", "categories": ["harassment"], "reason": "bench"}),
+                    json!({"tenant": "bench-actions", "categories": ["harassment"], "findings": ["bench-finding"], "reason": "bench"}),
                 )
                 .await?;
                 ids.push(v["id"].as_str().unwrap_or_default().to_string());

@@ -188,10 +188,15 @@ impl CaseService {
                     );
                     fired.push((d, t))
                 }
-                Err(CommandError::Refused(e)) => {
+                Err(CommandError::Refused(DecisionError::StaleDeadline(_))) => {
                     // Cancelled, superseded or already handled: drop it.
-                    tracing::debug!(deadline = %d.id.0, reason = %e, "dropping a stale deadline");
+                    tracing::debug!(deadline = %d.id.0, "dropping a stale deadline");
                     drop_deadline(&self.store, &d).context("dropping a stale deadline")?;
+                }
+                Err(CommandError::Refused(e)) => {
+                    // Anything else (not due yet, a bug) keeps the deadline:
+                    // a deadline is never lost, at worst it is tried again.
+                    tracing::warn!(deadline = %d.id.0, reason = %e, "deadline not fired; kept for the next tick");
                 }
                 Err(CommandError::NotFound) => {
                     drop_deadline(&self.store, &d).context("dropping an orphan deadline")?;
@@ -229,4 +234,74 @@ fn drop_deadline(store: &SharedStore, d: &Deadline) -> anyhow::Result<()> {
     store.commit(batch)?;
     store.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::domain::{ActorKind, EvidenceKind, EvidenceRef, Severity, TenantId};
+    use crate::store::SledStore;
+
+    #[test]
+    fn a_deadline_due_later_in_the_current_millisecond_waits_and_is_not_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        // Half a millisecond past a whole millisecond.
+        let opened = Timestamp::from_microsecond(1_800_000_000_000_500).unwrap();
+        let clock = Arc::new(ManualClock::new(opened));
+        let cases = CaseService::new(store.clone(), Ladders::default(), clock.clone());
+        let open = Command::Open {
+            case_id: CaseId::new(),
+            tenant: TenantId::try_from("parlor").unwrap(),
+            categories: vec!["violent-incitement".into()],
+            severity: Severity::Critical,
+            evidence: vec![EvidenceRef {
+                kind: EvidenceKind::Prevalence {
+                    sampled: 50,
+                    flagged: 9,
+                    lower: 0.1,
+                    upper: 0.3,
+                },
+                category: "violent-incitement".into(),
+                url: None,
+                policy_version: None,
+            }],
+            report: None,
+        };
+        let t = cases
+            .execute_blocking(
+                None,
+                &Actor::new(ActorKind::Service, "sampler"),
+                &open,
+                None,
+            )
+            .unwrap();
+        let due = t.case.deadline.unwrap().due_at;
+        let pending = crate::store::cases::pending_deadlines(&store).unwrap();
+
+        clock.set(due - jiff::SignedDuration::from_micros(200));
+        // Reminders are due earlier; fire them, then nothing else may go.
+        let first: Vec<_> = cases
+            .fire_due(100)
+            .unwrap()
+            .into_iter()
+            .map(|(d, _)| d.id)
+            .collect();
+        assert!(
+            first.iter().all(|id| !id.0.contains("cure_deadline")),
+            "{first:?}"
+        );
+        let after = crate::store::cases::pending_deadlines(&store).unwrap();
+        assert_eq!(
+            after,
+            pending - first.len(),
+            "a not-yet-due deadline was dropped"
+        );
+
+        clock.set(due + jiff::SignedDuration::from_millis(1));
+        let fired = cases.fire_due(100).unwrap();
+        assert_eq!(fired.len(), 1);
+        assert!(fired[0].0.id.0.contains("cure_deadline"));
+    }
 }

@@ -117,11 +117,10 @@ pub fn transition_batch(
 
 /// Deadlines due at or before `now`, oldest first, at most `limit`.
 pub fn due_deadlines(store: &SharedStore, now: Timestamp, limit: usize) -> Result<Vec<Deadline>> {
-    let end = due_key(now, &DeadlineId(String::new()));
-    let mut end = end;
-    // Include every id at exactly `now`: bump the time part by one ms.
-    let ms = now.as_millisecond().max(0) as u64 + 1;
-    end[..8].copy_from_slice(&ms.to_be_bytes());
+    // Keys hold whole milliseconds: only deadlines due in an earlier
+    // millisecond than `now` are surely due (one due later within this same
+    // millisecond waits for the next look).
+    let end = (now.as_millisecond().max(0) as u64).to_be_bytes().to_vec();
     let mut out = Vec::new();
     for (_, id) in store
         .range_raw(Tree::DeadlineDue, &[0u8; 8], &end)?
