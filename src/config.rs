@@ -403,10 +403,28 @@ impl Settings {
                 }
             })?;
             if let Err(e) = toml::Value::Table(table.clone()).try_into::<Settings>() {
-                return Err(ConfigError::Invalid {
-                    origin: key.clone(),
-                    message: e.message().to_string(),
-                });
+                // A list setting given as plain text: a comma-separated list.
+                let as_list = toml::Value::Array(
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| toml::Value::String(v.to_string()))
+                        .collect(),
+                );
+                let mut retry = table.clone();
+                let list_ok = e.message().contains("expected a sequence")
+                    && set_path(&mut retry, &path, as_list).is_ok()
+                    && toml::Value::Table(retry.clone())
+                        .try_into::<Settings>()
+                        .is_ok();
+                if !list_ok {
+                    return Err(ConfigError::Invalid {
+                        origin: key.clone(),
+                        message: e.message().to_string(),
+                    });
+                }
+                table = retry;
             }
         }
         let mut settings: Settings =
@@ -594,7 +612,7 @@ fn with_line(path: &Path, text: &str, span: Option<std::ops::Range<usize>>) -> S
 }
 
 /// Environment values are TOML literals when they parse as numbers or
-/// booleans, strings otherwise.
+/// booleans, strings otherwise; a list setting takes comma-separated text.
 fn parse_env_value(value: &str) -> toml::Value {
     if let Ok(b) = value.parse::<bool>() {
         return toml::Value::Boolean(b);
@@ -676,6 +694,16 @@ mod tests {
             .to_string();
         assert!(err.contains("aupd.toml:3"), "{err}");
         assert!(err.contains("unknown field `port`"), "{err}");
+    }
+
+    #[test]
+    fn list_settings_take_comma_separated_environment_values() {
+        let s = Settings::load(
+            None,
+            env(&[("AUPD__SAMPLING__ALLOW_CIDRS", "127.0.0.0/8, ::1/128")]),
+        )
+        .unwrap();
+        assert_eq!(s.sampling.allow_cidrs, vec!["127.0.0.0/8", "::1/128"]);
     }
 
     #[test]

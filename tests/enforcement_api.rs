@@ -333,6 +333,24 @@ async fn a_tenant_token_reaches_its_own_cases_and_nothing_else() {
             && own.get("owner").is_none()
             && own.get("approvals").is_none()
     );
+    // The evidence package carries the sampled text and what matched in it.
+    let item = own["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "sampled_item")
+        .unwrap();
+    assert!(
+        item["excerpt"]
+            .as_str()
+            .unwrap()
+            .contains("storm the capitol"),
+        "{item}"
+    );
+    assert!(
+        item["matched"].as_array().is_some_and(|m| !m.is_empty()),
+        "{item}"
+    );
 
     // Another tenant's case: 404 on every tenant route.
     let not_found = json!({"code": "not_found", "message": "case not found"});

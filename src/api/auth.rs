@@ -187,6 +187,9 @@ role_extractor!(
     /// Provider systems: content intake and action receipts.
     Service, "act as a provider system", Role::Admin | Role::Service);
 role_extractor!(
+    /// Who may push mirrored content: provider systems, operators, admins.
+    Intake, "push tenant content", Role::Admin | Role::Operator | Role::Service);
+role_extractor!(
     /// Who may score text directly.
     Scorer, "score text", Role::Admin | Role::Operator | Role::Service);
 

@@ -44,13 +44,16 @@ fn tenant_view(state: &AppState, case: &Case, now: Timestamp) -> serde_json::Val
     for e in &case.evidence {
         match &e.kind {
             EvidenceKind::Finding { finding_id, score } => {
-                let sample = store
-                    .get::<Sample>(&crate::store::tenant_key(
-                        case.tenant.as_str(),
-                        finding_id.as_bytes(),
-                    ))
-                    .ok()
-                    .flatten();
+                // Samples are keyed by the raw bytes of their id.
+                let sample = uuid::Uuid::parse_str(finding_id).ok().and_then(|id| {
+                    store
+                        .get::<Sample>(&crate::store::tenant_key(
+                            case.tenant.as_str(),
+                            id.as_bytes(),
+                        ))
+                        .ok()
+                        .flatten()
+                });
                 evidence.push(serde_json::json!({
                     "kind": "sampled_item",
                     "category": e.category,

@@ -127,7 +127,7 @@ impl TryFrom<SampleNowRequest> for SampleTargets {
 }
 
 async fn push_content(
-    _caller: Operator,
+    _caller: super::auth::Intake,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<PushContentRequest>,
