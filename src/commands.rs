@@ -125,6 +125,20 @@ impl CaseService {
         command: &Command,
         reason: Option<String>,
     ) -> Result<Transition, CommandError> {
+        let t = self.execute_unflushed(id, actor, command, reason)?;
+        self.store.flush().map_err(store_err)?;
+        Ok(t)
+    }
+
+    /// [`Self::execute_blocking`] without the flush: the caller flushes once
+    /// for a run of commands before acting on any of them.
+    fn execute_unflushed(
+        &self,
+        id: Option<&CaseId>,
+        actor: &Actor,
+        command: &Command,
+        reason: Option<String>,
+    ) -> Result<Transition, CommandError> {
         let key = match (id, command) {
             (Some(id), _) => case_key(id),
             (None, Command::Open { case_id, .. }) => case_key(case_id),
@@ -156,10 +170,7 @@ impl CaseService {
             let batch = transition_batch(&self.store, &transition, raw, fired.as_ref(), now)
                 .map_err(store_err)?;
             match self.store.commit(batch) {
-                Ok(_) => {
-                    self.store.flush().map_err(store_err)?;
-                    return Ok(transition);
-                }
+                Ok(_) => return Ok(transition),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(store_err(e)),
             }
@@ -180,7 +191,7 @@ impl CaseService {
             let cmd = Command::DeadlineFired {
                 deadline_id: d.id.clone(),
             };
-            match self.execute_blocking(Some(&d.case), &Actor::system(), &cmd, None) {
+            match self.execute_unflushed(Some(&d.case), &Actor::system(), &cmd, None) {
                 Ok(t) => {
                     let lag = self.clock.now().duration_since(d.due_at);
                     crate::metrics::deadline_fired(
@@ -203,6 +214,11 @@ impl CaseService {
                 }
                 Err(CommandError::Store(e)) => return Err(e),
             }
+        }
+        // One flush for the whole run: the fired deadlines' consequences
+        // are durable before anyone acts on them.
+        if !fired.is_empty() {
+            self.store.flush().context("flushing fired deadlines")?;
         }
         Ok(fired)
     }

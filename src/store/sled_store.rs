@@ -1,6 +1,8 @@
 //! The embedded sled backend.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
@@ -15,6 +17,18 @@ const CONFLICT: &str = "\u{0}conflict";
 pub struct SledStore {
     db: sled::Db,
     trees: Vec<sled::Tree>,
+    flushes: Arc<GroupFlush>,
+}
+
+/// Group commit: concurrent callers of `flush` share one fsync. A caller
+/// whose commit was already covered by a flush that started after it
+/// returns at once; otherwise it waits its turn and flushes everything
+/// committed so far.
+#[derive(Debug, Default)]
+struct GroupFlush {
+    committed: AtomicU64,
+    flushed: AtomicU64,
+    gate: Mutex<()>,
 }
 
 fn backend(e: sled::Error) -> StoreError {
@@ -38,7 +52,11 @@ impl SledStore {
             .iter()
             .map(|t| db.open_tree(t.name()).map_err(backend))
             .collect::<Result<Vec<_>>>()?;
-        Ok(SledStore { db, trees })
+        Ok(SledStore {
+            db,
+            trees,
+            flushes: Arc::new(GroupFlush::default()),
+        })
     }
 
     fn tree(&self, tree: Tree) -> &sled::Tree {
@@ -157,6 +175,9 @@ impl Store for SledStore {
             }
             Ok(seqs)
         });
+        if result.is_ok() {
+            self.flushes.committed.fetch_add(1, Ordering::SeqCst);
+        }
         result.map_err(|e: TransactionError<String>| match e {
             TransactionError::Abort(m) => match m.strip_prefix(CONFLICT) {
                 Some(tree) => StoreError::Conflict(
@@ -172,7 +193,23 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<()> {
-        self.db.flush().map(|_| ()).map_err(backend)
+        let g = &self.flushes;
+        let target = g.committed.load(Ordering::SeqCst);
+        if g.flushed.load(Ordering::SeqCst) >= target && target > 0 {
+            return Ok(());
+        }
+        let _turn = match g.gate.lock() {
+            Ok(t) => t,
+            Err(p) => p.into_inner(),
+        };
+        if g.flushed.load(Ordering::SeqCst) >= target && target > 0 {
+            return Ok(());
+        }
+        // Everything committed before this read is on disk after the flush.
+        let upto = g.committed.load(Ordering::SeqCst);
+        self.db.flush().map(|_| ()).map_err(backend)?;
+        g.flushed.fetch_max(upto, Ordering::SeqCst);
+        Ok(())
     }
 }
 
