@@ -486,6 +486,21 @@ async fn an_executed_receipt_suspends_the_case_once_and_dry_run_marks_the_order(
     assert_eq!(order["dry_run"], json!(true));
     assert_eq!(order["data"]["scope"], json!({ "kind": "tenant" }));
     let key = order["idempotency_key"].as_str().unwrap().to_string();
+    // The deliveries of this case, and none of another.
+    let (status, mine) = app.get_json(&format!("/v1/deliveries?case={case}")).await;
+    assert_eq!(status, 200, "{mine}");
+    let mine = mine["deliveries"].as_array().unwrap();
+    assert!(
+        !mine.is_empty()
+            && mine
+                .iter()
+                .all(|d| d["event_type"] == json!("enforcement.suspend")),
+        "{mine:?}"
+    );
+    let (_, other) = app
+        .get_json("/v1/deliveries?case=01a20000-0000-7000-8000-000000000000")
+        .await;
+    assert_eq!(other["deliveries"], json!([]));
 
     let receipt = json!({ "outcome": "executed", "details": { "ticket": "OPS-1" } });
     let (status, first) = app

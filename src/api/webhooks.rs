@@ -223,6 +223,7 @@ async fn send_test_message(
 pub struct DeliveryQuery {
     status: Option<DeliveryStatus>,
     endpoint: Option<String>,
+    case: Option<String>,
     limit: Option<usize>,
 }
 
@@ -282,6 +283,7 @@ async fn list_deliveries(
             DeliveryFilter {
                 status: q.status,
                 endpoint: q.endpoint,
+                case: q.case,
             },
             limit,
         )
@@ -333,6 +335,7 @@ async fn replay_deliveries(
         .replay_matching(DeliveryFilter {
             status: r.status,
             endpoint: r.endpoint,
+            case: None,
         })
         .await?;
     Ok(HttpResponse::Accepted().json(ReplayResponse { replayed }))

@@ -94,6 +94,8 @@ pub struct DeliveryFilter {
     pub status: Option<DeliveryStatus>,
     /// Only to this endpoint.
     pub endpoint: Option<String>,
+    /// Only messages about this case (their idempotency keys start with it).
+    pub case: Option<String>,
 }
 
 impl DeliveryFilter {
@@ -283,6 +285,15 @@ impl Webhooks {
                 .scan_raw(crate::store::Tree::Deliveries, b"", usize::MAX, true)?
             {
                 let d: Delivery = crate::store::decode(&v)?;
+                if let Some(case) = &filter.case {
+                    let message = w
+                        .store
+                        .get::<crate::domain::OutboxMessage>(d.message_id.as_bytes())?;
+                    let prefix = format!("{case}:");
+                    if !message.is_some_and(|m| m.idempotency_key.starts_with(&prefix)) {
+                        continue;
+                    }
+                }
                 if filter.matches(&d) {
                     out.push(d);
                     if out.len() >= limit {
