@@ -451,6 +451,24 @@ async fn a_reporter_never_approves_a_suspension_on_a_case_they_reported() {
         .call_as(&rita_reports, Method::GET, &format!("/v1/cases/{id}"), None)
         .await;
     assert_eq!(status, 403);
+    // Approvers read the evidence they approve on, and change nothing else.
+    for path in [
+        "/v1/tenants/parlor",
+        "/v1/tenants/parlor/prevalence",
+        "/v1/tenants/parlor/findings",
+    ] {
+        let (status, b) = app.call_as(&rita_approves, Method::GET, path, None).await;
+        assert_eq!(status, 200, "{path}: {b}");
+    }
+    let (status, _) = app
+        .call_as(
+            &rita_approves,
+            Method::POST,
+            "/v1/tenants",
+            Some(&json!({"id": "other", "name": "Other"})),
+        )
+        .await;
+    assert_eq!(status, 403);
 }
 
 #[tokio::test]

@@ -195,7 +195,7 @@ fn limit(q: &ListQuery) -> Result<usize, ApiError> {
 }
 
 async fn list_samples(
-    _caller: Operator,
+    _caller: super::auth::CaseReader,
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<ListQuery>,
@@ -206,7 +206,7 @@ async fn list_samples(
 }
 
 async fn list_findings(
-    _caller: Operator,
+    _caller: super::auth::CaseReader,
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<ListQuery>,
@@ -221,7 +221,7 @@ async fn list_findings(
 }
 
 async fn get_prevalence(
-    _caller: Operator,
+    _caller: super::auth::CaseReader,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {

@@ -335,7 +335,7 @@ async fn list_tenants(
 }
 
 async fn get_tenant(
-    _caller: Operator,
+    _caller: super::auth::CaseReader,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
