@@ -12,15 +12,7 @@ use crate::policy::Engine;
 /// Reads one text column of a CSV file (`,` or `;` separated, by its header).
 pub fn read_text_column(path: &Path, column: &str) -> anyhow::Result<Vec<String>> {
     let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let header_end = raw.iter().position(|&b| b == b'\n').unwrap_or(raw.len());
-    let header = &raw[..header_end];
-    let delimiter = if header.iter().filter(|&&b| b == b';').count()
-        > header.iter().filter(|&&b| b == b',').count()
-    {
-        b';'
-    } else {
-        b','
-    };
+    let delimiter = crate::policy::dataset::detect_delimiter(&raw);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
