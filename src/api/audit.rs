@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::auth::Operator;
+use super::error::blocking;
 use super::{ApiError, AppState};
 
 /// Routes under `/v1/audit`.
@@ -29,10 +30,7 @@ async fn list_audit(
     let after = query.after.unwrap_or(0);
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let store = state.sampling.store().clone();
-    let records = web::block(move || store.events_after(after, limit))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("audit task failed: {e}")))?
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let records = blocking("audit", move || store.events_after(after, limit)).await?;
     let next = records.last().map(|r| r.seq);
     Ok(HttpResponse::Ok().json(serde_json::json!({ "records": records, "next_after": next })))
 }

@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::auth::{CaseReader, Operator};
+use super::error::blocking;
 use super::{ApiError, AppState};
 use crate::domain::{
     Case, CaseId, CaseState, Command, EvidenceKind, EvidenceRef, Severity, SuspensionScope,
@@ -134,10 +135,7 @@ async fn get_case(
     let now = state.cases.clock().now();
     let store = state.sampling.store().clone();
     let tenant = case.tenant.as_str().to_string();
-    let history = web::block(move || case_history(&store, &tenant, &id))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("history task failed: {e}")))?
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let history = blocking("history", move || case_history(&store, &tenant, &id)).await?;
     let mut view = operator_view(&case, now);
     if let Some(obj) = view.as_object_mut() {
         obj.insert("history".into(), serde_json::Value::Array(history));

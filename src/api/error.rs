@@ -178,6 +178,28 @@ pub fn query_error(
     ApiError::bad_request("invalid_query", err.to_string()).into()
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+/// Runs blocking store work off the async reactor; `what` names it in the
+/// log if the task itself dies.
+pub async fn blocking<T, E>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
+    actix_web::web::block(f)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{what} task failed: {e}")))?
+        .map_err(Into::into)
+}
+
 impl From<crate::commands::CommandError> for ApiError {
     fn from(e: crate::commands::CommandError) -> Self {
         use crate::commands::CommandError as C;

@@ -5,6 +5,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use super::auth::Reporter;
+use super::error::blocking;
 use super::{ApiError, AppState};
 use crate::domain::{
     Case, CaseId, Command, EvidenceKind, EvidenceRef, Report, ReportRef, TenantId,
@@ -229,10 +230,10 @@ fn report_view(r: &Report, case: Option<&Case>) -> serde_json::Value {
 
 async fn own_reports(state: &AppState, reporter: &str) -> Result<Vec<Report>, ApiError> {
     let store = state.sampling.store().clone();
-    let all = web::block(move || store.scan::<Report>(b"", usize::MAX, false))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("report task failed: {e}")))?
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let all = blocking("report", move || {
+        store.scan::<Report>(b"", usize::MAX, false)
+    })
+    .await?;
     Ok(all.into_iter().filter(|r| r.reporter == reporter).collect())
 }
 

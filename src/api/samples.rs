@@ -6,6 +6,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::auth::Operator;
+use super::error::blocking;
 use super::tenants::tenant_path;
 use super::{ApiError, AppState};
 use crate::sampling::Item;
@@ -266,10 +267,7 @@ pub async fn list_events(
     let limit = query.limit.unwrap_or(1000).clamp(1, 10_000);
     let store = state.sampling.store().clone();
     let after = query.after;
-    let events = web::block(move || store.events_after(after, limit))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("event scan failed: {e}")))?
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let events = blocking("event scan", move || store.events_after(after, limit)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
 }
 

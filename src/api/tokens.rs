@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::auth::{Admin, Caller};
+use super::error::blocking;
 use super::{ApiError, AppState};
 use crate::domain::Role;
 use crate::tokens::{self, TokenError};
@@ -24,11 +25,13 @@ pub struct CreateTokenRequest {
     name: String,
 }
 
-fn token_error(e: TokenError) -> ApiError {
-    match e {
-        TokenError::BadName => ApiError::bad_request("invalid_name", e.to_string()),
-        TokenError::NotFound(_) => ApiError::NotFound("token"),
-        TokenError::Store(e) => ApiError::Internal(e.into()),
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::BadName => ApiError::bad_request("invalid_name", e.to_string()),
+            TokenError::NotFound(_) => ApiError::NotFound("token"),
+            TokenError::Store(e) => ApiError::Internal(e.into()),
+        }
     }
 }
 
@@ -45,19 +48,16 @@ async fn create_token(
             ApiError::bad_request("invalid_role", e.to_string())
         })?;
     let store = state.sampling.store().clone();
-    let made = web::block(move || tokens::create(&store, role, &body.name, &caller.name))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("token task failed: {e}")))?
-        .map_err(token_error)?;
+    let made = blocking("token", move || {
+        tokens::create(&store, role, &body.name, &caller.name)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(made))
 }
 
 async fn list_tokens(_caller: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.sampling.store().clone();
-    let all = web::block(move || tokens::list(&store))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("token task failed: {e}")))?
-        .map_err(token_error)?;
+    let all = blocking("token", move || tokens::list(&store)).await?;
     let view: Vec<serde_json::Value> = all
         .into_iter()
         .map(|t| {
@@ -85,9 +85,6 @@ async fn revoke_token(
 ) -> Result<HttpResponse, ApiError> {
     let store = state.sampling.store().clone();
     let id = path.into_inner();
-    let t = web::block(move || tokens::revoke(&store, &id, &caller.name))
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("token task failed: {e}")))?
-        .map_err(token_error)?;
+    let t = blocking("token", move || tokens::revoke(&store, &id, &caller.name)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "id": t.id, "revoked_at": t.revoked_at })))
 }
