@@ -123,6 +123,11 @@ impl Application {
             )
             .context("setting up sampling")?,
         );
+        let enforcement_workers = Workers {
+            cases: cases.clone(),
+            sampling: sampling.clone(),
+            tick: Duration::from_millis(settings.enforcement.tick_ms.max(1)),
+        };
         let state = web::Data::new(AppState {
             policy: policy.clone(),
             tokens,
@@ -132,12 +137,9 @@ impl Application {
             reports_per_hour: settings.enforcement.reports_per_hour,
             report_limiter: Default::default(),
             webhooks: webhooks.clone(),
+            workers: enforcement_workers.clone(),
         });
-        let workers = settings.enforcement.enabled.then(|| Workers {
-            cases: cases.clone(),
-            sampling: sampling.clone(),
-            tick: Duration::from_millis(settings.enforcement.tick_ms.max(1)),
-        });
+        let workers = settings.enforcement.enabled.then_some(enforcement_workers);
         let listener = TcpListener::bind(&settings.server.bind)
             .with_context(|| format!("binding {}", settings.server.bind))?;
         let port = listener

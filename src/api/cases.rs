@@ -440,11 +440,7 @@ pub fn for_effects(state: &web::Data<AppState>, t: &crate::domain::Transition) {
     if t.effects.is_empty() {
         return;
     }
-    let workers = crate::workers::Workers {
-        cases: state.cases.clone(),
-        sampling: state.sampling.clone(),
-        tick: std::time::Duration::from_secs(1),
-    };
+    let workers = state.workers.clone();
     let t = t.clone();
     actix_web::rt::spawn(async move { workers.perform(&t).await });
 }

@@ -38,6 +38,8 @@ pub struct AppState {
     pub cases: crate::commands::CaseService,
     /// Reports one reporter may file per hour.
     pub reports_per_hour: u32,
+    /// Carries out a transition's effects (cure verification) off the request.
+    pub workers: crate::workers::Workers,
     /// Recent report times per reporter.
     pub report_limiter: std::sync::Mutex<std::collections::HashMap<String, Vec<jiff::Timestamp>>>,
     /// Webhook endpoints, deliveries and action receipts.
