@@ -9,6 +9,15 @@ use anyhow::Context;
 
 use crate::policy::Engine;
 
+/// The `p` quantile (0–1) of already sorted figures; 0 when there are none.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
 /// Reads one text column of a CSV file (`,` or `;` separated, by its header).
 pub fn read_text_column(path: &Path, column: &str) -> anyhow::Result<Vec<String>> {
     let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;

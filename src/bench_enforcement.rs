@@ -1,6 +1,7 @@
 //! Enforcement benchmarks (`aupd bench deadlines`, `aupd bench actions`):
 //! they build real stores and servers and print figures. Never pass/fail.
 
+use crate::bench::percentile;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,14 +21,6 @@ use crate::store::cases::transition_batch;
 use crate::store::{SharedStore, SledStore};
 
 const TOKEN: &str = "bench-admin-token-0123456789";
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 fn open_store(path: &std::path::Path) -> anyhow::Result<SharedStore> {
     Ok(Arc::new(

@@ -3,6 +3,7 @@
 //! soak — the real binary killed with SIGKILL under load and restarted.
 //! They print figures; nothing here is a pass/fail test.
 
+use crate::bench::percentile;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -103,14 +104,6 @@ fn start_receiver() -> anyhow::Result<(String, Arc<ReceiverState>)> {
         .context("no receiver port")?;
     tokio::spawn(server.run());
     Ok((format!("http://127.0.0.1:{port}/hook"), state))
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// `aupd bench delivery`: queues `messages` messages in an on-disk outbox
