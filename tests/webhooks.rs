@@ -208,7 +208,7 @@ async fn bad_registrations_get_clear_errors_and_change_nothing() {
     );
     let r = app
         .anonymous()
-        .post(format!("{}/v1/webhooks", app.address))
+        .post(format!("{}/v1/webhooks", app.base))
         .json(&json!({ "url": "https://example.com" }))
         .send()
         .await
@@ -672,7 +672,7 @@ async fn an_operator_changes_and_removes_an_endpoint() {
         async move {
             let r = app
                 .client
-                .patch(format!("{}/v1/webhooks/{id}", app.address))
+                .patch(format!("{}/v1/webhooks/{id}", app.base))
                 .bearer_auth(common::ADMIN_TOKEN)
                 .json(&body)
                 .send()
@@ -696,7 +696,7 @@ async fn an_operator_changes_and_removes_an_endpoint() {
     open_case(&app).await;
     let r = app
         .client
-        .delete(format!("{}/v1/webhooks/{id}", app.address))
+        .delete(format!("{}/v1/webhooks/{id}", app.base))
         .bearer_auth(common::ADMIN_TOKEN)
         .send()
         .await

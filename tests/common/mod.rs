@@ -24,8 +24,6 @@ pub const ADMIN_TOKEN: &str = TOKEN;
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
-    /// The same, by the name some suites use.
-    pub address: String,
     /// The command path of the running app (drive cases without routes).
     pub cases: aupd::commands::CaseService,
     /// A client with the admin token set.
@@ -136,7 +134,6 @@ async fn start(options: Options, resolver: Option<Arc<dyn Resolver>>) -> TestApp
         .build()
         .unwrap();
     TestApp {
-        address: base.clone(),
         cases,
         base,
         client,
