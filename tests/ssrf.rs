@@ -275,3 +275,30 @@ async fn a_malformed_targeted_request_is_refused_and_fetches_nothing() {
     assert_eq!(site.log.requests.load(Ordering::SeqCst), 0);
     assert!(app.samples("parlor").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_source_whose_address_is_forbidden_is_refused_at_registration_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    app.create_tenant("parlor", "standard").await;
+    for (url, reason) in [
+        ("http://169.254.169.254/latest/meta-data/", "cloud metadata"),
+        ("http://10.0.0.5/feed.xml", "private"),
+        ("http://[::ffff:169.254.169.254]/", "cloud metadata"),
+        ("ftp://example.com/feed.xml", "http or https"),
+    ] {
+        let (status, body) = app
+            .post(
+                "/v1/tenants/parlor/sources",
+                &json!({"kind": "rss", "url": url, "budget_per_hour": 10}),
+            )
+            .await;
+        assert_eq!(status, 400, "{url}: {body}");
+        assert_eq!(body["code"], "invalid_url", "{url}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(reason),
+            "{url}: {body}"
+        );
+    }
+    let (_, sources) = app.get("/v1/tenants/parlor/sources").await;
+    assert_eq!(sources["sources"], json!([]));
+}

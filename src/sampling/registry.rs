@@ -169,6 +169,7 @@ impl Sampling {
     #[tracing::instrument(skip_all, fields(tenant = %tenant_id))]
     pub async fn create_source(&self, tenant_id: &TenantId, new: NewSource) -> Result<SourceView> {
         let tenant = self.tenant(tenant_id)?;
+        self.check_source_url(&new.url)?;
         let now = Timestamp::now();
         let source = Source {
             id: SourceId::new(),
@@ -188,6 +189,20 @@ impl Sampling {
         batch.event("source.created", Some(tenant_id.as_str()), &source)?;
         store::commit_durably(&self.store, batch).await?;
         self.view(&tenant, source)
+    }
+
+    /// Refuses at registration a URL whose shape alone the SSRF guard would
+    /// refuse at every fetch (an IP literal in a forbidden range, another
+    /// scheme, credentials). Host names are resolved and checked per fetch.
+    fn check_source_url(&self, url: &url::Url) -> Result<()> {
+        self.fetcher
+            .guard()
+            .check_url_shape(url)
+            .map(|_| ())
+            .map_err(|r| SamplingError::Invalid {
+                code: "invalid_url",
+                message: format!("`{url}`: {r}"),
+            })
     }
 
     /// A tenant's sources.
@@ -229,6 +244,7 @@ impl Sampling {
             .get::<SourceState>(&key)?
             .unwrap_or_else(|| SourceState::new(tenant_id.clone(), id, now));
         if let Some(url) = patch.url {
+            self.check_source_url(&url)?;
             source.url = url;
             state.next_due = now;
             state.consecutive_failures = 0;
