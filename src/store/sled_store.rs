@@ -43,11 +43,28 @@ impl SledStore {
 
     /// Opens (or creates) the store in `path`, caching at most `cache_bytes`.
     pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
+        let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
+        // A store closed a moment ago in this process (a restart) may still
+        // hold its directory lock while sled's background flusher winds
+        // down: wait briefly for it; another process holding it is an error.
+        let mut attempts = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock") && attempts < 40 =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(StoreError::Backend(format!(
+                        "opening {}: {e}",
+                        path.display()
+                    )))
+                }
+            }
+        };
         let trees = Tree::ALL
             .iter()
             .map(|t| db.open_tree(t.name()).map_err(backend))
