@@ -254,6 +254,9 @@ fn cross_validated_scores(
     // Each classifier's other training sources (their training parts), as in
     // its sidecar: every fold's model is fitted on them too, so the figure
     // measures the model that ships, not one trained on this file alone.
+    // Only classifiers trained on this file are retrained: a model that never
+    // saw it (a gate trained on other data) is scored as it ships, since
+    // refitting it to this file's labels would turn it into another model.
     let mut extra: BTreeMap<PathBuf, Vec<Example>> = BTreeMap::new();
     for cat in policy
         .categories
@@ -262,8 +265,9 @@ fn cross_validated_scores(
     {
         for det in &cat.detectors {
             if let DetectorKind::Classifier { path, .. } = &det.kind {
-                let examples = sidecar_extra_examples(&dir.join(path), data)?;
-                extra.insert(path.clone(), examples);
+                if let Some(examples) = sidecar_extra_examples(&dir.join(path), data)? {
+                    extra.insert(path.clone(), examples);
+                }
             }
         }
     }
@@ -283,9 +287,12 @@ fn cross_validated_scores(
         {
             for det in &mut cat.detectors {
                 if let DetectorKind::Classifier { path, model, .. } = &mut det.kind {
+                    let Some(extra) = extra.get(path) else {
+                        continue;
+                    };
                     let params = sidecar_params(&dir.join(&*path))?;
                     let mut fit_rows = train_rows.clone();
-                    fit_rows.extend(extra.get(path).into_iter().flatten().cloned());
+                    fit_rows.extend(extra.iter().cloned());
                     *model = Arc::new(train(&fit_rows, &params));
                 }
             }
@@ -305,14 +312,15 @@ fn cross_validated_scores(
 }
 
 /// The training parts of the sources in a model's sidecar other than `data`,
-/// weighted as training weighted them.
-fn sidecar_extra_examples(model: &Path, data: &Path) -> anyhow::Result<Vec<Example>> {
+/// weighted as training weighted them; `None` when `data` is not one of its
+/// sources (the model never saw the file).
+fn sidecar_extra_examples(model: &Path, data: &Path) -> anyhow::Result<Option<Vec<Example>>> {
     let path = sidecar_path(model);
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let mut out = Vec::new();
+    let mut sources = Vec::new();
     for record in v
         .get("data")
         .and_then(|d| d.as_array())
@@ -325,11 +333,15 @@ fn sidecar_extra_examples(model: &Path, data: &Path) -> anyhow::Result<Vec<Examp
         let source: Source = spec
             .parse()
             .with_context(|| format!("{}: bad data source", path.display()))?;
-        if same_file(&source.path, data) {
-            continue;
-        }
-        let loaded = read_source(&source)?;
-        let (pos_weight, neg_weight) = class_weights(&source, &loaded.rows, Part::Train);
+        sources.push(source);
+    }
+    if !sources.iter().any(|s| same_file(&s.path, data)) {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for source in sources.iter().filter(|s| !same_file(&s.path, data)) {
+        let loaded = read_source(source)?;
+        let (pos_weight, neg_weight) = class_weights(source, &loaded.rows, Part::Train);
         out.extend(
             loaded
                 .rows
@@ -342,7 +354,7 @@ fn sidecar_extra_examples(model: &Path, data: &Path) -> anyhow::Result<Vec<Examp
                 }),
         );
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -364,4 +376,48 @@ fn sidecar_params(model: &Path) -> anyhow::Result<TrainParams> {
         .cloned()
         .with_context(|| format!("{} has no `params`", path.display()))?;
     serde_json::from_value(params).with_context(|| format!("{}: bad `params`", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sidecar that lists `sources` as its training data.
+    fn sidecar(dir: &Path, sources: &[&Path]) -> PathBuf {
+        let model = dir.join("m.model");
+        let data: Vec<serde_json::Value> = sources
+            .iter()
+            .map(|p| serde_json::json!({ "source": format!("{},text=text,label=label=1", p.display()) }))
+            .collect();
+        std::fs::write(
+            dir.join("m.json"),
+            serde_json::json!({ "data": data }).to_string(),
+        )
+        .unwrap();
+        model
+    }
+
+    #[test]
+    fn only_a_model_trained_on_the_evaluated_file_is_retrained() {
+        let dir = tempfile::tempdir().unwrap();
+        let evaluated = dir.path().join("evaluated.csv");
+        let other = dir.path().join("other.csv");
+        std::fs::write(&evaluated, "text,label\na b,1\nc d,0\n").unwrap();
+        let mut rows = String::from("text,label\n");
+        for i in 0..10 {
+            rows.push_str(&format!("row {i},{}\n", i % 2));
+        }
+        std::fs::write(&other, rows).unwrap();
+
+        // A gate trained elsewhere is left as it ships.
+        let gate = sidecar(dir.path(), &[&other]);
+        assert!(sidecar_extra_examples(&gate, &evaluated).unwrap().is_none());
+
+        // A model of this file is refitted, with its other sources' training
+        // parts (rows whose number is not divisible by 5: 8 of 10).
+        let model = sidecar(dir.path(), &[&evaluated, &other]);
+        let extra = sidecar_extra_examples(&model, &evaluated).unwrap().unwrap();
+        assert_eq!(extra.len(), 8);
+        assert!(extra.iter().all(|e| e.folded.starts_with("row")));
+    }
 }
