@@ -94,7 +94,7 @@ fn semantic_errors_are_all_reported_with_file_line_and_key() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(&format!("default.toml:{regex_line}: category[0].detector[2].pattern: invalid regular expression")),
+        stderr.contains(&format!("default.toml:{regex_line}: category[0].detector[6].pattern: invalid regular expression")),
         "{stderr}"
     );
     assert!(
@@ -102,7 +102,7 @@ fn semantic_errors_are_all_reported_with_file_line_and_key() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("detector[3].within: must be between 1 and 50 words, got 0"),
+        stderr.contains("category[0].detector[2].within: must be between 1 and 50 words, got 0"),
         "{stderr}"
     );
 }
