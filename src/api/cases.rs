@@ -149,24 +149,15 @@ pub fn case_history(
     _tenant: &str,
     id: &CaseId,
 ) -> Result<Vec<serde_json::Value>, crate::store::StoreError> {
-    let wanted = id.0.to_string();
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = store.events_after(after, 10_000)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in page {
-            if e.kind.starts_with("case.")
-                && e.data.get("case").and_then(|c| c.as_str()) == Some(wanted.as_str())
-            {
-                out.push(serde_json::json!({
-                    "seq": e.seq, "at": e.at, "kind": e.kind, "event": e.data,
-                }));
-            }
-        }
-    }
-    Ok(out)
+    Ok(store
+        .case_events(&id.0.to_string())?
+        .into_iter()
+        .map(|e| {
+            serde_json::json!({
+                "seq": e.seq, "at": e.at, "kind": e.kind, "event": e.data,
+            })
+        })
+        .collect())
 }
 
 /// Body of `POST /v1/cases`: an operator opens a case.

@@ -69,11 +69,14 @@ pub enum Tree {
     Receipts,
     /// Alerts for operators (disabled endpoints, failed or overdue receipts) by id.
     OperatorAlerts,
+    /// Index of each case's events: case id + big-endian sequence → empty.
+    /// Written in the same transaction as the event.
+    CaseEvents,
 }
 
 impl Tree {
     /// Every tree, in index order.
-    pub const ALL: [Tree; 24] = [
+    pub const ALL: [Tree; 25] = [
         Tree::Meta,
         Tree::Events,
         Tree::Tenants,
@@ -98,6 +101,7 @@ impl Tree {
         Tree::Orders,
         Tree::Receipts,
         Tree::OperatorAlerts,
+        Tree::CaseEvents,
     ];
 
     /// The tree's name on disk.
@@ -127,6 +131,7 @@ impl Tree {
             Tree::Orders => "orders",
             Tree::Receipts => "receipts",
             Tree::OperatorAlerts => "operator_alerts",
+            Tree::CaseEvents => "case_events",
         }
     }
 
@@ -474,16 +479,35 @@ impl<'a> dyn Store + 'a {
             .collect()
     }
 
+    /// The events of one case, oldest first, read through the case index
+    /// (no scan of the whole log).
+    pub fn case_events(&self, case: &str) -> Result<Vec<EventRecord>> {
+        let mut out = Vec::new();
+        for (key, _) in self.scan_raw(
+            Tree::CaseEvents,
+            &case_events_prefix(case),
+            usize::MAX,
+            false,
+        )? {
+            let Some(seq) = key.get(key.len().saturating_sub(8)..) else {
+                continue;
+            };
+            if let Some(v) = self.get_raw(Tree::Events, seq)? {
+                out.push(serde_json::from_slice(&v).map_err(|e| StoreError::Decode {
+                    tree: Tree::Events.name(),
+                    message: e.to_string(),
+                })?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Events with a sequence number above `after`, oldest first.
     pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventRecord>> {
         let start = after.saturating_add(1).to_be_bytes();
         let end = u64::MAX.to_be_bytes();
         let mut out = Vec::new();
-        for (_, v) in self
-            .range_raw(Tree::Events, &start, &end)?
-            .into_iter()
-            .take(limit)
-        {
+        for (_, v) in self.range_raw_limited(Tree::Events, &start, &end, limit)? {
             out.push(serde_json::from_slice(&v).map_err(|e| StoreError::Decode {
                 tree: Tree::Events.name(),
                 message: e.to_string(),
@@ -514,6 +538,29 @@ pub async fn flush(store: &SharedStore) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("store task failed: {e}"))?
         .map_err(anyhow::Error::from)
+}
+
+/// The case an event belongs to, if any: `data.case` of a `case.*` event.
+pub fn event_case<'a>(kind: &str, data: &'a serde_json::Value) -> Option<&'a str> {
+    if !kind.starts_with("case.") {
+        return None;
+    }
+    data.get("case").and_then(|c| c.as_str())
+}
+
+/// Prefix of a case's keys in [`Tree::CaseEvents`]: `case/`.
+pub fn case_events_prefix(case: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(case.len() + 9);
+    key.extend_from_slice(case.as_bytes());
+    key.push(b'/');
+    key
+}
+
+/// Key of one event in [`Tree::CaseEvents`]: `case/` + big-endian sequence.
+pub fn case_events_key(case: &str, seq: u64) -> Vec<u8> {
+    let mut key = case_events_prefix(case);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
 }
 
 /// Key of a tenant-scoped record: `tenant/rest`.

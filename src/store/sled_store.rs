@@ -6,10 +6,16 @@ use std::sync::{Arc, Mutex};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-use super::{Batch, EventRecord, Op, Result, Store, StoreError, Tree, GENESIS_HASH};
+use super::{
+    case_events_key, event_case, Batch, EventRecord, Op, Result, Store, StoreError, Tree,
+    GENESIS_HASH,
+};
 
 const EVENT_SEQ: &[u8] = b"event_seq";
 const EVENT_HEAD: &[u8] = b"event_head";
+/// Set once every event before it is in the case index (stores created
+/// before the index existed are indexed once, when first opened).
+const CASE_INDEX_BUILT: &[u8] = b"case_index_built";
 const CONFLICT: &str = "\u{0}conflict";
 
 /// sled on local disk.
@@ -69,11 +75,38 @@ impl SledStore {
             .iter()
             .map(|t| db.open_tree(t.name()).map_err(backend))
             .collect::<Result<Vec<_>>>()?;
-        Ok(SledStore {
+        let store = SledStore {
             db,
             trees,
             flushes: Arc::new(GroupFlush::default()),
-        })
+        };
+        store.build_case_index()?;
+        Ok(store)
+    }
+
+    /// Indexes the case events of a store written before the case index
+    /// existed. Inserts are idempotent: a crash part-way simply redoes it.
+    fn build_case_index(&self) -> Result<()> {
+        let meta = self.tree(Tree::Meta);
+        if meta.get(CASE_INDEX_BUILT).map_err(backend)?.is_some() {
+            return Ok(());
+        }
+        let index = self.tree(Tree::CaseEvents);
+        for item in self.tree(Tree::Events).iter() {
+            let (_, v) = item.map_err(backend)?;
+            let e: EventRecord = serde_json::from_slice(&v).map_err(|e| StoreError::Decode {
+                tree: Tree::Events.name(),
+                message: e.to_string(),
+            })?;
+            if let Some(case) = event_case(&e.kind, &e.data) {
+                index
+                    .insert(case_events_key(case, e.seq), &[])
+                    .map_err(backend)?;
+            }
+        }
+        meta.insert(CASE_INDEX_BUILT, &[1u8]).map_err(backend)?;
+        self.db.flush().map_err(backend)?;
+        Ok(())
     }
 
     fn tree(&self, tree: Tree) -> &sled::Tree {
@@ -185,6 +218,9 @@ impl Store for SledStore {
                     let bytes = serde_json::to_vec(&record)
                         .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
                     t[Tree::Events.index()].insert(&seq.to_be_bytes(), bytes)?;
+                    if let Some(case) = event_case(&e.kind, &e.data) {
+                        t[Tree::CaseEvents.index()].insert(case_events_key(case, seq), &[])?;
+                    }
                     seqs.push(seq);
                 }
                 meta.insert(EVENT_SEQ, &seq.to_be_bytes())?;
@@ -260,6 +296,70 @@ mod tests {
             ["x.two", "x.three"]
         );
         assert_eq!(store.get_raw(Tree::Tenants, b"a").unwrap().unwrap(), b"1");
+    }
+
+    #[test]
+    fn a_case_reads_its_own_events_through_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let mut b = Batch::new();
+        b.event("case.opened", Some("t"), serde_json::json!({"case": "c1"}))
+            .unwrap();
+        b.event("case.opened", Some("t"), serde_json::json!({"case": "c2"}))
+            .unwrap();
+        // Not a case event, though it names the case.
+        b.event("delivery.sent", None, serde_json::json!({"case": "c1"}))
+            .unwrap();
+        store.commit(b).unwrap();
+        let mut b = Batch::new();
+        b.event("case.noticed", Some("t"), serde_json::json!({"case": "c1"}))
+            .unwrap();
+        store.commit(b).unwrap();
+        let seqs = |case: &str| -> Vec<(u64, String)> {
+            store
+                .case_events(case)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.seq, e.kind))
+                .collect()
+        };
+        assert_eq!(
+            seqs("c1"),
+            [
+                (1, "case.opened".to_string()),
+                (4, "case.noticed".to_string())
+            ]
+        );
+        assert_eq!(seqs("c2"), [(2, "case.opened".to_string())]);
+        assert!(seqs("c").is_empty());
+    }
+
+    #[test]
+    fn a_store_written_before_the_case_index_is_indexed_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            let mut b = Batch::new();
+            b.event("case.opened", Some("t"), serde_json::json!({"case": "c1"}))
+                .unwrap();
+            b.event("case.closed", Some("t"), serde_json::json!({"case": "c1"}))
+                .unwrap();
+            store.commit(b).unwrap();
+            // What an older store looks like: events, no index, no marker.
+            store.tree(Tree::CaseEvents).clear().unwrap();
+            store.tree(Tree::Meta).remove(CASE_INDEX_BUILT).unwrap();
+            store.flush().unwrap();
+            let shared: SharedStore = Arc::new(store);
+            assert!(shared.case_events("c1").unwrap().is_empty());
+        }
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let kinds: Vec<String> = store
+            .case_events("c1")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds, ["case.opened", "case.closed"]);
     }
 
     #[test]
