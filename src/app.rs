@@ -106,6 +106,7 @@ impl Application {
                  of at least 16 characters"
             );
         }
+        crate::store::cases::ensure_case_index(&store).context("indexing cases")?;
         let cases = CaseService::new(store.clone(), ladders, clock);
         let webhooks = Webhooks::new(
             store.clone(),

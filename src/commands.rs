@@ -96,6 +96,25 @@ impl CaseService {
             .context("listing cases")
     }
 
+    /// Every open case, read through the open-case index.
+    pub async fn open(&self) -> anyhow::Result<Vec<Case>> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || crate::store::cases::open_cases(&store))
+            .await
+            .context("store task failed")?
+            .context("listing open cases")
+    }
+
+    /// Every case of one tenant, read through the tenant index.
+    pub async fn of_tenant(&self, tenant: &str) -> anyhow::Result<Vec<Case>> {
+        let store = self.store.clone();
+        let tenant = tenant.to_string();
+        tokio::task::spawn_blocking(move || crate::store::cases::tenant_cases(&store, &tenant))
+            .await
+            .context("store task failed")?
+            .context("listing a tenant's cases")
+    }
+
     /// Runs `command` on case `id` (`None` only for `Command::Open`), with an
     /// optional reason recorded on every event the command produces. When it
     /// returns `Ok`, the transition is on disk.
@@ -319,5 +338,93 @@ mod tests {
         let fired = cases.fire_due(100).unwrap();
         assert_eq!(fired.len(), 1);
         assert!(fired[0].0.id.0.contains("cure_deadline"));
+    }
+
+    fn open_command(tenant: &str) -> Command {
+        Command::Open {
+            case_id: CaseId::new(),
+            tenant: TenantId::try_from(tenant).unwrap(),
+            categories: vec!["hate-speech".into()],
+            severity: Severity::High,
+            evidence: vec![EvidenceRef {
+                kind: EvidenceKind::Prevalence {
+                    sampled: 50,
+                    flagged: 9,
+                    lower: 0.1,
+                    upper: 0.3,
+                },
+                category: "hate-speech".into(),
+                url: None,
+                policy_version: None,
+            }],
+            report: None,
+        }
+    }
+
+    #[test]
+    fn the_case_indexes_follow_every_transition_and_are_rebuilt_for_an_older_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let clock = Arc::new(ManualClock::new(
+            Timestamp::from_second(1_800_000_000).unwrap(),
+        ));
+        let cases = CaseService::new(store.clone(), Ladders::default(), clock);
+        let actor = Actor::new(ActorKind::Operator, "ana");
+        let mut ids = Vec::new();
+        for tenant in ["parlor", "parlor", "quill"] {
+            let t = cases
+                .execute_blocking(None, &actor, &open_command(tenant), None)
+                .unwrap();
+            ids.push(t.case.id);
+        }
+        let dismiss = Command::Dismiss {
+            reason: "false positive".into(),
+        };
+        cases
+            .execute_blocking(Some(&ids[0]), &actor, &dismiss, None)
+            .unwrap();
+
+        let sorted = |v: Vec<Case>| {
+            let mut ids: Vec<String> = v.into_iter().map(|c| c.id.0.to_string()).collect();
+            ids.sort();
+            ids
+        };
+        let expect = |v: &[&CaseId]| {
+            let mut ids: Vec<String> = v.iter().map(|c| c.0.to_string()).collect();
+            ids.sort();
+            ids
+        };
+        let check = || {
+            use crate::store::cases::{open_cases, tenant_cases};
+            assert_eq!(
+                sorted(open_cases(&store).unwrap()),
+                expect(&[&ids[1], &ids[2]])
+            );
+            assert_eq!(
+                sorted(tenant_cases(&store, "parlor").unwrap()),
+                expect(&[&ids[0], &ids[1]])
+            );
+            assert_eq!(
+                sorted(tenant_cases(&store, "quill").unwrap()),
+                expect(&[&ids[2]])
+            );
+            // A tenant whose name is a prefix of another's sees only its own.
+            assert!(tenant_cases(&store, "par").unwrap().is_empty());
+        };
+        check();
+
+        // A store written before the index: no entries, no marker.
+        let mut wipe = crate::store::Batch::new();
+        for (key, _) in store
+            .scan_raw(Tree::CaseIndex, b"", usize::MAX, false)
+            .unwrap()
+        {
+            wipe.delete_raw(Tree::CaseIndex, key);
+        }
+        wipe.delete_raw(Tree::Meta, b"case_state_index_built".to_vec());
+        store.commit(wipe).unwrap();
+        assert!(crate::store::cases::open_cases(&store).unwrap().is_empty());
+        crate::store::cases::ensure_case_index(&store).unwrap();
+        check();
     }
 }

@@ -157,7 +157,7 @@ impl Workers {
     }
 
     async fn resume_verifications(&self) -> anyhow::Result<()> {
-        for case in self.cases.all().await? {
+        for case in self.cases.open().await? {
             if case.state == CaseState::Verifying {
                 let urls = case.evidence_urls();
                 self.verify_cure(&case.id, &urls).await?;
@@ -200,7 +200,7 @@ impl Workers {
                     if ladders.get(severity).opens == Opening::Automatically {
                         let cases = match &mut open_cases {
                             Some(c) => c,
-                            None => open_cases.insert(self.cases.all().await?),
+                            None => open_cases.insert(self.cases.open().await?),
                         };
                         let already = cases.iter().any(|c| {
                             c.tenant == alert.tenant

@@ -86,10 +86,14 @@ async fn list_cases(
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let now = state.cases.clock().now();
-    let mut cases: Vec<Case> = state
-        .cases
-        .all()
-        .await?
+    // The narrowest index that holds every wanted case.
+    let candidates = match (&q.tenant, wanted_state) {
+        (Some(t), _) => state.cases.of_tenant(t).await?,
+        (None, Some(s)) if s.is_open() => state.cases.open().await?,
+        (None, None) if !all_scope => state.cases.open().await?,
+        (None, _) => state.cases.all().await?,
+    };
+    let mut cases: Vec<Case> = candidates
         .into_iter()
         .filter(|c| match wanted_state {
             Some(s) => c.state == s,

@@ -114,7 +114,7 @@ async fn list_my_cases(
     let now = state.cases.clock().now();
     let mut mine: Vec<Case> = state
         .cases
-        .all()
+        .of_tenant(tenant.as_str())
         .await?
         .into_iter()
         .filter(|c| c.tenant == tenant)

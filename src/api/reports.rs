@@ -136,7 +136,7 @@ async fn file_report(
         case: None,
     };
     let actor = caller.actor();
-    let open: Option<Case> = state.cases.all().await?.into_iter().find(|c| {
+    let open: Option<Case> = state.cases.open().await?.into_iter().find(|c| {
         c.tenant == new.tenant && c.state.is_open() && c.categories.contains(&new.category)
     });
     let reason = Some(format!("employee report {}", report.id));

@@ -53,6 +53,70 @@ pub fn case_key(id: &CaseId) -> Vec<u8> {
     id.0.to_string().into_bytes()
 }
 
+/// Key of an open case in [`Tree::CaseIndex`].
+pub fn open_case_key(id: &CaseId) -> Vec<u8> {
+    let mut key = b"o/".to_vec();
+    key.extend_from_slice(&case_key(id));
+    key
+}
+
+/// Prefix of a tenant's cases in [`Tree::CaseIndex`]: `t/tenant/`.
+pub fn tenant_cases_prefix(tenant: &str) -> Vec<u8> {
+    format!("t/{tenant}/").into_bytes()
+}
+
+/// Adds `case`'s index entries to `batch`: under its tenant always, under
+/// the open cases while it is open.
+pub fn index_case(batch: &mut Batch, case: &Case) {
+    let mut key = tenant_cases_prefix(case.tenant.as_str());
+    key.extend_from_slice(&case_key(&case.id));
+    batch.put_raw(Tree::CaseIndex, key, Vec::new());
+    if case.state.is_open() {
+        batch.put_raw(Tree::CaseIndex, open_case_key(&case.id), Vec::new());
+    } else {
+        batch.delete_raw(Tree::CaseIndex, open_case_key(&case.id));
+    }
+}
+
+/// Marks a store whose cases are all in [`Tree::CaseIndex`].
+const CASE_INDEX_BUILT: &[u8] = b"case_state_index_built";
+
+/// Indexes the cases of a store written before [`Tree::CaseIndex`] existed;
+/// does nothing once done. Run at start-up, before any command.
+pub fn ensure_case_index(store: &SharedStore) -> Result<()> {
+    if store.get_raw(Tree::Meta, CASE_INDEX_BUILT)?.is_some() {
+        return Ok(());
+    }
+    let mut batch = Batch::new();
+    for case in store.scan::<Case>(b"", usize::MAX, false)? {
+        index_case(&mut batch, &case);
+    }
+    batch.put_raw(Tree::Meta, CASE_INDEX_BUILT.to_vec(), vec![1]);
+    store.commit(batch)?;
+    store.flush()
+}
+
+/// The cases whose ids are listed under `prefix` in [`Tree::CaseIndex`].
+fn indexed_cases(store: &SharedStore, prefix: &[u8]) -> Result<Vec<Case>> {
+    let mut out = Vec::new();
+    for (key, _) in store.scan_raw(Tree::CaseIndex, prefix, usize::MAX, false)? {
+        if let Some(case) = store.get::<Case>(&key[prefix.len()..])? {
+            out.push(case);
+        }
+    }
+    Ok(out)
+}
+
+/// Every open case, read through the index.
+pub fn open_cases(store: &SharedStore) -> Result<Vec<Case>> {
+    indexed_cases(store, b"o/")
+}
+
+/// Every case of `tenant`, read through the index.
+pub fn tenant_cases(store: &SharedStore, tenant: &str) -> Result<Vec<Case>> {
+    indexed_cases(store, &tenant_cases_prefix(tenant))
+}
+
 /// Key of a deadline in the due-time index: milliseconds big-endian, then id,
 /// so a range scan from zero to now yields due deadlines in time order.
 pub fn due_key(due_at: Timestamp, id: &DeadlineId) -> Vec<u8> {
@@ -82,6 +146,7 @@ pub fn transition_batch(
     let case = &transition.case;
     batch.expect::<Case>(case_key(&case.id), read);
     batch.put(case)?;
+    index_case(&mut batch, case);
     let tenant = Some(case.tenant.as_str());
     for e in &transition.events {
         batch.event(&format!("case.{}", e.kind), tenant, e)?;

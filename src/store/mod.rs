@@ -72,11 +72,14 @@ pub enum Tree {
     /// Index of each case's events: case id + big-endian sequence → empty.
     /// Written in the same transaction as the event.
     CaseEvents,
+    /// Index of cases: `o/` + id while the case is open, and `t/` + tenant
+    /// + `/` + id for every case. Written with the case.
+    CaseIndex,
 }
 
 impl Tree {
     /// Every tree, in index order.
-    pub const ALL: [Tree; 25] = [
+    pub const ALL: [Tree; 26] = [
         Tree::Meta,
         Tree::Events,
         Tree::Tenants,
@@ -102,6 +105,7 @@ impl Tree {
         Tree::Receipts,
         Tree::OperatorAlerts,
         Tree::CaseEvents,
+        Tree::CaseIndex,
     ];
 
     /// The tree's name on disk.
@@ -132,6 +136,7 @@ impl Tree {
             Tree::Receipts => "receipts",
             Tree::OperatorAlerts => "operator_alerts",
             Tree::CaseEvents => "case_events",
+            Tree::CaseIndex => "case_index",
         }
     }
 
