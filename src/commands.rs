@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::domain::{Actor, Case, CaseId, Command, Deadline, Transition};
 use crate::enforcement::{decide, DecisionError, Ladders};
 use crate::store::cases::{case_key, due_deadlines, transition_batch};
+use crate::store::Batch;
 use crate::store::{SharedStore, StoreError, Tree};
 
 /// How many times a command is retried when another writer changed the case
@@ -136,6 +137,29 @@ impl CaseService {
         .map_err(|e| CommandError::Store(anyhow::anyhow!("command task failed: {e}")))?
     }
 
+    /// [`Self::execute`], committing `extra` (the caller's own writes and
+    /// events) in the same transaction as the transition: both land or
+    /// neither does. A conflict on one of `extra`'s own preconditions is
+    /// returned at once, as a store conflict.
+    pub async fn execute_with(
+        &self,
+        id: &CaseId,
+        actor: &Actor,
+        command: Command,
+        extra: Batch,
+    ) -> Result<Transition, CommandError> {
+        let this = self.clone();
+        let id = *id;
+        let actor = actor.clone();
+        tokio::task::spawn_blocking(move || {
+            let t = this.attempt(Some(&id), &actor, &command, None, Some(&extra))?;
+            this.store.flush().map_err(store_err)?;
+            Ok(t)
+        })
+        .await
+        .map_err(|e| CommandError::Store(anyhow::anyhow!("command task failed: {e}")))?
+    }
+
     /// The blocking body of [`Self::execute`], for callers already off the reactor.
     pub fn execute_blocking(
         &self,
@@ -157,6 +181,19 @@ impl CaseService {
         actor: &Actor,
         command: &Command,
         reason: Option<String>,
+    ) -> Result<Transition, CommandError> {
+        self.attempt(id, actor, command, reason, None)
+    }
+
+    /// Reads, decides and commits, retrying when the case changed between
+    /// the read and the commit.
+    fn attempt(
+        &self,
+        id: Option<&CaseId>,
+        actor: &Actor,
+        command: &Command,
+        reason: Option<String>,
+        extra: Option<&Batch>,
     ) -> Result<Transition, CommandError> {
         let key = match (id, command) {
             (Some(id), _) => case_key(id),
@@ -186,11 +223,15 @@ impl CaseService {
                     }
                 }
             }
-            let batch = transition_batch(&self.store, &transition, raw, fired.as_ref(), now)
+            let mut batch = transition_batch(&self.store, &transition, raw, fired.as_ref(), now)
                 .map_err(store_err)?;
+            if let Some(extra) = extra {
+                batch.extend(extra.clone());
+            }
             match self.store.commit(batch) {
                 Ok(_) => return Ok(transition),
-                Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::Conflict(tree)) if tree == Tree::Cases.name() => continue,
+                Err(e @ StoreError::Conflict(_)) => return Err(store_err(e)),
                 Err(e) => return Err(store_err(e)),
             }
         }

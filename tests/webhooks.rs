@@ -509,6 +509,17 @@ async fn an_executed_receipt_suspends_the_case_once_and_dry_run_marks_the_order(
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["case_state"], json!("suspended"));
     assert_eq!(first["case_id"], json!(case.to_string()));
+    // The suspension and the receipt were committed together: their events
+    // sit next to each other in the log, with the commit's one timestamp.
+    let suspended = app.events("case.suspended").await;
+    let recorded = app.events("action.receipt_recorded").await;
+    assert_eq!((suspended.len(), recorded.len()), (1, 1));
+    assert_eq!(
+        recorded[0]["seq"].as_u64().unwrap(),
+        suspended[0]["seq"].as_u64().unwrap() + 1,
+        "{suspended:?} {recorded:?}"
+    );
+    assert_eq!(recorded[0]["at"], suspended[0]["at"]);
     let (status, again) = app
         .post(&format!("/v1/actions/{key}/receipt"), &receipt)
         .await;

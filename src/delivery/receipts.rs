@@ -67,34 +67,6 @@ impl Webhooks {
                 case_state,
             });
         }
-        // The case changes first: if recording the receipt then fails, the
-        // executor's retry finds the case already suspended and records it.
-        if new.outcome == ReceiptOutcome::Executed && order.event_type == "enforcement.suspend" {
-            if let Some(case_id) = &case_id {
-                let actor = Actor::new(ActorKind::Service, from);
-                match self
-                    .cases
-                    .execute(
-                        Some(case_id),
-                        &actor,
-                        Command::ReceiptExecuted {
-                            receipt_id: order.idempotency_key.clone(),
-                        },
-                        None,
-                    )
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(CommandError::Refused(e)) => {
-                        // Reinstated meanwhile, or already suspended: the
-                        // receipt is still worth keeping.
-                        tracing::info!(case = %case_id, reason = %e, "receipt does not move the case");
-                    }
-                    Err(CommandError::NotFound) => {}
-                    Err(CommandError::Store(e)) => return Err(WebhookError::Internal(e)),
-                }
-            }
-        }
         let receipt = Receipt {
             idempotency_key: order.idempotency_key.clone(),
             case_id: order.case_id.clone(),
@@ -133,13 +105,43 @@ impl Webhooks {
                 },
             )?;
         }
-        match crate::store::commit_durably(self.store(), batch).await {
-            Ok(_) => {}
-            Err(e) if is_conflict(&e) => {
-                // A concurrent copy of this receipt won; answer with it.
-                return Box::pin(self.record_receipt(key, from, new_from(&receipt))).await;
+        // An executed suspension moves the case in the same transaction that
+        // records the receipt: both land or neither does.
+        let mut committed = false;
+        if new.outcome == ReceiptOutcome::Executed && order.event_type == "enforcement.suspend" {
+            if let Some(case_id) = &case_id {
+                let actor = Actor::new(ActorKind::Service, from);
+                let command = Command::ReceiptExecuted {
+                    receipt_id: order.idempotency_key.clone(),
+                };
+                match self
+                    .cases
+                    .execute_with(case_id, &actor, command, batch.clone())
+                    .await
+                {
+                    Ok(_) => committed = true,
+                    Err(CommandError::Refused(e)) => {
+                        // Reinstated meanwhile, or already suspended: the
+                        // receipt is still worth keeping.
+                        tracing::info!(case = %case_id, reason = %e, "receipt does not move the case");
+                    }
+                    Err(CommandError::NotFound) => {}
+                    Err(CommandError::Store(e)) if is_conflict(&e) => {
+                        return Box::pin(self.record_receipt(key, from, new_from(&receipt))).await;
+                    }
+                    Err(CommandError::Store(e)) => return Err(WebhookError::Internal(e)),
+                }
             }
-            Err(e) => return Err(WebhookError::Internal(e)),
+        }
+        if !committed {
+            match crate::store::commit_durably(self.store(), batch).await {
+                Ok(_) => {}
+                Err(e) if is_conflict(&e) => {
+                    // A concurrent copy of this receipt won; answer with it.
+                    return Box::pin(self.record_receipt(key, from, new_from(&receipt))).await;
+                }
+                Err(e) => return Err(WebhookError::Internal(e)),
+            }
         }
         let case_state = self.case_state(case_id.as_ref()).await?;
         Ok(ReceiptResult {
