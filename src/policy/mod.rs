@@ -7,6 +7,8 @@ pub mod dataset;
 pub mod engine;
 pub mod eval;
 pub mod features;
+#[cfg(test)]
+mod golden;
 pub mod load;
 pub mod metrics;
 pub mod model;
