@@ -24,9 +24,9 @@ use std::sync::Arc;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use serde::{Deserialize, Serialize};
 
-use super::features::FeatureSpec;
+use super::features::{hash_words, FeatureSpec, WordHash};
 use super::load::{DetectorKind, Policy};
-use super::normalize::{normalize, Normalized};
+use super::normalize::{normalize, normalize_into, Normalized};
 use crate::domain::Severity;
 
 /// Most evidence spans kept per detector.
@@ -140,18 +140,26 @@ struct Bank {
 
 impl Bank {
     /// Writes each model's margin (log-odds) into `out`.
-    fn margins(&self, text: &str, out: &mut [f32]) {
-        fn put<const K: usize>(bank: &Bank, text: &str, out: &mut [f32]) {
-            let dots = bank.spec.dot_quantised::<K>(text, &bank.table);
+    fn margins(&self, text: &str, words: &[WordHash], buf: &mut Vec<u32>, out: &mut [f32]) {
+        fn put<const K: usize>(
+            bank: &Bank,
+            text: &str,
+            words: &[WordHash],
+            buf: &mut Vec<u32>,
+            out: &mut [f32],
+        ) {
+            let dots = bank
+                .spec
+                .dot_quantised_words::<K>(text, words, &bank.table, buf);
             for (m, (o, d)) in out.iter_mut().zip(dots).enumerate() {
                 *o = d * bank.steps[m] + bank.biases[m];
             }
         }
         match self.biases.len() {
-            1 => put::<1>(self, text, out),
-            2 => put::<2>(self, text, out),
-            3 => put::<3>(self, text, out),
-            _ => put::<BANK_WIDTH>(self, text, out),
+            1 => put::<1>(self, text, words, buf, out),
+            2 => put::<2>(self, text, words, buf, out),
+            3 => put::<3>(self, text, words, buf, out),
+            _ => put::<BANK_WIDTH>(self, text, words, buf, out),
         }
     }
 }
@@ -179,9 +187,15 @@ thread_local! {
 
 #[derive(Default)]
 struct Scratch {
+    /// The folded text, when [`Engine::score`] folds it.
+    folded: Normalized,
     hits: Hits,
     det_scores: Vec<f32>,
     margins: Vec<f32>,
+    /// The folded text's words and their hashes.
+    words: Vec<WordHash>,
+    /// Feature buckets of the text being scored.
+    buckets: Vec<u32>,
 }
 
 /// Per-text scratch space for one scan.
@@ -329,8 +343,16 @@ impl Engine {
 
     /// Scores one text.
     pub fn score(&self, original: &str) -> Verdict {
-        let folded = normalize(original);
-        self.score_folded(original, &folded)
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => {
+                let mut folded = std::mem::take(&mut scratch.folded);
+                normalize_into(original, &mut folded);
+                let verdict = self.score_with(original, &folded, &mut scratch);
+                scratch.folded = folded;
+                verdict
+            }
+            Err(_) => self.score_with(original, &normalize(original), &mut Scratch::default()),
+        })
     }
 
     /// Scores a text that has already been folded.
@@ -344,18 +366,26 @@ impl Engine {
     fn score_with(&self, original: &str, folded: &Normalized, scratch: &mut Scratch) -> Verdict {
         let n = self.detectors.len();
         let Scratch {
+            folded: _,
             hits,
             det_scores,
             margins,
+            words,
+            buckets,
         } = scratch;
         hits.reset(n, self.policy.context.signals.len());
         self.scan(folded, hits);
 
         margins.clear();
         margins.resize(self.banks.len() * BANK_WIDTH, 0.0);
+        if !self.banks.is_empty() {
+            hash_words(folded.text(), words);
+        }
         for (b, bank) in self.banks.iter().enumerate() {
             bank.margins(
                 folded.text(),
+                words,
+                buckets,
                 &mut margins[b * BANK_WIDTH..(b + 1) * BANK_WIDTH],
             );
         }
@@ -662,7 +692,9 @@ mod tests {
             "",
             "the mayor should resign",
         ] {
-            banks[0].margins(text, &mut margins);
+            let mut words = Vec::new();
+            hash_words(text, &mut words);
+            banks[0].margins(text, &words, &mut Vec::new(), &mut margins);
             for (slot, m) in [a.clone(), b.clone()].iter().enumerate() {
                 let want = m.margin_folded(text);
                 assert!(

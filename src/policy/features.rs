@@ -100,6 +100,48 @@ fn char_hash(key: u64) -> u64 {
 /// bucket and a sign (Fibonacci hashing: the high bits mix every input bit).
 const MIX: u64 = 0xd6e8_feb8_6659_fd93;
 
+/// One word of a folded text: where it is and the hash that word n-grams
+/// start from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WordHash {
+    /// Byte offset of the word's start in the text.
+    pub start: u32,
+    /// Byte offset just past the word's end.
+    pub end: u32,
+    /// FNV-1a over the word's bytes.
+    pub hash: u64,
+}
+
+/// Writes into `out` (cleared first) the words of the folded `text`, as
+/// [`FeatureSpec::visit`] reads them (split at spaces), with their hashes.
+pub fn hash_words(text: &str, out: &mut Vec<WordHash>) {
+    out.clear();
+    let mut h = FNV_OFFSET;
+    let mut start = 0usize;
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        if b == b' ' {
+            if i > start {
+                out.push(WordHash {
+                    start: start as u32,
+                    end: i as u32,
+                    hash: h,
+                });
+            }
+            h = FNV_OFFSET;
+            start = i + 1;
+        } else {
+            h = fnv_step(h, b);
+        }
+    }
+    if text.len() > start {
+        out.push(WordHash {
+            start: start as u32,
+            end: text.len() as u32,
+            hash: h,
+        });
+    }
+}
+
 impl Default for FeatureSpec {
     fn default() -> Self {
         Self {
@@ -256,37 +298,94 @@ impl FeatureSpec {
     /// Integer sums also keep the additions from waiting on each other.
     #[inline]
     pub fn dot_quantised<const K: usize>(&self, text: &str, table: &[i16]) -> [f32; K] {
+        let mut words = Vec::new();
+        hash_words(text, &mut words);
+        self.dot_quantised_words::<K>(text, &words, table, &mut Vec::new())
+    }
+
+    /// [`Self::dot_quantised`] for a text whose words [`hash_words`] has
+    /// already found, so that other readers of the words can share the work.
+    /// `buckets` is scratch space. The same features as [`Self::visit`]:
+    /// first every feature's bucket and sign is listed, then the weights are
+    /// looked up in a loop with no other work, so that the table reads (the
+    /// table is too large for the first-level cache) overlap.
+    pub fn dot_quantised_words<const K: usize>(
+        &self,
+        text: &str,
+        words: &[WordHash],
+        table: &[i16],
+        buckets: &mut Vec<u32>,
+    ) -> [f32; K] {
         let shift = 64 - u32::from(self.bits);
-        let mut word = [0i32; K];
-        let mut char = [0i32; K];
-        let (mut nw, mut nc) = (0u32, 0u32);
-        self.visit_hashes(text, |group, _, _, h| {
-            let base = (h >> shift) as usize * K;
-            let Some(w) = table.get(base..base + K) else {
-                return;
-            };
-            // 0 or -1: `(x ^ neg) - neg` is x or -x without a branch.
-            let neg = -(((h >> (shift - 1)) & 1) as i32);
-            // Two arms rather than a reference to one of the arrays, so
-            // the sums can stay in registers.
-            match group {
-                Group::Word => {
-                    nw += 1;
-                    for m in 0..K {
-                        word[m] += (i32::from(w[m]) ^ neg) - neg;
-                    }
-                }
-                Group::Char => {
-                    nc += 1;
-                    for m in 0..K {
-                        char[m] += (i32::from(w[m]) ^ neg) - neg;
+        // The bucket (the top `bits` bits) and below it the sign bit: bucket
+        // in the high bits of the entry, sign in the lowest.
+        let entry = |h: u64| (h >> (shift - 1)) as u32;
+        buckets.clear();
+        let (wl, wh) = (self.word_ngrams.0 as usize, self.word_ngrams.1 as usize);
+        if wh > 0 {
+            // Hashes of the last `wh` words, newest last.
+            let mut recent = [0u64; MAX_WORD_NGRAM as usize];
+            for (seen, w) in words.iter().enumerate() {
+                recent.copy_within(1.., 0);
+                recent[MAX_WORD_NGRAM as usize - 1] = w.hash;
+                let mut comb = WORD_SEED;
+                for n in 1..=wh.min(seen + 1) {
+                    let wh_n = recent[MAX_WORD_NGRAM as usize - n];
+                    comb = (comb.rotate_left(23) ^ wh_n).wrapping_mul(FNV_PRIME);
+                    if n >= wl {
+                        buckets.push(entry((comb ^ n as u64).wrapping_mul(MIX)));
                     }
                 }
             }
-        });
+        }
+        let nw = buckets.len();
+        let (cl, ch) = (self.char_ngrams.0 as usize, self.char_ngrams.1 as usize);
+        if ch > 0 {
+            let bytes = text.as_bytes();
+            for w in words {
+                let word = bytes
+                    .get(w.start as usize..w.end as usize)
+                    .unwrap_or_default();
+                // The word padded with a space on each side, read through a
+                // window of its last eight bytes: the n-gram ending at a byte
+                // is the window's low n bytes.
+                let mut window = u64::from(b' ');
+                // N-grams that end at the leading space (only 1-grams).
+                for _ in cl..=ch.min(1) {
+                    buckets.push(entry(char_hash(window)));
+                }
+                let mut at = 1usize;
+                for &b in word.iter().chain(std::iter::once(&b' ')) {
+                    window = (window << 8) | u64::from(b);
+                    at += 1;
+                    let top = ch.min(at);
+                    for &mask in &CHAR_MASKS[cl.min(top + 1)..=top] {
+                        buckets.push(entry(char_hash(window & mask)));
+                    }
+                }
+            }
+        }
+        let (rows, _) = table.as_chunks::<K>();
+        let sum = |entries: &[u32]| {
+            let mut sum = [0i32; K];
+            for &e in entries {
+                let Some(w) = rows.get((e >> 1) as usize) else {
+                    continue;
+                };
+                // 0 or -1: `(x ^ neg) - neg` is x or -x without a branch.
+                let neg = -((e & 1) as i32);
+                for m in 0..K {
+                    sum[m] += (i32::from(w[m]) ^ neg) - neg;
+                }
+            }
+            sum
+        };
+        let (word_part, char_part) = buckets.split_at(nw);
+        let (word_sum, char_sum) = (sum(word_part), sum(char_part));
+        let (nw, nc) = (word_part.len() as u32, char_part.len() as u32);
         let mut out = [0.0f32; K];
         for m in 0..K {
-            out[m] = scale(word[m] as f32, nw) + scale(char[m] as f32, nc);
+            out[m] = scale(word_sum[m] as f32, nw) + scale(char_sum[m] as f32, nc);
         }
         out
     }
