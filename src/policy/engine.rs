@@ -131,7 +131,9 @@ const BANK_WIDTH: usize = 4;
 #[derive(Debug)]
 struct Bank {
     spec: FeatureSpec,
-    /// Bucket `j` of model `m` at `table[j * width + m]`.
+    /// Bucket `j` of model `m` at `table[2 * j * width + m]`, and its
+    /// negation (for features that the sign bit flips) right after, at
+    /// `table[(2 * j + 1) * width + m]`.
     table: Vec<i16>,
     /// Each model's weight per quantisation step.
     steps: Vec<f32>,
@@ -591,13 +593,15 @@ fn assign_banks(detectors: &mut [CompiledDetector]) -> Vec<Bank> {
         .into_iter()
         .map(|(spec, models)| {
             let k = models.len();
-            let mut table = vec![0i16; spec.dim() * k];
+            let mut table = vec![0i16; 2 * spec.dim() * k];
             let mut steps = Vec::with_capacity(k);
             for (m, model) in models.iter().enumerate() {
                 let max = model.weights.iter().fold(0.0f32, |a, w| a.max(w.abs()));
                 let step = if max > 0.0 { max / 32767.0 } else { 1.0 };
                 for (j, &w) in model.weights.iter().enumerate() {
-                    table[j * k + m] = (w / step).round().clamp(-32767.0, 32767.0) as i16;
+                    let q = (w / step).round().clamp(-32767.0, 32767.0) as i16;
+                    table[2 * j * k + m] = q;
+                    table[(2 * j + 1) * k + m] = -q;
                 }
                 steps.push(step);
             }

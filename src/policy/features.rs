@@ -142,6 +142,75 @@ pub fn hash_words(text: &str, out: &mut Vec<WordHash>) {
     }
 }
 
+/// A feature's table entry: its bucket (the top `64 - shift` bits of the
+/// hash) in the high bits, and the sign (the next bit) in the lowest.
+#[inline(always)]
+fn entry(h: u64, shift: u32) -> u32 {
+    (h >> (shift - 1)) as u32
+}
+
+/// Writes the entries of the character `cl..=ch`-grams of every word, padded
+/// with a space on each side, into `out` from `k` on; returns where they
+/// end. Each word is read through a window of its last eight bytes: the
+/// n-gram ending at a byte is the window's low n bytes.
+#[inline(always)]
+fn char_entries(
+    text: &str,
+    words: &[WordHash],
+    cl: usize,
+    ch: usize,
+    shift: u32,
+    out: &mut [u32],
+    mut k: usize,
+) -> usize {
+    let bytes = text.as_bytes();
+    for w in words {
+        let word = bytes
+            .get(w.start as usize..w.end as usize)
+            .unwrap_or_default();
+        let mut window = u64::from(b' ');
+        k = char_step(window, 1, cl, ch, shift, out, k);
+        let mut at = 1usize;
+        for &b in word {
+            window = (window << 8) | u64::from(b);
+            at += 1;
+            k = char_step(window, at, cl, ch, shift, out, k);
+        }
+        window = (window << 8) | u64::from(b' ');
+        k = char_step(window, at + 1, cl, ch, shift, out, k);
+    }
+    k
+}
+
+/// The entries of the n-grams that end at the `at`-th byte of a padded
+/// word, the window holding that byte in its low byte.
+#[inline(always)]
+fn char_step(
+    window: u64,
+    at: usize,
+    cl: usize,
+    ch: usize,
+    shift: u32,
+    out: &mut [u32],
+    mut k: usize,
+) -> usize {
+    // Index loops: with the lengths known at compile time they unroll, where
+    // a slice of the masks would be bounds-checked at every byte.
+    #[allow(clippy::needless_range_loop)]
+    if at >= ch {
+        for n in cl..=ch {
+            out[k] = entry(char_hash(window & CHAR_MASKS[n]), shift);
+            k += 1;
+        }
+    } else {
+        for n in cl..=at {
+            out[k] = entry(char_hash(window & CHAR_MASKS[n]), shift);
+            k += 1;
+        }
+    }
+    k
+}
+
 impl Default for FeatureSpec {
     fn default() -> Self {
         Self {
@@ -292,10 +361,12 @@ impl FeatureSpec {
 
     /// The dot products of the text's feature vector with `K` models at once,
     /// hashing the text once. `table` interleaves their weights, quantised to
-    /// 16 bits: bucket `j` of model `m` is `table[j * K + m]`, so one cache
-    /// line serves them all and the table is half the size of `f32` weights.
-    /// Returns each model's dot product in units of its quantisation step.
-    /// Integer sums also keep the additions from waiting on each other.
+    /// 16 bits, each next to its negation: bucket `j` of model `m` is
+    /// `table[2 * j * K + m]` and its negation `table[(2 * j + 1) * K + m]`,
+    /// so that one cache line serves every model and either sign, and the
+    /// sign bit of a feature's hash picks a row with no arithmetic. Returns
+    /// each model's dot product in units of its quantisation step. Integer
+    /// sums also keep the additions from waiting on each other.
     #[inline]
     pub fn dot_quantised<const K: usize>(&self, text: &str, table: &[i16]) -> [f32; K] {
         let mut words = Vec::new();
@@ -317,11 +388,16 @@ impl FeatureSpec {
         buckets: &mut Vec<u32>,
     ) -> [f32; K] {
         let shift = 64 - u32::from(self.bits);
-        // The bucket (the top `bits` bits) and below it the sign bit: bucket
-        // in the high bits of the entry, sign in the lowest.
-        let entry = |h: u64| (h >> (shift - 1)) as u32;
-        buckets.clear();
         let (wl, wh) = (self.word_ngrams.0 as usize, self.word_ngrams.1 as usize);
+        let (cl, ch) = (self.char_ngrams.0 as usize, self.char_ngrams.1 as usize);
+        // At most `wh` word n-grams end at a word, and at most `ch - cl + 1`
+        // character n-grams at each byte of a padded word.
+        let per_byte = if ch > 0 { ch + 1 - cl } else { 0 };
+        let bound = words.len() * wh + (text.len() + 2 * words.len()) * per_byte;
+        if buckets.len() < bound {
+            buckets.resize(bound, 0);
+        }
+        let mut k = 0usize;
         if wh > 0 {
             // Hashes of the last `wh` words, newest last.
             let mut recent = [0u64; MAX_WORD_NGRAM as usize];
@@ -333,54 +409,36 @@ impl FeatureSpec {
                     let wh_n = recent[MAX_WORD_NGRAM as usize - n];
                     comb = (comb.rotate_left(23) ^ wh_n).wrapping_mul(FNV_PRIME);
                     if n >= wl {
-                        buckets.push(entry((comb ^ n as u64).wrapping_mul(MIX)));
+                        buckets[k] = entry((comb ^ n as u64).wrapping_mul(MIX), shift);
+                        k += 1;
                     }
                 }
             }
         }
-        let nw = buckets.len();
-        let (cl, ch) = (self.char_ngrams.0 as usize, self.char_ngrams.1 as usize);
-        if ch > 0 {
-            let bytes = text.as_bytes();
-            for w in words {
-                let word = bytes
-                    .get(w.start as usize..w.end as usize)
-                    .unwrap_or_default();
-                // The word padded with a space on each side, read through a
-                // window of its last eight bytes: the n-gram ending at a byte
-                // is the window's low n bytes.
-                let mut window = u64::from(b' ');
-                // N-grams that end at the leading space (only 1-grams).
-                for _ in cl..=ch.min(1) {
-                    buckets.push(entry(char_hash(window)));
-                }
-                let mut at = 1usize;
-                for &b in word.iter().chain(std::iter::once(&b' ')) {
-                    window = (window << 8) | u64::from(b);
-                    at += 1;
-                    let top = ch.min(at);
-                    for &mask in &CHAR_MASKS[cl.min(top + 1)..=top] {
-                        buckets.push(entry(char_hash(window & mask)));
-                    }
-                }
-            }
-        }
+        let nw = k;
+        // The ranges of the shipped models get their own copy of the loop,
+        // with the n-gram lengths known when it is compiled.
+        k = match (cl, ch) {
+            (0, 0) => k,
+            (4, 5) => char_entries(text, words, 4, 5, shift, buckets, k),
+            (3, 5) => char_entries(text, words, 3, 5, shift, buckets, k),
+            (2, 4) => char_entries(text, words, 2, 4, shift, buckets, k),
+            _ => char_entries(text, words, cl, ch, shift, buckets, k),
+        };
+        let buckets = &buckets[..k];
         let (rows, _) = table.as_chunks::<K>();
         let sum = |entries: &[u32]| {
             let mut sum = [0i32; K];
             for &e in entries {
-                let Some(w) = rows.get((e >> 1) as usize) else {
-                    continue;
-                };
-                // 0 or -1: `(x ^ neg) - neg` is x or -x without a branch.
-                let neg = -((e & 1) as i32);
-                for m in 0..K {
-                    sum[m] += (i32::from(w[m]) ^ neg) - neg;
+                if let Some(w) = rows.get(e as usize) {
+                    for m in 0..K {
+                        sum[m] += i32::from(w[m]);
+                    }
                 }
             }
             sum
         };
-        let (word_part, char_part) = buckets.split_at(nw);
+        let (word_part, char_part) = buckets.split_at(nw.min(buckets.len()));
         let (word_sum, char_sum) = (sum(word_part), sum(char_part));
         let (nw, nc) = (word_part.len() as u32, char_part.len() as u32);
         let mut out = [0.0f32; K];

@@ -499,11 +499,12 @@ fn fold_ascii(b: &[u8], text: &mut Vec<u8>, words: &mut Vec<Word>) {
             w += 1;
         }
         let at = w;
-        // Fold as if the word had a letter (leetspeak undone), the common
-        // case; a word without one, or with a trailing "!", is done again.
+        // Fold as if the word had a letter (leetspeak undone) and neither an
+        // apostrophe nor a trailing "!", the common case: then every byte
+        // folds to something and the word covers its bytes. Any other word
+        // is done again below.
         let map = &FOLD_IN_WORD[1];
         let mut flags = 0u8;
-        let (mut first, mut last) = (u32::MAX, 0u32);
         let mut prev = 0u8;
         while i < n {
             let byte = b[i];
@@ -513,19 +514,14 @@ fn fold_ascii(b: &[u8], text: &mut Vec<u8>, words: &mut Vec<Word>) {
             }
             flags |= class;
             let c = map[usize::from(byte)];
-            if c != 0 {
-                first = first.min(i as u32);
-                last = i as u32 + 1;
-                // A run of the same letter folds to one (digits stay).
-                if c != prev || c < b'a' {
-                    out[w] = c;
-                    w += 1;
-                    prev = c;
-                }
-            }
+            // A run of the same letter folds to one (digits stay).
+            out[w] = c;
+            w += usize::from(c != prev || c < b'a');
+            prev = c;
             i += 1;
         }
-        if flags & A_LETTER == 0 || b[i - 1] == b'!' {
+        let (mut first, mut last) = (start as u32, i as u32);
+        if flags & (A_LETTER | A_INVISIBLE) != A_LETTER || b[i - 1] == b'!' {
             // Trailing "!" is punctuation, not a letter ("kill!!").
             let mut end = i;
             while end > start && b[end - 1] == b'!' {
