@@ -1,10 +1,13 @@
 //! Scoring text against a compiled policy.
 //!
 //! Every phrase of every list (phrase detectors, both sides of proximity
-//! detectors, context signals) goes into one Aho-Corasick DFA over the folded
-//! text, so a text is scanned once however many lists the policy has. Matches
-//! count only on whole words; the folded text separates words with single
-//! spaces, so the boundary check is two byte comparisons.
+//! detectors, context signals) goes into one word-level index
+//! ([`super::phrase_index`]), so a text is scanned once however many lists
+//! the policy has. Matches count only on whole words: the folded text
+//! separates words with single spaces, so a phrase occurs where a run of the
+//! text's words equals the phrase's words. The same pass over the words
+//! tells whether a regular expression can match at all (see
+//! [`regex_first_words`]), so that most texts never run it.
 //!
 //! How scores combine (also in the README):
 //! - a phrase, regex or proximity detector scores its `weight` when it finds
@@ -21,12 +24,12 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use serde::{Deserialize, Serialize};
 
 use super::features::{hash_words, FeatureSpec, WordHash};
 use super::load::{DetectorKind, Policy};
 use super::normalize::{normalize, normalize_into, Normalized};
+use super::phrase_index::{PhraseIndex, NONE};
 use crate::domain::Severity;
 
 /// Most evidence spans kept per detector.
@@ -87,7 +90,7 @@ pub struct Evidence {
     pub text: String,
 }
 
-/// What a pattern of the shared automaton is used for.
+/// What a phrase of the shared index is used for.
 #[derive(Debug, Clone, Copy)]
 enum Use {
     Phrase { detector: usize },
@@ -110,7 +113,9 @@ enum Compiled {
     Proximity {
         within: usize,
     },
-    Regex(regex::Regex),
+    /// A regular expression, and the bit of [`Engine::trigger_of`] that says
+    /// a text has a word its matches must start with (none: always run).
+    Regex(regex::Regex, Option<u32>),
     /// A model, the log-odds shift that puts its midpoint at 0.5, and where
     /// its weights sit in the engine's banks.
     Classifier {
@@ -170,9 +175,12 @@ impl Bank {
 #[derive(Debug)]
 pub struct Engine {
     policy: Policy,
-    automaton: Option<AhoCorasick>,
-    /// For each automaton pattern, what it is used for.
+    phrases: PhraseIndex,
+    /// For each phrase of the index, what it is used for.
     uses: Vec<Vec<Use>>,
+    /// For each word of the index, the regular expressions (bits) whose
+    /// matches may start with it.
+    trigger_of: Vec<u64>,
     detectors: Vec<CompiledDetector>,
     banks: Vec<Bank>,
     /// Shared copies of the strings every verdict carries, so that building
@@ -198,6 +206,10 @@ struct Scratch {
     words: Vec<WordHash>,
     /// Feature buckets of the text being scored.
     buckets: Vec<u32>,
+    /// The index's id of each word.
+    ids: Vec<u32>,
+    /// Phrases found ending at one word.
+    found: Vec<(u32, usize)>,
 }
 
 /// Per-text scratch space for one scan.
@@ -253,7 +265,7 @@ impl Engine {
                         }
                         Compiled::Proximity { within: *within }
                     }
-                    DetectorKind::Regex(re) => Compiled::Regex(re.clone()),
+                    DetectorKind::Regex(re) => Compiled::Regex(re.clone(), None),
                     DetectorKind::Classifier {
                         model, midpoint, ..
                     } => Compiled::Classifier {
@@ -276,19 +288,29 @@ impl Engine {
                 add(p, Use::Context { signal: s }, &mut patterns, &mut uses);
             }
         }
-        let automaton = if patterns.is_empty() {
-            None
-        } else {
-            // The DFA kind is several times faster than the NFA that the
-            // automatic choice picks for a lexicon of a few hundred phrases.
-            Some(
-                AhoCorasick::builder()
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .match_kind(MatchKind::Standard)
-                    .build(&patterns)
-                    .map_err(|e| CompileError(e.to_string()))?,
-            )
-        };
+        let mut phrases = PhraseIndex::new(&patterns, &[]);
+        let mut trigger_of: Vec<u64> = Vec::new();
+        let mut gates = 0u32;
+        for det in detectors.iter_mut() {
+            let Compiled::Regex(re, gate) = &mut det.kind else {
+                continue;
+            };
+            let Some(words) = regex_first_words(re.as_str()) else {
+                continue;
+            };
+            if gates == u64::BITS {
+                continue;
+            }
+            for w in &words {
+                let id = phrases.add_word(w) as usize;
+                if trigger_of.len() <= id {
+                    trigger_of.resize(id + 1, 0);
+                }
+                trigger_of[id] |= 1 << gates;
+            }
+            *gate = Some(gates);
+            gates += 1;
+        }
         let banks = assign_banks(&mut detectors);
         let version: Arc<str> = Arc::from(policy.version.as_str());
         let category_ids = policy
@@ -298,8 +320,9 @@ impl Engine {
             .collect();
         Ok(Engine {
             policy,
-            automaton,
+            phrases,
             uses,
+            trigger_of,
             detectors,
             banks,
             version,
@@ -319,10 +342,7 @@ impl Engine {
 
     /// Every phrase of the policy's lists, folded; what a bare scan would look for.
     pub fn phrases(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        if let Some(ac) = &self.automaton {
-            out.reserve(ac.patterns_len());
-        }
+        let mut out: Vec<String> = Vec::with_capacity(self.uses.len());
         for cat in &self.policy.categories {
             for det in &cat.detectors {
                 match &det.kind {
@@ -374,15 +394,15 @@ impl Engine {
             margins,
             words,
             buckets,
+            ids,
+            found,
         } = scratch;
         hits.reset(n, self.policy.context.signals.len());
-        self.scan(folded, hits);
+        hash_words(folded.text(), words);
+        let triggered = self.scan(folded, words, ids, found, hits);
 
         margins.clear();
         margins.resize(self.banks.len() * BANK_WIDTH, 0.0);
-        if !self.banks.is_empty() {
-            hash_words(folded.text(), words);
-        }
         for (b, bank) in self.banks.iter().enumerate() {
             bank.margins(
                 folded.text(),
@@ -413,7 +433,15 @@ impl Engine {
                         det_scores[d] = det.weight;
                     }
                 }
-                Compiled::Regex(re) => {
+                Compiled::Regex(re, gate) => {
+                    // A text without a word the matches must start with has
+                    // no match (see `regex_first_words`; the reasoning
+                    // needs the folded text to be ASCII).
+                    if let Some(bit) = gate {
+                        if triggered & (1 << bit) == 0 && folded.text().is_ascii() {
+                            continue;
+                        }
+                    }
                     let spans = &mut hits.spans[d];
                     spans.extend(
                         re.find_iter(folded.text())
@@ -522,17 +550,29 @@ impl Engine {
         }
     }
 
-    fn scan(&self, folded: &Normalized, hits: &mut Hits) {
-        let Some(ac) = &self.automaton else { return };
-        let text = folded.text().as_bytes();
-        for m in ac.find_overlapping_iter(folded.text()) {
-            let (s, e) = (m.start(), m.end());
-            let whole_word =
-                (s == 0 || text[s - 1] == b' ') && (e == text.len() || text[e] == b' ');
-            if !whole_word {
-                continue;
+    /// Finds the phrases in the folded text (its `words`, hashed) and
+    /// records them in `hits`; returns the regular expressions (bits) whose
+    /// first words the text has.
+    fn scan(
+        &self,
+        folded: &Normalized,
+        words: &[WordHash],
+        ids: &mut Vec<u32>,
+        found: &mut Vec<(u32, usize)>,
+        hits: &mut Hits,
+    ) -> u64 {
+        self.phrases.word_ids(folded.text(), words, ids);
+        let mut triggered = 0u64;
+        if !self.trigger_of.is_empty() {
+            for &id in ids.iter() {
+                if id != NONE {
+                    triggered |= self.trigger_of.get(id as usize).copied().unwrap_or(0);
+                }
             }
-            for u in &self.uses[m.pattern().as_usize()] {
+        }
+        self.phrases.matches(ids, found, |p, first, last| {
+            let (s, e) = (words[first].start as usize, words[last].end as usize);
+            for u in &self.uses[p as usize] {
                 match *u {
                     Use::Phrase { detector } => push_span(&mut hits.spans[detector], (s, e)),
                     Use::First { detector } => push_span(&mut hits.first[detector], (s, e)),
@@ -540,8 +580,110 @@ impl Engine {
                     Use::Context { signal } => hits.context[signal] = true,
                 }
             }
-        }
+        });
+        triggered
     }
+}
+
+/// The words that every match of the regular expression `pattern` must
+/// start with, when that can be read off its syntax: the pattern starts with
+/// a word boundary, and every way through it reaches a space after a
+/// literal, non-empty first word that starts with a letter or digit. In an
+/// ASCII folded text (lower-case letters, digits and single spaces) a match
+/// then starts at the start of a word, and that word is one of these. `None`
+/// when the pattern does not have that shape (it then runs on every text).
+fn regex_first_words(pattern: &str) -> Option<Vec<String>> {
+    use regex_syntax::hir::{HirKind, Look};
+    // The same syntax and flags as `regex::Regex::new`.
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let HirKind::Concat(items) = hir.kind() else {
+        return None;
+    };
+    let (first, rest) = items.split_first()?;
+    if !matches!(
+        first.kind(),
+        HirKind::Look(Look::WordAscii | Look::WordUnicode)
+    ) {
+        return None;
+    }
+    let starts = starts_of_seq(rest)?;
+    let mut words = Vec::with_capacity(starts.len());
+    for (bytes, complete) in starts {
+        if !complete || !bytes.first().is_some_and(u8::is_ascii_alphanumeric) {
+            return None;
+        }
+        words.push(String::from_utf8(bytes).ok()?);
+    }
+    words.sort();
+    words.dedup();
+    Some(words)
+}
+
+/// Most ways through a pattern that [`starts_of`] follows.
+const MAX_STARTS: usize = 256;
+
+/// The ways a match of `hir` can start, each up to its first space: the
+/// bytes before the space, and whether the space was reached (if not, the
+/// bytes are all the match has before it ends or the pattern leaves
+/// literals). `None` when a way cannot be told (a class, a repetition) or
+/// there are too many.
+fn starts_of(hir: &regex_syntax::hir::Hir) -> Option<Vec<(Vec<u8>, bool)>> {
+    use regex_syntax::hir::HirKind;
+    Some(match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => vec![(Vec::new(), false)],
+        HirKind::Literal(lit) => match lit.0.iter().position(|&b| b == b' ') {
+            Some(at) => vec![(lit.0[..at].to_vec(), true)],
+            None => vec![(lit.0.to_vec(), false)],
+        },
+        HirKind::Capture(c) => starts_of(&c.sub)?,
+        HirKind::Concat(items) => starts_of_seq(items)?,
+        HirKind::Alternation(alts) => {
+            let mut out = Vec::new();
+            for alt in alts {
+                out.extend(starts_of(alt)?);
+                if out.len() > MAX_STARTS {
+                    return None;
+                }
+            }
+            out
+        }
+        HirKind::Repetition(r) if r.max == Some(1) => {
+            let mut out = starts_of(&r.sub)?;
+            if r.min == 0 {
+                out.push((Vec::new(), false));
+            }
+            out
+        }
+        HirKind::Class(_) | HirKind::Repetition(_) => return None,
+    })
+}
+
+/// [`starts_of`] for a sequence.
+fn starts_of_seq(items: &[regex_syntax::hir::Hir]) -> Option<Vec<(Vec<u8>, bool)>> {
+    let mut acc: Vec<(Vec<u8>, bool)> = vec![(Vec::new(), false)];
+    for item in items {
+        if acc.iter().all(|(_, complete)| *complete) {
+            break;
+        }
+        let next = starts_of(item)?;
+        let mut grown = Vec::new();
+        for (prefix, complete) in acc {
+            if complete {
+                grown.push((prefix, true));
+                continue;
+            }
+            for (more, c) in &next {
+                let mut p = prefix.clone();
+                p.extend_from_slice(more);
+                grown.push((p, *c));
+            }
+            if grown.len() > MAX_STARTS {
+                return None;
+            }
+        }
+        acc = grown;
+    }
+    Some(acc)
 }
 
 fn push_span(spans: &mut Vec<(usize, usize)>, span: (usize, usize)) {
@@ -680,6 +822,42 @@ mod tests {
                 bank: usize::MAX,
                 slot: usize::MAX,
             },
+        }
+    }
+
+    #[test]
+    fn a_regex_is_gated_on_its_first_words_only_when_they_are_certain() {
+        let words = regex_first_words(
+            r"(?-u:\b)(?:lets|lets go|we (?:must|should)|time to|everyone) (?:kil|hang) (?:them|al)(?-u:\b)",
+        );
+        assert_eq!(
+            words,
+            Some(vec![
+                "everyone".to_string(),
+                "lets".to_string(),
+                "time".to_string(),
+                "we".to_string()
+            ])
+        );
+        assert_eq!(
+            regex_first_words(r"\bkil(?:l|led)? them"),
+            Some(vec![
+                "kil".to_string(),
+                "kill".to_string(),
+                "killed".to_string()
+            ])
+        );
+        for pattern in [
+            r"kil them",           // no word boundary first: may start mid-word
+            r"\b kil",             // starts at a space: the boundary ends a word
+            r"\bkil",              // never reaches a space: "kil" may be a prefix
+            r"(?i)\blets kil",     // letters become classes
+            r"\b[a-z]+ kil",       // a class
+            r"\b(?:lets|a+) kil",  // a repetition
+            r"\b(?:lets kil|kil)", // one way has no space
+            r"\b(?:lets|) kil",    // one way has an empty first word
+        ] {
+            assert_eq!(regex_first_words(pattern), None, "{pattern}");
         }
     }
 
