@@ -187,6 +187,11 @@ pub struct Engine {
     /// one clones pointers instead of strings.
     version: Arc<str>,
     category_ids: Vec<Arc<str>>,
+    /// Every category's score at zero, cloned for each verdict (cheaper than
+    /// inserting into an empty map), and for each of its entries in order,
+    /// the category whose score it gets (the last of that id).
+    scores_template: BTreeMap<Arc<str>, f32>,
+    scores_order: Vec<usize>,
 }
 
 thread_local! {
@@ -210,6 +215,8 @@ struct Scratch {
     ids: Vec<u32>,
     /// Phrases found ending at one word.
     found: Vec<(u32, usize)>,
+    /// Each category's score.
+    cat_scores: Vec<f32>,
 }
 
 /// Per-text scratch space for one scan.
@@ -313,11 +320,17 @@ impl Engine {
         }
         let banks = assign_banks(&mut detectors);
         let version: Arc<str> = Arc::from(policy.version.as_str());
-        let category_ids = policy
+        let category_ids: Vec<Arc<str>> = policy
             .categories
             .iter()
             .map(|c| Arc::from(c.id.as_str()))
             .collect();
+        let mut last_of: BTreeMap<Arc<str>, usize> = BTreeMap::new();
+        for (c, id) in category_ids.iter().enumerate() {
+            last_of.insert(id.clone(), c);
+        }
+        let scores_template = last_of.keys().map(|id| (id.clone(), 0.0)).collect();
+        let scores_order = last_of.into_values().collect();
         Ok(Engine {
             policy,
             phrases,
@@ -327,6 +340,8 @@ impl Engine {
             banks,
             version,
             category_ids,
+            scores_template,
+            scores_order,
         })
     }
 
@@ -396,6 +411,7 @@ impl Engine {
             buckets,
             ids,
             found,
+            cat_scores,
         } = scratch;
         hits.reset(n, self.policy.context.signals.len());
         hash_words(folded.text(), words);
@@ -473,7 +489,9 @@ impl Engine {
         }
         let context = 1.0 - keep;
 
-        let mut scores = BTreeMap::new();
+        let mut scores = self.scores_template.clone();
+        cat_scores.clear();
+        cat_scores.resize(self.policy.categories.len(), 0.0);
         let mut flagged = Vec::new();
         let mut evidence = Vec::new();
         for (c, cat) in self.policy.categories.iter().enumerate() {
@@ -488,7 +506,7 @@ impl Engine {
                 score *= 1.0 - self.policy.context.dampening * context;
             }
             let score = score.clamp(0.0, 1.0);
-            scores.insert(self.category_ids[c].clone(), score);
+            cat_scores[c] = score;
             let is_flagged = score > 0.0 && score >= cat.flag_threshold;
             if is_flagged {
                 flagged.push(Flag {
@@ -534,6 +552,9 @@ impl Engine {
                     }
                 }
             }
+        }
+        for (value, &c) in scores.values_mut().zip(&self.scores_order) {
+            *value = cat_scores[c];
         }
         flagged.sort_by(|a, b| {
             a.severity

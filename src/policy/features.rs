@@ -399,14 +399,12 @@ impl FeatureSpec {
         }
         let mut k = 0usize;
         if wh > 0 {
-            // Hashes of the last `wh` words, newest last.
-            let mut recent = [0u64; MAX_WORD_NGRAM as usize];
-            for (seen, w) in words.iter().enumerate() {
-                recent.copy_within(1.., 0);
-                recent[MAX_WORD_NGRAM as usize - 1] = w.hash;
+            // Word n-grams ending at word `j` combine the hashes of words
+            // `j`, `j - 1`, ... in that order.
+            for j in 0..words.len() {
                 let mut comb = WORD_SEED;
-                for n in 1..=wh.min(seen + 1) {
-                    let wh_n = recent[MAX_WORD_NGRAM as usize - n];
+                for n in 1..=wh.min(j + 1) {
+                    let wh_n = words[j + 1 - n].hash;
                     comb = (comb.rotate_left(23) ^ wh_n).wrapping_mul(FNV_PRIME);
                     if n >= wl {
                         buckets[k] = entry((comb ^ n as u64).wrapping_mul(MIX), shift);
