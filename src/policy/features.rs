@@ -273,14 +273,17 @@ impl FeatureSpec {
     /// The walk behind [`Self::visit`]: calls `f(group, n, word, hash)` where
     /// the top `bits` bits of `hash` pick the bucket and the next one the sign.
     #[inline(always)]
+    // Index loops over the n-gram lengths: an iterator over a slice of the
+    // masks was several times slower here.
+    #[allow(clippy::needless_range_loop)]
     fn visit_hashes(&self, text: &str, mut f: impl FnMut(Group, usize, u32, u64)) {
         let bytes = text.as_bytes();
         let (wl, wh) = (self.word_ngrams.0 as usize, self.word_ngrams.1 as usize);
         let (cl, ch) = (self.char_ngrams.0 as usize, self.char_ngrams.1 as usize);
-        // Hashes of the last `wh` words, newest last, for word n-grams that
-        // end at the current word.
-        let mut recent = [0u64; MAX_WORD_NGRAM as usize];
-        let mut seen = 0usize;
+        // Hashes of the last `wh` words, word `w` at `w % MAX_WORD_NGRAM`,
+        // for word n-grams that end at the current word.
+        const RING: usize = MAX_WORD_NGRAM as usize;
+        let mut recent = [0u64; RING];
         for (w, word) in bytes
             .split(|&b| b == b' ')
             .filter(|w| !w.is_empty())
@@ -292,13 +295,11 @@ impl FeatureSpec {
                 for &b in word {
                     h = fnv_step(h, b);
                 }
-                recent.copy_within(1.., 0);
-                recent[MAX_WORD_NGRAM as usize - 1] = h;
-                seen += 1;
+                recent[w % RING] = h;
                 // n-grams ending at this word, shortest first.
                 let mut comb = WORD_SEED;
-                for n in 1..=wh.min(seen) {
-                    let wh_n = recent[MAX_WORD_NGRAM as usize - n];
+                for n in 1..=wh.min(w + 1) {
+                    let wh_n = recent[(w + 1 - n) % RING];
                     comb = (comb.rotate_left(23) ^ wh_n).wrapping_mul(FNV_PRIME);
                     if n >= wl {
                         let first = w32 + 1 - n as u32;
@@ -310,21 +311,18 @@ impl FeatureSpec {
                 // The word padded with a space on each side, read through a
                 // window of its last eight bytes: the n-gram ending at a byte
                 // is the window's low n bytes, hashed in two multiplications.
-                let mut window = 0u64;
-                let mut at = 0usize;
-                let mut push = |b: u8| {
+                let mut window = u64::from(b' ');
+                for n in cl..=ch.min(1) {
+                    f(Group::Char, n, w32, char_hash(window & CHAR_MASKS[n]));
+                }
+                let mut at = 1usize;
+                for &b in word.iter().chain(std::iter::once(&b' ')) {
                     window = (window << 8) | u64::from(b);
                     at += 1;
-                    let masks = CHAR_MASKS.iter().enumerate();
-                    for (n, &mask) in masks.take(ch.min(at) + 1).skip(cl) {
-                        f(Group::Char, n, w32, char_hash(window & mask));
+                    for n in cl..=ch.min(at) {
+                        f(Group::Char, n, w32, char_hash(window & CHAR_MASKS[n]));
                     }
-                };
-                push(b' ');
-                for &b in word {
-                    push(b);
                 }
-                push(b' ');
             }
         }
     }
