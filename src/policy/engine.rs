@@ -1,10 +1,13 @@
 //! Scoring text against a compiled policy.
 //!
 //! Every phrase of every list (phrase detectors, both sides of proximity
-//! detectors, context signals) goes into one Aho-Corasick DFA over the folded
-//! text, so a text is scanned once however many lists the policy has. Matches
-//! count only on whole words; the folded text separates words with single
-//! spaces, so the boundary check is two byte comparisons.
+//! detectors, context signals) goes into one word-level index
+//! ([`super::phrase_index`]), so a text is scanned once however many lists
+//! the policy has. Matches count only on whole words: the folded text
+//! separates words with single spaces, so a phrase occurs where a run of the
+//! text's words equals the phrase's words. The same pass over the words
+//! tells whether a regular expression can match at all (see
+//! [`regex_first_words`]), so that most texts never run it.
 //!
 //! How scores combine (also in the README):
 //! - a phrase, regex or proximity detector scores its `weight` when it finds
@@ -21,12 +24,12 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use serde::{Deserialize, Serialize};
 
-use super::features::FeatureSpec;
+use super::features::{hash_words, FeatureSpec, WordHash};
 use super::load::{DetectorKind, Policy};
-use super::normalize::{normalize, Normalized};
+use super::normalize::{normalize, normalize_into, Normalized};
+use super::phrase_index::{PhraseIndex, NONE};
 use crate::domain::Severity;
 
 /// Most evidence spans kept per detector.
@@ -87,7 +90,7 @@ pub struct Evidence {
     pub text: String,
 }
 
-/// What a pattern of the shared automaton is used for.
+/// What a phrase of the shared index is used for.
 #[derive(Debug, Clone, Copy)]
 enum Use {
     Phrase { detector: usize },
@@ -110,7 +113,9 @@ enum Compiled {
     Proximity {
         within: usize,
     },
-    Regex(regex::Regex),
+    /// A regular expression, and the bit of [`Engine::trigger_of`] that says
+    /// a text has a word its matches must start with (none: always run).
+    Regex(regex::Regex, Option<u32>),
     /// A model, the log-odds shift that puts its midpoint at 0.5, and where
     /// its weights sit in the engine's banks.
     Classifier {
@@ -131,7 +136,9 @@ const BANK_WIDTH: usize = 4;
 #[derive(Debug)]
 struct Bank {
     spec: FeatureSpec,
-    /// Bucket `j` of model `m` at `table[j * width + m]`.
+    /// Bucket `j` of model `m` at `table[2 * j * width + m]`, and its
+    /// negation (for features that the sign bit flips) right after, at
+    /// `table[(2 * j + 1) * width + m]`.
     table: Vec<i16>,
     /// Each model's weight per quantisation step.
     steps: Vec<f32>,
@@ -140,18 +147,26 @@ struct Bank {
 
 impl Bank {
     /// Writes each model's margin (log-odds) into `out`.
-    fn margins(&self, text: &str, out: &mut [f32]) {
-        fn put<const K: usize>(bank: &Bank, text: &str, out: &mut [f32]) {
-            let dots = bank.spec.dot_quantised::<K>(text, &bank.table);
+    fn margins(&self, text: &str, words: &[WordHash], buf: &mut Vec<u32>, out: &mut [f32]) {
+        fn put<const K: usize>(
+            bank: &Bank,
+            text: &str,
+            words: &[WordHash],
+            buf: &mut Vec<u32>,
+            out: &mut [f32],
+        ) {
+            let dots = bank
+                .spec
+                .dot_quantised_words::<K>(text, words, &bank.table, buf);
             for (m, (o, d)) in out.iter_mut().zip(dots).enumerate() {
                 *o = d * bank.steps[m] + bank.biases[m];
             }
         }
         match self.biases.len() {
-            1 => put::<1>(self, text, out),
-            2 => put::<2>(self, text, out),
-            3 => put::<3>(self, text, out),
-            _ => put::<BANK_WIDTH>(self, text, out),
+            1 => put::<1>(self, text, words, buf, out),
+            2 => put::<2>(self, text, words, buf, out),
+            3 => put::<3>(self, text, words, buf, out),
+            _ => put::<BANK_WIDTH>(self, text, words, buf, out),
         }
     }
 }
@@ -160,15 +175,23 @@ impl Bank {
 #[derive(Debug)]
 pub struct Engine {
     policy: Policy,
-    automaton: Option<AhoCorasick>,
-    /// For each automaton pattern, what it is used for.
+    phrases: PhraseIndex,
+    /// For each phrase of the index, what it is used for.
     uses: Vec<Vec<Use>>,
+    /// For each word of the index, the regular expressions (bits) whose
+    /// matches may start with it.
+    trigger_of: Vec<u64>,
     detectors: Vec<CompiledDetector>,
     banks: Vec<Bank>,
     /// Shared copies of the strings every verdict carries, so that building
     /// one clones pointers instead of strings.
     version: Arc<str>,
     category_ids: Vec<Arc<str>>,
+    /// Every category's score at zero, cloned for each verdict (cheaper than
+    /// inserting into an empty map), and for each of its entries in order,
+    /// the category whose score it gets (the last of that id).
+    scores_template: BTreeMap<Arc<str>, f32>,
+    scores_order: Vec<usize>,
 }
 
 thread_local! {
@@ -179,9 +202,21 @@ thread_local! {
 
 #[derive(Default)]
 struct Scratch {
+    /// The folded text, when [`Engine::score`] folds it.
+    folded: Normalized,
     hits: Hits,
     det_scores: Vec<f32>,
     margins: Vec<f32>,
+    /// The folded text's words and their hashes.
+    words: Vec<WordHash>,
+    /// Feature buckets of the text being scored.
+    buckets: Vec<u32>,
+    /// The index's id of each word.
+    ids: Vec<u32>,
+    /// Phrases found ending at one word.
+    found: Vec<(u32, usize)>,
+    /// Each category's score.
+    cat_scores: Vec<f32>,
 }
 
 /// Per-text scratch space for one scan.
@@ -237,7 +272,7 @@ impl Engine {
                         }
                         Compiled::Proximity { within: *within }
                     }
-                    DetectorKind::Regex(re) => Compiled::Regex(re.clone()),
+                    DetectorKind::Regex(re) => Compiled::Regex(re.clone(), None),
                     DetectorKind::Classifier {
                         model, midpoint, ..
                     } => Compiled::Classifier {
@@ -260,34 +295,53 @@ impl Engine {
                 add(p, Use::Context { signal: s }, &mut patterns, &mut uses);
             }
         }
-        let automaton = if patterns.is_empty() {
-            None
-        } else {
-            // The DFA kind is several times faster than the NFA that the
-            // automatic choice picks for a lexicon of a few hundred phrases.
-            Some(
-                AhoCorasick::builder()
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .match_kind(MatchKind::Standard)
-                    .build(&patterns)
-                    .map_err(|e| CompileError(e.to_string()))?,
-            )
-        };
+        let mut phrases = PhraseIndex::new(&patterns, &[]);
+        let mut trigger_of: Vec<u64> = Vec::new();
+        let mut gates = 0u32;
+        for det in detectors.iter_mut() {
+            let Compiled::Regex(re, gate) = &mut det.kind else {
+                continue;
+            };
+            let Some(words) = regex_first_words(re.as_str()) else {
+                continue;
+            };
+            if gates == u64::BITS {
+                continue;
+            }
+            for w in &words {
+                let id = phrases.add_word(w) as usize;
+                if trigger_of.len() <= id {
+                    trigger_of.resize(id + 1, 0);
+                }
+                trigger_of[id] |= 1 << gates;
+            }
+            *gate = Some(gates);
+            gates += 1;
+        }
         let banks = assign_banks(&mut detectors);
         let version: Arc<str> = Arc::from(policy.version.as_str());
-        let category_ids = policy
+        let category_ids: Vec<Arc<str>> = policy
             .categories
             .iter()
             .map(|c| Arc::from(c.id.as_str()))
             .collect();
+        let mut last_of: BTreeMap<Arc<str>, usize> = BTreeMap::new();
+        for (c, id) in category_ids.iter().enumerate() {
+            last_of.insert(id.clone(), c);
+        }
+        let scores_template = last_of.keys().map(|id| (id.clone(), 0.0)).collect();
+        let scores_order = last_of.into_values().collect();
         Ok(Engine {
             policy,
-            automaton,
+            phrases,
             uses,
+            trigger_of,
             detectors,
             banks,
             version,
             category_ids,
+            scores_template,
+            scores_order,
         })
     }
 
@@ -303,10 +357,7 @@ impl Engine {
 
     /// Every phrase of the policy's lists, folded; what a bare scan would look for.
     pub fn phrases(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        if let Some(ac) = &self.automaton {
-            out.reserve(ac.patterns_len());
-        }
+        let mut out: Vec<String> = Vec::with_capacity(self.uses.len());
         for cat in &self.policy.categories {
             for det in &cat.detectors {
                 match &det.kind {
@@ -329,8 +380,16 @@ impl Engine {
 
     /// Scores one text.
     pub fn score(&self, original: &str) -> Verdict {
-        let folded = normalize(original);
-        self.score_folded(original, &folded)
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => {
+                let mut folded = std::mem::take(&mut scratch.folded);
+                normalize_into(original, &mut folded);
+                let verdict = self.score_with(original, &folded, &mut scratch);
+                scratch.folded = folded;
+                verdict
+            }
+            Err(_) => self.score_with(original, &normalize(original), &mut Scratch::default()),
+        })
     }
 
     /// Scores a text that has already been folded.
@@ -344,18 +403,27 @@ impl Engine {
     fn score_with(&self, original: &str, folded: &Normalized, scratch: &mut Scratch) -> Verdict {
         let n = self.detectors.len();
         let Scratch {
+            folded: _,
             hits,
             det_scores,
             margins,
+            words,
+            buckets,
+            ids,
+            found,
+            cat_scores,
         } = scratch;
         hits.reset(n, self.policy.context.signals.len());
-        self.scan(folded, hits);
+        hash_words(folded.text(), words);
+        let triggered = self.scan(folded, words, ids, found, hits);
 
         margins.clear();
         margins.resize(self.banks.len() * BANK_WIDTH, 0.0);
         for (b, bank) in self.banks.iter().enumerate() {
             bank.margins(
                 folded.text(),
+                words,
+                buckets,
                 &mut margins[b * BANK_WIDTH..(b + 1) * BANK_WIDTH],
             );
         }
@@ -381,7 +449,15 @@ impl Engine {
                         det_scores[d] = det.weight;
                     }
                 }
-                Compiled::Regex(re) => {
+                Compiled::Regex(re, gate) => {
+                    // A text without a word the matches must start with has
+                    // no match (see `regex_first_words`; the reasoning
+                    // needs the folded text to be ASCII).
+                    if let Some(bit) = gate {
+                        if triggered & (1 << bit) == 0 && folded.text().is_ascii() {
+                            continue;
+                        }
+                    }
                     let spans = &mut hits.spans[d];
                     spans.extend(
                         re.find_iter(folded.text())
@@ -413,7 +489,9 @@ impl Engine {
         }
         let context = 1.0 - keep;
 
-        let mut scores = BTreeMap::new();
+        let mut scores = self.scores_template.clone();
+        cat_scores.clear();
+        cat_scores.resize(self.policy.categories.len(), 0.0);
         let mut flagged = Vec::new();
         let mut evidence = Vec::new();
         for (c, cat) in self.policy.categories.iter().enumerate() {
@@ -428,7 +506,7 @@ impl Engine {
                 score *= 1.0 - self.policy.context.dampening * context;
             }
             let score = score.clamp(0.0, 1.0);
-            scores.insert(self.category_ids[c].clone(), score);
+            cat_scores[c] = score;
             let is_flagged = score > 0.0 && score >= cat.flag_threshold;
             if is_flagged {
                 flagged.push(Flag {
@@ -475,6 +553,9 @@ impl Engine {
                 }
             }
         }
+        for (value, &c) in scores.values_mut().zip(&self.scores_order) {
+            *value = cat_scores[c];
+        }
         flagged.sort_by(|a, b| {
             a.severity
                 .cmp(&b.severity)
@@ -490,17 +571,29 @@ impl Engine {
         }
     }
 
-    fn scan(&self, folded: &Normalized, hits: &mut Hits) {
-        let Some(ac) = &self.automaton else { return };
-        let text = folded.text().as_bytes();
-        for m in ac.find_overlapping_iter(folded.text()) {
-            let (s, e) = (m.start(), m.end());
-            let whole_word =
-                (s == 0 || text[s - 1] == b' ') && (e == text.len() || text[e] == b' ');
-            if !whole_word {
-                continue;
+    /// Finds the phrases in the folded text (its `words`, hashed) and
+    /// records them in `hits`; returns the regular expressions (bits) whose
+    /// first words the text has.
+    fn scan(
+        &self,
+        folded: &Normalized,
+        words: &[WordHash],
+        ids: &mut Vec<u32>,
+        found: &mut Vec<(u32, usize)>,
+        hits: &mut Hits,
+    ) -> u64 {
+        self.phrases.word_ids(folded.text(), words, ids);
+        let mut triggered = 0u64;
+        if !self.trigger_of.is_empty() {
+            for &id in ids.iter() {
+                if id != NONE {
+                    triggered |= self.trigger_of.get(id as usize).copied().unwrap_or(0);
+                }
             }
-            for u in &self.uses[m.pattern().as_usize()] {
+        }
+        self.phrases.matches(ids, found, |p, first, last| {
+            let (s, e) = (words[first].start as usize, words[last].end as usize);
+            for u in &self.uses[p as usize] {
                 match *u {
                     Use::Phrase { detector } => push_span(&mut hits.spans[detector], (s, e)),
                     Use::First { detector } => push_span(&mut hits.first[detector], (s, e)),
@@ -508,8 +601,110 @@ impl Engine {
                     Use::Context { signal } => hits.context[signal] = true,
                 }
             }
-        }
+        });
+        triggered
     }
+}
+
+/// The words that every match of the regular expression `pattern` must
+/// start with, when that can be read off its syntax: the pattern starts with
+/// a word boundary, and every way through it reaches a space after a
+/// literal, non-empty first word that starts with a letter or digit. In an
+/// ASCII folded text (lower-case letters, digits and single spaces) a match
+/// then starts at the start of a word, and that word is one of these. `None`
+/// when the pattern does not have that shape (it then runs on every text).
+fn regex_first_words(pattern: &str) -> Option<Vec<String>> {
+    use regex_syntax::hir::{HirKind, Look};
+    // The same syntax and flags as `regex::Regex::new`.
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let HirKind::Concat(items) = hir.kind() else {
+        return None;
+    };
+    let (first, rest) = items.split_first()?;
+    if !matches!(
+        first.kind(),
+        HirKind::Look(Look::WordAscii | Look::WordUnicode)
+    ) {
+        return None;
+    }
+    let starts = starts_of_seq(rest)?;
+    let mut words = Vec::with_capacity(starts.len());
+    for (bytes, complete) in starts {
+        if !complete || !bytes.first().is_some_and(u8::is_ascii_alphanumeric) {
+            return None;
+        }
+        words.push(String::from_utf8(bytes).ok()?);
+    }
+    words.sort();
+    words.dedup();
+    Some(words)
+}
+
+/// Most ways through a pattern that [`starts_of`] follows.
+const MAX_STARTS: usize = 256;
+
+/// The ways a match of `hir` can start, each up to its first space: the
+/// bytes before the space, and whether the space was reached (if not, the
+/// bytes are all the match has before it ends or the pattern leaves
+/// literals). `None` when a way cannot be told (a class, a repetition) or
+/// there are too many.
+fn starts_of(hir: &regex_syntax::hir::Hir) -> Option<Vec<(Vec<u8>, bool)>> {
+    use regex_syntax::hir::HirKind;
+    Some(match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => vec![(Vec::new(), false)],
+        HirKind::Literal(lit) => match lit.0.iter().position(|&b| b == b' ') {
+            Some(at) => vec![(lit.0[..at].to_vec(), true)],
+            None => vec![(lit.0.to_vec(), false)],
+        },
+        HirKind::Capture(c) => starts_of(&c.sub)?,
+        HirKind::Concat(items) => starts_of_seq(items)?,
+        HirKind::Alternation(alts) => {
+            let mut out = Vec::new();
+            for alt in alts {
+                out.extend(starts_of(alt)?);
+                if out.len() > MAX_STARTS {
+                    return None;
+                }
+            }
+            out
+        }
+        HirKind::Repetition(r) if r.max == Some(1) => {
+            let mut out = starts_of(&r.sub)?;
+            if r.min == 0 {
+                out.push((Vec::new(), false));
+            }
+            out
+        }
+        HirKind::Class(_) | HirKind::Repetition(_) => return None,
+    })
+}
+
+/// [`starts_of`] for a sequence.
+fn starts_of_seq(items: &[regex_syntax::hir::Hir]) -> Option<Vec<(Vec<u8>, bool)>> {
+    let mut acc: Vec<(Vec<u8>, bool)> = vec![(Vec::new(), false)];
+    for item in items {
+        if acc.iter().all(|(_, complete)| *complete) {
+            break;
+        }
+        let next = starts_of(item)?;
+        let mut grown = Vec::new();
+        for (prefix, complete) in acc {
+            if complete {
+                grown.push((prefix, true));
+                continue;
+            }
+            for (more, c) in &next {
+                let mut p = prefix.clone();
+                p.extend_from_slice(more);
+                grown.push((p, *c));
+            }
+            if grown.len() > MAX_STARTS {
+                return None;
+            }
+        }
+        acc = grown;
+    }
+    Some(acc)
 }
 
 fn push_span(spans: &mut Vec<(usize, usize)>, span: (usize, usize)) {
@@ -561,13 +756,15 @@ fn assign_banks(detectors: &mut [CompiledDetector]) -> Vec<Bank> {
         .into_iter()
         .map(|(spec, models)| {
             let k = models.len();
-            let mut table = vec![0i16; spec.dim() * k];
+            let mut table = vec![0i16; 2 * spec.dim() * k];
             let mut steps = Vec::with_capacity(k);
             for (m, model) in models.iter().enumerate() {
                 let max = model.weights.iter().fold(0.0f32, |a, w| a.max(w.abs()));
                 let step = if max > 0.0 { max / 32767.0 } else { 1.0 };
                 for (j, &w) in model.weights.iter().enumerate() {
-                    table[j * k + m] = (w / step).round().clamp(-32767.0, 32767.0) as i16;
+                    let q = (w / step).round().clamp(-32767.0, 32767.0) as i16;
+                    table[2 * j * k + m] = q;
+                    table[(2 * j + 1) * k + m] = -q;
                 }
                 steps.push(step);
             }
@@ -650,6 +847,42 @@ mod tests {
     }
 
     #[test]
+    fn a_regex_is_gated_on_its_first_words_only_when_they_are_certain() {
+        let words = regex_first_words(
+            r"(?-u:\b)(?:lets|lets go|we (?:must|should)|time to|everyone) (?:kil|hang) (?:them|al)(?-u:\b)",
+        );
+        assert_eq!(
+            words,
+            Some(vec![
+                "everyone".to_string(),
+                "lets".to_string(),
+                "time".to_string(),
+                "we".to_string()
+            ])
+        );
+        assert_eq!(
+            regex_first_words(r"\bkil(?:l|led)? them"),
+            Some(vec![
+                "kil".to_string(),
+                "kill".to_string(),
+                "killed".to_string()
+            ])
+        );
+        for pattern in [
+            r"kil them",           // no word boundary first: may start mid-word
+            r"\b kil",             // starts at a space: the boundary ends a word
+            r"\bkil",              // never reaches a space: "kil" may be a prefix
+            r"(?i)\blets kil",     // letters become classes
+            r"\b[a-z]+ kil",       // a class
+            r"\b(?:lets|a+) kil",  // a repetition
+            r"\b(?:lets kil|kil)", // one way has no space
+            r"\b(?:lets|) kil",    // one way has an empty first word
+        ] {
+            assert_eq!(regex_first_words(pattern), None, "{pattern}");
+        }
+    }
+
+    #[test]
     fn a_bank_scores_each_of_its_models_like_the_model_itself() {
         let (a, b) = (model(1, 0.25), model(2, -0.5));
         let mut detectors = vec![classifier(a.clone()), classifier(b.clone())];
@@ -662,7 +895,9 @@ mod tests {
             "",
             "the mayor should resign",
         ] {
-            banks[0].margins(text, &mut margins);
+            let mut words = Vec::new();
+            hash_words(text, &mut words);
+            banks[0].margins(text, &words, &mut Vec::new(), &mut margins);
             for (slot, m) in [a.clone(), b.clone()].iter().enumerate() {
                 let want = m.margin_folded(text);
                 assert!(

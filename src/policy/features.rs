@@ -100,6 +100,117 @@ fn char_hash(key: u64) -> u64 {
 /// bucket and a sign (Fibonacci hashing: the high bits mix every input bit).
 const MIX: u64 = 0xd6e8_feb8_6659_fd93;
 
+/// One word of a folded text: where it is and the hash that word n-grams
+/// start from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WordHash {
+    /// Byte offset of the word's start in the text.
+    pub start: u32,
+    /// Byte offset just past the word's end.
+    pub end: u32,
+    /// FNV-1a over the word's bytes.
+    pub hash: u64,
+}
+
+/// Writes into `out` (cleared first) the words of the folded `text`, as
+/// [`FeatureSpec::visit`] reads them (split at spaces), with their hashes.
+pub fn hash_words(text: &str, out: &mut Vec<WordHash>) {
+    out.clear();
+    let mut h = FNV_OFFSET;
+    let mut start = 0usize;
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        if b == b' ' {
+            if i > start {
+                out.push(WordHash {
+                    start: start as u32,
+                    end: i as u32,
+                    hash: h,
+                });
+            }
+            h = FNV_OFFSET;
+            start = i + 1;
+        } else {
+            h = fnv_step(h, b);
+        }
+    }
+    if text.len() > start {
+        out.push(WordHash {
+            start: start as u32,
+            end: text.len() as u32,
+            hash: h,
+        });
+    }
+}
+
+/// A feature's table entry: its bucket (the top `64 - shift` bits of the
+/// hash) in the high bits, and the sign (the next bit) in the lowest.
+#[inline(always)]
+fn entry(h: u64, shift: u32) -> u32 {
+    (h >> (shift - 1)) as u32
+}
+
+/// Writes the entries of the character `cl..=ch`-grams of every word, padded
+/// with a space on each side, into `out` from `k` on; returns where they
+/// end. Each word is read through a window of its last eight bytes: the
+/// n-gram ending at a byte is the window's low n bytes.
+#[inline(always)]
+fn char_entries(
+    text: &str,
+    words: &[WordHash],
+    cl: usize,
+    ch: usize,
+    shift: u32,
+    out: &mut [u32],
+    mut k: usize,
+) -> usize {
+    let bytes = text.as_bytes();
+    for w in words {
+        let word = bytes
+            .get(w.start as usize..w.end as usize)
+            .unwrap_or_default();
+        let mut window = u64::from(b' ');
+        k = char_step(window, 1, cl, ch, shift, out, k);
+        let mut at = 1usize;
+        for &b in word {
+            window = (window << 8) | u64::from(b);
+            at += 1;
+            k = char_step(window, at, cl, ch, shift, out, k);
+        }
+        window = (window << 8) | u64::from(b' ');
+        k = char_step(window, at + 1, cl, ch, shift, out, k);
+    }
+    k
+}
+
+/// The entries of the n-grams that end at the `at`-th byte of a padded
+/// word, the window holding that byte in its low byte.
+#[inline(always)]
+fn char_step(
+    window: u64,
+    at: usize,
+    cl: usize,
+    ch: usize,
+    shift: u32,
+    out: &mut [u32],
+    mut k: usize,
+) -> usize {
+    // Index loops: with the lengths known at compile time they unroll, where
+    // a slice of the masks would be bounds-checked at every byte.
+    #[allow(clippy::needless_range_loop)]
+    if at >= ch {
+        for n in cl..=ch {
+            out[k] = entry(char_hash(window & CHAR_MASKS[n]), shift);
+            k += 1;
+        }
+    } else {
+        for n in cl..=at {
+            out[k] = entry(char_hash(window & CHAR_MASKS[n]), shift);
+            k += 1;
+        }
+    }
+    k
+}
+
 impl Default for FeatureSpec {
     fn default() -> Self {
         Self {
@@ -162,14 +273,17 @@ impl FeatureSpec {
     /// The walk behind [`Self::visit`]: calls `f(group, n, word, hash)` where
     /// the top `bits` bits of `hash` pick the bucket and the next one the sign.
     #[inline(always)]
+    // Index loops over the n-gram lengths: an iterator over a slice of the
+    // masks was several times slower here.
+    #[allow(clippy::needless_range_loop)]
     fn visit_hashes(&self, text: &str, mut f: impl FnMut(Group, usize, u32, u64)) {
         let bytes = text.as_bytes();
         let (wl, wh) = (self.word_ngrams.0 as usize, self.word_ngrams.1 as usize);
         let (cl, ch) = (self.char_ngrams.0 as usize, self.char_ngrams.1 as usize);
-        // Hashes of the last `wh` words, newest last, for word n-grams that
-        // end at the current word.
-        let mut recent = [0u64; MAX_WORD_NGRAM as usize];
-        let mut seen = 0usize;
+        // Hashes of the last `wh` words, word `w` at `w % MAX_WORD_NGRAM`,
+        // for word n-grams that end at the current word.
+        const RING: usize = MAX_WORD_NGRAM as usize;
+        let mut recent = [0u64; RING];
         for (w, word) in bytes
             .split(|&b| b == b' ')
             .filter(|w| !w.is_empty())
@@ -181,13 +295,11 @@ impl FeatureSpec {
                 for &b in word {
                     h = fnv_step(h, b);
                 }
-                recent.copy_within(1.., 0);
-                recent[MAX_WORD_NGRAM as usize - 1] = h;
-                seen += 1;
+                recent[w % RING] = h;
                 // n-grams ending at this word, shortest first.
                 let mut comb = WORD_SEED;
-                for n in 1..=wh.min(seen) {
-                    let wh_n = recent[MAX_WORD_NGRAM as usize - n];
+                for n in 1..=wh.min(w + 1) {
+                    let wh_n = recent[(w + 1 - n) % RING];
                     comb = (comb.rotate_left(23) ^ wh_n).wrapping_mul(FNV_PRIME);
                     if n >= wl {
                         let first = w32 + 1 - n as u32;
@@ -199,21 +311,18 @@ impl FeatureSpec {
                 // The word padded with a space on each side, read through a
                 // window of its last eight bytes: the n-gram ending at a byte
                 // is the window's low n bytes, hashed in two multiplications.
-                let mut window = 0u64;
-                let mut at = 0usize;
-                let mut push = |b: u8| {
+                let mut window = u64::from(b' ');
+                for n in cl..=ch.min(1) {
+                    f(Group::Char, n, w32, char_hash(window & CHAR_MASKS[n]));
+                }
+                let mut at = 1usize;
+                for &b in word.iter().chain(std::iter::once(&b' ')) {
                     window = (window << 8) | u64::from(b);
                     at += 1;
-                    let masks = CHAR_MASKS.iter().enumerate();
-                    for (n, &mask) in masks.take(ch.min(at) + 1).skip(cl) {
-                        f(Group::Char, n, w32, char_hash(window & mask));
+                    for n in cl..=ch.min(at) {
+                        f(Group::Char, n, w32, char_hash(window & CHAR_MASKS[n]));
                     }
-                };
-                push(b' ');
-                for &b in word {
-                    push(b);
                 }
-                push(b' ');
             }
         }
     }
@@ -250,43 +359,87 @@ impl FeatureSpec {
 
     /// The dot products of the text's feature vector with `K` models at once,
     /// hashing the text once. `table` interleaves their weights, quantised to
-    /// 16 bits: bucket `j` of model `m` is `table[j * K + m]`, so one cache
-    /// line serves them all and the table is half the size of `f32` weights.
-    /// Returns each model's dot product in units of its quantisation step.
-    /// Integer sums also keep the additions from waiting on each other.
+    /// 16 bits, each next to its negation: bucket `j` of model `m` is
+    /// `table[2 * j * K + m]` and its negation `table[(2 * j + 1) * K + m]`,
+    /// so that one cache line serves every model and either sign, and the
+    /// sign bit of a feature's hash picks a row with no arithmetic. Returns
+    /// each model's dot product in units of its quantisation step. Integer
+    /// sums also keep the additions from waiting on each other.
     #[inline]
     pub fn dot_quantised<const K: usize>(&self, text: &str, table: &[i16]) -> [f32; K] {
+        let mut words = Vec::new();
+        hash_words(text, &mut words);
+        self.dot_quantised_words::<K>(text, &words, table, &mut Vec::new())
+    }
+
+    /// [`Self::dot_quantised`] for a text whose words [`hash_words`] has
+    /// already found, so that other readers of the words can share the work.
+    /// `buckets` is scratch space. The same features as [`Self::visit`]:
+    /// first every feature's bucket and sign is listed, then the weights are
+    /// looked up in a loop with no other work, so that the table reads (the
+    /// table is too large for the first-level cache) overlap.
+    pub fn dot_quantised_words<const K: usize>(
+        &self,
+        text: &str,
+        words: &[WordHash],
+        table: &[i16],
+        buckets: &mut Vec<u32>,
+    ) -> [f32; K] {
         let shift = 64 - u32::from(self.bits);
-        let mut word = [0i32; K];
-        let mut char = [0i32; K];
-        let (mut nw, mut nc) = (0u32, 0u32);
-        self.visit_hashes(text, |group, _, _, h| {
-            let base = (h >> shift) as usize * K;
-            let Some(w) = table.get(base..base + K) else {
-                return;
-            };
-            // 0 or -1: `(x ^ neg) - neg` is x or -x without a branch.
-            let neg = -(((h >> (shift - 1)) & 1) as i32);
-            // Two arms rather than a reference to one of the arrays, so
-            // the sums can stay in registers.
-            match group {
-                Group::Word => {
-                    nw += 1;
-                    for m in 0..K {
-                        word[m] += (i32::from(w[m]) ^ neg) - neg;
-                    }
-                }
-                Group::Char => {
-                    nc += 1;
-                    for m in 0..K {
-                        char[m] += (i32::from(w[m]) ^ neg) - neg;
+        let (wl, wh) = (self.word_ngrams.0 as usize, self.word_ngrams.1 as usize);
+        let (cl, ch) = (self.char_ngrams.0 as usize, self.char_ngrams.1 as usize);
+        // At most `wh` word n-grams end at a word, and at most `ch - cl + 1`
+        // character n-grams at each byte of a padded word.
+        let per_byte = if ch > 0 { ch + 1 - cl } else { 0 };
+        let bound = words.len() * wh + (text.len() + 2 * words.len()) * per_byte;
+        if buckets.len() < bound {
+            buckets.resize(bound, 0);
+        }
+        let mut k = 0usize;
+        if wh > 0 {
+            // Word n-grams ending at word `j` combine the hashes of words
+            // `j`, `j - 1`, ... in that order.
+            for j in 0..words.len() {
+                let mut comb = WORD_SEED;
+                for n in 1..=wh.min(j + 1) {
+                    let wh_n = words[j + 1 - n].hash;
+                    comb = (comb.rotate_left(23) ^ wh_n).wrapping_mul(FNV_PRIME);
+                    if n >= wl {
+                        buckets[k] = entry((comb ^ n as u64).wrapping_mul(MIX), shift);
+                        k += 1;
                     }
                 }
             }
-        });
+        }
+        let nw = k;
+        // The ranges of the shipped models get their own copy of the loop,
+        // with the n-gram lengths known when it is compiled.
+        k = match (cl, ch) {
+            (0, 0) => k,
+            (4, 5) => char_entries(text, words, 4, 5, shift, buckets, k),
+            (3, 5) => char_entries(text, words, 3, 5, shift, buckets, k),
+            (2, 4) => char_entries(text, words, 2, 4, shift, buckets, k),
+            _ => char_entries(text, words, cl, ch, shift, buckets, k),
+        };
+        let buckets = &buckets[..k];
+        let (rows, _) = table.as_chunks::<K>();
+        let sum = |entries: &[u32]| {
+            let mut sum = [0i32; K];
+            for &e in entries {
+                if let Some(w) = rows.get(e as usize) {
+                    for m in 0..K {
+                        sum[m] += i32::from(w[m]);
+                    }
+                }
+            }
+            sum
+        };
+        let (word_part, char_part) = buckets.split_at(nw.min(buckets.len()));
+        let (word_sum, char_sum) = (sum(word_part), sum(char_part));
+        let (nw, nc) = (word_part.len() as u32, char_part.len() as u32);
         let mut out = [0.0f32; K];
         for m in 0..K {
-            out[m] = scale(word[m] as f32, nw) + scale(char[m] as f32, nc);
+            out[m] = scale(word_sum[m] as f32, nw) + scale(char_sum[m] as f32, nc);
         }
         out
     }

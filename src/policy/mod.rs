@@ -7,10 +7,13 @@ pub mod dataset;
 pub mod engine;
 pub mod eval;
 pub mod features;
+#[cfg(test)]
+mod golden;
 pub mod load;
 pub mod metrics;
 pub mod model;
 pub mod normalize;
+pub mod phrase_index;
 pub mod train;
 
 pub use engine::{Engine, Evidence, Flag, Verdict};

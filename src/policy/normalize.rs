@@ -91,10 +91,23 @@ enum Kind {
 /// Folds `original` for matching. Never fails: any input yields a (possibly
 /// empty) folded text.
 pub fn normalize(original: &str) -> Normalized {
-    let mut folder = Folder::with_capacity(original.len());
+    let mut out = Normalized::default();
+    normalize_into(original, &mut out);
+    out
+}
+
+/// [`normalize`] into `out`, reusing its buffers: what a loop over many
+/// texts calls, so that folding a text allocates nothing once the buffers
+/// have grown.
+pub fn normalize_into(original: &str, out: &mut Normalized) {
+    let mut text = std::mem::take(&mut out.text).into_bytes();
+    text.clear();
+    out.words.clear();
     if original.is_ascii() {
-        folder.fold_ascii(original.as_bytes());
+        text.reserve(original.len());
+        fold_ascii(original.as_bytes(), &mut text, &mut out.words);
     } else {
+        let mut folder = Folder::new(text, std::mem::take(&mut out.words));
         for (i, ch) in original.char_indices() {
             let (start, end) = (i as u32, (i + ch.len_utf8()) as u32);
             if ch.is_ascii() {
@@ -126,8 +139,11 @@ pub fn normalize(original: &str) -> Normalized {
                 }
             });
         }
+        (text, out.words) = folder.finish();
     }
-    folder.finish()
+    // Only whole characters were ever written, so this never falls back.
+    out.text = String::from_utf8(text)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
 }
 
 const A_SEP: u8 = 0;
@@ -153,6 +169,27 @@ static ASCII_CLASS: [u8; 128] = {
         } else {
             A_SEP
         };
+        c += 1;
+    }
+    t
+};
+
+/// What each ASCII byte folds to inside a word that has a letter (leetspeak
+/// undone), and inside one that has none (digits stay, symbols go); NUL for
+/// a byte that is dropped. Same rules as [`Folder::end_word`].
+static FOLD_IN_WORD: [[u8; 256]; 2] = {
+    let mut t = [[0u8; 256]; 2];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        let (with_letter, without) = match ASCII_CLASS[c] {
+            A_LETTER => (b.to_ascii_lowercase(), b.to_ascii_lowercase()),
+            A_DIGIT => (leet_byte(b), b),
+            A_SYMBOL => (leet_byte(b), 0),
+            _ => (0, 0),
+        };
+        t[1][c] = with_letter;
+        t[0][c] = without;
         c += 1;
     }
     t
@@ -240,7 +277,7 @@ fn confusable(c: char) -> Option<char> {
 }
 
 /// [`leet`] for one ASCII byte; NUL when it stands for nothing.
-fn leet_byte(b: u8) -> u8 {
+const fn leet_byte(b: u8) -> u8 {
     match leet(b as char) {
         Some(c) => c as u8,
         None if b.is_ascii_digit() => b,
@@ -249,7 +286,7 @@ fn leet_byte(b: u8) -> u8 {
 }
 
 /// Leetspeak: what a digit or symbol stands for inside a word.
-fn leet(c: char) -> Option<char> {
+const fn leet(c: char) -> Option<char> {
     Some(match c {
         '0' => 'o',
         '1' | '!' | '|' => 'i',
@@ -295,22 +332,13 @@ impl Gap {
         }
         self.len = self.len.saturating_add(1);
     }
-
-    fn from_ascii(bytes: &[u8]) -> Self {
-        let mut gap = Gap::default();
-        for &b in bytes.iter().take(3) {
-            gap.push(b as char);
-        }
-        gap.len = bytes.len().min(255) as u8;
-        gap
-    }
 }
 
 impl Folder {
-    fn with_capacity(n: usize) -> Self {
+    fn new(text: Vec<u8>, words: Vec<Word>) -> Self {
         Folder {
-            text: Vec::with_capacity(n),
-            words: Vec::with_capacity(n / 4 + 1),
+            text,
+            words,
             word: Vec::new(),
             units: Vec::new(),
             singles: Vec::new(),
@@ -318,144 +346,6 @@ impl Folder {
             gap: Gap::default(),
             word_gap: Gap::default(),
         }
-    }
-
-    /// The ASCII fast path: the same rules as the per-character path, a
-    /// word at a time, with no decomposition.
-    fn fold_ascii(&mut self, b: &[u8]) {
-        let n = b.len();
-        let mut i = 0;
-        while i < n {
-            let gap_start = i;
-            while i < n && ASCII_CLASS[(b[i] & 0x7f) as usize] == A_SEP {
-                i += 1;
-            }
-            if i == n {
-                break;
-            }
-            let gap = Gap::from_ascii(&b[gap_start..i]);
-            let start = i;
-            let mut flags = 0u8;
-            while i < n {
-                let c = ASCII_CLASS[(b[i] & 0x7f) as usize];
-                if c == A_SEP {
-                    break;
-                }
-                flags |= c;
-                i += 1;
-            }
-            let mut end = i;
-            while end > start && b[end - 1] == b'!' {
-                end -= 1;
-            }
-            self.word_gap = gap;
-            self.ascii_word(&b[start..end], start as u32, flags & A_LETTER != 0);
-        }
-    }
-
-    /// Folds one ASCII word straight into the output.
-    fn ascii_word(&mut self, word: &[u8], offset: u32, has_letter: bool) {
-        let text_before = self.text.len();
-        let words_before = self.words.len();
-        // Held single letters are flushed lazily: write this word first into
-        // a detached position only if it turns out longer than one letter.
-        let mut folded = [0u8; 64];
-        let mut len = 0usize;
-        let mut first = u32::MAX;
-        let mut last = 0u32;
-        let mut long: Option<Vec<u8>> = None;
-        if word.len() <= folded.len() {
-            // Common case: the word fits the stack buffer, so the loop needs
-            // no overflow handling.
-            for (k, &byte) in word.iter().enumerate() {
-                let c = match ASCII_CLASS[(byte & 0x7f) as usize] {
-                    A_LETTER => byte.to_ascii_lowercase(),
-                    A_DIGIT if has_letter => leet_byte(byte),
-                    A_DIGIT => byte,
-                    A_SYMBOL if has_letter => match leet_byte(byte) {
-                        b'\0' => continue,
-                        c => c,
-                    },
-                    _ => continue,
-                };
-                let at = offset + k as u32;
-                first = first.min(at);
-                last = at + 1;
-                if len > 0 && folded[len - 1] == c && c.is_ascii_alphabetic() {
-                    continue;
-                }
-                folded[len] = c;
-                len += 1;
-            }
-        }
-        let too_long: &[u8] = if word.len() > folded.len() { word } else { &[] };
-        for (k, &byte) in too_long.iter().enumerate() {
-            let c = match ASCII_CLASS[(byte & 0x7f) as usize] {
-                A_LETTER => byte.to_ascii_lowercase(),
-                A_DIGIT if has_letter => leet_byte(byte),
-                A_DIGIT => byte,
-                A_SYMBOL if has_letter => match leet_byte(byte) {
-                    b'\0' => continue,
-                    c => c,
-                },
-                _ => continue,
-            };
-            let at = offset + k as u32;
-            if first == u32::MAX {
-                first = at;
-            }
-            last = at + 1;
-            let prev = match &long {
-                Some(v) => v.last().copied(),
-                None if len > 0 => Some(folded[len - 1]),
-                None => None,
-            };
-            if prev == Some(c) && c.is_ascii_alphabetic() {
-                continue;
-            }
-            match &mut long {
-                Some(v) => v.push(c),
-                None if len < folded.len() => {
-                    folded[len] = c;
-                    len += 1;
-                }
-                None => {
-                    let mut v = folded[..len].to_vec();
-                    v.push(c);
-                    long = Some(v);
-                }
-            }
-        }
-        let bytes: &[u8] = match &long {
-            Some(v) => v,
-            None => &folded[..len],
-        };
-        if bytes.is_empty() {
-            return;
-        }
-        if bytes.len() == 1 && bytes[0].is_ascii_alphabetic() {
-            self.units.clear();
-            self.units.push(Unit {
-                ch: bytes[0] as char,
-                start: first,
-                end: last,
-            });
-            self.finish_word();
-            return;
-        }
-        if !self.singles.is_empty() {
-            self.flush_singles();
-        }
-        debug_assert!(self.text.len() >= text_before && self.words.len() >= words_before);
-        if !self.text.is_empty() {
-            self.text.push(b' ');
-        }
-        self.words.push(Word {
-            folded_start: self.text.len() as u32,
-            original_start: first,
-            original_end: last,
-        });
-        self.text.extend_from_slice(bytes);
     }
 
     fn push(&mut self, ch: char, kind: Kind, start: u32, end: u32) {
@@ -564,17 +454,187 @@ impl Folder {
         }
     }
 
-    fn finish(mut self) -> Normalized {
+    /// The folded text's bytes and its words.
+    fn finish(mut self) -> (Vec<u8>, Vec<Word>) {
         self.end_word();
         self.flush_singles();
-        // Only whole characters were ever pushed, so this never falls back.
-        let text = String::from_utf8(self.text)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        Normalized {
-            text,
-            words: self.words,
+        (self.text, self.words)
+    }
+}
+
+/// The ASCII path: the rules of [`Folder`] a word at a time (a word's gap is
+/// the separators right before it), in one pass that writes straight into
+/// the output. A word is a run of letters, digits, symbols and apostrophes,
+/// without trailing `!`; single letters are written as words of their own
+/// and joined in place when three or more in a row spell a word.
+///
+/// The output is never longer than the input (each folded byte comes from a
+/// byte of its word, each space from a separator before the word), so it is
+/// written into a buffer of the input's length through a cursor.
+fn fold_ascii(b: &[u8], text: &mut Vec<u8>, words: &mut Vec<Word>) {
+    let n = b.len();
+    text.clear();
+    text.resize(n + 1, 0);
+    let out = text.as_mut_slice();
+    let mut w = 0usize;
+    // Single-letter words waiting to see whether they spell a longer one:
+    // how many, the index in `words` of the first, and the separators
+    // between the first two.
+    let mut singles = 0usize;
+    let mut singles_at = 0usize;
+    let mut singles_gap = 0u32;
+    let mut i = 0;
+    loop {
+        let gap_start = i;
+        while i < n && ASCII_CLASS[usize::from(b[i] & 0x7f)] == A_SEP {
+            i += 1;
+        }
+        if i == n {
+            break;
+        }
+        let start = i;
+        let before = w;
+        if w > 0 {
+            out[w] = b' ';
+            w += 1;
+        }
+        let at = w;
+        // Fold as if the word had a letter (leetspeak undone) and neither an
+        // apostrophe nor a trailing "!", the common case: then every byte
+        // folds to something and the word covers its bytes. Any other word
+        // is done again below.
+        let map = &FOLD_IN_WORD[1];
+        let mut flags = 0u8;
+        let mut prev = 0u8;
+        while i < n {
+            let byte = b[i];
+            let class = ASCII_CLASS[usize::from(byte & 0x7f)];
+            if class == A_SEP {
+                break;
+            }
+            flags |= class;
+            let c = map[usize::from(byte)];
+            // A run of the same letter folds to one (digits stay).
+            out[w] = c;
+            w += usize::from(c != prev || c < b'a');
+            prev = c;
+            i += 1;
+        }
+        let (mut first, mut last) = (start as u32, i as u32);
+        if flags & (A_LETTER | A_INVISIBLE) != A_LETTER || b[i - 1] == b'!' {
+            // Trailing "!" is punctuation, not a letter ("kill!!").
+            let mut end = i;
+            while end > start && b[end - 1] == b'!' {
+                end -= 1;
+            }
+            let map = &FOLD_IN_WORD[usize::from(flags & A_LETTER)];
+            (first, last, prev, w) = (u32::MAX, 0, 0, at);
+            for (k, &byte) in b[start..end].iter().enumerate() {
+                let c = map[usize::from(byte)];
+                if c != 0 {
+                    let pos = (start + k) as u32;
+                    first = first.min(pos);
+                    last = pos + 1;
+                    if c != prev || c < b'a' {
+                        out[w] = c;
+                        w += 1;
+                        prev = c;
+                    }
+                }
+            }
+        }
+        if w == at {
+            w = before;
+            continue;
+        }
+        let mut word = Word {
+            folded_start: at as u32,
+            original_start: first,
+            original_end: last,
+        };
+        if w == at + 1 && out[at] >= b'a' {
+            let gap = ascii_gap(&b[gap_start..start]);
+            match singles {
+                0 => {}
+                1 => singles_gap = gap,
+                _ if singles_gap != gap => {
+                    let moved = join_singles(out, &mut w, words, singles_at, singles);
+                    word.folded_start -= moved;
+                    singles = 0;
+                }
+                _ => {}
+            }
+            if singles == 0 {
+                singles_at = words.len();
+            }
+            singles += 1;
+            words.push(word);
+            continue;
+        }
+        if singles > 0 {
+            word.folded_start -= join_singles(out, &mut w, words, singles_at, singles);
+            singles = 0;
+        }
+        words.push(word);
+    }
+    if singles > 0 {
+        join_singles(out, &mut w, words, singles_at, singles);
+    }
+    text.truncate(w);
+}
+
+/// The separators before a word, as [`Gap`] keeps them (the first three
+/// and how many, up to 255), packed into one number.
+fn ascii_gap(sep: &[u8]) -> u32 {
+    let mut key = (sep.len().min(255) as u32) << 24;
+    for (k, &b) in sep.iter().take(3).enumerate() {
+        key |= u32::from(b) << (8 * k);
+    }
+    key
+}
+
+/// Ends a run of `count` single-letter words, the first at `words[first]`,
+/// all written as words of their own at the end of the output `text[..*len]`
+/// (perhaps followed by one more word not yet in `words`). Three or more
+/// spell one word (`k i l l`), a run of the same letter folding to one as in
+/// any word; fewer stay as they are ("i", "a"). Returns how many bytes the
+/// text after the run moved back.
+fn join_singles(
+    text: &mut [u8],
+    len: &mut usize,
+    words: &mut Vec<Word>,
+    first: usize,
+    count: usize,
+) -> u32 {
+    if count < 3 {
+        return 0;
+    }
+    let run = &words[first..first + count];
+    let (Some(head), Some(tail)) = (run.first().copied(), run.last().copied()) else {
+        return 0;
+    };
+    let end = tail.folded_start as usize + 1;
+    let mut out = head.folded_start as usize;
+    let mut prev = 0u8;
+    for w in run {
+        // Each single is one byte, two bytes after the one before.
+        let c = text[w.folded_start as usize];
+        if c != prev {
+            text[out] = c;
+            out += 1;
+            prev = c;
         }
     }
+    words.truncate(first);
+    words.push(Word {
+        folded_start: head.folded_start,
+        original_start: head.original_start,
+        original_end: tail.original_end,
+    });
+    text.copy_within(end..*len, out);
+    let moved = end - out;
+    *len -= moved;
+    moved as u32
 }
 
 /// Appends `u`, folding a run of the same letter into one whose origin covers
