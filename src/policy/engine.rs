@@ -1,13 +1,13 @@
 //! Scoring text against a compiled policy.
 //!
 //! Every phrase of every list (phrase detectors, both sides of proximity
-//! detectors, context signals) goes into one word-level index
-//! ([`super::phrase_index`]), so a text is scanned once however many lists
-//! the policy has. Matches count only on whole words: the folded text
-//! separates words with single spaces, so a phrase occurs where a run of the
-//! text's words equals the phrase's words. The same pass over the words
-//! tells whether a regular expression can match at all (see
-//! [`regex_first_words`]), so that most texts never run it.
+//! detectors, context signals) goes into one Aho-Corasick DFA over the folded
+//! text, so a text is scanned once however many lists the policy has. Matches
+//! count only on whole words; the folded text separates words with single
+//! spaces, so the boundary check is two byte comparisons. The same scan
+//! tells whether a regular expression can match at all: the words its
+//! matches must start with (see [`regex_first_words`]) are patterns of the
+//! automaton too, so most texts never run it.
 //!
 //! How scores combine (also in the README):
 //! - a phrase, regex or proximity detector scores its `weight` when it finds
@@ -24,12 +24,12 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use serde::{Deserialize, Serialize};
 
 use super::features::{hash_words, FeatureSpec, WordHash};
 use super::load::{DetectorKind, Policy};
 use super::normalize::{normalize, normalize_into, Normalized};
-use super::phrase_index::{PhraseIndex, NONE};
 use crate::domain::Severity;
 
 /// Most evidence spans kept per detector.
@@ -90,13 +90,26 @@ pub struct Evidence {
     pub text: String,
 }
 
-/// What a phrase of the shared index is used for.
+/// What a pattern of the shared automaton is used for.
 #[derive(Debug, Clone, Copy)]
 enum Use {
-    Phrase { detector: usize },
-    First { detector: usize },
-    Second { detector: usize },
-    Context { signal: usize },
+    Phrase {
+        detector: usize,
+    },
+    First {
+        detector: usize,
+    },
+    Second {
+        detector: usize,
+    },
+    Context {
+        signal: usize,
+    },
+    /// A word that a regular expression's matches may start with: sets bit
+    /// `bit` of the scan's triggers.
+    Trigger {
+        bit: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -113,8 +126,8 @@ enum Compiled {
     Proximity {
         within: usize,
     },
-    /// A regular expression, and the bit of [`Engine::trigger_of`] that says
-    /// a text has a word its matches must start with (none: always run).
+    /// A regular expression, and the bit of the scan's triggers that says a
+    /// text has a word its matches must start with (none: always run).
     Regex(regex::Regex, Option<u32>),
     /// A model, the log-odds shift that puts its midpoint at 0.5, and where
     /// its weights sit in the engine's banks.
@@ -175,12 +188,9 @@ impl Bank {
 #[derive(Debug)]
 pub struct Engine {
     policy: Policy,
-    phrases: PhraseIndex,
-    /// For each phrase of the index, what it is used for.
+    automaton: Option<AhoCorasick>,
+    /// For each automaton pattern, what it is used for.
     uses: Vec<Vec<Use>>,
-    /// For each word of the index, the regular expressions (bits) whose
-    /// matches may start with it.
-    trigger_of: Vec<u64>,
     detectors: Vec<CompiledDetector>,
     banks: Vec<Bank>,
     /// Shared copies of the strings every verdict carries, so that building
@@ -211,10 +221,6 @@ struct Scratch {
     words: Vec<WordHash>,
     /// Feature buckets of the text being scored.
     buckets: Vec<u32>,
-    /// The index's id of each word.
-    ids: Vec<u32>,
-    /// Phrases found ending at one word.
-    found: Vec<(u32, usize)>,
     /// Each category's score.
     cat_scores: Vec<f32>,
 }
@@ -295,8 +301,6 @@ impl Engine {
                 add(p, Use::Context { signal: s }, &mut patterns, &mut uses);
             }
         }
-        let mut phrases = PhraseIndex::new(&patterns, &[]);
-        let mut trigger_of: Vec<u64> = Vec::new();
         let mut gates = 0u32;
         for det in detectors.iter_mut() {
             let Compiled::Regex(re, gate) = &mut det.kind else {
@@ -309,15 +313,24 @@ impl Engine {
                 continue;
             }
             for w in &words {
-                let id = phrases.add_word(w) as usize;
-                if trigger_of.len() <= id {
-                    trigger_of.resize(id + 1, 0);
-                }
-                trigger_of[id] |= 1 << gates;
+                add(w, Use::Trigger { bit: gates }, &mut patterns, &mut uses);
             }
             *gate = Some(gates);
             gates += 1;
         }
+        let automaton = if patterns.is_empty() {
+            None
+        } else {
+            // The DFA kind is several times faster than the NFA that the
+            // automatic choice picks for a lexicon of a few hundred phrases.
+            Some(
+                AhoCorasick::builder()
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .match_kind(MatchKind::Standard)
+                    .build(&patterns)
+                    .map_err(|e| CompileError(e.to_string()))?,
+            )
+        };
         let banks = assign_banks(&mut detectors);
         let version: Arc<str> = Arc::from(policy.version.as_str());
         let category_ids: Vec<Arc<str>> = policy
@@ -333,9 +346,8 @@ impl Engine {
         let scores_order = last_of.into_values().collect();
         Ok(Engine {
             policy,
-            phrases,
+            automaton,
             uses,
-            trigger_of,
             detectors,
             banks,
             version,
@@ -409,13 +421,11 @@ impl Engine {
             margins,
             words,
             buckets,
-            ids,
-            found,
             cat_scores,
         } = scratch;
         hits.reset(n, self.policy.context.signals.len());
         hash_words(folded.text(), words);
-        let triggered = self.scan(folded, words, ids, found, hits);
+        let triggered = self.scan(folded, hits);
 
         margins.clear();
         margins.resize(self.banks.len() * BANK_WIDTH, 0.0);
@@ -571,37 +581,29 @@ impl Engine {
         }
     }
 
-    /// Finds the phrases in the folded text (its `words`, hashed) and
-    /// records them in `hits`; returns the regular expressions (bits) whose
-    /// first words the text has.
-    fn scan(
-        &self,
-        folded: &Normalized,
-        words: &[WordHash],
-        ids: &mut Vec<u32>,
-        found: &mut Vec<(u32, usize)>,
-        hits: &mut Hits,
-    ) -> u64 {
-        self.phrases.word_ids(folded.text(), words, ids);
+    /// Finds the phrases in the folded text and records them in `hits`;
+    /// returns the regular expressions (bits) whose first words the text has.
+    fn scan(&self, folded: &Normalized, hits: &mut Hits) -> u64 {
+        let Some(ac) = &self.automaton else { return 0 };
+        let text = folded.text().as_bytes();
         let mut triggered = 0u64;
-        if !self.trigger_of.is_empty() {
-            for &id in ids.iter() {
-                if id != NONE {
-                    triggered |= self.trigger_of.get(id as usize).copied().unwrap_or(0);
-                }
+        for m in ac.find_overlapping_iter(folded.text()) {
+            let (s, e) = (m.start(), m.end());
+            let whole_word =
+                (s == 0 || text[s - 1] == b' ') && (e == text.len() || text[e] == b' ');
+            if !whole_word {
+                continue;
             }
-        }
-        self.phrases.matches(ids, found, |p, first, last| {
-            let (s, e) = (words[first].start as usize, words[last].end as usize);
-            for u in &self.uses[p as usize] {
+            for u in &self.uses[m.pattern().as_usize()] {
                 match *u {
                     Use::Phrase { detector } => push_span(&mut hits.spans[detector], (s, e)),
                     Use::First { detector } => push_span(&mut hits.first[detector], (s, e)),
                     Use::Second { detector } => push_span(&mut hits.second[detector], (s, e)),
                     Use::Context { signal } => hits.context[signal] = true,
+                    Use::Trigger { bit } => triggered |= 1 << bit,
                 }
             }
-        });
+        }
         triggered
     }
 }

@@ -13,7 +13,6 @@ pub mod load;
 pub mod metrics;
 pub mod model;
 pub mod normalize;
-pub mod phrase_index;
 pub mod train;
 
 pub use engine::{Engine, Evidence, Flag, Verdict};
