@@ -107,6 +107,8 @@ impl Application {
             );
         }
         crate::store::cases::ensure_case_index(&store).context("indexing cases")?;
+        crate::store::delivery::ensure_message_index(&store)
+            .context("indexing webhook deliveries")?;
         let cases = CaseService::new(store.clone(), ladders, clock);
         let webhooks = Webhooks::new(
             store.clone(),

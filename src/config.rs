@@ -87,6 +87,9 @@ pub struct DeliverySettings {
     pub allow_cidrs: Vec<String>,
     /// `User-Agent` of deliveries.
     pub user_agent: String,
+    /// Days a finished webhook message and its deliveries are kept before
+    /// the dispatcher removes them (0: keep them forever).
+    pub retention_days: u64,
 }
 
 impl Default for DeliverySettings {
@@ -103,6 +106,7 @@ impl Default for DeliverySettings {
             disable_after_failing_secs: 5 * 24 * 3600,
             allow_cidrs: Vec::new(),
             user_agent: concat!("aupd-webhooks/", env!("CARGO_PKG_VERSION")).into(),
+            retention_days: 90,
         }
     }
 }

@@ -33,6 +33,10 @@ const DUE_SCAN: usize = 20_000;
 const RECORD_BATCH: usize = 1000;
 /// Where the alert watcher is in the event log.
 const ALERT_CURSOR: &[u8] = b"cursor.delivery_alerts";
+/// How often the dispatcher removes webhook history past its retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Most messages one retention pass removes (the next pass goes on).
+const PRUNE_BATCH: usize = 10_000;
 
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,9 +123,16 @@ pub async fn run(webhooks: Webhooks, mut stop: watch::Receiver<bool>) -> anyhow:
     let (tx, rx) = mpsc::unbounded_channel::<Outcome>();
     let recorder = tokio::spawn(dispatcher.clone().record(rx));
     let poll = Duration::from_millis(settings.poll_ms);
+    let mut last_prune: Option<Instant> = None;
     loop {
         if let Err(e) = dispatcher.pass(&tx).await {
             tracing::error!(error = ?e, "delivery pass failed; retrying");
+        }
+        if settings.retention_days > 0 && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            last_prune = Some(Instant::now());
+            if let Err(e) = dispatcher.prune(settings.retention_days).await {
+                tracing::error!(error = ?e, "removing old webhook history failed");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}
@@ -141,6 +152,33 @@ pub async fn run(webhooks: Webhooks, mut stop: watch::Receiver<bool>) -> anyhow:
 }
 
 impl Dispatcher {
+    /// Removes finished messages and deliveries older than `days` days.
+    async fn prune(&self, days: u64) -> Result<()> {
+        let pruned = self
+            .webhooks
+            .blocking(move |w| {
+                let hours = i64::try_from(days.saturating_mul(24)).unwrap_or(i64::MAX / 3600);
+                let cutoff = w
+                    .now()
+                    .checked_sub(SignedDuration::from_hours(hours))
+                    .unwrap_or(Timestamp::MIN);
+                let pruned =
+                    crate::store::delivery::prune_messages(w.store(), cutoff, PRUNE_BATCH)?;
+                w.store().flush()?;
+                Ok(pruned)
+            })
+            .await?;
+        if pruned.messages > 0 {
+            tracing::info!(
+                messages = pruned.messages,
+                deliveries = pruned.deliveries,
+                retention_days = days,
+                "removed webhook history past its retention"
+            );
+        }
+        Ok(())
+    }
+
     /// One look: fan out new messages, raise alerts for new overdue
     /// receipts, and start due deliveries.
     async fn pass(&self, tx: &mpsc::UnboundedSender<Outcome>) -> Result<()> {

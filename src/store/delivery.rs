@@ -4,7 +4,9 @@
 use jiff::Timestamp;
 
 use super::{Batch, Record, Result, SharedStore, Tree};
-use crate::domain::{Delivery, Endpoint, OperatorAlert, OrderRef, OutboxMessage, Receipt};
+use crate::domain::{
+    Delivery, DeliveryStatus, Endpoint, OperatorAlert, OrderRef, OutboxMessage, Receipt,
+};
 
 impl Record for Endpoint {
     const TREE: Tree = Tree::Endpoints;
@@ -125,8 +127,134 @@ pub fn put_delivery(
             format!("{} {}", delivery.id, delivery.endpoint_id).into_bytes(),
         );
     }
+    batch.put_raw(
+        Tree::MessageDeliveries,
+        message_delivery_key(&delivery.message_id, &delivery.id),
+        Vec::new(),
+    );
     batch.put(delivery)?;
     Ok(())
+}
+
+/// Key of a delivery under its message in [`Tree::MessageDeliveries`].
+fn message_delivery_key(message: &str, delivery: &str) -> Vec<u8> {
+    format!("{message}/{delivery}").into_bytes()
+}
+
+/// Marks a store whose deliveries are all in [`Tree::MessageDeliveries`].
+const MESSAGE_INDEX_BUILT: &[u8] = b"message_deliveries_built";
+
+/// Indexes the deliveries of a store written before
+/// [`Tree::MessageDeliveries`] existed; does nothing once done.
+pub fn ensure_message_index(store: &SharedStore) -> Result<()> {
+    if store.get_raw(Tree::Meta, MESSAGE_INDEX_BUILT)?.is_some() {
+        return Ok(());
+    }
+    let mut batch = Batch::new();
+    for d in store.scan::<Delivery>(b"", usize::MAX, false)? {
+        batch.put_raw(
+            Tree::MessageDeliveries,
+            message_delivery_key(&d.message_id, &d.id),
+            Vec::new(),
+        );
+    }
+    batch.put_raw(Tree::Meta, MESSAGE_INDEX_BUILT.to_vec(), vec![1]);
+    store.commit(batch)?;
+    store.flush()
+}
+
+/// What one retention pass removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// Outbox messages removed.
+    pub messages: usize,
+    /// Their deliveries removed.
+    pub deliveries: usize,
+}
+
+/// Removes outbox messages created before `cutoff` whose every delivery is
+/// finished (delivered or dead) and last changed before `cutoff`, with those
+/// deliveries: the webhook history older than the retention period. A
+/// message not yet fanned out, or with a delivery still pending or recently
+/// replayed, is kept. Each message goes in its own transaction, with a
+/// precondition on every record it removes, so a replay racing the pass wins
+/// and the message is kept. Orders and receipts are kept, and so is the
+/// audit log, which records every message and attempt. At most `limit`
+/// messages are removed per call.
+pub fn prune_messages(store: &SharedStore, cutoff: Timestamp, limit: usize) -> Result<Pruned> {
+    const PAGE: usize = 256;
+    let mut pruned = Pruned::default();
+    let mut start: Vec<u8> = Vec::new();
+    loop {
+        let page = store.range_raw_limited(Tree::Outbox, &start, &[0xff], PAGE)?;
+        for (key, raw) in &page {
+            if pruned.messages >= limit {
+                return Ok(pruned);
+            }
+            let m: OutboxMessage = super::decode(raw)?;
+            if m.created_at >= cutoff {
+                // Ids are minted in time order: every later one is newer.
+                return Ok(pruned);
+            }
+            if store.get_raw(Tree::OutboxNew, key)?.is_some() {
+                continue;
+            }
+            let mut prefix = key.clone();
+            prefix.push(b'/');
+            let mut batch = Batch::new();
+            let mut deliveries = 0usize;
+            let mut keep = false;
+            for (index_key, _) in
+                store.scan_raw(Tree::MessageDeliveries, &prefix, usize::MAX, false)?
+            {
+                let id = &index_key[prefix.len()..];
+                let Some(d_raw) = store.get_raw(Tree::Deliveries, id)? else {
+                    batch.delete_raw(Tree::MessageDeliveries, index_key.clone());
+                    continue;
+                };
+                let d: Delivery = super::decode(&d_raw)?;
+                if d.status == DeliveryStatus::Pending || d.updated_at >= cutoff {
+                    keep = true;
+                    break;
+                }
+                batch.expect::<Delivery>(id.to_vec(), Some(d_raw));
+                batch.delete::<Delivery>(id.to_vec());
+                batch.delete_raw(Tree::MessageDeliveries, index_key.clone());
+                deliveries += 1;
+            }
+            if keep {
+                continue;
+            }
+            batch.expect::<OutboxMessage>(key.clone(), Some(raw.clone()));
+            batch.delete::<OutboxMessage>(key.clone());
+            batch.event(
+                "webhook.message_pruned",
+                m.tenant.as_ref().map(|t| t.as_str()),
+                serde_json::json!({
+                    "message": m.id,
+                    "event_type": m.event_type,
+                    "created_at": m.created_at,
+                    "deliveries": deliveries,
+                }),
+            )?;
+            match store.commit(batch) {
+                Ok(_) => {
+                    pruned.messages += 1;
+                    pruned.deliveries += deliveries;
+                }
+                // Replayed or changed meanwhile: kept, looked at next time.
+                Err(super::StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match page.last() {
+            Some((last, _)) if page.len() == PAGE => {
+                start = last.clone();
+                start.push(0);
+            }
+            _ => return Ok(pruned),
+        }
+    }
 }
 
 /// A new id with a prefix: `prefix_` + a time-ordered UUID (v7).
@@ -209,5 +337,155 @@ mod tests {
             .scan_raw(Tree::DeliveryDue, b"", 10, false)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn retention_removes_only_finished_messages_past_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let t0 = Timestamp::from_second(1_800_000_000).unwrap();
+        let hour = jiff::SignedDuration::from_hours(1);
+        let cutoff = t0 + hour * 10;
+        let message = |n: usize, at: Timestamp| OutboxMessage {
+            id: format!("msg_{n}"),
+            event_type: "case.opened".into(),
+            idempotency_key: format!("case-{n}:case.opened:v1"),
+            tenant: None,
+            payload: serde_json::json!({}),
+            created_at: at,
+            endpoint: None,
+        };
+        let finished = |id: &str, msg: usize, status: DeliveryStatus, changed: Timestamp| {
+            let mut d = delivery(0, changed);
+            d.id = id.into();
+            d.message_id = format!("msg_{msg}");
+            d.status = status;
+            d.next_attempt_at = None;
+            d.updated_at = changed;
+            d
+        };
+        let mut batch = Batch::new();
+        // 1: delivered twice, long ago: removed with both deliveries.
+        batch.put(&message(1, t0)).unwrap();
+        put_delivery(
+            &mut batch,
+            &finished("dlv_1a", 1, DeliveryStatus::Delivered, t0),
+            None,
+        )
+        .unwrap();
+        put_delivery(
+            &mut batch,
+            &finished("dlv_1b", 1, DeliveryStatus::Delivered, t0),
+            None,
+        )
+        .unwrap();
+        // 2: dead long ago: removed.
+        batch.put(&message(2, t0)).unwrap();
+        put_delivery(
+            &mut batch,
+            &finished("dlv_2", 2, DeliveryStatus::Dead, t0),
+            None,
+        )
+        .unwrap();
+        // 3: one delivery still pending: kept, both deliveries too.
+        batch.put(&message(3, t0)).unwrap();
+        put_delivery(
+            &mut batch,
+            &finished("dlv_3a", 3, DeliveryStatus::Delivered, t0),
+            None,
+        )
+        .unwrap();
+        put_delivery(&mut batch, &delivery(3, t0), None).unwrap();
+        // 4: replayed recently: kept.
+        batch.put(&message(4, t0)).unwrap();
+        put_delivery(
+            &mut batch,
+            &finished("dlv_4", 4, DeliveryStatus::Delivered, cutoff + hour),
+            None,
+        )
+        .unwrap();
+        // 5: not fanned out yet: kept.
+        queue_message(&mut batch, &message(5, t0)).unwrap();
+        // 6: no subscriber ever: removed.
+        batch.put(&message(6, t0)).unwrap();
+        // 7: newer than the cutoff: kept.
+        batch.put(&message(7, cutoff + hour)).unwrap();
+        put_delivery(
+            &mut batch,
+            &finished("dlv_7", 7, DeliveryStatus::Delivered, cutoff + hour),
+            None,
+        )
+        .unwrap();
+        store.commit(batch).unwrap();
+
+        let pruned = prune_messages(&store, cutoff, 100).unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                messages: 3,
+                deliveries: 3
+            }
+        );
+        let left = |tree: Tree| -> Vec<String> {
+            store
+                .scan_raw(tree, b"", usize::MAX, false)
+                .unwrap()
+                .into_iter()
+                .map(|(k, _)| String::from_utf8(k).unwrap())
+                .collect()
+        };
+        assert_eq!(left(Tree::Outbox), ["msg_3", "msg_4", "msg_5", "msg_7"]);
+        assert_eq!(
+            left(Tree::Deliveries),
+            ["dlv_00003", "dlv_3a", "dlv_4", "dlv_7"]
+        );
+        assert_eq!(
+            left(Tree::MessageDeliveries),
+            [
+                "msg_3/dlv_00003",
+                "msg_3/dlv_3a",
+                "msg_4/dlv_4",
+                "msg_7/dlv_7"
+            ]
+        );
+        let events = store.events_after(0, 100).unwrap();
+        let pruned_ids: Vec<&str> = events
+            .iter()
+            .filter(|e| e.kind == "webhook.message_pruned")
+            .filter_map(|e| e.data["message"].as_str())
+            .collect();
+        assert_eq!(pruned_ids, ["msg_1", "msg_2", "msg_6"]);
+        // A second pass finds nothing more.
+        assert_eq!(
+            prune_messages(&store, cutoff, 100).unwrap(),
+            Pruned::default()
+        );
+    }
+
+    #[test]
+    fn deliveries_of_an_older_store_are_indexed_by_message_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let t0 = Timestamp::from_second(1_800_000_000).unwrap();
+        let mut batch = Batch::new();
+        // Written the way an older store holds them: no index entries.
+        batch.put(&delivery(1, t0)).unwrap();
+        batch.put(&delivery(2, t0)).unwrap();
+        store.commit(batch).unwrap();
+        ensure_message_index(&store).unwrap();
+        let keys: Vec<Vec<u8>> = store
+            .scan_raw(Tree::MessageDeliveries, b"", usize::MAX, false)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            keys,
+            [b"msg_1/dlv_00001".to_vec(), b"msg_2/dlv_00002".to_vec()]
+        );
+        assert!(store
+            .get_raw(Tree::Meta, MESSAGE_INDEX_BUILT)
+            .unwrap()
+            .is_some());
     }
 }

@@ -75,11 +75,14 @@ pub enum Tree {
     /// Index of cases: `o/` + id while the case is open, and `t/` + tenant
     /// + `/` + id for every case. Written with the case.
     CaseIndex,
+    /// Index of each outbox message's deliveries: message id + `/` +
+    /// delivery id → empty. Written with the delivery.
+    MessageDeliveries,
 }
 
 impl Tree {
     /// Every tree, in index order.
-    pub const ALL: [Tree; 26] = [
+    pub const ALL: [Tree; 27] = [
         Tree::Meta,
         Tree::Events,
         Tree::Tenants,
@@ -106,6 +109,7 @@ impl Tree {
         Tree::OperatorAlerts,
         Tree::CaseEvents,
         Tree::CaseIndex,
+        Tree::MessageDeliveries,
     ];
 
     /// The tree's name on disk.
@@ -137,6 +141,7 @@ impl Tree {
             Tree::OperatorAlerts => "operator_alerts",
             Tree::CaseEvents => "case_events",
             Tree::CaseIndex => "case_index",
+            Tree::MessageDeliveries => "message_deliveries",
         }
     }
 
