@@ -424,9 +424,11 @@ impl Engine {
             cat_scores,
         } = scratch;
         hits.reset(n, self.policy.context.signals.len());
-        hash_words(folded.text(), words);
         let triggered = self.scan(folded, hits);
 
+        if !self.banks.is_empty() {
+            hash_words(folded.text(), words);
+        }
         margins.clear();
         margins.resize(self.banks.len() * BANK_WIDTH, 0.0);
         for (b, bank) in self.banks.iter().enumerate() {

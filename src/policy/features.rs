@@ -358,22 +358,14 @@ impl FeatureSpec {
     }
 
     /// The dot products of the text's feature vector with `K` models at once,
-    /// hashing the text once. `table` interleaves their weights, quantised to
-    /// 16 bits, each next to its negation: bucket `j` of model `m` is
+    /// from the text's `words` as [`hash_words`] finds them. `table`
+    /// interleaves their weights, quantised to 16 bits, each next to its
+    /// negation: bucket `j` of model `m` is
     /// `table[2 * j * K + m]` and its negation `table[(2 * j + 1) * K + m]`,
     /// so that one cache line serves every model and either sign, and the
     /// sign bit of a feature's hash picks a row with no arithmetic. Returns
     /// each model's dot product in units of its quantisation step. Integer
     /// sums also keep the additions from waiting on each other.
-    #[inline]
-    pub fn dot_quantised<const K: usize>(&self, text: &str, table: &[i16]) -> [f32; K] {
-        let mut words = Vec::new();
-        hash_words(text, &mut words);
-        self.dot_quantised_words::<K>(text, &words, table, &mut Vec::new())
-    }
-
-    /// [`Self::dot_quantised`] for a text whose words [`hash_words`] has
-    /// already found, so that other readers of the words can share the work.
     /// `buckets` is scratch space. The same features as [`Self::visit`]:
     /// first every feature's bucket and sign is listed, then the weights are
     /// looked up in a loop with no other work, so that the table reads (the
