@@ -12,7 +12,7 @@ use super::dataset::{fold_of, read_source, Part, Row, Source};
 use super::load::{DetectorKind, Policy};
 use super::metrics::{average_precision, flag_rates, Confusion};
 use super::normalize::normalize;
-use super::train::{class_weights, parse_part, sidecar_path, train, Example, TrainParams};
+use super::train::{class_weights, parse_part, read_sidecar, train, Example, TrainParams};
 use super::Engine;
 
 /// `aupd policy eval`: per-category figures against a labelled CSV file.
@@ -315,11 +315,7 @@ fn cross_validated_scores(
 /// weighted as training weighted them; `None` when `data` is not one of its
 /// sources (the model never saw the file).
 fn sidecar_extra_examples(model: &Path, data: &Path) -> anyhow::Result<Option<Vec<Example>>> {
-    let path = sidecar_path(model);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let (path, v) = read_sidecar(model)?;
     let mut sources = Vec::new();
     for record in v
         .get("data")
@@ -366,11 +362,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// The training parameters recorded in a model's sidecar.
 fn sidecar_params(model: &Path) -> anyhow::Result<TrainParams> {
-    let path = sidecar_path(model);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let (path, v) = read_sidecar(model)?;
     let params = v
         .get("params")
         .cloned()

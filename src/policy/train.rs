@@ -723,16 +723,23 @@ pub fn run_eval_model(args: &EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A model's sidecar, parsed, and where it is.
+pub fn read_sidecar(model: &Path) -> anyhow::Result<(PathBuf, serde_json::Value)> {
+    let path = sidecar_path(model);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the sidecar {}", path.display()))?;
+    let v = serde_json::from_str(&text)
+        .with_context(|| format!("parsing the sidecar {}", path.display()))?;
+    Ok((path, v))
+}
+
 /// The threshold recorded in a model's sidecar, if the sidecar exists.
 pub fn sidecar_threshold(model: &Path) -> anyhow::Result<Option<f32>> {
     let path = sidecar_path(model);
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading the sidecar {}", path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("parsing the sidecar {}", path.display()))?;
+    let (_, v) = read_sidecar(model)?;
     Ok(v.get("threshold")
         .and_then(|t| t.as_f64())
         .map(|t| t as f32))
