@@ -80,40 +80,47 @@ impl CaseService {
 
     /// Reads one case.
     pub async fn get(&self, id: &CaseId) -> anyhow::Result<Option<Case>> {
-        let store = self.store.clone();
         let key = case_key(id);
-        tokio::task::spawn_blocking(move || store.get::<Case>(&key))
+        self.read("reading a case", move |store| store.get::<Case>(&key))
             .await
-            .context("store task failed")?
-            .context("reading a case")
     }
 
     /// Every case, for filtering by the caller.
     pub async fn all(&self) -> anyhow::Result<Vec<Case>> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.scan::<Case>(b"", usize::MAX, false))
-            .await
-            .context("store task failed")?
-            .context("listing cases")
+        self.read("listing cases", |store| {
+            store.scan::<Case>(b"", usize::MAX, false)
+        })
+        .await
     }
 
     /// Every open case, read through the open-case index.
     pub async fn open(&self) -> anyhow::Result<Vec<Case>> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || crate::store::cases::open_cases(&store))
-            .await
-            .context("store task failed")?
-            .context("listing open cases")
+        self.read("listing open cases", |store| {
+            crate::store::cases::open_cases(store)
+        })
+        .await
     }
 
     /// Every case of one tenant, read through the tenant index.
     pub async fn of_tenant(&self, tenant: &str) -> anyhow::Result<Vec<Case>> {
-        let store = self.store.clone();
         let tenant = tenant.to_string();
-        tokio::task::spawn_blocking(move || crate::store::cases::tenant_cases(&store, &tenant))
+        self.read("listing a tenant's cases", move |store| {
+            crate::store::cases::tenant_cases(store, &tenant)
+        })
+        .await
+    }
+
+    /// Runs the store read `f` off the reactor; `what` names it in errors.
+    async fn read<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&SharedStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
             .await
             .context("store task failed")?
-            .context("listing a tenant's cases")
+            .context(what)
     }
 
     /// Runs `command` on case `id` (`None` only for `Command::Open`), with an
@@ -127,14 +134,7 @@ impl CaseService {
         command: Command,
         reason: Option<String>,
     ) -> Result<Transition, CommandError> {
-        let this = self.clone();
-        let id = id.cloned();
-        let actor = actor.clone();
-        tokio::task::spawn_blocking(move || {
-            this.execute_blocking(id.as_ref(), &actor, &command, reason)
-        })
-        .await
-        .map_err(|e| CommandError::Store(anyhow::anyhow!("command task failed: {e}")))?
+        self.run(id.copied(), actor, command, reason, None).await
     }
 
     /// [`Self::execute`], committing `extra` (the caller's own writes and
@@ -148,11 +148,23 @@ impl CaseService {
         command: Command,
         extra: Batch,
     ) -> Result<Transition, CommandError> {
+        self.run(Some(*id), actor, command, None, Some(extra)).await
+    }
+
+    /// Commits and flushes a command off the reactor.
+    async fn run(
+        &self,
+        id: Option<CaseId>,
+        actor: &Actor,
+        command: Command,
+        reason: Option<String>,
+        extra: Option<Batch>,
+    ) -> Result<Transition, CommandError> {
         let this = self.clone();
-        let id = *id;
         let actor = actor.clone();
         tokio::task::spawn_blocking(move || {
-            let t = this.attempt(Some(&id), &actor, &command, None, Some(&extra))?;
+            let t =
+                this.execute_unflushed(id.as_ref(), &actor, &command, reason, extra.as_ref())?;
             this.store.flush().map_err(store_err)?;
             Ok(t)
         })
@@ -168,26 +180,16 @@ impl CaseService {
         command: &Command,
         reason: Option<String>,
     ) -> Result<Transition, CommandError> {
-        let t = self.execute_unflushed(id, actor, command, reason)?;
+        let t = self.execute_unflushed(id, actor, command, reason, None)?;
         self.store.flush().map_err(store_err)?;
         Ok(t)
     }
 
     /// [`Self::execute_blocking`] without the flush: the caller flushes once
-    /// for a run of commands before acting on any of them.
+    /// for a run of commands before acting on any of them. Reads, decides
+    /// and commits, retrying when the case changed between the read and the
+    /// commit; `extra` commits in the same transaction.
     fn execute_unflushed(
-        &self,
-        id: Option<&CaseId>,
-        actor: &Actor,
-        command: &Command,
-        reason: Option<String>,
-    ) -> Result<Transition, CommandError> {
-        self.attempt(id, actor, command, reason, None)
-    }
-
-    /// Reads, decides and commits, retrying when the case changed between
-    /// the read and the commit.
-    fn attempt(
         &self,
         id: Option<&CaseId>,
         actor: &Actor,
@@ -251,7 +253,7 @@ impl CaseService {
             let cmd = Command::DeadlineFired {
                 deadline_id: d.id.clone(),
             };
-            match self.execute_unflushed(Some(&d.case), &Actor::system(), &cmd, None) {
+            match self.execute_unflushed(Some(&d.case), &Actor::system(), &cmd, None, None) {
                 Ok(t) => {
                     let lag = self.clock.now().duration_since(d.due_at);
                     crate::metrics::deadline_fired(
