@@ -106,9 +106,7 @@ impl Application {
                  of at least 16 characters"
             );
         }
-        crate::store::cases::ensure_case_index(&store).context("indexing cases")?;
-        crate::store::delivery::ensure_message_index(&store)
-            .context("indexing webhook deliveries")?;
+        crate::store::ensure_indexes(&store).context("bringing the store's indexes up to date")?;
         let cases = CaseService::new(store.clone(), ladders, clock);
         let webhooks = Webhooks::new(
             store.clone(),

@@ -81,19 +81,16 @@ pub fn index_case(batch: &mut Batch, case: &Case) {
 /// Marks a store whose cases are all in [`Tree::CaseIndex`].
 const CASE_INDEX_BUILT: &[u8] = b"case_state_index_built";
 
-/// Indexes the cases of a store written before [`Tree::CaseIndex`] existed;
-/// does nothing once done. Run at start-up, before any command.
+/// Indexes the cases of a store written before [`Tree::CaseIndex`] existed
+/// (see [`super::ensure_indexes`]).
 pub fn ensure_case_index(store: &SharedStore) -> Result<()> {
-    if store.get_raw(Tree::Meta, CASE_INDEX_BUILT)?.is_some() {
-        return Ok(());
-    }
-    let mut batch = Batch::new();
-    for case in store.scan::<Case>(b"", usize::MAX, false)? {
-        index_case(&mut batch, &case);
-    }
-    batch.put_raw(Tree::Meta, CASE_INDEX_BUILT.to_vec(), vec![1]);
-    store.commit(batch)?;
-    store.flush()
+    super::build_once(store, CASE_INDEX_BUILT, || {
+        let mut batch = Batch::new();
+        for case in store.scan::<Case>(b"", usize::MAX, false)? {
+            index_case(&mut batch, &case);
+        }
+        store.commit(batch).map(drop)
+    })
 }
 
 /// The cases whose ids are listed under `prefix` in [`Tree::CaseIndex`].

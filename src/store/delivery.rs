@@ -145,22 +145,19 @@ fn message_delivery_key(message: &str, delivery: &str) -> Vec<u8> {
 const MESSAGE_INDEX_BUILT: &[u8] = b"message_deliveries_built";
 
 /// Indexes the deliveries of a store written before
-/// [`Tree::MessageDeliveries`] existed; does nothing once done.
+/// [`Tree::MessageDeliveries`] existed (see [`super::ensure_indexes`]).
 pub fn ensure_message_index(store: &SharedStore) -> Result<()> {
-    if store.get_raw(Tree::Meta, MESSAGE_INDEX_BUILT)?.is_some() {
-        return Ok(());
-    }
-    let mut batch = Batch::new();
-    for d in store.scan::<Delivery>(b"", usize::MAX, false)? {
-        batch.put_raw(
-            Tree::MessageDeliveries,
-            message_delivery_key(&d.message_id, &d.id),
-            Vec::new(),
-        );
-    }
-    batch.put_raw(Tree::Meta, MESSAGE_INDEX_BUILT.to_vec(), vec![1]);
-    store.commit(batch)?;
-    store.flush()
+    super::build_once(store, MESSAGE_INDEX_BUILT, || {
+        let mut batch = Batch::new();
+        for d in store.scan::<Delivery>(b"", usize::MAX, false)? {
+            batch.put_raw(
+                Tree::MessageDeliveries,
+                message_delivery_key(&d.message_id, &d.id),
+                Vec::new(),
+            );
+        }
+        store.commit(batch).map(drop)
+    })
 }
 
 /// What one retention pass removed.

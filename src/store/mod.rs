@@ -550,6 +550,52 @@ pub async fn flush(store: &SharedStore) -> anyhow::Result<()> {
         .map_err(anyhow::Error::from)
 }
 
+/// Builds, once per store, the entries of an index that was added after
+/// some of the records it covers were written: `build` writes them (it must
+/// be safe to run again), then `marker` is set in [`Tree::Meta`], so an
+/// interrupted build simply runs again at the next start.
+pub fn build_once(
+    store: &SharedStore,
+    marker: &[u8],
+    build: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    if store.get_raw(Tree::Meta, marker)?.is_some() {
+        return Ok(());
+    }
+    build()?;
+    let mut batch = Batch::new();
+    batch.put_raw(Tree::Meta, marker.to_vec(), vec![1]);
+    store.commit(batch)?;
+    store.flush()
+}
+
+/// Marks a store whose case events are all in [`Tree::CaseEvents`].
+const CASE_EVENTS_BUILT: &[u8] = b"case_index_built";
+
+/// Brings every index up to date with the records written before it
+/// existed. Run at start-up, before any command; one read each once done.
+pub fn ensure_indexes(store: &SharedStore) -> Result<()> {
+    build_once(store, CASE_EVENTS_BUILT, || {
+        let mut after = 0;
+        loop {
+            let page = store.events_after(after, 10_000)?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = last.seq;
+            let mut batch = Batch::new();
+            for e in &page {
+                if let Some(case) = event_case(&e.kind, &e.data) {
+                    batch.put_raw(Tree::CaseEvents, case_events_key(case, e.seq), Vec::new());
+                }
+            }
+            store.commit(batch)?;
+        }
+    })?;
+    cases::ensure_case_index(store)?;
+    delivery::ensure_message_index(store)
+}
+
 /// The case an event belongs to, if any: `data.case` of a `case.*` event.
 pub fn event_case<'a>(kind: &str, data: &'a serde_json::Value) -> Option<&'a str> {
     if !kind.starts_with("case.") {

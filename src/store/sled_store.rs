@@ -13,9 +13,6 @@ use super::{
 
 const EVENT_SEQ: &[u8] = b"event_seq";
 const EVENT_HEAD: &[u8] = b"event_head";
-/// Set once every event before it is in the case index (stores created
-/// before the index existed are indexed once, when first opened).
-const CASE_INDEX_BUILT: &[u8] = b"case_index_built";
 const CONFLICT: &str = "\u{0}conflict";
 
 /// sled on local disk.
@@ -75,38 +72,11 @@ impl SledStore {
             .iter()
             .map(|t| db.open_tree(t.name()).map_err(backend))
             .collect::<Result<Vec<_>>>()?;
-        let store = SledStore {
+        Ok(SledStore {
             db,
             trees,
             flushes: Arc::new(GroupFlush::default()),
-        };
-        store.build_case_index()?;
-        Ok(store)
-    }
-
-    /// Indexes the case events of a store written before the case index
-    /// existed. Inserts are idempotent: a crash part-way simply redoes it.
-    fn build_case_index(&self) -> Result<()> {
-        let meta = self.tree(Tree::Meta);
-        if meta.get(CASE_INDEX_BUILT).map_err(backend)?.is_some() {
-            return Ok(());
-        }
-        let index = self.tree(Tree::CaseEvents);
-        for item in self.tree(Tree::Events).iter() {
-            let (_, v) = item.map_err(backend)?;
-            let e: EventRecord = serde_json::from_slice(&v).map_err(|e| StoreError::Decode {
-                tree: Tree::Events.name(),
-                message: e.to_string(),
-            })?;
-            if let Some(case) = event_case(&e.kind, &e.data) {
-                index
-                    .insert(case_events_key(case, e.seq), &[])
-                    .map_err(backend)?;
-            }
-        }
-        meta.insert(CASE_INDEX_BUILT, &[1u8]).map_err(backend)?;
-        self.db.flush().map_err(backend)?;
-        Ok(())
+        })
     }
 
     fn tree(&self, tree: Tree) -> &sled::Tree {
@@ -335,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn a_store_written_before_the_case_index_is_indexed_when_opened() {
+    fn a_store_written_before_the_case_index_is_indexed_at_start_up() {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = SledStore::open(dir.path()).unwrap();
@@ -347,12 +317,13 @@ mod tests {
             store.commit(b).unwrap();
             // What an older store looks like: events, no index, no marker.
             store.tree(Tree::CaseEvents).clear().unwrap();
-            store.tree(Tree::Meta).remove(CASE_INDEX_BUILT).unwrap();
+            store.tree(Tree::Meta).remove(b"case_index_built").unwrap();
             store.flush().unwrap();
             let shared: SharedStore = Arc::new(store);
             assert!(shared.case_events("c1").unwrap().is_empty());
         }
         let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        crate::store::ensure_indexes(&store).unwrap();
         let kinds: Vec<String> = store
             .case_events("c1")
             .unwrap()
