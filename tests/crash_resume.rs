@@ -5,82 +5,21 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{eventually, posts_with_violations_at_the_end, FakeSite, TOKEN};
+use common::{eventually, posts_with_violations_at_the_end, start_daemon, Daemon, FakeSite};
 use serde_json::{json, Value};
 
-struct Daemon {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start(dir: &std::path::Path) -> Daemon {
-    let port = free_port();
-    let config = dir.join("aupd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nbind = \"127.0.0.1:{port}\"\n[store]\npath = \"{}\"\n[policy]\ndir = \"{}\"\n\
-             [auth]\nadmin_token = \"{TOKEN}\"\n[log]\nlevel = \"warn\"\n\
-             [sampling]\ntick_ms = 20\nper_host_min_interval_ms = 0\nallow_cidrs = [\"127.0.0.0/8\"]\n",
-            dir.join("store").display(),
-            concat!(env!("CARGO_MANIFEST_DIR"), "/policies"),
-        ),
+    start_daemon(
+        dir,
+        "",
+        "[log]\nlevel = \"warn\"\n\
+         [sampling]\ntick_ms = 20\nper_host_min_interval_ms = 0\nallow_cidrs = [\"127.0.0.0/8\"]\n",
+        Stdio::null(),
     )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_aupd"))
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let probe = client.clone();
-    let ready = format!("{base}/readyz");
-    eventually("aupd to be ready", || {
-        let (probe, ready) = (probe.clone(), ready.clone());
-        async move {
-            probe
-                .get(&ready)
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-        }
-    })
-    .await;
-    Daemon {
-        child,
-        base,
-        client,
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // Never leave a daemon behind, even when an assertion fails.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    .await
 }
 
 impl Daemon {

@@ -4,81 +4,25 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use common::{start_daemon, Daemon};
 use serde_json::{json, Value};
 
-const TOKEN: &str = "graceful-admin-token-0123456789";
-
-struct Daemon {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // Never leave a daemon behind, even when an assertion fails.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start(dir: &Path, log_name: &str) -> Daemon {
-    let port = free_port();
-    let config = dir.join("aupd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nbind = \"127.0.0.1:{port}\"\nshutdown_grace_secs = 20\n\
-             [store]\npath = \"{}\"\n[policy]\ndir = \"{}\"\n\
-             [auth]\nadmin_token = \"{TOKEN}\"\n[log]\nformat = \"json\"\nlevel = \"info\"\n\
-             [sampling]\ntick_ms = 50\n[enforcement]\ntick_ms = 50\n",
-            dir.join("store").display(),
-            concat!(env!("CARGO_MANIFEST_DIR"), "/policies"),
-        ),
-    )
-    .unwrap();
     let log = std::fs::File::create(dir.join(log_name)).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_aupd"))
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = client.get(format!("{base}/readyz")).send().await;
-        if ready.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "aupd did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Daemon {
-        child,
-        base,
-        client,
-    }
+    start_daemon(
+        dir,
+        "shutdown_grace_secs = 20\n",
+        "[log]\nformat = \"json\"\nlevel = \"info\"\n\
+         [sampling]\ntick_ms = 50\n[enforcement]\ntick_ms = 50\n",
+        log.into(),
+    )
+    .await
 }
 
 fn wait_for_exit(child: &mut Child, within: Duration) -> ExitStatus {

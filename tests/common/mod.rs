@@ -570,3 +570,79 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// A real `aupd serve` process on a free loopback port, with its config and
+/// store in a test's directory; killed when dropped, even when an assertion
+/// fails.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub base: String,
+    /// Sends the admin token with every request.
+    pub client: reqwest::Client,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `aupd serve` with a config file in `dir`: `[server]` on a free
+/// port plus the lines in `server`, the store in `dir/store`, the
+/// repository's policy, [`TOKEN`] as the admin token, then the sections in
+/// `rest`. Its standard error goes to `stderr`. Returns once `/readyz`
+/// answers (within 30 s).
+pub async fn start_daemon(
+    dir: &std::path::Path,
+    server: &str,
+    rest: &str,
+    stderr: std::process::Stdio,
+) -> Daemon {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.join("aupd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nbind = \"127.0.0.1:{port}\"\n{server}\
+             [store]\npath = \"{}\"\n[policy]\ndir = \"{}\"\n\
+             [auth]\nadmin_token = \"{TOKEN}\"\n{rest}",
+            dir.join("store").display(),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/policies"),
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_aupd"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = client.get(format!("{base}/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "aupd did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Daemon {
+        child,
+        base,
+        client,
+    }
+}
