@@ -20,7 +20,6 @@ async fn spawn_app() -> PolicyApp {
     })
     .await;
     PolicyApp {
-        address: app.base.clone(),
         client: app.anonymous(),
         policy_dir,
         app,
@@ -29,7 +28,6 @@ async fn spawn_app() -> PolicyApp {
 }
 
 struct PolicyApp {
-    address: String,
     client: reqwest::Client,
     policy_dir: std::path::PathBuf,
     app: TestApp,
@@ -37,6 +35,11 @@ struct PolicyApp {
 }
 
 impl PolicyApp {
+    /// The full URL of `path` on this app.
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.app.base)
+    }
+
     async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.app.post_json(path, body).await
     }
@@ -46,19 +49,9 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn health_and_readiness_need_no_token() {
     let app = spawn_app().await;
-    let r = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let r = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["status"], "ready");
@@ -116,7 +109,7 @@ async fn score_without_a_token_is_401() {
     let app = spawn_app().await;
     let r = app
         .client
-        .post(format!("{}/v1/score", app.address))
+        .post(app.url("/v1/score"))
         .json(&json!({"text": "hi"}))
         .send()
         .await
@@ -140,7 +133,7 @@ async fn score_with_a_wrong_token_is_401() {
     ] {
         let r = app
             .client
-            .post(format!("{}/v1/score", app.address))
+            .post(app.url("/v1/score"))
             .header("authorization", header)
             .json(&json!({"text": "hi"}))
             .send()
@@ -155,7 +148,7 @@ async fn malformed_json_is_a_clear_400() {
     let app = spawn_app().await;
     let r = app
         .client
-        .post(format!("{}/v1/score", app.address))
+        .post(app.url("/v1/score"))
         .bearer_auth(ADMIN_TOKEN)
         .header("content-type", "application/json")
         .body("{\"text\": ")
@@ -215,7 +208,7 @@ async fn wrong_content_type_is_415() {
     let app = spawn_app().await;
     let r = app
         .client
-        .post(format!("{}/v1/score", app.address))
+        .post(app.url("/v1/score"))
         .bearer_auth(ADMIN_TOKEN)
         .header("content-type", "text/plain")
         .body("{\"text\": \"hi\"}")
@@ -230,12 +223,7 @@ async fn wrong_content_type_is_415() {
 #[tokio::test]
 async fn unknown_route_is_a_json_404() {
     let app = spawn_app().await;
-    let r = app
-        .client
-        .get(format!("{}/v1/nope", app.address))
-        .send()
-        .await
-        .unwrap();
+    let r = app.client.get(app.url("/v1/nope")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["code"], "not_found");
@@ -246,7 +234,7 @@ async fn reload_swaps_in_a_valid_policy() {
     let app = spawn_app().await;
     let before: Value = app
         .client
-        .get(format!("{}/readyz", app.address))
+        .get(app.url("/readyz"))
         .send()
         .await
         .unwrap()
@@ -285,7 +273,7 @@ async fn reload_refuses_an_invalid_policy_and_keeps_the_old_one() {
     let app = spawn_app().await;
     let before: Value = app
         .client
-        .get(format!("{}/readyz", app.address))
+        .get(app.url("/readyz"))
         .send()
         .await
         .unwrap()
@@ -312,7 +300,7 @@ async fn reload_refuses_an_invalid_policy_and_keeps_the_old_one() {
 
     let after: Value = app
         .client
-        .get(format!("{}/readyz", app.address))
+        .get(app.url("/readyz"))
         .send()
         .await
         .unwrap()
