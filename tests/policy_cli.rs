@@ -28,6 +28,14 @@ fn edit(path: &Path, from: &str, to: &str) {
     std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
+/// Runs `policy check` on `policies`, which must fail with exit code 1;
+/// returns what it wrote to standard error.
+fn failed_check(policies: &Path) -> String {
+    let out = aupd(&["policy", "check", policies.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn line_of(path: &Path, needle: &str) -> usize {
     let text = std::fs::read_to_string(path).unwrap();
     text.lines().position(|l| l.contains(needle)).unwrap() + 1
@@ -67,9 +75,7 @@ fn unknown_key_is_reported_with_file_and_line() {
     let file = policies.join("default.toml");
     edit(&file, "context_sensitive = true\naup = \"\"\"\nYou may not host content that calls", "context_sensitive = true\ncolour = \"red\"\naup = \"\"\"\nYou may not host content that calls");
     let line = line_of(&file, "colour = ");
-    let out = aupd(&["policy", "check", policies.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failed_check(&policies);
     assert!(stderr.contains(&format!("default.toml:{line}")), "{stderr}");
     assert!(stderr.contains("unknown field `colour`"), "{stderr}");
 }
@@ -90,9 +96,7 @@ fn semantic_errors_are_all_reported_with_file_line_and_key() {
     );
     edit(&file, "within = 2", "within = 0");
     let regex_line = line_of(&file, "pattern = '(?-u:\\b)((?:lets");
-    let out = aupd(&["policy", "check", policies.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failed_check(&policies);
     assert!(
         stderr.contains(&format!("default.toml:{regex_line}: category[0].detector[6].pattern: invalid regular expression")),
         "{stderr}"
@@ -116,9 +120,7 @@ fn a_missing_model_file_is_an_error_naming_the_detector() {
         "[[category]]\nid = \"spam\"\ntitle = \"Spam\"\naup = \"No spam.\"\nseverity = \"low\"\nflag_threshold = 0.5\n\n[[category.detector]]\nid = \"spam.model\"\nkind = \"classifier\"\nweight = 1.0\nmodel = \"models/nope.model\"\n",
     )
     .unwrap();
-    let out = aupd(&["policy", "check", policies.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failed_check(&policies);
     assert!(
         stderr.contains("extra.toml:12: category[0].detector[0].model: cannot load model"),
         "{stderr}"
@@ -134,9 +136,7 @@ fn a_detector_with_keys_of_another_kind_is_refused() {
         "[[category]]\nid = \"spam\"\ntitle = \"Spam\"\naup = \"No spam.\"\nseverity = \"low\"\nflag_threshold = 0.5\n\n[[category.detector]]\nid = \"spam.words\"\nkind = \"phrases\"\nweight = 1.0\npattern = \"buy now\"\n",
     )
     .unwrap();
-    let out = aupd(&["policy", "check", policies.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failed_check(&policies);
     assert!(stderr.contains("extra.toml:8: category[0].detector[0].pattern: `pattern` does not belong to a detector of kind `phrases`"), "{stderr}");
     assert!(
         stderr.contains("category[0].detector[0].phrases: a `phrases` detector needs `phrases`"),
