@@ -118,6 +118,9 @@ struct CompiledDetector {
     id: Arc<str>,
     weight: f32,
     kind: Compiled,
+    /// Detectors (indices) that must all have found something for this one
+    /// to count.
+    requires: Vec<usize>,
 }
 
 #[derive(Debug)]
@@ -293,7 +296,20 @@ impl Engine {
                     id: Arc::from(det.id.as_str()),
                     weight: det.weight,
                     kind,
+                    requires: Vec::new(),
                 });
+            }
+            // Loading checked that every required id is a detector of this
+            // category.
+            let first = detectors.len() - cat.detectors.len();
+            for (j, det) in cat.detectors.iter().enumerate() {
+                let requires = det
+                    .requires
+                    .iter()
+                    .filter_map(|id| cat.detectors.iter().position(|o| &o.id == id))
+                    .map(|k| first + k)
+                    .collect();
+                detectors[first + j].requires = requires;
             }
         }
         for (s, signal) in policy.context.signals.iter().enumerate() {
@@ -490,6 +506,12 @@ impl Engine {
             }
         }
 
+        for (d, det) in self.detectors.iter().enumerate() {
+            if det_scores[d] > 0.0 && det.requires.iter().any(|&r| hits.spans[r].is_empty()) {
+                det_scores[d] = 0.0;
+            }
+        }
+
         let signals = &self.policy.context.signals;
         let mut keep = 1.0f32;
         let mut context_signals = Vec::new();
@@ -550,16 +572,30 @@ impl Engine {
                         }
                         _ => &hits.spans[d],
                     };
-                    for &(s, e) in spans.iter().take(MAX_SPANS_PER_DETECTOR) {
-                        let (os, oe) = folded.original_span(s, e);
-                        if oe > os {
-                            evidence.push(Evidence {
-                                category: self.category_ids[c].clone(),
-                                detector: det.id.clone(),
-                                start: os,
-                                end: oe,
-                                text: original.get(os..oe).unwrap_or_default().to_string(),
+                    let mut push = |id: &Arc<str>, spans: &[(usize, usize)]| {
+                        for &(s, e) in spans.iter().take(MAX_SPANS_PER_DETECTOR) {
+                            let (os, oe) = folded.original_span(s, e);
+                            // Two detectors behind one gate show it once.
+                            let shown = evidence.iter().any(|x: &Evidence| {
+                                x.detector == *id && x.start == os && x.end == oe
                             });
+                            if oe > os && !shown {
+                                evidence.push(Evidence {
+                                    category: self.category_ids[c].clone(),
+                                    detector: id.clone(),
+                                    start: os,
+                                    end: oe,
+                                    text: original.get(os..oe).unwrap_or_default().to_string(),
+                                });
+                            }
+                        }
+                    };
+                    push(&det.id, spans);
+                    // A gate that scores nothing itself is shown as the
+                    // reason the detector behind it counted.
+                    for &r in &det.requires {
+                        if det_scores[r] <= 0.0 {
+                            push(&self.detectors[r].id, &hits.spans[r]);
                         }
                     }
                 }
@@ -847,7 +883,75 @@ mod tests {
                 bank: usize::MAX,
                 slot: usize::MAX,
             },
+            requires: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_detector_counts_only_when_every_detector_it_requires_found_something() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("p.toml"),
+            r#"
+[[category]]
+id = "c"
+title = "C"
+aup = "No storming."
+severity = "high"
+flag_threshold = 0.5
+
+[[category.detector]]
+id = "c.storm"
+kind = "phrases"
+weight = 0.9
+phrases = ["storm"]
+requires = ["c.building", "c.people"]
+
+[[category.detector]]
+id = "c.building"
+kind = "phrases"
+weight = 0
+phrases = ["the capitol", "the castle"]
+
+[[category.detector]]
+id = "c.people"
+kind = "proximity"
+weight = 0.2
+within = 2
+first = ["we", "everyone"]
+second = ["storm"]
+"#,
+        )
+        .unwrap();
+        let engine = Engine::compile(crate::policy::load_dir(dir.path()).unwrap()).unwrap();
+
+        let text = "Tomorrow we storm the capitol";
+        let v = engine.score(text);
+        // Both gates found something: 1 - (1 - 0.9)(1 - 0.2).
+        assert!((v.scores["c"] - 0.92).abs() < 1e-6, "{v:?}");
+        assert!(v.is_flagged("c"));
+        let found: Vec<(&str, &str)> = v
+            .evidence
+            .iter()
+            .map(|e| (&*e.detector, &text[e.start..e.end]))
+            .collect();
+        // The weight-0 gate is shown as the reason; the gate that scores
+        // shows itself once.
+        assert_eq!(
+            found,
+            [
+                ("c.storm", "storm"),
+                ("c.building", "the capitol"),
+                ("c.people", "we storm"),
+            ]
+        );
+
+        // One gate silent: the gated detector adds nothing, and a weight-0
+        // gate never scores on its own.
+        let v = engine.score("We storm the beaches");
+        assert!((v.scores["c"] - 0.2).abs() < 1e-6, "{v:?}");
+        assert!(!v.is_flagged("c"));
+        assert_eq!(engine.score("the capitol at dawn").scores["c"], 0.0);
     }
 
     #[test]

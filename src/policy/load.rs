@@ -129,6 +129,10 @@ pub struct Detector {
     pub weight: f32,
     /// What it looks for.
     pub kind: DetectorKind,
+    /// Ids of detectors of the same category that must all find something
+    /// for this one to count: a gate ("the model's reading counts only when
+    /// the text has a violent act near people").
+    pub requires: Vec<String>,
 }
 
 /// The kinds of detector.
@@ -244,6 +248,7 @@ struct RawDetector {
     within: Option<Spanned<usize>>,
     model: Option<Spanned<String>>,
     midpoint: Option<Spanned<f32>>,
+    requires: Option<Spanned<Vec<String>>>,
 }
 
 // ---- loading ---------------------------------------------------------------
@@ -563,6 +568,7 @@ fn validate_category(
             min_samples: default_min_samples(),
         },
     };
+    let gates = check_requires(&raw.detector, key, report);
     let mut detectors = Vec::new();
     for (j, d) in raw.detector.into_iter().enumerate() {
         let dspan = d.span();
@@ -573,6 +579,13 @@ fn validate_category(
                 d.id.span(),
                 format!("{dkey}.id"),
                 format!("duplicate detector id `{}`", d.id.get_ref()),
+            );
+        }
+        if *d.weight.get_ref() == 0.0 && !gates.contains(d.id.get_ref()) {
+            report.at(
+                d.weight.span(),
+                format!("{dkey}.weight"),
+                "a detector of weight 0 adds nothing unless another detector `requires` it",
             );
         }
         if let Some(det) = validate_detector(d, dspan, &dkey, dir, report, model_files) {
@@ -592,6 +605,54 @@ fn validate_category(
         case,
         detectors,
     })
+}
+
+/// Checks every detector's `requires` against the category's detectors and
+/// returns the ids that some detector requires. A required detector must be
+/// another detector of the same category that finds spans (phrases, regex,
+/// proximity), and must not itself require anything, so a gate is one step.
+fn check_requires(
+    detectors: &[Spanned<RawDetector>],
+    key: &str,
+    report: &mut Report,
+) -> HashSet<String> {
+    let mut gates = HashSet::new();
+    for (j, d) in detectors.iter().enumerate() {
+        let d = d.get_ref();
+        let Some(requires) = &d.requires else {
+            continue;
+        };
+        let rkey = format!("{key}.detector[{j}].requires");
+        if requires.get_ref().is_empty() {
+            report.at(requires.span(), &rkey, "must name at least one detector");
+        }
+        for id in requires.get_ref() {
+            let target = detectors
+                .iter()
+                .map(|t| t.get_ref())
+                .find(|t| t.id.get_ref() == id);
+            let problem = match target {
+                None => Some(format!("no detector `{id}` in this category")),
+                Some(t) if t.id.get_ref() == d.id.get_ref() => {
+                    Some(format!("`{id}` cannot require itself"))
+                }
+                Some(t) if *t.kind.get_ref() == RawKind::Classifier => Some(format!(
+                    "`{id}` is a classifier; only a detector that finds spans (phrases, regex, proximity) can be required"
+                )),
+                Some(t) if t.requires.is_some() => Some(format!(
+                    "`{id}` requires other detectors itself; a gate must be one step"
+                )),
+                Some(_) => None,
+            };
+            match problem {
+                Some(msg) => report.at(requires.span(), &rkey, msg),
+                None => {
+                    gates.insert(id.clone());
+                }
+            }
+        }
+    }
+    gates
 }
 
 fn validate_detector(
@@ -741,6 +802,7 @@ fn validate_detector(
         id: d.id.into_inner(),
         weight,
         kind,
+        requires: d.requires.map(|r| r.into_inner()).unwrap_or_default(),
     })
 }
 
