@@ -145,6 +145,38 @@ fn a_detector_with_keys_of_another_kind_is_refused() {
 }
 
 #[test]
+fn a_gate_that_is_not_a_detector_of_the_category_is_refused() {
+    let (_dir, policies) = policy_copy();
+    let file = policies.join("default.toml");
+    let gated = "requires = [\"incitement.violence-toward-people\"]";
+    let line = line_of(&file, gated);
+    edit(&file, gated, "requires = [\"threat.explicit\"]");
+    let stderr = failed_check(&policies);
+    // The gate is in another category, and the weight-0 detector that was
+    // the gate now gates nothing.
+    assert!(
+        stderr.contains(&format!(
+            "default.toml:{line}: category[0].detector[8].requires: no detector `threat.explicit` in this category"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("category[0].detector[7].weight: a detector of weight 0 adds nothing unless another detector `requires` it"),
+        "{stderr}"
+    );
+
+    let (_dir, policies) = policy_copy();
+    let file = policies.join("default.toml");
+    edit(&file, gated, "requires = [\"incitement.model\"]");
+    let stderr = failed_check(&policies);
+    assert!(
+        stderr
+            .contains("category[0].detector[8].requires: `incitement.model` cannot require itself"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_failing_policy_case_fails_the_run_and_names_the_case() {
     let (_dir, policies) = policy_copy();
     let file = policies.join("tests").join("zz-extra.toml");
