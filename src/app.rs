@@ -225,6 +225,11 @@ impl Application {
                 beat,
             ))
         });
+        // Push intake records samples even when the sampler does not run.
+        let retention = tokio::spawn(crate::sampling::retention::run(
+            self.sampling.clone(),
+            stopped.clone(),
+        ));
         let dispatcher = self.dispatcher_enabled.then(|| {
             tokio::spawn(crate::delivery::dispatcher::run(
                 self.webhooks.clone(),
@@ -268,6 +273,11 @@ impl Application {
                 if let Err(e) = enforcement.await {
                     tracing::error!(error = %e, "enforcement worker failed");
                 }
+            }
+            // A retention pass in progress runs to its end; each tenant's
+            // removals are one transaction.
+            if let Err(e) = retention.await {
+                tracing::error!(error = %e, "sample retention task failed");
             }
         };
         if tokio::time::timeout(self.grace, workers).await.is_err() {

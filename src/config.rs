@@ -164,6 +164,9 @@ pub struct SamplingSettings {
     pub max_sitemap_pages: usize,
     /// Seed for sampling decisions (tests and benchmarks); random if unset.
     pub rng_seed: Option<u64>,
+    /// Days a sample (excerpt, verdict, findings, content hash) is kept
+    /// unless a case or a raised alert cites it; `0` keeps every sample.
+    pub retention_days: u64,
 }
 
 impl Default for SamplingSettings {
@@ -192,6 +195,7 @@ impl Default for SamplingSettings {
             intake_sample_rate: 0.05,
             max_sitemap_pages: 200,
             rng_seed: None,
+            retention_days: 90,
         }
     }
 }

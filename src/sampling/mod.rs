@@ -7,6 +7,7 @@ pub mod fetch;
 pub mod guard;
 pub mod registry;
 pub mod reservoir;
+pub mod retention;
 pub mod worker;
 
 mod record;
