@@ -90,6 +90,12 @@ pub struct DeliverySettings {
     /// Days a finished webhook message and its deliveries are kept before
     /// the dispatcher removes them (0: keep them forever).
     pub retention_days: u64,
+    /// Key (64 hex digits) that seals endpoints' signing secrets in the
+    /// store. Prefer `secret_key_file`; without either, aupd creates
+    /// `webhook-secrets.key` in the store directory.
+    pub secret_key: Option<Secret>,
+    /// File holding that key (a mounted Kubernetes Secret).
+    pub secret_key_file: Option<PathBuf>,
 }
 
 impl Default for DeliverySettings {
@@ -107,6 +113,8 @@ impl Default for DeliverySettings {
             allow_cidrs: Vec::new(),
             user_agent: concat!("aupd-webhooks/", env!("CARGO_PKG_VERSION")).into(),
             retention_days: 90,
+            secret_key: None,
+            secret_key_file: None,
         }
     }
 }
@@ -487,6 +495,13 @@ impl Settings {
             })?;
             self.auth.admin_token = Some(Secret::new(text.trim()));
         }
+        if let Some(path) = &self.delivery.secret_key_file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            self.delivery.secret_key = Some(Secret::new(text.trim()));
+        }
         Ok(())
     }
 
@@ -512,6 +527,11 @@ impl Settings {
         }
         if self.store.cache_mb < 8 {
             return Err(invalid("store.cache_mb", "must be at least 8".into()));
+        }
+        if let Some(key) = &self.delivery.secret_key {
+            if let Err(message) = crate::delivery::sealing::SecretKey::parse(key.expose()) {
+                return Err(invalid("delivery.secret_key", message));
+            }
         }
         let sampling = &self.sampling;
         if let Err(message) = sampling.allow_nets() {

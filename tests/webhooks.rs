@@ -721,3 +721,133 @@ async fn an_operator_changes_and_removes_an_endpoint() {
         "a disabled endpoint gets nothing"
     );
 }
+
+/// The raw endpoint records in a stopped app's store.
+fn stored_endpoints(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    use aupd::store::{SledStore, Store, Tree};
+    let store = SledStore::open(&dir.join("store")).unwrap();
+    store
+        .scan_raw(Tree::Endpoints, b"", usize::MAX, false)
+        .unwrap()
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
+}
+
+#[tokio::test]
+async fn signing_secrets_are_sealed_at_rest_and_sign_only_with_their_key() {
+    let app = webhook_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let (_, secret) = register(&app, &receiver, "ops", json!({})).await;
+    let dir = app.stop().await;
+
+    // On disk: sealed, never the secret; the key beside the store, owner-only.
+    let records = stored_endpoints(dir.path());
+    assert_eq!(records.len(), 1);
+    let raw = String::from_utf8_lossy(&records[0]);
+    assert!(raw.contains("sealed:v1:"), "{raw}");
+    assert!(
+        !raw.contains(&secret[6..]),
+        "the secret is on disk in plain text"
+    );
+    let key_file = dir.path().join("store").join("webhook-secrets.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // Restarted with the same key file: it still signs.
+    let app = common::spawn_app_with(common::Options {
+        configure: Box::new(|s| {
+            s.sampling.enabled = false;
+            s.delivery.allow_cidrs = vec!["127.0.0.0/8".into()];
+            s.delivery.retry_scale = 0.00001;
+            s.delivery.poll_ms = 20;
+        }),
+        store_dir: Some(dir),
+        ..common::Options::default()
+    })
+    .await;
+    open_case(&app).await;
+    let got = receiver.wait_for("ops", 1, WAIT).await;
+    assert_eq!(got[0].verified, vec![true]);
+    let dir = app.stop().await;
+
+    // With another key the secret does not open: the delivery fails and
+    // says why, and nothing is sent unsigned.
+    let app = common::spawn_app_with(common::Options {
+        configure: Box::new(|s| {
+            s.sampling.enabled = false;
+            s.delivery.allow_cidrs = vec!["127.0.0.0/8".into()];
+            s.delivery.retry_scale = 0.00001;
+            s.delivery.poll_ms = 20;
+            s.delivery.secret_key = Some(aupd::config::Secret::new("ab".repeat(32)));
+        }),
+        store_dir: Some(dir),
+        ..common::Options::default()
+    })
+    .await;
+    open_case(&app).await;
+    wait_until(|| async {
+        deliveries(&app, "").await.iter().any(|d| {
+            d["attempts"].as_array().is_some_and(|a| {
+                a.iter().any(|x| {
+                    x["error"].as_str().is_some_and(|e| {
+                        e.starts_with("signing secret: the stored secret does not open")
+                    })
+                })
+            })
+        })
+    })
+    .await;
+    assert_eq!(
+        receiver.received("ops").len(),
+        1,
+        "only the delivery signed with the right key arrived"
+    );
+}
+
+#[tokio::test]
+async fn a_plain_secret_left_by_an_older_store_is_sealed_at_start_and_still_signs() {
+    use aupd::domain::{Endpoint, SecretText};
+    use aupd::store::{Batch, SledStore, Store};
+    let app = webhook_app(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let (id, secret) = register(&app, &receiver, "ops", json!({})).await;
+    let dir = app.stop().await;
+    {
+        // What an aupd from before sealing wrote.
+        let store: std::sync::Arc<dyn Store> =
+            std::sync::Arc::new(SledStore::open(&dir.path().join("store")).unwrap());
+        let mut e: Endpoint = store.get(id.as_bytes()).unwrap().unwrap();
+        e.secret = SecretText(secret.clone());
+        let mut batch = Batch::new();
+        batch.put(&e).unwrap();
+        store.commit(batch).unwrap();
+        store.flush().unwrap();
+    }
+    assert!(String::from_utf8_lossy(&stored_endpoints(dir.path())[0]).contains(&secret[6..]));
+
+    let app = common::spawn_app_with(common::Options {
+        configure: Box::new(|s| {
+            s.sampling.enabled = false;
+            s.delivery.allow_cidrs = vec!["127.0.0.0/8".into()];
+            s.delivery.retry_scale = 0.00001;
+            s.delivery.poll_ms = 20;
+        }),
+        store_dir: Some(dir),
+        ..common::Options::default()
+    })
+    .await;
+    open_case(&app).await;
+    let got = receiver.wait_for("ops", 1, WAIT).await;
+    assert_eq!(got[0].verified, vec![true]);
+    let dir = app.stop().await;
+    let raw = String::from_utf8_lossy(&stored_endpoints(dir.path())[0]).into_owned();
+    assert!(
+        raw.contains("sealed:v1:") && !raw.contains(&secret[6..]),
+        "{raw}"
+    );
+}

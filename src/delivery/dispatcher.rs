@@ -16,6 +16,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::schedule::{next_attempt, parse_retry_after, Next};
+use super::sealing::SecretKey;
 use super::signing::{signature_header, SigningSecret};
 use super::{envelope_body, Result, Webhooks};
 use crate::domain::{
@@ -294,11 +295,29 @@ impl Dispatcher {
         }
         let body = envelope_body(&message, d.dry_run);
         let now = self.webhooks.now();
-        let secrets: Vec<SigningSecret> = endpoint
-            .signing_secrets(now)
-            .into_iter()
-            .filter_map(|s| SigningSecret::parse(&s.0).ok())
-            .collect();
+        let mut secrets: Vec<SigningSecret> = Vec::new();
+        for stored in endpoint.signing_secrets(now) {
+            // A store written before sealing holds plain secrets until the
+            // start-up step seals them.
+            let plain = if SecretKey::is_sealed(&stored.0) {
+                match self.webhooks.key().open(&endpoint.id, &stored.0) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!(endpoint = %endpoint.id, error = %e, "cannot open the endpoint's signing secret; rotate it or restore the key");
+                        return (
+                            Verdict::Retry(None),
+                            None,
+                            Some(format!("signing secret: {e}")),
+                        );
+                    }
+                }
+            } else {
+                stored.0.clone()
+            };
+            if let Ok(secret) = SigningSecret::parse(&plain) {
+                secrets.push(secret);
+            }
+        }
         let refs: Vec<&SigningSecret> = secrets.iter().collect();
         let timestamp = Timestamp::now().as_second();
         let signature = signature_header(&refs, &message.id, timestamp, &body);

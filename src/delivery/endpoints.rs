@@ -4,6 +4,7 @@
 use jiff::{SignedDuration, Timestamp};
 use url::Url;
 
+use super::sealing::SecretKey;
 use super::signing::SigningSecret;
 use super::{Result, WebhookError, Webhooks};
 use crate::domain::webhook::EVENT_TYPES;
@@ -11,7 +12,7 @@ use crate::domain::{
     Delivery, DeliveryStatus, Endpoint, OperatorAlert, OutboxMessage, PreviousSecret, SecretText,
 };
 use crate::store::delivery::{new_id, put_delivery, queue_message};
-use crate::store::{Batch, StoreError};
+use crate::store::{Batch, StoreError, Tree};
 
 /// Longest description.
 const MAX_DESCRIPTION: usize = 500;
@@ -111,15 +112,16 @@ impl Webhooks {
     pub async fn create_endpoint(&self, new: NewEndpoint) -> Result<(Endpoint, SigningSecret)> {
         let secret = SigningSecret::generate();
         let now = self.now();
+        let id = new_id("ep");
         let endpoint = Endpoint {
-            id: new_id("ep"),
+            secret: SecretText(self.key.seal(&id, &secret.expose())),
+            id,
             url: new.url.to_string(),
             event_types: new.event_types,
             description: new.description,
             dry_run: new.dry_run,
             enabled: true,
             disabled_reason: None,
-            secret: SecretText(secret.expose()),
             previous: None,
             failing_since: None,
             version: 1,
@@ -218,10 +220,57 @@ impl Webhooks {
         .await
     }
 
+    /// Seals the signing secrets that a store written before sealing holds
+    /// in plain text, each endpoint in one transaction with a
+    /// `webhook.secret_sealed` event. Blocks; run at start-up. Returns how
+    /// many endpoints changed.
+    pub fn seal_plain_secrets(&self) -> Result<usize> {
+        let mut sealed = 0;
+        for (key, raw) in self
+            .store
+            .scan_raw(Tree::Endpoints, b"", usize::MAX, false)?
+        {
+            let mut e: Endpoint = crate::store::decode(&raw)?;
+            let plain = !SecretKey::is_sealed(&e.secret.0)
+                || e.previous
+                    .as_ref()
+                    .is_some_and(|p| !SecretKey::is_sealed(&p.secret.0));
+            if !plain {
+                continue;
+            }
+            if !SecretKey::is_sealed(&e.secret.0) {
+                e.secret = SecretText(self.key.seal(&e.id, &e.secret.0));
+            }
+            if let Some(p) = e.previous.as_mut() {
+                if !SecretKey::is_sealed(&p.secret.0) {
+                    p.secret = SecretText(self.key.seal(&e.id, &p.secret.0));
+                }
+            }
+            let mut batch = Batch::new();
+            batch.expect::<Endpoint>(key, Some(raw));
+            batch.put(&e)?;
+            batch.event(
+                "webhook.secret_sealed",
+                None,
+                serde_json::json!({"endpoint": e.id}),
+            )?;
+            self.store.commit(batch)?;
+            sealed += 1;
+        }
+        if sealed > 0 {
+            self.store.flush()?;
+            tracing::info!(
+                endpoints = sealed,
+                "sealed webhook secrets stored in plain text by an older aupd"
+            );
+        }
+        Ok(sealed)
+    }
+
     /// Makes a new secret; the old one keeps signing for the overlap window.
     pub async fn rotate_secret(&self, id: &str) -> Result<(Endpoint, SigningSecret)> {
         let secret = SigningSecret::generate();
-        let new = SecretText(secret.expose());
+        let new = SecretText(self.key.seal(id, &secret.expose()));
         let overlap = SignedDuration::from_secs(
             i64::try_from(self.settings.rotation_overlap_secs).unwrap_or(i64::MAX / 2),
         );

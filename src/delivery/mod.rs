@@ -6,6 +6,7 @@ pub mod dispatcher;
 pub mod endpoints;
 pub mod receipts;
 pub mod schedule;
+pub mod sealing;
 pub mod signing;
 pub mod soak;
 
@@ -78,16 +79,19 @@ pub struct Webhooks {
     clock: Arc<dyn Clock>,
     cases: CaseService,
     wake: Arc<tokio::sync::Notify>,
+    key: Arc<sealing::SecretKey>,
 }
 
 impl Webhooks {
     /// The delivery room over `store`, checking endpoint URLs with a guard
-    /// built from the delivery allow-list and `resolver`.
+    /// built from the delivery allow-list and `resolver`, sealing signing
+    /// secrets with `key`.
     pub fn new(
         store: SharedStore,
         settings: DeliverySettings,
         resolver: Arc<dyn Resolver>,
         cases: CaseService,
+        key: Arc<sealing::SecretKey>,
     ) -> anyhow::Result<Self> {
         let allow = settings
             .allow_nets()
@@ -99,7 +103,13 @@ impl Webhooks {
             guard: Arc::new(Guard::new(allow, resolver)),
             cases,
             wake: Arc::new(tokio::sync::Notify::new()),
+            key,
         })
+    }
+
+    /// The key that seals endpoints' signing secrets.
+    pub fn key(&self) -> &sealing::SecretKey {
+        &self.key
     }
 
     /// The store.

@@ -126,7 +126,13 @@ pub fn bench_delivery(
         let cases = CaseService::new(store.clone(), Ladders::default(), Arc::new(SystemClock));
         let mut settings = settings;
         settings.allow_cidrs = vec!["127.0.0.0/8".into()];
-        let webhooks = Webhooks::new(store.clone(), settings.clone(), Arc::new(SystemResolver), cases)?;
+        let webhooks = Webhooks::new(
+            store.clone(),
+            settings.clone(),
+            Arc::new(SystemResolver),
+            cases,
+            Arc::new(super::sealing::SecretKey::generate()),
+        )?;
         let (url, state) = start_receiver()?;
         let (_, secret) = webhooks
             .create_endpoint(NewEndpoint {
