@@ -318,6 +318,14 @@ impl Dispatcher {
                 secrets.push(secret);
             }
         }
+        if secrets.is_empty() {
+            // Never send an order a receiver could not verify.
+            return (
+                Verdict::Retry(None),
+                None,
+                Some("signing secret: none usable; rotate the endpoint's secret".into()),
+            );
+        }
         let refs: Vec<&SigningSecret> = secrets.iter().collect();
         let timestamp = Timestamp::now().as_second();
         let signature = signature_header(&refs, &message.id, timestamp, &body);
