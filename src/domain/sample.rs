@@ -77,6 +77,15 @@ pub struct EvidenceSpan {
     pub detector: String,
     /// The matched text.
     pub text: String,
+    /// Byte offset of the span's start in the sample's excerpt; absent when
+    /// the span lies beyond the excerpt (or for samples recorded before
+    /// offsets were kept). The excerpt folds runs of whitespace to one
+    /// space, and so does `excerpt[start..end]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<usize>,
+    /// Byte offset of the span's end in the excerpt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<usize>,
 }
 
 /// The policy's judgement on a sample, as kept with it.

@@ -65,15 +65,67 @@ pub fn content_hash(text: &str) -> String {
     hex::encode(h.finalize())
 }
 
-fn excerpt(text: &str, chars: usize) -> String {
-    let folded: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match folded.char_indices().nth(chars) {
-        Some((i, _)) => format!("{}…", &folded[..i]),
-        None => folded,
+/// The start of a text with its whitespace folded to single spaces, bounded
+/// to `chars` characters, and where each of its words came from.
+struct Excerpt {
+    text: String,
+    /// Per word: its byte offset in the original, in the excerpt, and its
+    /// length as kept (a word cut by the bound keeps its start only).
+    words: Vec<(usize, usize, usize)>,
+}
+
+impl Excerpt {
+    fn new(text: &str, chars: usize) -> Self {
+        let mut out = String::new();
+        let mut words = Vec::new();
+        let mut left = chars;
+        let mut cut = false;
+        for word in text.split_whitespace() {
+            let orig = word.as_ptr() as usize - text.as_ptr() as usize;
+            if !out.is_empty() {
+                if left == 0 {
+                    cut = true;
+                    break;
+                }
+                out.push(' ');
+                left -= 1;
+            }
+            let n = word.chars().count();
+            let kept = if n > left {
+                cut = true;
+                word.char_indices().nth(left).map_or(word.len(), |(i, _)| i)
+            } else {
+                word.len()
+            };
+            words.push((orig, out.len(), kept));
+            out.push_str(&word[..kept]);
+            left -= word[..kept].chars().count();
+            if cut {
+                break;
+            }
+        }
+        if cut {
+            out.push('…');
+        }
+        Excerpt { text: out, words }
+    }
+
+    /// The excerpt's offset for an offset of the original that starts or
+    /// ends a word (evidence spans are whole words); `None` beyond the kept
+    /// text.
+    fn offset(&self, original: usize, is_end: bool) -> Option<usize> {
+        self.words.iter().find_map(|&(o, e, len)| {
+            let inside = if is_end {
+                original > o && original <= o + len
+            } else {
+                original >= o && original < o + len
+            };
+            inside.then(|| e + (original - o))
+        })
     }
 }
 
-fn to_sample_verdict(v: Verdict) -> SampleVerdict {
+fn to_sample_verdict(v: Verdict, excerpt: &Excerpt) -> SampleVerdict {
     SampleVerdict {
         policy_version: v.policy_version.to_string(),
         scores: v
@@ -93,10 +145,19 @@ fn to_sample_verdict(v: Verdict) -> SampleVerdict {
         evidence: v
             .evidence
             .into_iter()
-            .map(|e| EvidenceSpan {
-                category: e.category.to_string(),
-                detector: e.detector.to_string(),
-                text: e.text,
+            .map(|e| {
+                let (start, end) =
+                    match (excerpt.offset(e.start, false), excerpt.offset(e.end, true)) {
+                        (Some(s), Some(x)) if s < x => (Some(s), Some(x)),
+                        _ => (None, None),
+                    };
+                EvidenceSpan {
+                    category: e.category.to_string(),
+                    detector: e.detector.to_string(),
+                    text: e.text,
+                    start,
+                    end,
+                }
             })
             .collect(),
     }
@@ -168,7 +229,8 @@ fn record_blocking(
         let scoring = std::time::Instant::now();
         let full = engine.score(&item.text);
         crate::metrics::scored("sampling", &full, scoring.elapsed());
-        let verdict = to_sample_verdict(full);
+        let kept = Excerpt::new(&item.text, excerpt_chars);
+        let verdict = to_sample_verdict(full, &kept);
         let sample = Sample {
             id: SampleId::new(),
             tenant: tenant.clone(),
@@ -177,7 +239,7 @@ fn record_blocking(
             item_id: item.id,
             fetched_at: now,
             content_hash: hash.clone(),
-            excerpt: excerpt(&item.text, excerpt_chars),
+            excerpt: kept.text,
             outcome: SampleOutcome::Scored {
                 verdict: verdict.clone(),
             },
@@ -727,9 +789,52 @@ mod tests {
         assert_eq!(x["violent-incitement"], 3);
     }
 
+    fn excerpt(text: &str, chars: usize) -> String {
+        Excerpt::new(text, chars).text
+    }
+
     #[test]
     fn excerpts_are_bounded_on_character_boundaries() {
         assert_eq!(excerpt("héllo   wörld", 7), "héllo w…");
+        assert_eq!(excerpt("héllo   wörld", 6), "héllo …");
         assert_eq!(excerpt("short", 10), "short");
+        assert_eq!(excerpt("  two\n words ", 9), "two words");
+        assert_eq!(excerpt("", 9), "");
+    }
+
+    #[test]
+    fn evidence_offsets_slice_the_excerpt_to_the_matched_words() {
+        let engine = crate::policy::Engine::compile(
+            crate::policy::load_dir(
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let text = "Tomorrow   we\tgo.  STORM  the\n capitol and bring your guns. \
+                    More words here so that the end is cut: we will storm the capitol again";
+        let kept = Excerpt::new(text, 60);
+        let v = to_sample_verdict(engine.score(text), &kept);
+        assert!(v.evidence.len() >= 2, "{v:?}");
+        let mut inside = 0;
+        for e in &v.evidence {
+            match (e.start, e.end) {
+                (Some(s), Some(x)) => {
+                    inside += 1;
+                    let folded: Vec<&str> = e.text.split_whitespace().collect();
+                    assert_eq!(&kept.text[s..x], folded.join(" "), "{e:?}");
+                }
+                _ => assert!(
+                    !kept
+                        .text
+                        .contains(&e.text.split_whitespace().collect::<Vec<_>>().join(" "))
+                        || text.matches(&*e.text).count() > 1,
+                    "{e:?} is in the excerpt but has no offsets"
+                ),
+            }
+        }
+        assert!(inside >= 2, "{v:?}");
+        // The second "storm the capitol" lies beyond the excerpt.
+        assert!(v.evidence.iter().any(|e| e.start.is_none()), "{v:?}");
     }
 }
