@@ -71,6 +71,11 @@ def main(path):
     need(str(env.get("AUPD__STORE__PATH", "")).startswith("/var/lib/aupd/"), "store must live on the data volume")
     need(bool(env.get("AUPD__AUTH__ADMIN_TOKEN_FILE")), "admin token must come from a file")
     need("AUPD__AUTH__ADMIN_TOKEN" not in env, "admin token must not be a plain variable")
+    need(
+        env.get("AUPD__DELIVERY__SECRET_KEY_FILE") == "/etc/aupd/webhook-key/key",
+        "the webhook sealing key must come from the mounted Secret",
+    )
+    need("AUPD__DELIVERY__SECRET_KEY" not in env, "the webhook sealing key must not be a plain variable")
     ports = [p["containerPort"] for p in container.get("ports", [])]
     need(ports == [8080], f"container ports {ports}, expected [8080]")
 

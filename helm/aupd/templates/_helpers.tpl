@@ -91,3 +91,17 @@ every render runs it.
 {{- fail "set auth.adminToken or auth.existingSecret, not both" }}
 {{- end }}
 {{- end }}
+
+{{/* The Secret holding the key that seals webhook signing secrets. */}}
+{{- define "aupd.webhookKeySecretName" -}}
+{{- default (printf "%s-webhook-key" (include "aupd.fullname" .)) .Values.webhookSecretKey.existingSecret }}
+{{- end }}
+
+{{/* Key of the sealing key inside that Secret. */}}
+{{- define "aupd.webhookKeySecretKey" -}}
+{{- if .Values.webhookSecretKey.existingSecret }}
+{{- .Values.webhookSecretKey.existingSecretKey }}
+{{- else -}}
+key
+{{- end }}
+{{- end }}
