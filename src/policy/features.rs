@@ -290,6 +290,108 @@ fn walk_words(
     k
 }
 
+/// Sums of the rows of `entries`, and how many there are.
+#[inline(always)]
+fn sums<const K: usize>(rows: &[[i16; K]], entries: &[u32]) -> ([i32; K], usize) {
+    let mut sum = [0i32; K];
+    for &e in entries {
+        if let Some(w) = rows.get(e as usize) {
+            for m in 0..K {
+                sum[m] += i32::from(w[m]);
+            }
+        }
+    }
+    (sum, entries.len())
+}
+
+/// [`walk_words`] for `cl >= 2` (a word's leading space alone is no
+/// n-gram, so a word that turns out empty has none to take back), adding up
+/// each n-gram's row of `rows` as it goes instead of listing it: the table
+/// reads then also fill the phrase scan's waits. Returns the sums and the
+/// number of n-grams.
+#[inline(always)]
+fn walk_sum<const K: usize>(
+    text: &str,
+    words: &mut Vec<WordHash>,
+    cl: usize,
+    ch: usize,
+    shift: u32,
+    rows: &[[i16; K]],
+    mut on_byte: impl FnMut(usize, u8),
+) -> ([i32; K], usize) {
+    #[inline(always)]
+    #[allow(clippy::needless_range_loop)]
+    fn add<const K: usize>(
+        window: u64,
+        at: usize,
+        cl: usize,
+        ch: usize,
+        shift: u32,
+        rows: &[[i16; K]],
+        sum: &mut [i32; K],
+    ) -> usize {
+        let top = if at >= ch { ch } else { at };
+        let mut n = cl;
+        while n <= top {
+            let e = entry(char_hash(window & CHAR_MASKS[n]), shift);
+            if let Some(w) = rows.get(e as usize) {
+                for m in 0..K {
+                    sum[m] += i32::from(w[m]);
+                }
+            }
+            n += 1;
+        }
+        (top + 1).saturating_sub(cl)
+    }
+    words.clear();
+    let bytes = text.as_bytes();
+    let mut sum = [0i32; K];
+    let mut count = 0usize;
+    let mut h = FNV_OFFSET;
+    let mut start = 0usize;
+    let mut window = u64::from(b' ');
+    let mut at = 1usize;
+    for (i, &b) in bytes.iter().enumerate() {
+        on_byte(i, b);
+        if b == b' ' {
+            if i > start {
+                if ch > 0 {
+                    window = (window << 8) | u64::from(b' ');
+                    count += add(window, at + 1, cl, ch, shift, rows, &mut sum);
+                }
+                words.push(WordHash {
+                    start: start as u32,
+                    end: i as u32,
+                    hash: h,
+                });
+            }
+            h = FNV_OFFSET;
+            start = i + 1;
+            window = u64::from(b' ');
+            at = 1;
+        } else {
+            h = fnv_step(h, b);
+            if ch > 0 {
+                window = (window << 8) | u64::from(b);
+                at += 1;
+                count += add(window, at, cl, ch, shift, rows, &mut sum);
+            }
+        }
+    }
+    if bytes.len() > start {
+        if ch > 0 {
+            window = (window << 8) | u64::from(b' ');
+            count += add(window, at + 1, cl, ch, shift, rows, &mut sum);
+        }
+        words.push(WordHash {
+            start: start as u32,
+            end: bytes.len() as u32,
+            hash: h,
+        });
+    }
+    (sum, count)
+}
+
 /// Each of `K` models' dot product, in units of its quantisation step, from
 /// the table entries of a text's word and character n-grams (see
 /// [`FeatureSpec::dot_quantised_words`]).
@@ -526,7 +628,8 @@ impl FeatureSpec {
     /// that also finds its words (written into `words` as [`hash_words`]
     /// writes them) and calls `on_byte(i, byte)` for every byte of the text
     /// in order, so that other work on the same bytes (the phrase scan) can
-    /// run in the same loop: its latency then overlaps the hashing.
+    /// run in the same loop: its latency then overlaps the hashing and the
+    /// table reads, which for character n-grams are made as they are hashed.
     pub fn dot_quantised_walk<const K: usize>(
         &self,
         text: &str,
@@ -546,16 +649,21 @@ impl FeatureSpec {
         if buckets.len() < bound {
             buckets.resize(bound, 0);
         }
-        // Character n-grams first, then word n-grams: each group is summed
-        // on its own, in integers, so the order within it does not matter.
-        let nc = match (cl, ch) {
-            (0, 0) => walk_words(text, words, 1, 0, shift, buckets, on_byte),
-            (4, 5) => walk_words(text, words, 4, 5, shift, buckets, on_byte),
-            (3, 5) => walk_words(text, words, 3, 5, shift, buckets, on_byte),
-            (2, 4) => walk_words(text, words, 2, 4, shift, buckets, on_byte),
-            _ => walk_words(text, words, cl, ch, shift, buckets, on_byte),
+        // Character n-grams are summed as they are hashed; word n-grams
+        // then from the words' hashes. Each group is summed on its own, in
+        // integers, so the order within it does not matter.
+        let (rows, _) = table.as_chunks::<K>();
+        let (char_sum, nc) = match (cl, ch) {
+            (4, 5) => walk_sum::<K>(text, words, 4, 5, shift, rows, on_byte),
+            (3, 5) => walk_sum::<K>(text, words, 3, 5, shift, rows, on_byte),
+            (2, 4) => walk_sum::<K>(text, words, 2, 4, shift, rows, on_byte),
+            (0, 0) => walk_sum::<K>(text, words, 1, 0, shift, rows, on_byte),
+            _ => {
+                let nc = walk_words(text, words, cl, ch, shift, buckets, on_byte);
+                sums::<K>(rows, &buckets[..nc])
+            }
         };
-        let mut k = nc;
+        let mut k = 0;
         if wh > 0 {
             for j in 0..words.len() {
                 let mut comb = WORD_SEED;
@@ -569,8 +677,12 @@ impl FeatureSpec {
                 }
             }
         }
-        let (char_part, word_part) = buckets[..k].split_at(nc);
-        quantised_sums::<K>(table, word_part, char_part)
+        let (word_sum, nw) = sums::<K>(rows, &buckets[..k]);
+        let mut out = [0.0f32; K];
+        for m in 0..K {
+            out[m] = scale(word_sum[m] as f32, nw as u32) + scale(char_sum[m] as f32, nc as u32);
+        }
+        out
     }
 
     /// The sparse feature vector of `text`, sorted by index with repeats
