@@ -260,7 +260,11 @@ impl<'a> Scan<'a> {
     fn step(&mut self, sid: StateID, i: usize, b: u8, hits: &mut Hits) -> StateID {
         let sid = self.dfa.next_state(Anchored::No, sid, b);
         if self.dfa.is_special(sid) && self.dfa.is_match(sid) {
-            self.record(sid, i + 1, hits);
+            // Only a match that ends a word counts (`record` checks it too).
+            let end = i + 1;
+            if self.text.get(end).is_none_or(|&next| next == b' ') {
+                self.record(sid, end, hits);
+            }
         }
         sid
     }
@@ -633,13 +637,15 @@ impl Engine {
         cat_scores.resize(self.policy.categories.len(), 0.0);
         let mut flagged = Vec::new();
         let mut evidence = Vec::new();
+        // Each category's product of (1 - detector score), in one pass over
+        // the detectors (in the same order, so the same product).
+        // Each entry is then replaced by the category's score.
+        cat_scores.fill(1.0);
+        for (det, &score) in self.detectors.iter().zip(det_scores.iter()) {
+            cat_scores[det.category] *= 1.0 - score;
+        }
         for (c, cat) in self.policy.categories.iter().enumerate() {
-            let mut keep = 1.0f32;
-            for (d, det) in self.detectors.iter().enumerate() {
-                if det.category == c {
-                    keep *= 1.0 - det_scores[d];
-                }
-            }
+            let keep = cat_scores[c];
             let mut score = 1.0 - keep;
             if cat.context_sensitive {
                 score *= 1.0 - self.policy.context.dampening * context;
