@@ -24,10 +24,11 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::{dfa::DFA, Anchored, MatchKind};
 use serde::{Deserialize, Serialize};
 
-use super::features::{hash_words, FeatureSpec, WordHash};
+use super::features::{FeatureSpec, WordHash};
 use super::load::{DetectorKind, Policy};
 use super::normalize::{normalize, normalize_into, Normalized};
 use crate::domain::Severity;
@@ -187,11 +188,122 @@ impl Bank {
     }
 }
 
+impl Bank {
+    /// [`Self::margins`] in one walk over the text that also finds and
+    /// hashes its words (into `words`) and calls `on_byte(i, byte)` for
+    /// every byte.
+    fn margins_walk(
+        &self,
+        text: &str,
+        words: &mut Vec<WordHash>,
+        buf: &mut Vec<u32>,
+        out: &mut [f32],
+        on_byte: impl FnMut(usize, u8),
+    ) {
+        #[inline(always)]
+        fn put<const K: usize>(
+            bank: &Bank,
+            text: &str,
+            words: &mut Vec<WordHash>,
+            buf: &mut Vec<u32>,
+            out: &mut [f32],
+            on_byte: impl FnMut(usize, u8),
+        ) {
+            let dots = bank
+                .spec
+                .dot_quantised_walk::<K>(text, words, &bank.table, buf, on_byte);
+            for (m, (o, d)) in out.iter_mut().zip(dots).enumerate() {
+                *o = d * bank.steps[m] + bank.biases[m];
+            }
+        }
+        match self.biases.len() {
+            1 => put::<1>(self, text, words, buf, out, on_byte),
+            2 => put::<2>(self, text, words, buf, out, on_byte),
+            3 => put::<3>(self, text, words, buf, out, on_byte),
+            _ => put::<BANK_WIDTH>(self, text, words, buf, out, on_byte),
+        }
+    }
+}
+
+/// The phrase scan between two bytes of the folded text: the overlapping
+/// search of `AhoCorasick::find_overlapping_iter`, written out so that it
+/// can be stepped from another loop over the same bytes. Every match is
+/// seen, in the same order (by end, then as the state lists them). The
+/// automaton's state is kept by the caller (a local stays in a register).
+struct Scan<'a> {
+    engine: &'a Engine,
+    dfa: &'a DFA,
+    text: &'a [u8],
+    /// The regular expressions (bits) whose first words the text has.
+    triggered: u64,
+}
+
+impl<'a> Scan<'a> {
+    /// A scan of `text` and its start state; `None` when there are no
+    /// phrases.
+    fn new(engine: &'a Engine, text: &'a [u8], hits: &mut Hits) -> Option<(Self, StateID)> {
+        let dfa = engine.automaton.as_ref()?;
+        let sid = dfa.start_state(Anchored::No).ok()?;
+        let mut scan = Scan {
+            engine,
+            dfa,
+            text,
+            triggered: 0,
+        };
+        if dfa.is_match(sid) {
+            scan.record(sid, 0, hits);
+        }
+        Some((scan, sid))
+    }
+
+    /// Reads byte `i`, `b`, in state `sid`; returns the next state. (The
+    /// dead state, which this search never reaches, would stay dead and
+    /// match nothing, as a stopped search.)
+    #[inline(always)]
+    fn step(&mut self, sid: StateID, i: usize, b: u8, hits: &mut Hits) -> StateID {
+        let sid = self.dfa.next_state(Anchored::No, sid, b);
+        if self.dfa.is_special(sid) && self.dfa.is_match(sid) {
+            // Only a match that ends a word counts (`record` checks it too).
+            let end = i + 1;
+            if self.text.get(end).is_none_or(|&next| next == b' ') {
+                self.record(sid, end, hits);
+            }
+        }
+        sid
+    }
+
+    /// Records the whole-word matches of the current (match) state, which
+    /// end at byte `end`.
+    #[inline(never)]
+    fn record(&mut self, sid: StateID, end: usize, hits: &mut Hits) {
+        let (dfa, text, e) = (self.dfa, self.text, end);
+        if e != text.len() && text[e] != b' ' {
+            return;
+        }
+        for i in 0..dfa.match_len(sid) {
+            let pid = dfa.match_pattern(sid, i);
+            let s = e - dfa.pattern_len(pid);
+            if s != 0 && text[s - 1] != b' ' {
+                continue;
+            }
+            for u in &self.engine.uses[pid.as_usize()] {
+                match *u {
+                    Use::Phrase { detector } => push_span(&mut hits.spans[detector], (s, e)),
+                    Use::First { detector } => push_span(&mut hits.first[detector], (s, e)),
+                    Use::Second { detector } => push_span(&mut hits.second[detector], (s, e)),
+                    Use::Context { signal } => hits.context[signal] = true,
+                    Use::Trigger { bit } => self.triggered |= 1 << bit,
+                }
+            }
+        }
+    }
+}
+
 /// A policy compiled for scoring. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Engine {
     policy: Policy,
-    automaton: Option<AhoCorasick>,
+    automaton: Option<DFA>,
     /// For each automaton pattern, what it is used for.
     uses: Vec<Vec<Use>>,
     detectors: Vec<CompiledDetector>,
@@ -339,10 +451,13 @@ impl Engine {
         } else {
             // The DFA kind is several times faster than the NFA that the
             // automatic choice picks for a lexicon of a few hundred phrases.
+            // Built as the DFA itself (what `AhoCorasickKind::DFA` wraps), so
+            // that `scan` can step it byte by byte; no prefilter, which for
+            // this many patterns would not be used anyway.
             Some(
-                AhoCorasick::builder()
-                    .kind(Some(AhoCorasickKind::DFA))
+                aho_corasick::dfa::Builder::new()
                     .match_kind(MatchKind::Standard)
+                    .prefilter(false)
                     .build(&patterns)
                     .map_err(|e| CompileError(e.to_string()))?,
             )
@@ -440,14 +555,30 @@ impl Engine {
             cat_scores,
         } = scratch;
         hits.reset(n, self.policy.context.signals.len());
-        let triggered = self.scan(folded, hits);
-
-        if !self.banks.is_empty() {
-            hash_words(folded.text(), words);
-        }
         margins.clear();
         margins.resize(self.banks.len() * BANK_WIDTH, 0.0);
-        for (b, bank) in self.banks.iter().enumerate() {
+        // The phrase scan runs in the first bank's walk over the text: its
+        // automaton steps wait on memory, and the hashing fills the wait.
+        let triggered = match self.banks.first() {
+            Some(first) => {
+                let text = folded.text();
+                let out = &mut margins[..BANK_WIDTH];
+                match Scan::new(self, text.as_bytes(), hits) {
+                    Some((mut scan, mut sid)) => {
+                        first.margins_walk(text, words, buckets, out, |i, b| {
+                            sid = scan.step(sid, i, b, hits);
+                        });
+                        scan.triggered
+                    }
+                    None => {
+                        first.margins_walk(text, words, buckets, out, |_, _| {});
+                        0
+                    }
+                }
+            }
+            None => self.scan(folded, hits),
+        };
+        for (b, bank) in self.banks.iter().enumerate().skip(1) {
             bank.margins(
                 folded.text(),
                 words,
@@ -528,13 +659,15 @@ impl Engine {
         cat_scores.resize(self.policy.categories.len(), 0.0);
         let mut flagged = Vec::new();
         let mut evidence = Vec::new();
+        // Each category's product of (1 - detector score), in one pass over
+        // the detectors (in the same order, so the same product).
+        // Each entry is then replaced by the category's score.
+        cat_scores.fill(1.0);
+        for (det, &score) in self.detectors.iter().zip(det_scores.iter()) {
+            cat_scores[det.category] *= 1.0 - score;
+        }
         for (c, cat) in self.policy.categories.iter().enumerate() {
-            let mut keep = 1.0f32;
-            for (d, det) in self.detectors.iter().enumerate() {
-                if det.category == c {
-                    keep *= 1.0 - det_scores[d];
-                }
-            }
+            let keep = cat_scores[c];
             let mut score = 1.0 - keep;
             if cat.context_sensitive {
                 score *= 1.0 - self.policy.context.dampening * context;
@@ -622,27 +755,14 @@ impl Engine {
     /// Finds the phrases in the folded text and records them in `hits`;
     /// returns the regular expressions (bits) whose first words the text has.
     fn scan(&self, folded: &Normalized, hits: &mut Hits) -> u64 {
-        let Some(ac) = &self.automaton else { return 0 };
         let text = folded.text().as_bytes();
-        let mut triggered = 0u64;
-        for m in ac.find_overlapping_iter(folded.text()) {
-            let (s, e) = (m.start(), m.end());
-            let whole_word =
-                (s == 0 || text[s - 1] == b' ') && (e == text.len() || text[e] == b' ');
-            if !whole_word {
-                continue;
-            }
-            for u in &self.uses[m.pattern().as_usize()] {
-                match *u {
-                    Use::Phrase { detector } => push_span(&mut hits.spans[detector], (s, e)),
-                    Use::First { detector } => push_span(&mut hits.first[detector], (s, e)),
-                    Use::Second { detector } => push_span(&mut hits.second[detector], (s, e)),
-                    Use::Context { signal } => hits.context[signal] = true,
-                    Use::Trigger { bit } => triggered |= 1 << bit,
-                }
-            }
+        let Some((mut scan, mut sid)) = Scan::new(self, text, hits) else {
+            return 0;
+        };
+        for (i, &b) in text.iter().enumerate() {
+            sid = scan.step(sid, i, b, hits);
         }
-        triggered
+        scan.triggered
     }
 }
 
@@ -856,6 +976,7 @@ fn proximity_pairs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::features::hash_words;
     use crate::policy::model::LinearModel;
 
     fn model(seed: usize, bias: f32) -> Arc<LinearModel> {

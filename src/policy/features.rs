@@ -211,6 +211,213 @@ fn char_step(
     k
 }
 
+/// The walk behind [`FeatureSpec::dot_quantised_walk`]: finds the words of
+/// `text` (split at spaces, as [`hash_words`] does) and hashes them, writes
+/// the entries of their character `cl..=ch`-grams (none when `ch` is 0) into
+/// `out` from 0 on, in the order of [`char_entries`], and calls `on_byte`
+/// for every byte. Returns how many entries it wrote.
+#[inline(always)]
+fn walk_words(
+    text: &str,
+    words: &mut Vec<WordHash>,
+    cl: usize,
+    ch: usize,
+    shift: u32,
+    out: &mut [u32],
+    mut on_byte: impl FnMut(usize, u8),
+) -> usize {
+    words.clear();
+    let bytes = text.as_bytes();
+    let mut h = FNV_OFFSET;
+    let mut start = 0usize;
+    // The padded word read through a window of its last eight bytes, as in
+    // `char_entries`; `at` counts its bytes so far, the leading space first.
+    let mut window = u64::from(b' ');
+    let mut at = 1usize;
+    let mut k = 0usize;
+    // Where the current word's entries start: a word that turns out empty
+    // (two spaces in a row) takes back its leading space's.
+    let mut word_k = 0usize;
+    if ch > 0 {
+        k = char_step(window, 1, cl, ch, shift, out, k);
+    }
+    for (i, &b) in bytes.iter().enumerate() {
+        on_byte(i, b);
+        if b == b' ' {
+            if i > start {
+                if ch > 0 {
+                    window = (window << 8) | u64::from(b' ');
+                    k = char_step(window, at + 1, cl, ch, shift, out, k);
+                }
+                words.push(WordHash {
+                    start: start as u32,
+                    end: i as u32,
+                    hash: h,
+                });
+            } else {
+                k = word_k;
+            }
+            h = FNV_OFFSET;
+            start = i + 1;
+            word_k = k;
+            window = u64::from(b' ');
+            at = 1;
+            if ch > 0 {
+                k = char_step(window, 1, cl, ch, shift, out, k);
+            }
+        } else {
+            h = fnv_step(h, b);
+            if ch > 0 {
+                window = (window << 8) | u64::from(b);
+                at += 1;
+                k = char_step(window, at, cl, ch, shift, out, k);
+            }
+        }
+    }
+    if bytes.len() > start {
+        if ch > 0 {
+            window = (window << 8) | u64::from(b' ');
+            k = char_step(window, at + 1, cl, ch, shift, out, k);
+        }
+        words.push(WordHash {
+            start: start as u32,
+            end: bytes.len() as u32,
+            hash: h,
+        });
+    } else {
+        k = word_k;
+    }
+    k
+}
+
+/// Sums of the rows of `entries`, and how many there are.
+#[inline(always)]
+fn sums<const K: usize>(rows: &[[i16; K]], entries: &[u32]) -> ([i32; K], usize) {
+    let mut sum = [0i32; K];
+    for &e in entries {
+        if let Some(w) = rows.get(e as usize) {
+            for m in 0..K {
+                sum[m] += i32::from(w[m]);
+            }
+        }
+    }
+    (sum, entries.len())
+}
+
+/// [`walk_words`] for `cl >= 2` (a word's leading space alone is no
+/// n-gram, so a word that turns out empty has none to take back), adding up
+/// each n-gram's row of `rows` as it goes instead of listing it: the table
+/// reads then also fill the phrase scan's waits. Returns the sums and the
+/// number of n-grams.
+#[inline(always)]
+fn walk_sum<const K: usize>(
+    text: &str,
+    words: &mut Vec<WordHash>,
+    cl: usize,
+    ch: usize,
+    shift: u32,
+    rows: &[[i16; K]],
+    mut on_byte: impl FnMut(usize, u8),
+) -> ([i32; K], usize) {
+    #[inline(always)]
+    #[allow(clippy::needless_range_loop)]
+    fn add<const K: usize>(
+        window: u64,
+        at: usize,
+        cl: usize,
+        ch: usize,
+        shift: u32,
+        rows: &[[i16; K]],
+        sum: &mut [i32; K],
+    ) -> usize {
+        let top = if at >= ch { ch } else { at };
+        let mut n = cl;
+        while n <= top {
+            let e = entry(char_hash(window & CHAR_MASKS[n]), shift);
+            if let Some(w) = rows.get(e as usize) {
+                for m in 0..K {
+                    sum[m] += i32::from(w[m]);
+                }
+            }
+            n += 1;
+        }
+        (top + 1).saturating_sub(cl)
+    }
+    words.clear();
+    let bytes = text.as_bytes();
+    let mut sum = [0i32; K];
+    let mut count = 0usize;
+    let mut h = FNV_OFFSET;
+    let mut start = 0usize;
+    let mut window = u64::from(b' ');
+    let mut at = 1usize;
+    for (i, &b) in bytes.iter().enumerate() {
+        on_byte(i, b);
+        if b == b' ' {
+            if i > start {
+                if ch > 0 {
+                    window = (window << 8) | u64::from(b' ');
+                    count += add(window, at + 1, cl, ch, shift, rows, &mut sum);
+                }
+                words.push(WordHash {
+                    start: start as u32,
+                    end: i as u32,
+                    hash: h,
+                });
+            }
+            h = FNV_OFFSET;
+            start = i + 1;
+            window = u64::from(b' ');
+            at = 1;
+        } else {
+            h = fnv_step(h, b);
+            if ch > 0 {
+                window = (window << 8) | u64::from(b);
+                at += 1;
+                count += add(window, at, cl, ch, shift, rows, &mut sum);
+            }
+        }
+    }
+    if bytes.len() > start {
+        if ch > 0 {
+            window = (window << 8) | u64::from(b' ');
+            count += add(window, at + 1, cl, ch, shift, rows, &mut sum);
+        }
+        words.push(WordHash {
+            start: start as u32,
+            end: bytes.len() as u32,
+            hash: h,
+        });
+    }
+    (sum, count)
+}
+
+/// Each of `K` models' dot product, in units of its quantisation step, from
+/// the table entries of a text's word and character n-grams (see
+/// [`FeatureSpec::dot_quantised_words`]).
+#[inline(always)]
+fn quantised_sums<const K: usize>(table: &[i16], word_part: &[u32], char_part: &[u32]) -> [f32; K] {
+    let (rows, _) = table.as_chunks::<K>();
+    let sum = |entries: &[u32]| {
+        let mut sum = [0i32; K];
+        for &e in entries {
+            if let Some(w) = rows.get(e as usize) {
+                for m in 0..K {
+                    sum[m] += i32::from(w[m]);
+                }
+            }
+        }
+        sum
+    };
+    let (word_sum, char_sum) = (sum(word_part), sum(char_part));
+    let (nw, nc) = (word_part.len() as u32, char_part.len() as u32);
+    let mut out = [0.0f32; K];
+    for m in 0..K {
+        out[m] = scale(word_sum[m] as f32, nw) + scale(char_sum[m] as f32, nc);
+    }
+    out
+}
+
 impl Default for FeatureSpec {
     fn default() -> Self {
         Self {
@@ -413,25 +620,67 @@ impl FeatureSpec {
             (2, 4) => char_entries(text, words, 2, 4, shift, buckets, k),
             _ => char_entries(text, words, cl, ch, shift, buckets, k),
         };
-        let buckets = &buckets[..k];
+        let (word_part, char_part) = buckets[..k].split_at(nw.min(k));
+        quantised_sums::<K>(table, word_part, char_part)
+    }
+
+    /// [`Self::dot_quantised_words`] in one walk over the folded `text`
+    /// that also finds its words (written into `words` as [`hash_words`]
+    /// writes them) and calls `on_byte(i, byte)` for every byte of the text
+    /// in order, so that other work on the same bytes (the phrase scan) can
+    /// run in the same loop: its latency then overlaps the hashing and the
+    /// table reads, which for character n-grams are made as they are hashed.
+    pub fn dot_quantised_walk<const K: usize>(
+        &self,
+        text: &str,
+        words: &mut Vec<WordHash>,
+        table: &[i16],
+        buckets: &mut Vec<u32>,
+        on_byte: impl FnMut(usize, u8),
+    ) -> [f32; K] {
+        let shift = 64 - u32::from(self.bits);
+        let (wl, wh) = (self.word_ngrams.0 as usize, self.word_ngrams.1 as usize);
+        let (cl, ch) = (self.char_ngrams.0 as usize, self.char_ngrams.1 as usize);
+        let per_byte = if ch > 0 { ch + 1 - cl } else { 0 };
+        // At most one word per two bytes (and one more), each padded with
+        // two spaces; at most `wh` word n-grams end at a word.
+        let most_words = text.len() / 2 + 1;
+        let bound = most_words * wh + (text.len() + 2 * most_words) * per_byte;
+        if buckets.len() < bound {
+            buckets.resize(bound, 0);
+        }
+        // Character n-grams are summed as they are hashed; word n-grams
+        // then from the words' hashes. Each group is summed on its own, in
+        // integers, so the order within it does not matter.
         let (rows, _) = table.as_chunks::<K>();
-        let sum = |entries: &[u32]| {
-            let mut sum = [0i32; K];
-            for &e in entries {
-                if let Some(w) = rows.get(e as usize) {
-                    for m in 0..K {
-                        sum[m] += i32::from(w[m]);
+        let (char_sum, nc) = match (cl, ch) {
+            (4, 5) => walk_sum::<K>(text, words, 4, 5, shift, rows, on_byte),
+            (3, 5) => walk_sum::<K>(text, words, 3, 5, shift, rows, on_byte),
+            (2, 4) => walk_sum::<K>(text, words, 2, 4, shift, rows, on_byte),
+            (0, 0) => walk_sum::<K>(text, words, 1, 0, shift, rows, on_byte),
+            _ => {
+                let nc = walk_words(text, words, cl, ch, shift, buckets, on_byte);
+                sums::<K>(rows, &buckets[..nc])
+            }
+        };
+        let mut k = 0;
+        if wh > 0 {
+            for j in 0..words.len() {
+                let mut comb = WORD_SEED;
+                for n in 1..=wh.min(j + 1) {
+                    let wh_n = words[j + 1 - n].hash;
+                    comb = (comb.rotate_left(23) ^ wh_n).wrapping_mul(FNV_PRIME);
+                    if n >= wl {
+                        buckets[k] = entry((comb ^ n as u64).wrapping_mul(MIX), shift);
+                        k += 1;
                     }
                 }
             }
-            sum
-        };
-        let (word_part, char_part) = buckets.split_at(nw.min(buckets.len()));
-        let (word_sum, char_sum) = (sum(word_part), sum(char_part));
-        let (nw, nc) = (word_part.len() as u32, char_part.len() as u32);
+        }
+        let (word_sum, nw) = sums::<K>(rows, &buckets[..k]);
         let mut out = [0.0f32; K];
         for m in 0..K {
-            out[m] = scale(word_sum[m] as f32, nw) + scale(char_sum[m] as f32, nc);
+            out[m] = scale(word_sum[m] as f32, nw as u32) + scale(char_sum[m] as f32, nc as u32);
         }
         out
     }
@@ -553,6 +802,63 @@ mod tests {
         let direct = spec.dot(text, &weights);
         assert!((sparse - direct).abs() < 1e-4, "{sparse} vs {direct}");
         assert!(v.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn the_walk_finds_the_words_and_dots_of_the_listing() {
+        let spec = FeatureSpec {
+            bits: 12,
+            word_ngrams: (1, 2),
+            char_ngrams: (4, 5),
+        };
+        // Two models, interleaved with their negations as the engine does.
+        let mut table = vec![0i16; 2 * spec.dim() * 2];
+        for (i, w) in table.iter_mut().enumerate() {
+            *w = ((i * 7919 % 2001) as i16) - 1000;
+        }
+        for spec in [
+            spec,
+            FeatureSpec {
+                char_ngrams: (1, 3),
+                ..spec
+            },
+            FeatureSpec {
+                char_ngrams: (0, 0),
+                ..spec
+            },
+        ] {
+            for text in [
+                "we wil kil them al",
+                "a",
+                "",
+                " ",
+                "  two  spaces ",
+                "kil",
+                "\u{e9}t\u{e9} x",
+            ] {
+                let mut want_words = Vec::new();
+                hash_words(text, &mut want_words);
+                let want =
+                    spec.dot_quantised_words::<2>(text, &want_words, &table, &mut Vec::new());
+                let mut words = vec![WordHash {
+                    start: 9,
+                    end: 9,
+                    hash: 9,
+                }];
+                let mut seen = Vec::new();
+                let got = spec.dot_quantised_walk::<2>(
+                    text,
+                    &mut words,
+                    &table,
+                    &mut Vec::new(),
+                    |i, b| seen.push((i, b)),
+                );
+                assert_eq!(words, want_words, "{text:?}");
+                assert_eq!(got, want, "{text:?}");
+                let all: Vec<(usize, u8)> = text.bytes().enumerate().collect();
+                assert_eq!(seen, all, "{text:?}");
+            }
+        }
     }
 
     #[test]
