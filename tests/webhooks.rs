@@ -16,13 +16,35 @@ use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// The settings every test here runs with: no sampler, loopback receivers
+/// allowed, fast retries.
+fn webhook_settings(s: &mut aupd::config::Settings) {
+    s.sampling.enabled = false;
+    s.delivery.allow_cidrs = vec!["127.0.0.0/8".into()];
+    s.delivery.retry_scale = 0.00001;
+    s.delivery.poll_ms = 20;
+}
+
 async fn webhook_app(change: impl FnOnce(&mut aupd::config::Settings) + Send + 'static) -> TestApp {
     spawn_app_with(|s| {
-        s.sampling.enabled = false;
-        s.delivery.allow_cidrs = vec!["127.0.0.0/8".into()];
-        s.delivery.retry_scale = 0.00001;
-        s.delivery.poll_ms = 20;
+        webhook_settings(s);
         change(s);
+    })
+    .await
+}
+
+/// Starts the app again on the store a stopped one left.
+async fn restart_webhook_app(
+    dir: std::sync::Arc<tempfile::TempDir>,
+    change: impl FnOnce(&mut aupd::config::Settings) + Send + 'static,
+) -> TestApp {
+    common::spawn_app_with(common::Options {
+        configure: Box::new(|s| {
+            webhook_settings(s);
+            change(s);
+        }),
+        store_dir: Some(dir),
+        ..common::Options::default()
     })
     .await
 }
@@ -759,17 +781,7 @@ async fn signing_secrets_are_sealed_at_rest_and_sign_only_with_their_key() {
     }
 
     // Restarted with the same key file: it still signs.
-    let app = common::spawn_app_with(common::Options {
-        configure: Box::new(|s| {
-            s.sampling.enabled = false;
-            s.delivery.allow_cidrs = vec!["127.0.0.0/8".into()];
-            s.delivery.retry_scale = 0.00001;
-            s.delivery.poll_ms = 20;
-        }),
-        store_dir: Some(dir),
-        ..common::Options::default()
-    })
-    .await;
+    let app = restart_webhook_app(dir, |_| {}).await;
     open_case(&app).await;
     let got = receiver.wait_for("ops", 1, WAIT).await;
     assert_eq!(got[0].verified, vec![true]);
@@ -777,16 +789,8 @@ async fn signing_secrets_are_sealed_at_rest_and_sign_only_with_their_key() {
 
     // With another key the secret does not open: the delivery fails and
     // says why, and nothing is sent unsigned.
-    let app = common::spawn_app_with(common::Options {
-        configure: Box::new(|s| {
-            s.sampling.enabled = false;
-            s.delivery.allow_cidrs = vec!["127.0.0.0/8".into()];
-            s.delivery.retry_scale = 0.00001;
-            s.delivery.poll_ms = 20;
-            s.delivery.secret_key = Some(aupd::config::Secret::new("ab".repeat(32)));
-        }),
-        store_dir: Some(dir),
-        ..common::Options::default()
+    let app = restart_webhook_app(dir, |s| {
+        s.delivery.secret_key = Some(aupd::config::Secret::new("ab".repeat(32)));
     })
     .await;
     open_case(&app).await;
@@ -830,17 +834,7 @@ async fn a_plain_secret_left_by_an_older_store_is_sealed_at_start_and_still_sign
     }
     assert!(String::from_utf8_lossy(&stored_endpoints(dir.path())[0]).contains(&secret[6..]));
 
-    let app = common::spawn_app_with(common::Options {
-        configure: Box::new(|s| {
-            s.sampling.enabled = false;
-            s.delivery.allow_cidrs = vec!["127.0.0.0/8".into()];
-            s.delivery.retry_scale = 0.00001;
-            s.delivery.poll_ms = 20;
-        }),
-        store_dir: Some(dir),
-        ..common::Options::default()
-    })
-    .await;
+    let app = restart_webhook_app(dir, |_| {}).await;
     open_case(&app).await;
     let got = receiver.wait_for("ops", 1, WAIT).await;
     assert_eq!(got[0].verified, vec![true]);

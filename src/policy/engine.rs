@@ -163,36 +163,10 @@ struct Bank {
 }
 
 impl Bank {
-    /// Writes each model's margin (log-odds) into `out`.
-    fn margins(&self, text: &str, words: &[WordHash], buf: &mut Vec<u32>, out: &mut [f32]) {
-        fn put<const K: usize>(
-            bank: &Bank,
-            text: &str,
-            words: &[WordHash],
-            buf: &mut Vec<u32>,
-            out: &mut [f32],
-        ) {
-            let dots = bank
-                .spec
-                .dot_quantised_words::<K>(text, words, &bank.table, buf);
-            for (m, (o, d)) in out.iter_mut().zip(dots).enumerate() {
-                *o = d * bank.steps[m] + bank.biases[m];
-            }
-        }
-        match self.biases.len() {
-            1 => put::<1>(self, text, words, buf, out),
-            2 => put::<2>(self, text, words, buf, out),
-            3 => put::<3>(self, text, words, buf, out),
-            _ => put::<BANK_WIDTH>(self, text, words, buf, out),
-        }
-    }
-}
-
-impl Bank {
-    /// [`Self::margins`] in one walk over the text that also finds and
-    /// hashes its words (into `words`) and calls `on_byte(i, byte)` for
-    /// every byte.
-    fn margins_walk(
+    /// Writes each model's margin (log-odds) into `out`, in one walk over
+    /// the text that also finds and hashes its words (into `words`) and
+    /// calls `on_byte(i, byte)` for every byte.
+    fn margins(
         &self,
         text: &str,
         words: &mut Vec<WordHash>,
@@ -565,13 +539,13 @@ impl Engine {
                 let out = &mut margins[..BANK_WIDTH];
                 match Scan::new(self, text.as_bytes(), hits) {
                     Some((mut scan, mut sid)) => {
-                        first.margins_walk(text, words, buckets, out, |i, b| {
+                        first.margins(text, words, buckets, out, |i, b| {
                             sid = scan.step(sid, i, b, hits);
                         });
                         scan.triggered
                     }
                     None => {
-                        first.margins_walk(text, words, buckets, out, |_, _| {});
+                        first.margins(text, words, buckets, out, |_, _| {});
                         0
                     }
                 }
@@ -584,6 +558,7 @@ impl Engine {
                 words,
                 buckets,
                 &mut margins[b * BANK_WIDTH..(b + 1) * BANK_WIDTH],
+                |_, _| {},
             );
         }
 
@@ -976,7 +951,6 @@ fn proximity_pairs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::features::hash_words;
     use crate::policy::model::LinearModel;
 
     fn model(seed: usize, bias: f32) -> Arc<LinearModel> {
@@ -1124,9 +1098,13 @@ second = ["storm"]
             "",
             "the mayor should resign",
         ] {
-            let mut words = Vec::new();
-            hash_words(text, &mut words);
-            banks[0].margins(text, &words, &mut Vec::new(), &mut margins);
+            banks[0].margins(
+                text,
+                &mut Vec::new(),
+                &mut Vec::new(),
+                &mut margins,
+                |_, _| {},
+            );
             for (slot, m) in [a.clone(), b.clone()].iter().enumerate() {
                 let want = m.margin_folded(text);
                 assert!(

@@ -114,6 +114,8 @@ pub struct WordHash {
 
 /// Writes into `out` (cleared first) the words of the folded `text`, as
 /// [`FeatureSpec::visit`] reads them (split at spaces), with their hashes.
+/// The plain statement of what the scoring walk finds; tests hold it to it.
+#[cfg(test)]
 pub fn hash_words(text: &str, out: &mut Vec<WordHash>) {
     out.clear();
     let mut h = FNV_OFFSET;
@@ -149,10 +151,36 @@ fn entry(h: u64, shift: u32) -> u32 {
     (h >> (shift - 1)) as u32
 }
 
+/// Writes the entries of the word `wl..=wh`-grams of `words` into `out`
+/// from `k` on; returns where they end. The n-grams ending at word `j`
+/// combine the hashes of words `j`, `j - 1`, ... in that order.
+#[inline(always)]
+fn word_entries(
+    words: &[WordHash],
+    wl: usize,
+    wh: usize,
+    shift: u32,
+    out: &mut [u32],
+    mut k: usize,
+) -> usize {
+    for j in 0..words.len() {
+        let mut comb = WORD_SEED;
+        for n in 1..=wh.min(j + 1) {
+            comb = (comb.rotate_left(23) ^ words[j + 1 - n].hash).wrapping_mul(FNV_PRIME);
+            if n >= wl {
+                out[k] = entry((comb ^ n as u64).wrapping_mul(MIX), shift);
+                k += 1;
+            }
+        }
+    }
+    k
+}
+
 /// Writes the entries of the character `cl..=ch`-grams of every word, padded
 /// with a space on each side, into `out` from `k` on; returns where they
 /// end. Each word is read through a window of its last eight bytes: the
 /// n-gram ending at a byte is the window's low n bytes.
+#[cfg(test)]
 #[inline(always)]
 fn char_entries(
     text: &str,
@@ -212,9 +240,9 @@ fn char_step(
 }
 
 /// The walk behind [`FeatureSpec::dot_quantised_walk`]: finds the words of
-/// `text` (split at spaces, as [`hash_words`] does) and hashes them, writes
-/// the entries of their character `cl..=ch`-grams (none when `ch` is 0) into
-/// `out` from 0 on, in the order of [`char_entries`], and calls `on_byte`
+/// `text` (split at spaces) and hashes them (FNV-1a), writes the entries of
+/// their character `cl..=ch`-grams (none when `ch` is 0), each word padded
+/// with a space on each side, into `out` from 0 on, and calls `on_byte`
 /// for every byte. Returns how many entries it wrote.
 #[inline(always)]
 fn walk_words(
@@ -394,7 +422,8 @@ fn walk_sum<const K: usize>(
 
 /// Each of `K` models' dot product, in units of its quantisation step, from
 /// the table entries of a text's word and character n-grams (see
-/// [`FeatureSpec::dot_quantised_words`]).
+/// `FeatureSpec::dot_quantised_words`).
+#[cfg(test)]
 #[inline(always)]
 fn quantised_sums<const K: usize>(table: &[i16], word_part: &[u32], char_part: &[u32]) -> [f32; K] {
     let (rows, _) = table.as_chunks::<K>();
@@ -565,7 +594,9 @@ impl FeatureSpec {
     }
 
     /// The dot products of the text's feature vector with `K` models at once,
-    /// from the text's `words` as [`hash_words`] finds them. `table`
+    /// from the text's `words` as [`hash_words`] finds them: the plain
+    /// form of [`Self::dot_quantised_walk`], which the engine runs and the
+    /// tests hold to this. `table`
     /// interleaves their weights, quantised to 16 bits, each next to its
     /// negation: bucket `j` of model `m` is
     /// `table[2 * j * K + m]` and its negation `table[(2 * j + 1) * K + m]`,
@@ -577,6 +608,7 @@ impl FeatureSpec {
     /// first every feature's bucket and sign is listed, then the weights are
     /// looked up in a loop with no other work, so that the table reads (the
     /// table is too large for the first-level cache) overlap.
+    #[cfg(test)]
     pub fn dot_quantised_words<const K: usize>(
         &self,
         text: &str,
@@ -594,22 +626,7 @@ impl FeatureSpec {
         if buckets.len() < bound {
             buckets.resize(bound, 0);
         }
-        let mut k = 0usize;
-        if wh > 0 {
-            // Word n-grams ending at word `j` combine the hashes of words
-            // `j`, `j - 1`, ... in that order.
-            for j in 0..words.len() {
-                let mut comb = WORD_SEED;
-                for n in 1..=wh.min(j + 1) {
-                    let wh_n = words[j + 1 - n].hash;
-                    comb = (comb.rotate_left(23) ^ wh_n).wrapping_mul(FNV_PRIME);
-                    if n >= wl {
-                        buckets[k] = entry((comb ^ n as u64).wrapping_mul(MIX), shift);
-                        k += 1;
-                    }
-                }
-            }
-        }
+        let mut k = word_entries(words, wl, wh, shift, buckets, 0);
         let nw = k;
         // The ranges of the shipped models get their own copy of the loop,
         // with the n-gram lengths known when it is compiled.
@@ -624,9 +641,12 @@ impl FeatureSpec {
         quantised_sums::<K>(table, word_part, char_part)
     }
 
-    /// [`Self::dot_quantised_words`] in one walk over the folded `text`
-    /// that also finds its words (written into `words` as [`hash_words`]
-    /// writes them) and calls `on_byte(i, byte)` for every byte of the text
+    /// The dot products of the text's feature vector with `K` models at
+    /// once (`table` as the bank lays it out: each quantised weight next to
+    /// its negation, models interleaved), in units of each model's
+    /// quantisation step, in one walk over the folded `text` that also
+    /// finds its words (written into `words`, split at spaces, with their
+    /// hashes) and calls `on_byte(i, byte)` for every byte of the text
     /// in order, so that other work on the same bytes (the phrase scan) can
     /// run in the same loop: its latency then overlaps the hashing and the
     /// table reads, which for character n-grams are made as they are hashed.
@@ -663,20 +683,7 @@ impl FeatureSpec {
                 sums::<K>(rows, &buckets[..nc])
             }
         };
-        let mut k = 0;
-        if wh > 0 {
-            for j in 0..words.len() {
-                let mut comb = WORD_SEED;
-                for n in 1..=wh.min(j + 1) {
-                    let wh_n = words[j + 1 - n].hash;
-                    comb = (comb.rotate_left(23) ^ wh_n).wrapping_mul(FNV_PRIME);
-                    if n >= wl {
-                        buckets[k] = entry((comb ^ n as u64).wrapping_mul(MIX), shift);
-                        k += 1;
-                    }
-                }
-            }
-        }
+        let k = word_entries(words, wl, wh, shift, buckets, 0);
         let (word_sum, nw) = sums::<K>(rows, &buckets[..k]);
         let mut out = [0.0f32; K];
         for m in 0..K {
