@@ -22,5 +22,7 @@ pub mod readiness;
 pub mod sampling;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod test_rng;
 pub mod tokens;
 pub mod workers;

@@ -1115,25 +1115,7 @@ fn final_states_are_final_and_suspension_yields_only_to_reinstatement_and_appeal
     }
 }
 
-/// xorshift64*: small, deterministic, good enough to pick test moves.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
+use crate::test_rng::Rng;
 
 fn random_actor(rng: &mut Rng) -> Actor {
     let people = ["olga", "ana", "ben", "rita"];

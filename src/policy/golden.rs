@@ -21,30 +21,7 @@ use std::path::Path;
 use super::normalize::normalize;
 use super::Engine;
 
-/// A small deterministic generator (xorshift64*), so that every build sees
-/// the same generated texts.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn pick_str(&mut self, items: &[&'static str]) -> &'static str {
-        items[self.below(items.len())]
-    }
-}
+use crate::test_rng::Rng;
 
 const ODD: &[&str] = &[
     "\u{200B}", "\u{200D}", "\u{FEFF}", "\u{00AD}", "\u{0301}", "а", "е", "о", "і", "К", "Α", "ｋ",
@@ -84,7 +61,7 @@ fn mangle(rng: &mut Rng, text: &str) -> String {
             }
             4 => {
                 out.push(ch);
-                out.push_str(rng.pick_str(ODD));
+                out.push_str(rng.pick::<&str>(ODD));
             }
             5 => {
                 out.push(ch);
@@ -125,7 +102,7 @@ fn random_text(rng: &mut Rng) -> String {
                     out.push(*rng.pick(BYTES) as char);
                 }
             }
-            2 => out.push_str(rng.pick_str(ODD)),
+            2 => out.push_str(rng.pick::<&str>(ODD)),
             _ => out.push(*rng.pick(BYTES) as char),
         }
         i += 1;
@@ -193,12 +170,12 @@ fn corpus(engine: &Engine) -> Vec<String> {
         let mut t = String::new();
         for _ in 0..rng.below(12) + 1 {
             if !t.is_empty() {
-                t.push_str(rng.pick_str(&[" ", " ", ", ", ". ", "  ", "\n", " - "]));
+                t.push_str(rng.pick::<&str>(&[" ", " ", ", ", ". ", "  ", "\n", " - "]));
             }
             if rng.below(3) == 0 && !phrases.is_empty() {
                 t.push_str(rng.pick(&phrases).as_str());
             } else {
-                t.push_str(rng.pick_str(&fillers));
+                t.push_str(rng.pick::<&str>(&fillers));
             }
         }
         texts.push(mangle(&mut rng, &t));
