@@ -329,24 +329,7 @@ mod tests {
         let opened = Timestamp::from_microsecond(1_800_000_000_000_500).unwrap();
         let clock = Arc::new(ManualClock::new(opened));
         let cases = CaseService::new(store.clone(), Ladders::default(), clock.clone());
-        let open = Command::Open {
-            case_id: CaseId::new(),
-            tenant: TenantId::try_from("parlor").unwrap(),
-            categories: vec!["violent-incitement".into()],
-            severity: Severity::Critical,
-            evidence: vec![EvidenceRef {
-                kind: EvidenceKind::Prevalence {
-                    sampled: 50,
-                    flagged: 9,
-                    lower: 0.1,
-                    upper: 0.3,
-                },
-                category: "violent-incitement".into(),
-                url: None,
-                policy_version: None,
-            }],
-            report: None,
-        };
+        let open = open_command("parlor", "violent-incitement", Severity::Critical);
         let t = cases
             .execute_blocking(
                 None,
@@ -383,12 +366,12 @@ mod tests {
         assert!(fired[0].0.id.0.contains("cure_deadline"));
     }
 
-    fn open_command(tenant: &str) -> Command {
+    fn open_command(tenant: &str, category: &str, severity: Severity) -> Command {
         Command::Open {
             case_id: CaseId::new(),
             tenant: TenantId::try_from(tenant).unwrap(),
-            categories: vec!["hate-speech".into()],
-            severity: Severity::High,
+            categories: vec![category.into()],
+            severity,
             evidence: vec![EvidenceRef {
                 kind: EvidenceKind::Prevalence {
                     sampled: 50,
@@ -396,7 +379,7 @@ mod tests {
                     lower: 0.1,
                     upper: 0.3,
                 },
-                category: "hate-speech".into(),
+                category: category.into(),
                 url: None,
                 policy_version: None,
             }],
@@ -416,7 +399,12 @@ mod tests {
         let mut ids = Vec::new();
         for tenant in ["parlor", "parlor", "quill"] {
             let t = cases
-                .execute_blocking(None, &actor, &open_command(tenant), None)
+                .execute_blocking(
+                    None,
+                    &actor,
+                    &open_command(tenant, "hate-speech", Severity::High),
+                    None,
+                )
                 .unwrap();
             ids.push(t.case.id);
         }
