@@ -67,6 +67,16 @@ fn init_logs() {
     }
 }
 
+/// An HTTP client that sends the test admin token with every request.
+fn admin_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 /// Starts aupd with defaults for tests: loopback allow-listed, a 20 ms
 /// sampler tick, no per-host spacing, a fixed sampling seed.
 pub async fn spawn_app() -> TestApp {
@@ -127,12 +137,7 @@ async fn start(options: Options, resolver: Option<Arc<dyn Resolver>>) -> TestApp
     let cases = app.cases();
     let handle = app.handle();
     let task = tokio::spawn(app.run_until_stopped());
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap();
+    let client = admin_client();
     TestApp {
         cases,
         base,
@@ -624,12 +629,7 @@ pub async fn start_daemon(
         .stderr(stderr)
         .spawn()
         .unwrap();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap();
+    let client = admin_client();
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
