@@ -486,23 +486,23 @@ impl Settings {
         out
     }
 
-    /// Reads secrets given as `*_file` paths.
+    /// Reads secrets given as `*_file` paths; a file wins over the value.
     fn resolve_files(&mut self) -> Result<(), ConfigError> {
-        if let Some(path) = &self.auth.admin_token_file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            self.auth.admin_token = Some(Secret::new(text.trim()));
+        fn read(file: &Option<PathBuf>, value: &mut Option<Secret>) -> Result<(), ConfigError> {
+            if let Some(path) = file {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                *value = Some(Secret::new(text.trim()));
+            }
+            Ok(())
         }
-        if let Some(path) = &self.delivery.secret_key_file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            self.delivery.secret_key = Some(Secret::new(text.trim()));
-        }
-        Ok(())
+        read(&self.auth.admin_token_file, &mut self.auth.admin_token)?;
+        read(
+            &self.delivery.secret_key_file,
+            &mut self.delivery.secret_key,
+        )
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
