@@ -108,13 +108,10 @@ impl Application {
         }
         crate::store::ensure_indexes(&store).context("bringing the store's indexes up to date")?;
         let cases = CaseService::new(store.clone(), ladders, clock);
-        let key = match &settings.delivery.secret_key {
-            Some(k) => crate::delivery::sealing::SecretKey::parse(k.expose())
-                .map_err(|m| anyhow::anyhow!("delivery.secret_key: {m}"))?,
-            None => crate::delivery::sealing::SecretKey::load_or_create(
-                &settings.store.path.join("webhook-secrets.key"),
-            )?,
-        };
+        let key = crate::delivery::sealing::SecretKey::configured(
+            &settings.delivery,
+            &settings.store.path,
+        )?;
         let webhooks = Webhooks::new(
             store.clone(),
             settings.delivery.clone(),

@@ -16,7 +16,6 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::schedule::{next_attempt, parse_retry_after, Next};
-use super::sealing::SecretKey;
 use super::signing::{signature_header, SigningSecret};
 use super::{envelope_body, Result, Webhooks};
 use crate::domain::{
@@ -297,25 +296,17 @@ impl Dispatcher {
         let now = self.webhooks.now();
         let mut secrets: Vec<SigningSecret> = Vec::new();
         for stored in endpoint.signing_secrets(now) {
-            // A store written before sealing holds plain secrets until the
-            // start-up step seals them.
-            let plain = if SecretKey::is_sealed(&stored.0) {
-                match self.webhooks.key().open(&endpoint.id, &stored.0) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::error!(endpoint = %endpoint.id, error = %e, "cannot open the endpoint's signing secret; rotate it or restore the key");
-                        return (
-                            Verdict::Retry(None),
-                            None,
-                            Some(format!("signing secret: {e}")),
-                        );
-                    }
+            // Start-up sealed any secret an older store kept in plain text.
+            match self.webhooks.key().open(&endpoint.id, &stored.0) {
+                Ok(plain) => secrets.extend(SigningSecret::parse(&plain).ok()),
+                Err(e) => {
+                    tracing::error!(endpoint = %endpoint.id, error = %e, "cannot open the endpoint's signing secret; rotate it or restore the key");
+                    return (
+                        Verdict::Retry(None),
+                        None,
+                        Some(format!("signing secret: {e}")),
+                    );
                 }
-            } else {
-                stored.0.clone()
-            };
-            if let Ok(secret) = SigningSecret::parse(&plain) {
-                secrets.push(secret);
             }
         }
         if secrets.is_empty() {

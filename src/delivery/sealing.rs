@@ -21,6 +21,8 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 
+use crate::config::DeliverySettings;
+
 /// What a sealed secret starts with in the store.
 const PREFIX: &str = "sealed:v1:";
 
@@ -75,6 +77,17 @@ impl SecretKey {
         Ok(SecretKey(XChaCha20Poly1305::new(
             chacha20poly1305::Key::from_slice(&key),
         )))
+    }
+
+    /// The configured key: `delivery.secret_key` (or its file), else the
+    /// key file in the store directory `store_dir`, created on first start.
+    pub fn configured(settings: &DeliverySettings, store_dir: &Path) -> anyhow::Result<Self> {
+        match &settings.secret_key {
+            Some(k) => {
+                Self::parse(k.expose()).map_err(|m| anyhow::anyhow!("delivery.secret_key: {m}"))
+            }
+            None => Self::load_or_create(&store_dir.join("webhook-secrets.key")),
+        }
     }
 
     /// Reads the key at `path`, or creates it there (owner-only) when there
