@@ -816,19 +816,21 @@ async fn signing_secrets_are_sealed_at_rest_and_sign_only_with_their_key() {
 #[tokio::test]
 async fn a_plain_secret_left_by_an_older_store_is_sealed_at_start_and_still_signs() {
     use aupd::domain::{Endpoint, SecretText};
-    use aupd::store::{Batch, SledStore, Store};
+    use aupd::store::{Batch, SledStore, Store, Tree};
     let app = webhook_app(|_| {}).await;
     let receiver = Receiver::start().await;
     let (id, secret) = register(&app, &receiver, "ops", json!({})).await;
     let dir = app.stop().await;
     {
-        // What an aupd from before sealing wrote.
+        // What an aupd from before sealing wrote: a plain secret, and no
+        // mark that the store's secrets were sealed.
         let store: std::sync::Arc<dyn Store> =
             std::sync::Arc::new(SledStore::open(&dir.path().join("store")).unwrap());
         let mut e: Endpoint = store.get(id.as_bytes()).unwrap().unwrap();
         e.secret = SecretText(secret.clone());
         let mut batch = Batch::new();
         batch.put(&e).unwrap();
+        batch.delete_raw(Tree::Meta, b"webhook_secrets_sealed".to_vec());
         store.commit(batch).unwrap();
         store.flush().unwrap();
     }

@@ -226,39 +226,42 @@ impl Webhooks {
     /// many endpoints changed.
     pub fn seal_plain_secrets(&self) -> Result<usize> {
         let mut sealed = 0;
-        for (key, raw) in self
-            .store
-            .scan_raw(Tree::Endpoints, b"", usize::MAX, false)?
-        {
-            let mut e: Endpoint = crate::store::decode(&raw)?;
-            let plain = !SecretKey::is_sealed(&e.secret.0)
-                || e.previous
-                    .as_ref()
-                    .is_some_and(|p| !SecretKey::is_sealed(&p.secret.0));
-            if !plain {
-                continue;
+        let seal = |text: &mut SecretText, id: &str| {
+            let plain = !SecretKey::is_sealed(&text.0);
+            if plain {
+                *text = SecretText(self.key.seal(id, &text.0));
             }
-            if !SecretKey::is_sealed(&e.secret.0) {
-                e.secret = SecretText(self.key.seal(&e.id, &e.secret.0));
-            }
-            if let Some(p) = e.previous.as_mut() {
-                if !SecretKey::is_sealed(&p.secret.0) {
-                    p.secret = SecretText(self.key.seal(&e.id, &p.secret.0));
+            plain
+        };
+        crate::store::build_once(&self.store, b"webhook_secrets_sealed", || {
+            for (key, raw) in self
+                .store
+                .scan_raw(Tree::Endpoints, b"", usize::MAX, false)?
+            {
+                let mut e: Endpoint = crate::store::decode(&raw)?;
+                let id = e.id.clone();
+                let current = seal(&mut e.secret, &id);
+                let previous = e
+                    .previous
+                    .as_mut()
+                    .is_some_and(|p| seal(&mut p.secret, &id));
+                if !(current || previous) {
+                    continue;
                 }
+                let mut batch = Batch::new();
+                batch.expect::<Endpoint>(key, Some(raw));
+                batch.put(&e)?;
+                batch.event(
+                    "webhook.secret_sealed",
+                    None,
+                    serde_json::json!({"endpoint": e.id}),
+                )?;
+                self.store.commit(batch)?;
+                sealed += 1;
             }
-            let mut batch = Batch::new();
-            batch.expect::<Endpoint>(key, Some(raw));
-            batch.put(&e)?;
-            batch.event(
-                "webhook.secret_sealed",
-                None,
-                serde_json::json!({"endpoint": e.id}),
-            )?;
-            self.store.commit(batch)?;
-            sealed += 1;
-        }
+            Ok(())
+        })?;
         if sealed > 0 {
-            self.store.flush()?;
             tracing::info!(
                 endpoints = sealed,
                 "sealed webhook secrets stored in plain text by an older aupd"
