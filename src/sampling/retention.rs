@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use super::{blocking, Result, Sampling};
 use crate::domain::{Case, EvidenceKind, Sample, Tenant, ThresholdAlert};
-use crate::store::records::Seen;
+use crate::store::records::{finding_key, Seen};
 use crate::store::{tenant_key, Batch, Store, StoreError, Tree};
 
 /// How often the retention pass runs.
@@ -88,12 +88,9 @@ pub fn prune(store: &dyn Store, cutoff: Timestamp, tally_cutoff: Timestamp) -> R
                 batch.delete::<Sample>(key.clone());
                 samples += 1;
                 for flag in sample.verdict().map_or(&[][..], |v| &v.flagged[..]) {
-                    let mut rest = flag.category.as_bytes().to_vec();
-                    rest.push(b'/');
-                    rest.extend_from_slice(sample.id.0.as_bytes());
-                    let finding_key = tenant_key(t, &rest);
-                    if store.get_raw(Tree::Findings, &finding_key)?.is_some() {
-                        batch.delete_raw(Tree::Findings, finding_key);
+                    let key = finding_key(t, &flag.category, &sample.id);
+                    if store.get_raw(Tree::Findings, &key)?.is_some() {
+                        batch.delete_raw(Tree::Findings, key);
                         findings += 1;
                     }
                 }
@@ -318,12 +315,6 @@ mod tests {
         }
     }
 
-    fn finding_key(s: &Sample) -> Vec<u8> {
-        let mut rest = format!("{CAT}/").into_bytes();
-        rest.extend_from_slice(s.id.0.as_bytes());
-        tenant_key(s.tenant.as_str(), &rest)
-    }
-
     #[test]
     fn old_samples_go_with_their_findings_unless_a_case_or_an_alert_cites_them() {
         let dir = tempfile::tempdir().unwrap();
@@ -410,7 +401,11 @@ mod tests {
         let has = |s: &Sample| store.get::<Sample>(&s.key()).unwrap().is_some();
         assert!(!has(&gone) && !has(&resampled) && !has(&other));
         assert!(has(&in_case) && has(&in_alert) && has(&recent) && has(&again));
-        let finding = |s: &Sample| store.get_raw(Tree::Findings, &finding_key(s)).unwrap();
+        let finding = |s: &Sample| {
+            store
+                .get_raw(Tree::Findings, &finding_key(s.tenant.as_str(), CAT, &s.id))
+                .unwrap()
+        };
         assert!(finding(&gone).is_none());
         assert!(finding(&in_case).is_some() && finding(&in_alert).is_some());
         let seen = |t: &str, h: &str| store.get::<Seen>(&tenant_key(t, h.as_bytes())).unwrap();

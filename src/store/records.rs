@@ -41,11 +41,16 @@ impl Record for Finding {
     const TREE: Tree = Tree::Findings;
     const VERSION: u32 = 1;
     fn key(&self) -> Vec<u8> {
-        let mut rest = self.category.as_bytes().to_vec();
-        rest.push(b'/');
-        rest.extend_from_slice(self.sample.0.as_bytes());
-        tenant_key(self.tenant.as_str(), &rest)
+        finding_key(self.tenant.as_str(), &self.category, &self.sample)
     }
+}
+
+/// The key of the finding of `sample` in `category`: `tenant/category/sample`.
+pub fn finding_key(tenant: &str, category: &str, sample: &crate::domain::SampleId) -> Vec<u8> {
+    let mut rest = category.as_bytes().to_vec();
+    rest.push(b'/');
+    rest.extend_from_slice(sample.0.as_bytes());
+    tenant_key(tenant, &rest)
 }
 
 impl Record for Tally {
