@@ -164,7 +164,7 @@ static ASCII_CLASS: [u8; 128] = {
             A_DIGIT
         } else if b == b'@' || b == b'$' || b == b'!' || b == b'|' {
             A_SYMBOL
-        } else if b == b'\'' {
+        } else if b == b'\'' || is_hidden_control(b as char) {
             A_INVISIBLE
         } else {
             A_SEP
@@ -202,14 +202,25 @@ fn kind_of_ascii(c: char) -> Kind {
         '@' | '$' | '!' | '|' => Kind::Symbol,
         // An apostrophe inside a word ("don't") keeps the word whole.
         '\'' => Kind::Invisible,
+        c if is_hidden_control(c) => Kind::Invisible,
         _ => Kind::Separator,
     }
+}
+
+/// Control characters that are not white space. They draw nothing, so one
+/// put inside a word ("k\u{1}ill") must not split it; and the C1 controls
+/// (U+0080 to U+009F) are what is left of curly quotes and dashes when text
+/// was decoded with the wrong code page ("Don'\u{99}t"), which must read as
+/// "dont", not "don t". Tab, line breaks and NEL stay separators.
+const fn is_hidden_control(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{8}' | '\u{E}'..='\u{1F}' | '\u{7F}'..='\u{84}' | '\u{86}'..='\u{9F}')
 }
 
 /// Zero-width and other format characters, plus variation selectors and the
 /// soft hyphen: invisible in a rendered post, so they must not split words.
 fn is_invisible(c: char) -> bool {
-    matches!(c,
+    is_hidden_control(c)
+        || matches!(c,
         '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
         | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
         | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
@@ -740,6 +751,18 @@ mod tests {
         assert_eq!(fold("k\u{200B}i\u{200D}ll"), "kil");
         assert_eq!(fold("kíll"), "kil");
         assert_eq!(fold("k\u{0301}ill"), "kil");
+    }
+
+    #[test]
+    fn control_characters_do_not_split_words() {
+        // On the ASCII path and the general one.
+        assert_eq!(fold("k\u{1}i\u{7F}ll them"), "kil them");
+        assert_eq!(fold("k\u{1}i\u{7F}ll th\u{e9}m"), "kil them");
+        // A curly apostrophe decoded with the wrong code page.
+        assert_eq!(fold("Don'\u{99}t ever"), "dont ever");
+        // White space still separates, NEL included.
+        assert_eq!(fold("kill\tthem\u{85}now"), "kil them now");
+        assert_eq!(fold("kill\r\nthem"), "kil them");
     }
 
     #[test]
