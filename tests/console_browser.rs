@@ -274,6 +274,40 @@ async fn an_operator_works_the_queue_reads_highlighted_evidence_and_escalates_a_
         overdue,
         json!({"level": "overdue", "icon": "✖", "label": "OVERDUE by 1m 05s"})
     );
+    // Evidence with offsets marks exactly its words, counted in UTF-8 bytes
+    // ("café" is five), not every occurrence of them; evidence without
+    // offsets is searched for, white space folded as the excerpt folds it.
+    let marked = b
+        .js(r#"return import('./dom.js').then((m) => {
+            const r = m.highlight('café kill, kill them. Storm the capitol!', [
+              { category: 'c', detector: 'd', text: 'kill', start: 12, end: 16 },
+              { category: 'c', detector: 'e', text: 'storm  the\ncapitol' },
+              { category: 'c', detector: 'f', text: 'gone' },
+            ]);
+            const box = document.createElement('div');
+            box.append(r.fragment);
+            return { marks: [...box.querySelectorAll('mark')].map((x) => x.textContent),
+                     text: box.textContent, missing: r.missing.map((x) => x.detector) };
+          })"#)
+        .await;
+    assert_eq!(
+        marked,
+        json!({"marks": ["kill", "Storm the capitol"],
+               "text": "café kill, kill them. Storm the capitol!",
+               "missing": ["f"]})
+    );
+    let second = b
+        .js(r#"return import('./dom.js').then((m) => {
+            const box = document.createElement('div');
+            box.append(m.highlight('café kill, kill them', [
+              { category: 'c', detector: 'd', text: 'kill', start: 12, end: 16 }]).fragment);
+            return box.innerHTML;
+          })"#)
+        .await;
+    assert_eq!(
+        second,
+        json!("café kill, <mark title=\"Matched: c (d)\">kill</mark> them")
+    );
 
     // Filters narrow the queue through the API's own query.
     b.wait_for("#f-tenant")

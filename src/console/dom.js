@@ -34,20 +34,48 @@ function append(node, children) {
 }
 
 /**
- * `text` with every occurrence of the spans' matched words in `<mark>`.
- * Spans carry no offsets, so the matched text is searched for in the
- * excerpt (case-insensitively). Returns the fragment and the spans that
- * could not be found (the excerpt may be cut short).
+ * For each UTF-8 byte offset of `text` that starts a character (and its
+ * end), the index of that character in the JavaScript string.
+ */
+function utf16Index(text) {
+  const at = new Map();
+  let byte = 0;
+  let index = 0;
+  for (const ch of text) {
+    at.set(byte, index);
+    const cp = ch.codePointAt(0);
+    byte += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    index += ch.length;
+  }
+  at.set(byte, index);
+  return at;
+}
+
+/**
+ * `text` with the spans' matched words in `<mark>`. A span with `start` and
+ * `end` (UTF-8 byte offsets into this excerpt, as the service records them)
+ * marks exactly those words. A span without them (its words were cut from
+ * the excerpt, or a record from before offsets were kept) falls back to
+ * searching the excerpt for its text, case-insensitively and with runs of
+ * white space read as one space (the excerpt folds them), marking every
+ * occurrence. Returns the fragment and the spans found neither way.
  */
 export function highlight(text, spans) {
   const ranges = [];
   const missing = [];
+  const index = utf16Index(text);
   const lower = text.toLowerCase();
   // Lower-casing can change lengths for a few scripts; then match exactly.
   const haystack = lower.length === text.length ? lower : text;
   for (const span of spans) {
-    const needleRaw = String(span.text || '');
-    if (!needleRaw.trim()) continue;
+    const start = Number.isInteger(span.start) ? index.get(span.start) : undefined;
+    const end = Number.isInteger(span.end) ? index.get(span.end) : undefined;
+    if (start !== undefined && end !== undefined && start < end) {
+      ranges.push({ start, end, span });
+      continue;
+    }
+    const needleRaw = String(span.text || '').trim().replace(/\s+/g, ' ');
+    if (!needleRaw) continue;
     const needle = haystack === lower ? needleRaw.toLowerCase() : needleRaw;
     let from = 0;
     let found = false;
