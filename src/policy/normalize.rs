@@ -141,9 +141,123 @@ pub fn normalize_into(original: &str, out: &mut Normalized) {
         }
         (text, out.words) = folder.finish();
     }
+    restore_doubles(original, &mut text, &mut out.words);
     // Only whole characters were ever written, so this never falls back.
     out.text = String::from_utf8(text)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+}
+
+/// Slurs that folding a run of one letter into one would turn into a common
+/// word of another meaning: "coon" into "con" (Spanish, French and Italian
+/// for "with"; "pros and cons"), "nigger" into "Niger". A word that folds to
+/// the common form keeps the double letter when it was written with one (or
+/// more: `cooooon`, `n1ggger`), so the two never meet in a phrase list or a
+/// model's features. Each entry: the folded form, the doubled letter, the
+/// word with it.
+const KEEP_DOUBLE: [(&[u8], u8, &[u8]); 4] = [
+    (b"con", b'o', b"coon"),
+    (b"cons", b'o', b"coons"),
+    (b"niger", b'g', b"nigger"),
+    (b"nigers", b'g', b"niggers"),
+];
+
+/// The [`KEEP_DOUBLE`] entry that the folded word `word` needs, if any.
+#[inline(always)]
+fn keep_double(word: &[u8]) -> Option<&'static (&'static [u8], u8, &'static [u8])> {
+    if !(3..=6).contains(&word.len()) || !matches!(word.first(), Some(b'c' | b'n')) {
+        return None;
+    }
+    KEEP_DOUBLE.iter().find(|(folded, ..)| *folded == word)
+}
+
+/// Whether `original` (one word's source) has two or more of `letter` in a
+/// row, read as folding reads it (case, look-alikes and leetspeak undone);
+/// characters that fold to nothing or separate spelled-out letters do not
+/// break the run.
+fn written_double(original: &str, letter: u8) -> bool {
+    let letter = char::from(letter);
+    let mut run = 0;
+    for c in original.chars() {
+        let folded = if c.is_ascii() {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_alphabetic() {
+                Some(c)
+            } else {
+                leet(c)
+            }
+        } else {
+            let mut first = None;
+            decompose_compatible(c, |d| {
+                if first.is_none() && !is_combining_mark(d) && !is_invisible(d) {
+                    let l = d.to_lowercase().next().unwrap_or(d);
+                    first = Some(confusable(d).or(confusable(l)).unwrap_or(l));
+                }
+            });
+            first.filter(|f| f.is_alphanumeric())
+        };
+        match folded {
+            Some(f) if f == letter => {
+                run += 1;
+                if run >= 2 {
+                    return true;
+                }
+            }
+            Some(_) => run = 0,
+            None => {}
+        }
+    }
+    false
+}
+
+/// The restored form of folded word `i`, when it is in [`KEEP_DOUBLE`] and
+/// was written with the double letter.
+#[inline(always)]
+fn restored(original: &str, text: &[u8], words: &[Word], i: usize) -> Option<&'static [u8]> {
+    let w = words[i];
+    let start = w.folded_start as usize;
+    // Most words fail here, on their first byte.
+    if !matches!(text.get(start), Some(b'c' | b'n')) {
+        return None;
+    }
+    let end = words
+        .get(i + 1)
+        .map_or(text.len(), |next| next.folded_start as usize - 1);
+    let &(_, letter, restored) = keep_double(text.get(start..end)?)?;
+    let source = original.get(w.original_start as usize..w.original_end as usize)?;
+    written_double(source, letter).then_some(restored)
+}
+
+/// Gives back the double letter of the words in [`KEEP_DOUBLE`] that were
+/// written with one. Rare, so the text is rebuilt only when one is found.
+fn restore_doubles(original: &str, text: &mut Vec<u8>, words: &mut [Word]) {
+    let Some(first) = (0..words.len()).find(|&i| restored(original, text, words, i).is_some())
+    else {
+        return;
+    };
+    let keep = words[first].folded_start as usize;
+    let mut out = Vec::with_capacity(text.len() + 8);
+    out.extend_from_slice(&text[..keep]);
+    let mut starts = Vec::with_capacity(words.len() - first);
+    for i in first..words.len() {
+        if i > first {
+            out.push(b' ');
+        }
+        starts.push(out.len() as u32);
+        match restored(original, text, words, i) {
+            Some(r) => out.extend_from_slice(r),
+            None => {
+                let w = words[i];
+                let end = words
+                    .get(i + 1)
+                    .map_or(text.len(), |next| next.folded_start as usize - 1);
+                out.extend_from_slice(&text[w.folded_start as usize..end]);
+            }
+        }
+    }
+    for (w, start) in words[first..].iter_mut().zip(starts) {
+        w.folded_start = start;
+    }
+    *text = out;
 }
 
 const A_SEP: u8 = 0;
@@ -751,6 +865,26 @@ mod tests {
         assert_eq!(fold("k\u{200B}i\u{200D}ll"), "kil");
         assert_eq!(fold("kíll"), "kil");
         assert_eq!(fold("k\u{0301}ill"), "kil");
+    }
+
+    #[test]
+    fn a_slur_keeps_the_double_letter_that_tells_it_from_a_common_word() {
+        assert_eq!(fold("arroz con pollo"), "aroz con polo");
+        assert_eq!(fold("pros and cons"), "pros and cons");
+        assert_eq!(fold("Floods in Niger"), "flods in niger");
+        assert_eq!(fold("a coon"), "a coon");
+        assert_eq!(fold("COOOOONS"), "coons");
+        assert_eq!(fold("c0on n1ggg3r"), "coon nigger");
+        assert_eq!(fold("n i g g e r s"), "niggers");
+        assert_eq!(fold("n\u{200B}igg\u{435}r"), "nigger");
+        assert_eq!(fold("ｃｏｏｎ and café"), "coon and cafe");
+        // The words after a restored one keep their offsets right.
+        let n = normalize("you coon go away");
+        assert_eq!(n.text(), "you coon go away");
+        let at = n.text().find("away").unwrap();
+        assert_eq!(n.original_span(at, at + 4), (12, 16));
+        let at = n.text().find("coon").unwrap();
+        assert_eq!(n.original_span(at, at + 4), (4, 8));
     }
 
     #[test]
