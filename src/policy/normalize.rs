@@ -110,34 +110,7 @@ pub fn normalize_into(original: &str, out: &mut Normalized) {
         let mut folder = Folder::new(text, std::mem::take(&mut out.words));
         for (i, ch) in original.char_indices() {
             let (start, end) = (i as u32, (i + ch.len_utf8()) as u32);
-            if ch.is_ascii() {
-                let ch = ch.to_ascii_lowercase();
-                folder.push(ch, kind_of_ascii(ch), start, end);
-                continue;
-            }
-            if is_invisible(ch) {
-                continue;
-            }
-            decompose_compatible(ch, |d| {
-                if is_combining_mark(d) || is_invisible(d) {
-                    return;
-                }
-                if let Some(c) = confusable(d) {
-                    folder.push(c, kind_of_ascii(c), start, end);
-                    return;
-                }
-                for l in d.to_lowercase() {
-                    let c = confusable(l).unwrap_or(l);
-                    let kind = if c.is_ascii() {
-                        kind_of_ascii(c)
-                    } else if c.is_alphanumeric() {
-                        Kind::Letter
-                    } else {
-                        Kind::Separator
-                    };
-                    folder.push(c, kind, start, end);
-                }
-            });
+            fold_char(ch, |c, kind| folder.push(c, kind, start, end));
         }
         (text, out.words) = folder.finish();
     }
@@ -145,6 +118,42 @@ pub fn normalize_into(original: &str, out: &mut Normalized) {
     // Only whole characters were ever written, so this never falls back.
     out.text = String::from_utf8(text)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+}
+
+/// What one character of the original folds to, character by character,
+/// with how each behaves inside a word: ASCII lower-cased; invisible
+/// characters and combining marks dropped; compatibility forms decomposed;
+/// look-alikes mapped to Latin, upper-case forms before lower-casing.
+#[inline(always)]
+fn fold_char(ch: char, mut push: impl FnMut(char, Kind)) {
+    if ch.is_ascii() {
+        let ch = ch.to_ascii_lowercase();
+        push(ch, kind_of_ascii(ch));
+        return;
+    }
+    if is_invisible(ch) {
+        return;
+    }
+    decompose_compatible(ch, |d| {
+        if is_combining_mark(d) || is_invisible(d) {
+            return;
+        }
+        if let Some(c) = confusable(d) {
+            push(c, kind_of_ascii(c));
+            return;
+        }
+        for l in d.to_lowercase() {
+            let c = confusable(l).unwrap_or(l);
+            let kind = if c.is_ascii() {
+                kind_of_ascii(c)
+            } else if c.is_alphanumeric() {
+                Kind::Letter
+            } else {
+                Kind::Separator
+            };
+            push(c, kind);
+        }
+    });
 }
 
 /// Slurs that folding a run of one letter into one would turn into a common
@@ -171,42 +180,30 @@ fn keep_double(word: &[u8]) -> Option<&'static (&'static [u8], u8, &'static [u8]
 }
 
 /// Whether `original` (one word's source) has two or more of `letter` in a
-/// row, read as folding reads it (case, look-alikes and leetspeak undone);
-/// characters that fold to nothing or separate spelled-out letters do not
-/// break the run.
+/// row, each character read through [`fold_char`] as folding reads it (case,
+/// look-alikes and leetspeak undone); characters that fold to nothing or
+/// separate spelled-out letters do not break the run.
 fn written_double(original: &str, letter: u8) -> bool {
     let letter = char::from(letter);
-    let mut run = 0;
-    for c in original.chars() {
-        let folded = if c.is_ascii() {
-            let c = c.to_ascii_lowercase();
-            if c.is_ascii_alphabetic() {
-                Some(c)
-            } else {
-                leet(c)
-            }
-        } else {
-            let mut first = None;
-            decompose_compatible(c, |d| {
-                if first.is_none() && !is_combining_mark(d) && !is_invisible(d) {
-                    let l = d.to_lowercase().next().unwrap_or(d);
-                    first = Some(confusable(d).or(confusable(l)).unwrap_or(l));
+    let (mut run, mut longest) = (0, 0);
+    for ch in original.chars() {
+        fold_char(ch, |c, kind| {
+            let c = match kind {
+                Kind::Letter => Some(c),
+                Kind::Digit | Kind::Symbol => leet(c),
+                Kind::Separator | Kind::Invisible => None,
+            };
+            match c {
+                Some(c) if c == letter => {
+                    run += 1;
+                    longest = longest.max(run);
                 }
-            });
-            first.filter(|f| f.is_alphanumeric())
-        };
-        match folded {
-            Some(f) if f == letter => {
-                run += 1;
-                if run >= 2 {
-                    return true;
-                }
+                Some(_) => run = 0,
+                None => {}
             }
-            Some(_) => run = 0,
-            None => {}
-        }
+        });
     }
-    false
+    longest >= 2
 }
 
 /// The restored form of folded word `i`, when it is in [`KEEP_DOUBLE`] and
