@@ -1086,6 +1086,32 @@ second = ["storm"]
     }
 
     #[test]
+    fn every_shipped_regex_is_gated_on_uncommon_first_words() {
+        // A regex that cannot be gated, or whose gate opens on words in
+        // nearly every text, runs on every text: a slowdown no test of
+        // verdicts would notice.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        let policy = crate::policy::load_dir(&dir).unwrap();
+        let mut regexes = 0;
+        for det in policy.categories.iter().flat_map(|c| &c.detectors) {
+            let DetectorKind::Regex(re) = &det.kind else {
+                continue;
+            };
+            regexes += 1;
+            let words = regex_first_words(re.as_str())
+                .unwrap_or_else(|| panic!("{}: no first words", det.id));
+            for common in ["the", "a", "i", "to", "and", "is", "are", "you", "it", "of"] {
+                assert!(
+                    !words.iter().any(|w| w == common),
+                    "{}: gated on {common:?}",
+                    det.id
+                );
+            }
+        }
+        assert!(regexes >= 4, "{regexes}");
+    }
+
+    #[test]
     fn a_bank_scores_each_of_its_models_like_the_model_itself() {
         let (a, b) = (model(1, 0.25), model(2, -0.5));
         let mut detectors = vec![classifier(a.clone()), classifier(b.clone())];
