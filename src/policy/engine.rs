@@ -564,6 +564,9 @@ impl Engine {
 
         det_scores.clear();
         det_scores.resize(n, 0.0);
+        // Whether the folded text is ASCII, read once for all gated regexes
+        // and only when one of them is not triggered.
+        let mut folded_ascii = None;
         for (d, det) in self.detectors.iter().enumerate() {
             match &det.kind {
                 Compiled::Lexical => {
@@ -588,7 +591,9 @@ impl Engine {
                     // no match (see `regex_first_words`; the reasoning
                     // needs the folded text to be ASCII).
                     if let Some(bit) = gate {
-                        if triggered & (1 << bit) == 0 && folded.text().is_ascii() {
+                        if triggered & (1 << bit) == 0
+                            && *folded_ascii.get_or_insert_with(|| folded.text().is_ascii())
+                        {
                             continue;
                         }
                     }
@@ -1090,8 +1095,7 @@ second = ["storm"]
         // A regex that cannot be gated, or whose gate opens on words in
         // nearly every text, runs on every text: a slowdown no test of
         // verdicts would notice.
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-        let policy = crate::policy::load_dir(&dir).unwrap();
+        let policy = crate::policy::load_dir(&crate::policy::shipped_dir()).unwrap();
         let mut regexes = 0;
         for det in policy.categories.iter().flat_map(|c| &c.detectors) {
             let DetectorKind::Regex(re) = &det.kind else {

@@ -127,7 +127,7 @@ fn corpus(engine: &Engine) -> Vec<String> {
             }
         }
     }
-    let policy_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let policy_dir = super::shipped_dir();
     if let Ok(cases) = super::cases::load_cases(&policy_dir.join("tests"), engine) {
         texts.extend(cases.into_iter().map(|c| c.text));
     }
@@ -202,7 +202,7 @@ fn golden() {
     let Ok(out) = std::env::var("AUPD_GOLDEN") else {
         return;
     };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let dir = super::shipped_dir();
     let engine = match super::load_engine(&dir) {
         Ok(e) => e,
         Err(e) => panic!("{e}"),

@@ -20,6 +20,13 @@ pub use load::{load_dir, Policy, PolicyError, PolicyErrors};
 
 use std::path::Path;
 
+/// The policy directory of this repository, which the service ships with:
+/// tests that check the shipped policy itself load it from here.
+#[cfg(test)]
+pub(crate) fn shipped_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
+
 /// Why a policy directory could not become an engine.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

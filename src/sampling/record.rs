@@ -805,10 +805,7 @@ mod tests {
     #[test]
     fn evidence_offsets_slice_the_excerpt_to_the_matched_words() {
         let engine = crate::policy::Engine::compile(
-            crate::policy::load_dir(
-                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
-            )
-            .unwrap(),
+            crate::policy::load_dir(&crate::policy::shipped_dir()).unwrap(),
         )
         .unwrap();
         let text = "Tomorrow   we\tgo.  STORM  the\n capitol and bring your guns. \
