@@ -324,3 +324,156 @@ fn http_get(port: u16, path: &str) -> std::io::Result<String> {
         .unwrap_or_default()
         .to_string())
 }
+
+/// Runs `aupd score --jsonl` with the policy in `policies` over `texts`.
+fn score_with(policies: &Path, texts: &[&str]) -> Vec<serde_json::Value> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aupd"))
+        .args(["score", "--jsonl", "--policy", policies.to_str().unwrap()])
+        .env_remove("AUPD_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input: String = texts
+        .iter()
+        .map(|t| serde_json::json!({ "text": t }).to_string() + "\n")
+        .collect();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The (detector, original text) pairs of a verdict's evidence.
+fn evidence_of(verdict: &serde_json::Value) -> Vec<(String, String)> {
+    verdict["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["detector"].as_str().unwrap().to_string(),
+                e["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_named_list_is_folded_and_used_by_phrases_and_regexes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("spam.toml"),
+        r#"[lists]
+offers = ["cheap pills", "free money"]
+
+[[category]]
+id = "spam"
+title = "Spam"
+aup = "No spam."
+severity = "low"
+flag_threshold = 0.5
+
+[[category.detector]]
+id = "spam.offers"
+kind = "phrases"
+weight = 0.6
+phrases = ["{{offers}}", "click here", "free money"]
+
+[[category.detector]]
+id = "spam.buy"
+kind = "regex"
+weight = 0.6
+pattern = '''(?x) (?-u:\b) buy \x20 {{offers}} (?-u:\b)'''
+"#,
+    )
+    .unwrap();
+    let v = score_with(
+        dir.path(),
+        &["Buy FR33 MONEY now", "CHEAP PIIILLS", "buy cheap", "free"],
+    );
+    // The list's words are folded like the text, in the phrase list and in
+    // the regex alike; a term listed twice is still found once.
+    assert_eq!(
+        evidence_of(&v[0]),
+        [
+            ("spam.offers".to_string(), "FR33 MONEY".to_string()),
+            ("spam.buy".to_string(), "Buy FR33 MONEY".to_string()),
+        ]
+    );
+    assert_eq!(v[0]["flagged"][0]["category"], "spam");
+    assert_eq!(
+        evidence_of(&v[1]),
+        [("spam.offers".to_string(), "CHEAP PIIILLS".to_string())]
+    );
+    assert!(evidence_of(&v[2]).is_empty(), "{}", v[2]);
+    assert!(evidence_of(&v[3]).is_empty(), "{}", v[3]);
+}
+
+#[test]
+fn a_reference_to_a_missing_list_is_reported_at_its_line() {
+    let (_dir, policies) = policy_copy();
+    let file = policies.join("default.toml");
+    edit(&file, "{{punishments}}", "{{punishment}}");
+    edit(&file, "\"{{groups}}\", \"jew\"", "\"{{group}}\", \"jew\"");
+    let regex_line = line_of(&file, "{{punishment}}");
+    let phrase_line = line_of(&file, "\"{{group}}\"");
+    let stderr = failed_check(&policies);
+    assert!(
+        stderr.contains(&format!(
+            "default.toml:{regex_line}: category[2].detector[3].pattern: no list `punishment` in [lists]"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "default.toml:{phrase_line}: category[2].detector[0].first: no list `group` in [lists]"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn lists_that_nest_clash_or_are_misspelt_are_refused() {
+    let (_dir, policies) = policy_copy();
+    std::fs::write(
+        policies.join("extra.toml"),
+        "[lists]\ngroups = [\"owls\"]\nbirds = [\"hawks\", \"{{groups}}\"]\n\"Bad Name\" = [\"x\"]\n",
+    )
+    .unwrap();
+    let file = policies.join("default.toml");
+    edit(&file, "{{intensifiers}} )*", "{{intensifiers )*");
+    let brace_line = line_of(&file, "{{intensifiers )*");
+    let stderr = failed_check(&policies);
+    assert!(
+        stderr.contains(
+            "extra.toml:2: lists.groups: list `groups` is defined in more than one place"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "extra.toml:3: lists.birds: \"{{groups}}\": a list cannot include another list"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("extra.toml:4: lists.Bad Name: a list name must be lowercase letters"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "default.toml:{brace_line}: category[2].detector[2].pattern: `{{{{intensifiers )*"
+        )) && stderr.contains("must be a list reference such as `{{groups}}`"),
+        "{stderr}"
+    );
+}

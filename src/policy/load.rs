@@ -4,8 +4,13 @@
 //! duplicate ids, empty phrase lists, invalid regular expressions and missing
 //! model files are all errors, each reported with its file, line and key, and
 //! every error found is reported at once so an author fixes them in one pass.
+//!
+//! Named term lists (`[lists]`) are written once and used by many detectors:
+//! an entry `"{{name}}"` in a phrase or proximity list stands for every term
+//! of the list, and `{{name}}` in a regular expression stands for a group
+//! that matches any of them, folded and escaped.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -168,6 +173,8 @@ pub enum DetectorKind {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     policy: Option<RawMeta>,
+    #[serde(default)]
+    lists: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
     context: Option<RawContext>,
     #[serde(default)]
     category: Vec<Spanned<RawCategory>>,
@@ -195,7 +202,7 @@ struct RawContext {
 struct RawSignal {
     id: Spanned<String>,
     weight: Spanned<f32>,
-    phrases: Spanned<Vec<String>>,
+    phrases: Spanned<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -241,10 +248,10 @@ struct RawDetector {
     id: Spanned<String>,
     kind: Spanned<RawKind>,
     weight: Spanned<f32>,
-    phrases: Option<Spanned<Vec<String>>>,
+    phrases: Option<Spanned<Vec<Spanned<String>>>>,
     pattern: Option<Spanned<String>>,
-    first: Option<Spanned<Vec<String>>>,
-    second: Option<Spanned<Vec<String>>>,
+    first: Option<Spanned<Vec<Spanned<String>>>>,
+    second: Option<Spanned<Vec<Spanned<String>>>>,
     within: Option<Spanned<usize>>,
     model: Option<Spanned<String>>,
     midpoint: Option<Spanned<f32>>,
@@ -312,13 +319,7 @@ pub fn load_dir(dir: &Path) -> Result<Policy, PolicyErrors> {
     }
 
     let mut hasher = Sha256::new();
-    let mut name = None;
-    let mut context = None;
-    let mut categories: Vec<Category> = Vec::new();
-    let mut model_files = BTreeSet::new();
-    let mut seen_categories = HashSet::new();
-    let mut seen_detectors = HashSet::new();
-
+    let mut parsed = Vec::new();
     for path in &files {
         let source = match std::fs::read_to_string(path) {
             Ok(s) => s,
@@ -333,8 +334,8 @@ pub fn load_dir(dir: &Path) -> Result<Policy, PolicyErrors> {
             }
         };
         hash_file(&mut hasher, path, source.as_bytes());
-        let raw: RawFile = match toml::from_str(&source) {
-            Ok(raw) => raw,
+        match toml::from_str::<RawFile>(&source) {
+            Ok(raw) => parsed.push((path, source, raw)),
             Err(e) => {
                 let line = e.span().map_or(0, |s| line_of(&source, s.start));
                 errors.push(PolicyError {
@@ -343,9 +344,28 @@ pub fn load_dir(dir: &Path) -> Result<Policy, PolicyErrors> {
                     key: String::new(),
                     message: e.message().to_string(),
                 });
-                continue;
             }
+        }
+    }
+
+    // Lists first: a detector in one file may use a list of another.
+    let mut lists = Lists::default();
+    for (path, source, raw) in &mut parsed {
+        let mut report = Report {
+            file: path,
+            source,
+            errors: &mut errors,
         };
+        lists.add(std::mem::take(&mut raw.lists), &mut report);
+    }
+
+    let mut name = None;
+    let mut context = None;
+    let mut categories: Vec<Category> = Vec::new();
+    let mut model_files = BTreeSet::new();
+    let mut seen_categories = HashSet::new();
+    let mut seen_detectors = HashSet::new();
+    for (path, source, raw) in parsed {
         let mut report = Report {
             file: path,
             source: &source,
@@ -361,7 +381,7 @@ pub fn load_dir(dir: &Path) -> Result<Policy, PolicyErrors> {
             }
         }
         if let Some(raw_ctx) = raw.context {
-            let ctx = validate_context(raw_ctx, &mut report, &mut seen_detectors);
+            let ctx = validate_context(raw_ctx, &lists, &mut report, &mut seen_detectors);
             if context.replace(ctx).is_some() {
                 report.at(
                     0..0,
@@ -381,11 +401,12 @@ pub fn load_dir(dir: &Path) -> Result<Policy, PolicyErrors> {
                 );
             }
             let key = format!("category[{i}]");
+            let refs = Refs { dir, lists: &lists };
             if let Some(cat) = validate_category(
                 raw_cat,
                 span,
                 &key,
-                dir,
+                &refs,
                 &mut report,
                 &mut seen_detectors,
                 &mut model_files,
@@ -457,27 +478,193 @@ fn check_unit(report: &mut Report, value: &Spanned<f32>, key: &str) -> f32 {
     v
 }
 
-fn fold_phrases(report: &mut Report, list: &Spanned<Vec<String>>, key: &str) -> Vec<String> {
+/// What a detector may refer to outside itself: model files in the policy
+/// directory and the named term lists.
+struct Refs<'a> {
+    dir: &'a Path,
+    lists: &'a Lists,
+}
+
+/// The named term lists of every file, folded like phrases.
+#[derive(Default)]
+struct Lists(HashMap<String, Vec<String>>);
+
+/// The name inside `{{name}}` when `entry` is exactly a list reference.
+fn list_reference(entry: &str) -> Option<&str> {
+    entry
+        .trim()
+        .strip_prefix("{{")
+        .and_then(|rest| rest.strip_suffix("}}"))
+}
+
+fn is_list_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl Lists {
+    fn add(&mut self, raw: BTreeMap<String, Spanned<Vec<Spanned<String>>>>, report: &mut Report) {
+        for (name, terms) in raw {
+            let key = format!("lists.{name}");
+            if !is_list_name(&name) {
+                report.at(
+                    terms.span(),
+                    &key,
+                    "a list name must be lowercase letters, digits and '-'",
+                );
+                continue;
+            }
+            if self.0.contains_key(&name) {
+                report.at(
+                    terms.span(),
+                    &key,
+                    format!("list `{name}` is defined in more than one place"),
+                );
+                continue;
+            }
+            if let Some(nested) = terms
+                .get_ref()
+                .iter()
+                .find(|t| list_reference(t.get_ref()).is_some())
+            {
+                report.at(
+                    nested.span(),
+                    &key,
+                    format!(
+                        "{:?}: a list cannot include another list; write its terms out",
+                        nested.get_ref()
+                    ),
+                );
+                continue;
+            }
+            let folded = fold_terms(report, &Lists::default(), &terms, &key);
+            self.0.insert(name, folded);
+        }
+    }
+
+    /// Replaces every `{{name}}` in a regular expression by a non-capturing
+    /// group of the list's folded terms, longest first (so that at any
+    /// position the longest term is preferred), each escaped, with spaces
+    /// written `\x20` so that the group means the same in verbose mode
+    /// `(?x)`. Errors name the line of the reference.
+    fn expand_pattern(
+        &self,
+        report: &mut Report,
+        pattern: &Spanned<String>,
+        key: &str,
+    ) -> Option<String> {
+        let text = pattern.get_ref();
+        let span = pattern.span();
+        // Lines are found in the source, where the pattern is written
+        // verbatim between its quotes.
+        let source = report.source.get(span.clone()).unwrap_or("");
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        let mut ok = true;
+        // The k-th "{{" of the pattern is the k-th of its source text.
+        let mut in_source = source.match_indices("{{").map(|(i, _)| i);
+        while let Some(at) = rest.find("{{") {
+            out.push_str(&rest[..at]);
+            let place = span.start + in_source.next().unwrap_or(0)..span.end;
+            let after = &rest[at + 2..];
+            let name = after
+                .split("}}")
+                .next()
+                .filter(|n| after.len() > n.len() && is_list_name(n));
+            let Some(name) = name else {
+                let shown: String = after.chars().take(20).collect();
+                report.at(
+                    place,
+                    key,
+                    format!("`{{{{{shown}` must be a list reference such as `{{{{groups}}}}`; write a literal brace as `\\{{`"),
+                );
+                return None;
+            };
+            match self.0.get(name) {
+                Some(terms) => {
+                    let mut terms: Vec<&String> = terms.iter().collect();
+                    terms.sort_by_key(|t| std::cmp::Reverse(t.len()));
+                    out.push_str("(?:");
+                    for (i, term) in terms.iter().enumerate() {
+                        if i > 0 {
+                            out.push('|');
+                        }
+                        out.push_str(&regex_syntax::escape(term).replace(' ', "\\x20"));
+                    }
+                    out.push(')');
+                }
+                None => {
+                    report.at(place, key, format!("no list `{name}` in [lists]"));
+                    ok = false;
+                }
+            }
+            rest = &after[name.len() + 2..];
+        }
+        out.push_str(rest);
+        ok.then_some(out)
+    }
+}
+
+/// Folds a list of phrases or terms the way text is folded, splicing in the
+/// named lists it refers to with `"{{name}}"`. Repeated terms are kept once.
+fn fold_terms(
+    report: &mut Report,
+    lists: &Lists,
+    list: &Spanned<Vec<Spanned<String>>>,
+    key: &str,
+) -> Vec<String> {
     if list.get_ref().is_empty() {
         report.at(list.span(), key, "must list at least one phrase");
     }
-    let mut out = Vec::with_capacity(list.get_ref().len());
-    for phrase in list.get_ref() {
+    let mut out: Vec<String> = Vec::with_capacity(list.get_ref().len());
+    let push = |out: &mut Vec<String>, term: String| {
+        if !out.contains(&term) {
+            out.push(term);
+        }
+    };
+    for entry in list.get_ref() {
+        let phrase = entry.get_ref();
+        if let Some(name) = list_reference(phrase) {
+            match lists.0.get(name) {
+                Some(terms) => {
+                    for term in terms {
+                        push(&mut out, term.clone());
+                    }
+                }
+                None => report.at(entry.span(), key, format!("no list `{name}` in [lists]")),
+            }
+            continue;
+        }
+        if phrase.contains("{{") {
+            report.at(
+                entry.span(),
+                key,
+                format!("{phrase:?}: a list reference must be a whole entry, such as \"{{{{groups}}}}\""),
+            );
+            continue;
+        }
         let folded = normalize(phrase).text().to_string();
         if folded.is_empty() {
             report.at(
-                list.span(),
+                entry.span(),
                 key,
                 format!("phrase {phrase:?} has no letters or digits"),
             );
         } else {
-            out.push(folded);
+            push(&mut out, folded);
         }
     }
     out
 }
 
-fn validate_context(raw: RawContext, report: &mut Report, seen: &mut HashSet<String>) -> Context {
+fn validate_context(
+    raw: RawContext,
+    lists: &Lists,
+    report: &mut Report,
+    seen: &mut HashSet<String>,
+) -> Context {
     let dampening = check_unit(report, &raw.dampening, "context.dampening");
     let mut signals = Vec::new();
     for (i, s) in raw.signal.into_iter().enumerate() {
@@ -491,7 +678,7 @@ fn validate_context(raw: RawContext, report: &mut Report, seen: &mut HashSet<Str
             );
         }
         let weight = check_unit(report, &s.weight, &format!("{key}.weight"));
-        let phrases = fold_phrases(report, &s.phrases, &format!("{key}.phrases"));
+        let phrases = fold_terms(report, lists, &s.phrases, &format!("{key}.phrases"));
         signals.push(ContextSignal {
             id: s.id.into_inner(),
             weight,
@@ -505,7 +692,7 @@ fn validate_category(
     raw: RawCategory,
     span: std::ops::Range<usize>,
     key: &str,
-    dir: &Path,
+    refs: &Refs,
     report: &mut Report,
     seen: &mut HashSet<String>,
     model_files: &mut BTreeSet<String>,
@@ -588,7 +775,7 @@ fn validate_category(
                 "a detector of weight 0 adds nothing unless another detector `requires` it",
             );
         }
-        if let Some(det) = validate_detector(d, dspan, &dkey, dir, report, model_files) {
+        if let Some(det) = validate_detector(d, dspan, &dkey, refs, report, model_files) {
             detectors.push(det);
         }
     }
@@ -659,7 +846,7 @@ fn validate_detector(
     d: RawDetector,
     span: std::ops::Range<usize>,
     key: &str,
-    dir: &Path,
+    refs: &Refs,
     report: &mut Report,
     model_files: &mut BTreeSet<String>,
 ) -> Option<Detector> {
@@ -696,16 +883,23 @@ fn validate_detector(
     };
     let kind = match kind {
         RawKind::Phrases => match &d.phrases {
-            Some(p) => DetectorKind::Phrases(fold_phrases(report, p, &format!("{key}.phrases"))),
+            Some(p) => {
+                DetectorKind::Phrases(fold_terms(report, refs.lists, p, &format!("{key}.phrases")))
+            }
             None => {
                 missing(report, "phrases");
                 return None;
             }
         },
         RawKind::Regex => match &d.pattern {
-            Some(p) => match regex::Regex::new(p.get_ref()) {
-                Ok(re) => DetectorKind::Regex(re),
-                Err(e) => {
+            Some(p) => match refs
+                .lists
+                .expand_pattern(report, p, &format!("{key}.pattern"))
+                .map(|expanded| regex::Regex::new(&expanded))
+            {
+                None => return None,
+                Some(Ok(re)) => DetectorKind::Regex(re),
+                Some(Err(e)) => {
                     report.at(
                         p.span(),
                         format!("{key}.pattern"),
@@ -741,8 +935,8 @@ fn validate_detector(
                 );
             }
             DetectorKind::Proximity {
-                first: fold_phrases(report, first, &format!("{key}.first")),
-                second: fold_phrases(report, second, &format!("{key}.second")),
+                first: fold_terms(report, refs.lists, first, &format!("{key}.first")),
+                second: fold_terms(report, refs.lists, second, &format!("{key}.second")),
                 within: n,
             }
         }
@@ -778,7 +972,7 @@ fn validate_detector(
                 }
                 None => 0.5,
             };
-            match LinearModel::load(&dir.join(&rel)) {
+            match LinearModel::load(&refs.dir.join(&rel)) {
                 Ok(m) => {
                     model_files.insert(model.get_ref().clone());
                     DetectorKind::Classifier {
@@ -812,5 +1006,70 @@ fn kind_name(kind: RawKind) -> &'static str {
         RawKind::Regex => "regex",
         RawKind::Proximity => "proximity",
         RawKind::Classifier => "classifier",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_one(toml: &str) -> Result<Policy, PolicyErrors> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("p.toml"), toml).expect("write policy");
+        load_dir(dir.path())
+    }
+
+    const SPAM: &str = r#"[lists]
+offers = ["free money", "cheap pills", "pills"]
+
+[[category]]
+id = "spam"
+title = "Spam"
+aup = "No spam."
+severity = "low"
+flag_threshold = 0.5
+
+[[category.detector]]
+id = "spam.offers"
+kind = "phrases"
+weight = 0.6
+phrases = ["{{offers}}", "FREE MONEY", "click here"]
+
+[[category.detector]]
+id = "spam.buy"
+kind = "regex"
+weight = 0.6
+pattern = 'buy {{offers}}\b'
+"#;
+
+    #[test]
+    fn list_terms_are_folded_spliced_in_once_and_escaped_longest_first() {
+        let policy = load_one(SPAM).expect("valid policy");
+        let detectors = &policy.categories[0].detectors;
+        let DetectorKind::Phrases(phrases) = &detectors[0].kind else {
+            panic!("phrases detector expected");
+        };
+        // "FREE MONEY" folds to a term the list already gave.
+        assert_eq!(phrases, &["fre money", "cheap pils", "pils", "click here"]);
+        let DetectorKind::Regex(re) = &detectors[1].kind else {
+            panic!("regex detector expected");
+        };
+        assert_eq!(re.as_str(), r"buy (?:cheap\x20pils|fre\x20money|pils)\b");
+    }
+
+    #[test]
+    fn a_list_reference_must_be_a_whole_entry_of_a_term_list() {
+        let errors =
+            load_one(&SPAM.replace(r#""{{offers}}", "FREE"#, r#""see {{offers}} here", "FREE"#))
+                .expect_err("a reference inside a phrase is refused");
+        assert_eq!(errors.0.len(), 1, "{errors}");
+        assert_eq!(errors.0[0].line, 15);
+        assert_eq!(errors.0[0].key, "category[0].detector[0].phrases");
+        assert!(
+            errors.0[0]
+                .message
+                .contains("a list reference must be a whole entry"),
+            "{errors}"
+        );
     }
 }
