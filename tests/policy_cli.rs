@@ -86,8 +86,8 @@ fn semantic_errors_are_all_reported_with_file_line_and_key() {
     let file = policies.join("default.toml");
     edit(
         &file,
-        "pattern = '(?-u:\\b)(?:lets",
-        "pattern = '(?-u:\\b)((?:lets",
+        "pattern = '(?-u:\\b){{rallying-calls}}",
+        "pattern = '(?-u:\\b)({{rallying-calls}}",
     );
     edit(
         &file,
@@ -95,7 +95,7 @@ fn semantic_errors_are_all_reported_with_file_line_and_key() {
         "id = \"incitement.calls-to-violence\"",
     );
     edit(&file, "within = 2", "within = 0");
-    let regex_line = line_of(&file, "pattern = '(?-u:\\b)((?:lets");
+    let regex_line = line_of(&file, "pattern = '(?-u:\\b)({{rallying-calls}}");
     let stderr = failed_check(&policies);
     assert!(
         stderr.contains(&format!("default.toml:{regex_line}: category[0].detector[6].pattern: invalid regular expression")),
