@@ -497,7 +497,8 @@ fn list_reference(entry: &str) -> Option<&str> {
         .and_then(|rest| rest.strip_suffix("}}"))
 }
 
-fn is_list_name(name: &str) -> bool {
+/// Ids of categories and names of lists: lowercase letters, digits and `-`.
+fn is_slug(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()
@@ -508,7 +509,7 @@ impl Lists {
     fn add(&mut self, raw: BTreeMap<String, Spanned<Vec<Spanned<String>>>>, report: &mut Report) {
         for (name, terms) in raw {
             let key = format!("lists.{name}");
-            if !is_list_name(&name) {
+            if !is_slug(&name) {
                 report.at(
                     terms.span(),
                     &key,
@@ -572,7 +573,7 @@ impl Lists {
             let name = after
                 .split("}}")
                 .next()
-                .filter(|n| after.len() > n.len() && is_list_name(n));
+                .filter(|n| after.len() > n.len() && is_slug(n));
             let Some(name) = name else {
                 let shown: String = after.chars().take(20).collect();
                 report.at(
@@ -699,11 +700,7 @@ fn validate_category(
 ) -> Option<Category> {
     let before = report.errors.len();
     let id = raw.id.get_ref();
-    if id.is_empty()
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
+    if !is_slug(id) {
         report.at(
             raw.id.span(),
             format!("{key}.id"),
