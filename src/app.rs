@@ -107,6 +107,7 @@ impl Application {
             );
         }
         crate::store::ensure_indexes(&store).context("bringing the store's indexes up to date")?;
+        log_audit_head(&store, "audit log head at start");
         let cases = CaseService::new(store.clone(), ladders, clock);
         let key = crate::delivery::sealing::SecretKey::configured(
             &settings.delivery,
@@ -306,8 +307,19 @@ impl Application {
         crate::store::flush(&self.store)
             .await
             .context("flushing the store at shutdown")?;
+        log_audit_head(&self.store, "audit log head at shutdown");
         tracing::info!("aupd stopped");
         result
+    }
+}
+
+/// Logs the audit log's head (`<hash>@<seq>`), so the log pipeline keeps a
+/// copy outside the store that `aupd audit verify --expect-head` can check
+/// the store against later.
+fn log_audit_head(store: &SharedStore, message: &'static str) {
+    match crate::store::audit::head(store) {
+        Ok(head) => tracing::info!(audit_head = %head, "{message}"),
+        Err(e) => tracing::warn!(error = %e, "cannot read the audit log head"),
     }
 }
 

@@ -105,8 +105,15 @@ pub enum TokenCommand {
 /// `aupd audit …`
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walk the hash chain; exits non-zero at the first changed or missing record.
-    Verify,
+    /// Walk the hash chain; exits non-zero at the first changed or missing
+    /// record. Prints the head as `<hash>@<seq>`: keep it outside the store
+    /// (a ticket, a log) to check against later.
+    Verify {
+        /// A head exported earlier (`<hash>@<seq>`): record `seq` must still
+        /// have this hash, which catches a log changed and re-hashed since.
+        #[arg(long, value_name = "HASH@SEQ")]
+        expect_head: Option<crate::store::audit::ChainHead>,
+    },
 }
 
 /// `aupd score`
@@ -255,7 +262,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Token(cmd) => token(cmd, &settings),
         Command::Config(_) => Ok(0),
-        Command::Audit(AuditCommand::Verify) => audit_verify(&settings),
+        Command::Audit(AuditCommand::Verify { expect_head }) => {
+            audit_verify(&settings, expect_head.as_ref())
+        }
         Command::Score(args) => score(&args, &settings.policy.dir),
         Command::Bench(BenchCommand::Deadlines {
             cases,
@@ -388,14 +397,21 @@ fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn audit_verify(settings: &Settings) -> anyhow::Result<i32> {
+fn audit_verify(
+    settings: &Settings,
+    expect: Option<&crate::store::audit::ChainHead>,
+) -> anyhow::Result<i32> {
+    use crate::store::audit::{verify, AuditVerdict};
     let store = open_store(settings)?;
-    match crate::store::audit::verify(&store)? {
-        crate::store::audit::AuditVerdict::Intact { records, head } => {
-            println!("audit log intact: {records} records, head {head}");
+    match verify(&store, expect)? {
+        AuditVerdict::Intact { records, head } => {
+            let matched = expect
+                .map(|x| format!("; matches the expected head at record {}", x.seq))
+                .unwrap_or_default();
+            println!("audit log intact: {records} records, head {head}@{records}{matched}");
             Ok(0)
         }
-        crate::store::audit::AuditVerdict::Broken { seq, problem } => {
+        AuditVerdict::Broken { seq, problem } => {
             println!("audit log broken at record {seq}: {problem}");
             Ok(1)
         }

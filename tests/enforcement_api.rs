@@ -540,3 +540,65 @@ async fn unknown_or_revoked_tokens_are_401_and_wrong_roles_403() {
         .await;
     assert_eq!((status, body["code"].as_str().unwrap()), (403, "forbidden"));
 }
+
+#[tokio::test]
+async fn the_audit_route_serves_the_floats_of_a_record_exactly_as_stored() {
+    let (app, _clock) = new_app().await;
+    let mut batch = aupd::store::Batch::new();
+    batch
+        .event(
+            "evidence.threshold_crossed",
+            Some("parlor"),
+            json!({"rate": 0.4545454545454546, "lower": 0.018477023791270378}),
+        )
+        .unwrap();
+    let seqs = app.cases.store().commit(batch).unwrap();
+    let stored = app
+        .cases
+        .store()
+        .get_raw(aupd::store::Tree::Events, &seqs[0].to_be_bytes())
+        .unwrap()
+        .unwrap();
+    let stored = String::from_utf8(stored).unwrap();
+    // Compared as text: parsing the reply with the default float parser
+    // would alter the very digits this test is about.
+    let text = app
+        .client
+        .get(format!("{}/v1/audit?after={}", app.base, seqs[0] - 1))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#""data":{"lower":0.018477023791270378,"rate":0.4545454545454546}"#),
+        "{text}"
+    );
+    assert_eq!(
+        text,
+        format!(r#"{{"records":[{stored}],"next_after":{}}}"#, seqs[0])
+    );
+}
+
+#[tokio::test]
+async fn the_audit_head_route_serves_the_head_that_audit_verify_takes() {
+    let (app, _clock) = new_app().await;
+    let mut batch = aupd::store::Batch::new();
+    batch
+        .event("tenant.created", Some("parlor"), json!({"id": "parlor"}))
+        .unwrap();
+    let seq = app.cases.store().commit(batch).unwrap()[0];
+    let last = app
+        .cases
+        .store()
+        .events_after(seq - 1, 1)
+        .unwrap()
+        .remove(0);
+    let (status, body) = app.get("/v1/audit/head").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"seq": seq, "hash": last.hash, "head": format!("{}@{seq}", last.hash)})
+    );
+}

@@ -1,7 +1,8 @@
-//! Paging through the audit log.
+//! Paging through the audit log, and its head for operators to export.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::auth::Operator;
 use super::error::blocking;
@@ -9,7 +10,8 @@ use super::{ApiError, AppState};
 
 /// Routes under `/v1/audit`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/audit", web::get().to(list_audit));
+    cfg.route("/audit", web::get().to(list_audit))
+        .route("/audit/head", web::get().to(get_audit_head));
 }
 
 /// Query of `GET /v1/audit`.
@@ -22,6 +24,27 @@ pub struct AuditQuery {
     limit: Option<usize>,
 }
 
+/// A page of the audit log.
+#[derive(Debug, Serialize)]
+pub struct AuditPageResponse {
+    /// The records exactly as stored (the bytes their hashes cover), oldest
+    /// first.
+    records: Vec<Box<RawValue>>,
+    /// The `after` of the next page; `null` when this one is empty.
+    next_after: Option<u64>,
+}
+
+/// The head of the audit log.
+#[derive(Debug, Serialize)]
+pub struct AuditHeadResponse {
+    /// Sequence number of the last record (0 for an empty log).
+    seq: u64,
+    /// Its hash.
+    hash: String,
+    /// `<hash>@<seq>`, what `aupd audit verify --expect-head` takes.
+    head: String,
+}
+
 async fn list_audit(
     _caller: Operator,
     state: web::Data<AppState>,
@@ -30,7 +53,23 @@ async fn list_audit(
     let after = query.after.unwrap_or(0);
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let store = state.sampling.store().clone();
-    let records = blocking("audit", move || store.events_after(after, limit)).await?;
-    let next = records.last().map(|r| r.seq);
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "records": records, "next_after": next })))
+    let page = blocking("audit", move || store.events_after_raw(after, limit)).await?;
+    let next_after = page.last().map(|(seq, _)| *seq);
+    Ok(HttpResponse::Ok().json(AuditPageResponse {
+        records: page.into_iter().map(|(_, raw)| raw).collect(),
+        next_after,
+    }))
+}
+
+async fn get_audit_head(
+    _caller: Operator,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let store = state.sampling.store().clone();
+    let head = blocking("audit head", move || crate::store::audit::head(&store)).await?;
+    Ok(HttpResponse::Ok().json(AuditHeadResponse {
+        seq: head.seq,
+        head: head.to_string(),
+        hash: head.hash,
+    }))
 }

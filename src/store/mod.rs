@@ -302,9 +302,9 @@ pub struct EventRecord {
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 impl EventRecord {
-    /// The chain hash of this event's content (everything but `hash`).
-    pub fn compute_hash(&self) -> String {
-        use sha2::{Digest, Sha256};
+    /// The bytes the chain hash covers: every field but `hash`, in
+    /// declaration order, as compact JSON.
+    fn hashed_bytes(&self) -> serde_json::Result<Vec<u8>> {
         #[derive(Serialize)]
         struct Hashed<'a> {
             seq: u64,
@@ -314,7 +314,7 @@ impl EventRecord {
             data: &'a serde_json::Value,
             prev: &'a str,
         }
-        let canonical = serde_json::to_vec(&Hashed {
+        serde_json::to_vec(&Hashed {
             seq: self.seq,
             at: &self.at,
             kind: &self.kind,
@@ -322,9 +322,48 @@ impl EventRecord {
             data: &self.data,
             prev: &self.prev,
         })
-        .unwrap_or_default();
-        hex::encode(Sha256::digest(&canonical))
     }
+
+    /// The chain hash of this event's content (everything but `hash`).
+    pub fn compute_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(self.hashed_bytes().unwrap_or_default()))
+    }
+
+    /// Sets `hash` and returns the bytes to store: the hashed bytes with
+    /// `,"hash":"…"` put before their closing brace. The verifier hashes
+    /// what is on disk rather than a record parsed and printed again, so
+    /// nothing a parser might round (a float's last digit) can break the
+    /// chain. The bytes are what `serde_json::to_vec` gives for the record.
+    pub fn seal(&mut self) -> serde_json::Result<Vec<u8>> {
+        use sha2::{Digest, Sha256};
+        let mut bytes = self.hashed_bytes()?;
+        self.hash = hex::encode(Sha256::digest(&bytes));
+        bytes.pop();
+        bytes.extend_from_slice(HASH_FIELD);
+        bytes.extend_from_slice(self.hash.as_bytes());
+        bytes.extend_from_slice(b"\"}");
+        Ok(bytes)
+    }
+}
+
+/// What comes between the hashed bytes of a stored event and its hash.
+const HASH_FIELD: &[u8] = b",\"hash\":\"";
+
+/// Splits the stored bytes of an event into the bytes its hash covers and
+/// the hash they state; `None` when the bytes are not in the form
+/// [`EventRecord::seal`] writes.
+pub fn split_sealed_event(stored: &[u8]) -> Option<(Vec<u8>, &str)> {
+    let body = stored.strip_suffix(b"\"}")?;
+    let hash_at = body.len().checked_sub(64)?;
+    let (head, hash) = body.split_at(hash_at);
+    let hash = std::str::from_utf8(hash).ok()?;
+    if !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut hashed = head.strip_suffix(HASH_FIELD)?.to_vec();
+    hashed.push(b'}');
+    Some((hashed, hash))
 }
 
 /// Writes and events that commit together or not at all.
@@ -522,6 +561,33 @@ impl<'a> dyn Store + 'a {
                 tree: Tree::Events.name(),
                 message: e.to_string(),
             })?);
+        }
+        Ok(out)
+    }
+
+    /// Like [`events_after`](Self::events_after), each event as the exact
+    /// JSON stored, with its sequence number: what the audit route serves,
+    /// so a reader sees the very bytes the chain hash covers.
+    pub fn events_after_raw(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Box<serde_json::value::RawValue>)>> {
+        let start = after.saturating_add(1).to_be_bytes();
+        let end = u64::MAX.to_be_bytes();
+        let mut out = Vec::new();
+        for (key, v) in self.range_raw_limited(Tree::Events, &start, &end, limit)? {
+            let decode = |message: String| StoreError::Decode {
+                tree: Tree::Events.name(),
+                message,
+            };
+            let seq = <[u8; 8]>::try_from(key.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| decode("an event key is not a sequence number".into()))?;
+            let text = String::from_utf8(v).map_err(|e| decode(e.to_string()))?;
+            let raw = serde_json::value::RawValue::from_string(text)
+                .map_err(|e| decode(e.to_string()))?;
+            out.push((seq, raw));
         }
         Ok(out)
     }

@@ -11,8 +11,8 @@ use super::{
     GENESIS_HASH,
 };
 
-const EVENT_SEQ: &[u8] = b"event_seq";
-const EVENT_HEAD: &[u8] = b"event_head";
+pub(super) const EVENT_SEQ: &[u8] = b"event_seq";
+pub(super) const EVENT_HEAD: &[u8] = b"event_head";
 const CONFLICT: &str = "\u{0}conflict";
 
 /// sled on local disk.
@@ -183,10 +183,10 @@ impl Store for SledStore {
                         prev: prev.clone(),
                         hash: String::new(),
                     };
-                    record.hash = record.compute_hash();
-                    prev = record.hash.clone();
-                    let bytes = serde_json::to_vec(&record)
+                    let bytes = record
+                        .seal()
                         .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                    prev = record.hash.clone();
                     t[Tree::Events.index()].insert(&seq.to_be_bytes(), bytes)?;
                     if let Some(case) = event_case(&e.kind, &e.data) {
                         t[Tree::CaseEvents.index()].insert(case_events_key(case, seq), &[])?;
