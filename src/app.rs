@@ -13,7 +13,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::commands::CaseService;
 use crate::config::Settings;
 use crate::delivery::Webhooks;
-use crate::enforcement::Ladders;
 use crate::policy::PolicyHandle;
 use crate::readiness::Readiness;
 use crate::sampling::guard::{Resolver, SystemResolver};
@@ -86,8 +85,6 @@ impl Application {
         let policy = Arc::new(PolicyHandle::load(&settings.policy.dir).with_context(|| {
             format!("loading the policy from {}", settings.policy.dir.display())
         })?);
-        let ladders = Ladders::load_from_policy_dir(&settings.policy.dir)
-            .map_err(|e| anyhow::anyhow!("loading the escalation ladders: {e}"))?;
         let store: SharedStore = Arc::new(
             SledStore::open_with_cache(&settings.store.path, settings.store.cache_mb * 1024 * 1024)
                 .with_context(|| {
@@ -108,7 +105,7 @@ impl Application {
         }
         crate::store::ensure_indexes(&store).context("bringing the store's indexes up to date")?;
         log_audit_head(&store, "audit log head at start");
-        let cases = CaseService::new(store.clone(), ladders, clock);
+        let cases = CaseService::with_policy(store.clone(), policy.clone(), clock);
         let key = crate::delivery::sealing::SecretKey::configured(
             &settings.delivery,
             &settings.store.path,

@@ -4,7 +4,7 @@
 //! hears back. API handlers and background workers (deadline ticker, cure
 //! verifier, evidence intake) all come through here.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use anyhow::Context;
 use jiff::Timestamp;
@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use crate::clock::Clock;
 use crate::domain::{Actor, Case, CaseId, Command, Deadline, Transition};
 use crate::enforcement::{decide, DecisionError, Ladders};
+use crate::policy::PolicyHandle;
 use crate::store::cases::{case_key, due_deadlines, transition_batch};
 use crate::store::Batch;
 use crate::store::{SharedStore, StoreError, Tree};
@@ -34,20 +35,44 @@ pub enum CommandError {
     Store(#[from] anyhow::Error),
 }
 
+/// Where a [`CaseService`] takes its escalation ladders from.
+#[derive(Debug, Clone)]
+enum LadderSource {
+    /// The same ladders always (tests, benchmarks).
+    Fixed(Arc<Ladders>),
+    /// The ladders of the policy in force: a reload swaps them together
+    /// with the categories, as one policy.
+    Policy(Arc<PolicyHandle>),
+}
+
 /// Carries out enforcement commands against the store.
 #[derive(Debug, Clone)]
 pub struct CaseService {
     store: SharedStore,
-    ladders: Arc<RwLock<Arc<Ladders>>>,
+    ladders: LadderSource,
     clock: Arc<dyn Clock>,
 }
 
 impl CaseService {
-    /// A service over `store`, judging with `ladders`, telling time with `clock`.
+    /// A service over `store`, judging with fixed `ladders`, telling time
+    /// with `clock`.
     pub fn new(store: SharedStore, ladders: Ladders, clock: Arc<dyn Clock>) -> Self {
         CaseService {
             store,
-            ladders: Arc::new(RwLock::new(Arc::new(ladders))),
+            ladders: LadderSource::Fixed(Arc::new(ladders)),
+            clock,
+        }
+    }
+
+    /// A service judging with the ladders of the policy in force in `policy`.
+    pub fn with_policy(
+        store: SharedStore,
+        policy: Arc<PolicyHandle>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        CaseService {
+            store,
+            ladders: LadderSource::Policy(policy),
             clock,
         }
     }
@@ -64,17 +89,9 @@ impl CaseService {
 
     /// The ladders in force.
     pub fn ladders(&self) -> Arc<Ladders> {
-        match self.ladders.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-
-    /// Replaces the ladders (policy reload).
-    pub fn set_ladders(&self, ladders: Ladders) {
-        match self.ladders.write() {
-            Ok(mut g) => *g = Arc::new(ladders),
-            Err(p) => *p.into_inner() = Arc::new(ladders),
+        match &self.ladders {
+            LadderSource::Fixed(ladders) => ladders.clone(),
+            LadderSource::Policy(policy) => policy.current().policy().ladders.clone(),
         }
     }
 

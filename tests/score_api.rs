@@ -316,3 +316,100 @@ async fn reload_refuses_an_invalid_policy_and_keeps_the_old_one() {
         .unwrap();
     assert_eq!(v["policy_version"], before["policy_version"]);
 }
+
+async fn policy_version(app: &PolicyApp) -> Value {
+    let ready: Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    ready["policy_version"].clone()
+}
+
+#[tokio::test]
+async fn reload_swaps_in_edited_ladders_with_the_categories_as_one_policy() {
+    let app = spawn_app().await;
+    let before = policy_version(&app).await;
+    let path = app.policy_dir.join("escalation").join("ladders.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen("cure_window = \"1h\"", "cure_window = \"2h\"", 1),
+    )
+    .unwrap();
+
+    let r = app.post_json("/v1/policy/reload", &json!({})).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["previous_version"], before);
+    assert_ne!(body["version"], before);
+    assert_eq!(policy_version(&app).await, body["version"]);
+    assert_eq!(
+        app.app.cases.ladders().critical.cure_window,
+        jiff::SignedDuration::from_hours(2)
+    );
+}
+
+#[tokio::test]
+async fn reload_refuses_broken_ladders_with_file_and_line_and_keeps_the_old_policy() {
+    let app = spawn_app().await;
+    let before = policy_version(&app).await;
+    let path = app.policy_dir.join("escalation").join("ladders.toml");
+    let shipped = std::fs::read_to_string(&path).unwrap();
+    let not_a_duration = |d: &str| {
+        format!(
+            "\"{d}\" is not a duration: write a positive whole number and a unit, like \"90s\", \"30m\", \"24h\" or \"7d\""
+        )
+    };
+    let medium_start = shipped.find("[medium]").unwrap();
+    let medium_end = shipped.find("[low]").unwrap();
+    let without_medium = format!("{}{}", &shipped[..medium_start], &shipped[medium_end..]);
+    let cases = [
+        (
+            shipped.replacen("cure_window = \"1h\"", "cure_window = \"0s\"", 1),
+            Some("cure_window = \"0s\""),
+            "critical.cure_window",
+            not_a_duration("0s"),
+        ),
+        (
+            shipped.replacen("cure_window = \"24h\"", "cure_window = \"24\"", 1),
+            Some("cure_window = \"24\""),
+            "high.cure_window",
+            not_a_duration("24"),
+        ),
+        (
+            without_medium,
+            None,
+            "medium",
+            "missing table [medium]: the file needs one table per severity (critical, high, medium, low)"
+                .to_string(),
+        ),
+    ];
+    for (text, at, key, message) in cases {
+        std::fs::write(&path, &text).unwrap();
+        let r = app.post_json("/v1/policy/reload", &json!({})).await;
+        assert_eq!(r.status(), 422, "{key}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "invalid_policy", "{body}");
+        assert_eq!(body["details"].as_array().unwrap().len(), 1, "{body}");
+        let detail = &body["details"][0];
+        assert_eq!(detail["file"], path.display().to_string());
+        let line = detail["line"].as_u64().unwrap() as usize;
+        match at {
+            Some(at) => assert_eq!(line, text.lines().position(|l| l == at).unwrap() + 1),
+            None => assert!(line >= 1, "{body}"),
+        }
+        assert_eq!(detail["key"], key);
+        assert_eq!(detail["message"], message);
+
+        assert_eq!(policy_version(&app).await, before, "{key}");
+        assert_eq!(
+            app.app.cases.ladders().critical.cure_window,
+            jiff::SignedDuration::from_hours(1)
+        );
+    }
+}

@@ -2,7 +2,9 @@
 //! approvals. Pure: it decides, the store commits, workers carry out effects.
 
 pub mod decide;
-pub mod ladder;
+/// The ladders are policy data, loaded and versioned with the categories;
+/// enforcement reads them from there.
+pub use crate::policy::ladder;
 
 pub use decide::{decide, DecisionError};
 pub use ladder::{Ladder, LadderError, Ladders, OnMiss, Opening};

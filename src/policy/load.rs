@@ -19,6 +19,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
+use super::ladder::Ladders;
 use super::model::LinearModel;
 use super::normalize::normalize;
 use crate::domain::Severity;
@@ -64,8 +65,12 @@ fn render_errors(errors: &[PolicyError]) -> String {
 pub struct Policy {
     /// Human name of the policy.
     pub name: String,
-    /// Content hash (hex SHA-256) of every policy and model file.
+    /// Content hash (hex SHA-256) of every file of the policy: the category
+    /// files, the escalation ladders, the models and their sidecars.
     pub version: String,
+    /// The escalation ladders (`escalation/ladders.toml`; the built-in ones
+    /// when the file is absent).
+    pub ladders: Arc<Ladders>,
     /// Counter-speech and reporting signals.
     pub context: Context,
     /// The AUP categories, in file order.
@@ -419,8 +424,10 @@ pub fn load_dir(dir: &Path) -> Result<Policy, PolicyErrors> {
     for model in &model_files {
         if let Ok(bytes) = std::fs::read(dir.join(model)) {
             hash_file(&mut hasher, Path::new(model), &bytes);
+            check_sidecar(dir, model, &bytes, &mut hasher, &mut errors);
         }
     }
+    let ladders = load_ladders(dir, &mut hasher, &mut errors);
     if errors.is_empty() && categories.is_empty() {
         errors.push(PolicyError {
             file: dir.to_path_buf(),
@@ -435,9 +442,87 @@ pub fn load_dir(dir: &Path) -> Result<Policy, PolicyErrors> {
     Ok(Policy {
         name: name.unwrap_or_else(|| "acceptable-use policy".into()),
         version: hex::encode(hasher.finalize()),
+        ladders: Arc::new(ladders),
         context: context.unwrap_or_default(),
         categories,
     })
+}
+
+/// Where the escalation ladders live inside the policy directory.
+const LADDERS_FILE: &str = "escalation/ladders.toml";
+
+/// Reads, hashes and validates `escalation/ladders.toml`; the built-in
+/// ladders when there is no such file. A broken file is an error of the
+/// policy like any other, so neither start-up nor a reload takes it.
+fn load_ladders(dir: &Path, hasher: &mut Sha256, errors: &mut Vec<PolicyError>) -> Ladders {
+    let path = dir.join(LADDERS_FILE);
+    let mut fail = |line: usize, key: String, message: String| {
+        errors.push(PolicyError {
+            file: path.clone(),
+            line,
+            key,
+            message,
+        });
+        Ladders::default()
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ladders::default(),
+        Err(e) => return fail(0, String::new(), format!("cannot read: {e}")),
+    };
+    hash_named(hasher, LADDERS_FILE, text.as_bytes());
+    match Ladders::from_toml_str(&text) {
+        Ok(ladders) => ladders,
+        Err(e) => fail(e.line, e.key, e.message),
+    }
+}
+
+/// Hashes the `.json` sidecar beside `model` (its training record) into
+/// the version, and checks that it is JSON and describes this very model
+/// file: a model swapped without its sidecar, or the other way round, is
+/// refused rather than served under a record that is not its own.
+fn check_sidecar(
+    dir: &Path,
+    model: &str,
+    model_bytes: &[u8],
+    hasher: &mut Sha256,
+    errors: &mut Vec<PolicyError>,
+) {
+    let rel = Path::new(model).with_extension("json");
+    let path = dir.join(&rel);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    hash_named(hasher, &rel.to_string_lossy(), text.as_bytes());
+    let mut error = |line: usize, key: &str, message: String| {
+        errors.push(PolicyError {
+            file: path.clone(),
+            line,
+            key: key.to_string(),
+            message,
+        })
+    };
+    let record: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => return error(e.line(), "", format!("not JSON: {e}")),
+    };
+    let line = text
+        .find("\"model_sha256\"")
+        .map_or(1, |at| line_of(&text, at));
+    let actual = hex::encode(Sha256::digest(model_bytes));
+    match record.get("model_sha256").and_then(|v| v.as_str()) {
+        Some(stated) if stated.eq_ignore_ascii_case(&actual) => {}
+        Some(_) => error(
+            line,
+            "model_sha256",
+            format!("does not match {model}, whose SHA-256 is {actual}"),
+        ),
+        None => error(
+            line,
+            "model_sha256",
+            format!("missing: the sidecar must state the SHA-256 of {model} ({actual})"),
+        ),
+    }
 }
 
 fn list_policy_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
@@ -460,6 +545,12 @@ fn hash_file(hasher: &mut Sha256, path: &Path, bytes: &[u8]) {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    hash_named(hasher, &name, bytes);
+}
+
+/// Like [`hash_file`], under a name relative to the policy directory, so a
+/// file in a subdirectory cannot collide with a top-level one.
+fn hash_named(hasher: &mut Sha256, name: &str, bytes: &[u8]) {
     hasher.update((name.len() as u64).to_le_bytes());
     hasher.update(name.as_bytes());
     hasher.update((bytes.len() as u64).to_le_bytes());
@@ -1068,5 +1159,170 @@ pattern = 'buy {{offers}}\b'
                 .contains("a list reference must be a whole entry"),
             "{errors}"
         );
+    }
+}
+
+#[cfg(test)]
+mod versioned_files_tests {
+    //! The ladders and the model sidecars are part of the policy: loaded,
+    //! validated and hashed into its version with the category files.
+    use super::*;
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
+    /// A private copy of the shipped policy directory.
+    fn shipped_copy() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let policies = dir.path().join("policies");
+        copy_dir(&crate::policy::shipped_dir(), &policies);
+        (dir, policies)
+    }
+
+    fn edit(path: &Path, from: &str, to: &str) -> String {
+        let text = std::fs::read_to_string(path).unwrap();
+        let edited = text.replacen(from, to, 1);
+        assert_ne!(edited, text, "{from:?} is not in {}", path.display());
+        std::fs::write(path, &edited).unwrap();
+        edited
+    }
+
+    fn line_containing(text: &str, needle: &str) -> usize {
+        text.lines().position(|l| l.contains(needle)).unwrap() + 1
+    }
+
+    #[test]
+    fn the_policy_carries_the_ladders_file_and_its_version_covers_it() {
+        let (_d, dir) = shipped_copy();
+        let before = load_dir(&dir).unwrap();
+        assert_eq!(
+            before.ladders.critical.cure_window,
+            jiff::SignedDuration::from_hours(1)
+        );
+        edit(
+            &dir.join("escalation/ladders.toml"),
+            "cure_window = \"1h\"",
+            "cure_window = \"2h\"",
+        );
+        let after = load_dir(&dir).unwrap();
+        assert_eq!(
+            after.ladders.critical.cure_window,
+            jiff::SignedDuration::from_hours(2)
+        );
+        assert_ne!(after.version, before.version);
+    }
+
+    #[test]
+    fn broken_ladders_are_refused_with_their_file_line_and_key() {
+        let cases = [
+            (
+                "cure_window = \"1h\"",
+                "cure_window = \"0s\"",
+                "cure_window = \"0s\"",
+                "critical.cure_window",
+                "\"0s\" is not a duration: write a positive whole number and a unit, like \"90s\", \"30m\", \"24h\" or \"7d\"",
+            ),
+            (
+                "cure_window = \"24h\"",
+                "cure_window = \"24\"",
+                "cure_window = \"24\"",
+                "high.cure_window",
+                "\"24\" is not a duration: write a positive whole number and a unit, like \"90s\", \"30m\", \"24h\" or \"7d\"",
+            ),
+            (
+                "[medium]",
+                "[moderate]",
+                "[moderate]",
+                "",
+                "unknown field `moderate`, expected one of `receipt_timeout`, `critical`, `high`, `medium`, `low`",
+            ),
+        ];
+        for (from, to, at, key, message) in cases {
+            let (_d, dir) = shipped_copy();
+            let path = dir.join("escalation/ladders.toml");
+            let text = edit(&path, from, to);
+            let errors = load_dir(&dir).unwrap_err().0;
+            assert_eq!(
+                errors,
+                vec![PolicyError {
+                    file: path.clone(),
+                    line: line_containing(&text, at),
+                    key: key.into(),
+                    message: message.into(),
+                }],
+                "{to}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ladders_file_missing_a_severity_is_refused_with_its_file_and_line() {
+        let (_d, dir) = shipped_copy();
+        let path = dir.join("escalation/ladders.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let start = text.find("[medium]").unwrap();
+        let end = text.find("[low]").unwrap();
+        std::fs::write(&path, format!("{}{}", &text[..start], &text[end..])).unwrap();
+        let errors = load_dir(&dir).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].file, path);
+        assert!(errors[0].line >= 1, "{errors:?}");
+        assert_eq!(errors[0].key, "medium");
+        assert_eq!(
+            errors[0].message,
+            "missing table [medium]: the file needs one table per severity (critical, high, medium, low)"
+        );
+    }
+
+    #[test]
+    fn the_version_covers_the_model_sidecars() {
+        let (_d, dir) = shipped_copy();
+        let before = load_dir(&dir).unwrap().version;
+        edit(
+            &dir.join("models/violence.json"),
+            "\"aupd_version\": \"0.1.0\"",
+            "\"aupd_version\": \"0.1.1\"",
+        );
+        assert_ne!(load_dir(&dir).unwrap().version, before);
+    }
+
+    #[test]
+    fn a_sidecar_that_does_not_describe_its_model_is_refused_with_file_and_line() {
+        let (_d, dir) = shipped_copy();
+        let sidecar = dir.join("models/violence.json");
+        let text = edit(
+            &sidecar,
+            "557561e67bd083bbc0bb616d0169449166df6af49cb2c952c6dc84ca55016775",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+        );
+        let errors = load_dir(&dir).unwrap_err().0;
+        assert_eq!(
+            errors,
+            vec![PolicyError {
+                file: sidecar.clone(),
+                line: line_containing(&text, "\"model_sha256\""),
+                key: "model_sha256".into(),
+                message: "does not match models/violence.model, whose SHA-256 is \
+                          557561e67bd083bbc0bb616d0169449166df6af49cb2c952c6dc84ca55016775"
+                    .into(),
+            }]
+        );
+
+        std::fs::write(&sidecar, "{\n  \"model_sha256\": \n").unwrap();
+        let errors = load_dir(&dir).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].file, sidecar);
+        assert_eq!(errors[0].line, 3);
+        assert!(errors[0].message.starts_with("not JSON: "), "{errors:?}");
     }
 }

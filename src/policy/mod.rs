@@ -9,6 +9,7 @@ pub mod eval;
 pub mod features;
 #[cfg(test)]
 mod golden;
+pub mod ladder;
 pub mod load;
 pub mod metrics;
 pub mod model;
@@ -16,6 +17,7 @@ pub mod normalize;
 pub mod train;
 
 pub use engine::{Engine, Evidence, Flag, Verdict};
+pub use ladder::{LadderError, Ladders};
 pub use load::{load_dir, Policy, PolicyError, PolicyErrors};
 
 use std::path::Path;
@@ -31,7 +33,7 @@ pub(crate) fn shipped_dir() -> std::path::PathBuf {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The files are invalid.
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] PolicyErrors),
     /// The phrase automaton could not be built.
     #[error(transparent)]
@@ -72,8 +74,9 @@ impl PolicyHandle {
         }
     }
 
-    /// Reloads the policy from disk. An invalid policy is refused with its
-    /// errors and the one in force stays.
+    /// Reloads the policy from disk: categories, escalation ladders and
+    /// model files together, validated as one and swapped in as one. An
+    /// invalid policy is refused with its errors and the one in force stays.
     pub fn reload(&self) -> Result<Arc<Engine>, LoadError> {
         let engine = Arc::new(load_engine(&self.dir)?);
         let mut guard = match self.current.write() {
@@ -87,5 +90,48 @@ impl PolicyHandle {
     /// The directory the policy is loaded from.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
+    /// What SIGHUP and `POST /v1/policy/reload` both call.
+    #[test]
+    fn reload_swaps_edited_ladders_in_and_keeps_the_policy_in_force_when_they_are_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&shipped_dir(), dir.path());
+        let handle = PolicyHandle::load(dir.path()).unwrap();
+        let ladders = dir.path().join("escalation/ladders.toml");
+        let shipped = std::fs::read_to_string(&ladders).unwrap();
+        let hours = |h| jiff::SignedDuration::from_hours(h);
+
+        std::fs::write(&ladders, shipped.replacen("\"24h\"", "\"48h\"", 1)).unwrap();
+        let edited = handle.reload().unwrap();
+        assert_eq!(edited.policy().ladders.high.cure_window, hours(48));
+        assert_eq!(handle.current().version(), edited.version());
+
+        std::fs::write(&ladders, shipped.replacen("\"24h\"", "\"24\"", 1)).unwrap();
+        let err = handle.reload().unwrap_err();
+        assert!(err.to_string().contains("high.cure_window"), "{err}");
+        assert_eq!(handle.current().version(), edited.version());
+        assert_eq!(
+            handle.current().policy().ladders.high.cure_window,
+            hours(48)
+        );
     }
 }

@@ -3,9 +3,11 @@
 //! people must approve a suspension.
 //!
 //! Ladders live in `policies/escalation/ladders.toml` (a subdirectory, so the
-//! category loader, which reads only top-level `*.toml`, leaves it alone).
-//! Parsing is strict: unknown keys and out-of-range values are errors with
-//! their line.
+//! category files, which are the top-level `*.toml`, do not include it).
+//! [`load_dir`](super::load_dir) reads the file with the categories, so the
+//! policy version covers it and a reload swaps both at once. Parsing is
+//! strict: unknown keys, missing tables and out-of-range values are errors
+//! with their line.
 
 use std::fmt;
 
@@ -77,26 +79,25 @@ impl Ladders {
         }
     }
 
-    /// Parses and validates a ladders file.
-    /// Loads `policy_dir/escalation/ladders.toml`; the built-in ladders when
-    /// the file is absent. Errors name the file, line and key.
-    pub fn load_from_policy_dir(policy_dir: &std::path::Path) -> Result<Ladders, String> {
-        let path = policy_dir.join("escalation").join("ladders.toml");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                Ladders::from_toml_str(&text).map_err(|e| format!("{}:{e}", path.display()))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ladders::default()),
-            Err(e) => Err(format!("{}: {e}", path.display())),
-        }
-    }
-
     /// Parses the ladders file format (see `policies/escalation/ladders.toml`).
     pub fn from_toml_str(text: &str) -> Result<Ladders, LadderError> {
-        let raw: RawLadders = toml::from_str(text).map_err(|e| LadderError {
-            line: e.span().map(|s| line_of(text, s.start)).unwrap_or(0),
-            key: String::new(),
-            message: e.message().to_string(),
+        let raw: RawLadders = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |s| line_of(text, s.start));
+            match missing_field(e.message()) {
+                Some(table @ ("critical" | "high" | "medium" | "low")) => LadderError {
+                    line,
+                    key: table.to_string(),
+                    message: format!(
+                        "missing table [{table}]: the file needs one table per severity \
+                         (critical, high, medium, low)"
+                    ),
+                },
+                _ => LadderError {
+                    line,
+                    key: String::new(),
+                    message: e.message().to_string(),
+                },
+            }
         })?;
         Ok(Ladders {
             receipt_timeout: positive(text, "receipt_timeout", &raw.receipt_timeout)?,
@@ -271,6 +272,11 @@ pub fn parse_duration(text: &str) -> Option<SignedDuration> {
     }?;
     // Longer than ten years is a typo, and keeps timestamp arithmetic in range.
     (secs > 0 && secs <= 10 * 365 * 86_400).then(|| SignedDuration::from_secs(secs))
+}
+
+/// The field a serde "missing field `x`" message names.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 fn error_at(text: &str, offset: usize, key: &str, message: String) -> LadderError {
