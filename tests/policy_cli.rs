@@ -245,9 +245,12 @@ fn score_rejects_a_bad_json_line_by_number() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: not JSON"));
 }
 
+/// Starts `aupd serve` on a copy of the shipped policy, lets `change` edit
+/// its files, sends SIGHUP, then stops the server with SIGTERM. Returns
+/// `/readyz` before and after the reload (after: once it differs, or at a
+/// 20 s cap), and whether the server exited cleanly.
 #[cfg(unix)]
-#[test]
-fn sighup_reloads_the_policy_of_a_running_server() {
+fn readyz_around_sighup(change: impl FnOnce(&Path)) -> (String, String, bool) {
     use std::time::{Duration, Instant};
     let (dir, policies) = policy_copy();
     let port = {
@@ -275,11 +278,7 @@ fn sighup_reloads_the_policy_of_a_running_server() {
     };
     let before =
         ready(Instant::now() + Duration::from_secs(20)).expect("server never became ready");
-    edit(
-        &policies.join("default.toml"),
-        "\"storm the capitol\",",
-        "\"storm the capitol\", \"overrun the town hall\",",
-    );
+    change(&policies);
     Command::new("kill")
         .args(["-HUP", &child.id().to_string()])
         .status()
@@ -295,14 +294,41 @@ fn sighup_reloads_the_policy_of_a_running_server() {
         .status()
         .unwrap();
     let status = child.wait().unwrap();
+    (before, after, status.success())
+}
+
+#[cfg(unix)]
+#[test]
+fn sighup_reloads_the_policy_of_a_running_server() {
+    let (before, after, clean) = readyz_around_sighup(|policies| {
+        edit(
+            &policies.join("default.toml"),
+            "\"storm the capitol\",",
+            "\"storm the capitol\", \"overrun the town hall\",",
+        )
+    });
     assert_ne!(
         after, before,
         "the policy version did not change after SIGHUP"
     );
-    assert!(
-        status.success(),
-        "server did not exit cleanly on SIGTERM: {status}"
+    assert!(clean, "server did not exit cleanly on SIGTERM");
+}
+
+#[cfg(unix)]
+#[test]
+fn sighup_reloads_edited_escalation_ladders_into_the_policy_version() {
+    let (before, after, clean) = readyz_around_sighup(|policies| {
+        edit(
+            &policies.join("escalation").join("ladders.toml"),
+            "cure_window = \"1h\"",
+            "cure_window = \"2h\"",
+        )
+    });
+    assert_ne!(
+        after, before,
+        "the policy version did not change after SIGHUP with edited ladders"
     );
+    assert!(clean, "server did not exit cleanly on SIGTERM");
 }
 
 /// A minimal blocking HTTP GET, so this test needs no async runtime.
