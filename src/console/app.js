@@ -281,6 +281,8 @@ async function renderQueue(fresh) {
 // `when`: the states the state machine accepts the action in (the API
 // decides; the console only explains why a choice is not offered).
 const OPEN = ['open', 'noticed', 'plan_submitted', 'verifying', 'escalated', 'suspension_proposed'];
+// Where a tenant may appeal: once told, until the case is final.
+const APPEALABLE = ['noticed', 'plan_submitted', 'verifying', 'escalated', 'suspension_proposed', 'suspension_ordered', 'suspended'];
 const ACTIONS = [
   { id: 'send_notice', label: 'Send notice', help: 'Tell the tenant and start the cure clock.', when: ['open', 'escalated'], operator: true },
   { id: 'extend', label: 'Extend deadline', help: 'Give the tenant more time.', when: ['noticed', 'plan_submitted'], operator: true },
@@ -291,6 +293,9 @@ const ACTIONS = [
   { id: 'propose_suspension', label: 'Propose suspension', help: 'Ask approvers to suspend the tenant or some resources.', when: ['escalated'], operator: true },
   { id: 'approve_suspension', label: 'Approve suspension', help: 'Approve the proposed suspension.', when: ['suspension_proposed'] },
   { id: 'reinstate', label: 'Reinstate', help: 'Lift the suspension.', when: ['suspension_ordered', 'suspended'], operator: true },
+  { id: 'assign', label: 'Assign', help: 'Give the case to a person (the name on their token).', when: OPEN, operator: true },
+  { id: 'grant_appeal', label: 'Grant appeal', help: 'The tenant is right: the case is dismissed, or the suspension lifted.', when: APPEALABLE, appeal: 'granted' },
+  { id: 'deny_appeal', label: 'Deny appeal', help: 'The case stays where it is.', when: APPEALABLE, appeal: 'denied' },
 ];
 
 const words = (state) => state.replaceAll('_', ' ');
@@ -298,6 +303,7 @@ const words = (state) => state.replaceAll('_', ' ');
 /** Why the signed-in person may not take `a` on case `c` now, if so. */
 function actionBlockers(a, c) {
   if (a.id === 'approve_suspension') return approvalBlockers(c);
+  if (a.appeal) return appealBlockers(c);
   const why = [];
   if (a.operator && !isOperator()) why.push(`Operators take this action; you are signed in as ${me.role}.`);
   if (!a.when.includes(c.state)) why.push(`Possible when the case is ${a.when.map(words).join(', ')}; it is ${words(c.state)}.`);
@@ -311,6 +317,19 @@ function approvalBlockers(c) {
   if ((c.reports || []).some((r) => r.reporter === me.name)) why.push('You reported this tenant on this case; someone other than the reporter must approve.');
   if ((c.approvals || []).some((a) => a.approver === me.name)) why.push('You have already approved this suspension.');
   if (c.state !== 'suspension_proposed') why.push(`No suspension is waiting for approval (the case is ${c.state.replaceAll('_', ' ')}).`);
+  return why;
+}
+
+/** Why the signed-in person may not decide this case's appeal, if so. */
+function appealBlockers(c) {
+  const why = [];
+  if (me.role !== 'approver') why.push(`Only approvers decide appeals; you are signed in as ${me.role}.`);
+  if (!(c.appeals || []).some((a) => !a.outcome)) why.push('No appeal is waiting for a decision.');
+  const tookPart = (c.participants || []).includes(me.name) || c.owner === me.name
+    || (c.reports || []).some((r) => r.reporter === me.name)
+    || (c.approvals || []).some((a) => a.approver === me.name)
+    || (c.suspension && c.suspension.proposed_by && c.suspension.proposed_by.id === me.name);
+  if (tookPart) why.push('You took part in this case; an approver who did not decides its appeal.');
   return why;
 }
 
@@ -385,6 +404,9 @@ function actionForm(c) {
   const by = el('div', { class: 'field', id: 'by-field', hidden: true },
     el('label', { for: 'act-by' }, 'Extend by (e.g. 24h, 90m, 3d)'),
     el('input', { id: 'act-by', name: 'by', value: '24h', autocomplete: 'off' }));
+  const owner = el('div', { class: 'field', id: 'owner-field', hidden: true },
+    el('label', { for: 'act-owner' }, 'Assign to (the name on their token)'),
+    el('input', { id: 'act-owner', name: 'owner', value: c.owner || me.name || '', autocomplete: 'off' }));
   const resources = el('div', { class: 'field', id: 'resources-field', hidden: true },
     el('label', { for: 'act-resources' }, 'Resources to suspend (comma-separated; leave empty for the whole tenant)'),
     el('input', { id: 'act-resources', name: 'resources', autocomplete: 'off' }));
@@ -396,12 +418,13 @@ function actionForm(c) {
     FINAL_STATES.has(c.state) ? notice(`This case is ${c.state}; it is final and no action changes it.`) : null,
     el('fieldset', {}, el('legend', {}, 'Action'), radios),
     isOperator() ? null : notice('Other actions on a case are taken by operators.'),
-    by, resources,
+    by, owner, resources,
     el('div', { class: 'field' }, el('label', { for: 'act-reason' }, 'Reason (required, recorded in the audit log)'), reason),
     submit, out);
   form.addEventListener('change', () => {
     const chosen = form.querySelector('input[name=action]:checked');
     by.hidden = !chosen || chosen.value !== 'extend';
+    owner.hidden = !chosen || chosen.value !== 'assign';
     resources.hidden = !chosen || chosen.value !== 'propose_suspension';
   });
   form.addEventListener('submit', async (ev) => {
@@ -417,13 +440,16 @@ function actionForm(c) {
       reason.focus();
       return;
     }
-    const body = { action: chosen.value, reason: reason.value.trim() };
+    const picked = ACTIONS.find((a) => a.id === chosen.value);
+    const body = { action: picked.appeal ? 'decide_appeal' : chosen.value, reason: reason.value.trim() };
+    if (picked.appeal) body.outcome = picked.appeal;
     if (chosen.value === 'extend') body.by = form.querySelector('#act-by').value.trim();
+    if (chosen.value === 'assign') body.owner = form.querySelector('#act-owner').value.trim();
     if (chosen.value === 'propose_suspension') {
       const ids = form.querySelector('#act-resources').value.split(',').map((s) => s.trim()).filter(Boolean);
       if (ids.length) body.resources = ids;
     }
-    const label = ACTIONS.find((a) => a.id === chosen.value).label;
+    const label = picked.label;
     submit.disabled = true;
     try {
       const res = await post(`/v1/cases/${seg(c.id)}/actions`, body);
@@ -603,7 +629,9 @@ function planSection(c) {
     parts.push(dl([
       ['Submitted by', c.plan.submitted_by ? `${c.plan.submitted_by.kind}: ${c.plan.submitted_by.id}` : '—'],
       ['Submitted', time(c.plan.submitted_at)],
-    ]), el('blockquote', { class: 'plan-text' }, c.plan.text));
+      ['Complete by', c.plan.complete_by ? time(c.plan.complete_by) : '—'],
+    ]), el('h3', {}, 'Removed'), el('blockquote', { class: 'plan-text' }, c.plan.removed || '—'),
+    el('h3', {}, 'Moderation changes'), el('blockquote', { class: 'plan-text' }, c.plan.moderation_changes || '—'));
   } else {
     parts.push(notice('The tenant has not submitted a remediation plan.'));
   }
@@ -616,7 +644,10 @@ function planSection(c) {
     })));
   }
   if ((c.appeals || []).length) {
-    parts.push(el('h3', {}, 'Appeals'), el('ul', {}, c.appeals.map((a) => el('li', {}, time(a.at), ' ', el('q', {}, a.text)))));
+    parts.push(el('h3', {}, 'Appeals'), el('ul', {}, c.appeals.map((a) => el('li', {}, time(a.at), ' ', el('q', {}, a.text), ' — ',
+      a.outcome
+        ? [el('strong', {}, a.outcome), ` by ${a.decided_by} `, time(a.decided_at), a.decision_reason ? ` — “${a.decision_reason}”` : '']
+        : el('strong', {}, 'waiting for an approver who took no part in the case')))));
   }
   return section('Remediation plan and review', 'plan', parts);
 }
