@@ -253,8 +253,11 @@ async function renderQueue(fresh) {
     return;
   }
   const overdue = cases.filter((c) => (secondsLeft(c) ?? 1) < 0).length;
+  const byState = CASE_STATES.map((st) => [st, cases.filter((c) => c.state === st).length])
+    .filter(([, n]) => n > 0).map(([st, n]) => `${n} ${words(st)}`).join(', ');
   const summary = `${body.total} case${body.total === 1 ? '' : 's'}, nearest deadline first` +
-    (overdue ? `; ${overdue} overdue` : '') + (body.total > cases.length ? ` (showing ${cases.length})` : '');
+    (overdue ? `; ${overdue} overdue` : '') + (body.total > cases.length ? ` (showing ${cases.length})` : '') +
+    ` — ${byState}`;
   const rows = cases.map((c) => {
     const left = secondsLeft(c);
     const u = urgency(left);
@@ -264,16 +267,27 @@ async function renderQueue(fresh) {
       el('td', {}, badge('sev', c.severity)),
       el('td', {}, badge('state', c.state)),
       el('td', {}, (c.categories || []).join(', ')),
+      el('td', { class: 'counts' }, holds(c)),
       el('td', {}, c.owner || '—'),
-      el('td', {}, time(c.created_at)));
+      el('td', {}, time(c.created_at)),
+      el('td', {}, el('code', { class: 'case-id' }, c.id)));
   });
   results.replaceChildren(
     el('p', { id: 'queue-summary', class: 'summary' }, summary),
     el('table', { class: 'queue' },
       el('caption', { class: 'visually-hidden' }, 'Cases, nearest deadline first'),
-      el('thead', {}, el('tr', {}, ...['Deadline', 'Tenant', 'Severity', 'State', 'Categories', 'Owner', 'Opened'].map((t) => el('th', { scope: 'col' }, t)))),
+      el('thead', {}, el('tr', {}, ...['Deadline', 'Tenant', 'Severity', 'State', 'Categories', 'Holds', 'Owner', 'Opened', 'Case id'].map((t) => el('th', { scope: 'col' }, t)))),
       el('tbody', {}, rows)));
   if (overdue) announce(`${overdue} case${overdue === 1 ? ' is' : 's are'} overdue.`);
+}
+
+/** What a case holds, counted: evidence items, reports, appeals waiting. */
+function holds(c) {
+  const n = (xs) => (xs || []).length;
+  const plural = (k, word) => `${k} ${word}${k === 1 ? '' : 's'}`;
+  const waiting = (c.appeals || []).filter((a) => !a.outcome).length;
+  return [`${n(c.evidence)} evidence`, plural(n(c.reports), 'report'), waiting ? plural(waiting, 'appeal') + ' waiting' : null]
+    .filter(Boolean).join(' · ');
 }
 
 // ---- case detail ----------------------------------------------------------
@@ -466,6 +480,29 @@ function actionForm(c) {
   return form;
 }
 
+/**
+ * Evidence items in order, findings of one category whose excerpts are the
+ * same but for numbers, case and spacing gathered into one group.
+ */
+function groupEvidence(items, findingOf) {
+  const groups = [];
+  const byKey = new Map();
+  for (const ev of items) {
+    const f = ev.kind === 'finding' ? findingOf(ev) : null;
+    const key = f && f.excerpt
+      ? `${ev.category}\u0000${f.excerpt.toLowerCase().replace(/[0-9]+/g, '#').replace(/[^\p{L}#]+/gu, ' ').trim()}`
+      : null;
+    if (key && byKey.has(key)) {
+      byKey.get(key).push(ev);
+    } else {
+      const group = [ev];
+      if (key) byKey.set(key, group);
+      groups.push(group);
+    }
+  }
+  return groups;
+}
+
 /** An excerpt, blurred until the reviewer chooses to read it. */
 function evidenceText(text, spans) {
   const { fragment, marks, missing } = highlight(text, spans);
@@ -509,19 +546,30 @@ async function loadEvidence(c, target, fresh) {
   }
   const items = c.evidence || [];
   if (!items.length) body.push(notice('This case holds no evidence items.'));
+  // A sample flagged in two categories has a finding in each: the one for
+  // this item's category carries that category's own matches.
+  const findingOf = (ev) => findings.find((x) => x.sample === ev.finding_id && x.category === ev.category);
   const list = el('ol', { class: 'evidence-list' });
-  for (const ev of items) {
+  for (const group of groupEvidence(items, findingOf)) {
+    const ev = group[0];
     const li = el('li', { class: 'evidence-item' });
     const facts = [['Kind', ev.kind], ['Category', ev.category]];
-    if (ev.url) facts.push(['Seen at', el('code', {}, ev.url)]);
+    if (group.length > 1) {
+      li.dataset.count = String(group.length);
+      facts.unshift(['Findings', `${group.length} near-identical findings (the same words but for numbers and spacing)`]);
+      facts.push(['Seen at', el('ul', { class: 'urls' }, group.map((g) => el('li', {}, el('code', {}, g.url || '—'), ` score ${Number(g.score).toFixed(2)}`)))]);
+    } else if (ev.url) facts.push(['Seen at', el('code', {}, ev.url)]);
     if (ev.policy_version) facts.push(['Policy version', el('code', { title: ev.policy_version }, ev.policy_version.slice(0, 12))]);
     if (ev.kind === 'finding') {
-      facts.push(['Score', Number(ev.score).toFixed(2)]);
-      const f = findings.find((x) => x.sample === ev.finding_id);
+      if (group.length === 1) facts.push(['Score', Number(ev.score).toFixed(2)]);
+      const f = findingOf(ev);
       li.append(dl(facts));
       if (f) {
-        li.append(el('p', { class: 'muted' }, `Detectors: ${[...new Set((f.evidence || []).map((s) => s.detector))].join(', ') || 'none recorded'} · found `, time(f.found_at)));
-        li.append(evidenceText(f.excerpt || '', f.evidence || []));
+        const spans = (f.evidence || []).filter((x) => !x.category || x.category === ev.category);
+        li.append(el('p', { class: 'muted' }, 'Detectors: ',
+          el('span', { class: 'detectors' }, [...new Set(spans.map((x) => x.detector))].join(', ') || 'none recorded'),
+          ' · found ', time(f.found_at)));
+        li.append(evidenceText(f.excerpt || '', spans));
       } else if (!readError) {
         li.append(notice('The finding is no longer in the tenant\'s recent findings.'));
       }
@@ -534,7 +582,7 @@ async function loadEvidence(c, target, fresh) {
       const s = ev.url && samples.find((x) => x.url === ev.url && x.verdict);
       if (s) {
         li.append(el('p', { class: 'muted' }, 'Fetched for the report ', time(s.fetched_at)));
-        li.append(evidenceText(s.excerpt || '', s.verdict.evidence || []));
+        li.append(evidenceText(s.excerpt || '', (s.verdict.evidence || []).filter((x) => !x.category || x.category === ev.category)));
       } else if (ev.url && samples.find((x) => x.url === ev.url && x.status === 'gone')) {
         li.append(notice(`The content is gone (the URL answered ${samples.find((x) => x.url === ev.url).http_status}).`));
       }
@@ -722,10 +770,20 @@ function deliveryTable(list, { replay } = {}) {
         el('td', {}, badge('delivery', status)),
         el('td', {}, String(attempts.length ?? attempts ?? '')),
         el('td', {}, time(last ? last.at : pick(d, 'last_attempt_at', 'updated_at', 'created_at'))),
-        el('td', {}, String((last && (last.error ?? (last.status ? `HTTP ${last.status}` : ''))) ?? pick(d, 'last_error', 'error') ?? '')),
+        el('td', { class: 'last-error' }, lastError(d, last)),
         el('td', {}, receipt ? el('pre', {}, JSON.stringify(receipt, null, 2)) : '—'),
         replay ? el('td', {}, replay(d)) : null);
     })));
+}
+
+/** What went wrong on a delivery's last attempt; a success is no error. */
+function lastError(d, last) {
+  if (last) {
+    if (last.error) return String(last.error);
+    if (last.status && (last.status < 200 || last.status >= 300)) return `HTTP ${last.status}`;
+    return '—';
+  }
+  return String(d.last_error ?? d.error ?? '—');
 }
 
 /** The case a delivery belongs to, when the API says. */
