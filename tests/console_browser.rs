@@ -713,3 +713,81 @@ async fn the_console_shows_each_findings_own_evidence_groups_repeats_and_assigns
     b.screenshot_tall("grouped-evidence", 2400).await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn only_an_approver_who_took_no_part_decides_an_appeal_from_the_console() {
+    if !enabled() {
+        return;
+    }
+    let _one = SERIAL.lock().await;
+    let app = seeded_app().await;
+    let site = FakeSite::start(vec![violating(0)], Duration::ZERO).await;
+    app.create_tenant("forum", "standard").await;
+    let rita_reporter = app.token("reporter", "rita").await;
+    let rita_approver = app.token("approver", "rita").await;
+    let carol = app.token("approver", "carol").await;
+    let forum = app.token("tenant:forum", "forum dashboard").await;
+    let (status, report) = app
+        .call_as(
+            &rita_reporter,
+            reqwest::Method::POST,
+            "/v1/reports",
+            Some(&json!({"tenant": "forum", "category": "violent-incitement",
+                "urls": [format!("{}/p/0", site.base)], "description": "calls to storm the capitol"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{report}");
+    let id = report["case"].as_str().unwrap().to_string();
+    let (status, body) = app
+        .post(
+            &format!("/v1/cases/{id}/actions"),
+            &json!({"action": "send_notice", "reason": "report confirmed"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .call_as(
+            &forum,
+            reqwest::Method::POST,
+            &format!("/v1/tenant/cases/{id}/appeal"),
+            Some(&json!({"text": "the post quotes a film"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let b = Browser::start().await;
+    b.sign_in(&app, &rita_approver).await;
+    b.open_case(&app, &id).await;
+    b.wait_for_text("#plan", "waiting for an approver who took no part")
+        .await;
+    let deny = b.wait_for("#act-deny_appeal").await;
+    assert!(!deny.is_enabled().await.unwrap());
+    let why = b.text("#act-deny_appeal-help").await;
+    assert!(why.contains("You took part in this case"), "{why}");
+    b.sign_out().await;
+
+    b.sign_in(&app, &carol).await;
+    b.open_case(&app, &id).await;
+    b.wait_for("#act-deny_appeal").await.click().await.unwrap();
+    b.wait_for("#act-reason")
+        .await
+        .send_keys("a call to storm the capitol, not a film")
+        .await
+        .unwrap();
+    b.wait_for("form.actions button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text(
+        "#action-result",
+        "Deny appeal recorded. The case is now noticed",
+    )
+    .await;
+    b.wait_for_text("#plan", "denied by carol").await;
+    let (_, c) = app.get(&format!("/v1/cases/{id}")).await;
+    assert_eq!(c["appeals"][0]["outcome"], "denied");
+    assert_eq!(c["appeals"][0]["decided_by"], "carol");
+    b.screenshot_tall("appeal-denied", 2400).await;
+    b.stop().await;
+}
