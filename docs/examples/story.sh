@@ -41,6 +41,9 @@ finish() {
     exit "$status"
 }
 trap finish EXIT
+# Interrupted or terminated, still stop what was started.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 for tool in curl jq python3; do
     command -v "$tool" >/dev/null || { echo "story.sh needs $tool" >&2; exit 2; }
 done
