@@ -9,6 +9,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::receiver::Receiver;
 use common::{eventually, spawn_app_with, violating, FakeSite, Options, TestApp};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -575,5 +576,218 @@ async fn markup_in_tenant_content_is_shown_as_text_and_never_runs() {
         json!(0)
     );
     b.screenshot_tall("xss", 1800).await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn the_console_shows_each_findings_own_evidence_groups_repeats_and_assigns_a_case() {
+    if !enabled() {
+        return;
+    }
+    let _one = SERIAL.lock().await;
+    let app = spawn_app_with(Options {
+        configure: Box::new(|s| {
+            s.enforcement.tick_ms = 20;
+            s.sampling.intake_sample_rate = 1.0;
+            s.delivery.allow_cidrs = vec!["127.0.0.0/8".into()];
+            s.delivery.poll_ms = 20;
+        }),
+        ..Options::default()
+    })
+    .await;
+    let olga = app.token("operator", "olga").await;
+    let receiver = Receiver::start().await;
+    let (status, ep) = app
+        .post("/v1/webhooks", &json!({"url": receiver.url("ops")}))
+        .await;
+    assert_eq!(status, 201, "{ep}");
+    receiver.trust("ops", &[ep["secret"].as_str().unwrap()]);
+    // One post is both a threat and incitement; four differ only in a number.
+    let mut texts = vec![
+        "I know where you live. I will kill you. We storm the capitol at noon, bring your guns."
+            .to_string(),
+    ];
+    texts.extend((0..4).map(violating));
+    case_from_content(&app, "parlor", texts).await;
+    let cases = eventually("a threat case and an incitement case", || async {
+        let (_, b) = app.get("/v1/cases?tenant=parlor").await;
+        let cases = b["cases"].as_array().cloned().unwrap_or_default();
+        let find = |cat: &str| {
+            cases
+                .iter()
+                .find(|c| c["categories"].as_array().unwrap().contains(&json!(cat)))
+                .map(|c| c["id"].as_str().unwrap().to_string())
+        };
+        Some((find("violent-threat")?, find("violent-incitement")?))
+    })
+    .await;
+    let (threat, incitement) = cases;
+    receiver.wait_for("ops", 2, Duration::from_secs(15)).await;
+
+    let b = Browser::start().await;
+    b.sign_in(&app, &olga).await;
+    // The queue names each case by its id and counts what it holds.
+    let row = format!("table.queue tr[data-case='{incitement}']");
+    assert_eq!(b.text(&format!("{row} .case-id")).await, incitement);
+    let (_, held) = app.get(&format!("/v1/cases/{incitement}")).await;
+    let evidence = held["evidence"].as_array().unwrap().len();
+    assert_eq!(
+        b.text(&format!("{row} .counts")).await,
+        format!("{evidence} evidence · 0 reports")
+    );
+    b.wait_for_text("#queue-summary", "2 noticed").await;
+
+    // The threat finding shows the threat detectors' own matches.
+    b.open_case(&app, &threat).await;
+    let marks = b
+        .js("return Array.from(document.querySelectorAll('#evidence mark')).map((m) => m.textContent.toLowerCase())")
+        .await;
+    let marks: Vec<&str> = marks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert!(
+        marks.contains(&"i know where you live") && marks.contains(&"i will kill you"),
+        "{marks:?}"
+    );
+    assert!(!marks.contains(&"storm the capitol"), "{marks:?}");
+    let detectors = b.text("#evidence .detectors").await;
+    assert!(detectors.contains("threat.explicit"), "{detectors}");
+    assert!(!detectors.contains("incitement"), "{detectors}");
+    // Times carry their time zone.
+    let zone = b
+        .js("return new Date().toLocaleString(undefined, { timeZoneName: 'short' }).split(' ').pop()")
+        .await;
+    let opened = b.text(".card .facts time").await;
+    assert!(
+        opened.ends_with(zone.as_str().unwrap()),
+        "{opened} / {zone}"
+    );
+
+    // Four near-identical findings are one item that says so.
+    b.open_case(&app, &incitement).await;
+    let groups = b
+        .js("return Array.from(document.querySelectorAll('#evidence .evidence-item[data-count]')).map((e) => e.dataset.count)")
+        .await;
+    assert_eq!(groups, json!(["4"]));
+    b.wait_for_text("#evidence", "4 near-identical findings")
+        .await;
+    assert_eq!(
+        b.js("return document.querySelectorAll('#evidence .evidence-item').length")
+            .await,
+        json!(evidence - 3),
+        "the four repeats are one item"
+    );
+
+    // A delivered webhook shows no error.
+    b.wait_for_text("#deliveries", "delivered").await;
+    let errors = b
+        .js("return Array.from(document.querySelectorAll('#deliveries td.last-error')).map((td) => td.textContent)")
+        .await;
+    assert!(
+        errors.as_array().unwrap().iter().all(|e| e == "—"),
+        "{errors}"
+    );
+
+    // Assign the case to a person.
+    b.wait_for("#act-assign").await.click().await.unwrap();
+    let owner = b.wait_for("#act-owner").await;
+    owner.clear().await.unwrap();
+    owner.send_keys("carl").await.unwrap();
+    b.wait_for("#act-reason")
+        .await
+        .send_keys("carl knows this tenant")
+        .await
+        .unwrap();
+    b.wait_for("form.actions button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("#action-result", "Assign recorded").await;
+    b.wait_for_text(".card .facts", "carl").await;
+    let (_, c) = app.get(&format!("/v1/cases/{incitement}")).await;
+    assert_eq!(c["owner"], "carl");
+    b.screenshot_tall("grouped-evidence", 2400).await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn only_an_approver_who_took_no_part_decides_an_appeal_from_the_console() {
+    if !enabled() {
+        return;
+    }
+    let _one = SERIAL.lock().await;
+    let app = seeded_app().await;
+    let site = FakeSite::start(vec![violating(0)], Duration::ZERO).await;
+    app.create_tenant("forum", "standard").await;
+    let rita_reporter = app.token("reporter", "rita").await;
+    let rita_approver = app.token("approver", "rita").await;
+    let carol = app.token("approver", "carol").await;
+    let forum = app.token("tenant:forum", "forum dashboard").await;
+    let (status, report) = app
+        .call_as(
+            &rita_reporter,
+            reqwest::Method::POST,
+            "/v1/reports",
+            Some(&json!({"tenant": "forum", "category": "violent-incitement",
+                "urls": [format!("{}/p/0", site.base)], "description": "calls to storm the capitol"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{report}");
+    let id = report["case"].as_str().unwrap().to_string();
+    let (status, body) = app
+        .post(
+            &format!("/v1/cases/{id}/actions"),
+            &json!({"action": "send_notice", "reason": "report confirmed"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .call_as(
+            &forum,
+            reqwest::Method::POST,
+            &format!("/v1/tenant/cases/{id}/appeal"),
+            Some(&json!({"text": "the post quotes a film"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let b = Browser::start().await;
+    b.sign_in(&app, &rita_approver).await;
+    b.open_case(&app, &id).await;
+    b.wait_for_text("#plan", "waiting for an approver who took no part")
+        .await;
+    let deny = b.wait_for("#act-deny_appeal").await;
+    assert!(!deny.is_enabled().await.unwrap());
+    let why = b.text("#act-deny_appeal-help").await;
+    assert!(why.contains("You took part in this case"), "{why}");
+    b.sign_out().await;
+
+    b.sign_in(&app, &carol).await;
+    b.open_case(&app, &id).await;
+    b.wait_for("#act-deny_appeal").await.click().await.unwrap();
+    b.wait_for("#act-reason")
+        .await
+        .send_keys("a call to storm the capitol, not a film")
+        .await
+        .unwrap();
+    b.wait_for("form.actions button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text(
+        "#action-result",
+        "Deny appeal recorded. The case is now noticed",
+    )
+    .await;
+    b.wait_for_text("#plan", "denied by carol").await;
+    let (_, c) = app.get(&format!("/v1/cases/{id}")).await;
+    assert_eq!(c["appeals"][0]["outcome"], "denied");
+    assert_eq!(c["appeals"][0]["decided_by"], "carol");
+    b.screenshot_tall("appeal-denied", 2400).await;
     b.stop().await;
 }

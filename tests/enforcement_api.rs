@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::Arc;
 
-use aupd::clock::ManualClock;
+use aupd::clock::{Clock, ManualClock};
 use common::{eventually, spawn_app_with, violating, FakeSite, Options, TestApp};
 use jiff::{SignedDuration, Timestamp};
 use reqwest::Method;
@@ -230,7 +230,11 @@ async fn an_accepted_plan_with_evidence_gone_cures_the_case() {
     assert_eq!(body["case"]["state"], "noticed");
 
     clock.advance(SignedDuration::from_mins(20));
-    let plan = json!({"removed": "the post", "moderation_changes": "keyword filter and 2 more moderators", "complete_by": "2030-01-01T00:00:00Z"});
+    let complete_by = clock
+        .now()
+        .checked_add(SignedDuration::from_hours(24 * 7))
+        .unwrap();
+    let plan = json!({"removed": "the post", "moderation_changes": "keyword filter and 2 more moderators", "complete_by": complete_by});
     let (status, body) = app
         .call_as(
             &parlor,
@@ -601,4 +605,233 @@ async fn the_audit_head_route_serves_the_head_that_audit_verify_takes() {
         body,
         json!({"seq": seq, "hash": last.hash, "head": format!("{}@{seq}", last.hash)})
     );
+/// Opens a case from rita's report against `tenant` and has olivia notice it.
+async fn noticed_case_from_report(app: &TestApp, tenant: &str, olivia: &str) -> String {
+    app.create_tenant(tenant, "standard").await;
+    let rita = app.token("reporter", "rita").await;
+    let (status, report) = app
+        .call_as(&rita, Method::POST, "/v1/reports", Some(&json!({
+            "tenant": tenant, "category": "violent-incitement",
+            "urls": [format!("https://{tenant}.example/p/1")], "description": "calls to storm the capitol"
+        })))
+        .await;
+    assert_eq!(status, 202, "{report}");
+    let id = report["case"].as_str().unwrap().to_string();
+    let (status, body) = act(
+        app,
+        olivia,
+        &id,
+        json!({"action": "send_notice", "reason": "report confirmed"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    id
+}
+
+#[tokio::test]
+async fn a_tenant_appeals_a_noticed_case_and_an_approver_who_took_no_part_grants_it() {
+    let (app, _clock) = new_app().await;
+    let olivia = app.token("operator", "olivia").await;
+    let olivia_approves = app.token("approver", "olivia").await;
+    let rita_approves = app.token("approver", "rita").await;
+    let alice = app.token("approver", "alice").await;
+    let id = noticed_case_from_report(&app, "forum", &olivia).await;
+    let forum = app.token("tenant:forum", "forum dashboard").await;
+
+    // The tenant disputes the finding itself while the cure clock runs.
+    let (status, body) = app
+        .call_as(
+            &forum,
+            Method::POST,
+            &format!("/v1/tenant/cases/{id}/appeal"),
+            Some(&json!({"text": "the post quotes a film; it calls for nothing"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "noticed");
+    assert_eq!(body["appeals"][0]["outcome"], Value::Null);
+
+    // A second appeal waits for the first to be decided.
+    let (status, body) = app
+        .call_as(
+            &forum,
+            Method::POST,
+            &format!("/v1/tenant/cases/{id}/appeal"),
+            Some(&json!({"text": "again"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            409,
+            json!({"code": "appeal_pending", "message": "an appeal on this case is waiting for a decision"})
+        )
+    );
+
+    // Operators do not decide appeals; nor does anyone who worked or reported the case.
+    let decide = json!({"action": "decide_appeal", "outcome": "granted", "reason": "a film quote, not a call"});
+    let (status, body) = act(&app, &olivia, &id, decide.clone()).await;
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            json!({"code": "not_allowed", "message": "an operator may not decide_appeal on this case"})
+        )
+    );
+    for token in [&olivia_approves, &rita_approves] {
+        let (status, body) = act(&app, token, &id, decide.clone()).await;
+        assert_eq!(
+            (status, body),
+            (
+                403,
+                json!({"code": "separation_of_duties", "message": "an approver who took part in this case may not decide its appeal"})
+            )
+        );
+    }
+
+    let (status, body) = act(&app, &alice, &id, decide).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["case"]["state"], "dismissed");
+    let appeal = &body["case"]["appeals"][0];
+    assert_eq!(appeal["outcome"], "granted");
+    assert_eq!(appeal["decided_by"], "alice");
+    assert_eq!(appeal["decision_reason"], "a film quote, not a call");
+
+    // The tenant sees the outcome; the audit log holds who decided and why.
+    let (status, mine) = app
+        .call_as(&forum, Method::GET, &format!("/v1/tenant/cases/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(mine["state"], "dismissed");
+    assert_eq!(mine["appeals"][0]["outcome"], "granted");
+    let (_, audit) = app.get("/v1/audit?limit=1000").await;
+    let granted: Vec<&Value> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "case.appeal_granted")
+        .collect();
+    assert_eq!(granted.len(), 1, "{audit}");
+    assert_eq!(granted[0]["data"]["actor"]["id"], "alice");
+    assert_eq!(granted[0]["data"]["reason"], "a film quote, not a call");
+    assert_eq!(granted[0]["data"]["data"]["to"], "dismissed");
+}
+
+#[tokio::test]
+async fn a_denied_appeal_leaves_the_case_where_it_was_and_is_recorded() {
+    let (app, _clock) = new_app().await;
+    let olivia = app.token("operator", "olivia").await;
+    let alice = app.token("approver", "alice").await;
+    let id = noticed_case_from_report(&app, "forum", &olivia).await;
+    let forum = app.token("tenant:forum", "forum dashboard").await;
+    let (status, body) = app
+        .call_as(
+            &forum,
+            Method::POST,
+            &format!("/v1/tenant/cases/{id}/appeal"),
+            Some(&json!({"text": "we disagree"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = act(
+        &app,
+        &alice,
+        &id,
+        json!({"action": "decide_appeal", "outcome": "denied", "reason": "a call to violence"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["case"]["state"], "noticed");
+    assert_eq!(body["case"]["appeals"][0]["outcome"], "denied");
+    let (status, body) = act(
+        &app,
+        &alice,
+        &id,
+        json!({"action": "decide_appeal", "outcome": "granted", "reason": "changed my mind"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            409,
+            json!({"code": "no_pending_appeal", "message": "this case has no appeal waiting for a decision"})
+        )
+    );
+    let (_, audit) = app.get("/v1/audit?limit=1000").await;
+    assert!(audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["kind"] == "case.appeal_denied" && r["data"]["actor"]["id"] == "alice"));
+}
+
+#[tokio::test]
+async fn a_remediation_plan_is_kept_as_fields_and_one_past_its_limits_is_refused() {
+    let (app, clock) = new_app().await;
+    let olivia = app.token("operator", "olivia").await;
+    let id = noticed_case_from_report(&app, "forum", &olivia).await;
+    let forum = app.token("tenant:forum", "forum dashboard").await;
+    let path = format!("/v1/tenant/cases/{id}/plan");
+    let now = clock.now();
+
+    let too_late = now
+        .checked_add(SignedDuration::from_hours(24 * 400))
+        .unwrap();
+    let (status, body) = app
+        .call_as(&forum, Method::POST, &path, Some(&json!({
+            "removed": "the post", "moderation_changes": "a keyword filter", "complete_by": too_late
+        })))
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"code": "invalid_command", "message": "complete_by is at most 365 days after the plan is submitted"})
+        )
+    );
+    let (status, body) = app
+        .call_as(
+            &forum,
+            Method::POST,
+            &path,
+            Some(&json!({
+                "removed": "the post", "moderation_changes": " ", "complete_by": now
+            })),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"code": "invalid_body", "message": "`moderation_changes` is 1 to 20000 bytes"})
+        )
+    );
+    let (_, c) = app.get(&format!("/v1/cases/{id}")).await;
+    assert_eq!(c["state"], "noticed", "a refused plan changes nothing");
+
+    let complete_by = now
+        .checked_add(SignedDuration::from_hours(24 * 14))
+        .unwrap();
+    let (status, body) = app
+        .call_as(&forum, Method::POST, &path, Some(&json!({
+            "removed": "posts p/1 to p/9", "moderation_changes": "a keyword filter and two more moderators",
+            "complete_by": complete_by
+        })))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["plan"]["removed"], "posts p/1 to p/9");
+    let (_, c) = app.get(&format!("/v1/cases/{id}")).await;
+    let plan = &c["plan"];
+    assert_eq!(plan["removed"], "posts p/1 to p/9");
+    assert_eq!(
+        plan["moderation_changes"],
+        "a keyword filter and two more moderators"
+    );
+    assert_eq!(plan["complete_by"], json!(complete_by));
+    assert_eq!(
+        plan["submitted_by"],
+        json!({"kind": "tenant", "id": "forum"})
+    );
+    assert!(plan.get("text").is_none(), "{plan}");
 }

@@ -10,8 +10,8 @@ use super::auth::{CaseReader, Operator};
 use super::error::blocking;
 use super::{ApiError, AppState};
 use crate::domain::{
-    Case, CaseId, CaseState, Command, EvidenceKind, EvidenceRef, Severity, SuspensionScope,
-    TenantId,
+    AppealOutcome, Case, CaseId, CaseState, Command, EvidenceKind, EvidenceRef, Severity,
+    SuspensionScope, TenantId,
 };
 use crate::enforcement::ladder::parse_duration;
 
@@ -306,6 +306,13 @@ pub enum ActionRequest {
         /// Why.
         reason: String,
     },
+    /// Decide the tenant's pending appeal (an approver who took no part).
+    DecideAppeal {
+        /// `granted` or `denied`.
+        outcome: AppealOutcome,
+        /// Why.
+        reason: String,
+    },
 }
 
 fn required_reason(reason: &str) -> Result<String, ApiError> {
@@ -404,6 +411,16 @@ impl TryFrom<ActionRequest> for (Command, String) {
             A::Reinstate { reason } => {
                 let r = required_reason(&reason)?;
                 (Command::Reinstate { reason: r.clone() }, r)
+            }
+            A::DecideAppeal { outcome, reason } => {
+                let r = required_reason(&reason)?;
+                (
+                    Command::DecideAppeal {
+                        outcome,
+                        reason: r.clone(),
+                    },
+                    r,
+                )
             }
         })
     }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::auth::TenantCaller;
 use super::cases::{for_effects, parse_case_id};
 use super::{ApiError, AppState};
-use crate::domain::{Case, Command, EvidenceKind, Sample, TenantId};
+use crate::domain::{Case, Command, EvidenceKind, PlanDetails, Sample, TenantId};
 
 /// Routes under `/v1/tenant`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -100,8 +100,20 @@ fn tenant_view(state: &AppState, case: &Case, now: Timestamp) -> serde_json::Val
         "evidence": evidence,
         "deadline": deadline,
         "paused_remaining_seconds": case.paused_remaining.map(|d| d.as_secs()),
-        "plan": case.plan.as_ref().map(|p| serde_json::json!({ "text": p.text, "submitted_at": p.submitted_at })),
-        "appeals": case.appeals.iter().map(|a| serde_json::json!({ "text": a.text, "at": a.at })).collect::<Vec<_>>(),
+        "plan": case.plan.as_ref().map(|p| serde_json::json!({
+            "removed": p.removed,
+            "moderation_changes": p.moderation_changes,
+            "complete_by": p.complete_by,
+            "submitted_at": p.submitted_at,
+        })),
+        // Who decided stays internal, like reporters; the outcome and its reason are the tenant's.
+        "appeals": case.appeals.iter().map(|a| serde_json::json!({
+            "text": a.text,
+            "at": a.at,
+            "outcome": a.outcome,
+            "decision_reason": a.decision_reason,
+            "decided_at": a.decided_at,
+        })).collect::<Vec<_>>(),
         "created_at": case.created_at,
         "updated_at": case.updated_at,
     })
@@ -134,7 +146,7 @@ async fn get_my_case(
 }
 
 /// Body of `POST /v1/tenant/cases/{id}/plan`: a structured remediation plan.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanRequest {
     /// What content was removed.
@@ -145,32 +157,29 @@ pub struct PlanRequest {
     complete_by: Timestamp,
 }
 
+impl TryFrom<PlanRequest> for PlanDetails {
+    type Error = ApiError;
+
+    fn try_from(p: PlanRequest) -> Result<Self, ApiError> {
+        PlanDetails::new(&p.removed, &p.moderation_changes, p.complete_by)
+            .map_err(|m| ApiError::bad_request("invalid_body", m))
+    }
+}
+
 async fn submit_remediation_plan(
     TenantCaller(tenant, caller): TenantCaller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<PlanRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let plan = body.into_inner();
-    for (name, text) in [
-        ("removed", &plan.removed),
-        ("moderation_changes", &plan.moderation_changes),
-    ] {
-        if text.trim().is_empty() || text.len() > 20_000 {
-            return Err(ApiError::bad_request(
-                "invalid_body",
-                format!("`{name}` is 1 to 20000 bytes"),
-            ));
-        }
-    }
+    let plan = PlanDetails::try_from(body.into_inner())?;
     let case = my_case(&state, &tenant, &path).await?;
-    let text = serde_json::to_string(&plan).map_err(|e| ApiError::Internal(e.into()))?;
     let t = state
         .cases
         .execute(
             Some(&case.id),
             &caller.actor(),
-            Command::SubmitPlan { plan: text },
+            Command::SubmitPlan { plan },
             None,
         )
         .await?;

@@ -253,8 +253,11 @@ async function renderQueue(fresh) {
     return;
   }
   const overdue = cases.filter((c) => (secondsLeft(c) ?? 1) < 0).length;
+  const byState = CASE_STATES.map((st) => [st, cases.filter((c) => c.state === st).length])
+    .filter(([, n]) => n > 0).map(([st, n]) => `${n} ${words(st)}`).join(', ');
   const summary = `${body.total} case${body.total === 1 ? '' : 's'}, nearest deadline first` +
-    (overdue ? `; ${overdue} overdue` : '') + (body.total > cases.length ? ` (showing ${cases.length})` : '');
+    (overdue ? `; ${overdue} overdue` : '') + (body.total > cases.length ? ` (showing ${cases.length})` : '') +
+    ` — ${byState}`;
   const rows = cases.map((c) => {
     const left = secondsLeft(c);
     const u = urgency(left);
@@ -264,16 +267,27 @@ async function renderQueue(fresh) {
       el('td', {}, badge('sev', c.severity)),
       el('td', {}, badge('state', c.state)),
       el('td', {}, (c.categories || []).join(', ')),
+      el('td', { class: 'counts' }, holds(c)),
       el('td', {}, c.owner || '—'),
-      el('td', {}, time(c.created_at)));
+      el('td', {}, time(c.created_at)),
+      el('td', {}, el('code', { class: 'case-id' }, c.id)));
   });
   results.replaceChildren(
     el('p', { id: 'queue-summary', class: 'summary' }, summary),
     el('table', { class: 'queue' },
       el('caption', { class: 'visually-hidden' }, 'Cases, nearest deadline first'),
-      el('thead', {}, el('tr', {}, ...['Deadline', 'Tenant', 'Severity', 'State', 'Categories', 'Owner', 'Opened'].map((t) => el('th', { scope: 'col' }, t)))),
+      el('thead', {}, el('tr', {}, ...['Deadline', 'Tenant', 'Severity', 'State', 'Categories', 'Holds', 'Owner', 'Opened', 'Case id'].map((t) => el('th', { scope: 'col' }, t)))),
       el('tbody', {}, rows)));
   if (overdue) announce(`${overdue} case${overdue === 1 ? ' is' : 's are'} overdue.`);
+}
+
+/** What a case holds, counted: evidence items, reports, appeals waiting. */
+function holds(c) {
+  const n = (xs) => (xs || []).length;
+  const plural = (k, word) => `${k} ${word}${k === 1 ? '' : 's'}`;
+  const waiting = (c.appeals || []).filter((a) => !a.outcome).length;
+  return [`${n(c.evidence)} evidence`, plural(n(c.reports), 'report'), waiting ? plural(waiting, 'appeal') + ' waiting' : null]
+    .filter(Boolean).join(' · ');
 }
 
 // ---- case detail ----------------------------------------------------------
@@ -281,6 +295,8 @@ async function renderQueue(fresh) {
 // `when`: the states the state machine accepts the action in (the API
 // decides; the console only explains why a choice is not offered).
 const OPEN = ['open', 'noticed', 'plan_submitted', 'verifying', 'escalated', 'suspension_proposed'];
+// Where a tenant may appeal: once told, until the case is final.
+const APPEALABLE = ['noticed', 'plan_submitted', 'verifying', 'escalated', 'suspension_proposed', 'suspension_ordered', 'suspended'];
 const ACTIONS = [
   { id: 'send_notice', label: 'Send notice', help: 'Tell the tenant and start the cure clock.', when: ['open', 'escalated'], operator: true },
   { id: 'extend', label: 'Extend deadline', help: 'Give the tenant more time.', when: ['noticed', 'plan_submitted'], operator: true },
@@ -291,6 +307,9 @@ const ACTIONS = [
   { id: 'propose_suspension', label: 'Propose suspension', help: 'Ask approvers to suspend the tenant or some resources.', when: ['escalated'], operator: true },
   { id: 'approve_suspension', label: 'Approve suspension', help: 'Approve the proposed suspension.', when: ['suspension_proposed'] },
   { id: 'reinstate', label: 'Reinstate', help: 'Lift the suspension.', when: ['suspension_ordered', 'suspended'], operator: true },
+  { id: 'assign', label: 'Assign', help: 'Give the case to a person (the name on their token).', when: OPEN, operator: true },
+  { id: 'grant_appeal', label: 'Grant appeal', help: 'The tenant is right: the case is dismissed, or the suspension lifted.', when: APPEALABLE, appeal: 'granted' },
+  { id: 'deny_appeal', label: 'Deny appeal', help: 'The case stays where it is.', when: APPEALABLE, appeal: 'denied' },
 ];
 
 const words = (state) => state.replaceAll('_', ' ');
@@ -298,6 +317,7 @@ const words = (state) => state.replaceAll('_', ' ');
 /** Why the signed-in person may not take `a` on case `c` now, if so. */
 function actionBlockers(a, c) {
   if (a.id === 'approve_suspension') return approvalBlockers(c);
+  if (a.appeal) return appealBlockers(c);
   const why = [];
   if (a.operator && !isOperator()) why.push(`Operators take this action; you are signed in as ${me.role}.`);
   if (!a.when.includes(c.state)) why.push(`Possible when the case is ${a.when.map(words).join(', ')}; it is ${words(c.state)}.`);
@@ -311,6 +331,19 @@ function approvalBlockers(c) {
   if ((c.reports || []).some((r) => r.reporter === me.name)) why.push('You reported this tenant on this case; someone other than the reporter must approve.');
   if ((c.approvals || []).some((a) => a.approver === me.name)) why.push('You have already approved this suspension.');
   if (c.state !== 'suspension_proposed') why.push(`No suspension is waiting for approval (the case is ${c.state.replaceAll('_', ' ')}).`);
+  return why;
+}
+
+/** Why the signed-in person may not decide this case's appeal, if so. */
+function appealBlockers(c) {
+  const why = [];
+  if (me.role !== 'approver') why.push(`Only approvers decide appeals; you are signed in as ${me.role}.`);
+  if (!(c.appeals || []).some((a) => !a.outcome)) why.push('No appeal is waiting for a decision.');
+  const tookPart = (c.participants || []).includes(me.name) || c.owner === me.name
+    || (c.reports || []).some((r) => r.reporter === me.name)
+    || (c.approvals || []).some((a) => a.approver === me.name)
+    || (c.suspension && c.suspension.proposed_by && c.suspension.proposed_by.id === me.name);
+  if (tookPart) why.push('You took part in this case; an approver who did not decides its appeal.');
   return why;
 }
 
@@ -385,6 +418,9 @@ function actionForm(c) {
   const by = el('div', { class: 'field', id: 'by-field', hidden: true },
     el('label', { for: 'act-by' }, 'Extend by (e.g. 24h, 90m, 3d)'),
     el('input', { id: 'act-by', name: 'by', value: '24h', autocomplete: 'off' }));
+  const owner = el('div', { class: 'field', id: 'owner-field', hidden: true },
+    el('label', { for: 'act-owner' }, 'Assign to (the name on their token)'),
+    el('input', { id: 'act-owner', name: 'owner', value: c.owner || me.name || '', autocomplete: 'off' }));
   const resources = el('div', { class: 'field', id: 'resources-field', hidden: true },
     el('label', { for: 'act-resources' }, 'Resources to suspend (comma-separated; leave empty for the whole tenant)'),
     el('input', { id: 'act-resources', name: 'resources', autocomplete: 'off' }));
@@ -396,12 +432,13 @@ function actionForm(c) {
     FINAL_STATES.has(c.state) ? notice(`This case is ${c.state}; it is final and no action changes it.`) : null,
     el('fieldset', {}, el('legend', {}, 'Action'), radios),
     isOperator() ? null : notice('Other actions on a case are taken by operators.'),
-    by, resources,
+    by, owner, resources,
     el('div', { class: 'field' }, el('label', { for: 'act-reason' }, 'Reason (required, recorded in the audit log)'), reason),
     submit, out);
   form.addEventListener('change', () => {
     const chosen = form.querySelector('input[name=action]:checked');
     by.hidden = !chosen || chosen.value !== 'extend';
+    owner.hidden = !chosen || chosen.value !== 'assign';
     resources.hidden = !chosen || chosen.value !== 'propose_suspension';
   });
   form.addEventListener('submit', async (ev) => {
@@ -417,13 +454,16 @@ function actionForm(c) {
       reason.focus();
       return;
     }
-    const body = { action: chosen.value, reason: reason.value.trim() };
+    const picked = ACTIONS.find((a) => a.id === chosen.value);
+    const body = { action: picked.appeal ? 'decide_appeal' : chosen.value, reason: reason.value.trim() };
+    if (picked.appeal) body.outcome = picked.appeal;
     if (chosen.value === 'extend') body.by = form.querySelector('#act-by').value.trim();
+    if (chosen.value === 'assign') body.owner = form.querySelector('#act-owner').value.trim();
     if (chosen.value === 'propose_suspension') {
       const ids = form.querySelector('#act-resources').value.split(',').map((s) => s.trim()).filter(Boolean);
       if (ids.length) body.resources = ids;
     }
-    const label = ACTIONS.find((a) => a.id === chosen.value).label;
+    const label = picked.label;
     submit.disabled = true;
     try {
       const res = await post(`/v1/cases/${seg(c.id)}/actions`, body);
@@ -438,6 +478,29 @@ function actionForm(c) {
     }
   });
   return form;
+}
+
+/**
+ * Evidence items in order, findings of one category whose excerpts are the
+ * same but for numbers, case and spacing gathered into one group.
+ */
+function groupEvidence(items, findingOf) {
+  const groups = [];
+  const byKey = new Map();
+  for (const ev of items) {
+    const f = ev.kind === 'finding' ? findingOf(ev) : null;
+    const key = f && f.excerpt
+      ? `${ev.category}\u0000${f.excerpt.toLowerCase().replace(/[0-9]+/g, '#').replace(/[^\p{L}#]+/gu, ' ').trim()}`
+      : null;
+    if (key && byKey.has(key)) {
+      byKey.get(key).push(ev);
+    } else {
+      const group = [ev];
+      if (key) byKey.set(key, group);
+      groups.push(group);
+    }
+  }
+  return groups;
 }
 
 /** An excerpt, blurred until the reviewer chooses to read it. */
@@ -483,19 +546,30 @@ async function loadEvidence(c, target, fresh) {
   }
   const items = c.evidence || [];
   if (!items.length) body.push(notice('This case holds no evidence items.'));
+  // A sample flagged in two categories has a finding in each: the one for
+  // this item's category carries that category's own matches.
+  const findingOf = (ev) => findings.find((x) => x.sample === ev.finding_id && x.category === ev.category);
   const list = el('ol', { class: 'evidence-list' });
-  for (const ev of items) {
+  for (const group of groupEvidence(items, findingOf)) {
+    const ev = group[0];
     const li = el('li', { class: 'evidence-item' });
     const facts = [['Kind', ev.kind], ['Category', ev.category]];
-    if (ev.url) facts.push(['Seen at', el('code', {}, ev.url)]);
+    if (group.length > 1) {
+      li.dataset.count = String(group.length);
+      facts.unshift(['Findings', `${group.length} near-identical findings (the same words but for numbers and spacing)`]);
+      facts.push(['Seen at', el('ul', { class: 'urls' }, group.map((g) => el('li', {}, el('code', {}, g.url || '—'), ` score ${Number(g.score).toFixed(2)}`)))]);
+    } else if (ev.url) facts.push(['Seen at', el('code', {}, ev.url)]);
     if (ev.policy_version) facts.push(['Policy version', el('code', { title: ev.policy_version }, ev.policy_version.slice(0, 12))]);
     if (ev.kind === 'finding') {
-      facts.push(['Score', Number(ev.score).toFixed(2)]);
-      const f = findings.find((x) => x.sample === ev.finding_id);
+      if (group.length === 1) facts.push(['Score', Number(ev.score).toFixed(2)]);
+      const f = findingOf(ev);
       li.append(dl(facts));
       if (f) {
-        li.append(el('p', { class: 'muted' }, `Detectors: ${[...new Set((f.evidence || []).map((s) => s.detector))].join(', ') || 'none recorded'} · found `, time(f.found_at)));
-        li.append(evidenceText(f.excerpt || '', f.evidence || []));
+        const spans = (f.evidence || []).filter((x) => !x.category || x.category === ev.category);
+        li.append(el('p', { class: 'muted' }, 'Detectors: ',
+          el('span', { class: 'detectors' }, [...new Set(spans.map((x) => x.detector))].join(', ') || 'none recorded'),
+          ' · found ', time(f.found_at)));
+        li.append(evidenceText(f.excerpt || '', spans));
       } else if (!readError) {
         li.append(notice('The finding is no longer in the tenant\'s recent findings.'));
       }
@@ -508,7 +582,7 @@ async function loadEvidence(c, target, fresh) {
       const s = ev.url && samples.find((x) => x.url === ev.url && x.verdict);
       if (s) {
         li.append(el('p', { class: 'muted' }, 'Fetched for the report ', time(s.fetched_at)));
-        li.append(evidenceText(s.excerpt || '', s.verdict.evidence || []));
+        li.append(evidenceText(s.excerpt || '', (s.verdict.evidence || []).filter((x) => !x.category || x.category === ev.category)));
       } else if (ev.url && samples.find((x) => x.url === ev.url && x.status === 'gone')) {
         li.append(notice(`The content is gone (the URL answered ${samples.find((x) => x.url === ev.url).http_status}).`));
       }
@@ -603,7 +677,9 @@ function planSection(c) {
     parts.push(dl([
       ['Submitted by', c.plan.submitted_by ? `${c.plan.submitted_by.kind}: ${c.plan.submitted_by.id}` : '—'],
       ['Submitted', time(c.plan.submitted_at)],
-    ]), el('blockquote', { class: 'plan-text' }, c.plan.text));
+      ['Complete by', c.plan.complete_by ? time(c.plan.complete_by) : '—'],
+    ]), el('h3', {}, 'Removed'), el('blockquote', { class: 'plan-text' }, c.plan.removed || '—'),
+    el('h3', {}, 'Moderation changes'), el('blockquote', { class: 'plan-text' }, c.plan.moderation_changes || '—'));
   } else {
     parts.push(notice('The tenant has not submitted a remediation plan.'));
   }
@@ -616,7 +692,10 @@ function planSection(c) {
     })));
   }
   if ((c.appeals || []).length) {
-    parts.push(el('h3', {}, 'Appeals'), el('ul', {}, c.appeals.map((a) => el('li', {}, time(a.at), ' ', el('q', {}, a.text)))));
+    parts.push(el('h3', {}, 'Appeals'), el('ul', {}, c.appeals.map((a) => el('li', {}, time(a.at), ' ', el('q', {}, a.text), ' — ',
+      a.outcome
+        ? [el('strong', {}, a.outcome), ` by ${a.decided_by} `, time(a.decided_at), a.decision_reason ? ` — “${a.decision_reason}”` : '']
+        : el('strong', {}, 'waiting for an approver who took no part in the case')))));
   }
   return section('Remediation plan and review', 'plan', parts);
 }
@@ -691,10 +770,20 @@ function deliveryTable(list, { replay } = {}) {
         el('td', {}, badge('delivery', status)),
         el('td', {}, String(attempts.length ?? attempts ?? '')),
         el('td', {}, time(last ? last.at : pick(d, 'last_attempt_at', 'updated_at', 'created_at'))),
-        el('td', {}, String((last && (last.error ?? (last.status ? `HTTP ${last.status}` : ''))) ?? pick(d, 'last_error', 'error') ?? '')),
+        el('td', { class: 'last-error' }, lastError(d, last)),
         el('td', {}, receipt ? el('pre', {}, JSON.stringify(receipt, null, 2)) : '—'),
         replay ? el('td', {}, replay(d)) : null);
     })));
+}
+
+/** What went wrong on a delivery's last attempt; a success is no error. */
+function lastError(d, last) {
+  if (last) {
+    if (last.error) return String(last.error);
+    if (last.status && (last.status < 200 || last.status >= 300)) return `HTTP ${last.status}`;
+    return '—';
+  }
+  return String(d.last_error ?? d.error ?? '—');
 }
 
 /** The case a delivery belongs to, when the API says. */

@@ -143,12 +143,18 @@ export function urgency(secondsLeft) {
   return { level: 'ok', icon: '◷', label: `${formatDuration(secondsLeft)} left` };
 }
 
-/** A timestamp for people, with the exact instant as a tooltip. */
+/** A timestamp for people, with its time zone and the exact instant as a tooltip. */
 export function time(iso) {
   if (!iso) return el('span', {}, '—');
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return el('span', {}, String(iso));
-  return el('time', { datetime: d.toISOString(), title: d.toISOString() }, d.toLocaleString());
+  // The zone is named: an operator comparing a deadline with a tenant's
+  // mail must know which clock it is on.
+  const shown = d.toLocaleString(undefined, {
+    year: 'numeric', month: 'short', day: 'numeric',
+    hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short',
+  });
+  return el('time', { datetime: d.toISOString(), title: d.toISOString() }, shown);
 }
 
 /** A percentage with one decimal. */

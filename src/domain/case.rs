@@ -247,15 +247,140 @@ pub struct ReportRef {
     pub reporter: String,
 }
 
-/// A tenant's remediation plan.
+/// Longest text of a plan field, in bytes.
+pub const PLAN_FIELD_MAX_BYTES: usize = 20_000;
+
+/// What a tenant commits to in a remediation plan, validated: both texts
+/// are 1 to [`PLAN_FIELD_MAX_BYTES`] bytes. How far ahead `complete_by` may
+/// lie depends on when the plan is submitted, so `decide` checks that.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanDetails {
+    removed: String,
+    moderation_changes: String,
+    complete_by: Timestamp,
+}
+
+impl PlanDetails {
+    /// A plan from its parts, or the message naming the field that is wrong.
+    pub fn new(
+        removed: &str,
+        moderation_changes: &str,
+        complete_by: Timestamp,
+    ) -> Result<Self, String> {
+        for (name, text) in [
+            ("removed", removed),
+            ("moderation_changes", moderation_changes),
+        ] {
+            if text.trim().is_empty() || text.len() > PLAN_FIELD_MAX_BYTES {
+                return Err(format!("`{name}` is 1 to {PLAN_FIELD_MAX_BYTES} bytes"));
+            }
+        }
+        Ok(PlanDetails {
+            removed: removed.trim().to_string(),
+            moderation_changes: moderation_changes.trim().to_string(),
+            complete_by,
+        })
+    }
+
+    /// What content was removed.
+    pub fn removed(&self) -> &str {
+        &self.removed
+    }
+
+    /// What changes to moderation the tenant makes.
+    pub fn moderation_changes(&self) -> &str {
+        &self.moderation_changes
+    }
+
+    /// By when the changes are complete.
+    pub fn complete_by(&self) -> Timestamp {
+        self.complete_by
+    }
+}
+
+/// A tenant's remediation plan, as fields an operator can read and the
+/// console can show.
+///
+/// Plans stored before the fields existed were one `text` (the JSON of the
+/// request, or free text); they are still read: the JSON is taken apart,
+/// and free text becomes `removed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredPlan")]
 pub struct RemediationPlan {
-    /// What the tenant says it will do or has done.
-    pub text: String,
+    /// What content was removed.
+    pub removed: String,
+    /// What changes to moderation the tenant makes.
+    pub moderation_changes: String,
+    /// By when the changes are complete; absent only on an old free-text plan.
+    pub complete_by: Option<Timestamp>,
     /// Who submitted it.
     pub submitted_by: Actor,
     /// When.
     pub submitted_at: Timestamp,
+}
+
+/// The shapes a plan has been stored in.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredPlan {
+    Fields {
+        removed: String,
+        moderation_changes: String,
+        complete_by: Option<Timestamp>,
+        submitted_by: Actor,
+        submitted_at: Timestamp,
+    },
+    Text {
+        text: String,
+        submitted_by: Actor,
+        submitted_at: Timestamp,
+    },
+}
+
+/// The fields of a plan the API used to store as one JSON string.
+#[derive(Deserialize)]
+struct PlanText {
+    removed: String,
+    moderation_changes: String,
+    complete_by: Option<Timestamp>,
+}
+
+impl From<StoredPlan> for RemediationPlan {
+    fn from(stored: StoredPlan) -> Self {
+        match stored {
+            StoredPlan::Fields {
+                removed,
+                moderation_changes,
+                complete_by,
+                submitted_by,
+                submitted_at,
+            } => RemediationPlan {
+                removed,
+                moderation_changes,
+                complete_by,
+                submitted_by,
+                submitted_at,
+            },
+            StoredPlan::Text {
+                text,
+                submitted_by,
+                submitted_at,
+            } => {
+                let parts = serde_json::from_str::<PlanText>(&text).unwrap_or(PlanText {
+                    removed: text,
+                    moderation_changes: String::new(),
+                    complete_by: None,
+                });
+                RemediationPlan {
+                    removed: parts.removed,
+                    moderation_changes: parts.moderation_changes,
+                    complete_by: parts.complete_by,
+                    submitted_by,
+                    submitted_at,
+                }
+            }
+        }
+    }
 }
 
 /// What a suspension covers.
@@ -296,13 +421,46 @@ pub struct Approval {
     pub at: Timestamp,
 }
 
-/// A tenant's appeal.
+/// A tenant's appeal against the case: the finding itself while the case
+/// is being worked, or the suspension once ordered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Appeal {
     /// The tenant's words.
     pub text: String,
     /// When.
     pub at: Timestamp,
+    /// The decision; `None` while the appeal waits for one.
+    #[serde(default)]
+    pub outcome: Option<AppealOutcome>,
+    /// The approver who decided it.
+    #[serde(default)]
+    pub decided_by: Option<String>,
+    /// Why they decided so.
+    #[serde(default)]
+    pub decision_reason: Option<String>,
+    /// When they decided.
+    #[serde(default)]
+    pub decided_at: Option<Timestamp>,
+}
+
+/// How an appeal was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppealOutcome {
+    /// The tenant is right: the case is dismissed, or a suspension lifted.
+    Granted,
+    /// The case stands where it was.
+    Denied,
+}
+
+impl AppealOutcome {
+    /// The snake_case name used in APIs and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppealOutcome::Granted => "granted",
+            AppealOutcome::Denied => "denied",
+        }
+    }
 }
 
 /// What a deadline does when it fires.
@@ -374,6 +532,10 @@ pub struct Case {
     pub paused_remaining: Option<SignedDuration>,
     /// Appeals the tenant has made.
     pub appeals: Vec<Appeal>,
+    /// People (operators, approvers, reporters) whose commands this case
+    /// accepted, so an appeal goes to someone who took no part in it.
+    #[serde(default)]
+    pub participants: Vec<String>,
     /// Bumped by every accepted command; the store refuses a commit whose
     /// base version is not the stored one.
     pub version: u64,
@@ -392,6 +554,25 @@ impl Case {
     /// Whether `person` reported this case.
     pub fn is_reporter(&self, person: &str) -> bool {
         self.reporters().any(|r| r == person)
+    }
+
+    /// Whether `person` worked, reported, owned, proposed or approved on
+    /// this case. Cases stored before `participants` existed still answer
+    /// from their owner, reports, proposal and approvals.
+    pub fn took_part(&self, person: &str) -> bool {
+        self.participants.iter().any(|p| p == person)
+            || self.is_reporter(person)
+            || self.owner.as_deref() == Some(person)
+            || self
+                .suspension
+                .as_ref()
+                .is_some_and(|s| s.proposed_by.id == person)
+            || self.approvals.iter().any(|a| a.approver == person)
+    }
+
+    /// The appeal waiting for a decision, if any.
+    pub fn pending_appeal(&self) -> Option<&Appeal> {
+        self.appeals.iter().find(|a| a.outcome.is_none())
     }
 
     /// Evidence URLs to re-fetch when verifying a cure, sorted and unique.
@@ -438,8 +619,8 @@ pub enum Command {
     },
     /// The tenant's remediation plan.
     SubmitPlan {
-        /// The plan text.
-        plan: String,
+        /// What the tenant commits to.
+        plan: PlanDetails,
     },
     /// Accept the plan and verify the removal.
     AcceptPlan {
@@ -498,6 +679,13 @@ pub enum Command {
         /// The tenant's words.
         text: String,
     },
+    /// An approver who took no part in the case decides the pending appeal.
+    DecideAppeal {
+        /// Granted or denied.
+        outcome: AppealOutcome,
+        /// Why.
+        reason: String,
+    },
     /// Join a report to the case.
     AttachReport {
         /// The report.
@@ -532,6 +720,7 @@ impl Command {
             Command::ReceiptExecuted { .. } => "receipt_executed",
             Command::Reinstate { .. } => "reinstate",
             Command::Appeal { .. } => "appeal",
+            Command::DecideAppeal { .. } => "decide_appeal",
             Command::AttachReport { .. } => "attach_report",
             Command::DeadlineFired { .. } => "deadline_fired",
         }
@@ -597,4 +786,71 @@ pub struct Transition {
     pub outbox: Vec<OutboundMessage>,
     /// Work for the runtime after commit.
     pub effects: Vec<Effect>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(plan: serde_json::Value) -> RemediationPlan {
+        serde_json::from_value(plan).unwrap()
+    }
+
+    #[test]
+    fn a_plan_stored_as_one_json_string_is_read_as_fields() {
+        let plan = stored(serde_json::json!({
+            "text": "{\"removed\":\"the post\",\"moderation_changes\":\"a filter\",\"complete_by\":\"2030-01-01T00:00:00Z\"}",
+            "submitted_by": {"kind": "tenant", "id": "parlor"},
+            "submitted_at": "2026-11-01T00:00:00Z",
+        }));
+        assert_eq!(plan.removed, "the post");
+        assert_eq!(plan.moderation_changes, "a filter");
+        assert_eq!(
+            plan.complete_by,
+            Some("2030-01-01T00:00:00Z".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_free_text_plan_is_read_as_what_was_removed() {
+        let plan = stored(serde_json::json!({
+            "text": "we removed the thread",
+            "submitted_by": {"kind": "operator", "id": "olga"},
+            "submitted_at": "2026-11-01T00:00:00Z",
+        }));
+        assert_eq!(plan.removed, "we removed the thread");
+        assert_eq!(plan.moderation_changes, "");
+        assert_eq!(plan.complete_by, None);
+    }
+
+    #[test]
+    fn a_plan_written_as_fields_reads_back_the_same() {
+        let plan = RemediationPlan {
+            removed: "the post".into(),
+            moderation_changes: "a filter".into(),
+            complete_by: Some("2027-01-01T00:00:00Z".parse().unwrap()),
+            submitted_by: Actor::new(ActorKind::Tenant, "parlor"),
+            submitted_at: "2026-12-01T00:00:00Z".parse().unwrap(),
+        };
+        let json = serde_json::to_value(&plan).unwrap();
+        assert!(json.get("text").is_none());
+        assert_eq!(stored(json), plan);
+    }
+
+    #[test]
+    fn plan_details_refuse_blank_or_oversized_texts() {
+        let t: Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            PlanDetails::new(" ", "a filter", t).unwrap_err(),
+            "`removed` is 1 to 20000 bytes"
+        );
+        assert_eq!(
+            PlanDetails::new("x", &"y".repeat(20_001), t).unwrap_err(),
+            "`moderation_changes` is 1 to 20000 bytes"
+        );
+        assert_eq!(
+            PlanDetails::new(" the post ", "f", t).unwrap().removed(),
+            "the post"
+        );
+    }
 }

@@ -17,9 +17,9 @@ use serde_json::{json, Map, Value};
 
 use super::ladder::{Ladder, Ladders, OnMiss, Opening};
 use crate::domain::{
-    Actor, ActorKind, Appeal, Approval, Case, CaseEvent, CaseState, Command, Deadline, DeadlineId,
-    DeadlineKind, Effect, OutboundMessage, RemediationPlan, ReportRef, Suspension, SuspensionScope,
-    Transition,
+    Actor, ActorKind, Appeal, AppealOutcome, Approval, Case, CaseEvent, CaseState, Command,
+    Deadline, DeadlineId, DeadlineKind, Effect, OutboundMessage, RemediationPlan, ReportRef,
+    Suspension, SuspensionScope, Transition,
 };
 
 /// Result of a decision.
@@ -73,6 +73,12 @@ pub enum DecisionError {
     /// The report is already joined to the case.
     #[error("report {0} is already attached to this case")]
     DuplicateReport(String),
+    /// The tenant appealed already and that appeal is not decided yet.
+    #[error("an appeal on this case is waiting for a decision")]
+    AppealPending,
+    /// `decide_appeal` on a case whose appeals are all decided.
+    #[error("this case has no appeal waiting for a decision")]
+    NoPendingAppeal,
     /// A field of the command is invalid.
     #[error("{0}")]
     Invalid(String),
@@ -92,6 +98,8 @@ impl DecisionError {
             DecisionError::DeadlineNotDue { .. } => "deadline_not_due",
             DecisionError::DeadlinePassed(_) => "deadline_passed",
             DecisionError::DuplicateReport(_) => "duplicate_report",
+            DecisionError::AppealPending => "appeal_pending",
+            DecisionError::NoPendingAppeal => "no_pending_appeal",
             DecisionError::Invalid(_) => "invalid_command",
         }
     }
@@ -175,7 +183,11 @@ pub fn decide(
         Command::SubmitPlan { plan } => {
             step.require_state(case.state == S::Noticed)?;
             step.require_tenant_or(&[ActorKind::Operator])?;
-            let plan = non_empty(plan, "plan")?;
+            if plan.complete_by() > add(now, PLAN_HORIZON)? {
+                return Err(DecisionError::Invalid(
+                    "complete_by is at most 365 days after the plan is submitted".into(),
+                ));
+            }
             let due = step.pending_cure_due()?;
             let left = due.duration_since(now);
             if !left.is_positive() {
@@ -185,7 +197,9 @@ pub fn decide(
             step.cancel_clock();
             step.case.paused_remaining = Some(left);
             step.case.plan = Some(RemediationPlan {
-                text: plan.to_string(),
+                removed: plan.removed().to_string(),
+                moderation_changes: plan.moderation_changes().to_string(),
+                complete_by: Some(plan.complete_by()),
                 submitted_by: actor.clone(),
                 submitted_at: now,
             });
@@ -338,17 +352,71 @@ pub fn decide(
             step.close(S::Reinstated, "reinstated", Some(reason));
         }
         Command::Appeal { text } => {
-            step.require_state(matches!(
-                case.state,
-                S::Escalated | S::SuspensionProposed | S::SuspensionOrdered | S::Suspended
-            ))?;
+            step.require_state(appealable(case.state))?;
             step.require_tenant_or(&[])?;
             let text = non_empty(text, "text")?;
+            if case.pending_appeal().is_some() {
+                return Err(DecisionError::AppealPending);
+            }
             step.case.appeals.push(Appeal {
                 text: text.to_string(),
                 at: now,
+                outcome: None,
+                decided_by: None,
+                decision_reason: None,
+                decided_at: None,
             });
-            step.event("appealed", None, json!({ "text": text }));
+            step.event(
+                "appealed",
+                None,
+                json!({ "appeal": case.appeals.len(), "text": text }),
+            );
+        }
+        Command::DecideAppeal { outcome, reason } => {
+            step.require_state(appealable(case.state))?;
+            step.require_role(&[ActorKind::Approver])?;
+            let reason = non_empty(reason, "reason")?;
+            let Some(index) = case.appeals.iter().position(|a| a.outcome.is_none()) else {
+                return Err(DecisionError::NoPendingAppeal);
+            };
+            if case.took_part(&actor.id) {
+                return Err(DecisionError::SeparationOfDuties(
+                    "an approver who took part in this case may not decide its appeal".into(),
+                ));
+            }
+            if let Some(appeal) = step.case.appeals.get_mut(index) {
+                appeal.outcome = Some(*outcome);
+                appeal.decided_by = Some(actor.id.clone());
+                appeal.decision_reason = Some(reason.to_string());
+                appeal.decided_at = Some(now);
+            }
+            let data = json!({ "appeal": index, "outcome": outcome });
+            match outcome {
+                AppealOutcome::Denied => step.event("appeal_denied", Some(reason), data),
+                AppealOutcome::Granted => {
+                    let to = if matches!(case.state, S::SuspensionOrdered | S::Suspended) {
+                        let scope = case
+                            .suspension
+                            .as_ref()
+                            .map(|s| s.scope.clone())
+                            .unwrap_or(SuspensionScope::Tenant);
+                        step.message(
+                            "enforcement.reinstate",
+                            json!({ "scope": scope, "reason": reason }),
+                        );
+                        S::Reinstated
+                    } else {
+                        S::Dismissed
+                    };
+                    step.close(to, "appeal_granted", Some(reason));
+                    if let Some(last) = step.events.last_mut() {
+                        if let (Value::Object(body), Value::Object(extra)) = (&mut last.data, data)
+                        {
+                            body.extend(extra);
+                        }
+                    }
+                }
+            }
         }
         Command::AttachReport {
             report_id,
@@ -461,6 +529,7 @@ fn open(actor: &Actor, command: &Command, ladders: &Ladders, now: Timestamp) -> 
         reminders: Vec::new(),
         paused_remaining: None,
         appeals: Vec::new(),
+        participants: Vec::new(),
         version: 0,
         created_at: now,
         updated_at: now,
@@ -839,7 +908,11 @@ impl<'a> Step<'a> {
         Ok(())
     }
 
-    fn finish(self) -> Transition {
+    fn finish(mut self) -> Transition {
+        // Remembered so an appeal goes to someone who took no part.
+        if is_person(self.actor.kind) && !self.case.participants.contains(&self.actor.id) {
+            self.case.participants.push(self.actor.id.clone());
+        }
         Transition {
             case: self.case,
             events: self.events,
@@ -849,6 +922,17 @@ impl<'a> Step<'a> {
             effects: self.effects,
         }
     }
+}
+
+/// How far after its submission a plan's `complete_by` may lie: a plan
+/// that ends further out is no plan to hold a tenant to.
+const PLAN_HORIZON: SignedDuration = SignedDuration::from_hours(365 * 24);
+
+/// Where a tenant may appeal: once it has been told (an appeal against the
+/// finding itself) and until the case is final (an appeal against the
+/// suspension). Triage (`open`) has told the tenant nothing yet.
+fn appealable(state: CaseState) -> bool {
+    state.is_reversible() && state != CaseState::Open
 }
 
 fn add(t: Timestamp, d: SignedDuration) -> Result<Timestamp> {

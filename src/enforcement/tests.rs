@@ -74,6 +74,15 @@ fn open_cmd(severity: Severity, report: Option<ReportRef>) -> Command {
     }
 }
 
+fn plan() -> PlanDetails {
+    PlanDetails::new(
+        "we removed the thread and banned the account",
+        "a keyword filter and two more moderators",
+        at(h(24 * 14)),
+    )
+    .unwrap()
+}
+
 fn reason(text: &str) -> String {
     text.to_string()
 }
@@ -209,9 +218,7 @@ fn plan_submitted(severity: Severity) -> Case {
     ok(
         &noticed(severity),
         &tenant("parlor"),
-        Command::SubmitPlan {
-            plan: "we removed the thread and banned the account".into(),
-        },
+        Command::SubmitPlan { plan: plan() },
         at(m(20)),
     )
     .case
@@ -432,9 +439,7 @@ fn cure_path_pauses_the_clock_verifies_and_cancels_the_consequence() {
     let t = ok(
         &case,
         &tenant("parlor"),
-        Command::SubmitPlan {
-            plan: "thread deleted".into(),
-        },
+        Command::SubmitPlan { plan: plan() },
         at(h(2)),
     );
     assert_eq!(t.case.state, CaseState::PlanSubmitted);
@@ -537,9 +542,7 @@ fn rejected_plan_resumes_the_clock_with_the_remaining_time() {
     let t = ok(
         &case,
         &tenant("parlor"),
-        Command::SubmitPlan {
-            plan: "we will look into it".into(),
-        },
+        Command::SubmitPlan { plan: plan() },
         at(h(2)),
     );
     let t = ok(
@@ -664,9 +667,7 @@ fn plans_after_the_deadline_passed_are_refused() {
     let err = refused(
         &case,
         &tenant("parlor"),
-        Command::SubmitPlan {
-            plan: "sorry".into(),
-        },
+        Command::SubmitPlan { plan: plan() },
         at(h(1)),
     );
     assert_eq!(err.code(), "deadline_passed");
@@ -836,9 +837,7 @@ fn tenants_act_only_on_their_own_case_and_only_with_plans_and_appeals() {
     let other = refused(
         &case,
         &tenant("other"),
-        Command::SubmitPlan {
-            plan: "hello".into(),
-        },
+        Command::SubmitPlan { plan: plan() },
         at(h(1)),
     );
     assert_eq!(other.code(), "not_allowed");
@@ -862,6 +861,167 @@ fn tenants_act_only_on_their_own_case_and_only_with_plans_and_appeals() {
     );
     assert_eq!(t.case.state, CaseState::Suspended);
     assert_eq!(t.case.appeals.len(), 1);
+}
+
+fn appealed(case: &Case, now: Timestamp) -> Case {
+    ok(
+        case,
+        &tenant("parlor"),
+        Command::Appeal {
+            text: "the post quotes a film".into(),
+        },
+        now,
+    )
+    .case
+}
+
+fn decide_appeal(outcome: AppealOutcome) -> Command {
+    Command::DecideAppeal {
+        outcome,
+        reason: reason("read the thread"),
+    }
+}
+
+#[test]
+fn a_tenant_appeals_the_finding_once_noticed_but_not_in_triage() {
+    let triage = opened_by_operator(Severity::Critical);
+    let e = refused(
+        &triage,
+        &tenant("parlor"),
+        Command::Appeal { text: "t".into() },
+        at(m(1)),
+    );
+    assert_eq!(e.to_string(), "cannot appeal a case that is open");
+    let case = appealed(&noticed(Severity::Critical), at(m(5)));
+    assert_eq!(case.state, CaseState::Noticed);
+    assert!(case.deadline.is_some(), "an appeal does not stop the clock");
+    assert!(case.pending_appeal().is_some());
+    let again = refused(
+        &case,
+        &tenant("parlor"),
+        Command::Appeal { text: "t".into() },
+        at(m(6)),
+    );
+    assert_eq!(again.code(), "appeal_pending");
+}
+
+#[test]
+fn only_an_approver_who_took_no_part_decides_an_appeal() {
+    let case = noticed(Severity::Critical);
+    let case = ok(
+        &case,
+        &op("ben"),
+        Command::Assign {
+            owner: "carl".into(),
+        },
+        at(m(2)),
+    )
+    .case;
+    let case = appealed(&case, at(m(5)));
+    let e = refused(
+        &case,
+        &op("olga"),
+        decide_appeal(AppealOutcome::Granted),
+        at(m(6)),
+    );
+    assert_eq!(e.code(), "not_allowed");
+    // olga opened and noticed it, ben assigned it, carl owns it.
+    for who in ["olga", "ben", "carl"] {
+        let e = refused(
+            &case,
+            &approver(who),
+            decide_appeal(AppealOutcome::Granted),
+            at(m(6)),
+        );
+        assert_eq!(e.code(), "separation_of_duties", "{who}");
+    }
+    let t = ok(
+        &case,
+        &approver("zoe"),
+        decide_appeal(AppealOutcome::Granted),
+        at(m(6)),
+    );
+    assert_eq!(t.case.state, CaseState::Dismissed);
+    assert_eq!(t.case.appeals[0].outcome, Some(AppealOutcome::Granted));
+    assert_eq!(t.case.appeals[0].decided_by.as_deref(), Some("zoe"));
+    assert!(t.case.deadline.is_none() && t.case.reminders.is_empty());
+    let kinds: Vec<&str> = t.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["appeal_granted"]);
+    assert_eq!(t.events[0].data["outcome"], "granted");
+    assert_eq!(t.outbox[0].event_type, "case.closed");
+}
+
+#[test]
+fn a_denied_appeal_changes_only_the_appeal() {
+    let case = appealed(&noticed(Severity::Critical), at(m(5)));
+    let t = ok(
+        &case,
+        &approver("zoe"),
+        decide_appeal(AppealOutcome::Denied),
+        at(m(6)),
+    );
+    assert_eq!(t.case.state, CaseState::Noticed);
+    assert_eq!(t.case.deadline, case.deadline);
+    assert_eq!(t.case.appeals[0].outcome, Some(AppealOutcome::Denied));
+    let kinds: Vec<&str> = t.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["appeal_denied"]);
+    assert!(t.outbox.is_empty());
+    let e = refused(
+        &t.case,
+        &approver("yan"),
+        decide_appeal(AppealOutcome::Granted),
+        at(m(7)),
+    );
+    assert_eq!(e.code(), "no_pending_appeal");
+}
+
+#[test]
+fn a_granted_appeal_against_a_suspension_lifts_exactly_what_was_suspended() {
+    let scope = SuspensionScope::Resources {
+        ids: vec!["host:a".into()],
+    };
+    let case = appealed(&ordered(scope.clone()), at(m(40)));
+    let t = ok(
+        &case,
+        &approver("zoe"),
+        decide_appeal(AppealOutcome::Granted),
+        at(m(41)),
+    );
+    assert_eq!(t.case.state, CaseState::Reinstated);
+    let lift = t
+        .outbox
+        .iter()
+        .find(|m| m.event_type == "enforcement.reinstate")
+        .unwrap();
+    assert_eq!(lift.payload["scope"], serde_json::json!(scope));
+}
+
+#[test]
+fn a_plan_that_completes_more_than_a_year_after_submission_is_refused() {
+    let case = noticed(Severity::High);
+    let far = PlanDetails::new("the thread", "a filter", at(h(24 * 366))).unwrap();
+    let e = refused(
+        &case,
+        &tenant("parlor"),
+        Command::SubmitPlan { plan: far },
+        at(m(1)),
+    );
+    assert_eq!(
+        e.to_string(),
+        "complete_by is at most 365 days after the plan is submitted"
+    );
+    let t = ok(
+        &case,
+        &tenant("parlor"),
+        Command::SubmitPlan { plan: plan() },
+        at(m(1)),
+    );
+    let stored = t.case.plan.unwrap();
+    assert_eq!(
+        stored.removed,
+        "we removed the thread and banned the account"
+    );
+    assert_eq!(stored.complete_by, Some(at(h(24 * 14))));
 }
 
 #[test]
@@ -957,12 +1117,7 @@ fn every_command() -> Vec<(Actor, Command)> {
                 reason: reason("r"),
             },
         ),
-        (
-            tenant("parlor"),
-            Command::SubmitPlan {
-                plan: "fixed".into(),
-            },
-        ),
+        (tenant("parlor"), Command::SubmitPlan { plan: plan() }),
         (
             op("olga"),
             Command::AcceptPlan {
@@ -1021,6 +1176,13 @@ fn every_command() -> Vec<(Actor, Command)> {
         ),
         (tenant("parlor"), Command::Appeal { text: "t".into() }),
         (
+            approver("zoe"),
+            Command::DecideAppeal {
+                outcome: AppealOutcome::Granted,
+                reason: reason("r"),
+            },
+        ),
+        (
             op("olga"),
             Command::AttachReport {
                 report_id: "rep-x".into(),
@@ -1030,6 +1192,17 @@ fn every_command() -> Vec<(Actor, Command)> {
         (ticker(), fire(&DeadlineId("not-pending".into()))),
     ]
 }
+
+/// Where a tenant may appeal: once told, until the case is final.
+const APPEALABLE: &[CaseState] = &[
+    CaseState::Noticed,
+    CaseState::PlanSubmitted,
+    CaseState::Verifying,
+    CaseState::Escalated,
+    CaseState::SuspensionProposed,
+    CaseState::SuspensionOrdered,
+    CaseState::Suspended,
+];
 
 /// Where each command is legal, written out independently of `decide`.
 fn legal_in(command: &str) -> &'static [CaseState] {
@@ -1054,7 +1227,9 @@ fn legal_in(command: &str) -> &'static [CaseState] {
         "approve_suspension" => &[SuspensionProposed],
         "receipt_executed" => &[SuspensionOrdered],
         "reinstate" => &[SuspensionOrdered, Suspended],
-        "appeal" => &[Escalated, SuspensionProposed, SuspensionOrdered, Suspended],
+        "appeal" => APPEALABLE,
+        // Only with an appeal pending, which no case of the table has.
+        "decide_appeal" => &[],
         // Never on an existing case / never for an id that is not pending.
         "open" | "deadline_fired" => &[],
         other => panic!("no legality row for {other}"),
@@ -1064,7 +1239,7 @@ fn legal_in(command: &str) -> &'static [CaseState] {
 #[test]
 fn every_state_and_command_pair_is_accepted_or_refused_as_designed() {
     let commands = every_command();
-    assert_eq!(commands.len(), 18, "a command is missing from the table");
+    assert_eq!(commands.len(), 19, "a command is missing from the table");
     for state in CaseState::ALL {
         let case = case_in(state);
         for (actor, cmd) in &commands {
@@ -1086,6 +1261,7 @@ fn every_state_and_command_pair_is_accepted_or_refused_as_designed() {
                     let expected = match cmd.name() {
                         "open" => "case_exists",
                         "deadline_fired" => "stale_deadline",
+                        "decide_appeal" if APPEALABLE.contains(&state) => "no_pending_appeal",
                         _ => "illegal_in_state",
                     };
                     assert_eq!(e.code(), expected, "{} in {state}", cmd.name());
@@ -1136,7 +1312,7 @@ fn fitting_actor(rng: &mut Rng, cmd: &Command) -> Actor {
     let who = *rng.pick::<&str>(&people);
     match cmd {
         Command::SubmitPlan { .. } | Command::Appeal { .. } => tenant("parlor"),
-        Command::ApproveSuspension { .. } => approver(who),
+        Command::ApproveSuspension { .. } | Command::DecideAppeal { .. } => approver(who),
         Command::AttachReport { reporter: r, .. } => reporter(r),
         Command::VerificationResult { .. } | Command::ReceiptExecuted { .. } => service(),
         Command::DeadlineFired { .. } => ticker(),
@@ -1150,7 +1326,7 @@ fn random_command(
     seen: &[DeadlineId],
 ) -> Command {
     let people = ["olga", "ana", "ben", "rita"];
-    match rng.below(19) {
+    match rng.below(20) {
         0 => open_cmd(Severity::High, None),
         1 => Command::Assign {
             owner: rng.pick::<&str>(&people).to_string(),
@@ -1160,7 +1336,7 @@ fn random_command(
             by: m(1 + rng.below(600) as i64),
             reason: reason("r"),
         },
-        4 => Command::SubmitPlan { plan: "p".into() },
+        4 => Command::SubmitPlan { plan: plan() },
         5 => Command::AcceptPlan {
             reason: reason("r"),
         },
@@ -1199,6 +1375,14 @@ fn random_command(
             reason: reason("r"),
         },
         16 => Command::Appeal { text: "t".into() },
+        18 => Command::DecideAppeal {
+            outcome: if rng.below(2) == 0 {
+                AppealOutcome::Granted
+            } else {
+                AppealOutcome::Denied
+            },
+            reason: reason("r"),
+        },
         17 => Command::AttachReport {
             report_id: format!("rep-{}", rng.below(4)),
             reporter: rng.pick::<&str>(&people).to_string(),
@@ -1290,7 +1474,12 @@ fn random_command_sequences_keep_the_invariants() {
             );
             if case.state == CaseState::Suspended {
                 assert!(
-                    matches!(cmd, Command::Reinstate { .. } | Command::Appeal { .. }),
+                    matches!(
+                        cmd,
+                        Command::Reinstate { .. }
+                            | Command::Appeal { .. }
+                            | Command::DecideAppeal { .. }
+                    ),
                     "{} in suspended",
                     cmd.name()
                 );
