@@ -605,6 +605,8 @@ async fn the_audit_head_route_serves_the_head_that_audit_verify_takes() {
         body,
         json!({"seq": seq, "hash": last.hash, "head": format!("{}@{seq}", last.hash)})
     );
+}
+
 /// Opens a case from rita's report against `tenant` and has olivia notice it.
 async fn noticed_case_from_report(app: &TestApp, tenant: &str, olivia: &str) -> String {
     app.create_tenant(tenant, "standard").await;
