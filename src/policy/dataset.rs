@@ -181,6 +181,10 @@ pub struct Source {
     /// sources with very different positive rates then teach the same prior,
     /// and the model cannot learn "this style of text ⇒ this label".
     pub prior: Option<f32>,
+    /// The rows training may use: the 80% training part (the default), or
+    /// every row of a file whose held-out part lives elsewhere (OLID's
+    /// training file, whose test set is a separate file).
+    pub train_part: Part,
 }
 
 impl std::str::FromStr for Source {
@@ -195,6 +199,7 @@ impl std::str::FromStr for Source {
         let (mut text, mut label, mut soft, mut skip, mut group, mut weight) =
             (None, None, None, Vec::new(), None, 1.0f32);
         let mut prior = None;
+        let mut train_part = Part::Train;
         for part in parts {
             let (key, value) = part
                 .split_once('=')
@@ -219,8 +224,17 @@ impl std::str::FromStr for Source {
                     }
                     prior = Some(p);
                 }
+                "part" => {
+                    train_part = match value.trim() {
+                        "train" => Part::Train,
+                        "all" => Part::All,
+                        other => bail!(
+                            "data source {s:?}: part must be `train` (the 80%) or `all`, got {other:?}"
+                        ),
+                    }
+                }
                 other => bail!(
-                    "data source {s:?}: unknown key {other:?} (text, label, soft, skip, group, weight, prior)"
+                    "data source {s:?}: unknown key {other:?} (text, label, soft, skip, group, weight, prior, part)"
                 ),
             }
         }
@@ -233,6 +247,7 @@ impl std::str::FromStr for Source {
             group,
             weight,
             prior,
+            train_part,
         })
     }
 }
@@ -260,6 +275,9 @@ impl std::fmt::Display for Source {
         }
         if let Some(p) = self.prior {
             write!(f, ",prior={p}")?;
+        }
+        if self.train_part == Part::All {
+            write!(f, ",part=all")?;
         }
         Ok(())
     }
@@ -320,15 +338,14 @@ pub struct Loaded {
     pub sha256: String,
 }
 
-/// Picks `;` or `,`, whichever the header line has more of.
+/// Picks a tab, `;` or `,`, whichever the header line has most of.
 pub fn detect_delimiter(bytes: &[u8]) -> u8 {
     let header = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
     let count = |d| header.iter().filter(|&&b| b == d).count();
-    if count(b';') > count(b',') {
-        b';'
-    } else {
-        b','
-    }
+    [b'\t', b';', b',']
+        .into_iter()
+        .max_by_key(|&d| (count(d), d == b','))
+        .unwrap_or(b',')
 }
 
 /// Reads every row of a source; errors name the file, line and column.
@@ -344,8 +361,11 @@ pub fn read_bytes(source: &Source, bytes: &[u8], path: &Path) -> anyhow::Result<
     use sha2::Digest;
     let sha256 = hex::encode(sha2::Sha256::digest(bytes));
     let name = path.display();
+    let delimiter = detect_delimiter(bytes);
+    // Tab-separated files (OLID) do not quote: a tweet may start with `"`.
     let mut reader = csv::ReaderBuilder::new()
-        .delimiter(detect_delimiter(bytes))
+        .delimiter(delimiter)
+        .quoting(delimiter != b'\t')
         .flexible(false)
         .from_reader(bytes);
     let headers = reader

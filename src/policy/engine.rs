@@ -163,6 +163,18 @@ struct Bank {
 }
 
 impl Bank {
+    /// [`super::model::LinearModel::explain`] for the model in `slot`, read
+    /// from the quantised table: the rows scoring just touched are still in
+    /// cache, where the model's own weights are not.
+    fn explain(&self, text: &Normalized, slot: usize, k: usize) -> Vec<(usize, usize, f32)> {
+        let width = self.biases.len();
+        let step = self.steps.get(slot).copied().unwrap_or(0.0);
+        super::model::explain_with(&self.spec, text, k, |index, sign| {
+            let row = 2 * index as usize + usize::from(sign < 0.0);
+            f32::from(self.table.get(row * width + slot).copied().unwrap_or(0)) * step
+        })
+    }
+
     /// Writes each model's margin (log-odds) into `out`, in one walk over
     /// the text that also finds and hashes its words (into `words`) and
     /// calls `on_byte(i, byte)` for every byte.
@@ -672,12 +684,12 @@ impl Engine {
                     // the model took part in.
                     let explained;
                     let spans: &[(usize, usize)] = match &det.kind {
-                        Compiled::Classifier { model, .. } => {
+                        Compiled::Classifier { bank, slot, .. } => {
                             if !is_flagged || det_scores[d] < cat.flag_threshold * 0.5 {
                                 continue;
                             }
-                            explained = model
-                                .explain(folded, 3)
+                            explained = self.banks[*bank]
+                                .explain(folded, *slot, 3)
                                 .into_iter()
                                 .map(|(s, e, _)| (s, e))
                                 .collect::<Vec<_>>();

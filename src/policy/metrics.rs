@@ -93,6 +93,108 @@ pub fn best_f1_threshold(
     groups: &[Option<String>],
     limits: &[(String, f64)],
 ) -> (f32, f64) {
+    let mut best = (f32::INFINITY, 0.0f64);
+    sweep(scores, labels, groups, limits, |t, tp, fp, positives| {
+        let f1 = ratio(2 * tp, tp + fp + positives);
+        if f1 > best.1 {
+            best = (t, f1);
+        }
+    });
+    best
+}
+
+/// The lowest threshold whose precision is at least `min_precision` (the
+/// most recall at that precision), under the same group caps as
+/// [`best_f1_threshold`], with the recall it reaches; `None` when no
+/// threshold reaches the precision.
+pub fn threshold_at_precision(
+    scores: &[f32],
+    labels: &[bool],
+    groups: &[Option<String>],
+    limits: &[(String, f64)],
+    min_precision: f64,
+) -> Option<(f32, f64)> {
+    let mut best: Option<(f32, f64)> = None;
+    sweep(scores, labels, groups, limits, |t, tp, fp, positives| {
+        let recall = ratio(tp, positives);
+        if tp > 0 && ratio(tp, tp + fp) >= min_precision && best.is_none_or(|(_, r)| recall > r) {
+            best = Some((t, recall));
+        }
+    });
+    best
+}
+
+/// The threshold with the best mean F1 over several sources, each source's
+/// F1 computed on its own rows (`source` gives a row's source; a source
+/// without both positive and negative rows says nothing about where to draw
+/// the line and is left out of the mean), under the same group caps as
+/// [`best_f1_threshold`]. A threshold that suits every source, not the one
+/// that suits the largest: what carries to a platform none of them is.
+pub fn best_mean_f1_threshold(
+    scores: &[f32],
+    labels: &[bool],
+    source: &[usize],
+    groups: &[Option<String>],
+    limits: &[(String, f64)],
+) -> (f32, f64) {
+    let n = scores.len().min(labels.len()).min(source.len());
+    let k = source[..n].iter().max().map_or(0, |m| m + 1);
+    let (mut positives, mut rows) = (vec![0u64; k], vec![0u64; k]);
+    for i in 0..n {
+        positives[source[i]] += u64::from(labels[i]);
+        rows[source[i]] += 1;
+    }
+    let counts = |s: usize| positives[s] > 0 && positives[s] < rows[s];
+    let counted = (0..k).filter(|&s| counts(s)).count();
+    if counted == 0 {
+        return best_f1_threshold(scores, labels, groups, limits);
+    }
+    let counted = counted as f64;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut tp, mut fp) = (vec![0u64; k], vec![0u64; k]);
+    let mut best = (f32::INFINITY, 0.0f64);
+    // The group caps, checked with the pooled sweep: the lowest threshold
+    // it visits is the lowest allowed.
+    let mut lowest = f32::INFINITY;
+    sweep(scores, labels, groups, limits, |t, _, _, _| lowest = t);
+    let mut j = 0;
+    while j < order.len() {
+        let t = scores[order[j]];
+        if t < lowest {
+            break;
+        }
+        while j < order.len() && scores[order[j]] == t {
+            let i = order[j];
+            if labels[i] {
+                tp[source[i]] += 1;
+            } else {
+                fp[source[i]] += 1;
+            }
+            j += 1;
+        }
+        let mean = (0..k)
+            .filter(|&s| counts(s))
+            .map(|s| ratio(2 * tp[s], tp[s] + fp[s] + positives[s]))
+            .sum::<f64>()
+            / counted;
+        if mean > best.1 {
+            best = (t, mean);
+        }
+    }
+    best
+}
+
+/// Walks the thresholds from the highest score down, calling
+/// `visit(threshold, tp, fp, positives)` after flagging every text with that
+/// score, and stops where a group cap would be broken.
+fn sweep(
+    scores: &[f32],
+    labels: &[bool],
+    groups: &[Option<String>],
+    limits: &[(String, f64)],
+    mut visit: impl FnMut(f32, u64, u64, u64),
+) {
     let n = scores.len().min(labels.len());
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
@@ -109,7 +211,6 @@ pub fn best_f1_threshold(
     }
     let mut flagged = vec![0u64; limits.len()];
     let (mut tp, mut fp) = (0u64, 0u64);
-    let (mut best_t, mut best_f1) = (f32::INFINITY, 0.0f64);
     let mut k = 0;
     while k < order.len() {
         let t = scores[order[k]];
@@ -134,12 +235,124 @@ pub fn best_f1_threshold(
             // Lower thresholds only flag more.
             break;
         }
-        let f1 = ratio(2 * tp, tp + fp + positives);
-        if f1 > best_f1 {
-            (best_t, best_f1) = (t, f1);
+        visit(t, tp, fp, positives);
+    }
+}
+
+/// The area under the ROC curve: the chance that a random positive scores
+/// above a random negative (ties count half).
+pub fn roc_auc(scores: &[f32], labels: &[bool]) -> f64 {
+    let n = scores.len().min(labels.len());
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let positives = order.iter().filter(|&&i| labels[i]).count() as f64;
+    let negatives = n as f64 - positives;
+    if positives == 0.0 || negatives == 0.0 {
+        return f64::NAN;
+    }
+    // Sum of the positives' ranks, tied scores sharing their mean rank.
+    let (mut rank_sum, mut k) = (0.0f64, 0usize);
+    while k < n {
+        let mut j = k;
+        while j < n && scores[order[j]] == scores[order[k]] {
+            j += 1;
+        }
+        let mean_rank = (k + 1 + j) as f64 / 2.0;
+        rank_sum += mean_rank * order[k..j].iter().filter(|&&i| labels[i]).count() as f64;
+        k = j;
+    }
+    (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
+}
+
+/// Platt scaling: the `(a, b)` for which `sigmoid(a·z + b)` best predicts
+/// the labels from the logits `z` (maximum likelihood, Newton's method, with
+/// Platt's smoothed targets so that separable data stays finite).
+pub fn platt(logits: &[f32], labels: &[bool]) -> (f64, f64) {
+    let n = logits.len().min(labels.len());
+    let pos = labels[..n].iter().filter(|&&l| l).count() as f64;
+    let neg = n as f64 - pos;
+    let (hi, lo) = ((pos + 1.0) / (pos + 2.0), 1.0 / (neg + 2.0));
+    let (mut a, mut b) = (1.0f64, 0.0f64);
+    for _ in 0..100 {
+        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-9, 0.0, 1e-9);
+        for (&z, &l) in logits[..n].iter().zip(&labels[..n]) {
+            let z = f64::from(z);
+            let p = 1.0 / (1.0 + (-(a * z + b)).exp());
+            let t = if l { hi } else { lo };
+            let (d, w) = (p - t, p * (1.0 - p));
+            ga += d * z;
+            gb += d;
+            haa += w * z * z;
+            hab += w * z;
+            hbb += w;
+        }
+        let det = haa * hbb - hab * hab;
+        if det.abs() < 1e-12 {
+            break;
+        }
+        let (da, db) = ((hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det);
+        a -= da;
+        b -= db;
+        if da.abs() < 1e-9 && db.abs() < 1e-9 {
+            break;
         }
     }
-    (best_t, best_f1)
+    (a, b)
+}
+
+/// One band of a reliability table: texts whose score fell in `[low, high)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Band {
+    /// Lowest score of the band.
+    pub low: f32,
+    /// Highest score of the band (exclusive, but 1.0 counts in the last band).
+    pub high: f32,
+    /// Texts in the band.
+    pub texts: u64,
+    /// Their mean score: the rate a calibrated score predicts.
+    pub predicted: f64,
+    /// The share of them that are positive.
+    pub observed: f64,
+}
+
+/// Predicted against observed rate in ten equal score bands.
+pub fn reliability(scores: &[f32], labels: &[bool]) -> Vec<Band> {
+    let mut bands: Vec<Band> = (0..10)
+        .map(|b| Band {
+            low: b as f32 / 10.0,
+            high: (b + 1) as f32 / 10.0,
+            texts: 0,
+            predicted: 0.0,
+            observed: 0.0,
+        })
+        .collect();
+    for (&s, &l) in scores.iter().zip(labels) {
+        let b = ((s.clamp(0.0, 1.0) * 10.0) as usize).min(9);
+        bands[b].texts += 1;
+        bands[b].predicted += f64::from(s);
+        bands[b].observed += f64::from(u8::from(l));
+    }
+    for b in &mut bands {
+        if b.texts > 0 {
+            b.predicted /= b.texts as f64;
+            b.observed /= b.texts as f64;
+        }
+    }
+    bands
+}
+
+/// The reliability table as printed lines.
+pub fn reliability_lines(bands: &[Band]) -> Vec<String> {
+    bands
+        .iter()
+        .filter(|b| b.texts > 0)
+        .map(|b| {
+            format!(
+                "score {:.1}-{:.1}: {:>6} texts, predicted {:.3}, observed {:.3}",
+                b.low, b.high, b.texts, b.predicted, b.observed
+            )
+        })
+        .collect()
 }
 
 /// How many texts of one group were flagged.
@@ -291,6 +504,76 @@ mod tests {
             .collect();
         let (t, _) = best_f1_threshold(&scores, &labels, &groups, &[("n".into(), 0.0)]);
         assert_eq!(t, 0.8);
+    }
+
+    #[test]
+    fn threshold_at_precision_keeps_the_most_recall_at_that_precision() {
+        let scores = [0.9, 0.8, 0.7, 0.6, 0.4, 0.2];
+        let labels = [true, true, false, false, true, false];
+        // At 0.8 precision is 1 (recall 2/3); at 0.4, 3/5.
+        assert_eq!(
+            threshold_at_precision(&scores, &labels, &[], &[], 0.9),
+            Some((0.8, 2.0 / 3.0))
+        );
+        assert_eq!(
+            threshold_at_precision(&scores, &labels, &[], &[], 0.6),
+            Some((0.4, 1.0))
+        );
+        let none = [false, false, true];
+        assert_eq!(
+            threshold_at_precision(&[0.9, 0.8, 0.1], &none, &[], &[], 0.9),
+            None
+        );
+    }
+
+    #[test]
+    fn mean_f1_threshold_weighs_each_source_alike() {
+        // Source 0 (large) wants a high threshold, source 1 a low one.
+        let scores = [0.9, 0.8, 0.7, 0.6, 0.5, 0.3, 0.2, 0.1, 0.05];
+        let labels = [true, false, false, false, false, true, true, false, true];
+        let source = [0, 0, 0, 0, 0, 1, 1, 1, 2];
+        let (t, f1) = best_mean_f1_threshold(&scores, &labels, &source, &[], &[]);
+        // At 0.9: F1 1 and 0, mean 0.5; at 0.2: 1/3 and 1, mean 2/3; at
+        // 0.1: 1/3 and 0.8. Source 2 has no negative row and is not counted.
+        assert_eq!(t, 0.2);
+        assert!((f1 - (1.0 / 3.0 + 1.0) / 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn roc_auc_counts_ordered_pairs_and_halves_ties() {
+        // Pairs (pos, neg): 0.9>0.8, 0.9>0.2, 0.4<0.8, 0.4>0.2 -> 3/4.
+        let auc = roc_auc(&[0.9, 0.8, 0.4, 0.2], &[true, false, true, false]);
+        assert!((auc - 0.75).abs() < 1e-12);
+        let tied = roc_auc(&[0.5, 0.5], &[true, false]);
+        assert!((tied - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn platt_scaling_recovers_a_known_slope_and_offset() {
+        // Labels drawn so that P(y | z) = sigmoid(2z - 1) exactly in expectation.
+        let mut z = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..2000 {
+            let x = (i % 200) as f32 / 25.0 - 4.0;
+            let p = 1.0 / (1.0 + (-(2.0 * f64::from(x) - 1.0)).exp());
+            // Ten copies of each x, positives in proportion to p.
+            let k = i / 200;
+            z.push(x);
+            y.push((k as f64) < (p * 10.0).round());
+        }
+        let (a, b) = platt(&z, &y);
+        assert!((a - 2.0).abs() < 0.3, "a = {a}");
+        assert!((b + 1.0).abs() < 0.3, "b = {b}");
+    }
+
+    #[test]
+    fn reliability_bands_average_scores_and_labels() {
+        let bands = reliability(&[0.05, 0.15, 0.12, 1.0], &[false, true, false, true]);
+        assert_eq!(bands[0].texts, 1);
+        assert_eq!(bands[1].texts, 2);
+        assert!((bands[1].predicted - 0.135).abs() < 1e-6);
+        assert!((bands[1].observed - 0.5).abs() < 1e-12);
+        assert_eq!(bands[9].texts, 1);
     }
 
     #[test]

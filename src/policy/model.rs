@@ -96,6 +96,15 @@ pub fn sigmoid(z: f32) -> f32 {
 }
 
 impl LinearModel {
+    /// Folds Platt scaling into the weights: afterwards the model predicts
+    /// `sigmoid(a·z + b)` of its former margin `z`.
+    pub fn calibrate(&mut self, a: f32, b: f32) {
+        for w in &mut self.weights {
+            *w *= a;
+        }
+        self.bias = a * self.bias + b;
+    }
+
     /// A model with all weights zero (it predicts 0.5 everywhere).
     pub fn zeros(spec: FeatureSpec) -> Self {
         Self {
@@ -127,42 +136,9 @@ impl LinearModel {
     /// contribution is its unigram feature plus the character n-grams read
     /// inside it; n-grams spanning several words are left out.
     pub fn explain(&self, text: &Normalized, k: usize) -> Vec<(usize, usize, f32)> {
-        let folded = text.text();
-        let starts: Vec<usize> = (0..text.word_count()).map(|i| text.word_start(i)).collect();
-        // One pass: each word's unscaled unigram and character sums, and the
-        // group sizes that scale them.
-        let mut sums = vec![(0.0f32, 0.0f32); starts.len()];
-        let (mut nw, mut nc) = (0u32, 0u32);
-        self.spec.visit(folded, |ft| {
-            let w = ft.sign * self.weights.get(ft.index as usize).copied().unwrap_or(0.0);
-            match ft.group {
-                Group::Word => nw += 1,
-                Group::Char => nc += 1,
-            }
-            if let Some(slot) = sums.get_mut(ft.word as usize) {
-                match ft.group {
-                    Group::Word if ft.unigram => slot.0 += w,
-                    Group::Word => {}
-                    Group::Char => slot.1 += w,
-                }
-            }
-        });
-        let scale = |n: u32| if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() };
-        let (sw, sc) = (scale(nw), scale(nc));
-        let contrib: Vec<f32> = sums.iter().map(|&(w, c)| w * sw + c * sc).collect();
-        let mut order: Vec<usize> = (0..contrib.len()).filter(|&i| contrib[i] > 0.0).collect();
-        order.sort_by(|&a, &b| contrib[b].total_cmp(&contrib[a]).then(a.cmp(&b)));
-        order.truncate(k);
-        order
-            .into_iter()
-            .map(|i| {
-                let start = starts[i];
-                let end = folded[start..]
-                    .find(' ')
-                    .map_or(folded.len(), |off| start + off);
-                (start, end, contrib[i])
-            })
-            .collect()
+        explain_with(&self.spec, text, k, |index, sign| {
+            sign * self.weights.get(index as usize).copied().unwrap_or(0.0)
+        })
     }
 
     /// The model in the version-1 file format.
@@ -271,6 +247,53 @@ impl LinearModel {
         })?;
         Self::from_bytes(&bytes, path)
     }
+}
+
+/// [`LinearModel::explain`] with the weights read through `weight(bucket,
+/// sign)`, so a caller holding the weights in another layout (the engine's
+/// quantised banks, still in cache from scoring) explains without them.
+pub fn explain_with(
+    spec: &FeatureSpec,
+    text: &Normalized,
+    k: usize,
+    weight: impl Fn(u32, f32) -> f32,
+) -> Vec<(usize, usize, f32)> {
+    let folded = text.text();
+    let starts: Vec<usize> = (0..text.word_count()).map(|i| text.word_start(i)).collect();
+    // One pass: each word's unscaled unigram and character sums, and the
+    // group sizes that scale them.
+    let mut sums = vec![(0.0f32, 0.0f32); starts.len()];
+    let (mut nw, mut nc) = (0u32, 0u32);
+    spec.visit(folded, |ft| {
+        let w = weight(ft.index, ft.sign);
+        match ft.group {
+            Group::Word => nw += 1,
+            Group::Char => nc += 1,
+        }
+        if let Some(slot) = sums.get_mut(ft.word as usize) {
+            match ft.group {
+                Group::Word if ft.unigram => slot.0 += w,
+                Group::Word => {}
+                Group::Char => slot.1 += w,
+            }
+        }
+    });
+    let scale = |n: u32| if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() };
+    let (sw, sc) = (scale(nw), scale(nc));
+    let contrib: Vec<f32> = sums.iter().map(|&(w, c)| w * sw + c * sc).collect();
+    let mut order: Vec<usize> = (0..contrib.len()).filter(|&i| contrib[i] > 0.0).collect();
+    order.sort_by(|&a, &b| contrib[b].total_cmp(&contrib[a]).then(a.cmp(&b)));
+    order.truncate(k);
+    order
+        .into_iter()
+        .map(|i| {
+            let start = starts[i];
+            let end = folded[start..]
+                .find(' ')
+                .map_or(folded.len(), |off| start + off);
+            (start, end, contrib[i])
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -18,7 +18,10 @@ use serde::Serialize;
 
 use super::dataset::{fold_of, read_source, Part, Row, Source};
 use super::features::FeatureSpec;
-use super::metrics::{best_f1_threshold, Report};
+use super::metrics::{
+    best_f1_threshold, best_mean_f1_threshold, platt, reliability, reliability_lines,
+    threshold_at_precision, Band, Report,
+};
 use super::model::{sigmoid, LinearModel};
 use super::normalize::normalize;
 
@@ -312,6 +315,19 @@ pub struct TrainArgs {
     /// Also report K-fold cross-validation over every row of the first source (fold = row number mod K).
     #[arg(long)]
     pub cv: Option<usize>,
+    /// Calibrate the model's probability (Platt scaling fitted on the
+    /// out-of-fold scores of the tuning rows) and fold the calibration into
+    /// the saved weights, so the model's output reads as a probability.
+    #[arg(long)]
+    pub calibrate: bool,
+    /// Pick the threshold with the most out-of-fold recall whose precision is
+    /// at least this (instead of the best F1); the best F1 if none reaches it.
+    #[arg(long)]
+    pub target_precision: Option<f64>,
+    /// Pick the threshold with the best mean of the sources' own F1s (each
+    /// tuning source counts alike) instead of the best pooled F1.
+    #[arg(long)]
+    pub per_source_f1: bool,
 }
 
 /// `aupd policy eval`: measure a saved model on labelled files.
@@ -386,6 +402,9 @@ pub struct Sidecar {
     pub threshold_rule: String,
     /// Out-of-fold figures on the training part at that threshold.
     pub validation: Report,
+    /// The calibration folded into the weights, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
     /// Cross-validated figures, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cross_validation: Option<CvRecord>,
@@ -412,28 +431,83 @@ struct Item {
     number: usize,
     label: bool,
     group: Option<String>,
+    /// Whether the row belongs to the rows its source lets training use.
+    train: bool,
 }
 
-/// Fits a model on `rows` and picks its threshold out-of-fold among them.
+/// How a model's threshold and calibration are chosen from its
+/// out-of-fold scores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Tuning<'a> {
+    limits: &'a [(String, f64)],
+    target_precision: Option<f64>,
+    per_source_f1: bool,
+    calibrate: bool,
+}
+
+/// A fitted model with its threshold and what it was chosen on.
+struct Fitted {
+    model: LinearModel,
+    threshold: f32,
+    report: Report,
+    calibration: Option<Calibration>,
+}
+
+/// Platt scaling folded into a model: `p = sigmoid(a·z + b)` of its raw margin `z`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Calibration {
+    /// How it was fitted.
+    pub method: String,
+    /// Slope on the uncalibrated margin.
+    pub a: f64,
+    /// Offset.
+    pub b: f64,
+    /// Predicted against observed rate of the calibrated out-of-fold scores.
+    pub reliability: Vec<Band>,
+}
+
+/// Fits a model on `rows` and picks its threshold (and, when asked, its
+/// calibration) out-of-fold among them.
 fn fit_with_threshold(
     vectors: &[Vec<(u32, f32)>],
     examples: &[Example],
     items: &[Item],
     rows: &[usize],
     tune: &dyn Fn(&Item) -> bool,
-    limits: &[(String, f64)],
+    tuning: Tuning<'_>,
     params: &TrainParams,
-) -> (LinearModel, f32, Report) {
+) -> Fitted {
     let oof = out_of_fold(vectors, examples, rows, 4, params);
-    let (mut s, mut l, mut g) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut s, mut l, mut g, mut src) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (p, &i) in rows.iter().enumerate() {
         if tune(&items[i]) {
             s.push(oof[p]);
             l.push(items[i].label);
             g.push(items[i].group.clone());
+            src.push(items[i].source);
         }
     }
-    let (threshold, _) = best_f1_threshold(&s, &l, &g, limits);
+    let calibration = tuning.calibrate.then(|| {
+        let logits: Vec<f32> = s.iter().map(|&p| logit(p)).collect();
+        let (a, b) = platt(&logits, &l);
+        for (score, &z) in s.iter_mut().zip(&logits) {
+            *score = sigmoid((a * f64::from(z) + b) as f32);
+        }
+        Calibration {
+            method: "Platt scaling on the 4-fold out-of-fold margins of the tuning rows".into(),
+            a,
+            b,
+            reliability: reliability(&s, &l),
+        }
+    });
+    let at_precision = tuning
+        .target_precision
+        .and_then(|p| threshold_at_precision(&s, &l, &g, tuning.limits, p));
+    let threshold = match at_precision {
+        Some((t, _)) => t,
+        None if tuning.per_source_f1 => best_mean_f1_threshold(&s, &l, &src, &g, tuning.limits).0,
+        None => best_f1_threshold(&s, &l, &g, tuning.limits).0,
+    };
     let threshold = if threshold.is_finite() {
         threshold
     } else {
@@ -445,11 +519,66 @@ fn fit_with_threshold(
         Vec::new()
     };
     let report = Report::new(&s, &l, &groups, threshold);
-    (fit(vectors, examples, rows, params), threshold, report)
+    let mut model = fit(vectors, examples, rows, params);
+    if let Some(c) = &calibration {
+        model.calibrate(c.a as f32, c.b as f32);
+    }
+    Fitted {
+        model,
+        threshold,
+        report,
+        calibration,
+    }
 }
 
-/// Runs `aupd policy train`.
+/// The margin of a probability, kept finite.
+fn logit(p: f32) -> f32 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
+/// A model trained from a recipe, with what its sidecar records.
+pub struct Trained {
+    /// The model, calibrated when the recipe asked for it.
+    pub model: LinearModel,
+    /// The sidecar, less the model file's name and hash.
+    pub sidecar: Sidecar,
+}
+
+/// Runs `aupd policy train`: trains, then writes the model and its sidecar.
 pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
+    let Trained { model, mut sidecar } = train_recipe(args, true)?;
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the model folder {}", dir.display()))?;
+    }
+    let bytes = model.to_bytes();
+    std::fs::write(&args.out, &bytes)
+        .with_context(|| format!("writing the model {}", args.out.display()))?;
+    use sha2::Digest;
+    sidecar.model_file = args
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    sidecar.model_sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    let side = sidecar_path(&args.out);
+    let json = serde_json::to_string_pretty(&sidecar).context("serialising the sidecar")?;
+    std::fs::write(&side, json + "\n")
+        .with_context(|| format!("writing the sidecar {}", side.display()))?;
+    eprintln!(
+        "wrote {} ({} bytes) and {}; threshold {:.4}",
+        args.out.display(),
+        bytes.len(),
+        side.display(),
+        sidecar.threshold
+    );
+    Ok(())
+}
+
+/// Trains a model as `args` describe, without writing anything; `verbose`
+/// prints what each source gave and the out-of-fold figures.
+pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> {
     let params = TrainParams {
         spec: FeatureSpec {
             bits: args.bits,
@@ -485,13 +614,19 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         } else {
             Part::Train
         };
+        let train_part = if part == Part::All {
+            Part::All
+        } else {
+            source.train_part
+        };
         let (mut used, mut pos) = (0, 0);
-        let (pos_weight, neg_weight) = class_weights(source, &loaded.rows, part);
+        let (pos_weight, neg_weight) = class_weights(source, &loaded.rows, train_part);
         for row in loaded.rows {
-            if !part.contains(row.number) {
+            let train = train_part.contains(row.number);
+            if !train && !part.contains(row.number) {
                 continue;
             }
-            if Part::Train.contains(row.number) {
+            if train {
                 used += 1;
                 pos += usize::from(row.label);
             }
@@ -505,14 +640,17 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
                 number: row.number,
                 label: row.label,
                 group: row.group,
+                train,
             });
         }
-        eprintln!(
-            "{}: {} rows, {} skipped, {used} for training ({pos} positive)",
-            source.path.display(),
-            loaded.total,
-            loaded.skipped
-        );
+        if verbose {
+            eprintln!(
+                "{}: {} rows, {} skipped, {used} for training ({pos} positive)",
+                source.path.display(),
+                loaded.total,
+                loaded.skipped
+            );
+        }
         records.push(DataRecord {
             source: source.to_string(),
             sha256: loaded.sha256,
@@ -520,9 +658,13 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
             rows_skipped: loaded.skipped,
             rows_used: used,
             positives_used: pos,
-            split_rule:
-                "training part: 0-based data-row number (header not counted) not divisible by 5"
-                    .into(),
+            split_rule: match train_part {
+                Part::All => "every row (the file's held-out part is another file)".into(),
+                _ => {
+                    "training part: 0-based data-row number (header not counted) not divisible by 5"
+                        .into()
+                }
+            },
         });
     }
     let mut buf = Vec::new();
@@ -535,45 +677,55 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         .collect();
     let tune = |it: &Item| args.tune_on.is_empty() || args.tune_on.contains(&it.source);
 
+    let tuning = Tuning {
+        limits: &args.max_flag_rate,
+        target_precision: args.target_precision,
+        per_source_f1: args.per_source_f1,
+        calibrate: args.calibrate,
+    };
     let cross_validation = args
         .cv
-        .map(|k| cross_validate(&vectors, &examples, &items, k, &tune, args, &params));
-    let train_rows: Vec<usize> = (0..items.len())
-        .filter(|&i| Part::Train.contains(items[i].number))
-        .collect();
-    let (model, threshold, validation) = fit_with_threshold(
+        .map(|k| cross_validate(&vectors, &examples, &items, k, &tune, tuning, &params));
+    let train_rows: Vec<usize> = (0..items.len()).filter(|&i| items[i].train).collect();
+    let fitted = fit_with_threshold(
         &vectors,
         &examples,
         &items,
         &train_rows,
         &tune,
-        &args.max_flag_rate,
+        tuning,
         &params,
     );
-    eprintln!("out-of-fold on the training part: {validation}");
-
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the model folder {}", dir.display()))?;
+    let (threshold, validation) = (fitted.threshold, fitted.report);
+    if verbose {
+        eprintln!("out-of-fold on the training part: {validation}");
+        if let Some(c) = &fitted.calibration {
+            eprintln!(
+                "calibration (Platt, a {:.3} b {:.3}), out-of-fold:",
+                c.a, c.b
+            );
+            for line in reliability_lines(&c.reliability) {
+                eprintln!("  {line}");
+            }
+        }
     }
-    let bytes = model.to_bytes();
-    std::fs::write(&args.out, &bytes)
-        .with_context(|| format!("writing the model {}", args.out.display()))?;
-    use sha2::Digest;
+
     let sidecar = Sidecar {
         aupd_version: env!("CARGO_PKG_VERSION").to_string(),
         command: std::env::args().skip(1).collect(),
-        model_file: args
-            .out
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        model_sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+        model_file: String::new(),
+        model_sha256: String::new(),
         data: records,
         params,
         threshold,
         threshold_rule: format!(
-            "best F1 over 4-fold out-of-fold scores of the training part{}{}",
+            "{} over 4-fold out-of-fold {}scores of the training part{}{}",
+            match (args.target_precision, args.per_source_f1) {
+                (Some(p), _) => format!("most recall at precision >= {p} (else best F1)"),
+                (None, true) => "best mean of the tuning sources' own F1s".to_string(),
+                (None, false) => "best F1".to_string(),
+            },
+            if args.calibrate { "calibrated " } else { "" },
             if args.tune_on.is_empty() {
                 String::new()
             } else {
@@ -586,19 +738,13 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
             }
         ),
         validation,
+        calibration: fitted.calibration,
         cross_validation,
     };
-    let side = sidecar_path(&args.out);
-    let json = serde_json::to_string_pretty(&sidecar).context("serialising the sidecar")?;
-    std::fs::write(&side, json + "\n")
-        .with_context(|| format!("writing the sidecar {}", side.display()))?;
-    eprintln!(
-        "wrote {} ({} bytes) and {}; threshold {threshold:.4}",
-        args.out.display(),
-        bytes.len(),
-        side.display()
-    );
-    Ok(())
+    Ok(Trained {
+        model: fitted.model,
+        sidecar,
+    })
 }
 
 /// The training weights of a source's positive and negative rows: the
@@ -630,7 +776,7 @@ fn cross_validate(
     items: &[Item],
     k: usize,
     tune: &dyn Fn(&Item) -> bool,
-    args: &TrainArgs,
+    tuning: Tuning<'_>,
     params: &TrainParams,
 ) -> CvRecord {
     let (mut scores, mut labels, mut thresholds) = (Vec::new(), Vec::new(), Vec::new());
@@ -638,15 +784,11 @@ fn cross_validate(
     for f in 0..k {
         let in_fold = |it: &Item| it.source == 0 && fold_of(it.number, k) == f;
         let fit_rows: Vec<usize> = (0..items.len()).filter(|&i| !in_fold(&items[i])).collect();
-        let (m, t, _) = fit_with_threshold(
-            vectors,
-            examples,
-            items,
-            &fit_rows,
-            tune,
-            &args.max_flag_rate,
-            params,
-        );
+        let Fitted {
+            model: m,
+            threshold: t,
+            ..
+        } = fit_with_threshold(vectors, examples, items, &fit_rows, tune, tuning, params);
         let (mut s, mut l) = (Vec::new(), Vec::new());
         for i in (0..items.len()).filter(|&i| in_fold(&items[i])) {
             s.push(m.predict_folded(&examples[i].folded));
@@ -868,6 +1010,9 @@ mod tests {
             tune_on: vec![],
             max_flag_rate: vec![],
             cv: None,
+            calibrate: false,
+            target_precision: None,
+            per_source_f1: false,
         };
         run_train(&args).unwrap();
         let m = LinearModel::load(&out).unwrap();
@@ -882,5 +1027,51 @@ mod tests {
             sidecar_threshold(&out).unwrap(),
             side["threshold"].as_f64().map(|t| t as f32)
         );
+    }
+
+    #[test]
+    fn a_calibrated_recipe_uses_every_row_of_a_whole_file_source_and_records_its_calibration() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("d.tsv");
+        let mut text = String::from("text\tlabel\n");
+        for e in synthetic(200) {
+            text.push_str(&format!("{}\t{}\n", e.folded, e.target));
+        }
+        std::fs::write(&csv, text).unwrap();
+        let args = TrainArgs {
+            data: vec![
+                format!("{},text=text,label=label=1,part=all", csv.display())
+                    .parse()
+                    .unwrap(),
+            ],
+            out: dir.path().join("m.model"),
+            bits: 12,
+            word_ngrams: (1, 1),
+            char_ngrams: (3, 3),
+            epochs: 2,
+            lr: 0.2,
+            l2: 1e-5,
+            pos_weight: 1.0,
+            seed: 1,
+            average: true,
+            nb_alpha: 0.0,
+            tune_on: vec![],
+            max_flag_rate: vec![],
+            cv: None,
+            calibrate: true,
+            target_precision: Some(0.9),
+            per_source_f1: false,
+        };
+        let trained = train_recipe(&args, false).unwrap();
+        // A tab-separated file, every row used: its held-out part is elsewhere.
+        assert_eq!(trained.sidecar.data[0].rows_used, 200);
+        let c = trained.sidecar.calibration.as_ref().unwrap();
+        assert!(c.a.is_finite() && c.a > 0.0, "slope {}", c.a);
+        assert_eq!(c.reliability.iter().map(|b| b.texts).sum::<u64>(), 200);
+        assert!(trained.sidecar.threshold_rule.contains("precision >= 0.9"));
+        assert!(trained.sidecar.validation.precision >= 0.9);
+        // The same recipe gives the same model, byte for byte.
+        let again = train_recipe(&args, false).unwrap();
+        assert_eq!(trained.model.to_bytes(), again.model.to_bytes());
     }
 }
