@@ -78,6 +78,9 @@ pub enum PolicyCommand {
     Eval(policy::eval::PolicyEvalArgs),
     /// Figures of one saved model alone on labelled files.
     EvalModel(policy::train::EvalArgs),
+    /// The whole policy on every shared source's held-out part, each model
+    /// retrained without that source (or as shipped, with `--shipped`).
+    CrossSource(policy::crosssource::CrossSourceArgs),
 }
 
 /// `aupd token …`
@@ -254,6 +257,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Policy(PolicyCommand::Eval(args)) => {
             policy::eval::run_policy_eval(&args, &settings.policy.dir)?;
+            Ok(0)
+        }
+        Command::Policy(PolicyCommand::CrossSource(args)) => {
+            policy::crosssource::run_cross_source(&args, &settings.policy.dir)?;
             Ok(0)
         }
         Command::Policy(PolicyCommand::EvalModel(args)) => {

@@ -146,20 +146,45 @@ fn a_detector_with_keys_of_another_kind_is_refused() {
 
 #[test]
 fn a_gate_that_is_not_a_detector_of_the_category_is_refused() {
+    // The shipped policy gates no model; these copies add a gate.
+    let model = "model = \"models/violence.model\"";
     let (_dir, policies) = policy_copy();
     let file = policies.join("default.toml");
-    let gated = "requires = [\"incitement.violence-toward-people\"]";
-    let line = line_of(&file, gated);
-    edit(&file, gated, "requires = [\"threat.explicit\"]");
+    let line = line_of(&file, model);
+    edit(
+        &file,
+        model,
+        &format!("requires = [\"threat.explicit\"]\n{model}"),
+    );
     let stderr = failed_check(&policies);
-    // The gate is in another category, and the weight-0 detector that was
-    // the gate now gates nothing.
+    // The gate is in another category.
     assert!(
         stderr.contains(&format!(
             "default.toml:{line}: category[0].detector[8].requires: no detector `threat.explicit` in this category"
         )),
         "{stderr}"
     );
+
+    // A detector of weight 0 that gates nothing adds nothing.
+    let (_dir, policies) = policy_copy();
+    let file = policies.join("default.toml");
+    let named = "id = \"incitement.violence-toward-people\"\nkind = \"proximity\"";
+    edit(&file, named, &format!("{named}\nweight = 0"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let at = text.find(named).unwrap();
+    let rest = &text[at..];
+    let own = rest.find("weight = 0.2\n").unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "{}{}{}",
+            &text[..at],
+            &rest[..own],
+            &rest[own + "weight = 0.2\n".len()..]
+        ),
+    )
+    .unwrap();
+    let stderr = failed_check(&policies);
     assert!(
         stderr.contains("category[0].detector[7].weight: a detector of weight 0 adds nothing unless another detector `requires` it"),
         "{stderr}"
@@ -167,7 +192,11 @@ fn a_gate_that_is_not_a_detector_of_the_category_is_refused() {
 
     let (_dir, policies) = policy_copy();
     let file = policies.join("default.toml");
-    edit(&file, gated, "requires = [\"incitement.model\"]");
+    edit(
+        &file,
+        model,
+        &format!("requires = [\"incitement.model\"]\n{model}"),
+    );
     let stderr = failed_check(&policies);
     assert!(
         stderr
@@ -502,4 +531,127 @@ fn lists_that_nest_clash_or_are_misspelt_are_refused() {
         )) && stderr.contains("must be a list reference such as `{{groups}}`"),
         "{stderr}"
     );
+}
+
+#[test]
+fn cross_source_evaluation_skips_cleanly_without_the_shared_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-data");
+    let out = aupd(&[
+        "policy",
+        "cross-source",
+        "--data",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("skipped: "), "{stdout}");
+}
+
+/// A miniature of the shared data folder: every source's files with a few
+/// rows, abusive rows saying "vermin" or "idiot", harmless ones not.
+fn miniature_shared_data(root: &Path) {
+    let line = |i: usize, bad: &str| {
+        if i.is_multiple_of(3) {
+            format!("you are {bad} number {i}")
+        } else {
+            format!("a calm note about gardens number {i}")
+        }
+    };
+    let mut davidson = String::from("count,hate_speech,offensive_language,neither,class,tweet\n");
+    let mut ethos = String::from("comment;isHate\n");
+    let mut multi = String::from("comment;violence;directed_vs_generalized;gender;race;national_origin;disability;religion;sexual_orientation\n");
+    let mut storm = String::from("file_id,user_id,subforum_id,num_contexts,label,text\n");
+    let mut olid = String::from("id\ttweet\tsubtask_a\tsubtask_b\tsubtask_c\n");
+    let (mut test, mut a, mut b, mut c) = (
+        String::from("id\ttweet\n"),
+        String::new(),
+        String::new(),
+        String::new(),
+    );
+    for i in 0..60usize {
+        let bad = i.is_multiple_of(3);
+        davidson.push_str(&format!(
+            "3,0,0,3,{},{}\n",
+            if bad { 0 } else { 2 },
+            line(i, "vermin")
+        ));
+        ethos.push_str(&format!(
+            "{};{}\n",
+            line(i, "vermin"),
+            if bad { 1.0 } else { 0.0 }
+        ));
+        if bad {
+            multi.push_str(&format!("{};0;1;0;0;0;0;0;0\n", line(i, "vermin")));
+        }
+        storm.push_str(&format!(
+            "{i}_1,1,1,0,{},{}\n",
+            if bad { "hate" } else { "noHate" },
+            line(i, "vermin")
+        ));
+        let (x, y, z) = if bad {
+            ("OFF", "TIN", "IND")
+        } else {
+            ("NOT", "NULL", "NULL")
+        };
+        olid.push_str(&format!("{i}\t{}\t{x}\t{y}\t{z}\n", line(i, "idiot")));
+        test.push_str(&format!("{}\t{}\n", 1000 + i, line(i, "idiot")));
+        a.push_str(&format!("{},{x}\n", 1000 + i));
+        if bad {
+            b.push_str(&format!("{},TIN\n", 1000 + i));
+            c.push_str(&format!("{},IND\n", 1000 + i));
+        }
+    }
+    let files = [
+        ("davidson2017/labeled_data.csv", davidson),
+        ("ethos/Ethos_Dataset_Binary.csv", ethos),
+        ("ethos/Ethos_Dataset_Multi_Label.csv", multi),
+        ("stormfront/stormfront_sentences.csv", storm),
+        ("olid2019/olid-training-v1.0.tsv", olid),
+        ("olid2019/testset-levela.tsv", test),
+        ("olid2019/labels-levela.csv", a),
+        ("olid2019/labels-levelb.csv", b),
+        ("olid2019/labels-levelc.csv", c),
+    ];
+    for (name, text) in files {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+#[test]
+fn cross_source_evaluation_retrains_each_model_without_the_measured_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    miniature_shared_data(&data);
+    let out = aupd(&[
+        "policy",
+        "cross-source",
+        "--data",
+        data.to_str().unwrap(),
+        "--source",
+        "olid",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    // Both models that read OLID were retrained from their recorded recipes
+    // without it; the violence model never read OLID and is kept.
+    let header = stdout.lines().find(|l| l.starts_with("== olid")).unwrap();
+    assert!(header.contains("retrained without olid"), "{header}");
+    assert!(
+        header.contains("hate.model") && header.contains("harassment.model"),
+        "{header}"
+    );
+    assert!(!header.contains("incitement.model"), "{header}");
+    assert!(header.contains("60 held-out texts, 20 abusive"), "{header}");
+    for row in [
+        "  harassment   IND",
+        "  either       TIN",
+        "reliability of max",
+    ] {
+        assert!(stdout.contains(row), "{row} missing:\n{stdout}");
+    }
+    assert!(stdout.contains("summary"), "{stdout}");
 }

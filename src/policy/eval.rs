@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use super::dataset::{fold_of, read_source, Part, Row, Source};
 use super::load::{DetectorKind, Policy};
-use super::metrics::{average_precision, flag_rates, Confusion};
+use super::metrics::{average_precision, flag_rates, reliability, reliability_lines, Confusion};
 use super::normalize::normalize;
 use super::train::{class_weights, parse_part, read_sidecar, train, Example, TrainParams};
 use super::Engine;
@@ -176,6 +176,13 @@ pub fn run_policy_eval(args: &PolicyEvalArgs, default_dir: &Path) -> anyhow::Res
             "{:<20} (for reference only: the best F1 any threshold could reach on these rows is {best_f1:.3}, at score {best_t:.3})",
             ""
         );
+        println!(
+            "{:<20} reliability, score band against the share positive:",
+            ""
+        );
+        for line in reliability_lines(&reliability(s, &labels)) {
+            println!("{:<22}{line}", "");
+        }
         if args.group.is_some() {
             let groups: Vec<&str> = rows
                 .iter()
@@ -199,7 +206,7 @@ pub fn run_policy_eval(args: &PolicyEvalArgs, default_dir: &Path) -> anyhow::Res
 
 /// The best F1 over every threshold, chosen by looking at the labels: a
 /// ceiling for the category's scores, never how thresholds are set.
-fn oracle_f1(scores: &[f32], labels: &[bool]) -> (f32, f64) {
+pub(crate) fn oracle_f1(scores: &[f32], labels: &[bool]) -> (f32, f64) {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let positives = labels.iter().filter(|&&l| l).count() as f64;

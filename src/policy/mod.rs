@@ -3,6 +3,7 @@
 //! only I/O is reading the policy directory.
 
 pub mod cases;
+pub mod crosssource;
 pub mod dataset;
 pub mod engine;
 pub mod eval;
