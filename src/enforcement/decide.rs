@@ -3,6 +3,11 @@
 //! randomness, no I/O, so replaying a command yields the same transition
 //! (same deadline ids, same webhook idempotency keys).
 //!
+//! Who may act is decided before what the case's state allows: a role that
+//! may never issue a command is refused (403) whatever state the case is in,
+//! so a refusal never tells a caller more about the case than its role may
+//! know.
+//!
 //! Separation of duties, as enforced here:
 //! - only an `Approver` approves, and never twice for the same proposal;
 //! - no one who reported the case (started it or joined a report to it)
@@ -120,22 +125,22 @@ pub fn decide(
     match command {
         Command::Open { .. } => return Err(DecisionError::AlreadyExists),
         Command::Assign { owner } => {
-            step.require_state(case.state.is_open())?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(case.state.is_open())?;
             let owner = non_empty(owner, "owner")?;
             step.case.owner = Some(owner.to_string());
             step.event("assigned", None, json!({ "owner": owner }));
         }
         Command::SendNotice => {
-            step.require_state(matches!(case.state, S::Open | S::Escalated))?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(matches!(case.state, S::Open | S::Escalated))?;
             step.case.state = S::Noticed;
             step.start_clock(ladder, ladder.cure_window)?;
             step.notice_sent(None);
         }
         Command::Extend { by, reason } => {
-            step.require_state(matches!(case.state, S::Noticed | S::PlanSubmitted))?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(matches!(case.state, S::Noticed | S::PlanSubmitted))?;
             let reason = non_empty(reason, "reason")?;
             if !by.is_positive() {
                 return Err(DecisionError::Invalid(
@@ -173,8 +178,8 @@ pub fn decide(
             }
         }
         Command::SubmitPlan { plan } => {
-            step.require_state(case.state == S::Noticed)?;
             step.require_tenant_or(&[ActorKind::Operator])?;
+            step.require_state(case.state == S::Noticed)?;
             let plan = non_empty(plan, "plan")?;
             let due = step.pending_cure_due()?;
             let left = due.duration_since(now);
@@ -193,8 +198,8 @@ pub fn decide(
             step.event("plan_submitted", None, json!({ "paused_remaining": left }));
         }
         Command::AcceptPlan { reason } => {
-            step.require_state(case.state == S::PlanSubmitted)?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(case.state == S::PlanSubmitted)?;
             let reason = non_empty(reason, "reason")?;
             let urls = case.evidence_urls();
             step.case.state = S::Verifying;
@@ -210,8 +215,8 @@ pub fn decide(
             }
         }
         Command::RejectPlan { reason } => {
-            step.require_state(case.state == S::PlanSubmitted)?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(case.state == S::PlanSubmitted)?;
             let reason = non_empty(reason, "reason")?;
             step.resume_clock(ladder)?;
             step.event(
@@ -222,8 +227,8 @@ pub fn decide(
             step.notice_sent(Some("plan_rejected"));
         }
         Command::VerificationResult { removed } => {
-            step.require_state(case.state == S::Verifying)?;
             step.require_role(&[ActorKind::Service])?;
+            step.require_state(case.state == S::Verifying)?;
             let still_up: Vec<String> = case
                 .evidence_urls()
                 .into_iter()
@@ -242,23 +247,23 @@ pub fn decide(
             }
         }
         Command::OverrideCure { reason } => {
-            step.require_state(case.state == S::Verifying)?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(case.state == S::Verifying)?;
             let reason = non_empty(reason, "reason")?;
             step.cure("cure_overridden", Some(reason), json!({}));
         }
         Command::Dismiss { reason } => {
-            step.require_state(case.state.is_open())?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(case.state.is_open())?;
             let reason = non_empty(reason, "reason")?;
             step.close(S::Dismissed, "dismissed", Some(reason));
         }
         Command::Escalate { reason } => {
+            step.require_role(&[ActorKind::Operator])?;
             step.require_state(matches!(
                 case.state,
                 S::Open | S::Noticed | S::PlanSubmitted | S::Verifying
             ))?;
-            step.require_role(&[ActorKind::Operator])?;
             let reason = non_empty(reason, "reason")?;
             step.cancel_clock();
             step.case.paused_remaining = None;
@@ -266,8 +271,8 @@ pub fn decide(
             step.event("escalated", Some(reason), json!({}));
         }
         Command::ProposeSuspension { reason, scope } => {
-            step.require_state(case.state == S::Escalated)?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(case.state == S::Escalated)?;
             let reason = non_empty(reason, "reason")?;
             if let SuspensionScope::Resources { ids } = scope {
                 if ids.is_empty() || ids.iter().any(|i| i.trim().is_empty()) {
@@ -279,8 +284,8 @@ pub fn decide(
             step.propose(ladder, ladders, reason, scope.clone())?;
         }
         Command::ApproveSuspension { reason } => {
-            step.require_state(case.state == S::SuspensionProposed)?;
             step.require_role(&[ActorKind::Approver])?;
+            step.require_state(case.state == S::SuspensionProposed)?;
             let reason = non_empty(reason, "reason")?;
             if case.is_reporter(&actor.id) {
                 return Err(DecisionError::SeparationOfDuties(
@@ -314,16 +319,16 @@ pub fn decide(
             }
         }
         Command::ReceiptExecuted { receipt_id } => {
-            step.require_state(case.state == S::SuspensionOrdered)?;
             step.require_role(&[ActorKind::Service])?;
+            step.require_state(case.state == S::SuspensionOrdered)?;
             let receipt_id = non_empty(receipt_id, "receipt_id")?;
             step.cancel_clock();
             step.case.state = S::Suspended;
             step.event("suspended", None, json!({ "receipt_id": receipt_id }));
         }
         Command::Reinstate { reason } => {
-            step.require_state(matches!(case.state, S::SuspensionOrdered | S::Suspended))?;
             step.require_role(&[ActorKind::Operator, ActorKind::Approver])?;
+            step.require_state(matches!(case.state, S::SuspensionOrdered | S::Suspended))?;
             let reason = non_empty(reason, "reason")?;
             // Lift exactly what was suspended.
             let scope = case
@@ -338,11 +343,11 @@ pub fn decide(
             step.close(S::Reinstated, "reinstated", Some(reason));
         }
         Command::Appeal { text } => {
+            step.require_tenant_or(&[])?;
             step.require_state(matches!(
                 case.state,
                 S::Escalated | S::SuspensionProposed | S::SuspensionOrdered | S::Suspended
             ))?;
-            step.require_tenant_or(&[])?;
             let text = non_empty(text, "text")?;
             step.case.appeals.push(Appeal {
                 text: text.to_string(),
@@ -354,8 +359,8 @@ pub fn decide(
             report_id,
             reporter,
         } => {
-            step.require_state(case.state.is_open())?;
             step.require_role(&[ActorKind::Operator, ActorKind::Reporter, ActorKind::Service])?;
+            step.require_state(case.state.is_open())?;
             if actor.kind == ActorKind::Reporter && actor.id != *reporter {
                 return Err(DecisionError::NotAllowed {
                     command: name,
