@@ -9,7 +9,7 @@ use super::{ApiError, AppState};
 
 /// Routes under `/v1/audit`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/audit", web::get().to(list_audit));
+    cfg.service(web::resource("/audit").route(web::get().to(list_audit)));
 }
 
 /// Query of `GET /v1/audit`.

@@ -2,6 +2,7 @@
 
 pub mod case;
 pub mod ids;
+pub mod limits;
 pub mod outbox;
 pub mod sample;
 pub mod source;
