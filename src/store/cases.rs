@@ -5,7 +5,7 @@ use jiff::Timestamp;
 
 use super::{Batch, Record, Result, SharedStore, Tree};
 use crate::domain::{
-    Case, CaseId, Deadline, DeadlineId, OutboxMessage, Report, TokenRecord, Transition,
+    Case, CaseId, Deadline, DeadlineId, OrderRef, OutboxMessage, Report, TokenRecord, Transition,
 };
 
 impl Record for Case {
@@ -131,7 +131,8 @@ pub fn new_message_id() -> String {
 /// Builds the batch for a transition: the case (only if it is still the
 /// version that was read: `read` holds its raw bytes, `None` for a new case),
 /// its audit events, the deadlines it schedules and cancels (plus the one
-/// that fired, if any), and its webhook messages — one transaction.
+/// that fired, if any), and its webhook messages with the order index that
+/// lets a receipt find them — one transaction.
 pub fn transition_batch(
     store: &SharedStore,
     transition: &Transition,
@@ -173,6 +174,14 @@ pub fn transition_batch(
             endpoint: None,
         };
         super::delivery::queue_message(&mut batch, &message)?;
+        // The order exists from this commit: its receipt may arrive before
+        // the dispatcher has sent it (or while the dispatcher is down).
+        batch.put(&OrderRef {
+            idempotency_key: message.idempotency_key.clone(),
+            case_id: case.id.to_string(),
+            event_type: message.event_type.clone(),
+            message_id: message.id.clone(),
+        })?;
     }
     Ok(batch)
 }
