@@ -6,12 +6,17 @@
 
 mod common;
 
+use std::time::Duration;
+
 use aupd::domain::{
     Actor, ActorKind, CaseId, Command, EvidenceKind, EvidenceRef, Severity, SuspensionScope,
     TenantId,
 };
-use common::{spawn_app_with, Options, TestApp};
-use serde_json::json;
+use common::receiver::Receiver;
+use common::{eventually, spawn_app_with, violating, FakeSite, Options, TestApp};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(20);
 
 fn operator() -> Actor {
     Actor::new(ActorKind::Operator, "olga")
@@ -108,4 +113,85 @@ async fn an_ordered_suspension_takes_its_receipt_before_the_order_is_sent() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["case_state"], json!("suspended"));
     assert_eq!(body["case_id"], json!(case.to_string()));
+}
+
+/// Every metric name in the table of docs/configuration.md.
+fn documented_metrics() -> Vec<String> {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/configuration.md"
+    ))
+    .unwrap();
+    let names: Vec<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `aupd_"))
+        .filter_map(|l| l.split('`').next())
+        .map(|n| format!("aupd_{n}"))
+        .collect();
+    assert!(names.len() >= 10, "{names:?}");
+    names
+}
+
+#[tokio::test]
+async fn every_metric_the_docs_name_is_exported_after_a_delivery() {
+    let app = spawn_app_with(Options {
+        configure: Box::new(|s| {
+            s.sampling.intake_sample_rate = 1.0;
+            s.delivery.allow_cidrs = vec!["127.0.0.0/8".into()];
+            s.delivery.poll_ms = 20;
+        }),
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let (status, created) = app
+        .post(
+            "/v1/webhooks",
+            &json!({"url": receiver.url("orch"), "description": "orchestrator"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    receiver.trust("orch", &[created["secret"].as_str().unwrap()]);
+    app.create_tenant("parlor", "standard").await;
+    // A source the sampler visits, and pushed posts that open a case.
+    let site = FakeSite::start(vec![violating(1)], Duration::ZERO).await;
+    app.create_source(
+        "parlor",
+        json!({"kind": "json_feed", "url": format!("{}/posts.json", site.base), "budget_per_hour": 10,
+               "interval_secs": 3600, "items_pointer": "/data/posts", "text_pointer": "/body"}),
+    )
+    .await;
+    let items: Vec<Value> = (0..5).map(|i| json!({"text": violating(i)})).collect();
+    let (status, body) = app
+        .post("/v1/tenants/parlor/content", &json!({"items": items}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    receiver.wait_for("orch", 1, WAIT).await;
+
+    let text = eventually("every documented metric", || async {
+        let text = app
+            .anonymous()
+            .get(format!("{}/metrics", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let delivered = text
+            .lines()
+            .any(|l| l.starts_with("aupd_webhook_delivery_attempts_total{outcome=\"delivered\"}"));
+        let fetched = text.contains("aupd_source_fetches_total{");
+        (delivered && fetched).then_some(text)
+    })
+    .await;
+    let missing: Vec<String> = documented_metrics()
+        .into_iter()
+        .filter(|name| {
+            !text
+                .lines()
+                .any(|l| l.starts_with(&format!("# TYPE {name} ")))
+        })
+        .collect();
+    assert_eq!(missing, Vec::<String>::new(), "not exported:\n{text}");
 }
