@@ -115,6 +115,65 @@ async fn an_ordered_suspension_takes_its_receipt_before_the_order_is_sent() {
     assert_eq!(body["case_id"], json!(case.to_string()));
 }
 
+#[tokio::test]
+async fn a_tenant_shows_the_suspension_of_its_case_and_is_active_again_after_reinstatement() {
+    let app = app(false).await;
+    let created = app.create_tenant("parlor", "standard").await;
+    assert_eq!(created["status"], json!("active"));
+    let (case, key) = order_suspension(&app).await;
+    let (_, tenant) = app.get("/v1/tenants/parlor").await;
+    assert_eq!(
+        tenant["status"],
+        json!("active"),
+        "ordered is not yet suspended"
+    );
+
+    let (status, _) = app
+        .post(
+            &format!("/v1/actions/{key}/receipt"),
+            &json!({"outcome": "executed"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, tenant) = app.get("/v1/tenants/parlor").await;
+    assert_eq!(tenant["status"], json!("suspended"), "{tenant}");
+    assert_eq!(tenant["enforcement"]["case"], json!(case.to_string()));
+    assert_eq!(tenant["enforcement"]["state"], json!("suspended"));
+    // The operator cannot lift it by editing the tenant: only the case can.
+    let (status, body) = app
+        .send(
+            reqwest::Method::PATCH,
+            "/v1/tenants/parlor",
+            &json!({"status": "active"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            409,
+            json!({"code": "tenant_suspended", "message": format!("the tenant is suspended by case {case}; reinstate it through that case")})
+        )
+    );
+
+    app.cases
+        .execute(
+            Some(&case),
+            &operator(),
+            Command::Reinstate {
+                reason: "appeal upheld".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let (_, tenant) = app.get("/v1/tenants/parlor").await;
+    assert_eq!(tenant["status"], json!("active"), "{tenant}");
+    assert_eq!(tenant["enforcement"]["case"], json!(case.to_string()));
+    assert_eq!(tenant["enforcement"]["state"], json!("reinstated"));
+    let (_, list) = app.get("/v1/tenants").await;
+    assert_eq!(list["tenants"][0]["status"], json!("active"));
+}
+
 /// Every metric name in the table of docs/configuration.md.
 fn documented_metrics() -> Vec<String> {
     let doc = std::fs::read_to_string(concat!(

@@ -108,6 +108,17 @@ pub struct CreateTenantRequest {
     intake_budget_per_hour: Option<u32>,
 }
 
+/// A status an operator may set; `suspended` only ever comes from a case.
+fn check_status(status: TenantStatus) -> Result<TenantStatus, ApiError> {
+    if status == TenantStatus::Suspended {
+        return Err(ApiError::bad_request(
+            "invalid_status",
+            "`status` may be active, paused or offboarded; a tenant is suspended by its case",
+        ));
+    }
+    Ok(status)
+}
+
 impl TryFrom<CreateTenantRequest> for NewTenant {
     type Error = ApiError;
 
@@ -118,7 +129,7 @@ impl TryFrom<CreateTenantRequest> for NewTenant {
             name: check_name(&r.name)?,
             contacts: check_contacts(r.contacts)?,
             risk_tier: r.risk_tier,
-            status: r.status,
+            status: check_status(r.status)?,
             intake_budget_per_hour: check_budget(
                 "intake_budget_per_hour",
                 r.intake_budget_per_hour.unwrap_or(DEFAULT_INTAKE_BUDGET),
@@ -146,7 +157,7 @@ impl TryFrom<UpdateTenantRequest> for TenantPatch {
             name: r.name.as_deref().map(check_name).transpose()?,
             contacts: r.contacts.map(check_contacts).transpose()?,
             risk_tier: r.risk_tier,
-            status: r.status,
+            status: r.status.map(check_status).transpose()?,
             intake_budget_per_hour: r
                 .intake_budget_per_hour
                 .map(|v| check_budget("intake_budget_per_hour", v))
@@ -466,6 +477,22 @@ mod tests {
             serde_json::json!({"id": "parlor", "name": "x", "risk_tier": "extreme"})
         )
         .is_err());
+    }
+
+    #[test]
+    fn no_one_suspends_a_tenant_by_hand() {
+        let code = tenant(serde_json::json!({"id": "parlor", "name": "x", "status": "suspended"}))
+            .unwrap_err()
+            .code();
+        assert_eq!(code, "invalid_status");
+        let patch = UpdateTenantRequest {
+            status: Some(TenantStatus::Suspended),
+            ..Default::default()
+        };
+        assert_eq!(
+            TenantPatch::try_from(patch).unwrap_err().code(),
+            "invalid_status"
+        );
     }
 
     #[test]
