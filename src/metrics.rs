@@ -200,9 +200,21 @@ fn metrics() -> Option<&'static Metrics> {
         .as_ref()
 }
 
+/// The methods that get their own label; any other (a client may send any
+/// token as a method) is counted as `other`, so labels stay bounded.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+];
+
 /// Records one answered HTTP request. `route` is the matched pattern
-/// (`/v1/tenants/{id}`), never the raw path, so labels stay bounded.
+/// (`/v1/tenants/{id}`), never the raw path, and an unknown method is
+/// `other`, so labels stay bounded whatever clients send.
 pub fn http_request(route: &str, method: &str, status: u16, elapsed: Duration) {
+    let method = METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other");
     if let Some(m) = metrics() {
         m.http_requests
             .with_label_values(&[route, method, &status.to_string()])
@@ -353,6 +365,7 @@ mod tests {
         source_fetch("refused", "address");
         deadline_fired(Duration::from_millis(40));
         delivery_attempt("delivered");
+        http_request("/v1/tenants", "X123", 405, Duration::from_millis(1));
         let text = render(
             &StoreGauges {
                 open_cases: vec![(("notified", "high"), 2)],
@@ -373,6 +386,7 @@ mod tests {
             "aupd_webhook_delivery_attempts_total{outcome=\"delivered\"} ",
             "aupd_webhook_queue_depth 0",
             "aupd_worker_heartbeat_age_seconds{worker=\"sampler\"} 1",
+            "aupd_http_requests_total{method=\"other\",route=\"/v1/tenants\",status=\"405\"} 1",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

@@ -24,6 +24,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/reports/{id}").route(web::get().to(get_own_report)));
 }
 
+/// Reporters whose recent reports are kept before idle ones are dropped.
+const MAX_TRACKED_REPORTERS: usize = 1024;
+
 /// Most URLs one report may name.
 pub const MAX_REPORT_URLS: usize = 20;
 
@@ -92,6 +95,11 @@ fn check_rate(state: &AppState, reporter: &str, now: Timestamp) -> Result<(), Ap
         Ok(m) => m,
         Err(p) => p.into_inner(),
     };
+    if map.len() >= MAX_TRACKED_REPORTERS {
+        // Reporters with nothing in the last hour need no entry.
+        let hour_ago = now - SignedDuration::from_hours(1);
+        map.retain(|_, times| times.iter().any(|t| *t > hour_ago));
+    }
     let recent = map.entry(reporter.to_string()).or_default();
     let hour_ago = now - SignedDuration::from_hours(1);
     recent.retain(|t| *t > hour_ago);
