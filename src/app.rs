@@ -155,10 +155,12 @@ impl Application {
             .port();
         let readiness = web::Data::new(Readiness::default());
         let probe = readiness.clone();
+        let max_body_bytes = settings.server.max_body_bytes;
         // Signals are ours (`run_until_stopped`): SIGTERM must stop the
         // workers and mark the service unready, not only the listener.
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(api::error::json_errors(max_body_bytes))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(probe.clone())
                 .configure(api::configure(state.clone()))

@@ -221,6 +221,25 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 0)]
         rate: u64,
     },
+    /// Resident memory of `aupd serve` under a steady mixed load over
+    /// loopback, printed every few seconds with the store's size on disk.
+    Memory {
+        /// Seconds of load.
+        #[arg(long, default_value_t = 600)]
+        secs: u64,
+        /// Requests started per second.
+        #[arg(long, default_value_t = 50)]
+        rate: u64,
+        /// Seconds between lines.
+        #[arg(long, default_value_t = 30)]
+        every: u64,
+        /// Tenants the load is spread over.
+        #[arg(long, default_value_t = 4)]
+        tenants: usize,
+        /// `store.cache_mb` for the server (default: the configured default).
+        #[arg(long)]
+        cache_mb: Option<u64>,
+    },
     /// Kill `aupd serve` with SIGKILL under load, restart it, repeat; print
     /// lost and duplicated messages.
     SoakKill {
@@ -306,6 +325,25 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             delivery.max_in_flight = delivery.max_in_flight.max(concurrency);
             crate::delivery::soak::bench_delivery(messages, batch.max(1), rate, delivery)?;
             Ok(0)
+        }
+        Command::Bench(BenchCommand::Memory {
+            secs,
+            rate,
+            every,
+            tenants,
+            cache_mb,
+        }) => {
+            let exe = std::env::current_exe().context("finding the aupd binary")?;
+            let policy = std::fs::canonicalize(&settings.policy.dir)
+                .with_context(|| format!("finding {}", settings.policy.dir.display()))?;
+            let run = crate::bench_memory::MemoryRun {
+                secs,
+                rate,
+                every,
+                tenants,
+                cache_mb,
+            };
+            crate::bench_memory::memory(&exe, &policy, run)
         }
         Command::Bench(BenchCommand::SoakKill { cycles, loaders }) => {
             let exe = std::env::current_exe().context("finding the aupd binary")?;

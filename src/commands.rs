@@ -249,7 +249,13 @@ impl CaseService {
             }
             match self.store.commit(batch) {
                 Ok(_) => return Ok(transition),
-                Err(StoreError::Conflict(tree)) if tree == Tree::Cases.name() => continue,
+                // The case, or its tenant's status (which follows a
+                // suspension), changed since the read: decide again.
+                Err(StoreError::Conflict(tree))
+                    if tree == Tree::Cases.name() || tree == Tree::Tenants.name() =>
+                {
+                    continue
+                }
                 Err(e @ StoreError::Conflict(_)) => return Err(store_err(e)),
                 Err(e) => return Err(store_err(e)),
             }

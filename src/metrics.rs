@@ -1,7 +1,8 @@
 //! Prometheus metrics: one process-wide registry that every room records
 //! into through the small functions below, rendered in the text format by
 //! `GET /metrics`. Gauges that describe the store (open cases, pending
-//! deadlines) are computed at scrape time by the API, not kept here.
+//! deadlines, the webhook backlog) are computed at scrape time by the API,
+//! not kept here.
 //!
 //! If the registry cannot be built (a programming error in a metric name,
 //! caught by the unit test below) recording does nothing and the error is
@@ -199,9 +200,21 @@ fn metrics() -> Option<&'static Metrics> {
         .as_ref()
 }
 
+/// The methods that get their own label; any other (a client may send any
+/// token as a method) is counted as `other`, so labels stay bounded.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+];
+
 /// Records one answered HTTP request. `route` is the matched pattern
-/// (`/v1/tenants/{id}`), never the raw path, so labels stay bounded.
+/// (`/v1/tenants/{id}`), never the raw path, and an unknown method is
+/// `other`, so labels stay bounded whatever clients send.
 pub fn http_request(route: &str, method: &str, status: u16, elapsed: Duration) {
+    let method = METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other");
     if let Some(m) = metrics() {
         m.http_requests
             .with_label_values(&[route, method, &status.to_string()])
@@ -257,17 +270,6 @@ pub fn delivery_attempt(outcome: &str) {
     }
 }
 
-/// Sets the webhook backlog: deliveries waiting, age of the oldest
-/// undelivered message in seconds, and dead deliveries. The delivery room
-/// sets these from its store scan; until it does they read 0.
-pub fn delivery_backlog(queued: u64, oldest_age_secs: u64, dead: u64) {
-    if let Some(m) = metrics() {
-        m.delivery_queue_depth.set(queued as i64);
-        m.delivery_oldest_age.set(oldest_age_secs as i64);
-        m.delivery_dead.set(dead as i64);
-    }
-}
-
 /// What the store holds right now, computed at scrape time.
 #[derive(Debug, Default, Clone)]
 pub struct StoreGauges {
@@ -275,6 +277,12 @@ pub struct StoreGauges {
     pub open_cases: Vec<((&'static str, &'static str), u64)>,
     /// Deadlines not yet fired.
     pub deadlines_pending: u64,
+    /// Webhook deliveries waiting for an attempt.
+    pub webhook_queued: u64,
+    /// Seconds since the oldest of those was committed.
+    pub webhook_oldest_age_secs: u64,
+    /// Webhook deliveries that exhausted their retries.
+    pub webhook_dead: u64,
 }
 
 /// Reads the scrape-time gauges from the store: open cases by state and
@@ -292,9 +300,28 @@ pub fn store_gauges(store: &dyn crate::store::Store) -> crate::store::Result<Sto
     let deadlines_pending = store
         .scan_raw(crate::store::Tree::DeadlineDue, b"", usize::MAX, false)?
         .len() as u64;
+    let now = jiff::Timestamp::now();
+    let (mut webhook_queued, mut webhook_dead) = (0u64, 0u64);
+    let mut oldest: Option<jiff::Timestamp> = None;
+    for d in store.scan::<crate::domain::Delivery>(b"", usize::MAX, false)? {
+        match d.status {
+            crate::domain::DeliveryStatus::Pending => {
+                webhook_queued += 1;
+                oldest = Some(oldest.map_or(d.created_at, |o| o.min(d.created_at)));
+            }
+            crate::domain::DeliveryStatus::Dead => webhook_dead += 1,
+            _ => {}
+        }
+    }
+    let webhook_oldest_age_secs = oldest
+        .map(|o| now.duration_since(o).as_secs().max(0) as u64)
+        .unwrap_or(0);
     Ok(StoreGauges {
         open_cases: open.into_iter().collect(),
         deadlines_pending,
+        webhook_queued,
+        webhook_oldest_age_secs,
+        webhook_dead,
     })
 }
 
@@ -311,6 +338,10 @@ pub fn render(store: &StoreGauges, heartbeat_ages: &[(&'static str, Duration)]) 
             .set(*n as i64);
     }
     m.deadlines_pending.set(store.deadlines_pending as i64);
+    m.delivery_queue_depth.set(store.webhook_queued as i64);
+    m.delivery_oldest_age
+        .set(store.webhook_oldest_age_secs as i64);
+    m.delivery_dead.set(store.webhook_dead as i64);
     for (worker, age) in heartbeat_ages {
         m.worker_heartbeat_age
             .with_label_values(&[worker])
@@ -334,10 +365,12 @@ mod tests {
         source_fetch("refused", "address");
         deadline_fired(Duration::from_millis(40));
         delivery_attempt("delivered");
+        http_request("/v1/tenants", "X123", 405, Duration::from_millis(1));
         let text = render(
             &StoreGauges {
                 open_cases: vec![(("notified", "high"), 2)],
                 deadlines_pending: 3,
+                ..StoreGauges::default()
             },
             &[("sampler", Duration::from_secs(1))],
         );
@@ -353,6 +386,7 @@ mod tests {
             "aupd_webhook_delivery_attempts_total{outcome=\"delivered\"} ",
             "aupd_webhook_queue_depth 0",
             "aupd_worker_heartbeat_age_seconds{worker=\"sampler\"} 1",
+            "aupd_http_requests_total{method=\"other\",route=\"/v1/tenants\",status=\"405\"} 1",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

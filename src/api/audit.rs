@@ -10,8 +10,8 @@ use super::{ApiError, AppState};
 
 /// Routes under `/v1/audit`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/audit", web::get().to(list_audit))
-        .route("/audit/head", web::get().to(get_audit_head));
+    cfg.service(web::resource("/audit").route(web::get().to(list_audit)))
+        .service(web::resource("/audit/head").route(web::get().to(get_audit_head)));
 }
 
 /// Query of `GET /v1/audit`.

@@ -7,8 +7,10 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::auth::{CaseReader, Operator};
+use super::body::ApiJson;
 use super::error::blocking;
 use super::{ApiError, AppState};
+use crate::domain::limits::{within, MAX_ID_BYTES, MAX_REASON_BYTES};
 use crate::domain::{
     AppealOutcome, Case, CaseId, CaseState, Command, EvidenceKind, EvidenceRef, Severity,
     SuspensionScope, TenantId,
@@ -17,10 +19,13 @@ use crate::enforcement::ladder::parse_duration;
 
 /// Routes under `/v1/cases`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/cases", web::get().to(list_cases))
-        .route("/cases", web::post().to(open_case))
-        .route("/cases/{id}", web::get().to(get_case))
-        .route("/cases/{id}/actions", web::post().to(act_on_case));
+    cfg.service(
+        web::resource("/cases")
+            .route(web::get().to(list_cases))
+            .route(web::post().to(open_case)),
+    )
+    .service(web::resource("/cases/{id}").route(web::get().to(get_case)))
+    .service(web::resource("/cases/{id}/actions").route(web::post().to(act_on_case)));
 }
 
 /// Query of `GET /v1/cases`.
@@ -180,9 +185,15 @@ pub struct OpenCaseRequest {
 async fn open_case(
     Operator(caller): Operator,
     state: web::Data<AppState>,
-    body: web::Json<OpenCaseRequest>,
+    body: ApiJson<OpenCaseRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    for (i, c) in body.categories.iter().enumerate() {
+        within(format!("categories[{i}]"), c, MAX_ID_BYTES)?;
+    }
+    for (i, f) in body.findings.iter().enumerate() {
+        within(format!("findings[{i}]"), f, MAX_ID_BYTES)?;
+    }
     let tenant = TenantId::try_from(body.tenant)
         .map_err(|m| ApiError::bad_request("invalid_tenant_id", m))?;
     state
@@ -323,13 +334,7 @@ fn required_reason(reason: &str) -> Result<String, ApiError> {
             "every action needs a reason",
         ));
     }
-    if r.len() > 4000 {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            "a reason is at most 4000 bytes",
-        ));
-    }
-    Ok(r.to_string())
+    Ok(within("reason", r, MAX_REASON_BYTES)?.to_string())
 }
 
 impl TryFrom<ActionRequest> for (Command, String) {
@@ -339,7 +344,7 @@ impl TryFrom<ActionRequest> for (Command, String) {
         use ActionRequest as A;
         Ok(match a {
             A::Assign { owner, reason } => {
-                let owner = owner.trim().to_string();
+                let owner = within("owner", owner.trim(), MAX_ID_BYTES)?.to_string();
                 if owner.is_empty() {
                     return Err(ApiError::bad_request(
                         "invalid_body",
@@ -394,7 +399,12 @@ impl TryFrom<ActionRequest> for (Command, String) {
                     Some(ids) if ids.is_empty() => {
                         return Err(ApiError::bad_request("invalid_body", "`resources` lists at least one resource, or is left out to suspend the tenant"))
                     }
-                    Some(ids) => SuspensionScope::Resources { ids },
+                    Some(ids) => {
+                        for (i, id) in ids.iter().enumerate() {
+                            within(format!("resources[{i}]"), id, MAX_ID_BYTES)?;
+                        }
+                        SuspensionScope::Resources { ids }
+                    }
                 };
                 (
                     Command::ProposeSuspension {
@@ -430,7 +440,7 @@ async fn act_on_case(
     CaseReader(caller): CaseReader,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<ActionRequest>,
+    body: ApiJson<ActionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_case_id(&path)?;
     let (command, reason) = <(Command, String)>::try_from(body.into_inner())?;

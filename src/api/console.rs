@@ -9,9 +9,9 @@ use crate::console;
 
 /// Registers `/console` (a redirect) and `/console/{file}`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/console", web::get().to(redirect_to_console))
-        .route("/console/", web::get().to(get_console_asset))
-        .route("/console/{file}", web::get().to(get_console_asset));
+    cfg.service(web::resource("/console").route(web::get().to(redirect_to_console)))
+        .service(web::resource("/console/").route(web::get().to(get_console_asset)))
+        .service(web::resource("/console/{file}").route(web::get().to(get_console_asset)));
 }
 
 async fn redirect_to_console() -> HttpResponse {

@@ -158,6 +158,12 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<crate::domain::limits::TooLong> for ApiError {
+    fn from(e: crate::domain::limits::TooLong) -> Self {
+        ApiError::bad_request("too_long", e.to_string())
+    }
+}
+
 impl From<crate::sampling::SamplingError> for ApiError {
     fn from(e: crate::sampling::SamplingError) -> Self {
         use crate::sampling::SamplingError as S;
@@ -235,4 +241,93 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> acti
         other => ApiError::bad_request("invalid_body", other.to_string()),
     };
     api.into()
+}
+
+/// Turns actix's path extractor failures into a JSON 404: a path segment
+/// that cannot be what the route expects names nothing that exists.
+pub fn path_error(
+    _err: actix_web::error::PathError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::NotFound("route").into()
+}
+
+/// Middleware giving every error response a `{"code", "message"}` JSON
+/// body, including those actix writes itself before any handler runs (405
+/// from a resource, with its `Allow` header kept; 413 from a body
+/// extractor; 404 from routing). A response that is already JSON (an
+/// `ApiError`) passes through unchanged.
+pub fn json_errors<B: actix_web::body::MessageBody + 'static>(
+    limit: usize,
+) -> actix_web::middleware::ErrorHandlers<B> {
+    use actix_web::dev::ServiceResponse;
+    use actix_web::http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+    use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+
+    ErrorHandlers::new().default_handler(move |res: ServiceResponse<B>| {
+        let is_json = res
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if is_json {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
+        let (req, old) = res.into_parts();
+        let status = old.status();
+        let allow = old
+            .headers()
+            .get(ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let (code, message) = describe(status, req.method().as_str(), &allow, limit);
+        let mut new = HttpResponse::build(status);
+        for (name, value) in old.headers() {
+            if name != CONTENT_TYPE && name != CONTENT_LENGTH {
+                new.append_header((name.clone(), value.clone()));
+            }
+        }
+        let body = new.json(ErrorBody {
+            code,
+            message,
+            details: None,
+        });
+        Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(req, body).map_into_right_body(),
+        ))
+    })
+}
+
+/// A code and message for an error response actix wrote without a body.
+fn describe(status: StatusCode, method: &str, allow: &str, limit: usize) -> (&'static str, String) {
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED if !allow.is_empty() => (
+            "method_not_allowed",
+            format!("{method} is not allowed here; use {allow}"),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            format!("{method} is not allowed here"),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            ApiError::PayloadTooLarge { limit }.to_string(),
+        ),
+        StatusCode::NOT_FOUND => ("not_found", "route not found".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            ApiError::UnsupportedMediaType.to_string(),
+        ),
+        s if s.is_server_error() => ("internal", "internal error".into()),
+        s => (
+            "bad_request",
+            format!(
+                "the request could not be handled: {}",
+                s.canonical_reason()
+                    .unwrap_or("client error")
+                    .to_lowercase()
+            ),
+        ),
+    }
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod auth;
+pub mod body;
 mod cases;
 mod console;
 pub mod error;
@@ -58,16 +59,19 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             )
             .app_data(web::PayloadConfig::default().limit(limit))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
-            .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz))
-            .route("/metrics", web::get().to(health::metrics))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .service(web::resource("/healthz").route(web::get().to(health::healthz)))
+            .service(web::resource("/readyz").route(web::get().to(health::readyz)))
+            .service(web::resource("/metrics").route(web::get().to(health::metrics)))
             .configure(console::routes)
             .service(
                 web::scope("/v1")
-                    .route("/score", web::post().to(score::score_text))
-                    .route("/policy", web::get().to(score::get_policy))
-                    .route("/policy/reload", web::post().to(score::reload_policy))
-                    .route("/events", web::get().to(samples::list_events))
+                    .service(web::resource("/score").route(web::post().to(score::score_text)))
+                    .service(web::resource("/policy").route(web::get().to(score::get_policy)))
+                    .service(
+                        web::resource("/policy/reload").route(web::post().to(score::reload_policy)),
+                    )
+                    .service(web::resource("/events").route(web::get().to(samples::list_events)))
                     .configure(tenants::routes)
                     .configure(cases::routes)
                     .configure(reports::routes)

@@ -7,19 +7,20 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::auth::TenantCaller;
+use super::body::ApiJson;
 use super::cases::{for_effects, parse_case_id};
 use super::{ApiError, AppState};
+use crate::domain::limits::{within, MAX_TENANT_TEXT_BYTES};
 use crate::domain::{Case, Command, EvidenceKind, PlanDetails, Sample, TenantId};
 
 /// Routes under `/v1/tenant`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/tenant/cases", web::get().to(list_my_cases))
-        .route("/tenant/cases/{id}", web::get().to(get_my_case))
-        .route(
-            "/tenant/cases/{id}/plan",
-            web::post().to(submit_remediation_plan),
+    cfg.service(web::resource("/tenant/cases").route(web::get().to(list_my_cases)))
+        .service(web::resource("/tenant/cases/{id}").route(web::get().to(get_my_case)))
+        .service(
+            web::resource("/tenant/cases/{id}/plan").route(web::post().to(submit_remediation_plan)),
         )
-        .route("/tenant/cases/{id}/appeal", web::post().to(submit_appeal));
+        .service(web::resource("/tenant/cases/{id}/appeal").route(web::post().to(submit_appeal)));
 }
 
 async fn my_case(state: &AppState, tenant: &TenantId, raw: &str) -> Result<Case, ApiError> {
@@ -170,7 +171,7 @@ async fn submit_remediation_plan(
     TenantCaller(tenant, caller): TenantCaller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<PlanRequest>,
+    body: ApiJson<PlanRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let plan = PlanDetails::try_from(body.into_inner())?;
     let case = my_case(&state, &tenant, &path).await?;
@@ -198,10 +199,11 @@ async fn submit_appeal(
     TenantCaller(tenant, caller): TenantCaller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<AppealRequest>,
+    body: ApiJson<AppealRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let text = body.into_inner().text;
-    if text.trim().is_empty() || text.len() > 20_000 {
+    within("text", &text, MAX_TENANT_TEXT_BYTES)?;
+    if text.trim().is_empty() {
         return Err(ApiError::bad_request(
             "invalid_body",
             "`text` is 1 to 20000 bytes",

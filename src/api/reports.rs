@@ -5,8 +5,10 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use super::auth::Reporter;
+use super::body::ApiJson;
 use super::error::blocking;
 use super::{ApiError, AppState};
+use crate::domain::limits::{within, MAX_DESCRIPTION_BYTES, MAX_ID_BYTES, MAX_URL_BYTES};
 use crate::domain::{
     Case, CaseId, Command, EvidenceKind, EvidenceRef, Report, ReportRef, TenantId,
 };
@@ -14,10 +16,16 @@ use crate::store::commit_durably;
 
 /// Routes under `/v1/reports`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/reports", web::post().to(file_report))
-        .route("/reports", web::get().to(list_own_reports))
-        .route("/reports/{id}", web::get().to(get_own_report));
+    cfg.service(
+        web::resource("/reports")
+            .route(web::post().to(file_report))
+            .route(web::get().to(list_own_reports)),
+    )
+    .service(web::resource("/reports/{id}").route(web::get().to(get_own_report)));
 }
+
+/// Reporters whose recent reports are kept before idle ones are dropped.
+const MAX_TRACKED_REPORTERS: usize = 1024;
 
 /// Most URLs one report may name.
 pub const MAX_REPORT_URLS: usize = 20;
@@ -53,8 +61,10 @@ impl TryFrom<ReportRequest> for NewReport {
                 format!("a report names 1 to {MAX_REPORT_URLS} URLs"),
             ));
         }
+        within("category", &r.category, MAX_ID_BYTES)?;
         let mut urls = Vec::new();
-        for u in &r.urls {
+        for (i, u) in r.urls.iter().enumerate() {
+            within(format!("urls[{i}]"), u, MAX_URL_BYTES)?;
             let parsed = url::Url::parse(u)
                 .ok()
                 .filter(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some())
@@ -63,8 +73,9 @@ impl TryFrom<ReportRequest> for NewReport {
                 })?;
             urls.push(parsed);
         }
-        let description = r.description.trim().to_string();
-        if description.is_empty() || description.len() > 10_000 {
+        let description =
+            within("description", r.description.trim(), MAX_DESCRIPTION_BYTES)?.to_string();
+        if description.is_empty() {
             return Err(ApiError::bad_request(
                 "invalid_body",
                 "a description is 1 to 10000 bytes",
@@ -84,6 +95,11 @@ fn check_rate(state: &AppState, reporter: &str, now: Timestamp) -> Result<(), Ap
         Ok(m) => m,
         Err(p) => p.into_inner(),
     };
+    if map.len() >= MAX_TRACKED_REPORTERS {
+        // Reporters with nothing in the last hour need no entry.
+        let hour_ago = now - SignedDuration::from_hours(1);
+        map.retain(|_, times| times.iter().any(|t| *t > hour_ago));
+    }
     let recent = map.entry(reporter.to_string()).or_default();
     let hour_ago = now - SignedDuration::from_hours(1);
     recent.retain(|t| *t > hour_ago);
@@ -102,7 +118,7 @@ fn check_rate(state: &AppState, reporter: &str, now: Timestamp) -> Result<(), Ap
 async fn file_report(
     Reporter(caller): Reporter,
     state: web::Data<AppState>,
-    body: web::Json<ReportRequest>,
+    body: ApiJson<ReportRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewReport::try_from(body.into_inner())?;
     let engine = state.policy.current();

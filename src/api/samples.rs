@@ -6,24 +6,23 @@ use serde::Deserialize;
 use url::Url;
 
 use super::auth::Operator;
+use super::body::{ApiJson, OptionalJson};
 use super::error::blocking;
 use super::tenants::tenant_path;
 use super::{ApiError, AppState};
+use crate::domain::limits::{within, MAX_ID_BYTES, MAX_URL_BYTES};
 use crate::sampling::Item;
 
 /// Registers the sampling routes under `/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/tenants/{tenant}/content", web::post().to(push_content))
-        .route("/tenants/{tenant}/sample", web::post().to(sample_now))
-        .route("/tenants/{tenant}/samples", web::get().to(list_samples))
-        .route("/tenants/{tenant}/findings", web::get().to(list_findings))
-        .route(
-            "/tenants/{tenant}/prevalence",
-            web::get().to(get_prevalence),
-        )
-        .route(
-            "/tenants/{tenant}/thresholds/{category}",
-            web::delete().to(clear_threshold),
+    cfg.service(web::resource("/tenants/{tenant}/content").route(web::post().to(push_content)))
+        .service(web::resource("/tenants/{tenant}/sample").route(web::post().to(sample_now)))
+        .service(web::resource("/tenants/{tenant}/samples").route(web::get().to(list_samples)))
+        .service(web::resource("/tenants/{tenant}/findings").route(web::get().to(list_findings)))
+        .service(web::resource("/tenants/{tenant}/prevalence").route(web::get().to(get_prevalence)))
+        .service(
+            web::resource("/tenants/{tenant}/thresholds/{category}")
+                .route(web::delete().to(clear_threshold)),
         );
 }
 
@@ -76,6 +75,12 @@ impl TryFrom<(PushContentRequest, usize)> for PushedBatch {
                     message: format!("item {i} holds more than {MAX_ITEM_BYTES} bytes of text"),
                 });
             }
+            if let Some(id) = &it.id {
+                within(format!("items[{i}].id"), id, MAX_ID_BYTES)?;
+            }
+            if let Some(url) = &it.url {
+                within(format!("items[{i}].url"), url, MAX_URL_BYTES)?;
+            }
             if it.text.trim().is_empty() {
                 return Err(ApiError::bad_request(
                     "invalid_item",
@@ -117,7 +122,9 @@ impl TryFrom<SampleNowRequest> for SampleTargets {
         let urls = r
             .urls
             .iter()
-            .map(|u| {
+            .enumerate()
+            .map(|(i, u)| {
+                within(format!("urls[{i}]"), u, MAX_URL_BYTES)?;
                 Url::parse(u).map_err(|e| {
                     ApiError::bad_request("invalid_url", format!("`{u}` is not a URL: {e}"))
                 })
@@ -131,7 +138,7 @@ async fn push_content(
     _caller: super::auth::Intake,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<PushContentRequest>,
+    body: ApiJson<PushContentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = tenant_path(&path)?;
     let max = state.sampling.settings().max_batch_items;
@@ -144,23 +151,12 @@ async fn sample_now(
     _caller: Operator,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: OptionalJson<SampleNowRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = tenant_path(&path)?;
-    // The body is optional, so it is parsed here: an empty body means "every
-    // source", a malformed one is an error, never "every source".
-    let request = if body.iter().all(u8::is_ascii_whitespace) {
-        SampleNowRequest::default()
-    } else {
-        serde_json::from_slice::<SampleNowRequest>(&body).map_err(|e| {
-            let code = if e.is_data() {
-                "invalid_body"
-            } else {
-                "malformed_json"
-            };
-            ApiError::bad_request(code, e.to_string())
-        })?
-    };
+    // An empty body means "every source"; a malformed one is an error,
+    // never "every source".
+    let request = body.into_inner();
     let targets = SampleTargets::try_from(request)?;
     if targets.0.is_empty() {
         let mut runs = Vec::new();

@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Admin, Scorer};
+use super::body::ApiJson;
 use super::{ApiError, AppState};
 use crate::policy::{LoadError, Verdict};
 
@@ -71,7 +72,7 @@ fn score_one(engine: &crate::policy::Engine, text: &str) -> Verdict {
 pub async fn score_text(
     _caller: Scorer,
     state: web::Data<AppState>,
-    body: web::Json<ScoreRequest>,
+    body: ApiJson<ScoreRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let input = ScoreInput::try_from(body.into_inner())?;
     let engine = state.policy.current();

@@ -7,7 +7,9 @@ use url::Url;
 // Operator routes take the bootstrap admin for now; when roles arrive, this
 // import becomes the `Operator` extractor and nothing else changes.
 use super::auth::Operator;
+use super::body::ApiJson;
 use super::{ApiError, AppState};
+use crate::domain::limits::{within, MAX_URL_BYTES};
 use crate::domain::{
     Contact, JsonPointers, RiskTier, SourceId, SourceKind, TenantId, TenantStatus,
 };
@@ -15,24 +17,27 @@ use crate::sampling::registry::{NewSource, NewTenant, SourcePatch, TenantPatch};
 
 /// Registers the tenant and source routes under `/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/tenants", web::post().to(create_tenant))
-        .route("/tenants", web::get().to(list_tenants))
-        .route("/tenants/{tenant}", web::get().to(get_tenant))
-        .route("/tenants/{tenant}", web::patch().to(update_tenant))
-        .route("/tenants/{tenant}/sources", web::post().to(create_source))
-        .route("/tenants/{tenant}/sources", web::get().to(list_sources))
-        .route(
-            "/tenants/{tenant}/sources/{source}",
-            web::get().to(get_source),
-        )
-        .route(
-            "/tenants/{tenant}/sources/{source}",
-            web::patch().to(update_source),
-        )
-        .route(
-            "/tenants/{tenant}/sources/{source}",
-            web::delete().to(delete_source),
-        );
+    cfg.service(
+        web::resource("/tenants")
+            .route(web::post().to(create_tenant))
+            .route(web::get().to(list_tenants)),
+    )
+    .service(
+        web::resource("/tenants/{tenant}")
+            .route(web::get().to(get_tenant))
+            .route(web::patch().to(update_tenant)),
+    )
+    .service(
+        web::resource("/tenants/{tenant}/sources")
+            .route(web::post().to(create_source))
+            .route(web::get().to(list_sources)),
+    )
+    .service(
+        web::resource("/tenants/{tenant}/sources/{source}")
+            .route(web::get().to(get_source))
+            .route(web::patch().to(update_source))
+            .route(web::delete().to(delete_source)),
+    );
 }
 
 /// Most contacts per tenant.
@@ -103,6 +108,17 @@ pub struct CreateTenantRequest {
     intake_budget_per_hour: Option<u32>,
 }
 
+/// A status an operator may set; `suspended` only ever comes from a case.
+fn check_status(status: TenantStatus) -> Result<TenantStatus, ApiError> {
+    if status == TenantStatus::Suspended {
+        return Err(ApiError::bad_request(
+            "invalid_status",
+            "`status` may be active, paused or offboarded; a tenant is suspended by its case",
+        ));
+    }
+    Ok(status)
+}
+
 impl TryFrom<CreateTenantRequest> for NewTenant {
     type Error = ApiError;
 
@@ -113,7 +129,7 @@ impl TryFrom<CreateTenantRequest> for NewTenant {
             name: check_name(&r.name)?,
             contacts: check_contacts(r.contacts)?,
             risk_tier: r.risk_tier,
-            status: r.status,
+            status: check_status(r.status)?,
             intake_budget_per_hour: check_budget(
                 "intake_budget_per_hour",
                 r.intake_budget_per_hour.unwrap_or(DEFAULT_INTAKE_BUDGET),
@@ -141,7 +157,7 @@ impl TryFrom<UpdateTenantRequest> for TenantPatch {
             name: r.name.as_deref().map(check_name).transpose()?,
             contacts: r.contacts.map(check_contacts).transpose()?,
             risk_tier: r.risk_tier,
-            status: r.status,
+            status: r.status.map(check_status).transpose()?,
             intake_budget_per_hour: r
                 .intake_budget_per_hour
                 .map(|v| check_budget("intake_budget_per_hour", v))
@@ -158,6 +174,7 @@ impl TryFrom<UpdateTenantRequest> for TenantPatch {
 }
 
 fn check_url(raw: &str) -> Result<Url, ApiError> {
+    within("url", raw, MAX_URL_BYTES)?;
     let url = Url::parse(raw)
         .map_err(|e| ApiError::bad_request("invalid_url", format!("`{raw}` is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -319,7 +336,7 @@ impl TryFrom<UpdateSourceRequest> for SourcePatch {
 async fn create_tenant(
     _caller: Operator,
     state: web::Data<AppState>,
-    body: web::Json<CreateTenantRequest>,
+    body: ApiJson<CreateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewTenant::try_from(body.into_inner())?;
     let tenant = state.sampling.create_tenant(new).await?;
@@ -347,7 +364,7 @@ async fn update_tenant(
     _caller: Operator,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<UpdateTenantRequest>,
+    body: ApiJson<UpdateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = tenant_path(&path)?;
     let patch = TenantPatch::try_from(body.into_inner())?;
@@ -358,7 +375,7 @@ async fn create_source(
     _caller: Operator,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<CreateSourceRequest>,
+    body: ApiJson<CreateSourceRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = tenant_path(&path)?;
     let new = NewSource::try_from(body.into_inner())?;
@@ -390,7 +407,7 @@ async fn update_source(
     _caller: Operator,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<UpdateSourceRequest>,
+    body: ApiJson<UpdateSourceRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = tenant_path(&path.0)?;
     let source = source_path(&path.1)?;
@@ -460,6 +477,22 @@ mod tests {
             serde_json::json!({"id": "parlor", "name": "x", "risk_tier": "extreme"})
         )
         .is_err());
+    }
+
+    #[test]
+    fn no_one_suspends_a_tenant_by_hand() {
+        let code = tenant(serde_json::json!({"id": "parlor", "name": "x", "status": "suspended"}))
+            .unwrap_err()
+            .code();
+        assert_eq!(code, "invalid_status");
+        let patch = UpdateTenantRequest {
+            status: Some(TenantStatus::Suspended),
+            ..Default::default()
+        };
+        assert_eq!(
+            TenantPatch::try_from(patch).unwrap_err().code(),
+            "invalid_status"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::auth::{Admin, Caller};
+use super::body::ApiJson;
 use super::error::blocking;
 use super::{ApiError, AppState};
 use crate::domain::Role;
@@ -11,10 +12,13 @@ use crate::tokens::{self, TokenError};
 
 /// Routes under `/v1/tokens`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/tokens", web::post().to(create_token))
-        .route("/tokens", web::get().to(list_tokens))
-        .route("/tokens/self", web::get().to(get_own_token))
-        .route("/tokens/{id}", web::delete().to(revoke_token));
+    cfg.service(
+        web::resource("/tokens")
+            .route(web::post().to(create_token))
+            .route(web::get().to(list_tokens)),
+    )
+    .service(web::resource("/tokens/self").route(web::get().to(get_own_token)))
+    .service(web::resource("/tokens/{id}").route(web::delete().to(revoke_token)));
 }
 
 /// Body of `POST /v1/tokens`.
@@ -38,7 +42,7 @@ impl From<TokenError> for ApiError {
 async fn create_token(
     Admin(caller): Admin,
     state: web::Data<AppState>,
-    body: web::Json<CreateTokenRequest>,
+    body: ApiJson<CreateTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let role: Role = body

@@ -5,32 +5,37 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Operator, Service};
+use super::body::ApiJson;
 use super::{ApiError, AppState};
 use crate::delivery::endpoints::{
     parse_description, parse_event_types, parse_url, DeliveryFilter, EndpointPatch, NewEndpoint,
 };
 use crate::delivery::receipts::{outcome_str, NewReceipt, ReceiptResult};
 use crate::delivery::{WebhookError, Webhooks};
+use crate::domain::limits::{TooLong, MAX_DETAILS_BYTES};
 use crate::domain::{Attempt, Delivery, DeliveryStatus, Endpoint, OperatorAlert, ReceiptOutcome};
 
 /// Registers the delivery routes under `/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/webhooks", web::post().to(create_webhook))
-        .route("/webhooks", web::get().to(list_webhooks))
-        .route("/webhooks/{id}", web::get().to(get_webhook))
-        .route("/webhooks/{id}", web::patch().to(update_webhook))
-        .route("/webhooks/{id}", web::delete().to(delete_webhook))
-        .route(
-            "/webhooks/{id}/rotate",
-            web::post().to(rotate_webhook_secret),
-        )
-        .route("/webhooks/{id}/test", web::post().to(send_test_message))
-        .route("/deliveries", web::get().to(list_deliveries))
-        .route("/deliveries/replay", web::post().to(replay_deliveries))
-        .route("/deliveries/{id}", web::get().to(get_delivery))
-        .route("/deliveries/{id}/replay", web::post().to(replay_delivery))
-        .route("/actions/{key}/receipt", web::post().to(submit_receipt))
-        .route("/alerts", web::get().to(list_alerts));
+    cfg.service(
+        web::resource("/webhooks")
+            .route(web::post().to(create_webhook))
+            .route(web::get().to(list_webhooks)),
+    )
+    .service(
+        web::resource("/webhooks/{id}")
+            .route(web::get().to(get_webhook))
+            .route(web::patch().to(update_webhook))
+            .route(web::delete().to(delete_webhook)),
+    )
+    .service(web::resource("/webhooks/{id}/rotate").route(web::post().to(rotate_webhook_secret)))
+    .service(web::resource("/webhooks/{id}/test").route(web::post().to(send_test_message)))
+    .service(web::resource("/deliveries").route(web::get().to(list_deliveries)))
+    .service(web::resource("/deliveries/replay").route(web::post().to(replay_deliveries)))
+    .service(web::resource("/deliveries/{id}").route(web::get().to(get_delivery)))
+    .service(web::resource("/deliveries/{id}/replay").route(web::post().to(replay_delivery)))
+    .service(web::resource("/actions/{key}/receipt").route(web::post().to(submit_receipt)))
+    .service(web::resource("/alerts").route(web::get().to(list_alerts)));
 }
 
 impl From<WebhookError> for ApiError {
@@ -138,7 +143,7 @@ impl From<Endpoint> for WebhookResponse {
 async fn create_webhook(
     _op: Operator,
     state: web::Data<AppState>,
-    body: web::Json<CreateWebhookRequest>,
+    body: ApiJson<CreateWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner().parse(&state.webhooks)?;
     let (endpoint, secret) = state.webhooks.create_endpoint(new).await?;
@@ -176,7 +181,7 @@ async fn update_webhook(
     _op: Operator,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<UpdateWebhookRequest>,
+    body: ApiJson<UpdateWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let patch = body.into_inner().parse(&state.webhooks)?;
     let e = state.webhooks.update_endpoint(&id, patch).await?;
@@ -327,7 +332,7 @@ struct ReplayResponse {
 async fn replay_deliveries(
     _op: Operator,
     state: web::Data<AppState>,
-    body: web::Json<ReplayRequest>,
+    body: ApiJson<ReplayRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let r = body.into_inner();
     let replayed = state
@@ -362,6 +367,16 @@ impl TryFrom<ReceiptRequest> for NewReceipt {
                 "invalid_details",
                 "`details` must be a JSON object",
             ));
+        }
+        let size = serde_json::to_vec(&details)
+            .map_err(|e| ApiError::Internal(e.into()))?
+            .len();
+        if size > MAX_DETAILS_BYTES {
+            return Err(TooLong {
+                field: "details".into(),
+                limit: MAX_DETAILS_BYTES,
+            }
+            .into());
         }
         Ok(NewReceipt {
             outcome: r.outcome,
@@ -399,7 +414,7 @@ async fn submit_receipt(
     caller: Service,
     state: web::Data<AppState>,
     key: web::Path<String>,
-    body: web::Json<ReceiptRequest>,
+    body: ApiJson<ReceiptRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewReceipt::try_from(body.into_inner())?;
     let result = state

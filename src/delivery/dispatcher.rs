@@ -533,6 +533,7 @@ fn record_outcomes(w: &Webhooks, outcomes: Vec<Outcome>) -> Result<()> {
     let scale = w.settings().retry_scale;
     let mut batch = Batch::new();
     let mut health: HashMap<String, Health> = HashMap::new();
+    let mut counted: Vec<&'static str> = Vec::new();
     for Outcome {
         mut delivery,
         attempt,
@@ -576,6 +577,11 @@ fn record_outcomes(w: &Webhooks, outcomes: Vec<Outcome>) -> Result<()> {
         };
         delivery.status = status;
         delivery.next_attempt_at = next;
+        counted.push(match status {
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Dead => "dead",
+            _ => "failed",
+        });
         if status == DeliveryStatus::Dead {
             batch.event(
                 "webhook.delivery_dead",
@@ -591,6 +597,11 @@ fn record_outcomes(w: &Webhooks, outcomes: Vec<Outcome>) -> Result<()> {
         put_delivery(&mut batch, &delivery, previous_due)?;
     }
     w.store().commit(batch)?;
+    // Counted once recorded, so a failed commit (attempt made again) is
+    // not counted twice.
+    for outcome in counted {
+        crate::metrics::delivery_attempt(outcome);
+    }
     for (endpoint, h) in health {
         update_health(w, &endpoint, &h, now)?;
     }

@@ -48,6 +48,9 @@ pub struct EndpointPatch {
 /// Checks an endpoint URL's shape: http(s), a host, no credentials, and not
 /// an address the guard refuses (the full check runs at every delivery).
 pub fn parse_url(webhooks: &Webhooks, raw: &str) -> Result<Url> {
+    use crate::domain::limits::{within, MAX_URL_BYTES};
+    within("url", raw, MAX_URL_BYTES)
+        .map_err(|e| WebhookError::invalid("too_long", e.to_string()))?;
     let url = Url::parse(raw.trim())
         .map_err(|e| WebhookError::invalid("invalid_url", format!("`{raw}` is not a URL: {e}")))?;
     webhooks

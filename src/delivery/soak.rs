@@ -363,7 +363,12 @@ pub fn soak_kill(
     })
 }
 
-fn spawn_serve(exe: &Path, config: &Path, dir: &Path) -> anyhow::Result<std::process::Child> {
+/// Starts `exe serve` with `config`, its log in `dir/aupd.log`.
+pub(crate) fn spawn_serve(
+    exe: &Path,
+    config: &Path,
+    dir: &Path,
+) -> anyhow::Result<std::process::Child> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -378,7 +383,8 @@ fn spawn_serve(exe: &Path, config: &Path, dir: &Path) -> anyhow::Result<std::pro
         .with_context(|| format!("starting {}", exe.display()))
 }
 
-async fn wait_healthy(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+/// Waits up to 30 s for `base/healthz` to answer 2xx.
+pub(crate) async fn wait_healthy(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(30) {
         if let Ok(r) = client.get(format!("{base}/healthz")).send().await {

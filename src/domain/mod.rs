@@ -2,6 +2,7 @@
 
 pub mod case;
 pub mod ids;
+pub mod limits;
 pub mod outbox;
 pub mod sample;
 pub mod source;
@@ -17,7 +18,7 @@ pub use sample::{
     SampleId, SampleOrigin, SampleOutcome, SampleVerdict, Tally, ThresholdAlert,
 };
 pub use source::{Health, JsonPointers, Source, SourceId, SourceKind, SourceState};
-pub use tenant::{Contact, RiskTier, Tenant, TenantStatus};
+pub use tenant::{Contact, RiskTier, Tenant, TenantEnforcement, TenantStatus};
 pub use token::{Role, TokenRecord};
 pub use webhook::{
     Attempt, Delivery, DeliveryStatus, Endpoint, OperatorAlert, OrderRef, PreviousSecret, Receipt,

@@ -3,6 +3,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::case::{CaseId, CaseState};
 pub use super::ids::TenantId;
 
 /// How closely a tenant is watched; scales every sampling budget.
@@ -48,6 +49,24 @@ pub enum TenantStatus {
     Paused,
     /// No longer a customer; kept for the record.
     Offboarded,
+    /// Suspended by an enforcement case (set by the case, never by hand;
+    /// lifted when the case is reinstated). Not sampled.
+    Suspended,
+}
+
+/// The enforcement that last changed a tenant's status: the case that
+/// suspended it, or reinstated it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantEnforcement {
+    /// The case.
+    pub case: CaseId,
+    /// What the case did: `suspended` or `reinstated`.
+    pub state: CaseState,
+    /// When.
+    pub at: Timestamp,
+    /// The status the tenant had before the suspension; it returns to it
+    /// when the last suspending case is reinstated.
+    pub status_before: TenantStatus,
 }
 
 /// Someone to reach at the tenant about abuse.
@@ -95,6 +114,9 @@ pub struct Tenant {
     pub status: TenantStatus,
     /// Push-intake items kept per hour before the tier factor.
     pub intake_budget_per_hour: u32,
+    /// The case that last suspended or reinstated the tenant, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<TenantEnforcement>,
     /// When registered.
     pub created_at: Timestamp,
     /// Last change.

@@ -3,6 +3,11 @@
 //! randomness, no I/O, so replaying a command yields the same transition
 //! (same deadline ids, same webhook idempotency keys).
 //!
+//! Who may act is decided before what the case's state allows: a role that
+//! may never issue a command is refused (403) whatever state the case is in,
+//! so a refusal never tells a caller more about the case than its role may
+//! know.
+//!
 //! Separation of duties, as enforced here:
 //! - only an `Approver` approves, and never twice for the same proposal;
 //! - no one who reported the case (started it or joined a report to it)
@@ -128,22 +133,22 @@ pub fn decide(
     match command {
         Command::Open { .. } => return Err(DecisionError::AlreadyExists),
         Command::Assign { owner } => {
-            step.require_state(case.state.is_open())?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(case.state.is_open())?;
             let owner = non_empty(owner, "owner")?;
             step.case.owner = Some(owner.to_string());
             step.event("assigned", None, json!({ "owner": owner }));
         }
         Command::SendNotice => {
-            step.require_state(matches!(case.state, S::Open | S::Escalated))?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(matches!(case.state, S::Open | S::Escalated))?;
             step.case.state = S::Noticed;
             step.start_clock(ladder, ladder.cure_window)?;
             step.notice_sent(None);
         }
         Command::Extend { by, reason } => {
-            step.require_state(matches!(case.state, S::Noticed | S::PlanSubmitted))?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(matches!(case.state, S::Noticed | S::PlanSubmitted))?;
             let reason = non_empty(reason, "reason")?;
             if !by.is_positive() {
                 return Err(DecisionError::Invalid(
@@ -181,8 +186,8 @@ pub fn decide(
             }
         }
         Command::SubmitPlan { plan } => {
-            step.require_state(case.state == S::Noticed)?;
             step.require_tenant_or(&[ActorKind::Operator])?;
+            step.require_state(case.state == S::Noticed)?;
             if plan.complete_by() > add(now, PLAN_HORIZON)? {
                 return Err(DecisionError::Invalid(
                     "complete_by is at most 365 days after the plan is submitted".into(),
@@ -207,8 +212,8 @@ pub fn decide(
             step.event("plan_submitted", None, json!({ "paused_remaining": left }));
         }
         Command::AcceptPlan { reason } => {
-            step.require_state(case.state == S::PlanSubmitted)?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(case.state == S::PlanSubmitted)?;
             let reason = non_empty(reason, "reason")?;
             let urls = case.evidence_urls();
             step.case.state = S::Verifying;
@@ -224,8 +229,8 @@ pub fn decide(
             }
         }
         Command::RejectPlan { reason } => {
-            step.require_state(case.state == S::PlanSubmitted)?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(case.state == S::PlanSubmitted)?;
             let reason = non_empty(reason, "reason")?;
             step.resume_clock(ladder)?;
             step.event(
@@ -236,8 +241,8 @@ pub fn decide(
             step.notice_sent(Some("plan_rejected"));
         }
         Command::VerificationResult { removed } => {
-            step.require_state(case.state == S::Verifying)?;
             step.require_role(&[ActorKind::Service])?;
+            step.require_state(case.state == S::Verifying)?;
             let still_up: Vec<String> = case
                 .evidence_urls()
                 .into_iter()
@@ -256,23 +261,23 @@ pub fn decide(
             }
         }
         Command::OverrideCure { reason } => {
-            step.require_state(case.state == S::Verifying)?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(case.state == S::Verifying)?;
             let reason = non_empty(reason, "reason")?;
             step.cure("cure_overridden", Some(reason), json!({}));
         }
         Command::Dismiss { reason } => {
-            step.require_state(case.state.is_open())?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(case.state.is_open())?;
             let reason = non_empty(reason, "reason")?;
             step.close(S::Dismissed, "dismissed", Some(reason));
         }
         Command::Escalate { reason } => {
+            step.require_role(&[ActorKind::Operator])?;
             step.require_state(matches!(
                 case.state,
                 S::Open | S::Noticed | S::PlanSubmitted | S::Verifying
             ))?;
-            step.require_role(&[ActorKind::Operator])?;
             let reason = non_empty(reason, "reason")?;
             step.cancel_clock();
             step.case.paused_remaining = None;
@@ -280,8 +285,8 @@ pub fn decide(
             step.event("escalated", Some(reason), json!({}));
         }
         Command::ProposeSuspension { reason, scope } => {
-            step.require_state(case.state == S::Escalated)?;
             step.require_role(&[ActorKind::Operator])?;
+            step.require_state(case.state == S::Escalated)?;
             let reason = non_empty(reason, "reason")?;
             if let SuspensionScope::Resources { ids } = scope {
                 if ids.is_empty() || ids.iter().any(|i| i.trim().is_empty()) {
@@ -293,8 +298,8 @@ pub fn decide(
             step.propose(ladder, ladders, reason, scope.clone())?;
         }
         Command::ApproveSuspension { reason } => {
-            step.require_state(case.state == S::SuspensionProposed)?;
             step.require_role(&[ActorKind::Approver])?;
+            step.require_state(case.state == S::SuspensionProposed)?;
             let reason = non_empty(reason, "reason")?;
             if case.is_reporter(&actor.id) {
                 return Err(DecisionError::SeparationOfDuties(
@@ -328,16 +333,16 @@ pub fn decide(
             }
         }
         Command::ReceiptExecuted { receipt_id } => {
-            step.require_state(case.state == S::SuspensionOrdered)?;
             step.require_role(&[ActorKind::Service])?;
+            step.require_state(case.state == S::SuspensionOrdered)?;
             let receipt_id = non_empty(receipt_id, "receipt_id")?;
             step.cancel_clock();
             step.case.state = S::Suspended;
             step.event("suspended", None, json!({ "receipt_id": receipt_id }));
         }
         Command::Reinstate { reason } => {
-            step.require_state(matches!(case.state, S::SuspensionOrdered | S::Suspended))?;
             step.require_role(&[ActorKind::Operator, ActorKind::Approver])?;
+            step.require_state(matches!(case.state, S::SuspensionOrdered | S::Suspended))?;
             let reason = non_empty(reason, "reason")?;
             // Lift exactly what was suspended.
             let scope = case
@@ -352,8 +357,8 @@ pub fn decide(
             step.close(S::Reinstated, "reinstated", Some(reason));
         }
         Command::Appeal { text } => {
-            step.require_state(appealable(case.state))?;
             step.require_tenant_or(&[])?;
+            step.require_state(appealable(case.state))?;
             let text = non_empty(text, "text")?;
             if case.pending_appeal().is_some() {
                 return Err(DecisionError::AppealPending);
@@ -373,8 +378,8 @@ pub fn decide(
             );
         }
         Command::DecideAppeal { outcome, reason } => {
-            step.require_state(appealable(case.state))?;
             step.require_role(&[ActorKind::Approver])?;
+            step.require_state(appealable(case.state))?;
             let reason = non_empty(reason, "reason")?;
             let Some(index) = case.appeals.iter().position(|a| a.outcome.is_none()) else {
                 return Err(DecisionError::NoPendingAppeal);
@@ -422,8 +427,8 @@ pub fn decide(
             report_id,
             reporter,
         } => {
-            step.require_state(case.state.is_open())?;
             step.require_role(&[ActorKind::Operator, ActorKind::Reporter, ActorKind::Service])?;
+            step.require_state(case.state.is_open())?;
             if actor.kind == ActorKind::Reporter && actor.id != *reporter {
                 return Err(DecisionError::NotAllowed {
                     command: name,

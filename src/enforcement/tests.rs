@@ -1272,6 +1272,60 @@ fn every_state_and_command_pair_is_accepted_or_refused_as_designed() {
     }
 }
 
+/// Who may issue each command, written out independently of `decide`.
+fn allowed_kinds(command: &str) -> &'static [ActorKind] {
+    use ActorKind::*;
+    match command {
+        "submit_plan" => &[Tenant, Operator],
+        "verification_result" | "receipt_executed" => &[Service],
+        "approve_suspension" | "decide_appeal" => &[Approver],
+        "reinstate" => &[Operator, Approver],
+        "appeal" => &[Tenant],
+        "attach_report" => &[Operator, Reporter, Service],
+        "deadline_fired" => &[System],
+        _ => &[Operator],
+    }
+}
+
+#[test]
+fn a_role_that_may_never_issue_a_command_is_refused_as_such_in_every_state() {
+    let kinds = [
+        ActorKind::Operator,
+        ActorKind::Approver,
+        ActorKind::Reporter,
+        ActorKind::Tenant,
+        ActorKind::System,
+        ActorKind::Service,
+    ];
+    for state in CaseState::ALL {
+        let case = case_in(state);
+        for (_, cmd) in every_command() {
+            if cmd.name() == "open" {
+                continue;
+            }
+            for kind in kinds {
+                if allowed_kinds(cmd.name()).contains(&kind) {
+                    continue;
+                }
+                let who = if kind == ActorKind::Tenant {
+                    "parlor"
+                } else {
+                    "zed"
+                };
+                let actor = Actor::new(kind, who);
+                let e = decide(Some(&case), &actor, &cmd, &Ladders::default(), at(m(45)))
+                    .expect_err("a role that may not act was let through");
+                assert_eq!(
+                    e.code(),
+                    "not_allowed",
+                    "{kind:?} {} in {state}: {e}",
+                    cmd.name()
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn final_states_are_final_and_suspension_yields_only_to_reinstatement_and_appeal() {
     for state in CaseState::ALL {

@@ -77,6 +77,9 @@ struct HostSlot {
     next_start: tokio::sync::Mutex<Instant>,
 }
 
+/// Host slots kept before the idle ones are dropped.
+const MAX_IDLE_HOSTS: usize = 1024;
+
 /// The fetcher shared by the sampler and targeted sampling.
 #[derive(Debug)]
 pub struct Fetcher {
@@ -122,6 +125,14 @@ impl Fetcher {
             Ok(h) => h,
             Err(p) => p.into_inner(),
         };
+        if hosts.len() >= MAX_IDLE_HOSTS {
+            // Targeted sampling may visit any number of hosts: forget those
+            // with no fetch running and no spacing still to keep.
+            let now = Instant::now();
+            hosts.retain(|_, s| {
+                Arc::strong_count(s) > 1 || s.next_start.try_lock().map_or(true, |t| *t > now)
+            });
+        }
         hosts
             .entry(key)
             .or_insert_with(|| {

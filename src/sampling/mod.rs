@@ -74,6 +74,9 @@ pub struct Sampling {
     rng: Mutex<StdRng>,
 }
 
+/// Tenant locks kept before the unused ones are dropped.
+const MAX_IDLE_LOCKS: usize = 256;
+
 impl Sampling {
     /// Builds the room over `store`, resolving hosts with `resolver`.
     pub fn new(
@@ -134,6 +137,11 @@ impl Sampling {
                 Ok(l) => l,
                 Err(p) => p.into_inner(),
             };
+            if locks.len() >= MAX_IDLE_LOCKS {
+                // Forget the locks no one holds or waits for, so the map
+                // stays as small as the tenants being worked right now.
+                locks.retain(|_, l| Arc::strong_count(l) > 1);
+            }
             locks
                 .entry(tenant.as_str().to_string())
                 .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))

@@ -106,6 +106,7 @@ impl Sampling {
             risk_tier: new.risk_tier,
             status: new.status,
             intake_budget_per_hour: new.intake_budget_per_hour,
+            enforcement: None,
             created_at: now,
             updated_at: now,
         };
@@ -131,28 +132,29 @@ impl Sampling {
     #[tracing::instrument(skip_all, fields(tenant = %id))]
     pub async fn update_tenant(&self, id: &TenantId, patch: TenantPatch) -> Result<Tenant> {
         let _lock = self.lock(id).await;
-        let mut tenant = self.tenant(id)?;
-        if let Some(v) = patch.name.clone() {
-            tenant.name = v;
+        // An enforcement transition may change the status between our read
+        // and our write: the write carries the read as a precondition and
+        // is tried again on a conflict, so neither overwrites the other.
+        for _ in 0..8 {
+            let key = id.as_str().as_bytes().to_vec();
+            let raw = self
+                .store
+                .get_raw(store::Tree::Tenants, &key)?
+                .ok_or(SamplingError::NotFound("tenant"))?;
+            let tenant = apply_patch(store::decode::<Tenant>(&raw)?, &patch)?;
+            let mut batch = Batch::new();
+            batch.expect::<Tenant>(key, Some(raw));
+            batch.put(&tenant)?;
+            batch.event("tenant.updated", Some(id.as_str()), &tenant)?;
+            match store::commit_durably(&self.store, batch).await {
+                Ok(_) => return Ok(tenant),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
-        if let Some(v) = patch.contacts.clone() {
-            tenant.contacts = v;
-        }
-        if let Some(v) = patch.risk_tier {
-            tenant.risk_tier = v;
-        }
-        if let Some(v) = patch.status {
-            tenant.status = v;
-        }
-        if let Some(v) = patch.intake_budget_per_hour {
-            tenant.intake_budget_per_hour = v;
-        }
-        tenant.updated_at = Timestamp::now();
-        let mut batch = Batch::new();
-        batch.put(&tenant)?;
-        batch.event("tenant.updated", Some(id.as_str()), &tenant)?;
-        store::commit_durably(&self.store, batch).await?;
-        Ok(tenant)
+        Err(SamplingError::Internal(anyhow::anyhow!(
+            "the tenant kept changing under this update; try again"
+        )))
     }
 
     fn view(&self, tenant: &Tenant, source: Source) -> Result<SourceView> {
@@ -282,4 +284,46 @@ impl Sampling {
         store::commit_durably(&self.store, batch).await?;
         Ok(())
     }
+}
+
+/// `tenant` with `patch` applied. While a case suspends the tenant its
+/// status follows the case: only reinstating that case lifts it.
+fn apply_patch(mut tenant: Tenant, patch: &TenantPatch) -> Result<Tenant> {
+    if patch.status.is_some() && tenant.status == TenantStatus::Suspended {
+        let case = tenant
+            .enforcement
+            .as_ref()
+            .map(|e| e.case.to_string())
+            .unwrap_or_default();
+        return Err(SamplingError::Conflict {
+            code: "tenant_suspended",
+            message: format!(
+                "the tenant is suspended by case {case}; reinstate it through that case"
+            ),
+        });
+    }
+    if let Some(v) = patch.status {
+        tenant.status = v;
+    }
+    if let Some(v) = patch.name.clone() {
+        tenant.name = v;
+    }
+    if let Some(v) = patch.contacts.clone() {
+        tenant.contacts = v;
+    }
+    if let Some(v) = patch.risk_tier {
+        tenant.risk_tier = v;
+    }
+    if let Some(v) = patch.intake_budget_per_hour {
+        tenant.intake_budget_per_hour = v;
+    }
+    tenant.updated_at = Timestamp::now();
+    Ok(tenant)
+}
+
+fn is_conflict(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<store::StoreError>(),
+        Some(store::StoreError::Conflict(_))
+    )
 }

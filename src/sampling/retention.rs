@@ -248,6 +248,7 @@ mod tests {
             risk_tier: RiskTier::Standard,
             status: TenantStatus::Active,
             intake_budget_per_hour: 100,
+            enforcement: None,
             created_at: t0(),
             updated_at: t0(),
         }

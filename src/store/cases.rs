@@ -5,7 +5,8 @@ use jiff::Timestamp;
 
 use super::{Batch, Record, Result, SharedStore, Tree};
 use crate::domain::{
-    Case, CaseId, Deadline, DeadlineId, OutboxMessage, Report, TokenRecord, Transition,
+    Case, CaseId, CaseState, Deadline, DeadlineId, OrderRef, OutboxMessage, Report, Tenant,
+    TenantEnforcement, TenantStatus, TokenRecord, Transition,
 };
 
 impl Record for Case {
@@ -131,7 +132,8 @@ pub fn new_message_id() -> String {
 /// Builds the batch for a transition: the case (only if it is still the
 /// version that was read: `read` holds its raw bytes, `None` for a new case),
 /// its audit events, the deadlines it schedules and cancels (plus the one
-/// that fired, if any), and its webhook messages — one transaction.
+/// that fired, if any), and its webhook messages with the order index that
+/// lets a receipt find them — one transaction.
 pub fn transition_batch(
     store: &SharedStore,
     transition: &Transition,
@@ -141,7 +143,13 @@ pub fn transition_batch(
 ) -> Result<Batch> {
     let mut batch = Batch::new();
     let case = &transition.case;
+    let before = read
+        .as_deref()
+        .map(super::decode::<Case>)
+        .transpose()?
+        .map(|c| c.state);
     batch.expect::<Case>(case_key(&case.id), read);
+    follow_enforcement(store, &mut batch, case, before, now)?;
     batch.put(case)?;
     index_case(&mut batch, case);
     let tenant = Some(case.tenant.as_str());
@@ -173,8 +181,90 @@ pub fn transition_batch(
             endpoint: None,
         };
         super::delivery::queue_message(&mut batch, &message)?;
+        // The order exists from this commit: its receipt may arrive before
+        // the dispatcher has sent it (or while the dispatcher is down).
+        batch.put(&OrderRef {
+            idempotency_key: message.idempotency_key.clone(),
+            case_id: case.id.to_string(),
+            event_type: message.event_type.clone(),
+            message_id: message.id.clone(),
+        })?;
     }
     Ok(batch)
+}
+
+/// Keeps the tenant's status in step with its enforcement, in the
+/// transition's own batch: a case that becomes `suspended` suspends its
+/// tenant, and reinstating it restores the status the tenant had before,
+/// unless another case still holds the tenant suspended. The tenant record
+/// names the case that did it. A case about a tenant that was never
+/// registered changes no tenant.
+fn follow_enforcement(
+    store: &SharedStore,
+    batch: &mut Batch,
+    case: &Case,
+    before: Option<CaseState>,
+    now: Timestamp,
+) -> Result<()> {
+    let suspends = case.state == CaseState::Suspended && before != Some(CaseState::Suspended);
+    let lifts = case.state == CaseState::Reinstated && before == Some(CaseState::Suspended);
+    if !suspends && !lifts {
+        return Ok(());
+    }
+    let key = case.tenant.as_str().as_bytes().to_vec();
+    let Some(raw) = store.get_raw(Tree::Tenants, &key)? else {
+        return Ok(());
+    };
+    let mut tenant: Tenant = super::decode(&raw)?;
+    let from = tenant.status;
+    let status_before = match (&tenant.enforcement, tenant.status) {
+        (Some(e), TenantStatus::Suspended) => e.status_before,
+        (_, status) => status,
+    };
+    if suspends {
+        tenant.status = TenantStatus::Suspended;
+        tenant.enforcement = Some(TenantEnforcement {
+            case: case.id,
+            state: CaseState::Suspended,
+            at: now,
+            status_before,
+        });
+    } else {
+        let still = tenant_cases(store, case.tenant.as_str())?
+            .into_iter()
+            .find(|c| c.id != case.id && c.state == CaseState::Suspended);
+        tenant.enforcement = Some(match still {
+            Some(other) => TenantEnforcement {
+                case: other.id,
+                state: CaseState::Suspended,
+                at: other.updated_at,
+                status_before,
+            },
+            None => {
+                tenant.status = status_before;
+                TenantEnforcement {
+                    case: case.id,
+                    state: CaseState::Reinstated,
+                    at: now,
+                    status_before,
+                }
+            }
+        });
+    }
+    tenant.updated_at = now;
+    batch.expect::<Tenant>(key, Some(raw));
+    batch.put(&tenant)?;
+    batch.event(
+        "tenant.status_changed",
+        Some(case.tenant.as_str()),
+        serde_json::json!({
+            "from": from,
+            "to": tenant.status,
+            "case": case.id,
+            "case_state": case.state,
+        }),
+    )?;
+    Ok(())
 }
 
 /// Deadlines due at or before `now`, oldest first, at most `limit`.
