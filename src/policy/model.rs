@@ -249,6 +249,15 @@ impl LinearModel {
     }
 }
 
+/// Words never shown as a model's evidence, in folded form (one letter per
+/// run: "al" is "all", "ther" is "their").
+const FUNCTION_WORDS: &[&str] = &[
+    "a", "al", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "he", "her",
+    "him", "his", "i", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "she", "that",
+    "the", "their", "them", "these", "they", "this", "those", "to", "us", "was", "we", "were",
+    "with", "you", "your", "ur", "u",
+];
+
 /// [`LinearModel::explain`] with the weights read through `weight(bucket,
 /// sign)`, so a caller holding the weights in another layout (the engine's
 /// quantised banks, still in cache from scoring) explains without them.
@@ -281,16 +290,28 @@ pub fn explain_with(
     let scale = |n: u32| if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() };
     let (sw, sc) = (scale(nw), scale(nc));
     let contrib: Vec<f32> = sums.iter().map(|&(w, c)| w * sw + c * sc).collect();
-    let mut order: Vec<usize> = (0..contrib.len()).filter(|&i| contrib[i] > 0.0).collect();
+    let word = |i: usize| {
+        let start = starts[i];
+        let end = folded[start..]
+            .find(' ')
+            .map_or(folded.len(), |off| start + off);
+        (start, end)
+    };
+    // A pronoun or an article may weigh in the model, but shown to a tenant
+    // as evidence it says nothing; the words around it do.
+    let mut order: Vec<usize> = (0..contrib.len())
+        .filter(|&i| contrib[i] > 0.0)
+        .filter(|&i| {
+            let (s, e) = word(i);
+            !FUNCTION_WORDS.contains(&&folded[s..e])
+        })
+        .collect();
     order.sort_by(|&a, &b| contrib[b].total_cmp(&contrib[a]).then(a.cmp(&b)));
     order.truncate(k);
     order
         .into_iter()
         .map(|i| {
-            let start = starts[i];
-            let end = folded[start..]
-                .find(' ')
-                .map_or(folded.len(), |off| start + off);
+            let (start, end) = word(i);
             (start, end, contrib[i])
         })
         .collect()
@@ -379,5 +400,24 @@ mod tests {
         assert_eq!(&t.text()[s..e], "hunt");
         assert!(c > 0.0);
         assert!(m.predict(&t) > 0.5);
+    }
+
+    #[test]
+    fn explain_never_shows_a_pronoun_or_an_article_as_evidence() {
+        let spec = FeatureSpec {
+            bits: 12,
+            word_ngrams: (1, 1),
+            char_ngrams: (0, 0),
+        };
+        let mut m = LinearModel::zeros(spec);
+        let t = normalize("hang them all");
+        // Every word pushes the score up, "them" and "all" the most.
+        spec.visit(t.text(), |f| {
+            let w = if f.word == 0 { 1.0 } else { 5.0 };
+            m.weights[f.index as usize] = f.sign * w;
+        });
+        let top = m.explain(&t, 3);
+        let words: Vec<&str> = top.iter().map(|&(s, e, _)| &t.text()[s..e]).collect();
+        assert_eq!(words, ["hang"]);
     }
 }
