@@ -1167,19 +1167,7 @@ mod versioned_files_tests {
     //! The ladders and the model sidecars are part of the policy: loaded,
     //! validated and hashed into its version with the category files.
     use super::*;
-
-    fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy_dir(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
-        }
-    }
+    use crate::policy::copy_dir;
 
     /// A private copy of the shipped policy directory.
     fn shipped_copy() -> (tempfile::TempDir, PathBuf) {

@@ -982,6 +982,30 @@ mod tests {
         assert!(parse_limit("1=4").is_err());
     }
 
+    /// Small, fast training arguments for one data source.
+    fn small_args(data: String, out: PathBuf) -> TrainArgs {
+        TrainArgs {
+            data: vec![data.parse().unwrap()],
+            out,
+            bits: 12,
+            word_ngrams: (1, 1),
+            char_ngrams: (3, 3),
+            epochs: 2,
+            lr: 0.2,
+            l2: 1e-5,
+            pos_weight: 1.0,
+            seed: 1,
+            average: true,
+            nb_alpha: 0.0,
+            tune_on: vec![],
+            max_flag_rate: vec![],
+            cv: None,
+            calibrate: false,
+            target_precision: None,
+            per_source_f1: false,
+        }
+    }
+
     #[test]
     fn train_command_writes_model_and_sidecar() {
         let dir = tempfile::tempdir().unwrap();
@@ -993,26 +1017,11 @@ mod tests {
         std::fs::write(&csv, text).unwrap();
         let out = dir.path().join("models/m.model");
         let args = TrainArgs {
-            data: vec![format!("{},text=text,label=label=1", csv.display())
-                .parse()
-                .unwrap()],
-            out: out.clone(),
-            bits: 12,
-            word_ngrams: (1, 1),
-            char_ngrams: (3, 3),
-            epochs: 2,
-            lr: 0.2,
-            l2: 1e-5,
-            pos_weight: 1.0,
-            seed: 1,
-            average: true,
             nb_alpha: 1.0,
-            tune_on: vec![],
-            max_flag_rate: vec![],
-            cv: None,
-            calibrate: false,
-            target_precision: None,
-            per_source_f1: false,
+            ..small_args(
+                format!("{},text=text,label=label=1", csv.display()),
+                out.clone(),
+            )
         };
         run_train(&args).unwrap();
         let m = LinearModel::load(&out).unwrap();
@@ -1039,28 +1048,12 @@ mod tests {
         }
         std::fs::write(&csv, text).unwrap();
         let args = TrainArgs {
-            data: vec![
-                format!("{},text=text,label=label=1,part=all", csv.display())
-                    .parse()
-                    .unwrap(),
-            ],
-            out: dir.path().join("m.model"),
-            bits: 12,
-            word_ngrams: (1, 1),
-            char_ngrams: (3, 3),
-            epochs: 2,
-            lr: 0.2,
-            l2: 1e-5,
-            pos_weight: 1.0,
-            seed: 1,
-            average: true,
-            nb_alpha: 0.0,
-            tune_on: vec![],
-            max_flag_rate: vec![],
-            cv: None,
             calibrate: true,
             target_precision: Some(0.9),
-            per_source_f1: false,
+            ..small_args(
+                format!("{},text=text,label=label=1,part=all", csv.display()),
+                dir.path().join("m.model"),
+            )
         };
         let trained = train_recipe(&args, false).unwrap();
         // A tab-separated file, every row used: its held-out part is elsewhere.
