@@ -344,16 +344,7 @@ pub fn decide(
             step.require_role(&[ActorKind::Operator, ActorKind::Approver])?;
             step.require_state(matches!(case.state, S::SuspensionOrdered | S::Suspended))?;
             let reason = non_empty(reason, "reason")?;
-            // Lift exactly what was suspended.
-            let scope = case
-                .suspension
-                .as_ref()
-                .map(|s| s.scope.clone())
-                .unwrap_or(SuspensionScope::Tenant);
-            step.message(
-                "enforcement.reinstate",
-                json!({ "scope": scope, "reason": reason }),
-            );
+            step.order_reinstatement(reason);
             step.close(S::Reinstated, "reinstated", Some(reason));
         }
         Command::Appeal { text } => {
@@ -400,15 +391,7 @@ pub fn decide(
                 AppealOutcome::Denied => step.event("appeal_denied", Some(reason), data),
                 AppealOutcome::Granted => {
                     let to = if matches!(case.state, S::SuspensionOrdered | S::Suspended) {
-                        let scope = case
-                            .suspension
-                            .as_ref()
-                            .map(|s| s.scope.clone())
-                            .unwrap_or(SuspensionScope::Tenant);
-                        step.message(
-                            "enforcement.reinstate",
-                            json!({ "scope": scope, "reason": reason }),
-                        );
+                        step.order_reinstatement(reason);
                         S::Reinstated
                     } else {
                         S::Dismissed
@@ -646,6 +629,20 @@ impl<'a> Step<'a> {
 
     /// Queues a webhook. The key is the case, the action and the version, so
     /// a retried commit of the same transition queues the same message.
+    /// Queues the order that lifts exactly what the case suspended.
+    fn order_reinstatement(&mut self, reason: &str) {
+        let scope = self
+            .case
+            .suspension
+            .as_ref()
+            .map(|s| s.scope.clone())
+            .unwrap_or(SuspensionScope::Tenant);
+        self.message(
+            "enforcement.reinstate",
+            json!({ "scope": scope, "reason": reason }),
+        );
+    }
+
     fn message(&mut self, event_type: &str, extra: Value) {
         let mut payload = Map::new();
         payload.insert("version".into(), json!(1));

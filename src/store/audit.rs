@@ -225,9 +225,8 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_log_holding_the_floats_of_a_threshold_crossing_verifies() {
-        let (_d, store) = store_with_events(2);
+    /// Commits one `evidence.threshold_crossed` event holding those floats.
+    fn commit_threshold_crossing(store: &SharedStore) {
         let mut b = Batch::new();
         b.event(
             "evidence.threshold_crossed",
@@ -236,6 +235,12 @@ mod tests {
         )
         .unwrap();
         store.commit(b).unwrap();
+    }
+
+    #[test]
+    fn a_log_holding_the_floats_of_a_threshold_crossing_verifies() {
+        let (_d, store) = store_with_events(2);
+        commit_threshold_crossing(&store);
         match verify(&store, None).unwrap() {
             AuditVerdict::Intact { records, .. } => assert_eq!(records, 3),
             other => panic!("{other:?}"),
@@ -245,14 +250,7 @@ mod tests {
     #[test]
     fn events_read_back_hold_exactly_the_floats_written() {
         let (_d, store) = store_with_events(0);
-        let mut b = Batch::new();
-        b.event(
-            "evidence.threshold_crossed",
-            Some("parlor"),
-            threshold_crossing(),
-        )
-        .unwrap();
-        store.commit(b).unwrap();
+        commit_threshold_crossing(&store);
         let read = store.events_after(0, 10).unwrap();
         assert_eq!(read[0].data, threshold_crossing());
     }
