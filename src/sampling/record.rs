@@ -23,6 +23,28 @@ use crate::policy::{Engine, Verdict};
 use crate::store::records::Seen;
 use crate::store::{self, tenant_key, Batch, SharedStore, Store};
 
+/// How many times a recording is made again after another writer changed
+/// what it read.
+const RECORD_TRIES: usize = 8;
+
+/// Whether `e` is a store conflict on one of the records a recording reads
+/// and writes back itself (tallies, content hashes, thresholds).
+fn own_conflict(e: &anyhow::Error) -> bool {
+    use crate::store::{StoreError, Tree};
+    matches!(
+        e.downcast_ref::<StoreError>(),
+        Some(StoreError::Conflict(t))
+            if *t == Tree::Tallies.name() || *t == Tree::Seen.name() || *t == Tree::Alerts.name()
+    )
+}
+
+/// Whether `e` is a store conflict: a precondition of the commit no longer
+/// held, nothing was written, and the operation can be made again.
+pub(super) fn is_conflict(e: &SamplingError) -> bool {
+    matches!(e, SamplingError::Internal(e)
+        if matches!(e.downcast_ref::<crate::store::StoreError>(), Some(crate::store::StoreError::Conflict(_))))
+}
+
 /// What one recording wrote.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Recorded {
@@ -272,6 +294,11 @@ fn record_blocking(
                 .push(sample.id);
         }
         batch.put(&sample)?;
+        if dedup {
+            // Another replica may record the same content for this tenant
+            // at the same moment: only one of the two commits may claim it.
+            batch.expect::<Seen>(tenant_key(t, hash.as_bytes()), None);
+        }
         batch.put(&Seen {
             tenant: t.to_string(),
             hash,
@@ -283,8 +310,15 @@ fn record_blocking(
     let mut tallies = Vec::new();
     if origin.is_random() && !out.samples.is_empty() {
         let hour = hour_of(now);
-        let mut tally = store
-            .get::<Tally>(&tenant_key(t, &hour.to_be_bytes()))?
+        let tally_key = tenant_key(t, &hour.to_be_bytes());
+        let tally_raw = store.get_raw(crate::store::Tree::Tallies, &tally_key)?;
+        // The hour's tally is read, added to and written back: the commit
+        // holds only if no other writer changed it meanwhile.
+        batch.expect::<Tally>(tally_key, tally_raw.clone());
+        let mut tally = tally_raw
+            .as_deref()
+            .map(store::decode::<Tally>)
+            .transpose()?
             .unwrap_or(Tally {
                 tenant: tenant.clone(),
                 hour,
@@ -322,6 +356,8 @@ fn record_blocking(
         {
             continue;
         }
+        // A threshold is raised once: a second writer finds it raised.
+        batch.expect::<ThresholdAlert>(tenant_key(t, category.as_bytes()), None);
         let prevalence = Prevalence::wilson(x.get(category).copied().unwrap_or(0), n);
         let critical = rule
             .critical_score
@@ -454,6 +490,14 @@ pub enum TargetedResult {
 impl Sampling {
     /// Scores and records `items` for `tenant` (caller holds the tenant
     /// lock); `batch` carries the caller's own writes into the same commit.
+    ///
+    /// The tenant lock is per process. Several replicas sharing a store can
+    /// still record for one tenant at the same moment, so the commit holds
+    /// preconditions on what it read (the hour's tally, the content hashes,
+    /// the raised thresholds) and is made again from fresh reads when
+    /// another writer got there first. A conflict on the caller's own
+    /// preconditions in `batch` is the caller's to handle:
+    /// [`is_conflict`] tells it apart.
     pub(super) async fn record(
         &self,
         tenant: &TenantId,
@@ -467,17 +511,26 @@ impl Sampling {
         let tenant = tenant.clone();
         let (excerpt_chars, window) = (self.settings.excerpt_chars, self.settings.window_secs);
         blocking(move || {
-            record_blocking(
-                store.as_ref(),
-                &engine,
-                &tenant,
-                origin,
-                items,
-                dedup,
-                batch,
-                excerpt_chars,
-                window,
-            )
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match record_blocking(
+                    store.as_ref(),
+                    &engine,
+                    &tenant,
+                    origin,
+                    items.clone(),
+                    dedup,
+                    batch.clone(),
+                    excerpt_chars,
+                    window,
+                ) {
+                    Err(SamplingError::Internal(e)) if tries < RECORD_TRIES && own_conflict(&e) => {
+                        tracing::debug!(tenant = %tenant, "another writer recorded for this tenant first; recording again");
+                    }
+                    other => return other,
+                }
+            }
         })
         .await
     }
@@ -494,54 +547,72 @@ impl Sampling {
     pub async fn intake(&self, tenant_id: &TenantId, items: Vec<Item>) -> Result<IntakeOutcome> {
         let tenant = self.tenant(tenant_id)?;
         let lock = self.lock(tenant_id).await;
-        let now = Timestamp::now();
-        let mut counter = self
-            .store
-            .get::<IntakeCounter>(tenant_id.as_str().as_bytes())?
-            .unwrap_or(IntakeCounter {
-                tenant: tenant_id.clone(),
-                window_start: now,
-                kept_in_window: 0,
-                seen_total: 0,
-                kept_total: 0,
-            });
-        if now.as_second() - counter.window_start.as_second() >= 3600 {
-            counter.window_start = now;
-            counter.kept_in_window = 0;
-        }
-        let budget = tenant.risk_tier.scale(tenant.intake_budget_per_hour);
-        let mut room = budget.saturating_sub(counter.kept_in_window) as usize;
-        if tenant.status != TenantStatus::Active {
-            room = 0;
-        }
         let received = items.len();
-        let rate = self.settings.intake_sample_rate;
-        let kept: Vec<Item> = self.with_rng(|rng| {
-            items
-                .into_iter()
-                .filter(|_| {
-                    if room > 0 && rng.gen_bool(rate) {
-                        room -= 1;
-                        true
-                    } else {
-                        false
-                    }
-                })
-                .collect()
-        });
-        counter.seen_total += received as u64;
-        counter.kept_in_window += kept.len() as u32;
-        counter.kept_total += kept.len() as u64;
-        let mut batch = Batch::new();
-        batch.put(&counter)?;
-        batch.event(
-            "intake.received",
-            Some(tenant_id.as_str()),
-            serde_json::json!({"received": received, "kept": kept.len()}),
-        )?;
-        let recorded = self
-            .record(tenant_id, SampleOrigin::Intake, kept, true, batch)
-            .await?;
+        let mut tries = 0;
+        // The counter is read, added to and written back with a
+        // precondition, so replicas taking the same tenant's pushes at once
+        // neither lose a count nor overrun the budget: the loser counts
+        // again from what the winner wrote.
+        let (counter, recorded) = loop {
+            tries += 1;
+            let now = Timestamp::now();
+            let key = tenant_id.as_str().as_bytes().to_vec();
+            let raw = self.store.get_raw(crate::store::Tree::Intake, &key)?;
+            let mut counter = raw
+                .as_deref()
+                .map(store::decode::<IntakeCounter>)
+                .transpose()?
+                .unwrap_or(IntakeCounter {
+                    tenant: tenant_id.clone(),
+                    window_start: now,
+                    kept_in_window: 0,
+                    seen_total: 0,
+                    kept_total: 0,
+                });
+            if now.as_second() - counter.window_start.as_second() >= 3600 {
+                counter.window_start = now;
+                counter.kept_in_window = 0;
+            }
+            let budget = tenant.risk_tier.scale(tenant.intake_budget_per_hour);
+            let mut room = budget.saturating_sub(counter.kept_in_window) as usize;
+            if tenant.status != TenantStatus::Active {
+                room = 0;
+            }
+            let rate = self.settings.intake_sample_rate;
+            let kept: Vec<Item> = self.with_rng(|rng| {
+                items
+                    .iter()
+                    .filter(|_| {
+                        if room > 0 && rng.gen_bool(rate) {
+                            room -= 1;
+                            true
+                        } else {
+                            false
+                        }
+                    })
+                    .cloned()
+                    .collect()
+            });
+            counter.seen_total += received as u64;
+            counter.kept_in_window += kept.len() as u32;
+            counter.kept_total += kept.len() as u64;
+            let mut batch = Batch::new();
+            batch.expect::<IntakeCounter>(key, raw);
+            batch.put(&counter)?;
+            batch.event(
+                "intake.received",
+                Some(tenant_id.as_str()),
+                serde_json::json!({"received": received, "kept": kept.len()}),
+            )?;
+            match self
+                .record(tenant_id, SampleOrigin::Intake, kept, true, batch)
+                .await
+            {
+                Ok(recorded) => break (counter, recorded),
+                Err(e) if tries < RECORD_TRIES && is_conflict(&e) => continue,
+                Err(e) => return Err(e),
+            }
+        };
         drop(lock);
         store::flush(&self.store).await.context("flushing intake")?;
         Ok(IntakeOutcome {
@@ -833,5 +904,99 @@ mod tests {
         assert!(inside >= 2, "{v:?}");
         // The second "storm the capitol" lies beyond the excerpt.
         assert!(v.evidence.iter().any(|e| e.start.is_none()), "{v:?}");
+    }
+}
+
+#[cfg(test)]
+mod replica_tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::domain::RiskTier;
+    use crate::store::{SledStore, Tree};
+
+    fn replica(store: &SharedStore) -> Arc<Sampling> {
+        let policy =
+            Arc::new(crate::policy::PolicyHandle::load(&crate::policy::shipped_dir()).unwrap());
+        let settings = crate::config::SamplingSettings {
+            intake_sample_rate: 1.0,
+            ..Default::default()
+        };
+        Arc::new(
+            Sampling::new(
+                store.clone(),
+                policy,
+                settings,
+                Arc::new(super::super::guard::SystemResolver),
+            )
+            .unwrap(),
+        )
+    }
+
+    /// Two replicas (two `Sampling`s, each with its own in-process tenant
+    /// locks) share one store and take the same tenant's pushes at once:
+    /// no count is lost, every kept item is one sample, and the hour's
+    /// tally counts each sample once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn replicas_pushing_for_one_tenant_at_once_count_every_sample_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let now = Timestamp::now();
+        let mut batch = Batch::new();
+        batch
+            .put(&Tenant {
+                id: TenantId::try_from("parlor".to_string()).unwrap(),
+                name: "Parlor".into(),
+                contacts: Vec::new(),
+                risk_tier: RiskTier::High,
+                status: TenantStatus::Active,
+                intake_budget_per_hour: 1_000_000,
+                enforcement: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .unwrap();
+        store.commit(batch).unwrap();
+        let (a, b) = (replica(&store), replica(&store));
+        let tenant = TenantId::try_from("parlor".to_string()).unwrap();
+        let mut tasks = Vec::new();
+        for r in 0..2 {
+            for round in 0..30 {
+                let (s, tenant) = (if r == 0 { a.clone() } else { b.clone() }, tenant.clone());
+                tasks.push(tokio::spawn(async move {
+                    let items = (0..5)
+                        .map(|i| Item {
+                            id: None,
+                            url: None,
+                            text: format!(
+                                "a calm post about gardening, replica {r} round {round} item {i}"
+                            ),
+                        })
+                        .collect();
+                    s.intake(&tenant, items).await.unwrap()
+                }));
+            }
+        }
+        let mut kept = 0;
+        for t in tasks {
+            kept += t.await.unwrap().sampled;
+        }
+        assert_eq!(kept, 300, "every distinct pushed item is kept at rate 1");
+        let samples = store
+            .scan_raw(Tree::Samples, b"parlor/", usize::MAX, false)
+            .unwrap()
+            .len();
+        let counter: IntakeCounter = store.get(b"parlor").unwrap().unwrap();
+        let tallied: u64 = store
+            .scan::<Tally>(b"parlor/", usize::MAX, false)
+            .unwrap()
+            .iter()
+            .map(|t| t.sampled)
+            .sum();
+        assert_eq!(samples, 300);
+        assert_eq!(counter.seen_total, 300, "no push lost from the counter");
+        assert_eq!(counter.kept_total, 300);
+        assert_eq!(tallied, 300, "the tallies count each sample once");
     }
 }
