@@ -164,9 +164,73 @@ else
   bad "a policy or settings change rolls the pod (checksum/config)" "checksums: '$a' '$b' '$c'"
 fi
 
+echo "== the postgres mode (helm/aupd/ci/postgres-*.yaml)"
+# holds NAME RENDERED EXPR: passes when the Python expression EXPR is true
+# over the render, with docs (every manifest), kind(K) (those of kind K),
+# one(K) (the only one of kind K), env(C) (a container's variables by name),
+# aupd() (the Deployment's aupd container) and job() (the Job's container).
+holds() {
+  local name=$1 rendered=$2 expr=$3 out
+  if out=$("$VENV/bin/python" - "$rendered" "$expr" 2>&1 <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+kind = lambda k: [d for d in docs if d["kind"] == k]
+def one(k):
+    (d,) = kind(k)
+    return d
+env = lambda c: {e["name"]: e for e in c.get("env", [])}
+aupd = lambda: one("Deployment")["spec"]["template"]["spec"]["containers"][0]
+job = lambda: one("Job")["spec"]["template"]["spec"]["containers"][0]
+sys.exit(0 if eval(sys.argv[2]) else 1)
+PY
+  ); then ok "$name"; else bad "$name" "$out"; fi
+}
+pg="$WORK/postgres-values.yaml"
+pgs="$WORK/postgres-chart-secret-values.yaml"
+if [[ -f "$pg" && -f "$pgs" ]]; then
+  holds "postgres: a Deployment of 3 replicas, no StatefulSet, no volume claim" "$pg" \
+    'one("Deployment")["spec"]["replicas"] == 3 and not kind("StatefulSet") and not kind("PersistentVolumeClaim") and "volumeClaimTemplates" not in one("Deployment")["spec"]'
+  holds "postgres: the database URL from the existing Secret, no chart Secret for it" "$pg" \
+    'env(aupd())["AUPD__STORE__DATABASE_URL"] == {"name": "AUPD__STORE__DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "aupd-database", "key": "url"}}} and not any(s["metadata"]["name"].endswith("-database") for s in kind("Secret"))'
+  holds "postgres: store.databaseUrl becomes a hook Secret made before the migration Job" "$pgs" \
+    'any(s["metadata"]["name"] == "aupd-database" and s["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade" and int(s["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(one("Job")["metadata"]["annotations"]["helm.sh/hook-weight"]) for s in kind("Secret"))'
+  holds "postgres: the database password never appears in a pod spec" "$pgs" \
+    '"trial-password" not in yaml.safe_dump(one("Deployment")) + yaml.safe_dump(one("Job"))'
+  holds "postgres: a pre-install,pre-upgrade hook Job runs aupd migrate, same image and Secret" "$pg" \
+    'one("Job")["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade" and job()["args"] == ["migrate"] and job()["image"] == aupd()["image"] and env(job())["AUPD__STORE__DATABASE_URL"] == env(aupd())["AUPD__STORE__DATABASE_URL"]'
+  holds "postgres: AUPD__CLUSTER__REPLICA_ID is the pod name" "$pg" \
+    'env(aupd())["AUPD__CLUSTER__REPLICA_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}'
+  holds "postgres: a PodDisruptionBudget for 3 replicas" "$pg" \
+    'one("PodDisruptionBudget")["spec"]["maxUnavailable"] == 1'
+  holds "postgres: no PodDisruptionBudget for one replica" "$pgs" 'not kind("PodDisruptionBudget")'
+  holds "postgres: the sled mode's probes" "$pg" \
+    '(aupd()["startupProbe"]["httpGet"]["path"], aupd()["livenessProbe"]["httpGet"]["path"], aupd()["readinessProbe"]["httpGet"]["path"]) == ("/healthz", "/healthz", "/readyz")'
+  holds "postgres: pool_size and lease_ms reach aupd.toml" "$pg" \
+    '"pool_size = 10" in one("ConfigMap")["data"]["aupd.toml"] and "lease_ms = 10000" in one("ConfigMap")["data"]["aupd.toml"]'
+  holds "postgres: the migration Job runs as the ServiceAccount given, which exists before hooks" "$pgs" \
+    'one("Job")["spec"]["template"]["spec"]["serviceAccountName"] == "aupd-workload"'
+  holds "sled: the default render is one StatefulSet pod, no Deployment, Job or PodDisruptionBudget" "$WORK/default-values.yaml" \
+    'one("StatefulSet")["spec"]["replicas"] == 1 and not kind("Deployment") and not kind("Job") and not kind("PodDisruptionBudget")'
+else
+  bad "postgres renders" "helm/aupd/ci/postgres-values.yaml or postgres-chart-secret-values.yaml did not render"
+fi
+
 echo "== values that must be refused"
 refuse "replicaCount: 2" "replicaCount must be 0 or 1.*sled" \
   "$HELM" template aupd "$CHART" --set replicaCount=2
+refuse "store.backend sled with replicaCount: 2" "replicaCount must be 0 or 1 with store.backend sled \\(got 2\\).*set store.backend=postgres" \
+  "$HELM" template aupd "$CHART" --set store.backend=sled --set replicaCount=2
+refuse "store.backend postgres without a database URL or Secret" "store.backend postgres needs the database URL: set store.existingSecret .* or store.databaseUrl" \
+  "$HELM" template aupd "$CHART" --set store.backend=postgres --set replicaCount=3
+refuse "store.databaseUrl and store.existingSecret together" "set store.databaseUrl or store.existingSecret, not both" \
+  "$HELM" template aupd "$CHART" --set store.backend=postgres --set store.existingSecret=db \
+  --set store.databaseUrl=postgres://aupd@db/aupd
+refuse "store.databaseUrl with store.backend sled" "store.databaseUrl and store.existingSecret are used only with store.backend postgres" \
+  "$HELM" template aupd "$CHART" --set store.databaseUrl=postgres://aupd@db/aupd
+refuse "store.databaseUrl that is not a postgres:// URL" "store.databaseUrl: Does not match pattern" \
+  "$HELM" template aupd "$CHART" --set store.backend=postgres --set store.databaseUrl=mysql://aupd@db/aupd
+refuse "store.backend: mysql" "store.backend: store.backend must be one of" \
+  "$HELM" template aupd "$CHART" --set store.backend=mysql
 refuse "mistyped key replicaCont" "Additional property replicaCont is not allowed" \
   "$HELM" template aupd "$CHART" --set replicaCont=1
 refuse "mistyped nested key service.prot" "service: Additional property prot is not allowed" \
@@ -215,8 +279,26 @@ echo "== rendered settings as aupd would load them"
 # through `aupd config check`: a key or value aupd refuses fails here.
 if [[ -n "$AUPD_BIN" ]]; then
   head -c 24 /dev/urandom | base64 >"$WORK/admin-token"
+  base_env=(AUPD__SERVER__BIND=0.0.0.0:8080 AUPD__STORE__PATH=/var/lib/aupd/store
+    AUPD__POLICY__DIR=policies AUPD__AUTH__ADMIN_TOKEN_FILE="$WORK/admin-token")
+  # What a postgres pod spec sets besides; the URL is a placeholder.
+  pg_env=(AUPD__STORE__BACKEND=postgres AUPD__CLUSTER__REPLICA_ID=aupd-5d8f7c9b4-x2x7q
+    AUPD__STORE__DATABASE_URL=postgres://aupd:placeholder@127.0.0.1:5432/aupd)
+  knows_postgres=true
+  probe=$(env "${base_env[@]}" AUPD__STORE__BACKEND=postgres "$AUPD_BIN" config check 2>&1)
+  if grep -q 'unknown field `backend`' <<<"$probe"; then
+    knows_postgres=false
+  fi
   for rendered in "$WORK"/*-values.yaml; do
     case_name=$(basename "$rendered" .yaml)
+    extra_env=()
+    if grep -q "^kind: Deployment" "$rendered"; then
+      if [[ "$knows_postgres" == false ]]; then
+        echo "skip: $AUPD_BIN predates store.backend; the settings of $case_name are not checked"
+        continue
+      fi
+      extra_env=("${pg_env[@]}")
+    fi
     "$VENV/bin/python" - "$rendered" "$WORK/$case_name.toml" <<'PY'
 import sys, yaml
 rendered, dest = sys.argv[1], sys.argv[2]
@@ -225,8 +307,7 @@ for doc in yaml.safe_load_all(open(rendered)):
         open(dest, "w").write(doc["data"]["aupd.toml"])
 PY
     check "aupd config check on the rendered settings ($case_name)" \
-      env AUPD__SERVER__BIND=0.0.0.0:8080 AUPD__STORE__PATH=/var/lib/aupd/store \
-      AUPD__POLICY__DIR=policies AUPD__AUTH__ADMIN_TOKEN_FILE="$WORK/admin-token" \
+      env "${base_env[@]}" "${extra_env[@]}" \
       "$AUPD_BIN" --config "$WORK/$case_name.toml" config check
   done
 else

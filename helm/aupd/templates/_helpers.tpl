@@ -73,12 +73,25 @@ admin-token
 {{- end }}
 
 {{/*
-Refuses values the schema cannot express. Included by the StatefulSet so
-every render runs it.
+Refuses values the schema cannot express. Included by validate.yaml, so
+every render runs it, whatever the backend.
 */}}
 {{- define "aupd.validate" -}}
+{{- $store := .Values.store }}
+{{- if eq $store.backend "sled" }}
 {{- if gt (int .Values.replicaCount) 1 }}
-{{- fail (printf "replicaCount must be 0 or 1 (got %v): the embedded sled store locks its directory, so only one aupd pod can run until a multi-replica store backend exists" .Values.replicaCount) }}
+{{- fail (printf "replicaCount must be 0 or 1 with store.backend sled (got %v): the embedded sled store locks its directory, so only one aupd pod can run; set store.backend=postgres (and a database) for several replicas" .Values.replicaCount) }}
+{{- end }}
+{{- if or $store.databaseUrl $store.existingSecret }}
+{{- fail "store.databaseUrl and store.existingSecret are used only with store.backend postgres; with sled they would be ignored" }}
+{{- end }}
+{{- else }}
+{{- if not (or $store.databaseUrl $store.existingSecret) }}
+{{- fail "store.backend postgres needs the database URL: set store.existingSecret (a Secret holding postgres://... under store.existingSecretKey) or store.databaseUrl" }}
+{{- end }}
+{{- if and $store.databaseUrl $store.existingSecret }}
+{{- fail "set store.databaseUrl or store.existingSecret, not both" }}
+{{- end }}
 {{- end }}
 {{- $grace := int .Values.settings.server.shutdown_grace_secs }}
 {{- if le (int .Values.terminationGracePeriodSeconds) $grace }}
@@ -103,5 +116,19 @@ every render runs it.
 {{- .Values.webhookSecretKey.existingSecretKey }}
 {{- else -}}
 key
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding the database URL (store.backend postgres). */}}
+{{- define "aupd.databaseSecretName" -}}
+{{- default (printf "%s-database" (include "aupd.fullname" .)) .Values.store.existingSecret }}
+{{- end }}
+
+{{/* Key of the database URL inside that Secret. */}}
+{{- define "aupd.databaseSecretKey" -}}
+{{- if .Values.store.existingSecret }}
+{{- .Values.store.existingSecretKey }}
+{{- else -}}
+database-url
 {{- end }}
 {{- end }}
