@@ -17,7 +17,7 @@ use crate::policy::PolicyHandle;
 use crate::readiness::Readiness;
 use crate::sampling::guard::{Resolver, SystemResolver};
 use crate::sampling::{worker, Sampling};
-use crate::store::{SharedStore, SledStore};
+use crate::store::SharedStore;
 use crate::workers::Workers;
 
 /// A built application: its listener is bound, nothing runs yet.
@@ -85,12 +85,7 @@ impl Application {
         let policy = Arc::new(PolicyHandle::load(&settings.policy.dir).with_context(|| {
             format!("loading the policy from {}", settings.policy.dir.display())
         })?);
-        let store: SharedStore = Arc::new(
-            SledStore::open_with_cache(&settings.store.path, settings.store.cache_mb * 1024 * 1024)
-                .with_context(|| {
-                    format!("opening the store in {}", settings.store.path.display())
-                })?,
-        );
+        let store: SharedStore = crate::store::open(&settings.store)?;
         let tokens = TokenRegistry::new(
             settings.auth.admin_token.as_ref().map(|s| s.expose()),
             store.clone(),
