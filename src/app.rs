@@ -101,6 +101,20 @@ impl Application {
         crate::store::ensure_indexes(&store).context("bringing the store's indexes up to date")?;
         log_audit_head(&store, "audit log head at start");
         let cases = CaseService::with_policy(store.clone(), policy.clone(), clock);
+        if settings.store.backend == crate::config::StoreBackend::Postgres {
+            if settings.delivery.secret_key.is_none() {
+                tracing::warn!(
+                    path = %settings.store.path.display(),
+                    "delivery.secret_key is not set: this replica seals webhook secrets with \
+                     the key file in store.path; replicas sharing the database must share \
+                     that key, so set delivery.secret_key (or its file) on every replica"
+                );
+            }
+            // sled makes the directory; with PostgreSQL only the key file
+            // may live there.
+            std::fs::create_dir_all(&settings.store.path)
+                .with_context(|| format!("creating {}", settings.store.path.display()))?;
+        }
         let key = crate::delivery::sealing::SecretKey::configured(
             &settings.delivery,
             &settings.store.path,
