@@ -61,18 +61,20 @@ pub fn test_database(store_path: &Path) -> Option<String> {
     Some(aupd::store::database_url(&admin, &name).unwrap())
 }
 
-/// Drops the database of the store at `store_path`, if there is one.
-pub fn drop_test_database(store_path: &Path) {
-    let (Some(admin), Ok(name)) = (
-        test_database_admin(),
-        std::fs::read_to_string(database_name_file(store_path)),
-    ) else {
-        return;
-    };
-    if let Err(e) = aupd::store::drop_database(&admin, name.trim()) {
-        eprintln!("could not drop test database {}: {e}", name.trim());
+/// The name of the database of the store at `store_path`, if it has one.
+fn test_database_name(store_path: &Path) -> Option<String> {
+    test_database_admin()?;
+    std::fs::read_to_string(database_name_file(store_path))
+        .ok()
+        .map(|n| n.trim().to_string())
+}
+
+fn drop_database_named(name: &str) {
+    if let Some(admin) = test_database_admin() {
+        if let Err(e) = aupd::store::drop_database(&admin, name) {
+            eprintln!("could not drop test database {name}: {e}");
+        }
     }
-    let _ = std::fs::remove_file(database_name_file(store_path));
 }
 
 /// Points `settings` at the store at `store_path`: sled there, or its
@@ -122,14 +124,15 @@ pub fn open_test_store(store_path: &Path) -> aupd::store::SharedStore {
 
 /// Drops a test app's database with the app, unless the app was stopped
 /// to be restarted on the same directory.
+/// (It holds the name: the directory with the name file may be gone first.)
 struct DatabaseGuard {
-    store_path: Option<PathBuf>,
+    name: Option<String>,
 }
 
 impl Drop for DatabaseGuard {
     fn drop(&mut self) {
-        if let Some(path) = self.store_path.take() {
-            drop_test_database(&path);
+        if let Some(name) = self.name.take() {
+            drop_database_named(&name);
         }
     }
 }
@@ -249,7 +252,7 @@ async fn start(options: Options, resolver: Option<Arc<dyn Resolver>>) -> TestApp
     }
     let app = Application::build_with(&settings, build).unwrap();
     let database = DatabaseGuard {
-        store_path: test_database_admin().map(|_| store_dir.path().join("store")),
+        name: test_database_name(&store_dir.path().join("store")),
     };
     let base = format!("http://127.0.0.1:{}", app.port());
     let cases = app.cases();
@@ -323,7 +326,7 @@ impl TestApp {
     /// Stops the app gracefully and waits for it (store flushed and closed).
     /// The database stays for a restart on the returned directory.
     pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
-        self.database.store_path = None;
+        self.database.name = None;
         self.handle.stop(true).await;
         self.task.await.unwrap().unwrap();
         self.store_dir
