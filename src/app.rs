@@ -17,7 +17,7 @@ use crate::policy::PolicyHandle;
 use crate::readiness::Readiness;
 use crate::sampling::guard::{Resolver, SystemResolver};
 use crate::sampling::{worker, Sampling};
-use crate::store::{SharedStore, SledStore};
+use crate::store::SharedStore;
 use crate::workers::Workers;
 
 /// A built application: its listener is bound, nothing runs yet.
@@ -85,12 +85,7 @@ impl Application {
         let policy = Arc::new(PolicyHandle::load(&settings.policy.dir).with_context(|| {
             format!("loading the policy from {}", settings.policy.dir.display())
         })?);
-        let store: SharedStore = Arc::new(
-            SledStore::open_with_cache(&settings.store.path, settings.store.cache_mb * 1024 * 1024)
-                .with_context(|| {
-                    format!("opening the store in {}", settings.store.path.display())
-                })?,
-        );
+        let store: SharedStore = crate::store::open(&settings.store)?;
         let tokens = TokenRegistry::new(
             settings.auth.admin_token.as_ref().map(|s| s.expose()),
             store.clone(),
@@ -106,6 +101,20 @@ impl Application {
         crate::store::ensure_indexes(&store).context("bringing the store's indexes up to date")?;
         log_audit_head(&store, "audit log head at start");
         let cases = CaseService::with_policy(store.clone(), policy.clone(), clock);
+        if settings.store.backend == crate::config::StoreBackend::Postgres {
+            if settings.delivery.secret_key.is_none() {
+                tracing::warn!(
+                    path = %settings.store.path.display(),
+                    "delivery.secret_key is not set: this replica seals webhook secrets with \
+                     the key file in store.path; replicas sharing the database must share \
+                     that key, so set delivery.secret_key (or its file) on every replica"
+                );
+            }
+            // sled makes the directory; with PostgreSQL only the key file
+            // may live there.
+            std::fs::create_dir_all(&settings.store.path)
+                .with_context(|| format!("creating {}", settings.store.path.display()))?;
+        }
         let key = crate::delivery::sealing::SecretKey::configured(
             &settings.delivery,
             &settings.store.path,

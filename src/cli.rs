@@ -43,6 +43,9 @@ pub enum Command {
     /// Check the settings.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Bring the PostgreSQL store's schema up to date (`serve` does this
+    /// too at start) and print the migrations applied.
+    Migrate,
 }
 
 /// `aupd config …`
@@ -288,6 +291,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Token(cmd) => token(cmd, &settings),
         Command::Config(_) => Ok(0),
+        Command::Migrate => migrate(&settings),
         Command::Audit(AuditCommand::Verify { expect_head }) => {
             audit_verify(&settings, expect_head.as_ref())
         }
@@ -401,13 +405,39 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 fn open_store(settings: &Settings) -> anyhow::Result<crate::store::SharedStore> {
-    let store = crate::store::SledStore::open(&settings.store.path).with_context(|| {
-        format!(
-            "opening the store in {} (if aupd is running, stop it first or use the /v1/tokens API)",
-            settings.store.path.display()
-        )
-    })?;
-    Ok(std::sync::Arc::new(store))
+    let store = crate::store::open(&settings.store);
+    if settings.store.backend == crate::config::StoreBackend::Sled {
+        return store.context(
+            "if aupd is running, stop it first or use the /v1/tokens API (sled allows one process)",
+        );
+    }
+    store
+}
+
+fn migrate(settings: &Settings) -> anyhow::Result<i32> {
+    use crate::config::StoreBackend;
+    let url = match (settings.store.backend, &settings.store.database_url) {
+        (StoreBackend::Postgres, Some(url)) => url,
+        _ => {
+            println!("the sled store needs no migrations (store.backend = \"sled\")");
+            return Ok(0);
+        }
+    };
+    let store = crate::store::PgStore::connect(url.expose(), 1)
+        .and_then(|s| s.migrate().map(|applied| (s, applied)))
+        .with_context(|| format!("migrating the PostgreSQL store at {}", url.redacted()));
+    let (_store, applied) = store?;
+    let latest = crate::store::MIGRATIONS.last().map_or(0, |m| m.version);
+    if applied.is_empty() {
+        println!("{} is up to date (migration {latest})", url.redacted());
+    }
+    for (version, name) in &applied {
+        println!("applied migration {version:04} {name}");
+    }
+    if !applied.is_empty() {
+        println!("{} is at migration {latest}", url.redacted());
+    }
+    Ok(0)
 }
 
 fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<i32> {

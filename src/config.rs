@@ -37,13 +37,83 @@ impl Serialize for Secret {
     }
 }
 
+/// A database URL: a secret, since it may hold a password. `Debug` and
+/// serialisation show it with the password masked (see [`redact_url`]).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a URL.
+    pub fn new(value: impl Into<String>) -> Self {
+        DatabaseUrl(value.into())
+    }
+
+    /// The URL itself, password included; call only to connect.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with its password masked, to show.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+/// A database URL fit to print: the password replaced by `***`. A
+/// `key=value` connection string has its `password=` masked; anything that
+/// cannot be read either way is masked whole.
+pub fn redact_url(url: &str) -> String {
+    if let Ok(mut parsed) = url::Url::parse(url) {
+        if parsed.password().is_some() {
+            let _ = parsed.set_password(Some("***"));
+        }
+        let mut query: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if query.iter().any(|(k, _)| k == "password") {
+            for (k, v) in &mut query {
+                if k == "password" {
+                    *v = "***".into();
+                }
+            }
+            parsed.query_pairs_mut().clear().extend_pairs(query);
+        }
+        return parsed.to_string();
+    }
+    if url.contains('=') && !url.contains("://") {
+        return url
+            .split_whitespace()
+            .map(|part| match part.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => part.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    "***".into()
+}
+
 /// All settings.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// HTTP server.
     pub server: ServerSettings,
-    /// Embedded store.
+    /// The store: embedded sled or PostgreSQL.
     pub store: StoreSettings,
     /// Policy files.
     pub policy: PolicySettings,
@@ -240,10 +310,29 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
-    /// Directory of the embedded store.
+    /// Directory of the embedded store (and, with either backend, of the
+    /// webhook secret key file aupd creates when none is configured).
     pub path: PathBuf,
     /// Page cache of the embedded store in MiB; bounds its memory.
     pub cache_mb: u64,
+    /// Which backend keeps the data.
+    pub backend: StoreBackend,
+    /// The PostgreSQL database (with `backend = "postgres"`). A secret.
+    pub database_url: Option<DatabaseUrl>,
+    /// File holding the database URL; wins over `database_url`.
+    pub database_url_file: Option<PathBuf>,
+    /// Most connections to PostgreSQL one replica keeps open.
+    pub pool_size: usize,
+}
+
+/// Where the store keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// sled in `store.path`: one process at a time.
+    Sled,
+    /// A PostgreSQL database shared by several replicas.
+    Postgres,
 }
 
 /// Policy settings.
@@ -324,6 +413,10 @@ impl Default for StoreSettings {
         StoreSettings {
             path: PathBuf::from("aupd-data"),
             cache_mb: 128,
+            backend: StoreBackend::Sled,
+            database_url: None,
+            database_url_file: None,
+            pool_size: 16,
         }
     }
 }
@@ -499,6 +592,13 @@ impl Settings {
             Ok(())
         }
         read(&self.auth.admin_token_file, &mut self.auth.admin_token)?;
+        if let Some(path) = &self.store.database_url_file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            self.store.database_url = Some(DatabaseUrl::new(text.trim()));
+        }
         read(
             &self.delivery.secret_key_file,
             &mut self.delivery.secret_key,
@@ -527,6 +627,27 @@ impl Settings {
         }
         if self.store.cache_mb < 8 {
             return Err(invalid("store.cache_mb", "must be at least 8".into()));
+        }
+        if self.store.backend == StoreBackend::Postgres {
+            let Some(url) = &self.store.database_url else {
+                return Err(invalid(
+                    "store.database_url",
+                    "required with store.backend = \"postgres\" (or store.database_url_file)"
+                        .into(),
+                ));
+            };
+            if let Err(e) = url.expose().parse::<tokio_postgres::Config>() {
+                return Err(invalid(
+                    "store.database_url",
+                    format!("`{}` is not a PostgreSQL URL: {e}", url.redacted()),
+                ));
+            }
+            if !(1..=1024).contains(&self.store.pool_size) {
+                return Err(invalid(
+                    "store.pool_size",
+                    "must be between 1 and 1024".into(),
+                ));
+            }
         }
         if let Some(key) = &self.delivery.secret_key {
             if let Err(message) = crate::delivery::sealing::SecretKey::parse(key.expose()) {
@@ -874,6 +995,72 @@ mod tests {
         assert!(!printed.contains("env-secret"));
         assert!(!format!("{s:?}").contains("env-secret"));
         assert!(!format!("{:?}", s.dotted()).contains("env-secret"));
+    }
+
+    #[test]
+    fn the_postgres_backend_needs_a_url_whose_password_is_never_printed() {
+        let err = Settings::load(None, env(&[("AUPD__STORE__BACKEND", "postgres")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store.database_url"), "{err}");
+        let err = Settings::load(None, env(&[("AUPD__STORE__BACKEND", "mysql")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("AUPD__STORE__BACKEND"), "{err}");
+        let s = Settings::load(
+            None,
+            env(&[
+                ("AUPD__STORE__BACKEND", "postgres"),
+                (
+                    "AUPD__STORE__DATABASE_URL",
+                    "postgres://aupd:pg-pass-4711@db.internal:5432/aupd",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.store.backend, StoreBackend::Postgres);
+        assert_eq!(s.store.pool_size, 16);
+        assert_eq!(
+            s.store.database_url.as_ref().unwrap().expose(),
+            "postgres://aupd:pg-pass-4711@db.internal:5432/aupd"
+        );
+        let printed = s.to_toml().unwrap();
+        assert!(
+            printed.contains("database_url = \"postgres://aupd:***@db.internal:5432/aupd\""),
+            "{printed}"
+        );
+        for shown in [printed, format!("{s:?}"), format!("{:?}", s.dotted())] {
+            assert!(!shown.contains("pg-pass-4711"), "{shown}");
+        }
+        let err = Settings::load(
+            None,
+            env(&[
+                ("AUPD__STORE__BACKEND", "postgres"),
+                ("AUPD__STORE__DATABASE_URL", "postgres://u:pg-pass-4711@h/d"),
+                ("AUPD__STORE__POOL_SIZE", "0"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("store.pool_size") && !err.contains("pg-pass"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn redacting_masks_passwords_in_every_form() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db?sslmode=disable"),
+            "postgres://u:***@h:5432/db?sslmode=disable"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert!(!redact_url("postgres://u@h/db?password=secret").contains("secret"));
+        assert_eq!(
+            redact_url("host=h user=u password=secret dbname=d"),
+            "host=h user=u password=*** dbname=d"
+        );
+        assert_eq!(redact_url("not a url: secret"), "***");
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! `aupd audit verify` over a real store on disk: intact, then tampered.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
-use std::sync::Arc;
+mod common;
 
-use aupd::store::{Batch, EventRecord, SharedStore, SledStore, Tree};
+use std::process::Command;
+
+use aupd::store::{Batch, EventRecord, SharedStore, Tree};
 
 fn verify(store_dir: &std::path::Path) -> (i32, String) {
     verify_with(store_dir, &[])
@@ -15,7 +16,7 @@ fn verify_with(store_dir: &std::path::Path, extra: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_aupd"))
         .args(["audit", "verify"])
         .args(extra)
-        .env("AUPD__STORE__PATH", store_dir)
+        .envs(common::store_env(store_dir))
         .env_remove("AUPD_CONFIG")
         .output()
         .unwrap();
@@ -31,7 +32,7 @@ fn verify_with(store_dir: &std::path::Path, extra: &[&str]) -> (i32, String) {
 
 /// Appends one event per `(kind, data)` and flushes.
 fn append(path: &std::path::Path, events: &[(&str, serde_json::Value)]) {
-    let store: SharedStore = Arc::new(SledStore::open(path).unwrap());
+    let store: SharedStore = common::open_test_store(path);
     for (kind, data) in events {
         let mut b = Batch::new();
         b.event(kind, Some("parlor"), data.clone()).unwrap();
@@ -52,7 +53,7 @@ fn printed_head(out: &str) -> String {
 /// re-hashes every record after it, and the stored head, so that the chain
 /// alone looks intact.
 fn rewrite_and_rehash(path: &std::path::Path, seq: u64, data: serde_json::Value) {
-    let store: SharedStore = Arc::new(SledStore::open(path).unwrap());
+    let store: SharedStore = common::open_test_store(path);
     let mut all = store.events_after(0, usize::MAX).unwrap();
     let mut prev = aupd::store::GENESIS_HASH.to_string();
     let mut b = Batch::new();
@@ -79,7 +80,7 @@ fn audit_verify_passes_an_intact_log_and_names_the_first_tampered_record() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     {
-        let store: SharedStore = Arc::new(SledStore::open(&path).unwrap());
+        let store: SharedStore = common::open_test_store(&path);
         for i in 0..10 {
             let mut b = Batch::new();
             b.event(
@@ -97,7 +98,7 @@ fn audit_verify_passes_an_intact_log_and_names_the_first_tampered_record() {
     assert!(out.starts_with("audit log intact: 10 records"), "{out}");
 
     {
-        let store: SharedStore = Arc::new(SledStore::open(&path).unwrap());
+        let store: SharedStore = common::open_test_store(&path);
         let key = 7u64.to_be_bytes().to_vec();
         let mut e: EventRecord =
             serde_json::from_slice(&store.get_raw(Tree::Events, &key).unwrap().unwrap()).unwrap();
@@ -292,7 +293,7 @@ fn audit_verify_prints_the_head_as_hash_at_sequence_number() {
     append(&path, &one_of_every_kind()[..3]);
     let (code, out) = verify(&path);
     assert_eq!(code, 0, "{out}");
-    let store: SharedStore = Arc::new(SledStore::open(&path).unwrap());
+    let store: SharedStore = common::open_test_store(&path);
     let last = store.events_after(2, 1).unwrap().remove(0);
     assert_eq!(
         out.trim(),

@@ -61,11 +61,11 @@ async fn messages_acknowledged_before_a_sigkill_arrive_after_restart_with_their_
         &config,
         format!(
             "[server]\nbind = \"127.0.0.1:{port}\"\nworkers = 2\n\
-             [store]\npath = {:?}\n[policy]\ndir = {:?}\n\
+             {}[policy]\ndir = {:?}\n\
              [auth]\nadmin_token = \"{ADMIN_TOKEN}\"\n[sampling]\nenabled = false\n\
              [log]\nlevel = \"warn\"\n\
              [delivery]\nallow_cidrs = [\"127.0.0.0/8\"]\npoll_ms = 20\nretry_scale = 0.0001\n",
-            dir.path().join("store"),
+            common::store_toml(&dir.path().join("store")),
             shipped_policies()
         ),
     )

@@ -290,7 +290,7 @@ fn readyz_around_sighup(change: impl FnOnce(&Path)) -> (String, String, bool) {
         .arg("serve")
         .env("AUPD__SERVER__BIND", format!("127.0.0.1:{port}"))
         .env("AUPD__POLICY__DIR", &policies)
-        .env("AUPD__STORE__PATH", dir.path().join("store"))
+        .envs(common::store_env(&dir.path().join("store")))
         .env("AUPD__AUTH__ADMIN_TOKEN", common::ADMIN_TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

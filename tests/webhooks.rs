@@ -746,8 +746,8 @@ async fn an_operator_changes_and_removes_an_endpoint() {
 
 /// The raw endpoint records in a stopped app's store.
 fn stored_endpoints(dir: &std::path::Path) -> Vec<Vec<u8>> {
-    use aupd::store::{SledStore, Store, Tree};
-    let store = SledStore::open(&dir.join("store")).unwrap();
+    use aupd::store::Tree;
+    let store = common::open_test_store(&dir.join("store"));
     store
         .scan_raw(Tree::Endpoints, b"", usize::MAX, false)
         .unwrap()
@@ -816,7 +816,7 @@ async fn signing_secrets_are_sealed_at_rest_and_sign_only_with_their_key() {
 #[tokio::test]
 async fn a_plain_secret_left_by_an_older_store_is_sealed_at_start_and_still_signs() {
     use aupd::domain::{Endpoint, SecretText};
-    use aupd::store::{Batch, SledStore, Store, Tree};
+    use aupd::store::{Batch, Tree};
     let app = webhook_app(|_| {}).await;
     let receiver = Receiver::start().await;
     let (id, secret) = register(&app, &receiver, "ops", json!({})).await;
@@ -824,8 +824,7 @@ async fn a_plain_secret_left_by_an_older_store_is_sealed_at_start_and_still_sign
     {
         // What an aupd from before sealing wrote: a plain secret, and no
         // mark that the store's secrets were sealed.
-        let store: std::sync::Arc<dyn Store> =
-            std::sync::Arc::new(SledStore::open(&dir.path().join("store")).unwrap());
+        let store = common::open_test_store(&dir.path().join("store"));
         let mut e: Endpoint = store.get(id.as_bytes()).unwrap().unwrap();
         e.secret = SecretText(secret.clone());
         let mut batch = Batch::new();

@@ -6,7 +6,10 @@
 
 pub mod audit;
 pub mod cases;
+#[cfg(test)]
+mod conformance;
 pub mod delivery;
+mod pg_store;
 pub mod records;
 mod sled_store;
 
@@ -15,6 +18,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use pg_store::{create_database, database_url, drop_database, PgStore, MIGRATIONS};
 pub use sled_store::SledStore;
 
 /// A named collection of records.
@@ -590,6 +594,28 @@ impl<'a> dyn Store + 'a {
             out.push((seq, raw));
         }
         Ok(out)
+    }
+}
+
+/// Opens the configured backend: sled in `store.path`, or the PostgreSQL
+/// database at `store.database_url` with its migrations applied.
+pub fn open(settings: &crate::config::StoreSettings) -> anyhow::Result<SharedStore> {
+    use anyhow::Context;
+    match settings.backend {
+        crate::config::StoreBackend::Sled => {
+            let store = SledStore::open_with_cache(&settings.path, settings.cache_mb * 1024 * 1024)
+                .with_context(|| format!("opening the store in {}", settings.path.display()))?;
+            Ok(Arc::new(store))
+        }
+        crate::config::StoreBackend::Postgres => {
+            let url = settings
+                .database_url
+                .as_ref()
+                .context("store.database_url is required with store.backend = \"postgres\"")?;
+            let store = PgStore::open(url.expose(), settings.pool_size)
+                .with_context(|| format!("opening the PostgreSQL store at {}", url.redacted()))?;
+            Ok(Arc::new(store))
+        }
     }
 }
 

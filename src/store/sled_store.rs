@@ -243,6 +243,13 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
+    fn conformance_on_sled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        crate::store::conformance::run(&store);
+    }
+
+    #[test]
     fn a_batch_commits_writes_and_gapless_events_together() {
         let dir = tempfile::tempdir().unwrap();
         let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());

@@ -1,10 +1,16 @@
 //! Shared test support: one `spawn_app()` that starts the real server with a
 //! temporary on-disk store, and a fake tenant site on loopback.
+//!
+//! With `AUPD_TEST_DATABASE_URL` set (an admin URL of a throwaway
+//! PostgreSQL cluster), every store is a fresh PostgreSQL database instead
+//! of sled: its name is kept in a file beside the store path, so a test
+//! that restarts with the same directory finds the same database.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod receiver;
 
 use std::net::{IpAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +26,117 @@ pub const TOKEN: &str = "test-admin-token-0123456789";
 /// The same, by the name older tests use.
 pub const ADMIN_TOKEN: &str = TOKEN;
 
+/// The PostgreSQL admin URL the suite runs on, if it runs on PostgreSQL.
+pub fn test_database_admin() -> Option<String> {
+    std::env::var("AUPD_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// Where the name of the database of the store at `store_path` is kept:
+/// beside the store path, in the test's directory.
+fn database_name_file(store_path: &Path) -> PathBuf {
+    let dir = store_path.parent().unwrap_or(Path::new("."));
+    let name = store_path
+        .file_name()
+        .map_or("store".into(), |n| n.to_string_lossy().into_owned());
+    dir.join(format!("{name}.pg-database"))
+}
+
+/// On PostgreSQL: the URL of the database of the store at `store_path`,
+/// created on first use (named `aupd_t_…`, so a leftover is easy to tell).
+pub fn test_database(store_path: &Path) -> Option<String> {
+    let admin = test_database_admin()?;
+    let file = database_name_file(store_path);
+    let name = match std::fs::read_to_string(&file) {
+        Ok(name) => name.trim().to_string(),
+        Err(_) => {
+            let name = format!("aupd_t_{}", uuid::Uuid::now_v7().simple());
+            aupd::store::create_database(&admin, &name).unwrap();
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, &name).unwrap();
+            name
+        }
+    };
+    Some(aupd::store::database_url(&admin, &name).unwrap())
+}
+
+/// The name of the database of the store at `store_path`, if it has one.
+fn test_database_name(store_path: &Path) -> Option<String> {
+    test_database_admin()?;
+    std::fs::read_to_string(database_name_file(store_path))
+        .ok()
+        .map(|n| n.trim().to_string())
+}
+
+fn drop_database_named(name: &str) {
+    if let Some(admin) = test_database_admin() {
+        if let Err(e) = aupd::store::drop_database(&admin, name) {
+            eprintln!("could not drop test database {name}: {e}");
+        }
+    }
+}
+
+/// Points `settings` at the store at `store_path`: sled there, or its
+/// PostgreSQL database when the suite runs on PostgreSQL.
+pub fn use_test_store(settings: &mut Settings, store_path: &Path) {
+    settings.store.path = store_path.to_path_buf();
+    if let Some(url) = test_database(store_path) {
+        settings.store.backend = aupd::config::StoreBackend::Postgres;
+        settings.store.database_url = Some(aupd::config::DatabaseUrl::new(url));
+        settings.store.pool_size = 8;
+    }
+}
+
+/// The `[store]` section of a config file for the store at `store_path`.
+pub fn store_toml(store_path: &Path) -> String {
+    let mut section = format!("[store]\npath = {:?}\n", store_path.display().to_string());
+    if let Some(url) = test_database(store_path) {
+        section.push_str(&format!(
+            "backend = \"postgres\"\ndatabase_url = {url:?}\npool_size = 8\n"
+        ));
+    }
+    section
+}
+
+/// The `AUPD__STORE__…` variables for a subprocess using the store at
+/// `store_path`.
+pub fn store_env(store_path: &Path) -> Vec<(String, String)> {
+    let mut env = vec![(
+        "AUPD__STORE__PATH".to_string(),
+        store_path.display().to_string(),
+    )];
+    if let Some(url) = test_database(store_path) {
+        env.push(("AUPD__STORE__BACKEND".into(), "postgres".into()));
+        env.push(("AUPD__STORE__DATABASE_URL".into(), url));
+    }
+    env
+}
+
+/// Opens the store at `store_path` directly (the app using it stopped):
+/// sled, or its PostgreSQL database when the suite runs on PostgreSQL.
+pub fn open_test_store(store_path: &Path) -> aupd::store::SharedStore {
+    match test_database(store_path) {
+        Some(url) => Arc::new(aupd::store::PgStore::open(&url, 4).unwrap()),
+        None => Arc::new(aupd::store::SledStore::open(store_path).unwrap()),
+    }
+}
+
+/// Drops a test app's database with the app, unless the app was stopped
+/// to be restarted on the same directory.
+/// (It holds the name: the directory with the name file may be gone first.)
+struct DatabaseGuard {
+    name: Option<String>,
+}
+
+impl Drop for DatabaseGuard {
+    fn drop(&mut self) {
+        if let Some(name) = self.name.take() {
+            drop_database_named(&name);
+        }
+    }
+}
+
 /// A running aupd.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
@@ -33,6 +150,7 @@ pub struct TestApp {
     /// The store directory (kept alive with the app; reusable for a restart).
     pub store_dir: Arc<tempfile::TempDir>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    database: DatabaseGuard,
 }
 
 /// How to start a test app.
@@ -115,7 +233,7 @@ async fn start(options: Options, resolver: Option<Arc<dyn Resolver>>) -> TestApp
     settings.server.bind = "127.0.0.1:0".into();
     settings.server.workers = 2;
     settings.server.shutdown_grace_secs = 1;
-    settings.store.path = store_dir.path().join("store");
+    use_test_store(&mut settings, &store_dir.path().join("store"));
     settings.policy.dir = concat!(env!("CARGO_MANIFEST_DIR"), "/policies").into();
     settings.auth.admin_token = Some(aupd::config::Secret::new(TOKEN));
     settings.sampling.tick_ms = 20;
@@ -133,6 +251,9 @@ async fn start(options: Options, resolver: Option<Arc<dyn Resolver>>) -> TestApp
         build.clock = clock;
     }
     let app = Application::build_with(&settings, build).unwrap();
+    let database = DatabaseGuard {
+        name: test_database_name(&store_dir.path().join("store")),
+    };
     let base = format!("http://127.0.0.1:{}", app.port());
     let cases = app.cases();
     let handle = app.handle();
@@ -145,6 +266,7 @@ async fn start(options: Options, resolver: Option<Arc<dyn Resolver>>) -> TestApp
         handle,
         store_dir,
         task,
+        database,
     }
 }
 
@@ -202,7 +324,9 @@ impl TestApp {
     }
 
     /// Stops the app gracefully and waits for it (store flushed and closed).
-    pub async fn stop(self) -> Arc<tempfile::TempDir> {
+    /// The database stays for a restart on the returned directory.
+    pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
+        self.database.name = None;
         self.handle.stop(true).await;
         self.task.await.unwrap().unwrap();
         self.store_dir
@@ -614,9 +738,9 @@ pub async fn start_daemon(
         &config,
         format!(
             "[server]\nbind = \"127.0.0.1:{port}\"\n{server}\
-             [store]\npath = \"{}\"\n[policy]\ndir = \"{}\"\n\
+             {}[policy]\ndir = \"{}\"\n\
              [auth]\nadmin_token = \"{TOKEN}\"\n{rest}",
-            dir.join("store").display(),
+            store_toml(&dir.join("store")),
             concat!(env!("CARGO_MANIFEST_DIR"), "/policies"),
         ),
     )

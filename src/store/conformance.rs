@@ -1,0 +1,210 @@
+//! What every backend must do alike: one function run against each.
+
+use super::{Batch, Op, SharedStore, StoreError, Tree};
+
+fn put(tree: Tree, key: &[u8], value: &[u8]) -> Op {
+    Op::Put {
+        tree,
+        key: key.to_vec(),
+        value: value.to_vec(),
+    }
+}
+
+fn batch(ops: Vec<Op>) -> Batch {
+    let mut b = Batch::new();
+    b.ops = ops;
+    b
+}
+
+fn keys(rows: &[(Vec<u8>, Vec<u8>)]) -> Vec<Vec<u8>> {
+    rows.iter().map(|(k, _)| k.clone()).collect()
+}
+
+/// Checks `store`, which must be empty.
+pub(crate) fn run(store: &SharedStore) {
+    // Round trip, trees kept apart.
+    store
+        .commit(batch(vec![
+            put(Tree::Tenants, b"a", b"1"),
+            put(Tree::Sources, b"a", b"2"),
+        ]))
+        .unwrap();
+    assert_eq!(store.get_raw(Tree::Tenants, b"a").unwrap().unwrap(), b"1");
+    assert_eq!(store.get_raw(Tree::Sources, b"a").unwrap().unwrap(), b"2");
+    assert!(store.get_raw(Tree::Samples, b"a").unwrap().is_none());
+
+    // Prefix scans both ways, with 0xFF bytes in keys and prefixes.
+    let ks: Vec<Vec<u8>> = vec![
+        b"p/".to_vec(),
+        b"p/1".to_vec(),
+        b"p/2".to_vec(),
+        vec![b'p', b'/', 0xFF],
+        vec![b'p', b'/', 0xFF, 0xFF, 0],
+        b"p0".to_vec(),
+        b"q".to_vec(),
+        vec![0xFF],
+        vec![0xFF, 0xFF],
+        vec![0xFF, 0xFF, 1],
+    ];
+    store
+        .commit(batch(
+            ks.iter().map(|k| put(Tree::Samples, k, b"v")).collect(),
+        ))
+        .unwrap();
+    let scan = |prefix: &[u8], limit, newest_first| {
+        keys(
+            &store
+                .scan_raw(Tree::Samples, prefix, limit, newest_first)
+                .unwrap(),
+        )
+    };
+    assert_eq!(scan(b"p/", usize::MAX, false), ks[0..5].to_vec());
+    let mut rev = ks[0..5].to_vec();
+    rev.reverse();
+    assert_eq!(scan(b"p/", usize::MAX, true), rev);
+    assert_eq!(scan(b"p/", 2, true), rev[0..2].to_vec());
+    assert_eq!(scan(b"p/", 2, false), ks[0..2].to_vec());
+    assert_eq!(scan(&[b'p', b'/', 0xFF], 10, false), ks[3..5].to_vec());
+    assert_eq!(scan(&[0xFF], 10, false), ks[7..10].to_vec());
+    assert_eq!(
+        scan(&[0xFF, 0xFF], 10, true),
+        vec![ks[9].clone(), ks[8].clone()]
+    );
+    assert_eq!(scan(b"", usize::MAX, false).len(), ks.len());
+    assert_eq!(scan(b"", 1, true), vec![ks[9].clone()]);
+    assert!(scan(b"p/", 0, false).is_empty());
+    assert!(scan(b"zz", 10, false).is_empty());
+
+    // Ranges: start inclusive, end exclusive, limited.
+    let range = |start: &[u8], end: &[u8], limit| {
+        keys(
+            &store
+                .range_raw_limited(Tree::Samples, start, end, limit)
+                .unwrap(),
+        )
+    };
+    assert_eq!(range(b"p/1", b"p/2", 10), vec![b"p/1".to_vec()]);
+    assert_eq!(range(b"p/", b"q", 2), ks[0..2].to_vec());
+    assert_eq!(
+        keys(
+            &store
+                .range_raw(Tree::Samples, b"p0", &[0xFF, 0xFF])
+                .unwrap()
+        ),
+        vec![b"p0".to_vec(), b"q".to_vec(), vec![0xFF]]
+    );
+
+    // A failed precondition writes nothing, events included.
+    let head = super::audit::head(store).unwrap();
+    let mut b = batch(vec![
+        Op::Expect {
+            tree: Tree::Tenants,
+            key: b"a".to_vec(),
+            value: Some(b"old".to_vec()),
+        },
+        put(Tree::Tenants, b"a", b"3"),
+        put(Tree::Tenants, b"new", b"3"),
+    ]);
+    b.event("x.lost", None, serde_json::json!({})).unwrap();
+    match store.commit(b) {
+        Err(StoreError::Conflict(tree)) => assert_eq!(tree, "tenants"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.get_raw(Tree::Tenants, b"a").unwrap().unwrap(), b"1");
+    assert!(store.get_raw(Tree::Tenants, b"new").unwrap().is_none());
+    assert_eq!(super::audit::head(store).unwrap(), head);
+    // Expecting absence of a present record conflicts; of an absent one holds.
+    let absent = |key: &[u8]| Op::Expect {
+        tree: Tree::Tenants,
+        key: key.to_vec(),
+        value: None,
+    };
+    assert!(matches!(
+        store.commit(batch(vec![absent(b"a")])),
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .commit(batch(vec![
+            absent(b"b"),
+            Op::Expect {
+                tree: Tree::Tenants,
+                key: b"a".to_vec(),
+                value: Some(b"1".to_vec()),
+            },
+            put(Tree::Tenants, b"b", b"4"),
+        ]))
+        .unwrap();
+    assert_eq!(store.get_raw(Tree::Tenants, b"b").unwrap().unwrap(), b"4");
+
+    // Writes of one key apply in order: the last wins.
+    store
+        .commit(batch(vec![
+            put(Tree::Tenants, b"c", b"1"),
+            Op::Delete {
+                tree: Tree::Tenants,
+                key: b"c".to_vec(),
+            },
+            put(Tree::Tenants, b"d", b"1"),
+            put(Tree::Tenants, b"d", b"2"),
+            Op::Delete {
+                tree: Tree::Tenants,
+                key: b"b".to_vec(),
+            },
+        ]))
+        .unwrap();
+    assert!(store.get_raw(Tree::Tenants, b"c").unwrap().is_none());
+    assert!(store.get_raw(Tree::Tenants, b"b").unwrap().is_none());
+    assert_eq!(store.get_raw(Tree::Tenants, b"d").unwrap().unwrap(), b"2");
+    // Deleting what is not there is no error.
+    store
+        .commit(batch(vec![Op::Delete {
+            tree: Tree::Tenants,
+            key: b"nothing".to_vec(),
+        }]))
+        .unwrap();
+    assert!(store.commit(Batch::new()).unwrap().is_empty());
+
+    // Events: gapless, chained, indexed per case, written with the batch.
+    let mut b = batch(vec![put(Tree::Cases, b"c1", b"case")]);
+    b.event("case.opened", Some("t"), serde_json::json!({"case": "c1"}))
+        .unwrap();
+    b.event("delivery.sent", None, serde_json::json!({"case": "c1"}))
+        .unwrap();
+    assert_eq!(store.commit(b).unwrap(), vec![1, 2]);
+    let mut b = Batch::new();
+    b.event(
+        "case.closed",
+        Some("t"),
+        serde_json::json!({"case": "c1", "f": 0.1}),
+    )
+    .unwrap();
+    assert_eq!(store.commit(b).unwrap(), vec![3]);
+    store.flush().unwrap();
+    let events = store.events_after(0, 10).unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(events[1].prev, events[0].hash);
+    assert_eq!(events[2].prev, events[1].hash);
+    assert_eq!(store.events_after(1, 1).unwrap()[0].seq, 2);
+    let case: Vec<u64> = store
+        .case_events("c1")
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(case, vec![1, 3]);
+    let head = super::audit::head(store).unwrap();
+    assert_eq!((head.seq, head.hash.as_str()), (3, events[2].hash.as_str()));
+    assert_eq!(
+        super::audit::verify(store, None).unwrap(),
+        super::audit::AuditVerdict::Intact {
+            records: 3,
+            head: events[2].hash.clone()
+        }
+    );
+    let raw = store.events_after_raw(2, 10).unwrap();
+    assert_eq!(raw.len(), 1);
+    assert_eq!(raw[0].0, 3);
+}

@@ -1,0 +1,943 @@
+//! The PostgreSQL backend, for several replicas sharing one store.
+//!
+//! Every tree lives in one table, `kv (tree, key, value)`, holding the same
+//! bytes sled keeps: the event log under [`Tree::Events`] with big-endian
+//! sequence keys, its head in [`Tree::Meta`], so every reader works as on
+//! sled. The [`Store`] trait is synchronous and is called from blocking
+//! threads and from async code alike, so the store owns a small runtime of
+//! its own: each call runs there and the caller waits on a channel (never
+//! `block_on`, which panics inside another runtime).
+//!
+//! A commit is one READ COMMITTED transaction. It first takes an advisory
+//! lock per key it touches, in sorted order, so two writers of one key
+//! queue and a precondition read under the lock cannot be raced; then it
+//! checks the preconditions, applies the writes, and, when it has events,
+//! takes one global event lock last, reads the chain head, seals its events
+//! and writes them with the new head. The event lock makes the log gapless:
+//! the next committer reads the head only after the previous one committed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{IsolationLevel, NoTls};
+
+use super::sled_store::{EVENT_HEAD, EVENT_SEQ};
+use super::{
+    case_events_key, event_case, Batch, EventRecord, Op, Result, Store, StoreError, Tree,
+    GENESIS_HASH,
+};
+
+/// One schema migration, applied once per database in version order.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Its version; versions increase by one from 1.
+    pub version: i32,
+    /// A short name.
+    pub name: &'static str,
+    /// The SQL, run in one transaction with the others being applied.
+    pub sql: &'static str,
+}
+
+/// Every migration this build knows, oldest first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "kv",
+    sql: include_str!("migrations/0001_kv.sql"),
+}];
+
+/// Advisory lock (one bigint key) held while migrations are applied.
+const MIGRATION_LOCK: i64 = 0x6175_7064_6d69_6772; // "aupdmigr"
+/// Advisory lock (one bigint key) held by a commit that appends events.
+/// Single-bigint keys do not overlap the (int4, int4) keys of the per-key
+/// locks.
+const EVENT_LOCK: i64 = 0x6175_7064_6576_6e74; // "aupdevnt"
+
+/// The stable id a tree is stored under. Never renumber: these are on disk.
+/// A new tree takes the next free id.
+pub fn tree_id(tree: Tree) -> i16 {
+    match tree {
+        Tree::Meta => 0,
+        Tree::Events => 1,
+        Tree::Tenants => 2,
+        Tree::Sources => 3,
+        Tree::SourceState => 4,
+        Tree::Samples => 5,
+        Tree::Seen => 6,
+        Tree::Findings => 7,
+        Tree::Tallies => 8,
+        Tree::Alerts => 9,
+        Tree::Intake => 10,
+        Tree::Cases => 11,
+        Tree::Deadlines => 12,
+        Tree::DeadlineDue => 13,
+        Tree::Outbox => 14,
+        Tree::Tokens => 15,
+        Tree::Reports => 16,
+        Tree::OutboxNew => 17,
+        Tree::Endpoints => 18,
+        Tree::Deliveries => 19,
+        Tree::DeliveryDue => 20,
+        Tree::Orders => 21,
+        Tree::Receipts => 22,
+        Tree::OperatorAlerts => 23,
+        Tree::CaseEvents => 24,
+        Tree::CaseIndex => 25,
+        Tree::MessageDeliveries => 26,
+    }
+}
+
+/// The key of a key's advisory lock within its tree: 32-bit FNV-1a, the
+/// same in every replica and every build.
+fn key_lock(key: &[u8]) -> i32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h as i32
+}
+
+/// The smallest key greater than every key starting with `prefix`, or
+/// `None` when there is none (an empty prefix, or one of 0xFF bytes only).
+fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// Maps a PostgreSQL failure: a serialization failure or deadlock is a
+/// conflict (retry); everything else is a backend failure.
+fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    match e.code() {
+        Some(c)
+            if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
+            StoreError::Conflict("a record")
+        }
+        _ => StoreError::Backend(format!("postgres: {}", describe(&e))),
+    }
+}
+
+/// The error with its database message (tokio-postgres's `Display` alone
+/// says only "db error").
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg_error(e),
+        other => StoreError::Backend(format!("postgres connection pool: {other}")),
+    }
+}
+
+/// PostgreSQL, shared by every replica.
+pub struct PgStore {
+    pool: Pool,
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    /// Where it connects, password masked (for Debug and messages).
+    target: String,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Safe from inside another runtime, unlike dropping the runtime.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` with at most `pool_size` connections and brings
+    /// the schema up to date (see [`PgStore::migrate`]).
+    pub fn open(url: &str, pool_size: usize) -> Result<Self> {
+        let store = Self::connect(url, pool_size)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Connects without touching the schema. Connections are made on
+    /// first use.
+    pub fn connect(url: &str, pool_size: usize) -> Result<Self> {
+        let target = crate::config::redact_url(url);
+        let config: tokio_postgres::Config = url.parse().map_err(|e| {
+            StoreError::Backend(format!("the database URL {target} is not valid: {e}"))
+        })?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("aupd-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Backend(format!("starting the postgres runtime: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(Duration::from_secs(15)))
+            .wait_timeout(Some(Duration::from_secs(60)))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("building the postgres pool: {e}")))?;
+        let handle = runtime.handle().clone();
+        Ok(PgStore {
+            pool,
+            runtime: Some(runtime),
+            handle,
+            target,
+        })
+    }
+
+    /// Where the store connects, password masked.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Runs `work` on the store's runtime and waits for its answer.
+    fn run<T, F, Fut>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Pool) -> Fut,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let fut = work(self.pool.clone());
+        self.handle.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        rx.recv()
+            .map_err(|_| StoreError::Backend("the postgres runtime stopped".into()))?
+    }
+
+    /// Applies the migrations the database lacks, under an advisory lock so
+    /// replicas starting together apply each once. Returns those applied
+    /// (version, name). Refuses a database migrated by a newer build.
+    pub fn migrate(&self) -> Result<Vec<(i32, &'static str)>> {
+        self.run(|pool| async move {
+            let mut client = pool.get().await.map_err(pool_error)?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(pg_error)?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS aupd_migrations (
+                     version integer PRIMARY KEY,
+                     name text NOT NULL,
+                     applied_at timestamptz NOT NULL DEFAULT now()
+                 )",
+            )
+            .await
+            .map_err(pg_error)?;
+            let row = tx
+                .query_one("SELECT coalesce(max(version), 0) FROM aupd_migrations", &[])
+                .await
+                .map_err(pg_error)?;
+            let current: i32 = row.get(0);
+            let known = MIGRATIONS.last().map_or(0, |m| m.version);
+            if current > known {
+                return Err(StoreError::Backend(format!(
+                    "the database's schema is at migration {current}, newer than this \
+                     build knows ({known}): run a newer aupd against it"
+                )));
+            }
+            let mut applied = Vec::new();
+            for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+                tx.batch_execute(m.sql).await.map_err(|e| {
+                    StoreError::Backend(format!(
+                        "applying migration {} ({}): {}",
+                        m.version,
+                        m.name,
+                        describe(&e)
+                    ))
+                })?;
+                tx.execute(
+                    "INSERT INTO aupd_migrations (version, name) VALUES ($1, $2)",
+                    &[&m.version, &m.name],
+                )
+                .await
+                .map_err(pg_error)?;
+                applied.push((m.version, m.name));
+            }
+            tx.commit().await.map_err(pg_error)?;
+            Ok(applied)
+        })
+    }
+}
+
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+async fn select_rows(
+    pool: Pool,
+    sql: &'static str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Rows> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
+    let rows = client.query(&stmt, params).await.map_err(pg_error)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+        .collect())
+}
+
+impl Store for PgStore {
+    fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let key = key.to_vec();
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached("SELECT value FROM kv WHERE tree = $1 AND key = $2")
+                .await
+                .map_err(pg_error)?;
+            let row = client
+                .query_opt(&stmt, &[&tree_id(tree), &key])
+                .await
+                .map_err(pg_error)?;
+            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+        })
+    }
+
+    fn scan_raw(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Rows> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let start = prefix.to_vec();
+        let end = prefix_successor(prefix);
+        let limit = limit_param(limit);
+        self.run(move |pool| async move {
+            let id = tree_id(tree);
+            match (end, newest_first) {
+                (Some(end), false) => {
+                    select_rows(
+                        pool,
+                        "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 AND key < $3 \
+                         ORDER BY key LIMIT $4",
+                        &[&id, &start, &end, &limit],
+                    )
+                    .await
+                }
+                (Some(end), true) => {
+                    select_rows(
+                        pool,
+                        "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 AND key < $3 \
+                         ORDER BY key DESC LIMIT $4",
+                        &[&id, &start, &end, &limit],
+                    )
+                    .await
+                }
+                (None, false) => {
+                    select_rows(
+                        pool,
+                        "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 \
+                         ORDER BY key LIMIT $3",
+                        &[&id, &start, &limit],
+                    )
+                    .await
+                }
+                (None, true) => {
+                    select_rows(
+                        pool,
+                        "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 \
+                         ORDER BY key DESC LIMIT $3",
+                        &[&id, &start, &limit],
+                    )
+                    .await
+                }
+            }
+        })
+    }
+
+    fn range_raw(&self, tree: Tree, start: &[u8], end: &[u8]) -> Result<Rows> {
+        self.range_raw_limited(tree, start, end, usize::MAX)
+    }
+
+    fn range_raw_limited(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Rows> {
+        if limit == 0 || start >= end {
+            return Ok(Vec::new());
+        }
+        let (start, end, limit) = (start.to_vec(), end.to_vec(), limit_param(limit));
+        self.run(move |pool| async move {
+            select_rows(
+                pool,
+                "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 AND key < $3 \
+                 ORDER BY key LIMIT $4",
+                &[&tree_id(tree), &start, &end, &limit],
+            )
+            .await
+        })
+    }
+
+    fn commit(&self, batch: Batch) -> Result<Vec<u64>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(move |pool| commit(pool, batch))
+    }
+
+    /// A commit is durable once PostgreSQL acknowledged it.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A precondition: tree, key, the value it must still hold.
+type Expected<'a> = (Tree, &'a [u8], Option<&'a [u8]>);
+
+async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
+    // The last write of each key wins, as when sled applies them in order;
+    // one upsert may touch a row only once.
+    let mut writes: BTreeMap<(i16, &[u8]), Option<&[u8]>> = BTreeMap::new();
+    let mut expects: Vec<Expected> = Vec::new();
+    let mut locks: Vec<(i32, i32)> = Vec::new();
+    for op in batch.ops() {
+        match op {
+            Op::Put { tree, key, value } => {
+                writes.insert((tree_id(*tree), key), Some(value));
+                locks.push((i32::from(tree_id(*tree)), key_lock(key)));
+            }
+            Op::Delete { tree, key } => {
+                writes.insert((tree_id(*tree), key), None);
+                locks.push((i32::from(tree_id(*tree)), key_lock(key)));
+            }
+            Op::Expect { tree, key, value } => {
+                expects.push((*tree, key, value.as_deref()));
+                locks.push((i32::from(tree_id(*tree)), key_lock(key)));
+            }
+        }
+    }
+    locks.sort_unstable();
+    locks.dedup();
+
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .start()
+        .await
+        .map_err(pg_error)?;
+
+    if !locks.is_empty() {
+        let (trees, keys): (Vec<i32>, Vec<i32>) = locks.into_iter().unzip();
+        let stmt = tx
+            .prepare_cached(
+                "SELECT pg_advisory_xact_lock(t, k) \
+                 FROM unnest($1::int4[], $2::int4[]) WITH ORDINALITY AS u(t, k, n) ORDER BY n",
+            )
+            .await
+            .map_err(pg_error)?;
+        tx.execute(&stmt, &[&trees, &keys])
+            .await
+            .map_err(pg_error)?;
+    }
+
+    if !expects.is_empty() {
+        let trees: Vec<i16> = expects.iter().map(|(t, _, _)| tree_id(*t)).collect();
+        let keys: Vec<&[u8]> = expects.iter().map(|(_, k, _)| *k).collect();
+        let stmt = tx
+            .prepare_cached(
+                "SELECT u.n, kv.value \
+                 FROM unnest($1::smallint[], $2::bytea[]) WITH ORDINALITY AS u(t, k, n) \
+                 LEFT JOIN kv ON kv.tree = u.t AND kv.key = u.k ORDER BY u.n",
+            )
+            .await
+            .map_err(pg_error)?;
+        let rows = tx.query(&stmt, &[&trees, &keys]).await.map_err(pg_error)?;
+        for row in rows {
+            let n: i64 = row.get(0);
+            let now: Option<Vec<u8>> = row.get(1);
+            let Some((tree, _, expected)) =
+                usize::try_from(n - 1).ok().and_then(|i| expects.get(i))
+            else {
+                continue;
+            };
+            if now.as_deref() != *expected {
+                tx.rollback().await.map_err(pg_error)?;
+                return Err(StoreError::Conflict(tree.name()));
+            }
+        }
+    }
+
+    let mut put_trees: Vec<i16> = Vec::new();
+    let mut put_keys: Vec<Vec<u8>> = Vec::new();
+    let mut put_values: Vec<Vec<u8>> = Vec::new();
+    let mut del_trees: Vec<i16> = Vec::new();
+    let mut del_keys: Vec<&[u8]> = Vec::new();
+    for ((tree, key), value) in &writes {
+        match value {
+            Some(v) => {
+                put_trees.push(*tree);
+                put_keys.push(key.to_vec());
+                put_values.push(v.to_vec());
+            }
+            None => {
+                del_trees.push(*tree);
+                del_keys.push(key);
+            }
+        }
+    }
+    if !del_trees.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "DELETE FROM kv WHERE (tree, key) IN \
+                 (SELECT t, k FROM unnest($1::smallint[], $2::bytea[]) AS u(t, k))",
+            )
+            .await
+            .map_err(pg_error)?;
+        tx.execute(&stmt, &[&del_trees, &del_keys])
+            .await
+            .map_err(pg_error)?;
+    }
+
+    let mut seqs = Vec::with_capacity(batch.events().len());
+    if !batch.events().is_empty() {
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENT_LOCK])
+            .await
+            .map_err(pg_error)?;
+        // This batch's own writes to the meta keys count, as on sled.
+        let pending = |key: &[u8]| writes.get(&(tree_id(Tree::Meta), key)).copied();
+        let stored = |rows: &[tokio_postgres::Row], key: &[u8]| {
+            rows.iter()
+                .find(|r| r.get::<_, &[u8]>(0) == key)
+                .map(|r| r.get::<_, Vec<u8>>(1))
+        };
+        let rows = tx
+            .query(
+                "SELECT key, value FROM kv WHERE tree = $1 AND key IN ($2, $3)",
+                &[&tree_id(Tree::Meta), &EVENT_SEQ, &EVENT_HEAD],
+            )
+            .await
+            .map_err(pg_error)?;
+        let seq_bytes = match pending(EVENT_SEQ) {
+            Some(v) => v.map(<[u8]>::to_vec),
+            None => stored(&rows, EVENT_SEQ),
+        };
+        let head_bytes = match pending(EVENT_HEAD) {
+            Some(v) => v.map(<[u8]>::to_vec),
+            None => stored(&rows, EVENT_HEAD),
+        };
+        let mut seq = match seq_bytes {
+            Some(v) => u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Backend("event sequence is corrupt".into()))?,
+            ),
+            None => 0,
+        };
+        let mut prev = match head_bytes {
+            Some(v) => String::from_utf8_lossy(&v).into_owned(),
+            None => GENESIS_HASH.to_string(),
+        };
+        // Taken under the event lock, so times follow the sequence.
+        let at = jiff::Timestamp::now();
+        let mut extra: BTreeMap<(i16, Vec<u8>), Vec<u8>> = BTreeMap::new();
+        for e in batch.events() {
+            seq += 1;
+            let mut record = EventRecord {
+                seq,
+                at,
+                kind: e.kind.clone(),
+                tenant: e.tenant.clone(),
+                data: e.data.clone(),
+                prev: prev.clone(),
+                hash: String::new(),
+            };
+            let bytes = record
+                .seal()
+                .map_err(|e| StoreError::Backend(format!("sealing an event: {e}")))?;
+            prev = record.hash.clone();
+            extra.insert((tree_id(Tree::Events), seq.to_be_bytes().to_vec()), bytes);
+            if let Some(case) = event_case(&e.kind, &e.data) {
+                extra.insert(
+                    (tree_id(Tree::CaseEvents), case_events_key(case, seq)),
+                    Vec::new(),
+                );
+            }
+            seqs.push(seq);
+        }
+        extra.insert(
+            (tree_id(Tree::Meta), EVENT_SEQ.to_vec()),
+            seq.to_be_bytes().to_vec(),
+        );
+        extra.insert(
+            (tree_id(Tree::Meta), EVENT_HEAD.to_vec()),
+            prev.into_bytes(),
+        );
+        // The event writes replace any write of the same key in the batch.
+        let mut merged: BTreeMap<(i16, Vec<u8>), Vec<u8>> = put_trees
+            .drain(..)
+            .zip(put_keys.drain(..))
+            .zip(put_values.drain(..))
+            .collect();
+        merged.extend(extra);
+        for ((t, k), v) in merged {
+            put_trees.push(t);
+            put_keys.push(k);
+            put_values.push(v);
+        }
+    }
+
+    if !put_trees.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO kv (tree, key, value) \
+                 SELECT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) \
+                 ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
+            )
+            .await
+            .map_err(pg_error)?;
+        tx.execute(&stmt, &[&put_trees, &put_keys, &put_values])
+            .await
+            .map_err(pg_error)?;
+    }
+    tx.commit().await.map_err(pg_error)?;
+    Ok(seqs)
+}
+
+/// Creates database `name` through `admin_url` and returns the URL of the
+/// new database. For tests and tools; blocks the calling thread.
+pub fn create_database(admin_url: &str, name: &str) -> Result<String> {
+    let url = database_url(admin_url, name)?;
+    admin(admin_url, format!("CREATE DATABASE \"{name}\""))?;
+    Ok(url)
+}
+
+/// Drops database `name` through `admin_url`, closing its connections.
+pub fn drop_database(admin_url: &str, name: &str) -> Result<()> {
+    admin(
+        admin_url,
+        format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+    )
+}
+
+/// `admin_url` with its database replaced by `name`.
+pub fn database_url(admin_url: &str, name: &str) -> Result<String> {
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(StoreError::Backend(format!(
+            "`{name}` is not a plain database name"
+        )));
+    }
+    let mut url = url::Url::parse(admin_url).map_err(|e| {
+        StoreError::Backend(format!(
+            "{} is not a URL: {e}",
+            crate::config::redact_url(admin_url)
+        ))
+    })?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
+}
+
+/// Runs one statement outside any transaction, on a thread and runtime of
+/// its own (so it may be called from anywhere).
+fn admin(admin_url: &str, sql: String) -> Result<()> {
+    let url = admin_url.to_string();
+    let worker = std::thread::spawn(move || -> Result<()> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        rt.block_on(async move {
+            let (client, conn) = tokio_postgres::connect(&url, NoTls)
+                .await
+                .map_err(pg_error)?;
+            let conn = tokio::spawn(conn);
+            let result = client.batch_execute(&sql).await.map_err(pg_error);
+            drop(client);
+            let _ = conn.await;
+            result
+        })
+    });
+    worker
+        .join()
+        .map_err(|_| StoreError::Backend("the admin thread panicked".into()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{conformance, SharedStore};
+    use std::sync::Arc;
+
+    /// A fresh database for one test, dropped with it.
+    struct TestDb {
+        admin: String,
+        name: String,
+        url: String,
+    }
+
+    impl TestDb {
+        fn new() -> Option<TestDb> {
+            let Ok(admin) = std::env::var("AUPD_TEST_DATABASE_URL") else {
+                eprintln!("skipped: AUPD_TEST_DATABASE_URL is not set (PostgreSQL store tests)");
+                return None;
+            };
+            let name = format!("aupd_t_{}", uuid::Uuid::now_v7().simple());
+            let url = create_database(&admin, &name).unwrap();
+            Some(TestDb { admin, name, url })
+        }
+
+        fn open(&self) -> PgStore {
+            PgStore::open(&self.url, 8).unwrap()
+        }
+    }
+
+    impl Drop for TestDb {
+        fn drop(&mut self) {
+            let _ = drop_database(&self.admin, &self.name);
+        }
+    }
+
+    #[test]
+    fn prefix_successor_skips_trailing_ff() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(&[1, 0xFF, 0xFF]), Some(vec![2]));
+        assert_eq!(prefix_successor(&[0xFF, 0xFF]), None);
+        assert_eq!(prefix_successor(b""), None);
+    }
+
+    #[test]
+    fn tree_ids_are_distinct() {
+        let mut ids: Vec<i16> = Tree::ALL.iter().map(|t| tree_id(*t)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), Tree::ALL.len());
+    }
+
+    #[test]
+    fn conformance_on_postgres() {
+        let Some(db) = TestDb::new() else { return };
+        let store: SharedStore = Arc::new(db.open());
+        conformance::run(&store);
+    }
+
+    #[test]
+    fn migrations_apply_once_and_a_newer_database_is_refused() {
+        let Some(db) = TestDb::new() else { return };
+        let store = PgStore::connect(&db.url, 2).unwrap();
+        assert_eq!(store.migrate().unwrap(), vec![(1, "kv")]);
+        assert!(store.migrate().unwrap().is_empty());
+        let url = db.url.clone();
+        admin(
+            &url,
+            "INSERT INTO aupd_migrations (version, name) VALUES (999, 'future')".into(),
+        )
+        .unwrap();
+        let err = store.migrate().unwrap_err().to_string();
+        assert!(
+            err.contains("migration 999, newer than this build"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn replicas_starting_together_migrate_once() {
+        let Some(db) = TestDb::new() else { return };
+        let applied: Vec<usize> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        PgStore::connect(&db.url, 1)
+                            .unwrap()
+                            .migrate()
+                            .unwrap()
+                            .len()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(applied.iter().sum::<usize>(), 1, "{applied:?}");
+    }
+
+    #[test]
+    fn concurrent_committers_keep_a_gapless_verifiable_chain() {
+        let Some(db) = TestDb::new() else { return };
+        let store: SharedStore = Arc::new(db.open());
+        let threads = 6;
+        let per_thread = 40;
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let store = store.clone();
+                s.spawn(move || {
+                    for i in 0..per_thread {
+                        let mut b = Batch::new();
+                        b.put_raw(Tree::Tenants, format!("t{t}/{i}").into_bytes(), vec![1]);
+                        b.event(
+                            "case.noted",
+                            Some("t"),
+                            serde_json::json!({"case": format!("c{t}"), "i": i}),
+                        )
+                        .unwrap();
+                        b.event("x.other", None, serde_json::json!({})).unwrap();
+                        let seqs = store.commit(b).unwrap();
+                        assert_eq!(seqs.len(), 2);
+                        assert_eq!(seqs[1], seqs[0] + 1);
+                    }
+                });
+            }
+        });
+        let total = (threads * per_thread * 2) as u64;
+        match crate::store::audit::verify(&store, None).unwrap() {
+            crate::store::audit::AuditVerdict::Intact { records, .. } => {
+                assert_eq!(records, total)
+            }
+            broken => panic!("{broken:?}"),
+        }
+        let events = store.events_after(0, usize::MAX).unwrap();
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
+        assert_eq!(store.case_events("c3").unwrap().len(), per_thread);
+    }
+
+    #[test]
+    fn concurrent_expects_on_one_key_let_exactly_one_win_each_round() {
+        let Some(db) = TestDb::new() else { return };
+        let store: SharedStore = Arc::new(db.open());
+        // A counter bumped by read-check-write from several threads: every
+        // increment that commits must be counted once.
+        let committed = std::sync::atomic::AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                let store = store.clone();
+                let committed = &committed;
+                s.spawn(move || {
+                    for _ in 0..30 {
+                        loop {
+                            let now = store.get_raw(Tree::Intake, b"n").unwrap();
+                            let n = now
+                                .as_deref()
+                                .map_or(0, |v| u64::from_be_bytes(v.try_into().unwrap()));
+                            let mut b = Batch::new();
+                            b.ops.push(Op::Expect {
+                                tree: Tree::Intake,
+                                key: b"n".to_vec(),
+                                value: now,
+                            });
+                            b.put_raw(Tree::Intake, b"n".to_vec(), (n + 1).to_be_bytes().to_vec());
+                            match store.commit(b) {
+                                Ok(_) => {
+                                    committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                    break;
+                                }
+                                Err(StoreError::Conflict(_)) => continue,
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let n = store.get_raw(Tree::Intake, b"n").unwrap().unwrap();
+        assert_eq!(u64::from_be_bytes(n.try_into().unwrap()), 120);
+        assert_eq!(committed.load(std::sync::atomic::Ordering::SeqCst), 120);
+    }
+
+    #[test]
+    fn dropping_the_store_inside_an_async_context_does_not_panic() {
+        let Some(db) = TestDb::new() else { return };
+        let store = db.open();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            // Called straight from async code, as the service does for reads.
+            assert!(store.get_raw(Tree::Meta, b"x").unwrap().is_none());
+            drop(store);
+        });
+    }
+
+    /// Small commits per second, each a put and an event, with 1 and 8
+    /// committing threads. `cargo test --lib pg_store -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn commit_rate() {
+        let Some(db) = TestDb::new() else { return };
+        let store: SharedStore = Arc::new(PgStore::open(&db.url, 16).unwrap());
+        for threads in [1usize, 8] {
+            let per_thread = 4000 / threads;
+            let started = std::time::Instant::now();
+            std::thread::scope(|s| {
+                for t in 0..threads {
+                    let store = store.clone();
+                    s.spawn(move || {
+                        for i in 0..per_thread {
+                            let mut b = Batch::new();
+                            b.put_raw(
+                                Tree::Tenants,
+                                format!("{threads}/{t}/{i}").into_bytes(),
+                                vec![0; 64],
+                            );
+                            b.event("bench.commit", Some("t"), serde_json::json!({"i": i}))
+                                .unwrap();
+                            store.commit(b).unwrap();
+                        }
+                    });
+                }
+            });
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "postgres commits with {threads} thread(s): {:.0}/s ({} in {secs:.2} s)",
+                (threads * per_thread) as f64 / secs,
+                threads * per_thread
+            );
+        }
+        assert!(matches!(
+            crate::store::audit::verify(&store, None).unwrap(),
+            crate::store::audit::AuditVerdict::Intact { .. }
+        ));
+    }
+}
