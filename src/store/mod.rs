@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod cases;
 pub mod delivery;
+pub mod lease;
 pub mod records;
 mod sled_store;
 
@@ -398,6 +399,14 @@ impl Batch {
             key,
             value,
         });
+        self
+    }
+
+    /// Adds a precondition on a raw key (for records kept as plain bytes,
+    /// such as cursors): the batch aborts with [`StoreError::Conflict`]
+    /// unless it still holds exactly `value` (`None`: still absent).
+    pub fn expect_raw(&mut self, tree: Tree, key: Vec<u8>, value: Option<Vec<u8>>) -> &mut Self {
+        self.ops.push(Op::Expect { tree, key, value });
         self
     }
 
