@@ -17,6 +17,7 @@ use crate::policy::PolicyHandle;
 use crate::readiness::Readiness;
 use crate::sampling::guard::{Resolver, SystemResolver};
 use crate::sampling::{worker, Sampling};
+use crate::store::lease::{self, Lease};
 use crate::store::{SharedStore, SledStore};
 use crate::workers::Workers;
 
@@ -105,7 +106,9 @@ impl Application {
         }
         crate::store::ensure_indexes(&store).context("bringing the store's indexes up to date")?;
         log_audit_head(&store, "audit log head at start");
-        let cases = CaseService::with_policy(store.clone(), policy.clone(), clock);
+        let replica_id = settings.cluster.resolve_replica_id();
+        tracing::info!(replica = %replica_id, "replica id");
+        let cases = CaseService::with_policy(store.clone(), policy.clone(), clock.clone());
         let key = crate::delivery::sealing::SecretKey::configured(
             &settings.delivery,
             &settings.store.path,
@@ -134,6 +137,13 @@ impl Application {
             cases: cases.clone(),
             sampling: sampling.clone(),
             tick: Duration::from_millis(settings.enforcement.tick_ms.max(1)),
+            lease: Some(Arc::new(Lease::new(
+                store.clone(),
+                lease::ENFORCEMENT,
+                &replica_id,
+                Duration::from_millis(settings.cluster.lease_ms),
+                clock.clone(),
+            ))),
         };
         let state = web::Data::new(AppState {
             policy: policy.clone(),
