@@ -37,6 +37,7 @@ pub struct Application {
     cases: CaseService,
     webhooks: Webhooks,
     dispatcher_enabled: bool,
+    delivery_lease: Arc<Lease>,
 }
 
 /// What a caller may swap in when building the application (tests use a
@@ -145,6 +146,13 @@ impl Application {
                 clock.clone(),
             ))),
         };
+        let delivery_lease = Arc::new(Lease::new(
+            store.clone(),
+            lease::DELIVERY,
+            &replica_id,
+            Duration::from_millis(settings.cluster.lease_ms),
+            clock.clone(),
+        ));
         let state = web::Data::new(AppState {
             policy: policy.clone(),
             tokens,
@@ -210,6 +218,7 @@ impl Application {
             cases,
             webhooks,
             dispatcher_enabled: settings.delivery.enabled,
+            delivery_lease,
         })
     }
 
@@ -249,8 +258,9 @@ impl Application {
             stopped.clone(),
         ));
         let dispatcher = self.dispatcher_enabled.then(|| {
-            tokio::spawn(crate::delivery::dispatcher::run(
+            tokio::spawn(crate::delivery::dispatcher::run_with_lease(
                 self.webhooks.clone(),
+                Some(self.delivery_lease.clone()),
                 stopped.clone(),
             ))
         });
