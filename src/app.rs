@@ -132,7 +132,11 @@ impl Application {
                 settings.sampling.clone(),
                 resolver,
             )
-            .context("setting up sampling")?,
+            .context("setting up sampling")?
+            .with_replica(
+                &replica_id,
+                Duration::from_millis(settings.cluster.lease_ms),
+            ),
         );
         let enforcement_workers = Workers {
             cases: cases.clone(),

@@ -197,6 +197,19 @@ fn sum(tallies: &[Tally]) -> (u64, BTreeMap<String, u64>) {
 /// Scores `items` and writes samples, findings, tallies and threshold
 /// events into `batch`, then commits it. The caller holds the tenant lock
 /// and flushes afterwards.
+/// Whether a commit failed on a record that every recorder of a tenant
+/// shares (tallies, alerts, seen hashes), rather than on the caller's own
+/// preconditions.
+fn shared_conflict(e: &anyhow::Error) -> bool {
+    use crate::store::{StoreError, Tree};
+    match e.downcast_ref::<StoreError>() {
+        Some(StoreError::Conflict(tree)) => [Tree::Tallies, Tree::Alerts, Tree::Seen]
+            .iter()
+            .any(|t| t.name() == *tree),
+        _ => false,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn record_blocking(
     store: &dyn Store,
@@ -272,6 +285,13 @@ fn record_blocking(
                 .push(sample.id);
         }
         batch.put(&sample)?;
+        if dedup {
+            batch.expect_raw(
+                crate::store::Tree::Seen,
+                tenant_key(t, hash.as_bytes()),
+                None,
+            );
+        }
         batch.put(&Seen {
             tenant: t.to_string(),
             hash,
@@ -283,8 +303,13 @@ fn record_blocking(
     let mut tallies = Vec::new();
     if origin.is_random() && !out.samples.is_empty() {
         let hour = hour_of(now);
-        let mut tally = store
-            .get::<Tally>(&tenant_key(t, &hour.to_be_bytes()))?
+        let tally_key = tenant_key(t, &hour.to_be_bytes());
+        let tally_raw = store.get_raw(crate::store::Tree::Tallies, &tally_key)?;
+        batch.expect_raw(crate::store::Tree::Tallies, tally_key, tally_raw.clone());
+        let mut tally = tally_raw
+            .as_deref()
+            .map(crate::store::decode::<Tally>)
+            .transpose()?
             .unwrap_or(Tally {
                 tenant: tenant.clone(),
                 hour,
@@ -352,6 +377,11 @@ fn record_blocking(
             prevalence,
             findings,
         };
+        batch.expect_raw(
+            crate::store::Tree::Alerts,
+            tenant_key(t, category.as_bytes()),
+            None,
+        );
         batch.put(&alert)?;
         batch.event(
             "evidence.threshold_crossed",
@@ -467,17 +497,27 @@ impl Sampling {
         let tenant = tenant.clone();
         let (excerpt_chars, window) = (self.settings.excerpt_chars, self.settings.window_secs);
         blocking(move || {
-            record_blocking(
-                store.as_ref(),
-                &engine,
-                &tenant,
-                origin,
-                items,
-                dedup,
-                batch,
-                excerpt_chars,
-                window,
-            )
+            // Another replica recording for the same tenant may move the
+            // hour's tally, raise the alert or sample the same content
+            // between the read and the commit: read again and redo.
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match record_blocking(
+                    store.as_ref(),
+                    &engine,
+                    &tenant,
+                    origin,
+                    items.clone(),
+                    dedup,
+                    batch.clone(),
+                    excerpt_chars,
+                    window,
+                ) {
+                    Err(SamplingError::Internal(e)) if tries < 8 && shared_conflict(&e) => continue,
+                    other => return other,
+                }
+            }
         })
         .await
     }
