@@ -164,7 +164,6 @@ impl Application {
             sampling: sampling.clone(),
             cases: cases.clone(),
             reports_per_hour: settings.enforcement.reports_per_hour,
-            report_limiter: Default::default(),
             webhooks: webhooks.clone(),
             workers: enforcement_workers.clone(),
         });

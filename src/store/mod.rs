@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cases;
 pub mod delivery;
 pub mod lease;
+pub mod rate;
 pub mod records;
 mod sled_store;
 
