@@ -13,6 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::commands::CaseService;
 use crate::config::Settings;
 use crate::delivery::Webhooks;
+use crate::policy::sync::PolicySync;
 use crate::policy::PolicyHandle;
 use crate::readiness::Readiness;
 use crate::sampling::guard::{Resolver, SystemResolver};
@@ -38,6 +39,8 @@ pub struct Application {
     webhooks: Webhooks,
     dispatcher_enabled: bool,
     delivery_lease: Arc<Lease>,
+    policy_sync: Arc<PolicySync>,
+    policy_poll: Duration,
 }
 
 /// What a caller may swap in when building the application (tests use a
@@ -157,7 +160,9 @@ impl Application {
             Duration::from_millis(settings.cluster.lease_ms),
             clock.clone(),
         ));
+        let policy_sync = Arc::new(PolicySync::new(store.clone(), policy.clone(), &replica_id));
         let state = web::Data::new(AppState {
+            policy_sync: policy_sync.clone(),
             policy: policy.clone(),
             tokens,
             max_body_bytes: settings.server.max_body_bytes,
@@ -222,6 +227,8 @@ impl Application {
             webhooks,
             dispatcher_enabled: settings.delivery.enabled,
             delivery_lease,
+            policy_sync,
+            policy_poll: Duration::from_millis(settings.cluster.policy_poll_ms),
         })
     }
 
@@ -245,8 +252,16 @@ impl Application {
     /// worker jobs finish within `server.shutdown_grace_secs`, and flushes
     /// the store. SIGHUP reloads the policy.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let reloader = tokio::spawn(reload_on_sighup(self.policy.clone()));
+        let reloader = tokio::spawn(reload_on_sighup(
+            self.policy.clone(),
+            self.policy_sync.clone(),
+        ));
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let follower = tokio::spawn(
+            self.policy_sync
+                .clone()
+                .run(self.policy_poll, stopped.clone()),
+        );
         let sampler = self.sampler_enabled.then(|| {
             let beat = self.readiness.register("sampler", self.sampler_stale_after);
             tokio::spawn(worker::run_with_heartbeat(
@@ -292,6 +307,7 @@ impl Application {
             Err(e) => Err(anyhow::anyhow!("HTTP server task failed: {e}")),
         };
         reloader.abort();
+        follower.abort();
         self.readiness.start_draining();
         let _ = stop.send(true);
         let workers = async {
@@ -384,7 +400,7 @@ async fn shutdown_signal() -> &'static str {
 }
 
 #[cfg(unix)]
-async fn reload_on_sighup(policy: Arc<PolicyHandle>) {
+async fn reload_on_sighup(policy: Arc<PolicyHandle>, sync: Arc<PolicySync>) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = match signal(SignalKind::hangup()) {
         Ok(s) => s,
@@ -397,7 +413,15 @@ async fn reload_on_sighup(policy: Arc<PolicyHandle>) {
         let handle = policy.clone();
         match tokio::task::spawn_blocking(move || handle.reload()).await {
             Ok(Ok(engine)) => {
-                tracing::info!(version = %engine.version(), "policy reloaded on SIGHUP")
+                tracing::info!(version = %engine.version(), "policy reloaded on SIGHUP");
+                let sync = sync.clone();
+                match tokio::task::spawn_blocking(move || sync.reloaded_here()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "cannot record the wanted policy version; other replicas keep theirs")
+                    }
+                    Err(e) => tracing::error!(error = %e, "policy record task failed"),
+                }
             }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "policy reload refused; the policy in force stays")
@@ -409,4 +433,4 @@ async fn reload_on_sighup(policy: Arc<PolicyHandle>) {
 }
 
 #[cfg(not(unix))]
-async fn reload_on_sighup(_policy: Arc<PolicyHandle>) {}
+async fn reload_on_sighup(_policy: Arc<PolicyHandle>, _sync: Arc<PolicySync>) {}

@@ -43,6 +43,8 @@ pub struct AppState {
     pub workers: crate::workers::Workers,
     /// Webhook endpoints, deliveries and action receipts.
     pub webhooks: crate::delivery::Webhooks,
+    /// Tells the other replicas about a reload here.
+    pub policy_sync: Arc<crate::policy::sync::PolicySync>,
 }
 
 /// Registers every route on an actix `ServiceConfig`.
