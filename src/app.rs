@@ -13,10 +13,12 @@ use crate::clock::{Clock, SystemClock};
 use crate::commands::CaseService;
 use crate::config::Settings;
 use crate::delivery::Webhooks;
+use crate::policy::sync::PolicySync;
 use crate::policy::PolicyHandle;
 use crate::readiness::Readiness;
 use crate::sampling::guard::{Resolver, SystemResolver};
 use crate::sampling::{worker, Sampling};
+use crate::store::lease::{self, Lease};
 use crate::store::SharedStore;
 use crate::workers::Workers;
 
@@ -36,6 +38,9 @@ pub struct Application {
     cases: CaseService,
     webhooks: Webhooks,
     dispatcher_enabled: bool,
+    delivery_lease: Arc<Lease>,
+    policy_sync: Arc<PolicySync>,
+    policy_poll: Duration,
 }
 
 /// What a caller may swap in when building the application (tests use a
@@ -100,16 +105,10 @@ impl Application {
         }
         crate::store::ensure_indexes(&store).context("bringing the store's indexes up to date")?;
         log_audit_head(&store, "audit log head at start");
-        let cases = CaseService::with_policy(store.clone(), policy.clone(), clock);
+        let replica_id = settings.cluster.resolve_replica_id();
+        tracing::info!(replica = %replica_id, "replica id");
+        let cases = CaseService::with_policy(store.clone(), policy.clone(), clock.clone());
         if settings.store.backend == crate::config::StoreBackend::Postgres {
-            if settings.delivery.secret_key.is_none() {
-                tracing::warn!(
-                    path = %settings.store.path.display(),
-                    "delivery.secret_key is not set: this replica seals webhook secrets with \
-                     the key file in store.path; replicas sharing the database must share \
-                     that key, so set delivery.secret_key (or its file) on every replica"
-                );
-            }
             // sled makes the directory; with PostgreSQL only the key file
             // may live there.
             std::fs::create_dir_all(&settings.store.path)
@@ -137,21 +136,40 @@ impl Application {
                 settings.sampling.clone(),
                 resolver,
             )
-            .context("setting up sampling")?,
+            .context("setting up sampling")?
+            .with_replica(
+                &replica_id,
+                Duration::from_millis(settings.cluster.lease_ms),
+            ),
         );
         let enforcement_workers = Workers {
             cases: cases.clone(),
             sampling: sampling.clone(),
             tick: Duration::from_millis(settings.enforcement.tick_ms.max(1)),
+            lease: Some(Arc::new(Lease::new(
+                store.clone(),
+                lease::ENFORCEMENT,
+                &replica_id,
+                Duration::from_millis(settings.cluster.lease_ms),
+                clock.clone(),
+            ))),
         };
+        let delivery_lease = Arc::new(Lease::new(
+            store.clone(),
+            lease::DELIVERY,
+            &replica_id,
+            Duration::from_millis(settings.cluster.lease_ms),
+            clock.clone(),
+        ));
+        let policy_sync = Arc::new(PolicySync::new(store.clone(), policy.clone(), &replica_id));
         let state = web::Data::new(AppState {
+            policy_sync: policy_sync.clone(),
             policy: policy.clone(),
             tokens,
             max_body_bytes: settings.server.max_body_bytes,
             sampling: sampling.clone(),
             cases: cases.clone(),
             reports_per_hour: settings.enforcement.reports_per_hour,
-            report_limiter: Default::default(),
             webhooks: webhooks.clone(),
             workers: enforcement_workers.clone(),
         });
@@ -209,6 +227,9 @@ impl Application {
             cases,
             webhooks,
             dispatcher_enabled: settings.delivery.enabled,
+            delivery_lease,
+            policy_sync,
+            policy_poll: Duration::from_millis(settings.cluster.policy_poll_ms),
         })
     }
 
@@ -232,8 +253,16 @@ impl Application {
     /// worker jobs finish within `server.shutdown_grace_secs`, and flushes
     /// the store. SIGHUP reloads the policy.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let reloader = tokio::spawn(reload_on_sighup(self.policy.clone()));
+        let reloader = tokio::spawn(reload_on_sighup(
+            self.policy.clone(),
+            self.policy_sync.clone(),
+        ));
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let follower = tokio::spawn(
+            self.policy_sync
+                .clone()
+                .run(self.policy_poll, stopped.clone()),
+        );
         let sampler = self.sampler_enabled.then(|| {
             let beat = self.readiness.register("sampler", self.sampler_stale_after);
             tokio::spawn(worker::run_with_heartbeat(
@@ -248,8 +277,9 @@ impl Application {
             stopped.clone(),
         ));
         let dispatcher = self.dispatcher_enabled.then(|| {
-            tokio::spawn(crate::delivery::dispatcher::run(
+            tokio::spawn(crate::delivery::dispatcher::run_with_lease(
                 self.webhooks.clone(),
+                Some(self.delivery_lease.clone()),
                 stopped.clone(),
             ))
         });
@@ -278,6 +308,7 @@ impl Application {
             Err(e) => Err(anyhow::anyhow!("HTTP server task failed: {e}")),
         };
         reloader.abort();
+        follower.abort();
         self.readiness.start_draining();
         let _ = stop.send(true);
         let workers = async {
@@ -370,7 +401,7 @@ async fn shutdown_signal() -> &'static str {
 }
 
 #[cfg(unix)]
-async fn reload_on_sighup(policy: Arc<PolicyHandle>) {
+async fn reload_on_sighup(policy: Arc<PolicyHandle>, sync: Arc<PolicySync>) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = match signal(SignalKind::hangup()) {
         Ok(s) => s,
@@ -383,7 +414,15 @@ async fn reload_on_sighup(policy: Arc<PolicyHandle>) {
         let handle = policy.clone();
         match tokio::task::spawn_blocking(move || handle.reload()).await {
             Ok(Ok(engine)) => {
-                tracing::info!(version = %engine.version(), "policy reloaded on SIGHUP")
+                tracing::info!(version = %engine.version(), "policy reloaded on SIGHUP");
+                let sync = sync.clone();
+                match tokio::task::spawn_blocking(move || sync.reloaded_here()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "cannot record the wanted policy version; other replicas keep theirs")
+                    }
+                    Err(e) => tracing::error!(error = %e, "policy record task failed"),
+                }
             }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "policy reload refused; the policy in force stays")
@@ -395,4 +434,4 @@ async fn reload_on_sighup(policy: Arc<PolicyHandle>) {
 }
 
 #[cfg(not(unix))]
-async fn reload_on_sighup(_policy: Arc<PolicyHandle>) {}
+async fn reload_on_sighup(_policy: Arc<PolicyHandle>, _sync: Arc<PolicySync>) {}

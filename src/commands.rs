@@ -168,6 +168,20 @@ impl CaseService {
         self.run(Some(*id), actor, command, None, Some(extra)).await
     }
 
+    /// [`Self::execute`] of a `Command::Open`, committing `extra` in the same
+    /// transaction as the new case (the evidence intake's cursor advance):
+    /// both land or neither does. A conflict on one of `extra`'s own
+    /// preconditions is returned at once, as a store conflict.
+    pub async fn open_with(
+        &self,
+        actor: &Actor,
+        command: Command,
+        reason: Option<String>,
+        extra: Batch,
+    ) -> Result<Transition, CommandError> {
+        self.run(None, actor, command, reason, Some(extra)).await
+    }
+
     /// Commits and flushes a command off the reactor.
     async fn run(
         &self,
@@ -318,6 +332,18 @@ impl CaseService {
             let ms = u64::from_be_bytes(k.get(..8)?.try_into().ok()?);
             Timestamp::from_millisecond(ms as i64).ok()
         }))
+    }
+}
+
+/// Whether a command failed on a store precondition (another writer got
+/// there first).
+pub fn is_conflict(e: &CommandError) -> bool {
+    match e {
+        CommandError::Store(e) => matches!(
+            e.downcast_ref::<StoreError>(),
+            Some(StoreError::Conflict(_))
+        ),
+        _ => false,
     }
 }
 

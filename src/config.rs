@@ -127,6 +127,55 @@ pub struct Settings {
     pub enforcement: EnforcementSettings,
     /// Webhook delivery.
     pub delivery: DeliverySettings,
+    /// Several replicas on one shared store.
+    pub cluster: ClusterSettings,
+}
+
+/// Settings for running several replicas on one shared store: who this
+/// replica is, how long the work leases last and how often the wanted
+/// policy version is looked up.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSettings {
+    /// This replica's id, unique among the replicas; unset: host name,
+    /// process id and a random suffix.
+    pub replica_id: Option<String>,
+    /// Milliseconds a work lease lasts without renewal: how long the work of
+    /// a replica that died waits before another takes it over.
+    pub lease_ms: u64,
+    /// Milliseconds between looks at the policy version the cluster wants.
+    pub policy_poll_ms: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            replica_id: None,
+            lease_ms: 15_000,
+            policy_poll_ms: 2_000,
+        }
+    }
+}
+
+impl ClusterSettings {
+    /// The configured replica id, or one made of the host name, the process
+    /// id and a random suffix (new at each call: call it once at start).
+    pub fn resolve_replica_id(&self) -> String {
+        if let Some(id) = &self.replica_id {
+            return id.clone();
+        }
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "aupd".to_string());
+        format!(
+            "{host}-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        )
+    }
 }
 
 /// Webhook delivery settings: the dispatcher, its limits and the retry pace.
@@ -734,6 +783,24 @@ impl Settings {
                 "must name aupd so receivers know who is calling".into(),
             ));
         }
+        let cluster = &self.cluster;
+        if let Some(id) = &cluster.replica_id {
+            if id.trim().is_empty() || id.len() > 200 {
+                return Err(invalid(
+                    "cluster.replica_id",
+                    "must be 1 to 200 characters".into(),
+                ));
+            }
+        }
+        if cluster.lease_ms < 1000 {
+            return Err(invalid("cluster.lease_ms", "must be at least 1000".into()));
+        }
+        if cluster.policy_poll_ms == 0 {
+            return Err(invalid(
+                "cluster.policy_poll_ms",
+                "must be at least 1".into(),
+            ));
+        }
         if let Some(token) = &self.auth.admin_token {
             if token.expose().len() < 16 {
                 return Err(invalid(
@@ -801,6 +868,28 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_cluster_section_reads_from_the_environment_and_refuses_a_short_lease() {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("AUPD__CLUSTER__REPLICA_ID", "aupd-0"),
+                ("AUPD__CLUSTER__LEASE_MS", "5000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.cluster.resolve_replica_id(), "aupd-0");
+        assert_eq!(s.cluster.lease_ms, 5000);
+        let derived = Settings::default().cluster;
+        assert_ne!(
+            derived.resolve_replica_id(),
+            derived.resolve_replica_id(),
+            "two processes on one host must not share a derived id"
+        );
+        let err = Settings::load(None, env(&[("AUPD__CLUSTER__LEASE_MS", "10")])).unwrap_err();
+        assert!(err.to_string().contains("cluster.lease_ms"), "{err}");
     }
 
     #[test]

@@ -38,6 +38,8 @@ struct Metrics {
     delivery_oldest_age: IntGauge,
     delivery_dead: IntGauge,
     worker_heartbeat_age: IntGaugeVec,
+    lease_held: IntGaugeVec,
+    policy_out_of_step: IntGauge,
 }
 
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -182,6 +184,23 @@ impl Metrics {
                     &["worker"],
                 )?,
             )?,
+            lease_held: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "lease_held",
+                        "1 while this replica holds the work lease, 0 otherwise",
+                    ),
+                    &["lease"],
+                )?,
+            )?,
+            policy_out_of_step: reg(
+                r,
+                IntGauge::new(
+                    "policy_out_of_step",
+                    "1 while this replica's policy files hash to another version than the one the cluster wants",
+                )?,
+            )?,
             registry,
         })
     }
@@ -267,6 +286,23 @@ pub fn deadline_fired(lag: Duration) {
 pub fn delivery_attempt(outcome: &str) {
     if let Some(m) = metrics() {
         m.delivery_attempts.with_label_values(&[outcome]).inc();
+    }
+}
+
+/// Records whether this replica holds the work lease `lease`.
+pub fn lease_held(lease: &str, held: bool) {
+    if let Some(m) = metrics() {
+        m.lease_held
+            .with_label_values(&[lease])
+            .set(i64::from(held));
+    }
+}
+
+/// Records whether this replica's policy is out of step with the version
+/// the cluster wants.
+pub fn policy_out_of_step(out: bool) {
+    if let Some(m) = metrics() {
+        m.policy_out_of_step.set(i64::from(out));
     }
 }
 
@@ -365,6 +401,7 @@ mod tests {
         source_fetch("refused", "address");
         deadline_fired(Duration::from_millis(40));
         delivery_attempt("delivered");
+        lease_held("metrics-test", true);
         http_request("/v1/tenants", "X123", 405, Duration::from_millis(1));
         let text = render(
             &StoreGauges {
@@ -386,6 +423,8 @@ mod tests {
             "aupd_webhook_delivery_attempts_total{outcome=\"delivered\"} ",
             "aupd_webhook_queue_depth 0",
             "aupd_worker_heartbeat_age_seconds{worker=\"sampler\"} 1",
+            "aupd_lease_held{lease=\"metrics-test\"} 1",
+            "aupd_policy_out_of_step ",
             "aupd_http_requests_total{method=\"other\",route=\"/v1/tenants\",status=\"405\"} 1",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");

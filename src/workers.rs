@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::watch;
 
-use crate::commands::{CaseService, CommandError};
+use crate::commands::{is_conflict, CaseService, CommandError};
 use crate::domain::{
     Actor, Case, CaseId, CaseState, Command, Effect, EvidenceKind, EvidenceRef, SampleOutcome,
     Severity, ThresholdAlert, Transition,
@@ -18,7 +18,8 @@ use crate::domain::{
 use crate::enforcement::Opening;
 use crate::readiness::Heartbeat;
 use crate::sampling::Sampling;
-use crate::store::{Batch, Tree};
+use crate::store::lease::{self, Fence, Lease};
+use crate::store::{Batch, StoreError, Tree};
 
 const EVIDENCE_CURSOR: &[u8] = b"cursor.evidence";
 
@@ -31,6 +32,17 @@ pub struct Workers {
     pub sampling: Arc<Sampling>,
     /// Longest pause between looks.
     pub tick: Duration,
+    /// The `enforcement` lease: with several replicas on one store only its
+    /// holder runs the loop. `None`: this process is the only one.
+    pub lease: Option<Arc<Lease>>,
+}
+
+/// Whether this replica runs the enforcement loop on this pass.
+enum Turn {
+    /// Yes, committing under this fence (`None`: no lease in use).
+    Work(Option<Fence>),
+    /// No: another replica holds the lease.
+    Wait,
 }
 
 impl Workers {
@@ -43,15 +55,24 @@ impl Workers {
     /// Like `run`, beating `heartbeat` once per loop so `/readyz` can tell
     /// a stuck ticker from a quiet one.
     pub async fn run_with_heartbeat(self, mut stop: watch::Receiver<bool>, heartbeat: Heartbeat) {
-        heartbeat.beat();
-        if let Err(e) = self.resume_verifications().await {
-            tracing::error!(error = ?e, "resuming cure verifications failed");
-        }
+        // The acquisition the unfinished cure verifications were last
+        // resumed for: once per process without a lease, and again each
+        // time this replica takes the lease over.
+        let mut resumed_for: Option<Option<String>> = None;
         loop {
             heartbeat.beat();
             let started = std::time::Instant::now();
-            if let Err(e) = self.tick_once().await {
-                tracing::error!(error = ?e, "enforcement tick failed");
+            if let Turn::Work(fence) = self.turn().await {
+                let token = fence.as_ref().map(|f| f.token().to_string());
+                if resumed_for.as_ref() != Some(&token) {
+                    resumed_for = Some(token);
+                    if let Err(e) = self.resume_verifications().await {
+                        tracing::error!(error = ?e, "resuming cure verifications failed");
+                    }
+                }
+                if let Err(e) = self.tick_fenced(fence.as_ref()).await {
+                    tracing::error!(error = ?e, "enforcement tick failed");
+                }
             }
             let pause = self
                 .tick
@@ -64,11 +85,51 @@ impl Workers {
                 }
             }
         }
+        if let Some(lease) = self.lease.clone() {
+            let released = tokio::task::spawn_blocking(move || lease.release()).await;
+            if let Ok(Err(e)) = released {
+                tracing::warn!(error = %e, "releasing the enforcement lease failed; it lapses instead");
+            }
+        }
+    }
+
+    /// Takes or renews the lease when there is one.
+    async fn turn(&self) -> Turn {
+        let Some(lease) = self.lease.clone() else {
+            return Turn::Work(None);
+        };
+        match tokio::task::spawn_blocking(move || lease.ensure()).await {
+            Ok(Ok(Some(fence))) => Turn::Work(Some(fence)),
+            Ok(Ok(None)) => Turn::Wait,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot renew the enforcement lease");
+                Turn::Wait
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "lease task failed");
+                Turn::Wait
+            }
+        }
+    }
+
+    /// After a commit under `fence` conflicted: if the lease was taken over,
+    /// forget it, so this replica stops until it holds it again.
+    fn check_fence(&self, fence: Option<&Fence>) {
+        if let (Some(lease), Some(fence)) = (&self.lease, fence) {
+            if !lease.still_holds(fence).unwrap_or(true) {
+                lease.lost();
+            }
+        }
     }
 
     /// One pass: due deadlines, then new evidence.
-    #[tracing::instrument(name = "enforcement_tick", skip_all)]
     pub async fn tick_once(&self) -> anyhow::Result<()> {
+        self.tick_fenced(None).await
+    }
+
+    /// [`Self::tick_once`], the evidence intake committing under `fence`.
+    #[tracing::instrument(name = "enforcement_tick", skip_all)]
+    async fn tick_fenced(&self, fence: Option<&Fence>) -> anyhow::Result<()> {
         let cases = self.cases.clone();
         let fired = tokio::task::spawn_blocking(move || cases.fire_due(10_000))
             .await
@@ -82,7 +143,7 @@ impl Workers {
             );
             self.perform(&transition).await;
         }
-        self.open_from_evidence().await
+        self.open_from_evidence(fence).await
     }
 
     /// Carries out a committed transition's effects.
@@ -168,12 +229,16 @@ impl Workers {
 
     /// Opens a case for each new `evidence.threshold_crossed` event whose
     /// severity's ladder opens automatically and whose tenant has no open
-    /// case for that category yet. The cursor advances with each event.
-    async fn open_from_evidence(&self) -> anyhow::Result<()> {
+    /// case for that category yet. The cursor advances with each event, in
+    /// the same transaction as the case it opens and with a precondition on
+    /// its old value (and on `fence`), so two consumers never open two cases
+    /// for one event: the second one's commit conflicts and it stops.
+    pub async fn open_from_evidence(&self, fence: Option<&Fence>) -> anyhow::Result<()> {
         let store = self.cases.store().clone();
-        let cursor = store
-            .get_raw(Tree::Meta, EVIDENCE_CURSOR)?
-            .and_then(|v| v.as_slice().try_into().ok().map(u64::from_be_bytes))
+        let mut cursor_raw = store.get_raw(Tree::Meta, EVIDENCE_CURSOR)?;
+        let cursor = cursor_raw
+            .as_deref()
+            .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
             .unwrap_or(0);
         let events = store.events_after(cursor, 1000)?;
         if events.is_empty() {
@@ -183,6 +248,12 @@ impl Workers {
         let ladders = self.cases.ladders();
         let mut open_cases: Option<Vec<Case>> = None;
         for e in events {
+            let next = e.seq.to_be_bytes().to_vec();
+            let mut advance = Batch::new();
+            advance.expect_raw(Tree::Meta, EVIDENCE_CURSOR.to_vec(), cursor_raw.clone());
+            lease::guard(&mut advance, fence);
+            advance.put_raw(Tree::Meta, EVIDENCE_CURSOR.to_vec(), next.clone());
+            let mut to_open = None;
             if e.kind == "evidence.threshold_crossed" {
                 let alert = match (&e.tenant, e.data.get("category").and_then(|c| c.as_str())) {
                     (Some(t), Some(c)) => {
@@ -208,19 +279,39 @@ impl Workers {
                                 && c.categories.contains(&alert.category)
                         });
                         if !already {
-                            let t = self.open_case(&alert, severity).await?;
-                            cases.push(t.case);
+                            to_open = Some((alert, severity));
                         }
                     }
                 }
             }
-            let mut b = Batch::new();
-            b.put_raw(
-                Tree::Meta,
-                EVIDENCE_CURSOR.to_vec(),
-                e.seq.to_be_bytes().to_vec(),
-            );
-            store.commit(b)?;
+            let committed = match to_open {
+                Some((alert, severity)) => match self.open_case(&alert, severity, advance).await {
+                    Ok(t) => {
+                        if let Some(cases) = &mut open_cases {
+                            cases.push(t.case);
+                        }
+                        true
+                    }
+                    Err(e) if is_conflict(&e) => false,
+                    Err(e) => return Err(anyhow::anyhow!("opening a case from evidence: {e}")),
+                },
+                None => match store.commit(advance) {
+                    Ok(_) => true,
+                    Err(StoreError::Conflict(_)) => false,
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            if !committed {
+                // Another consumer moved the cursor (or took the lease):
+                // what it did stands; look again on the next pass.
+                tracing::info!(
+                    event = e.seq,
+                    "evidence cursor moved by another consumer; this pass stops"
+                );
+                self.check_fence(fence);
+                break;
+            }
+            cursor_raw = Some(next);
         }
         store.flush()?;
         Ok(())
@@ -230,7 +321,8 @@ impl Workers {
         &self,
         alert: &ThresholdAlert,
         severity: Severity,
-    ) -> anyhow::Result<Transition> {
+        extra: Batch,
+    ) -> Result<Transition, CommandError> {
         let mut evidence = vec![EvidenceRef {
             kind: EvidenceKind::Prevalence {
                 sampled: alert.prevalence.sampled,
@@ -243,13 +335,14 @@ impl Workers {
             policy_version: None,
         }];
         for sample_id in &alert.findings {
-            let sample =
-                self.sampling
-                    .store()
-                    .get::<crate::domain::Sample>(&crate::store::tenant_key(
-                        alert.tenant.as_str(),
-                        sample_id.0.as_bytes(),
-                    ))?;
+            let sample = self
+                .sampling
+                .store()
+                .get::<crate::domain::Sample>(&crate::store::tenant_key(
+                    alert.tenant.as_str(),
+                    sample_id.0.as_bytes(),
+                ))
+                .map_err(|e| CommandError::Store(e.into()))?;
             let (url, score, version) = match &sample {
                 Some(s) => match &s.outcome {
                     SampleOutcome::Scored { verdict } => (
@@ -286,14 +379,13 @@ impl Workers {
         let actor = Actor::new(crate::domain::ActorKind::Service, "sampler");
         let t = self
             .cases
-            .execute(
-                None,
+            .open_with(
                 &actor,
                 command,
                 Some("sampled evidence crossed the policy's threshold".into()),
+                extra,
             )
-            .await
-            .map_err(|e| anyhow::anyhow!("opening a case from evidence: {e}"))?;
+            .await?;
         tracing::info!(case = %t.case.id.0, tenant = %alert.tenant, category = %alert.category, "case opened from evidence");
         Ok(t)
     }
@@ -307,5 +399,104 @@ fn mark(removed: &mut BTreeMap<String, bool>, url: &str, gone: bool) {
         .find(|(k, _)| k.trim_end_matches('/') == url.trim_end_matches('/'))
     {
         *v = gone;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::config::SamplingSettings;
+    use crate::domain::{RiskTier, TenantId, TenantStatus};
+    use crate::policy::PolicyHandle;
+    use crate::sampling::extract::Item;
+    use crate::sampling::registry::NewTenant;
+    use crate::store::{SharedStore, SledStore};
+
+    fn workers(store: &SharedStore, policy: &Arc<PolicyHandle>) -> Workers {
+        let settings = SamplingSettings {
+            intake_sample_rate: 1.0,
+            ..SamplingSettings::default()
+        };
+        let sampling = Arc::new(
+            Sampling::new(
+                store.clone(),
+                policy.clone(),
+                settings,
+                Arc::new(crate::sampling::guard::SystemResolver),
+            )
+            .unwrap(),
+        );
+        Workers {
+            cases: CaseService::with_policy(store.clone(), policy.clone(), Arc::new(SystemClock)),
+            sampling,
+            tick: Duration::from_millis(50),
+            lease: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_evidence_consumers_open_one_case_per_threshold_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let policy = Arc::new(
+            PolicyHandle::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
+                .unwrap(),
+        );
+        let (a, b) = (workers(&store, &policy), workers(&store, &policy));
+        for n in 0..6 {
+            let tenant = TenantId::try_from(format!("tenant{n}")).unwrap();
+            a.sampling
+                .create_tenant(NewTenant {
+                    id: tenant.clone(),
+                    name: format!("Tenant {n}"),
+                    contacts: Vec::new(),
+                    risk_tier: RiskTier::Standard,
+                    status: TenantStatus::Active,
+                    intake_budget_per_hour: 1000,
+                })
+                .await
+                .unwrap();
+            let items = (0..3)
+                .map(|i| Item {
+                    id: None,
+                    url: Some(format!("https://tenant{n}.example/{i}")),
+                    text: format!("post {i}: we must storm the capitol tomorrow, bring your guns"),
+                })
+                .collect();
+            let outcome = a.sampling.intake(&tenant, items).await.unwrap();
+            assert!(outcome.flagged > 0, "{outcome:?}");
+        }
+        let crossings = store
+            .events_after(0, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "evidence.threshold_crossed")
+            .count();
+        assert_eq!(crossings, 6);
+
+        // Both consume the same log at once, several passes each.
+        let run = |w: Workers| {
+            tokio::spawn(async move {
+                for _ in 0..5 {
+                    w.open_from_evidence(None).await.unwrap();
+                }
+            })
+        };
+        let (ra, rb) = (run(a.clone()), run(b.clone()));
+        ra.await.unwrap();
+        rb.await.unwrap();
+
+        let opened = store
+            .events_after(0, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "case.opened")
+            .count();
+        assert_eq!(
+            opened, 6,
+            "one case per threshold event, not one per consumer"
+        );
+        assert_eq!(a.cases.open().await.unwrap().len(), 6);
     }
 }

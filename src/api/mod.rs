@@ -41,10 +41,10 @@ pub struct AppState {
     pub reports_per_hour: u32,
     /// Carries out a transition's effects (cure verification) off the request.
     pub workers: crate::workers::Workers,
-    /// Recent report times per reporter.
-    pub report_limiter: std::sync::Mutex<std::collections::HashMap<String, Vec<jiff::Timestamp>>>,
     /// Webhook endpoints, deliveries and action receipts.
     pub webhooks: crate::delivery::Webhooks,
+    /// Tells the other replicas about a reload here.
+    pub policy_sync: Arc<crate::policy::sync::PolicySync>,
 }
 
 /// Registers every route on an actix `ServiceConfig`.

@@ -1,7 +1,7 @@
 //! Employee reports: file one, see the status of one's own.
 
 use actix_web::{web, HttpResponse};
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::auth::Reporter;
@@ -23,9 +23,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/reports/{id}").route(web::get().to(get_own_report)));
 }
-
-/// Reporters whose recent reports are kept before idle ones are dropped.
-const MAX_TRACKED_REPORTERS: usize = 1024;
 
 /// Most URLs one report may name.
 pub const MAX_REPORT_URLS: usize = 20;
@@ -90,26 +87,22 @@ impl TryFrom<ReportRequest> for NewReport {
     }
 }
 
-fn check_rate(state: &AppState, reporter: &str, now: Timestamp) -> Result<(), ApiError> {
-    let mut map = match state.report_limiter.lock() {
-        Ok(m) => m,
-        Err(p) => p.into_inner(),
-    };
-    if map.len() >= MAX_TRACKED_REPORTERS {
-        // Reporters with nothing in the last hour need no entry.
-        let hour_ago = now - SignedDuration::from_hours(1);
-        map.retain(|_, times| times.iter().any(|t| *t > hour_ago));
-    }
-    let recent = map.entry(reporter.to_string()).or_default();
-    let hour_ago = now - SignedDuration::from_hours(1);
-    recent.retain(|t| *t > hour_ago);
-    if recent.len() >= state.reports_per_hour as usize {
+/// Counts the report against the reporter's hourly limit, kept in the
+/// store so it holds across replicas.
+async fn check_rate(state: &AppState, reporter: &str, now: Timestamp) -> Result<(), ApiError> {
+    let store = state.sampling.store().clone();
+    let (who, per_hour) = (reporter.to_string(), state.reports_per_hour);
+    let allowed = blocking("counting a report", move || {
+        crate::store::rate::take_report_slot(&store, &who, per_hour, now)
+            .map_err(|e| ApiError::Internal(e.into()))
+    })
+    .await?;
+    if !allowed {
         return Err(ApiError::RateLimited(format!(
             "at most {} reports an hour per reporter; try again later",
             state.reports_per_hour
         )));
     }
-    recent.push(now);
     Ok(())
 }
 
@@ -139,7 +132,7 @@ async fn file_report(
         .get_tenant(&new.tenant)
         .map_err(|_| ApiError::NotFound("tenant"))?;
     let now = state.cases.clock().now();
-    check_rate(&state, &caller.name, now)?;
+    check_rate(&state, &caller.name, now).await?;
 
     let mut report = Report {
         id: format!("rep_{}", uuid::Uuid::now_v7().simple()),

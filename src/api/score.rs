@@ -140,6 +140,12 @@ pub async fn reload_policy(
     match result {
         Ok(engine) => {
             tracing::info!(from = %before, to = %engine.version(), "policy reloaded");
+            let sync = state.policy_sync.clone();
+            super::error::blocking("recording the wanted policy version", move || {
+                sync.reloaded_here()
+                    .map_err(|e| ApiError::Internal(e.into()))
+            })
+            .await?;
             Ok(HttpResponse::Ok().json(serde_json::json!({
                 "previous_version": before,
                 "version": engine.version(),

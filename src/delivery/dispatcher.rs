@@ -1,6 +1,11 @@
 //! The dispatcher: fans new outbox messages out into one delivery per
 //! subscribed endpoint, sends due deliveries, and records every attempt.
 //!
+//! With several replicas on one store only the holder of the `delivery`
+//! lease fans out, watches for alerts and sends, and its commits carry the
+//! lease's fence, so a replica that lost the lease cannot overwrite what
+//! the new holder records.
+//!
 //! Everything it knows is in the store — the "not yet fanned out" index, the
 //! deliveries and their due-time index — so a restart (or a crash) simply
 //! carries on: a delivery whose result was not recorded is sent again with
@@ -23,6 +28,7 @@ use crate::domain::{
 };
 use crate::sampling::guard::GuardedDns;
 use crate::store::delivery::{new_id, put_delivery, unrouted_messages, walk_due_deliveries};
+use crate::store::lease::{self, Fence, Lease};
 use crate::store::{Batch, EventRecord, StoreError, Tree};
 
 /// Messages fanned out per pass.
@@ -56,6 +62,8 @@ struct Outcome {
     delivery: Delivery,
     attempt: Attempt,
     verdict: Verdict,
+    /// The fence of the lease the attempt was started under.
+    fence: Option<Fence>,
 }
 
 #[derive(Debug, Default)]
@@ -97,11 +105,23 @@ struct Dispatcher {
     client: reqwest::Client,
     in_flight: Arc<Mutex<InFlight>>,
     permits: Arc<Semaphore>,
+    lease: Option<Arc<Lease>>,
 }
 
 /// Runs the dispatcher until `stop` turns true, then lets attempts in
 /// flight finish (within the attempt timeout) and records them.
-pub async fn run(webhooks: Webhooks, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(webhooks: Webhooks, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    run_with_lease(webhooks, None, stop).await
+}
+
+/// [`run`], working only while this replica holds `lease` (the `delivery`
+/// lease; `None`: this process is the only one), and giving it up at the
+/// end.
+pub async fn run_with_lease(
+    webhooks: Webhooks,
+    lease: Option<Arc<Lease>>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let settings = webhooks.settings().clone();
     let timeout = Duration::from_secs(settings.timeout_secs);
     let client = reqwest::Client::builder()
@@ -119,6 +139,7 @@ pub async fn run(webhooks: Webhooks, mut stop: watch::Receiver<bool>) -> anyhow:
         client,
         in_flight: Arc::new(Mutex::new(InFlight::default())),
         permits: Arc::new(Semaphore::new(settings.max_in_flight)),
+        lease: lease.clone(),
     };
     let (tx, rx) = mpsc::unbounded_channel::<Outcome>();
     let recorder = tokio::spawn(dispatcher.clone().record(rx));
@@ -128,7 +149,11 @@ pub async fn run(webhooks: Webhooks, mut stop: watch::Receiver<bool>) -> anyhow:
         if let Err(e) = dispatcher.pass(&tx).await {
             tracing::error!(error = ?e, "delivery pass failed; retrying");
         }
-        if settings.retention_days > 0 && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+        let holds = lease.as_ref().is_none_or(|l| l.fence().is_some());
+        if holds
+            && settings.retention_days > 0
+            && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY)
+        {
             last_prune = Some(Instant::now());
             if let Err(e) = dispatcher.prune(settings.retention_days).await {
                 tracing::error!(error = ?e, "removing old webhook history failed");
@@ -147,6 +172,12 @@ pub async fn run(webhooks: Webhooks, mut stop: watch::Receiver<bool>) -> anyhow:
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "delivery recorder failed"),
         Err(_) => tracing::warn!("attempts still in flight at shutdown are sent again on restart"),
+    }
+    if let Some(lease) = lease {
+        let released = tokio::task::spawn_blocking(move || lease.release()).await;
+        if let Ok(Err(e)) = released {
+            tracing::warn!(error = %e, "releasing the delivery lease failed; it lapses instead");
+        }
     }
     Ok(())
 }
@@ -185,11 +216,45 @@ impl Dispatcher {
         let in_flight = self.in_flight.clone();
         let cap = self.webhooks.settings().per_endpoint_concurrency;
         let max = self.webhooks.settings().max_in_flight;
-        let due = self
+        let lease = self.lease.clone();
+        let work = self
             .webhooks
             .blocking(move |w| {
-                while fan_out(w)? == FAN_OUT_BATCH {}
-                watch_alerts(w)?;
+                let fence = match &lease {
+                    None => None,
+                    Some(lease) => match lease.ensure()? {
+                        Some(fence) => Some(fence),
+                        // Another replica delivers.
+                        None => return Ok(None),
+                    },
+                };
+                let fenced = |r: Result<usize>| -> Result<Option<usize>> {
+                    match r {
+                        Err(super::WebhookError::Internal(e))
+                            if matches!(
+                                e.downcast_ref::<StoreError>(),
+                                Some(StoreError::Conflict(_))
+                            ) =>
+                        {
+                            check_fence(lease.as_deref(), fence.as_ref());
+                            Ok(None)
+                        }
+                        other => other.map(Some),
+                    }
+                };
+                loop {
+                    match fenced(fan_out(w, fence.as_ref()))? {
+                        Some(FAN_OUT_BATCH) => continue,
+                        Some(_) => break,
+                        // Another fan-out got there first, or the lease is
+                        // gone: look again next pass.
+                        None => break,
+                    }
+                }
+                fenced(watch_alerts(w, fence.as_ref()).map(|()| 0))?;
+                if lease.as_ref().is_some_and(|l| l.fence().is_none()) {
+                    return Ok(None);
+                }
                 let now = w.now();
                 let mut due = Vec::new();
                 let mut in_flight = lock(&in_flight);
@@ -218,15 +283,19 @@ impl Dispatcher {
                     }
                     Ok(true)
                 })?;
-                Ok(due)
+                Ok(Some((due, fence)))
             })
             .await?;
+        let Some((due, fence)) = work else {
+            return Ok(());
+        };
         for delivery in due {
             let this = self.clone();
             let tx = tx.clone();
+            let fence = fence.clone();
             tokio::spawn(async move {
                 let _permit = this.permits.clone().acquire_owned().await;
-                let outcome = this.attempt(delivery).await;
+                let outcome = this.attempt(delivery, fence).await;
                 let _ = tx.send(outcome);
             });
         }
@@ -234,7 +303,7 @@ impl Dispatcher {
     }
 
     /// Sends one delivery once.
-    async fn attempt(&self, delivery: Delivery) -> Outcome {
+    async fn attempt(&self, delivery: Delivery, fence: Option<Fence>) -> Outcome {
         let at = self.webhooks.now();
         let started = Instant::now();
         let (verdict, status, error) = self.send(&delivery).await;
@@ -247,6 +316,7 @@ impl Dispatcher {
             },
             delivery,
             verdict,
+            fence,
         }
     }
 
@@ -391,12 +461,36 @@ impl Dispatcher {
                 }
             }
             let ids: Vec<String> = outcomes.iter().map(|o| o.delivery.id.clone()).collect();
-            let result = self
-                .webhooks
-                .blocking(move |w| record_outcomes(w, outcomes))
-                .await;
-            if let Err(e) = result {
-                tracing::error!(error = ?e, "recording delivery attempts failed; they are sent again");
+            // Each group commits under the fence its attempts started under.
+            let mut groups: Vec<(Option<Fence>, Vec<Outcome>)> = Vec::new();
+            for o in outcomes {
+                match groups.iter_mut().find(|(f, _)| *f == o.fence) {
+                    Some((_, group)) => group.push(o),
+                    None => groups.push((o.fence.clone(), vec![o])),
+                }
+            }
+            for (fence, outcomes) in groups {
+                let lease = self.lease.clone();
+                let result = self
+                    .webhooks
+                    .blocking(
+                        move |w| match record_outcomes(w, outcomes, fence.as_ref()) {
+                            Err(super::WebhookError::Internal(e))
+                                if matches!(
+                                    e.downcast_ref::<StoreError>(),
+                                    Some(StoreError::Conflict(_))
+                                ) =>
+                            {
+                                check_fence(lease.as_deref(), fence.as_ref());
+                                Err(super::WebhookError::Internal(e))
+                            }
+                            other => other,
+                        },
+                    )
+                    .await;
+                if let Err(e) = result {
+                    tracing::error!(error = ?e, "recording delivery attempts failed; they are sent again");
+                }
             }
             {
                 let mut in_flight = lock(&self.in_flight);
@@ -409,6 +503,16 @@ impl Dispatcher {
     }
 }
 
+/// After a commit under `fence` conflicted: if the lease was taken over,
+/// forget it, so this replica stops delivering until it holds it again.
+fn check_fence(lease: Option<&Lease>, fence: Option<&Fence>) {
+    if let (Some(lease), Some(fence)) = (lease, fence) {
+        if !lease.still_holds(fence).unwrap_or(true) {
+            lease.lost();
+        }
+    }
+}
+
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
@@ -417,8 +521,11 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-/// Fans out up to one batch of new messages; returns how many.
-fn fan_out(w: &Webhooks) -> Result<usize> {
+/// Fans out up to one batch of new messages; returns how many. The batch
+/// commits only if every message is still waiting for fan-out (and the
+/// lease is still this replica's), so two fan-outs never both create
+/// deliveries for one message.
+fn fan_out(w: &Webhooks, fence: Option<&Fence>) -> Result<usize> {
     let messages = unrouted_messages(w.store(), FAN_OUT_BATCH)?;
     if messages.is_empty() {
         return Ok(0);
@@ -427,8 +534,10 @@ fn fan_out(w: &Webhooks) -> Result<usize> {
     let now = w.now();
     let global_dry_run = w.settings().dry_run;
     let mut batch = Batch::new();
+    lease::guard(&mut batch, fence);
     let mut fanned = 0usize;
     for m in &messages {
+        batch.expect_raw(Tree::OutboxNew, m.id.as_bytes().to_vec(), Some(Vec::new()));
         let targets = endpoints.iter().filter(|e| {
             e.enabled
                 && match &m.endpoint {
@@ -468,18 +577,23 @@ fn fan_out(w: &Webhooks) -> Result<usize> {
     Ok(messages.len())
 }
 
-/// Raises an operator alert for every new `case.receipt_overdue` event.
-fn watch_alerts(w: &Webhooks) -> Result<()> {
+/// Raises an operator alert for every new `case.receipt_overdue` event,
+/// moving the cursor in the same batch with a precondition on its old
+/// value, so two watchers never raise one alert twice.
+fn watch_alerts(w: &Webhooks, fence: Option<&Fence>) -> Result<()> {
     let store = w.store();
-    let cursor = store
-        .get_raw(Tree::Meta, ALERT_CURSOR)?
-        .and_then(|v| v.as_slice().try_into().ok().map(u64::from_be_bytes))
+    let cursor_raw = store.get_raw(Tree::Meta, ALERT_CURSOR)?;
+    let cursor = cursor_raw
+        .as_deref()
+        .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
         .unwrap_or(0);
     let events: Vec<EventRecord> = store.events_after(cursor, 10_000)?;
     let Some(last) = events.last().map(|e| e.seq) else {
         return Ok(());
     };
     let mut batch = Batch::new();
+    batch.expect_raw(Tree::Meta, ALERT_CURSOR.to_vec(), cursor_raw);
+    lease::guard(&mut batch, fence);
     for e in events.iter().filter(|e| e.kind == "case.receipt_overdue") {
         let case = e
             .data
@@ -528,16 +642,18 @@ struct Health {
     gone: bool,
 }
 
-fn record_outcomes(w: &Webhooks, outcomes: Vec<Outcome>) -> Result<()> {
+fn record_outcomes(w: &Webhooks, outcomes: Vec<Outcome>, fence: Option<&Fence>) -> Result<()> {
     let now = w.now();
     let scale = w.settings().retry_scale;
     let mut batch = Batch::new();
+    lease::guard(&mut batch, fence);
     let mut health: HashMap<String, Health> = HashMap::new();
     let mut counted: Vec<&'static str> = Vec::new();
     for Outcome {
         mut delivery,
         attempt,
         verdict,
+        fence: _,
     } in outcomes
     {
         let previous_due = delivery.next_attempt_at;
@@ -674,4 +790,131 @@ fn update_health(w: &Webhooks, id: &str, h: &Health, now: Timestamp) -> Result<(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{ManualClock, SystemClock};
+    use crate::commands::CaseService;
+    use crate::config::DeliverySettings;
+    use crate::delivery::endpoints::NewEndpoint;
+    use crate::enforcement::Ladders;
+    use crate::sampling::guard::SystemResolver;
+    use crate::store::delivery::queue_message;
+    use crate::store::{SharedStore, SledStore};
+    use std::collections::HashMap;
+
+    async fn webhooks(store: &SharedStore, endpoints: usize) -> Webhooks {
+        let cases = CaseService::new(store.clone(), Ladders::default(), Arc::new(SystemClock));
+        let settings = DeliverySettings {
+            allow_cidrs: vec!["127.0.0.0/8".into()],
+            ..DeliverySettings::default()
+        };
+        let w = Webhooks::new(
+            store.clone(),
+            settings,
+            Arc::new(SystemResolver),
+            cases,
+            Arc::new(crate::delivery::sealing::SecretKey::generate()),
+        )
+        .unwrap();
+        for n in 0..endpoints {
+            w.create_endpoint(NewEndpoint {
+                url: url::Url::parse(&format!("http://127.0.0.1:9/hook{n}")).unwrap(),
+                event_types: Vec::new(),
+                description: format!("receiver {n}"),
+                dry_run: false,
+            })
+            .await
+            .unwrap();
+        }
+        w
+    }
+
+    fn queue(store: &SharedStore, messages: usize) {
+        let mut batch = Batch::new();
+        for i in 0..messages {
+            let message = OutboxMessage {
+                id: new_id("msg"),
+                event_type: "case.opened".into(),
+                idempotency_key: format!("key-{i}"),
+                tenant: None,
+                payload: serde_json::json!({ "n": i }),
+                created_at: Timestamp::now(),
+                endpoint: None,
+            };
+            queue_message(&mut batch, &message).unwrap();
+        }
+        store.commit(batch).unwrap();
+    }
+
+    fn deliveries_per_pair(store: &SharedStore) -> HashMap<(String, String), usize> {
+        let mut pairs = HashMap::new();
+        for d in store.scan::<Delivery>(b"", usize::MAX, false).unwrap() {
+            *pairs.entry((d.message_id, d.endpoint_id)).or_default() += 1;
+        }
+        pairs
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_fan_outs_on_one_store_make_one_delivery_per_message_and_endpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let a = webhooks(&store, 3).await;
+        let b = webhooks(&store, 0).await;
+        for round in 0..5 {
+            queue(&store, 40);
+            let threads: Vec<_> = [a.clone(), b.clone()]
+                .into_iter()
+                .map(|w| {
+                    std::thread::spawn(move || {
+                        let mut total = 0;
+                        // Each keeps going until nothing is left, as a pass does.
+                        loop {
+                            match fan_out(&w, None) {
+                                Ok(0) => return total,
+                                Ok(n) => total += n,
+                                Err(super::super::WebhookError::Internal(e))
+                                    if matches!(
+                                        e.downcast_ref::<StoreError>(),
+                                        Some(StoreError::Conflict(_))
+                                    ) => {}
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let fanned: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+            assert_eq!(fanned, 40, "round {round}: each message fanned out once");
+        }
+        let pairs = deliveries_per_pair(&store);
+        assert_eq!(pairs.len(), 200 * 3);
+        assert!(pairs.values().all(|&n| n == 1), "duplicate deliveries");
+    }
+
+    #[tokio::test]
+    async fn a_fan_out_under_a_lease_taken_over_commits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let w = webhooks(&store, 2).await;
+        let clock = Arc::new(ManualClock::new(Timestamp::now()));
+        let ttl = Duration::from_secs(15);
+        let old = Lease::new(store.clone(), lease::DELIVERY, "a", ttl, clock.clone());
+        let new = Lease::new(store.clone(), lease::DELIVERY, "b", ttl, clock.clone());
+        let stale = old.acquire_or_renew().unwrap().unwrap();
+        clock.advance(SignedDuration::from_secs(20));
+        let current = new.acquire_or_renew().unwrap().unwrap();
+        queue(&store, 5);
+
+        let err = fan_out(&w, Some(&stale)).unwrap_err();
+        assert!(err.to_string().contains("conflict"), "{err}");
+        assert!(deliveries_per_pair(&store).is_empty());
+        check_fence(Some(&old), Some(&stale));
+        assert!(old.fence().is_none(), "the old holder stops");
+
+        assert_eq!(fan_out(&w, Some(&current)).unwrap(), 5);
+        assert_eq!(deliveries_per_pair(&store).len(), 10);
+    }
 }

@@ -146,6 +146,10 @@ pub struct SourceState {
     pub items_seen: u64,
     /// Items sampled over all fetches.
     pub samples_taken: u64,
+    /// The replica visiting the source right now; its claim lasts until
+    /// `next_due`, after which another replica may take the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<String>,
 }
 
 impl SourceState {
@@ -163,6 +167,7 @@ impl SourceState {
             last_fetch_at: None,
             items_seen: 0,
             samples_taken: 0,
+            claimed_by: None,
         }
     }
 }

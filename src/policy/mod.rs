@@ -15,6 +15,7 @@ pub mod load;
 pub mod metrics;
 pub mod model;
 pub mod normalize;
+pub mod sync;
 pub mod train;
 
 pub use engine::{Engine, Evidence, Flag, Verdict};
@@ -86,6 +87,15 @@ impl PolicyHandle {
         };
         *guard = engine.clone();
         Ok(engine)
+    }
+
+    /// Puts `engine` in force (one loaded from this handle's directory).
+    pub fn install(&self, engine: Arc<Engine>) {
+        let mut guard = match self.current.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = engine;
     }
 
     /// The directory the policy is loaded from.

@@ -72,6 +72,11 @@ pub struct Sampling {
     settings: SamplingSettings,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     rng: Mutex<StdRng>,
+    /// This replica's id, written on the sources it claims.
+    replica: String,
+    /// How long a claim on a source lasts before another replica may take
+    /// the source over (the visit of a replica that died).
+    claim_for: std::time::Duration,
 }
 
 /// Tenant locks kept before the unused ones are dropped.
@@ -104,14 +109,27 @@ impl Sampling {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_entropy(),
         };
+        let claim_for =
+            std::time::Duration::from_secs(settings.fetch_timeout_secs.saturating_mul(4).max(15));
         Ok(Sampling {
+            claim_for,
             store,
             policy,
             fetcher,
             settings,
             locks: Mutex::new(HashMap::new()),
             rng: Mutex::new(rng),
+            replica: "local".to_string(),
         })
+    }
+
+    /// Names this replica on the sources it claims, and makes a claim last
+    /// at least `lease` (and at least four fetch timeouts, so a slow visit
+    /// is not taken over while it is still running).
+    pub fn with_replica(mut self, replica: &str, lease: std::time::Duration) -> Self {
+        self.replica = replica.to_string();
+        self.claim_for = self.claim_for.max(lease);
+        self
     }
 
     /// The store.

@@ -74,6 +74,42 @@ fn fetch_outcome(error: &FetchError) -> (&'static str, &'static str) {
     }
 }
 
+/// A visit's claim on a source: the state record as the claim wrote it.
+/// Whatever the visit commits expects it unchanged, so a visit whose claim
+/// lapsed and was taken over records nothing.
+#[derive(Debug)]
+struct Claim {
+    key: Vec<u8>,
+    raw: Vec<u8>,
+}
+
+impl Claim {
+    /// Adds the precondition that the claim still holds.
+    fn hold(&self, batch: &mut Batch) {
+        batch.expect::<SourceState>(self.key.clone(), Some(self.raw.clone()));
+    }
+
+    /// Commits a batch holding the claim; a lost claim is logged, not an
+    /// error (the replica that took the source over records the visit).
+    async fn commit(&self, store: &store::SharedStore, batch: Batch) -> Result<()> {
+        match store::commit_durably(store, batch).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conflict(&e) => {
+                tracing::info!("the claim on the source was lost; the visit is dropped");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn is_conflict(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<store::StoreError>(),
+        Some(store::StoreError::Conflict(_))
+    )
+}
+
 /// Child sitemaps read per visit to a sitemap index.
 const MAX_CHILD_SITEMAPS: usize = 5;
 
@@ -102,19 +138,17 @@ impl Sampling {
             return Ok(SourceRun::Skipped);
         };
         let now = Timestamp::now();
-        let mut state = self
-            .store
-            .get::<SourceState>(&key)?
-            .unwrap_or_else(|| SourceState::new(tenant_id.clone(), source_id, now));
-        if !force && state.next_due > now {
+        let Some((mut state, claim)) = self.claim(&key, tenant_id, source_id, force, now).await?
+        else {
             return Ok(SourceRun::Skipped);
-        }
+        };
         let interval = Duration::from_secs(source.interval_secs);
         if !source.enabled || tenant.status != TenantStatus::Active {
             state.next_due = later(now, interval);
             let mut batch = Batch::new();
+            claim.hold(&mut batch);
             batch.put(&state)?;
-            store::commit_durably(&self.store, batch).await?;
+            claim.commit(&self.store, batch).await?;
             return Ok(SourceRun::Skipped);
         }
         if now.as_second() - state.window_start.as_second() >= 3600 {
@@ -126,15 +160,16 @@ impl Sampling {
         if room == 0 {
             state.next_due = later(state.window_start, Duration::from_secs(3600));
             let mut batch = Batch::new();
+            claim.hold(&mut batch);
             batch.put(&state)?;
-            store::commit_durably(&self.store, batch).await?;
+            claim.commit(&self.store, batch).await?;
             return Ok(SourceRun::BudgetSpent);
         }
         match self.fetch_items(&source, room).await {
             Err(e) => {
                 let (outcome, reason) = fetch_outcome(&e);
                 crate::metrics::source_fetch(outcome, reason);
-                self.record_failure(&source, state, e).await
+                self.record_failure(&source, state, &claim, e).await
             }
             Ok(items) => {
                 crate::metrics::source_fetch("fetched", "");
@@ -178,8 +213,9 @@ impl Sampling {
                 state.last_fetch_at = Some(now);
                 state.next_due = later(now, interval);
                 let mut batch = Batch::new();
+                claim.hold(&mut batch);
                 batch.put(&state)?;
-                let recorded = self
+                let recorded = match self
                     .record(
                         tenant_id,
                         SampleOrigin::Source { source: source_id },
@@ -187,7 +223,18 @@ impl Sampling {
                         true,
                         batch,
                     )
-                    .await?;
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(SamplingError::Internal(e)) if is_conflict(&e) => {
+                        // The claim lapsed and another replica took the
+                        // source, or an operator changed it: nothing of this
+                        // visit is recorded, so nothing is counted twice.
+                        tracing::info!("the claim on the source was lost; the visit is dropped");
+                        return Ok(SourceRun::Skipped);
+                    }
+                    Err(e) => return Err(e),
+                };
                 drop(lock);
                 store::flush(&self.store)
                     .await
@@ -202,10 +249,54 @@ impl Sampling {
         }
     }
 
+    /// Claims a source for this replica's visit: if it is due (or `force`)
+    /// and no other visit's claim is running, marks it claimed by this
+    /// replica and pushes its next due time out by the claim time, by
+    /// compare-and-set on the bytes read. `None`: not due, or claimed by
+    /// another visit first.
+    async fn claim(
+        &self,
+        key: &[u8],
+        tenant_id: &TenantId,
+        source_id: SourceId,
+        force: bool,
+        now: Timestamp,
+    ) -> Result<Option<(SourceState, Claim)>> {
+        let raw = self.store.get_raw(Tree::SourceState, key)?;
+        let state = match raw.as_deref() {
+            Some(bytes) => store::decode::<SourceState>(bytes)?,
+            None => SourceState::new(tenant_id.clone(), source_id, now),
+        };
+        if state.next_due > now && (!force || state.claimed_by.is_some()) {
+            return Ok(None);
+        }
+        let mut claimed = state;
+        claimed.claimed_by = Some(self.replica.clone());
+        claimed.next_due = later(now, self.claim_for);
+        let claimed_raw = store::encode(&claimed)?;
+        let mut batch = Batch::new();
+        batch.expect::<SourceState>(key.to_vec(), raw);
+        batch.put(&claimed)?;
+        match store::commit_durably(&self.store, batch).await {
+            Ok(_) => {}
+            Err(e) if is_conflict(&e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        claimed.claimed_by = None;
+        Ok(Some((
+            claimed,
+            Claim {
+                key: key.to_vec(),
+                raw: claimed_raw,
+            },
+        )))
+    }
+
     async fn record_failure(
         &self,
         source: &Source,
         mut state: SourceState,
+        claim: &Claim,
         error: FetchError,
     ) -> Result<SourceRun> {
         let now = Timestamp::now();
@@ -228,6 +319,7 @@ impl Sampling {
         state.next_due = later(now, backoff);
         let t = source.tenant.as_str();
         let mut batch = Batch::new();
+        claim.hold(&mut batch);
         // A refused URL will not fix itself by retrying: unhealthy at once.
         let unhealthy = refused || state.consecutive_failures >= self.settings.unhealthy_after;
         if unhealthy && state.health != Health::Unhealthy {
@@ -254,7 +346,7 @@ impl Sampling {
                 "next_due": state.next_due,
             }),
         )?;
-        store::commit_durably(&self.store, batch).await?;
+        claim.commit(&self.store, batch).await?;
         tracing::info!(source = %source.id, %reason, "fetch failed");
         Ok(SourceRun::Failed { reason })
     }
@@ -415,4 +507,227 @@ pub async fn run_with_heartbeat(
         tasks.abort_all();
     }
     tracing::info!("sampler stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SamplingSettings;
+    use crate::domain::{RiskTier, Sample, Tally};
+    use crate::policy::PolicyHandle;
+    use crate::sampling::guard::SystemResolver;
+    use crate::sampling::registry::{NewSource, NewTenant};
+    use crate::store::{SharedStore, SledStore};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A loopback site answering every GET with a page naming its path,
+    /// slowly, counting the requests.
+    async fn slow_site() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let n = conn.read(&mut buf).await.unwrap_or(0);
+                    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let body = format!(
+                        "<html><body><p>the page at {path} tells of a picnic by the lake</p></body></html>"
+                    );
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        (base, hits)
+    }
+
+    fn sampling(store: &SharedStore, policy: &Arc<PolicyHandle>, replica: &str) -> Arc<Sampling> {
+        let settings = SamplingSettings {
+            allow_cidrs: vec!["127.0.0.0/8".into()],
+            per_host_min_interval_ms: 0,
+            ..SamplingSettings::default()
+        };
+        Arc::new(
+            Sampling::new(
+                store.clone(),
+                policy.clone(),
+                settings,
+                Arc::new(SystemResolver),
+            )
+            .unwrap()
+            .with_replica(replica, Duration::from_secs(15)),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_samplers_on_one_store_visit_each_due_source_once_and_count_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let policy = Arc::new(
+            PolicyHandle::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
+                .unwrap(),
+        );
+        let (a, b) = (
+            sampling(&store, &policy, "replica-a"),
+            sampling(&store, &policy, "replica-b"),
+        );
+        let (base, hits) = slow_site().await;
+        let tenant = TenantId::try_from("parlor").unwrap();
+        a.create_tenant(NewTenant {
+            id: tenant.clone(),
+            name: "Parlor".into(),
+            contacts: Vec::new(),
+            risk_tier: RiskTier::Standard,
+            status: TenantStatus::Active,
+            intake_budget_per_hour: 100,
+        })
+        .await
+        .unwrap();
+        let mut sources = Vec::new();
+        for n in 0..4 {
+            let view = a
+                .create_source(
+                    &tenant,
+                    NewSource {
+                        kind: SourceKind::Html,
+                        url: Url::parse(&format!("{base}/page{n}")).unwrap(),
+                        budget_per_hour: 10,
+                        interval_secs: 3600,
+                        enabled: true,
+                    },
+                )
+                .await
+                .unwrap();
+            sources.push(view.source.id);
+        }
+
+        let mut visits = JoinSet::new();
+        for id in &sources {
+            for s in [a.clone(), b.clone()] {
+                let (tenant, id) = (tenant.clone(), *id);
+                visits.spawn(async move { s.run_source(&tenant, id, false).await.unwrap() });
+            }
+        }
+        let mut sampled = 0;
+        while let Some(run) = visits.join_next().await {
+            match run.unwrap() {
+                SourceRun::Sampled { sampled: n, .. } => sampled += n,
+                SourceRun::Skipped => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 4, "each source fetched once");
+        assert_eq!(sampled, 4);
+        let samples = store
+            .scan::<Sample>(&tenant_key("parlor", b""), usize::MAX, false)
+            .unwrap();
+        assert_eq!(samples.len(), 4);
+        let tallied: u64 = store
+            .scan::<Tally>(&tenant_key("parlor", b""), usize::MAX, false)
+            .unwrap()
+            .iter()
+            .map(|t| t.sampled)
+            .sum();
+        assert_eq!(tallied, 4, "the prevalence tally counts each visit once");
+        for id in &sources {
+            let state = store
+                .get::<SourceState>(&tenant_key("parlor", id.0.as_bytes()))
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                state.claimed_by, None,
+                "the claim is let go after the visit"
+            );
+            assert_eq!(state.samples_taken, 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_visit_whose_claim_lapsed_and_was_taken_over_records_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let policy = Arc::new(
+            PolicyHandle::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
+                .unwrap(),
+        );
+        let (a, b) = (
+            sampling(&store, &policy, "replica-a"),
+            sampling(&store, &policy, "replica-b"),
+        );
+        let tenant = TenantId::try_from("parlor").unwrap();
+        let id = SourceId::new();
+        let key = tenant_key("parlor", id.0.as_bytes());
+        let now = Timestamp::now();
+        store
+            .commit({
+                let mut batch = Batch::new();
+                batch
+                    .put(&SourceState::new(tenant.clone(), id, now))
+                    .unwrap();
+                batch
+            })
+            .unwrap();
+        let (_, claim_a) = a
+            .claim(&key, &tenant, id, false, now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            b.claim(&key, &tenant, id, false, now)
+                .await
+                .unwrap()
+                .is_none(),
+            "a claimed source is not due for another replica"
+        );
+        assert!(
+            b.claim(&key, &tenant, id, true, now)
+                .await
+                .unwrap()
+                .is_none(),
+            "not even for a forced visit"
+        );
+        // a stalls past its claim; b takes the source over.
+        let later = now + SignedDuration::from_secs(3600);
+        let (_, claim_b) = b
+            .claim(&key, &tenant, id, false, later)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut stale = store.get::<SourceState>(&key).unwrap().unwrap();
+        assert_eq!(stale.claimed_by.as_deref(), Some("replica-b"));
+        stale.claimed_by = None;
+        stale.samples_taken = 99;
+        let mut batch = Batch::new();
+        claim_a.hold(&mut batch);
+        batch.put(&stale).unwrap();
+        claim_a.commit(&store, batch).await.unwrap();
+        let now_state = store.get::<SourceState>(&key).unwrap().unwrap();
+        assert_eq!(
+            now_state.samples_taken, 0,
+            "a's late visit was not recorded"
+        );
+        let mut batch = Batch::new();
+        claim_b.hold(&mut batch);
+        batch.put(&stale).unwrap();
+        claim_b.commit(&store, batch).await.unwrap();
+        assert_eq!(
+            store
+                .get::<SourceState>(&key)
+                .unwrap()
+                .unwrap()
+                .samples_taken,
+            99
+        );
+    }
 }

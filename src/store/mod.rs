@@ -9,7 +9,9 @@ pub mod cases;
 #[cfg(test)]
 mod conformance;
 pub mod delivery;
+pub mod lease;
 mod pg_store;
+pub mod rate;
 pub mod records;
 mod sled_store;
 
@@ -402,6 +404,14 @@ impl Batch {
             key,
             value,
         });
+        self
+    }
+
+    /// Adds a precondition on a raw key (for records kept as plain bytes,
+    /// such as cursors): the batch aborts with [`StoreError::Conflict`]
+    /// unless it still holds exactly `value` (`None`: still absent).
+    pub fn expect_raw(&mut self, tree: Tree, key: Vec<u8>, value: Option<Vec<u8>>) -> &mut Self {
+        self.ops.push(Op::Expect { tree, key, value });
         self
     }
 
