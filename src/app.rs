@@ -118,6 +118,10 @@ impl Application {
             &settings.delivery,
             &settings.store.path,
         )?;
+        if settings.store.backend == crate::config::StoreBackend::Postgres {
+            // Replicas share one store, so they must share the key too.
+            key.check_shared(&store)?;
+        }
         let webhooks = Webhooks::new(
             store.clone(),
             settings.delivery.clone(),

@@ -787,6 +787,23 @@ async fn signing_secrets_are_sealed_at_rest_and_sign_only_with_their_key() {
     assert_eq!(got[0].verified, vec![true]);
     let dir = app.stop().await;
 
+    // On PostgreSQL, replicas share the store and so must share the key:
+    // a process with another key is refused at start, naming the setting.
+    if common::test_database_admin().is_some() {
+        let mut s = aupd::config::Settings::default();
+        webhook_settings(&mut s);
+        s.server.bind = "127.0.0.1:0".into();
+        s.policy.dir = common::shipped_policies();
+        common::use_test_store(&mut s, &dir.path().join("store"));
+        s.delivery.secret_key = Some(aupd::config::Secret::new("ab".repeat(32)));
+        let refused = aupd::app::Application::build(&s).err().expect("refused");
+        assert!(
+            format!("{refused:#}").contains("delivery.secret_key"),
+            "{refused:#}"
+        );
+        return;
+    }
+
     // With another key the secret does not open: the delivery fails and
     // says why, and nothing is sent unsigned.
     let app = restart_webhook_app(dir, |s| {

@@ -141,6 +141,44 @@ impl SecretKey {
         )
     }
 
+    /// Makes sure every process sharing `store` seals with the same key.
+    /// The first to start leaves a value sealed with its key in the store;
+    /// each later one must be able to open it, or it refuses to start (it
+    /// could neither open the secrets the others sealed nor have its own
+    /// opened by them). The check value reveals nothing about the key.
+    pub fn check_shared(&self, store: &crate::store::SharedStore) -> anyhow::Result<()> {
+        use crate::store::{Batch, StoreError, Tree};
+        const KEY: &[u8] = b"webhook_key_check";
+        const AAD: &str = "aupd key check";
+        for _ in 0..3 {
+            match store.get_raw(Tree::Meta, KEY)? {
+                Some(sealed) => {
+                    let sealed = String::from_utf8_lossy(&sealed);
+                    return match self.open(AAD, &sealed) {
+                        Ok(_) => Ok(()),
+                        Err(_) => anyhow::bail!(
+                            "this process's webhook sealing key is not the one the store's other \
+                             replicas use: set delivery.secret_key (or delivery.secret_key_file) \
+                             to the shared key on every replica"
+                        ),
+                    };
+                }
+                None => {
+                    let mut batch = Batch::new();
+                    batch.expect_raw(Tree::Meta, KEY.to_vec(), None);
+                    batch.put_raw(Tree::Meta, KEY.to_vec(), self.seal(AAD, AAD).into_bytes());
+                    match store.commit(batch) {
+                        Ok(_) => return Ok(store.flush()?),
+                        // Another replica wrote its check first: read it.
+                        Err(StoreError::Conflict(_)) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        anyhow::bail!("could not settle the webhook key check with the other replicas")
+    }
+
     /// Opens a secret sealed for `endpoint`.
     pub fn open(&self, endpoint: &str, stored: &str) -> Result<String, SealError> {
         let body = stored.strip_prefix(PREFIX).ok_or(SealError::NotSealed)?;
@@ -174,6 +212,25 @@ impl SecretKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replicas_sharing_a_store_must_share_the_sealing_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: crate::store::SharedStore =
+            std::sync::Arc::new(crate::store::SledStore::open(dir.path()).unwrap());
+        let shared = SecretKey::parse(&"ab".repeat(32)).unwrap();
+        shared.check_shared(&store).unwrap();
+        // A second replica with the same key starts; one with its own does not.
+        SecretKey::parse(&"ab".repeat(32))
+            .unwrap()
+            .check_shared(&store)
+            .unwrap();
+        let err = SecretKey::generate().check_shared(&store).unwrap_err();
+        assert!(
+            err.to_string().contains("delivery.secret_key"),
+            "the refusal names the setting: {err}"
+        );
+    }
 
     #[test]
     fn a_sealed_secret_opens_only_with_its_key_and_its_endpoint() {
