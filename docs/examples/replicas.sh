@@ -65,6 +65,8 @@ for _ in $(seq 100); do
     [ "$(api '127.0.0.1:18082/v1/cases?tenant=parlor' | jq '.total')" -ge 1 ] && break
     sleep 0.2
 done
+[ "$(api '127.0.0.1:18082/v1/cases?tenant=parlor' | jq '.total')" -ge 1 ] \
+    || { echo "FAILED: replica 2 never saw the case"; exit 1; }
 api '127.0.0.1:18082/v1/cases?tenant=parlor' | jq -c '.cases[0] | {tenant, state, severity}'
 
 echo "work leases:"
@@ -82,5 +84,7 @@ for _ in $(seq 50); do
 done
 echo "work leases:"
 holders
+[ "$(holders | wc -l)" -ge 2 ] && ! holders | grep -q "$ticker" \
+    || { echo "FAILED: the leases did not move off $ticker"; exit 1; }
 survivor="$(holders | awk '/enforcement lease/ { print substr($NF, 9) }')"
 api "127.0.0.1:1808$survivor/v1/audit/head" | jq -r '"audit log head: " + .head'
