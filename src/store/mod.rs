@@ -9,11 +9,18 @@ pub mod cases;
 #[cfg(test)]
 mod conformance;
 pub mod delivery;
+pub mod events;
 pub mod lease;
+pub mod meta;
 mod pg_store;
 pub mod rate;
 pub mod records;
+pub mod reports;
+pub mod samples;
 mod sled_store;
+pub mod tenants;
+pub mod tokens;
+mod tree;
 
 use std::sync::Arc;
 
@@ -22,139 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use pg_store::{create_database, database_url, drop_database, PgStore, MIGRATIONS};
 pub use sled_store::SledStore;
-
-/// A named collection of records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Tree {
-    /// Counters kept by the store itself (the event sequence).
-    Meta,
-    /// The append-only event log, keyed by a gapless big-endian sequence.
-    Events,
-    /// Tenants by id.
-    Tenants,
-    /// Sources by `tenant/source`.
-    Sources,
-    /// Each source's schedule and health by `tenant/source`.
-    SourceState,
-    /// Samples by `tenant/sample` (sample ids are time-ordered).
-    Samples,
-    /// Content hashes already sampled, by `tenant/hash`.
-    Seen,
-    /// Findings by `tenant/category/sample`.
-    Findings,
-    /// Hourly prevalence tallies by `tenant/hour`.
-    Tallies,
-    /// Raised evidence thresholds by `tenant/category`.
-    Alerts,
-    /// Push-intake counters by tenant.
-    Intake,
-    /// Enforcement cases by id.
-    Cases,
-    /// Pending deadlines by id.
-    Deadlines,
-    /// Index of pending deadlines: big-endian due time (ms) + id → id.
-    DeadlineDue,
-    /// Webhook messages queued with the decision that caused them, by id
-    /// (time-ordered).
-    Outbox,
-    /// API tokens by the hex SHA-256 of their secret.
-    Tokens,
-    /// Employee reports by id.
-    Reports,
-    /// Outbox messages not yet fanned out to endpoints: message id → empty.
-    OutboxNew,
-    /// Webhook endpoints by id.
-    Endpoints,
-    /// Deliveries (one message to one endpoint) by id.
-    Deliveries,
-    /// Index of pending deliveries: big-endian due time (ms) + id → id.
-    DeliveryDue,
-    /// Orders by idempotency key → the case they belong to.
-    Orders,
-    /// Action receipts by idempotency key.
-    Receipts,
-    /// Alerts for operators (disabled endpoints, failed or overdue receipts) by id.
-    OperatorAlerts,
-    /// Index of each case's events: case id + big-endian sequence → empty.
-    /// Written in the same transaction as the event.
-    CaseEvents,
-    /// Index of cases: `o/` + id while the case is open, and `t/` + tenant
-    /// + `/` + id for every case. Written with the case.
-    CaseIndex,
-    /// Index of each outbox message's deliveries: message id + `/` +
-    /// delivery id → empty. Written with the delivery.
-    MessageDeliveries,
-}
-
-impl Tree {
-    /// Every tree, in index order.
-    pub const ALL: [Tree; 27] = [
-        Tree::Meta,
-        Tree::Events,
-        Tree::Tenants,
-        Tree::Sources,
-        Tree::SourceState,
-        Tree::Samples,
-        Tree::Seen,
-        Tree::Findings,
-        Tree::Tallies,
-        Tree::Alerts,
-        Tree::Intake,
-        Tree::Cases,
-        Tree::Deadlines,
-        Tree::DeadlineDue,
-        Tree::Outbox,
-        Tree::Tokens,
-        Tree::Reports,
-        Tree::OutboxNew,
-        Tree::Endpoints,
-        Tree::Deliveries,
-        Tree::DeliveryDue,
-        Tree::Orders,
-        Tree::Receipts,
-        Tree::OperatorAlerts,
-        Tree::CaseEvents,
-        Tree::CaseIndex,
-        Tree::MessageDeliveries,
-    ];
-
-    /// The tree's name on disk.
-    pub fn name(self) -> &'static str {
-        match self {
-            Tree::Meta => "meta",
-            Tree::Events => "events",
-            Tree::Tenants => "tenants",
-            Tree::Sources => "sources",
-            Tree::SourceState => "source_state",
-            Tree::Samples => "samples",
-            Tree::Seen => "seen",
-            Tree::Findings => "findings",
-            Tree::Tallies => "tallies",
-            Tree::Alerts => "alerts",
-            Tree::Intake => "intake",
-            Tree::Cases => "cases",
-            Tree::Deadlines => "deadlines",
-            Tree::DeadlineDue => "deadline_due",
-            Tree::Outbox => "outbox",
-            Tree::Tokens => "tokens",
-            Tree::Reports => "reports",
-            Tree::OutboxNew => "outbox_new",
-            Tree::Endpoints => "endpoints",
-            Tree::Deliveries => "deliveries",
-            Tree::DeliveryDue => "delivery_due",
-            Tree::Orders => "orders",
-            Tree::Receipts => "receipts",
-            Tree::OperatorAlerts => "operator_alerts",
-            Tree::CaseEvents => "case_events",
-            Tree::CaseIndex => "case_index",
-            Tree::MessageDeliveries => "message_deliveries",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
+pub use tree::Tree;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -372,7 +247,69 @@ pub fn split_sealed_event(stored: &[u8]) -> Option<(Vec<u8>, &str)> {
     Some((hashed, hash))
 }
 
-/// Writes and events that commit together or not at all.
+/// A record as it was read (or found absent), kept to make a later write
+/// conditional on it: [`Batch::expect_unchanged`] aborts the commit with
+/// [`StoreError::Conflict`] unless the record still holds exactly these
+/// bytes. Where the record lives and what it looked like stay private to
+/// the store; repositories hand one out with each versioned read
+/// (`get_versioned`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    tree: Tree,
+    key: Vec<u8>,
+    raw: Option<Vec<u8>>,
+}
+
+impl Version {
+    /// The version of `R`'s record at `key` as the store holds it now.
+    fn read<R: Record>(store: &dyn Store, key: Vec<u8>) -> Result<(Option<R>, Version)> {
+        let raw = store.get_raw(R::TREE, &key)?;
+        let record = raw.as_deref().map(decode::<R>).transpose()?;
+        Ok((
+            record,
+            Version {
+                tree: R::TREE,
+                key,
+                raw,
+            },
+        ))
+    }
+
+    /// The version `record` will have once a batch that puts it commits:
+    /// the precondition for the next write that follows on from it.
+    pub fn of<R: Record>(record: &R) -> Result<Version> {
+        Ok(Version {
+            tree: R::TREE,
+            key: record.key(),
+            raw: Some(encode(record)?),
+        })
+    }
+
+    /// The version of `R`'s record at `key` while it does not exist.
+    fn absent<R: Record>(key: Vec<u8>) -> Version {
+        Version {
+            tree: R::TREE,
+            key,
+            raw: None,
+        }
+    }
+
+    /// Whether the record existed when read.
+    pub fn exists(&self) -> bool {
+        self.raw.is_some()
+    }
+}
+
+/// Writes and events that commit together or not at all: the store's unit
+/// of work. Repositories add typed writes and preconditions to it
+/// ([`put`](Batch::put), [`remove`](Batch::remove),
+/// [`expect_unchanged`](Batch::expect_unchanged) and helpers such as
+/// `cases::transition_batch`); one [`Store::commit`] applies it atomically
+/// on either backend.
+pub type UnitOfWork = Batch;
+
+/// Writes and events that commit together or not at all (see
+/// [`UnitOfWork`]).
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
     ops: Vec<Op>,
@@ -394,6 +331,27 @@ impl Batch {
             value,
         });
         Ok(self)
+    }
+
+    /// Adds a precondition: the batch aborts with [`StoreError::Conflict`]
+    /// unless the record is still as `version` saw it (still absent if it
+    /// was absent).
+    pub fn expect_unchanged(&mut self, version: &Version) -> &mut Self {
+        self.ops.push(Op::Expect {
+            tree: version.tree,
+            key: version.key.clone(),
+            value: version.raw.clone(),
+        });
+        self
+    }
+
+    /// Removes `record` from its tree.
+    pub fn remove<R: Record>(&mut self, record: &R) -> &mut Self {
+        self.ops.push(Op::Delete {
+            tree: R::TREE,
+            key: record.key(),
+        });
+        self
     }
 
     /// Adds a precondition: the batch aborts with [`StoreError::Conflict`]
@@ -512,6 +470,41 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
 /// The store shared by every room.
 pub type SharedStore = Arc<dyn Store>;
+
+/// A shared store is a store: repository functions take `&dyn Store`, and
+/// a `&SharedStore` can be passed as one.
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        (**self).get_raw(tree, key)
+    }
+    fn scan_raw(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        (**self).scan_raw(tree, prefix, limit, newest_first)
+    }
+    fn range_raw(&self, tree: Tree, start: &[u8], end: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        (**self).range_raw(tree, start, end)
+    }
+    fn range_raw_limited(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        (**self).range_raw_limited(tree, start, end, limit)
+    }
+    fn commit(&self, batch: Batch) -> Result<Vec<u64>> {
+        (**self).commit(batch)
+    }
+    fn flush(&self) -> Result<()> {
+        (**self).flush()
+    }
+}
 
 impl<'a> dyn Store + 'a {
     /// Reads one typed record.
