@@ -82,19 +82,19 @@ pub fn is_case_or_tenant_conflict(e: &StoreError) -> bool {
 }
 
 /// Key of a case.
-pub fn case_key(id: &CaseId) -> Vec<u8> {
+pub(in crate::store) fn case_key(id: &CaseId) -> Vec<u8> {
     id.0.to_string().into_bytes()
 }
 
 /// Key of an open case in [`Tree::CaseIndex`].
-pub fn open_case_key(id: &CaseId) -> Vec<u8> {
+pub(in crate::store) fn open_case_key(id: &CaseId) -> Vec<u8> {
     let mut key = b"o/".to_vec();
     key.extend_from_slice(&case_key(id));
     key
 }
 
 /// Prefix of a tenant's cases in [`Tree::CaseIndex`]: `t/tenant/`.
-pub fn tenant_cases_prefix(tenant: &str) -> Vec<u8> {
+pub(in crate::store) fn tenant_cases_prefix(tenant: &str) -> Vec<u8> {
     format!("t/{tenant}/").into_bytes()
 }
 
@@ -149,7 +149,7 @@ pub fn tenant_cases(store: &SharedStore, tenant: &str) -> Result<Vec<Case>> {
 
 /// Key of a deadline in the due-time index: milliseconds big-endian, then id,
 /// so a range scan from zero to now yields due deadlines in time order.
-pub fn due_key(due_at: Timestamp, id: &DeadlineId) -> Vec<u8> {
+pub(in crate::store) fn due_key(due_at: Timestamp, id: &DeadlineId) -> Vec<u8> {
     let ms = due_at.as_millisecond().max(0) as u64;
     let mut key = ms.to_be_bytes().to_vec();
     key.extend_from_slice(id.0.as_bytes());

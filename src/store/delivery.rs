@@ -177,7 +177,7 @@ pub fn unrouted_messages(store: &SharedStore, limit: usize) -> Result<Vec<Outbox
 }
 
 /// Key in the due-time index: milliseconds big-endian, then the id.
-pub fn delivery_due_key(due_at: Timestamp, id: &str) -> Vec<u8> {
+pub(in crate::store) fn delivery_due_key(due_at: Timestamp, id: &str) -> Vec<u8> {
     let ms = due_at.as_millisecond().max(0) as u64;
     let mut key = ms.to_be_bytes().to_vec();
     key.extend_from_slice(id.as_bytes());

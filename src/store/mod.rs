@@ -18,6 +18,8 @@ pub mod records;
 pub mod reports;
 pub mod samples;
 mod sled_store;
+#[doc(hidden)]
+pub mod tamper;
 pub mod tenants;
 pub mod tokens;
 mod tree;
@@ -29,7 +31,10 @@ use serde::{Deserialize, Serialize};
 
 pub use pg_store::{create_database, database_url, drop_database, PgStore, MIGRATIONS};
 pub use sled_store::SledStore;
-pub use tree::Tree;
+// `Tree` is public in a private module: nameable only inside the store, so
+// no other room can reach a tree or a key (it still appears in the `Store`
+// trait the backends implement, and in `Record`, whose impls all live here).
+use tree::Tree;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +90,7 @@ struct EnvelopeIn<T> {
 }
 
 /// Encodes a record with its schema version.
-pub fn encode<R: Record>(record: &R) -> Result<Vec<u8>> {
+pub(in crate::store) fn encode<R: Record>(record: &R) -> Result<Vec<u8>> {
     serde_json::to_vec(&EnvelopeOut {
         v: R::VERSION,
         r: record,
@@ -97,7 +102,7 @@ pub fn encode<R: Record>(record: &R) -> Result<Vec<u8>> {
 }
 
 /// Decodes a record, refusing a schema version newer than this build knows.
-pub fn decode<R: Record>(bytes: &[u8]) -> Result<R> {
+pub(in crate::store) fn decode<R: Record>(bytes: &[u8]) -> Result<R> {
     let env: EnvelopeIn<R> = serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
         tree: R::TREE.name(),
         message: e.to_string(),
@@ -356,7 +361,11 @@ impl Batch {
 
     /// Adds a precondition: the batch aborts with [`StoreError::Conflict`]
     /// unless `R`'s record at `key` still holds exactly `value`.
-    pub fn expect<R: Record>(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> &mut Self {
+    pub(in crate::store) fn expect<R: Record>(
+        &mut self,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> &mut Self {
         self.ops.push(Op::Expect {
             tree: R::TREE,
             key,
@@ -368,25 +377,35 @@ impl Batch {
     /// Adds a precondition on a raw key (for records kept as plain bytes,
     /// such as cursors): the batch aborts with [`StoreError::Conflict`]
     /// unless it still holds exactly `value` (`None`: still absent).
-    pub fn expect_raw(&mut self, tree: Tree, key: Vec<u8>, value: Option<Vec<u8>>) -> &mut Self {
+    pub(in crate::store) fn expect_raw(
+        &mut self,
+        tree: Tree,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> &mut Self {
         self.ops.push(Op::Expect { tree, key, value });
         self
     }
 
     /// Puts raw bytes (for index trees that hold no typed record).
-    pub fn put_raw(&mut self, tree: Tree, key: Vec<u8>, value: Vec<u8>) -> &mut Self {
+    pub(in crate::store) fn put_raw(
+        &mut self,
+        tree: Tree,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> &mut Self {
         self.ops.push(Op::Put { tree, key, value });
         self
     }
 
     /// Deletes a raw key.
-    pub fn delete_raw(&mut self, tree: Tree, key: Vec<u8>) -> &mut Self {
+    pub(in crate::store) fn delete_raw(&mut self, tree: Tree, key: Vec<u8>) -> &mut Self {
         self.ops.push(Op::Delete { tree, key });
         self
     }
 
     /// Deletes the record with `key` from `R`'s tree.
-    pub fn delete<R: Record>(&mut self, key: Vec<u8>) -> &mut Self {
+    pub(in crate::store) fn delete<R: Record>(&mut self, key: Vec<u8>) -> &mut Self {
         self.ops.push(Op::Delete { tree: R::TREE, key });
         self
     }
@@ -508,14 +527,14 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 
 impl<'a> dyn Store + 'a {
     /// Reads one typed record.
-    pub fn get<R: Record>(&self, key: &[u8]) -> Result<Option<R>> {
+    pub(in crate::store) fn get<R: Record>(&self, key: &[u8]) -> Result<Option<R>> {
         self.get_raw(R::TREE, key)?
             .map(|b| decode::<R>(&b))
             .transpose()
     }
 
     /// Typed records whose key starts with `prefix`.
-    pub fn scan<R: Record>(
+    pub(in crate::store) fn scan<R: Record>(
         &self,
         prefix: &[u8],
         limit: usize,
@@ -528,7 +547,7 @@ impl<'a> dyn Store + 'a {
     }
 
     /// Typed records with `start <= key < end`.
-    pub fn range<R: Record>(&self, start: &[u8], end: &[u8]) -> Result<Vec<R>> {
+    pub(in crate::store) fn range<R: Record>(&self, start: &[u8], end: &[u8]) -> Result<Vec<R>> {
         self.range_raw(R::TREE, start, end)?
             .iter()
             .map(|(_, v)| decode::<R>(v))
@@ -537,7 +556,7 @@ impl<'a> dyn Store + 'a {
 
     /// The events of one case, oldest first, read through the case index
     /// (no scan of the whole log).
-    pub fn case_events(&self, case: &str) -> Result<Vec<EventRecord>> {
+    pub(in crate::store) fn case_events(&self, case: &str) -> Result<Vec<EventRecord>> {
         let mut out = Vec::new();
         for (key, _) in self.scan_raw(
             Tree::CaseEvents,
@@ -575,7 +594,7 @@ impl<'a> dyn Store + 'a {
     /// Like [`events_after`](Self::events_after), each event as the exact
     /// JSON stored, with its sequence number: what the audit route serves,
     /// so a reader sees the very bytes the chain hash covers.
-    pub fn events_after_raw(
+    pub(in crate::store) fn events_after_raw(
         &self,
         after: u64,
         limit: usize,
@@ -649,7 +668,7 @@ pub async fn flush(store: &SharedStore) -> anyhow::Result<()> {
 /// some of the records it covers were written: `build` writes them (it must
 /// be safe to run again), then `marker` is set in [`Tree::Meta`], so an
 /// interrupted build simply runs again at the next start.
-pub fn build_once(
+pub(in crate::store) fn build_once(
     store: &SharedStore,
     marker: &[u8],
     build: impl FnOnce() -> Result<()>,
@@ -700,7 +719,7 @@ pub fn event_case<'a>(kind: &str, data: &'a serde_json::Value) -> Option<&'a str
 }
 
 /// Prefix of a case's keys in [`Tree::CaseEvents`]: `case/`.
-pub fn case_events_prefix(case: &str) -> Vec<u8> {
+pub(in crate::store) fn case_events_prefix(case: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(case.len() + 9);
     key.extend_from_slice(case.as_bytes());
     key.push(b'/');
@@ -708,14 +727,14 @@ pub fn case_events_prefix(case: &str) -> Vec<u8> {
 }
 
 /// Key of one event in [`Tree::CaseEvents`]: `case/` + big-endian sequence.
-pub fn case_events_key(case: &str, seq: u64) -> Vec<u8> {
+pub(in crate::store) fn case_events_key(case: &str, seq: u64) -> Vec<u8> {
     let mut key = case_events_prefix(case);
     key.extend_from_slice(&seq.to_be_bytes());
     key
 }
 
 /// Key of a tenant-scoped record: `tenant/rest`.
-pub fn tenant_key(tenant: &str, rest: &[u8]) -> Vec<u8> {
+pub(in crate::store) fn tenant_key(tenant: &str, rest: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(tenant.len() + 1 + rest.len());
     key.extend_from_slice(tenant.as_bytes());
     key.push(b'/');
