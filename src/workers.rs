@@ -12,8 +12,8 @@ use tokio::sync::watch;
 
 use crate::commands::{is_conflict, CaseService, CommandError};
 use crate::domain::{
-    Actor, Case, CaseId, CaseState, Command, Effect, EvidenceKind, EvidenceRef, SampleOutcome,
-    Severity, ThresholdAlert, Transition,
+    Actor, Case, CaseId, CaseState, Command, DomainEvent, Effect, EvidenceKind, EvidenceRef,
+    SampleOutcome, Severity, ThresholdAlert, Transition,
 };
 use crate::enforcement::Opening;
 use crate::readiness::Heartbeat;
@@ -248,15 +248,12 @@ impl Workers {
             lease::guard(&mut advance, fence);
             let next = meta::set_cursor(&mut advance, Cursor::Evidence, e.seq);
             let mut to_open = None;
-            if e.kind == "evidence.threshold_crossed" {
-                let alert = match (&e.tenant, e.data.get("category").and_then(|c| c.as_str())) {
-                    (Some(t), Some(c)) => match crate::domain::TenantId::try_from(t.as_str()) {
-                        Ok(t) => crate::store::samples::alert(&*store, &t, c)?,
-                        Err(_) => None,
-                    },
-                    _ => None,
-                };
-                if let Some(alert) = alert {
+            let event = e.domain_event();
+            if let DomainEvent::Malformed { kind } = &event {
+                tracing::warn!(event = e.seq, kind = %kind, "skipping an event whose data cannot be read");
+            }
+            if let DomainEvent::ThresholdCrossed { tenant, category } = event {
+                if let Some(alert) = crate::store::samples::alert(&*store, &tenant, &category)? {
                     let severity = engine
                         .policy()
                         .categories
@@ -461,7 +458,7 @@ mod tests {
             .events_after(0, usize::MAX)
             .unwrap()
             .into_iter()
-            .filter(|e| e.kind == "evidence.threshold_crossed")
+            .filter(|e| matches!(e.domain_event(), DomainEvent::ThresholdCrossed { .. }))
             .count();
         assert_eq!(crossings, 6);
 

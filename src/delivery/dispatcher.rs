@@ -23,7 +23,9 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use super::schedule::{next_attempt, parse_retry_after, Next};
 use super::signing::{signature_header, SigningSecret};
 use super::{envelope_body, Result, Webhooks};
-use crate::domain::{Attempt, Delivery, DeliveryStatus, Endpoint, OperatorAlert, OrderRef};
+use crate::domain::{
+    Attempt, Delivery, DeliveryStatus, DomainEvent, Endpoint, OperatorAlert, OrderRef,
+};
 use crate::sampling::guard::GuardedDns;
 use crate::store::delivery::{self, new_id, put_delivery, unrouted_messages, walk_due_deliveries};
 use crate::store::lease::{self, Fence, Lease};
@@ -583,13 +585,15 @@ fn watch_alerts(w: &Webhooks, fence: Option<&Fence>) -> Result<()> {
     let mut batch = Batch::new();
     batch.expect_unchanged(&cursor_version);
     lease::guard(&mut batch, fence);
-    for e in events.iter().filter(|e| e.kind == "case.receipt_overdue") {
-        let case = e
-            .data
-            .get("case")
-            .and_then(|c| c.as_str())
-            .unwrap_or_default()
-            .to_string();
+    for e in &events {
+        let case = match e.domain_event() {
+            DomainEvent::ReceiptOverdue { case } => case.to_string(),
+            DomainEvent::Malformed { kind } if kind == DomainEvent::RECEIPT_OVERDUE => {
+                tracing::warn!(event = e.seq, "an overdue receipt event names no case");
+                continue;
+            }
+            _ => continue,
+        };
         raise(
             &mut batch,
             OperatorAlert {

@@ -366,7 +366,7 @@ fn record_blocking(
         };
         batch.put(&alert)?;
         batch.event(
-            "evidence.threshold_crossed",
+            crate::domain::DomainEvent::THRESHOLD_CROSSED,
             Some(t),
             serde_json::json!({
                 "tenant": t,

@@ -2,6 +2,14 @@
 //! for consumers that follow the log, and for the audit route.
 
 use super::{EventRecord, Result, Store};
+use crate::domain::DomainEvent;
+
+impl EventRecord {
+    /// This event as a domain event, for consumers that act on it.
+    pub fn domain_event(&self) -> DomainEvent {
+        DomainEvent::parse(&self.kind, self.tenant.as_deref(), &self.data)
+    }
+}
 
 /// Events with a sequence number above `after`, oldest first, at most
 /// `limit`.
