@@ -1,8 +1,34 @@
-//! The store: the only room that touches sled. Records live in typed trees
-//! with a schema version; every state change is one `Batch` committed in one
-//! transaction together with the events it appends to the `events` log.
-//! Other rooms see only `Store`, `Batch`, `Record` and `EventRecord`, so a
-//! second backend (for several replicas) can be added behind the trait.
+//! The store: the only room that touches sled or PostgreSQL.
+//!
+//! **Repositories.** Other rooms read and write through one module per
+//! aggregate, in domain ids and types: [`tenants`] (tenants, sources,
+//! source states), [`samples`] (samples, findings, tallies, raised
+//! thresholds, intake counters, content hashes), [`cases`] (cases, their
+//! indexes and deadlines, the transition batch), [`delivery`] (webhook
+//! endpoints, the outbox, deliveries, orders, receipts, operator alerts),
+//! [`reports`] and [`rate`], [`tokens`], [`events`] (the audit log, a
+//! case's events, the stored JSON), [`meta`] (consumer cursors, the wanted
+//! policy version, one-off upgrades), [`lease`] and [`audit`].
+//!
+//! **Unit of work.** Every state change is one [`Batch`] (also named
+//! [`UnitOfWork`]) committed in one transaction, on either backend,
+//! together with the events it appends to the hash-chained log.
+//! Repositories add typed writes to it (`batch.put(&record)`,
+//! `batch.remove(&record)`, helpers such as `cases::transition_batch`).
+//! A read that a write must follow on from is a versioned read — e.g.
+//! `let (case, version) = cases::get_versioned(store, &id)?` — and the
+//! batch takes `batch.expect_unchanged(&version)`: the commit fails with
+//! [`StoreError::Conflict`] if someone changed the record meanwhile.
+//!
+//! **Layout.** Records live in typed trees (`Tree`) under byte keys, each
+//! with a schema version (`encode`, `decode`). Trees, keys, key
+//! builders and raw reads and writes are visible only inside this module:
+//! the compiler keeps the layout here. The [`Store`] trait is the engine
+//! both backends implement ([`SledStore`] embedded, [`PgStore`] one
+//! `kv(tree, key, value)` table for several replicas); other rooms hold it
+//! as a [`SharedStore`] and pass it to the repositories. Tests that
+//! deliberately inspect or corrupt the on-disk layout use the hidden
+//! `tamper` module.
 
 pub mod audit;
 pub mod cases;
