@@ -66,7 +66,13 @@ pub fn deadlines(cases: usize, due: usize, window_secs: u64, tick_ms: u64) -> an
         };
         let t = decide(None, &actor, &command, &ladders, opened_at)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let batch = transition_batch(store, &t, None, None, opened_at)?;
+        let batch = transition_batch(
+            store,
+            &t,
+            &crate::store::cases::absent(&t.case.id),
+            None,
+            opened_at,
+        )?;
         store.commit(batch)?;
         Ok(())
     };

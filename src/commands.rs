@@ -13,9 +13,9 @@ use crate::clock::Clock;
 use crate::domain::{Actor, Case, CaseId, Command, Deadline, Transition};
 use crate::enforcement::{decide, DecisionError, Ladders};
 use crate::policy::PolicyHandle;
-use crate::store::cases::{case_key, due_deadlines, transition_batch};
+use crate::store::cases::{self, due_deadlines, transition_batch};
 use crate::store::Batch;
-use crate::store::{SharedStore, StoreError, Tree};
+use crate::store::{SharedStore, StoreError};
 
 /// How many times a command is retried when another writer changed the case
 /// between read and commit.
@@ -97,17 +97,14 @@ impl CaseService {
 
     /// Reads one case.
     pub async fn get(&self, id: &CaseId) -> anyhow::Result<Option<Case>> {
-        let key = case_key(id);
-        self.read("reading a case", move |store| store.get::<Case>(&key))
+        let id = *id;
+        self.read("reading a case", move |store| cases::get(store, &id))
             .await
     }
 
     /// Every case, for filtering by the caller.
     pub async fn all(&self) -> anyhow::Result<Vec<Case>> {
-        self.read("listing cases", |store| {
-            store.scan::<Case>(b"", usize::MAX, false)
-        })
-        .await
+        self.read("listing cases", |store| cases::all(store)).await
     }
 
     /// Every open case, read through the open-case index.
@@ -228,9 +225,9 @@ impl CaseService {
         reason: Option<String>,
         extra: Option<&Batch>,
     ) -> Result<Transition, CommandError> {
-        let key = match (id, command) {
-            (Some(id), _) => case_key(id),
-            (None, Command::Open { case_id, .. }) => case_key(case_id),
+        let case_id = match (id, command) {
+            (Some(id), _) => *id,
+            (None, Command::Open { case_id, .. }) => *case_id,
             (None, _) => return Err(CommandError::NotFound),
         };
         let fired = match command {
@@ -238,12 +235,8 @@ impl CaseService {
             _ => None,
         };
         for _ in 0..CONFLICT_RETRIES {
-            let raw = self.store.get_raw(Tree::Cases, &key).map_err(store_err)?;
-            let case: Option<Case> = raw
-                .as_deref()
-                .map(crate::store::decode::<Case>)
-                .transpose()
-                .map_err(store_err)?;
+            let (case, version) =
+                cases::get_versioned(&*self.store, &case_id).map_err(store_err)?;
             if id.is_some() && case.is_none() {
                 return Err(CommandError::NotFound);
             }
@@ -256,8 +249,9 @@ impl CaseService {
                     }
                 }
             }
-            let mut batch = transition_batch(&self.store, &transition, raw, fired.as_ref(), now)
-                .map_err(store_err)?;
+            let mut batch =
+                transition_batch(&self.store, &transition, &version, fired.as_ref(), now)
+                    .map_err(store_err)?;
             if let Some(extra) = extra {
                 batch.extend(extra.clone());
             }
@@ -265,11 +259,7 @@ impl CaseService {
                 Ok(_) => return Ok(transition),
                 // The case, or its tenant's status (which follows a
                 // suspension), changed since the read: decide again.
-                Err(StoreError::Conflict(tree))
-                    if tree == Tree::Cases.name() || tree == Tree::Tenants.name() =>
-                {
-                    continue
-                }
+                Err(e) if cases::is_case_or_tenant_conflict(&e) => continue,
                 Err(e @ StoreError::Conflict(_)) => return Err(store_err(e)),
                 Err(e) => return Err(store_err(e)),
             }
@@ -324,14 +314,7 @@ impl CaseService {
 
     /// When the next pending deadline is due, if any.
     pub fn next_due(&self) -> anyhow::Result<Option<Timestamp>> {
-        let first = self
-            .store
-            .scan_raw(Tree::DeadlineDue, b"", 1, false)
-            .context("reading the next deadline")?;
-        Ok(first.first().and_then(|(k, _)| {
-            let ms = u64::from_be_bytes(k.get(..8)?.try_into().ok()?);
-            Timestamp::from_millisecond(ms as i64).ok()
-        }))
+        cases::next_due(&*self.store).context("reading the next deadline")
     }
 }
 
@@ -353,11 +336,7 @@ fn store_err(e: StoreError) -> CommandError {
 
 fn drop_deadline(store: &SharedStore, d: &Deadline) -> anyhow::Result<()> {
     let mut batch = crate::store::Batch::new();
-    batch.delete_raw(
-        Tree::DeadlineDue,
-        crate::store::cases::due_key(d.due_at, &d.id),
-    );
-    batch.delete::<Deadline>(d.id.0.as_bytes().to_vec());
+    cases::drop_deadline(&mut batch, d);
     store.commit(batch)?;
     store.flush()?;
     Ok(())
@@ -494,15 +473,7 @@ mod tests {
         check();
 
         // A store written before the index: no entries, no marker.
-        let mut wipe = crate::store::Batch::new();
-        for (key, _) in store
-            .scan_raw(Tree::CaseIndex, b"", usize::MAX, false)
-            .unwrap()
-        {
-            wipe.delete_raw(Tree::CaseIndex, key);
-        }
-        wipe.delete_raw(Tree::Meta, b"case_state_index_built".to_vec());
-        store.commit(wipe).unwrap();
+        crate::store::cases::forget_case_index(&store).unwrap();
         assert!(crate::store::cases::open_cases(&store).unwrap().is_empty());
         crate::store::cases::ensure_case_index(&store).unwrap();
         check();

@@ -326,20 +326,18 @@ pub struct StoreGauges {
 pub fn store_gauges(store: &dyn crate::store::Store) -> crate::store::Result<StoreGauges> {
     use std::collections::BTreeMap;
     let mut open: BTreeMap<(&'static str, &'static str), u64> = BTreeMap::new();
-    for case in store.scan::<crate::domain::Case>(b"", usize::MAX, false)? {
+    for case in crate::store::cases::all(store)? {
         if case.state.is_open() {
             *open
                 .entry((case.state.as_str(), case.severity.as_str()))
                 .or_default() += 1;
         }
     }
-    let deadlines_pending = store
-        .scan_raw(crate::store::Tree::DeadlineDue, b"", usize::MAX, false)?
-        .len() as u64;
+    let deadlines_pending = crate::store::cases::pending_deadlines(store)? as u64;
     let now = jiff::Timestamp::now();
     let (mut webhook_queued, mut webhook_dead) = (0u64, 0u64);
     let mut oldest: Option<jiff::Timestamp> = None;
-    for d in store.scan::<crate::domain::Delivery>(b"", usize::MAX, false)? {
+    for d in crate::store::delivery::deliveries(store, false)? {
         match d.status {
             crate::domain::DeliveryStatus::Pending => {
                 webhook_queued += 1;

@@ -79,7 +79,7 @@ pub fn create(
 
 /// Every token, newest first, without secrets.
 pub fn list(store: &SharedStore) -> Result<Vec<TokenRecord>, TokenError> {
-    let mut all = store.scan::<TokenRecord>(b"", usize::MAX, false)?;
+    let mut all = crate::store::tokens::list(store)?;
     all.sort_by_key(|t| std::cmp::Reverse(t.created_at));
     Ok(all)
 }

@@ -12,16 +12,15 @@ use tokio::sync::watch;
 
 use crate::commands::{is_conflict, CaseService, CommandError};
 use crate::domain::{
-    Actor, Case, CaseId, CaseState, Command, Effect, EvidenceKind, EvidenceRef, SampleOutcome,
-    Severity, ThresholdAlert, Transition,
+    Actor, Case, CaseId, CaseState, Command, DomainEvent, Effect, EvidenceKind, EvidenceRef,
+    SampleOutcome, Severity, ThresholdAlert, Transition,
 };
 use crate::enforcement::Opening;
 use crate::readiness::Heartbeat;
 use crate::sampling::Sampling;
 use crate::store::lease::{self, Fence, Lease};
-use crate::store::{Batch, StoreError, Tree};
-
-const EVIDENCE_CURSOR: &[u8] = b"cursor.evidence";
+use crate::store::meta::{self, Cursor};
+use crate::store::{Batch, StoreError};
 
 /// Everything the workers need.
 #[derive(Debug, Clone)]
@@ -235,11 +234,7 @@ impl Workers {
     /// for one event: the second one's commit conflicts and it stops.
     pub async fn open_from_evidence(&self, fence: Option<&Fence>) -> anyhow::Result<()> {
         let store = self.cases.store().clone();
-        let mut cursor_raw = store.get_raw(Tree::Meta, EVIDENCE_CURSOR)?;
-        let cursor = cursor_raw
-            .as_deref()
-            .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0);
+        let (cursor, mut cursor_version) = meta::cursor(&*store, Cursor::Evidence)?;
         let events = store.events_after(cursor, 1000)?;
         if events.is_empty() {
             return Ok(());
@@ -248,20 +243,17 @@ impl Workers {
         let ladders = self.cases.ladders();
         let mut open_cases: Option<Vec<Case>> = None;
         for e in events {
-            let next = e.seq.to_be_bytes().to_vec();
             let mut advance = Batch::new();
-            advance.expect_raw(Tree::Meta, EVIDENCE_CURSOR.to_vec(), cursor_raw.clone());
+            advance.expect_unchanged(&cursor_version);
             lease::guard(&mut advance, fence);
-            advance.put_raw(Tree::Meta, EVIDENCE_CURSOR.to_vec(), next.clone());
+            let next = meta::set_cursor(&mut advance, Cursor::Evidence, e.seq);
             let mut to_open = None;
-            if e.kind == "evidence.threshold_crossed" {
-                let alert = match (&e.tenant, e.data.get("category").and_then(|c| c.as_str())) {
-                    (Some(t), Some(c)) => {
-                        store.get::<ThresholdAlert>(&crate::store::tenant_key(t, c.as_bytes()))?
-                    }
-                    _ => None,
-                };
-                if let Some(alert) = alert {
+            let event = e.domain_event();
+            if let DomainEvent::Malformed { kind } = &event {
+                tracing::warn!(event = e.seq, kind = %kind, "skipping an event whose data cannot be read");
+            }
+            if let DomainEvent::ThresholdCrossed { tenant, category } = event {
+                if let Some(alert) = crate::store::samples::alert(&*store, &tenant, &category)? {
                     let severity = engine
                         .policy()
                         .categories
@@ -311,7 +303,7 @@ impl Workers {
                 self.check_fence(fence);
                 break;
             }
-            cursor_raw = Some(next);
+            cursor_version = next;
         }
         store.flush()?;
         Ok(())
@@ -335,14 +327,9 @@ impl Workers {
             policy_version: None,
         }];
         for sample_id in &alert.findings {
-            let sample = self
-                .sampling
-                .store()
-                .get::<crate::domain::Sample>(&crate::store::tenant_key(
-                    alert.tenant.as_str(),
-                    sample_id.0.as_bytes(),
-                ))
-                .map_err(|e| CommandError::Store(e.into()))?;
+            let sample =
+                crate::store::samples::get(&**self.sampling.store(), &alert.tenant, sample_id)
+                    .map_err(|e| CommandError::Store(e.into()))?;
             let (url, score, version) = match &sample {
                 Some(s) => match &s.outcome {
                     SampleOutcome::Scored { verdict } => (
@@ -471,7 +458,7 @@ mod tests {
             .events_after(0, usize::MAX)
             .unwrap()
             .into_iter()
-            .filter(|e| e.kind == "evidence.threshold_crossed")
+            .filter(|e| matches!(e.domain_event(), DomainEvent::ThresholdCrossed { .. }))
             .count();
         assert_eq!(crossings, 6);
 

@@ -5,7 +5,9 @@ mod common;
 
 use std::process::Command;
 
-use aupd::store::{Batch, EventRecord, SharedStore, Tree};
+// Tampering means writing the on-disk layout directly: these tests use
+// `aupd::store::tamper` on purpose, bypassing every repository.
+use aupd::store::{tamper, Batch, EventRecord, SharedStore};
 
 fn verify(store_dir: &std::path::Path) -> (i32, String) {
     verify_with(store_dir, &[])
@@ -56,7 +58,7 @@ fn rewrite_and_rehash(path: &std::path::Path, seq: u64, data: serde_json::Value)
     let store: SharedStore = common::open_test_store(path);
     let mut all = store.events_after(0, usize::MAX).unwrap();
     let mut prev = aupd::store::GENESIS_HASH.to_string();
-    let mut b = Batch::new();
+    let mut writes = Vec::new();
     for e in &mut all {
         if e.seq == seq {
             e.data = data.clone();
@@ -64,15 +66,14 @@ fn rewrite_and_rehash(path: &std::path::Path, seq: u64, data: serde_json::Value)
         e.prev = prev.clone();
         e.hash = e.compute_hash();
         prev = e.hash.clone();
-        b.put_raw(
-            Tree::Events,
+        writes.push((
+            "events",
             e.seq.to_be_bytes().to_vec(),
             serde_json::to_vec(&*e).unwrap(),
-        );
+        ));
     }
-    b.put_raw(Tree::Meta, b"event_head".to_vec(), prev.into_bytes());
-    store.commit(b).unwrap();
-    store.flush().unwrap();
+    writes.push(("meta", b"event_head".to_vec(), prev.into_bytes()));
+    tamper::overwrite(&store, &writes).unwrap();
 }
 
 #[test]
@@ -101,12 +102,9 @@ fn audit_verify_passes_an_intact_log_and_names_the_first_tampered_record() {
         let store: SharedStore = common::open_test_store(&path);
         let key = 7u64.to_be_bytes().to_vec();
         let mut e: EventRecord =
-            serde_json::from_slice(&store.get_raw(Tree::Events, &key).unwrap().unwrap()).unwrap();
+            serde_json::from_slice(&tamper::get(&store, "events", &key).unwrap().unwrap()).unwrap();
         e.data = serde_json::json!({ "n": 700 });
-        let mut b = Batch::new();
-        b.put_raw(Tree::Events, key, serde_json::to_vec(&e).unwrap());
-        store.commit(b).unwrap();
-        store.flush().unwrap();
+        tamper::overwrite(&store, &[("events", key, serde_json::to_vec(&e).unwrap())]).unwrap();
     }
     let (code, out) = verify(&path);
     assert_eq!(code, 1, "{out}");

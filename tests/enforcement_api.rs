@@ -557,10 +557,9 @@ async fn the_audit_route_serves_the_floats_of_a_record_exactly_as_stored() {
         )
         .unwrap();
     let seqs = app.cases.store().commit(batch).unwrap();
-    let stored = app
-        .cases
-        .store()
-        .get_raw(aupd::store::Tree::Events, &seqs[0].to_be_bytes())
+    // The bytes on disk, read past the repositories on purpose: the route
+    // must serve exactly these.
+    let stored = aupd::store::tamper::get(app.cases.store(), "events", &seqs[0].to_be_bytes())
         .unwrap()
         .unwrap();
     let stored = String::from_utf8(stored).unwrap();

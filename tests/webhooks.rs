@@ -744,12 +744,11 @@ async fn an_operator_changes_and_removes_an_endpoint() {
     );
 }
 
-/// The raw endpoint records in a stopped app's store.
+/// The raw endpoint records in a stopped app's store, as on disk (read past
+/// the repositories on purpose: the test is about what is at rest).
 fn stored_endpoints(dir: &std::path::Path) -> Vec<Vec<u8>> {
-    use aupd::store::Tree;
     let store = common::open_test_store(&dir.join("store"));
-    store
-        .scan_raw(Tree::Endpoints, b"", usize::MAX, false)
+    aupd::store::tamper::records(&store, "endpoints")
         .unwrap()
         .into_iter()
         .map(|(_, v)| v)
@@ -833,7 +832,8 @@ async fn signing_secrets_are_sealed_at_rest_and_sign_only_with_their_key() {
 #[tokio::test]
 async fn a_plain_secret_left_by_an_older_store_is_sealed_at_start_and_still_signs() {
     use aupd::domain::{Endpoint, SecretText};
-    use aupd::store::{Batch, Tree};
+    use aupd::store::meta::{self, Upgrade};
+    use aupd::store::Batch;
     let app = webhook_app(|_| {}).await;
     let receiver = Receiver::start().await;
     let (id, secret) = register(&app, &receiver, "ops", json!({})).await;
@@ -842,13 +842,14 @@ async fn a_plain_secret_left_by_an_older_store_is_sealed_at_start_and_still_sign
         // What an aupd from before sealing wrote: a plain secret, and no
         // mark that the store's secrets were sealed.
         let store = common::open_test_store(&dir.path().join("store"));
-        let mut e: Endpoint = store.get(id.as_bytes()).unwrap().unwrap();
+        let mut e: Endpoint = aupd::store::delivery::endpoint(&store, &id)
+            .unwrap()
+            .unwrap();
         e.secret = SecretText(secret.clone());
         let mut batch = Batch::new();
         batch.put(&e).unwrap();
-        batch.delete_raw(Tree::Meta, b"webhook_secrets_sealed".to_vec());
         store.commit(batch).unwrap();
-        store.flush().unwrap();
+        meta::forget_upgrade(&store, Upgrade::WebhookSecretsSealed).unwrap();
     }
     assert!(String::from_utf8_lossy(&stored_endpoints(dir.path())[0]).contains(&secret[6..]));
 

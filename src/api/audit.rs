@@ -53,7 +53,10 @@ async fn list_audit(
     let after = query.after.unwrap_or(0);
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let store = state.sampling.store().clone();
-    let page = blocking("audit", move || store.events_after_raw(after, limit)).await?;
+    let page = blocking("audit", move || {
+        crate::store::events::stored_after(&store, after, limit)
+    })
+    .await?;
     let next_after = page.last().map(|(seq, _)| *seq);
     Ok(HttpResponse::Ok().json(AuditPageResponse {
         records: page.into_iter().map(|(_, raw)| raw).collect(),

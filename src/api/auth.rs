@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::domain::{Actor, ActorKind, Role, TenantId, TokenRecord};
+use crate::domain::{Actor, ActorKind, Role, TenantId};
 use crate::store::SharedStore;
 
 /// The SHA-256 of a token: all aupd keeps of a token.
@@ -62,7 +62,7 @@ impl TokenRegistry {
             }
         }
         let key = hex::encode(hash);
-        let Some(record) = self.store.get::<TokenRecord>(key.as_bytes())? else {
+        let Some(record) = crate::store::tokens::get(&self.store, &key)? else {
             return Ok(None);
         };
         // The lookup was by hash; check the stored hash in constant time too.

@@ -158,8 +158,7 @@ pub fn case_history(
     _tenant: &str,
     id: &CaseId,
 ) -> Result<Vec<serde_json::Value>, crate::store::StoreError> {
-    Ok(store
-        .case_events(&id.0.to_string())?
+    Ok(crate::store::events::of_case(store, id)?
         .into_iter()
         .map(|e| {
             serde_json::json!({

@@ -7,7 +7,6 @@ use serde_json::json;
 
 use super::AppState;
 use crate::readiness::Readiness;
-use crate::store::Tree;
 
 /// Liveness: the process answers. No I/O.
 pub async fn healthz() -> HttpResponse {
@@ -23,7 +22,7 @@ pub async fn readyz(
     let engine = state.policy.current();
     let mut problems: Vec<String> = Vec::new();
     let store = state.cases.store().clone();
-    match web::block(move || store.get_raw(Tree::Meta, b"readyz")).await {
+    match web::block(move || crate::store::meta::probe(&store)).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: store read failed");

@@ -11,7 +11,7 @@ use super::body::ApiJson;
 use super::cases::{for_effects, parse_case_id};
 use super::{ApiError, AppState};
 use crate::domain::limits::{within, MAX_TENANT_TEXT_BYTES};
-use crate::domain::{Case, Command, EvidenceKind, PlanDetails, Sample, TenantId};
+use crate::domain::{Case, Command, EvidenceKind, PlanDetails, SampleId, TenantId};
 
 /// Routes under `/v1/tenant`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -45,13 +45,8 @@ fn tenant_view(state: &AppState, case: &Case, now: Timestamp) -> serde_json::Val
     for e in &case.evidence {
         match &e.kind {
             EvidenceKind::Finding { finding_id, score } => {
-                // Samples are keyed by the raw bytes of their id.
                 let sample = uuid::Uuid::parse_str(finding_id).ok().and_then(|id| {
-                    store
-                        .get::<Sample>(&crate::store::tenant_key(
-                            case.tenant.as_str(),
-                            id.as_bytes(),
-                        ))
+                    crate::store::samples::get(store, &case.tenant, &SampleId(id))
                         .ok()
                         .flatten()
                 });

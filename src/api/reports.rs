@@ -239,10 +239,7 @@ fn report_view(r: &Report, case: Option<&Case>) -> serde_json::Value {
 
 async fn own_reports(state: &AppState, reporter: &str) -> Result<Vec<Report>, ApiError> {
     let store = state.sampling.store().clone();
-    let all = blocking("report", move || {
-        store.scan::<Report>(b"", usize::MAX, false)
-    })
-    .await?;
+    let all = blocking("report", move || crate::store::reports::list(&store)).await?;
     Ok(all.into_iter().filter(|r| r.reporter == reporter).collect())
 }
 

@@ -24,12 +24,13 @@ use super::schedule::{next_attempt, parse_retry_after, Next};
 use super::signing::{signature_header, SigningSecret};
 use super::{envelope_body, Result, Webhooks};
 use crate::domain::{
-    Attempt, Delivery, DeliveryStatus, Endpoint, OperatorAlert, OrderRef, OutboxMessage,
+    Attempt, Delivery, DeliveryStatus, DomainEvent, Endpoint, OperatorAlert, OrderRef,
 };
 use crate::sampling::guard::GuardedDns;
-use crate::store::delivery::{new_id, put_delivery, unrouted_messages, walk_due_deliveries};
+use crate::store::delivery::{self, new_id, put_delivery, unrouted_messages, walk_due_deliveries};
 use crate::store::lease::{self, Fence, Lease};
-use crate::store::{Batch, EventRecord, StoreError, Tree};
+use crate::store::meta::{self, Cursor};
+use crate::store::{Batch, EventRecord, StoreError};
 
 /// Messages fanned out per pass.
 const FAN_OUT_BATCH: usize = 1000;
@@ -37,8 +38,6 @@ const FAN_OUT_BATCH: usize = 1000;
 const DUE_SCAN: usize = 20_000;
 /// Results recorded per transaction at most.
 const RECORD_BATCH: usize = 1000;
-/// Where the alert watcher is in the event log.
-const ALERT_CURSOR: &[u8] = b"cursor.delivery_alerts";
 /// How often the dispatcher removes webhook history past its retention.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Most messages one retention pass removes (the next pass goes on).
@@ -258,10 +257,7 @@ impl Dispatcher {
                 let now = w.now();
                 let mut due = Vec::new();
                 let mut in_flight = lock(&in_flight);
-                let endpoints = w
-                    .store()
-                    .scan_raw(Tree::Endpoints, b"", usize::MAX, false)?
-                    .len();
+                let endpoints = delivery::endpoint_count(w.store())?;
                 let mut busy = std::collections::HashSet::new();
                 let mut looked = 0usize;
                 walk_due_deliveries(w.store(), now, |id, endpoint| {
@@ -277,7 +273,7 @@ impl Dispatcher {
                         busy.insert(endpoint.to_string());
                         return Ok(busy.len() < endpoints);
                     }
-                    if let Some(d) = w.store().get::<Delivery>(id.as_bytes())? {
+                    if let Some(d) = delivery::delivery(w.store(), id)? {
                         in_flight.add(&d.id, &d.endpoint_id);
                         due.push(d);
                     }
@@ -322,7 +318,7 @@ impl Dispatcher {
 
     async fn send(&self, d: &Delivery) -> (Verdict, Option<u16>, Option<String>) {
         let store = self.webhooks.store();
-        let endpoint = match store.get::<Endpoint>(d.endpoint_id.as_bytes()) {
+        let endpoint = match delivery::endpoint(store, &d.endpoint_id) {
             Ok(Some(e)) => e,
             Ok(None) => {
                 return (
@@ -340,7 +336,7 @@ impl Dispatcher {
                 Some("the endpoint is disabled".into()),
             );
         }
-        let message = match store.get::<OutboxMessage>(d.message_id.as_bytes()) {
+        let message = match delivery::message(store, &d.message_id) {
             Ok(Some(m)) => m,
             Ok(None) => {
                 return (
@@ -530,14 +526,14 @@ fn fan_out(w: &Webhooks, fence: Option<&Fence>) -> Result<usize> {
     if messages.is_empty() {
         return Ok(0);
     }
-    let endpoints: Vec<Endpoint> = w.store().scan::<Endpoint>(b"", usize::MAX, false)?;
+    let endpoints: Vec<Endpoint> = delivery::endpoints(w.store())?;
     let now = w.now();
     let global_dry_run = w.settings().dry_run;
     let mut batch = Batch::new();
     lease::guard(&mut batch, fence);
     let mut fanned = 0usize;
     for m in &messages {
-        batch.expect_raw(Tree::OutboxNew, m.id.as_bytes().to_vec(), Some(Vec::new()));
+        delivery::mark_routed(&mut batch, m);
         let targets = endpoints.iter().filter(|e| {
             e.enabled
                 && match &m.endpoint {
@@ -570,7 +566,6 @@ fn fan_out(w: &Webhooks, fence: Option<&Fence>) -> Result<usize> {
                 message_id: m.id.clone(),
             })?;
         }
-        batch.delete_raw(Tree::OutboxNew, m.id.as_bytes().to_vec());
     }
     w.store().commit(batch)?;
     tracing::debug!(messages = messages.len(), deliveries = fanned, "fanned out");
@@ -582,25 +577,23 @@ fn fan_out(w: &Webhooks, fence: Option<&Fence>) -> Result<usize> {
 /// value, so two watchers never raise one alert twice.
 fn watch_alerts(w: &Webhooks, fence: Option<&Fence>) -> Result<()> {
     let store = w.store();
-    let cursor_raw = store.get_raw(Tree::Meta, ALERT_CURSOR)?;
-    let cursor = cursor_raw
-        .as_deref()
-        .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
-        .unwrap_or(0);
+    let (cursor, cursor_version) = meta::cursor(store, Cursor::DeliveryAlerts)?;
     let events: Vec<EventRecord> = store.events_after(cursor, 10_000)?;
     let Some(last) = events.last().map(|e| e.seq) else {
         return Ok(());
     };
     let mut batch = Batch::new();
-    batch.expect_raw(Tree::Meta, ALERT_CURSOR.to_vec(), cursor_raw);
+    batch.expect_unchanged(&cursor_version);
     lease::guard(&mut batch, fence);
-    for e in events.iter().filter(|e| e.kind == "case.receipt_overdue") {
-        let case = e
-            .data
-            .get("case")
-            .and_then(|c| c.as_str())
-            .unwrap_or_default()
-            .to_string();
+    for e in &events {
+        let case = match e.domain_event() {
+            DomainEvent::ReceiptOverdue { case } => case.to_string(),
+            DomainEvent::Malformed { kind } if kind == DomainEvent::RECEIPT_OVERDUE => {
+                tracing::warn!(event = e.seq, "an overdue receipt event names no case");
+                continue;
+            }
+            _ => continue,
+        };
         raise(
             &mut batch,
             OperatorAlert {
@@ -614,11 +607,7 @@ fn watch_alerts(w: &Webhooks, fence: Option<&Fence>) -> Result<()> {
             },
         )?;
     }
-    batch.put_raw(
-        Tree::Meta,
-        ALERT_CURSOR.to_vec(),
-        last.to_be_bytes().to_vec(),
-    );
+    meta::set_cursor(&mut batch, Cursor::DeliveryAlerts, last);
     store.commit(batch)?;
     Ok(())
 }
@@ -732,10 +721,9 @@ fn update_health(w: &Webhooks, id: &str, h: &Health, now: Timestamp) -> Result<(
         i64::try_from(w.settings().disable_after_failing_secs).unwrap_or(i64::MAX / 2),
     );
     for _ in 0..8 {
-        let Some(raw) = w.store().get_raw(Tree::Endpoints, id.as_bytes())? else {
+        let (Some(mut e), version) = delivery::endpoint_versioned(w.store(), id)? else {
             return Ok(());
         };
-        let mut e: Endpoint = crate::store::decode(&raw)?;
         let before = (e.failing_since, e.enabled);
         if h.succeeded_last {
             e.failing_since = None;
@@ -781,7 +769,7 @@ fn update_health(w: &Webhooks, id: &str, h: &Health, now: Timestamp) -> Result<(
         }
         e.version += 1;
         e.updated_at = now;
-        batch.expect::<Endpoint>(id.as_bytes().to_vec(), Some(raw));
+        batch.expect_unchanged(&version);
         batch.put(&e)?;
         match w.store().commit(batch) {
             Ok(_) => return Ok(()),
@@ -799,6 +787,7 @@ mod tests {
     use crate::commands::CaseService;
     use crate::config::DeliverySettings;
     use crate::delivery::endpoints::NewEndpoint;
+    use crate::domain::OutboxMessage;
     use crate::enforcement::Ladders;
     use crate::sampling::guard::SystemResolver;
     use crate::store::delivery::queue_message;
@@ -851,7 +840,7 @@ mod tests {
 
     fn deliveries_per_pair(store: &SharedStore) -> HashMap<(String, String), usize> {
         let mut pairs = HashMap::new();
-        for d in store.scan::<Delivery>(b"", usize::MAX, false).unwrap() {
+        for d in delivery::deliveries(store, false).unwrap() {
             *pairs.entry((d.message_id, d.endpoint_id)).or_default() += 1;
         }
         pairs

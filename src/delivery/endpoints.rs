@@ -11,8 +11,9 @@ use crate::domain::webhook::EVENT_TYPES;
 use crate::domain::{
     Delivery, DeliveryStatus, Endpoint, OperatorAlert, OutboxMessage, PreviousSecret, SecretText,
 };
-use crate::store::delivery::{new_id, put_delivery, queue_message};
-use crate::store::{Batch, StoreError, Tree};
+use crate::store::delivery::{self, new_id, put_delivery, queue_message};
+use crate::store::meta::{self, Upgrade};
+use crate::store::{Batch, StoreError};
 
 /// Longest description.
 const MAX_DESCRIPTION: usize = 500;
@@ -141,17 +142,14 @@ impl Webhooks {
 
     /// Every endpoint, oldest first.
     pub async fn list_endpoints(&self) -> Result<Vec<Endpoint>> {
-        self.blocking(|w| Ok(w.store.scan::<Endpoint>(b"", usize::MAX, false)?))
-            .await
+        self.blocking(|w| Ok(delivery::endpoints(&w.store)?)).await
     }
 
     /// One endpoint.
     pub async fn get_endpoint(&self, id: &str) -> Result<Endpoint> {
-        let key = id.as_bytes().to_vec();
+        let id = id.to_string();
         self.blocking(move |w| {
-            w.store
-                .get::<Endpoint>(&key)?
-                .ok_or(WebhookError::NotFound("webhook endpoint"))
+            delivery::endpoint(&w.store, &id)?.ok_or(WebhookError::NotFound("webhook endpoint"))
         })
         .await
     }
@@ -167,17 +165,14 @@ impl Webhooks {
         let id = id.to_string();
         self.blocking(move |w| {
             for _ in 0..8 {
-                let raw = w
-                    .store
-                    .get_raw(crate::store::Tree::Endpoints, id.as_bytes())?
-                    .ok_or(WebhookError::NotFound("webhook endpoint"))?;
-                let mut endpoint: Endpoint = crate::store::decode(&raw)?;
+                let (endpoint, version) = delivery::endpoint_versioned(&w.store, &id)?;
+                let mut endpoint = endpoint.ok_or(WebhookError::NotFound("webhook endpoint"))?;
                 let now = w.now();
                 change(&mut endpoint, now)?;
                 endpoint.version += 1;
                 endpoint.updated_at = now;
                 let mut batch = Batch::new();
-                batch.expect::<Endpoint>(id.as_bytes().to_vec(), Some(raw));
+                batch.expect_unchanged(&version);
                 batch.put(&endpoint)?;
                 batch.event(event, None, endpoint_event(&endpoint))?;
                 match w.store.commit(batch) {
@@ -236,12 +231,8 @@ impl Webhooks {
             }
             plain
         };
-        crate::store::build_once(&self.store, b"webhook_secrets_sealed", || {
-            for (key, raw) in self
-                .store
-                .scan_raw(Tree::Endpoints, b"", usize::MAX, false)?
-            {
-                let mut e: Endpoint = crate::store::decode(&raw)?;
+        meta::run_once(&self.store, Upgrade::WebhookSecretsSealed, || {
+            for (mut e, version) in delivery::endpoints_versioned(&self.store)? {
                 let id = e.id.clone();
                 let current = seal(&mut e.secret, &id);
                 let previous = e
@@ -252,7 +243,7 @@ impl Webhooks {
                     continue;
                 }
                 let mut batch = Batch::new();
-                batch.expect::<Endpoint>(key, Some(raw));
+                batch.expect_unchanged(&version);
                 batch.put(&e)?;
                 batch.event(
                     "webhook.secret_sealed",
@@ -295,7 +286,7 @@ impl Webhooks {
     pub async fn delete_endpoint(&self, id: &str) -> Result<()> {
         let endpoint = self.get_endpoint(id).await?;
         let mut batch = Batch::new();
-        batch.delete::<Endpoint>(endpoint.id.as_bytes().to_vec());
+        batch.remove(&endpoint);
         batch.event("webhook.endpoint_deleted", None, endpoint_event(&endpoint))?;
         crate::store::commit_durably(&self.store, batch).await?;
         Ok(())
@@ -335,15 +326,9 @@ impl Webhooks {
     ) -> Result<Vec<Delivery>> {
         self.blocking(move |w| {
             let mut out = Vec::new();
-            for (_, v) in w
-                .store
-                .scan_raw(crate::store::Tree::Deliveries, b"", usize::MAX, true)?
-            {
-                let d: Delivery = crate::store::decode(&v)?;
+            for d in delivery::deliveries(&w.store, true)? {
                 if let Some(case) = &filter.case {
-                    let message = w
-                        .store
-                        .get::<crate::domain::OutboxMessage>(d.message_id.as_bytes())?;
+                    let message = delivery::message(&w.store, &d.message_id)?;
                     let prefix = format!("{case}:");
                     if !message.is_some_and(|m| m.idempotency_key.starts_with(&prefix)) {
                         continue;
@@ -363,11 +348,9 @@ impl Webhooks {
 
     /// One delivery.
     pub async fn get_delivery(&self, id: &str) -> Result<Delivery> {
-        let key = id.as_bytes().to_vec();
+        let id = id.to_string();
         self.blocking(move |w| {
-            w.store
-                .get::<Delivery>(&key)?
-                .ok_or(WebhookError::NotFound("delivery"))
+            delivery::delivery(&w.store, &id)?.ok_or(WebhookError::NotFound("delivery"))
         })
         .await
     }
@@ -377,11 +360,8 @@ impl Webhooks {
         let id = id.to_string();
         let replayed = self
             .blocking(move |w| {
-                let raw = w
-                    .store
-                    .get_raw(crate::store::Tree::Deliveries, id.as_bytes())?
-                    .ok_or(WebhookError::NotFound("delivery"))?;
-                let d: Delivery = crate::store::decode(&raw)?;
+                let (d, version) = delivery::delivery_versioned(&w.store, &id)?;
+                let d = d.ok_or(WebhookError::NotFound("delivery"))?;
                 if d.status == DeliveryStatus::Pending {
                     return Err(WebhookError::Conflict {
                         code: "delivery_pending",
@@ -389,7 +369,7 @@ impl Webhooks {
                     });
                 }
                 let mut batch = Batch::new();
-                batch.expect::<Delivery>(id.as_bytes().to_vec(), Some(raw));
+                batch.expect_unchanged(&version);
                 let d = w.replay_into(&mut batch, d)?;
                 w.store.commit(batch)?;
                 w.store.flush()?;
@@ -417,15 +397,11 @@ impl Webhooks {
             .blocking(move |w| {
                 let mut count = 0;
                 let mut batch = Batch::new();
-                for (k, v) in
-                    w.store
-                        .scan_raw(crate::store::Tree::Deliveries, b"", usize::MAX, false)?
-                {
-                    let d: Delivery = crate::store::decode(&v)?;
+                for (d, version) in delivery::deliveries_versioned(&w.store)? {
                     if !filter.matches(&d) {
                         continue;
                     }
-                    batch.expect::<Delivery>(k, Some(v));
+                    batch.expect_unchanged(&version);
                     w.replay_into(&mut batch, d)?;
                     count += 1;
                     if count % 500 == 0 {
@@ -458,7 +434,7 @@ impl Webhooks {
 
     /// Alerts for operators, newest first.
     pub async fn list_alerts(&self, limit: usize) -> Result<Vec<OperatorAlert>> {
-        self.blocking(move |w| Ok(w.store.scan::<OperatorAlert>(b"", limit, true)?))
+        self.blocking(move |w| Ok(delivery::operator_alerts(&w.store, limit)?))
             .await
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::commands::CommandError;
 use crate::domain::{
-    Actor, ActorKind, CaseId, CaseState, Command, OperatorAlert, OrderRef, Receipt, ReceiptOutcome,
+    Actor, ActorKind, CaseId, CaseState, Command, OperatorAlert, Receipt, ReceiptOutcome,
 };
 use crate::store::delivery::new_id;
 use crate::store::Batch;
@@ -40,14 +40,12 @@ impl Webhooks {
         from: &str,
         new: NewReceipt,
     ) -> Result<ReceiptResult> {
-        let k = key.as_bytes().to_vec();
+        let k = key.to_string();
         let (order, existing) = self
             .blocking(move |w| {
-                let order = w
-                    .store()
-                    .get::<OrderRef>(&k)?
+                let order = crate::store::delivery::order(w.store(), &k)?
                     .ok_or(WebhookError::NotFound("action"))?;
-                Ok((order, w.store().get::<Receipt>(&k)?))
+                Ok((order, crate::store::delivery::receipt(w.store(), &k)?))
             })
             .await?;
         let case_id: Option<CaseId> = order.case_id.parse().ok().map(CaseId);
@@ -77,7 +75,9 @@ impl Webhooks {
             received_at: self.now(),
         };
         let mut batch = Batch::new();
-        batch.expect::<Receipt>(receipt.idempotency_key.as_bytes().to_vec(), None);
+        batch.expect_unchanged(&crate::store::delivery::receipt_absent(
+            &receipt.idempotency_key,
+        ));
         batch.put(&receipt)?;
         batch.event(
             "action.receipt_recorded",

@@ -175,8 +175,7 @@ pub fn bench_delivery(
         let total = started.elapsed();
         let _ = stop.send(true);
         let _ = dispatcher.await;
-        let created: HashMap<String, Timestamp> = store
-            .scan::<OutboxMessage>(b"", usize::MAX, false)?
+        let created: HashMap<String, Timestamp> = crate::store::delivery::messages(&store)?
             .into_iter()
             .map(|m| (m.id, m.created_at))
             .collect();

@@ -1,6 +1,7 @@
 //! Ids and records shared by every room. No I/O here.
 
 pub mod case;
+pub mod events;
 pub mod ids;
 pub mod limits;
 pub mod outbox;
@@ -11,6 +12,7 @@ pub mod token;
 pub mod webhook;
 
 pub use case::*;
+pub use events::DomainEvent;
 pub use ids::*;
 pub use outbox::{OutboxMessage, Report};
 pub use sample::{

@@ -14,9 +14,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::{load_engine, PolicyHandle};
-use crate::store::{Batch, Record, SharedStore, Tree};
+use crate::store::{meta, Batch, SharedStore, Version};
 
-const WANTED_KEY: &[u8] = b"policy/wanted";
 /// While out of step, the files are loaded again every this many looks.
 const RETRY_EVERY: u32 = 5;
 
@@ -29,14 +28,6 @@ pub struct WantedPolicy {
     pub by: String,
     /// When.
     pub at: Timestamp,
-}
-
-impl Record for WantedPolicy {
-    const TREE: Tree = Tree::Meta;
-    const VERSION: u32 = 1;
-    fn key(&self) -> Vec<u8> {
-        WANTED_KEY.to_vec()
-    }
 }
 
 /// Records `version` as the policy every replica should have. Blocking.
@@ -71,7 +62,7 @@ pub enum Look {
 #[derive(Debug, Default)]
 struct Seen {
     /// The wanted record as last acted on.
-    raw: Option<Vec<u8>>,
+    version: Option<Version>,
     /// The wanted version this replica could not reach, if any.
     failing: Option<String>,
     looks_since_try: u32,
@@ -91,11 +82,11 @@ impl PolicySync {
     /// already handled: at start a replica follows its own files, and
     /// acts on the next reload anyone asks for. Blocking.
     pub fn new(store: SharedStore, policy: Arc<PolicyHandle>, replica: &str) -> Self {
-        let raw = store.get_raw(Tree::Meta, WANTED_KEY).ok().flatten();
-        if let Some(wanted) = raw
-            .as_deref()
-            .and_then(|r| crate::store::decode::<WantedPolicy>(r).ok())
-        {
+        let (wanted, version) = match meta::wanted_policy(&*store) {
+            Ok((wanted, version)) => (wanted, Some(version)),
+            Err(_) => (None, None),
+        };
+        if let Some(wanted) = wanted {
             let own = policy.current().version().to_string();
             if wanted.version != own {
                 tracing::info!(
@@ -110,7 +101,7 @@ impl PolicySync {
             policy,
             replica: replica.to_string(),
             seen: Mutex::new(Seen {
-                raw,
+                version,
                 ..Seen::default()
             }),
         }
@@ -134,7 +125,7 @@ impl PolicySync {
         let version = self.policy.current().version().to_string();
         record_wanted(&self.store, &version, &self.replica)?;
         let mut seen = self.seen();
-        seen.raw = self.store.get_raw(Tree::Meta, WANTED_KEY)?;
+        seen.version = Some(meta::wanted_policy(&*self.store)?.1);
         seen.failing = None;
         crate::metrics::policy_out_of_step(false);
         Ok(())
@@ -142,22 +133,21 @@ impl PolicySync {
 
     /// One look at the wanted version; reloads when it changed. Blocking.
     pub fn look(&self) -> crate::store::Result<Look> {
-        let raw = self.store.get_raw(Tree::Meta, WANTED_KEY)?;
-        let Some(bytes) = raw.as_deref() else {
+        let (wanted, version) = meta::wanted_policy(&*self.store)?;
+        let Some(wanted) = wanted else {
             return Ok(Look::InStep);
         };
-        let wanted: WantedPolicy = crate::store::decode(bytes)?;
         let own = self.policy.current().version().to_string();
         let mut seen = self.seen();
         if wanted.version == own {
-            seen.raw = raw;
+            seen.version = Some(version);
             if seen.failing.take().is_some() {
                 tracing::info!(version = %own, "the policy is in step again");
             }
             crate::metrics::policy_out_of_step(false);
             return Ok(Look::InStep);
         }
-        let changed = seen.raw != raw;
+        let changed = seen.version.as_ref() != Some(&version);
         if !changed && seen.failing.is_none() {
             return Ok(Look::InStep);
         }
@@ -171,7 +161,7 @@ impl PolicySync {
             }
         }
         seen.looks_since_try = 0;
-        seen.raw = raw;
+        seen.version = Some(version);
         let found = match load_engine(self.policy.dir()) {
             Ok(engine) if engine.version() == wanted.version => {
                 self.policy.install(Arc::new(engine));

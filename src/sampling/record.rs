@@ -21,7 +21,8 @@ use crate::domain::{
 };
 use crate::policy::{Engine, Verdict};
 use crate::store::records::Seen;
-use crate::store::{self, tenant_key, Batch, SharedStore, Store};
+use crate::store::samples;
+use crate::store::{self, Batch, SharedStore, Store};
 
 /// How many times a recording is made again after another writer changed
 /// what it read.
@@ -30,12 +31,8 @@ const RECORD_TRIES: usize = 8;
 /// Whether `e` is a store conflict on one of the records a recording reads
 /// and writes back itself (tallies, content hashes, thresholds).
 fn own_conflict(e: &anyhow::Error) -> bool {
-    use crate::store::{StoreError, Tree};
-    matches!(
-        e.downcast_ref::<StoreError>(),
-        Some(StoreError::Conflict(t))
-            if *t == Tree::Tallies.name() || *t == Tree::Seen.name() || *t == Tree::Alerts.name()
-    )
+    e.downcast_ref::<store::StoreError>()
+        .is_some_and(samples::is_recording_conflict)
 }
 
 /// Whether `e` is a store conflict: a precondition of the commit no longer
@@ -192,16 +189,13 @@ fn hour_of(t: Timestamp) -> u64 {
 /// Random samples and flags of `tenant` in the window ending at `now`.
 fn window_tallies(
     store: &dyn Store,
-    tenant: &str,
+    tenant: &TenantId,
     now: Timestamp,
     window_secs: u64,
 ) -> Result<Vec<Tally>> {
     let end = hour_of(now) + 1;
     let start = end.saturating_sub(window_secs / 3600);
-    Ok(store.range::<Tally>(
-        &tenant_key(tenant, &start.to_be_bytes()),
-        &tenant_key(tenant, &end.to_be_bytes()),
-    )?)
+    Ok(samples::tallies_between(store, tenant, start, end)?)
 }
 
 fn sum(tallies: &[Tally]) -> (u64, BTreeMap<String, u64>) {
@@ -239,12 +233,7 @@ fn record_blocking(
     let mut batch_findings: BTreeMap<String, Vec<SampleId>> = BTreeMap::new();
     for item in items {
         let hash = content_hash(&item.text);
-        if dedup
-            && (!hashes.insert(hash.clone())
-                || store
-                    .get_raw(crate::store::Tree::Seen, &tenant_key(t, hash.as_bytes()))?
-                    .is_some())
-        {
+        if dedup && (!hashes.insert(hash.clone()) || samples::is_seen(store, tenant, &hash)?) {
             out.duplicates += 1;
             continue;
         }
@@ -297,7 +286,7 @@ fn record_blocking(
         if dedup {
             // Another replica may record the same content for this tenant
             // at the same moment: only one of the two commits may claim it.
-            batch.expect::<Seen>(tenant_key(t, hash.as_bytes()), None);
+            batch.expect_unchanged(&samples::seen_absent(tenant, &hash));
         }
         batch.put(&Seen {
             tenant: t.to_string(),
@@ -310,27 +299,22 @@ fn record_blocking(
     let mut tallies = Vec::new();
     if origin.is_random() && !out.samples.is_empty() {
         let hour = hour_of(now);
-        let tally_key = tenant_key(t, &hour.to_be_bytes());
-        let tally_raw = store.get_raw(crate::store::Tree::Tallies, &tally_key)?;
+        let (tally, tally_version) = samples::tally_versioned(store, tenant, hour)?;
         // The hour's tally is read, added to and written back: the commit
         // holds only if no other writer changed it meanwhile.
-        batch.expect::<Tally>(tally_key, tally_raw.clone());
-        let mut tally = tally_raw
-            .as_deref()
-            .map(store::decode::<Tally>)
-            .transpose()?
-            .unwrap_or(Tally {
-                tenant: tenant.clone(),
-                hour,
-                sampled: 0,
-                flagged: BTreeMap::new(),
-            });
+        batch.expect_unchanged(&tally_version);
+        let mut tally = tally.unwrap_or(Tally {
+            tenant: tenant.clone(),
+            hour,
+            sampled: 0,
+            flagged: BTreeMap::new(),
+        });
         tally.sampled += out.samples.len() as u64;
         for (category, ids) in &batch_findings {
             *tally.flagged.entry(category.clone()).or_default() += ids.len() as u64;
         }
         batch.put(&tally)?;
-        tallies = window_tallies(store, t, now, window_secs)?;
+        tallies = window_tallies(store, tenant, now, window_secs)?;
         tallies.retain(|x| x.hour != hour);
         tallies.push(tally);
     }
@@ -347,17 +331,11 @@ fn record_blocking(
         else {
             continue;
         };
-        if store
-            .get_raw(
-                crate::store::Tree::Alerts,
-                &tenant_key(t, category.as_bytes()),
-            )?
-            .is_some()
-        {
+        if samples::alert_raised(store, tenant, category)? {
             continue;
         }
         // A threshold is raised once: a second writer finds it raised.
-        batch.expect::<ThresholdAlert>(tenant_key(t, category.as_bytes()), None);
+        batch.expect_unchanged(&samples::alert_absent(tenant, category));
         let prevalence = Prevalence::wilson(x.get(category).copied().unwrap_or(0), n);
         let critical = rule
             .critical_score
@@ -369,10 +347,8 @@ fn record_blocking(
         } else {
             continue;
         };
-        let mut prefix = category.as_bytes().to_vec();
-        prefix.push(b'/');
         let mut findings: Vec<SampleId> = ids.iter().rev().copied().collect();
-        for f in store.scan::<Finding>(&tenant_key(t, &prefix), 50, true)? {
+        for f in samples::findings(store, tenant, category, 50)? {
             if findings.len() >= 50 {
                 break;
             }
@@ -390,7 +366,7 @@ fn record_blocking(
         };
         batch.put(&alert)?;
         batch.event(
-            "evidence.threshold_crossed",
+            crate::domain::DomainEvent::THRESHOLD_CROSSED,
             Some(t),
             serde_json::json!({
                 "tenant": t,
@@ -536,9 +512,7 @@ impl Sampling {
     }
 
     pub(super) fn tenant(&self, id: &TenantId) -> Result<Tenant> {
-        self.store
-            .get::<Tenant>(id.as_str().as_bytes())?
-            .ok_or(SamplingError::NotFound("tenant"))
+        store::tenants::get(&self.store, id)?.ok_or(SamplingError::NotFound("tenant"))
     }
 
     /// Counts a pushed batch and keeps a Bernoulli sample of it within the
@@ -556,19 +530,14 @@ impl Sampling {
         let (counter, recorded) = loop {
             tries += 1;
             let now = Timestamp::now();
-            let key = tenant_id.as_str().as_bytes().to_vec();
-            let raw = self.store.get_raw(crate::store::Tree::Intake, &key)?;
-            let mut counter = raw
-                .as_deref()
-                .map(store::decode::<IntakeCounter>)
-                .transpose()?
-                .unwrap_or(IntakeCounter {
-                    tenant: tenant_id.clone(),
-                    window_start: now,
-                    kept_in_window: 0,
-                    seen_total: 0,
-                    kept_total: 0,
-                });
+            let (counter, version) = samples::intake_versioned(&self.store, tenant_id)?;
+            let mut counter = counter.unwrap_or(IntakeCounter {
+                tenant: tenant_id.clone(),
+                window_start: now,
+                kept_in_window: 0,
+                seen_total: 0,
+                kept_total: 0,
+            });
             if now.as_second() - counter.window_start.as_second() >= 3600 {
                 counter.window_start = now;
                 counter.kept_in_window = 0;
@@ -597,7 +566,7 @@ impl Sampling {
             counter.kept_in_window += kept.len() as u32;
             counter.kept_total += kept.len() as u64;
             let mut batch = Batch::new();
-            batch.expect::<IntakeCounter>(key, raw);
+            batch.expect_unchanged(&version);
             batch.put(&counter)?;
             batch.event(
                 "intake.received",
@@ -730,16 +699,14 @@ impl Sampling {
         self.tenant(tenant_id)?;
         let store: SharedStore = self.store.clone();
         let engine = self.policy.current();
-        let t = tenant_id.as_str().to_string();
+        let t = tenant_id.clone();
         let window = self.settings.window_secs;
         blocking(move || {
             let tallies = window_tallies(store.as_ref(), &t, Timestamp::now(), window)?;
             let (n, x) = sum(&tallies);
             let mut out = Vec::new();
             for c in &engine.policy().categories {
-                let crossed = store
-                    .get_raw(crate::store::Tree::Alerts, &tenant_key(&t, c.id.as_bytes()))?
-                    .is_some();
+                let crossed = samples::alert_raised(&store, &t, &c.id)?;
                 out.push(CategoryPrevalence {
                     category: c.id.clone(),
                     prevalence: Prevalence::wilson(x.get(&c.id).copied().unwrap_or(0), n),
@@ -763,7 +730,7 @@ impl Sampling {
     ) -> Result<Vec<Finding>> {
         self.tenant(tenant_id)?;
         let store = self.store.clone();
-        let t = tenant_id.as_str().to_string();
+        let t = tenant_id.clone();
         // Findings are keyed by category, then time: take the newest `limit`
         // of each category in the policy and merge, so memory stays bounded.
         let categories: Vec<String> = match category {
@@ -780,9 +747,7 @@ impl Sampling {
         blocking(move || {
             let mut all = Vec::new();
             for c in categories {
-                let mut prefix = c.into_bytes();
-                prefix.push(b'/');
-                all.extend(store.scan::<Finding>(&tenant_key(&t, &prefix), limit, true)?);
+                all.extend(samples::findings(&store, &t, &c, limit)?);
             }
             all.sort_by_key(|f| std::cmp::Reverse(f.sample));
             all.truncate(limit);
@@ -795,24 +760,19 @@ impl Sampling {
     pub async fn samples(&self, tenant_id: &TenantId, limit: usize) -> Result<Vec<Sample>> {
         self.tenant(tenant_id)?;
         let store = self.store.clone();
-        let t = tenant_id.as_str().to_string();
-        blocking(move || Ok(store.scan::<Sample>(&tenant_key(&t, b""), limit, true)?)).await
+        let t = tenant_id.clone();
+        blocking(move || Ok(samples::newest(&store, &t, limit)?)).await
     }
 
     /// Clears a raised threshold so it can be raised again.
     pub async fn clear_threshold(&self, tenant_id: &TenantId, category: &str) -> Result<bool> {
         self.tenant(tenant_id)?;
         let _lock = self.lock(tenant_id).await;
-        let key = tenant_key(tenant_id.as_str(), category.as_bytes());
-        if self
-            .store
-            .get_raw(crate::store::Tree::Alerts, &key)?
-            .is_none()
-        {
+        if !samples::alert_raised(&self.store, tenant_id, category)? {
             return Ok(false);
         }
         let mut batch = Batch::new();
-        batch.delete::<ThresholdAlert>(key);
+        samples::clear_alert(&mut batch, tenant_id, category);
         batch.event(
             "evidence.threshold_cleared",
             Some(tenant_id.as_str()),
@@ -851,7 +811,13 @@ mod tests {
                 .unwrap();
         }
         store.commit(batch).unwrap();
-        let tallies = window_tallies(&store, "parlor", now, 168 * 3600).unwrap();
+        let tallies = window_tallies(
+            &store,
+            &TenantId::try_from("parlor").unwrap(),
+            now,
+            168 * 3600,
+        )
+        .unwrap();
         let (n, x) = sum(&tallies);
         assert_eq!(
             n, 15,
@@ -914,7 +880,7 @@ mod replica_tests {
 
     use super::*;
     use crate::domain::RiskTier;
-    use crate::store::{SledStore, Tree};
+    use crate::store::SledStore;
 
     fn replica(store: &SharedStore) -> Arc<Sampling> {
         let policy =
@@ -983,13 +949,10 @@ mod replica_tests {
             kept += t.await.unwrap().sampled;
         }
         assert_eq!(kept, 300, "every distinct pushed item is kept at rate 1");
-        let samples = store
-            .scan_raw(Tree::Samples, b"parlor/", usize::MAX, false)
-            .unwrap()
-            .len();
-        let counter: IntakeCounter = store.get(b"parlor").unwrap().unwrap();
-        let tallied: u64 = store
-            .scan::<Tally>(b"parlor/", usize::MAX, false)
+        let parlor = TenantId::try_from("parlor").unwrap();
+        let samples = samples::newest(&store, &parlor, usize::MAX).unwrap().len();
+        let counter: IntakeCounter = samples::intake(&store, &parlor).unwrap().unwrap();
+        let tallied: u64 = samples::tallies(&store, &parlor)
             .unwrap()
             .iter()
             .map(|t| t.sampled)

@@ -9,7 +9,7 @@ use super::{blocking, Result, Sampling, SamplingError};
 use crate::domain::{
     Contact, RiskTier, Source, SourceId, SourceKind, SourceState, Tenant, TenantId, TenantStatus,
 };
-use crate::store::{self, tenant_key, Batch};
+use crate::store::{self, tenants, Batch};
 
 /// A validated new tenant.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,11 +88,7 @@ impl Sampling {
     #[tracing::instrument(skip_all, fields(tenant = %new.id))]
     pub async fn create_tenant(&self, new: NewTenant) -> Result<Tenant> {
         let _lock = self.lock(&new.id).await;
-        if self
-            .store
-            .get::<Tenant>(new.id.as_str().as_bytes())?
-            .is_some()
-        {
+        if tenants::get(&self.store, &new.id)?.is_some() {
             return Err(SamplingError::Conflict {
                 code: "tenant_exists",
                 message: format!("tenant `{}` already exists", new.id),
@@ -125,7 +121,7 @@ impl Sampling {
     /// Every tenant, by id.
     pub async fn list_tenants(&self) -> Result<Vec<Tenant>> {
         let store = self.store.clone();
-        blocking(move || Ok(store.scan::<Tenant>(b"", usize::MAX, false)?)).await
+        blocking(move || Ok(tenants::list(&store)?)).await
     }
 
     /// Changes a tenant.
@@ -136,14 +132,11 @@ impl Sampling {
         // and our write: the write carries the read as a precondition and
         // is tried again on a conflict, so neither overwrites the other.
         for _ in 0..8 {
-            let key = id.as_str().as_bytes().to_vec();
-            let raw = self
-                .store
-                .get_raw(store::Tree::Tenants, &key)?
-                .ok_or(SamplingError::NotFound("tenant"))?;
-            let tenant = apply_patch(store::decode::<Tenant>(&raw)?, &patch)?;
+            let (tenant, version) = tenants::get_versioned(&self.store, id)?;
+            let tenant = tenant.ok_or(SamplingError::NotFound("tenant"))?;
+            let tenant = apply_patch(tenant, &patch)?;
             let mut batch = Batch::new();
-            batch.expect::<Tenant>(key, Some(raw));
+            batch.expect_unchanged(&version);
             batch.put(&tenant)?;
             batch.event("tenant.updated", Some(id.as_str()), &tenant)?;
             match store::commit_durably(&self.store, batch).await {
@@ -158,8 +151,7 @@ impl Sampling {
     }
 
     fn view(&self, tenant: &Tenant, source: Source) -> Result<SourceView> {
-        let key = tenant_key(tenant.id.as_str(), source.id.0.as_bytes());
-        let state = self.store.get::<SourceState>(&key)?;
+        let state = tenants::source_state(&self.store, &tenant.id, source.id)?;
         Ok(SourceView {
             effective_budget_per_hour: source.effective_budget(tenant.risk_tier),
             source,
@@ -210,16 +202,12 @@ impl Sampling {
     /// A tenant's sources.
     pub async fn list_sources(&self, tenant_id: &TenantId) -> Result<Vec<SourceView>> {
         let tenant = self.tenant(tenant_id)?;
-        let sources =
-            self.store
-                .scan::<Source>(&tenant_key(tenant_id.as_str(), b""), usize::MAX, false)?;
+        let sources = tenants::sources(&self.store, tenant_id)?;
         sources.into_iter().map(|s| self.view(&tenant, s)).collect()
     }
 
     fn source(&self, tenant_id: &TenantId, id: SourceId) -> Result<Source> {
-        self.store
-            .get::<Source>(&tenant_key(tenant_id.as_str(), id.0.as_bytes()))?
-            .ok_or(SamplingError::NotFound("source"))
+        tenants::source(&self.store, tenant_id, id)?.ok_or(SamplingError::NotFound("source"))
     }
 
     /// One source.
@@ -240,10 +228,7 @@ impl Sampling {
         let _lock = self.lock(tenant_id).await;
         let mut source = self.source(tenant_id, id)?;
         let now = Timestamp::now();
-        let key = tenant_key(tenant_id.as_str(), id.0.as_bytes());
-        let mut state = self
-            .store
-            .get::<SourceState>(&key)?
+        let mut state = tenants::source_state(&self.store, tenant_id, id)?
             .unwrap_or_else(|| SourceState::new(tenant_id.clone(), id, now));
         if let Some(url) = patch.url {
             self.check_source_url(&url)?;
@@ -276,10 +261,8 @@ impl Sampling {
     pub async fn delete_source(&self, tenant_id: &TenantId, id: SourceId) -> Result<()> {
         self.tenant(tenant_id)?;
         let source = self.source(tenant_id, id)?;
-        let key = tenant_key(tenant_id.as_str(), id.0.as_bytes());
         let mut batch = Batch::new();
-        batch.delete::<Source>(key.clone());
-        batch.delete::<SourceState>(key);
+        tenants::delete_source(&mut batch, tenant_id, id);
         batch.event("source.deleted", Some(tenant_id.as_str()), &source)?;
         store::commit_durably(&self.store, batch).await?;
         Ok(())

@@ -17,9 +17,8 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 
 use super::{blocking, Result, Sampling};
-use crate::domain::{Case, EvidenceKind, Sample, Tenant, ThresholdAlert};
-use crate::store::records::{finding_key, Seen};
-use crate::store::{tenant_key, Batch, Store, StoreError, Tree};
+use crate::domain::EvidenceKind;
+use crate::store::{cases, samples, tenants, Batch, Store, StoreError};
 
 /// How often the retention pass runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -43,14 +42,14 @@ pub struct Pruned {
 /// Sample ids that cases and raised alerts cite.
 fn cited(store: &dyn Store) -> Result<HashSet<String>> {
     let mut ids = HashSet::new();
-    for case in store.scan::<Case>(b"", usize::MAX, false)? {
+    for case in cases::all(store)? {
         for e in &case.evidence {
             if let EvidenceKind::Finding { finding_id, .. } = &e.kind {
                 ids.insert(finding_id.clone());
             }
         }
     }
-    for alert in store.scan::<ThresholdAlert>(b"", usize::MAX, false)? {
+    for alert in samples::alerts(store)? {
         ids.extend(alert.findings.iter().map(|s| s.0.to_string()));
     }
     Ok(ids)
@@ -62,19 +61,16 @@ pub fn prune(store: &dyn Store, cutoff: Timestamp, tally_cutoff: Timestamp) -> R
     let cited = cited(store)?;
     let mut pruned = Pruned::default();
     let tally_hour = u64::try_from(tally_cutoff.as_second().max(0)).unwrap_or(0) / 3600;
-    for tenant in store.scan::<Tenant>(b"", usize::MAX, false)? {
-        let t = tenant.id.as_str();
-        let prefix = tenant_key(t, b"");
-        let mut end = prefix.clone();
-        end.push(0xff);
-        let mut start = prefix.clone();
+    for tenant in tenants::list(store)? {
+        let id = &tenant.id;
+        let t = id.as_str();
+        let mut after = None;
         'pages: loop {
-            let page = store.range_raw_limited(Tree::Samples, &start, &end, PAGE)?;
+            let page = samples::page(store, id, after.as_ref(), PAGE)?;
             let mut batch = Batch::new();
-            let (mut samples, mut findings) = (0usize, 0usize);
+            let (mut removed, mut findings) = (0usize, 0usize);
             let mut newer_reached = false;
-            for (key, raw) in &page {
-                let sample: Sample = crate::store::decode(raw)?;
+            for (sample, version) in &page {
                 if sample.fetched_at >= cutoff {
                     // Ids are minted in time order: every later one is newer.
                     newer_reached = true;
@@ -84,41 +80,40 @@ pub fn prune(store: &dyn Store, cutoff: Timestamp, tally_cutoff: Timestamp) -> R
                     pruned.kept_as_evidence += 1;
                     continue;
                 }
-                batch.expect::<Sample>(key.clone(), Some(raw.clone()));
-                batch.delete::<Sample>(key.clone());
-                samples += 1;
+                batch.expect_unchanged(version);
+                batch.remove(sample);
+                removed += 1;
                 for flag in sample.verdict().map_or(&[][..], |v| &v.flagged[..]) {
-                    let key = finding_key(t, &flag.category, &sample.id);
-                    if store.get_raw(Tree::Findings, &key)?.is_some() {
-                        batch.delete_raw(Tree::Findings, key);
+                    if samples::has_finding(store, id, &flag.category, &sample.id)? {
+                        samples::delete_finding(&mut batch, id, &flag.category, &sample.id);
                         findings += 1;
                     }
                 }
                 // The content may be sampled again once its sample is gone;
                 // a newer sample of the same content keeps its hash.
-                let seen_key = tenant_key(t, sample.content_hash.as_bytes());
-                if let Some(seen_raw) = store.get_raw(Tree::Seen, &seen_key)? {
-                    let seen: Seen = crate::store::decode(&seen_raw)?;
+                if let (Some(seen), seen_version) =
+                    samples::seen_versioned(store, id, &sample.content_hash)?
+                {
                     if seen.sample == sample.id {
-                        batch.expect::<Seen>(seen_key.clone(), Some(seen_raw));
-                        batch.delete::<Seen>(seen_key);
+                        batch.expect_unchanged(&seen_version);
+                        batch.remove(&seen);
                     }
                 }
             }
-            if samples > 0 {
+            if removed > 0 {
                 batch.event(
                     "sampling.samples_pruned",
                     Some(t),
                     serde_json::json!({
                         "tenant": t,
-                        "samples": samples,
+                        "samples": removed,
                         "findings": findings,
                         "taken_before": cutoff,
                     }),
                 )?;
                 match store.commit(batch) {
                     Ok(_) => {
-                        pruned.samples += samples;
+                        pruned.samples += removed;
                         pruned.findings += findings;
                     }
                     // Changed meanwhile: kept, looked at next time.
@@ -128,23 +123,18 @@ pub fn prune(store: &dyn Store, cutoff: Timestamp, tally_cutoff: Timestamp) -> R
             }
             match page.last() {
                 Some((last, _)) if page.len() == PAGE && !newer_reached => {
-                    start = last.clone();
-                    start.push(0);
+                    after = Some(last.clone());
                 }
                 _ => break 'pages,
             }
         }
 
         // Tallies are keyed by big-endian hour: the old ones come first.
-        let old = store.range_raw(
-            Tree::Tallies,
-            &prefix,
-            &tenant_key(t, &tally_hour.to_be_bytes()),
-        )?;
+        let old = samples::tallies_before(store, id, tally_hour)?;
         if !old.is_empty() {
             let mut batch = Batch::new();
-            for (key, _) in &old {
-                batch.delete_raw(Tree::Tallies, key.clone());
+            for tally in &old {
+                batch.remove(tally);
             }
             batch.event(
                 "sampling.tallies_pruned",
@@ -227,8 +217,10 @@ mod tests {
         RiskTier, SampleId, SampleOrigin, SampleOutcome, SampleVerdict, Severity, Tally, TenantId,
         TenantStatus,
     };
+    use crate::domain::{Sample, Tenant, ThresholdAlert};
     use crate::enforcement::{decide, Ladders};
-    use crate::store::{Record, SharedStore, SledStore};
+    use crate::store::records::Seen;
+    use crate::store::{SharedStore, SledStore};
 
     const CAT: &str = "violent-incitement";
 
@@ -399,24 +391,22 @@ mod tests {
             }
         );
 
-        let has = |s: &Sample| store.get::<Sample>(&s.key()).unwrap().is_some();
+        let has = |s: &Sample| samples::get(&store, &s.tenant, &s.id).unwrap().is_some();
         assert!(!has(&gone) && !has(&resampled) && !has(&other));
         assert!(has(&in_case) && has(&in_alert) && has(&recent) && has(&again));
-        let finding = |s: &Sample| {
-            store
-                .get_raw(Tree::Findings, &finding_key(s.tenant.as_str(), CAT, &s.id))
+        let finding = |s: &Sample| samples::has_finding(&store, &s.tenant, CAT, &s.id).unwrap();
+        assert!(!finding(&gone));
+        assert!(finding(&in_case) && finding(&in_alert));
+        let seen = |t: &str, h: &str| {
+            samples::seen_versioned(&store, &TenantId::try_from(t).unwrap(), h)
                 .unwrap()
+                .0
         };
-        assert!(finding(&gone).is_none());
-        assert!(finding(&in_case).is_some() && finding(&in_alert).is_some());
-        let seen = |t: &str, h: &str| store.get::<Seen>(&tenant_key(t, h.as_bytes())).unwrap();
         assert!(seen("parlor", "h1").is_none());
         assert!(seen("forum", "h1").is_none());
         assert_eq!(seen("parlor", "h4").map(|s| s.sample), Some(again.id));
         assert_eq!(seen("parlor", "h2").map(|s| s.sample), Some(in_case.id));
-        let tallies = store
-            .scan::<Tally>(&tenant_key("parlor", b""), usize::MAX, false)
-            .unwrap();
+        let tallies = samples::tallies(&store, &TenantId::try_from("parlor").unwrap()).unwrap();
         assert_eq!(tallies.len(), 1);
 
         // One event per tenant that lost samples, one for the tallies.

@@ -22,7 +22,7 @@ use crate::domain::{
     Health, SampleOrigin, Source, SourceId, SourceKind, SourceState, TenantId, TenantStatus,
 };
 use crate::readiness::Heartbeat;
-use crate::store::{self, tenant_key, Batch, Tree};
+use crate::store::{self, samples, tenants, Batch, Version};
 
 /// What one visit to a source did.
 #[derive(Debug, Clone, Serialize)]
@@ -79,14 +79,13 @@ fn fetch_outcome(error: &FetchError) -> (&'static str, &'static str) {
 /// lapsed and was taken over records nothing.
 #[derive(Debug)]
 struct Claim {
-    key: Vec<u8>,
-    raw: Vec<u8>,
+    version: Version,
 }
 
 impl Claim {
     /// Adds the precondition that the claim still holds.
     fn hold(&self, batch: &mut Batch) {
-        batch.expect::<SourceState>(self.key.clone(), Some(self.raw.clone()));
+        batch.expect_unchanged(&self.version);
     }
 
     /// Commits a batch holding the claim; a lost claim is logged, not an
@@ -128,18 +127,16 @@ impl Sampling {
         source_id: SourceId,
         force: bool,
     ) -> Result<SourceRun> {
-        let key = tenant_key(tenant_id.as_str(), source_id.0.as_bytes());
         let tenant = self.tenant(tenant_id)?;
-        let Some(source) = self.store.get::<Source>(&key)? else {
+        let Some(source) = tenants::source(&self.store, tenant_id, source_id)? else {
             // Deleted while a visit was in flight: drop the orphaned schedule.
             let mut batch = Batch::new();
-            batch.delete::<SourceState>(key);
+            tenants::delete_source_state(&mut batch, tenant_id, source_id);
             store::commit_durably(&self.store, batch).await?;
             return Ok(SourceRun::Skipped);
         };
         let now = Timestamp::now();
-        let Some((mut state, claim)) = self.claim(&key, tenant_id, source_id, force, now).await?
-        else {
+        let Some((mut state, claim)) = self.claim(tenant_id, source_id, force, now).await? else {
             return Ok(SourceRun::Skipped);
         };
         let interval = Duration::from_secs(source.interval_secs);
@@ -176,17 +173,14 @@ impl Sampling {
                 let lock = self.lock(tenant_id).await;
                 let seen = items.len() as u64;
                 let store = self.store.clone();
-                let t = tenant_id.as_str().to_string();
+                let t = tenant_id.clone();
                 // Skip what was sampled before, then draw uniformly.
                 let fresh = blocking(move || {
                     let mut fresh = Vec::with_capacity(items.len());
                     let mut dup = 0usize;
                     for item in items {
                         let hash = content_hash(&item.text);
-                        if store
-                            .get_raw(Tree::Seen, &tenant_key(&t, hash.as_bytes()))?
-                            .is_some()
-                        {
+                        if samples::is_seen(&store, &t, &hash)? {
                             dup += 1;
                         } else {
                             fresh.push(item);
@@ -256,26 +250,22 @@ impl Sampling {
     /// another visit first.
     async fn claim(
         &self,
-        key: &[u8],
         tenant_id: &TenantId,
         source_id: SourceId,
         force: bool,
         now: Timestamp,
     ) -> Result<Option<(SourceState, Claim)>> {
-        let raw = self.store.get_raw(Tree::SourceState, key)?;
-        let state = match raw.as_deref() {
-            Some(bytes) => store::decode::<SourceState>(bytes)?,
-            None => SourceState::new(tenant_id.clone(), source_id, now),
-        };
+        let (state, version) = tenants::source_state_versioned(&self.store, tenant_id, source_id)?;
+        let state = state.unwrap_or_else(|| SourceState::new(tenant_id.clone(), source_id, now));
         if state.next_due > now && (!force || state.claimed_by.is_some()) {
             return Ok(None);
         }
         let mut claimed = state;
         claimed.claimed_by = Some(self.replica.clone());
         claimed.next_due = later(now, self.claim_for);
-        let claimed_raw = store::encode(&claimed)?;
+        let claimed_version = Version::of(&claimed)?;
         let mut batch = Batch::new();
-        batch.expect::<SourceState>(key.to_vec(), raw);
+        batch.expect_unchanged(&version);
         batch.put(&claimed)?;
         match store::commit_durably(&self.store, batch).await {
             Ok(_) => {}
@@ -286,8 +276,7 @@ impl Sampling {
         Ok(Some((
             claimed,
             Claim {
-                key: key.to_vec(),
-                raw: claimed_raw,
+                version: claimed_version,
             },
         )))
     }
@@ -431,7 +420,7 @@ impl Sampling {
         let store = self.store.clone();
         blocking(move || {
             let now = Timestamp::now();
-            let all = store.scan::<SourceState>(b"", usize::MAX, false)?;
+            let all = tenants::source_states(&store)?;
             Ok(all.into_iter().filter(|s| s.next_due <= now).collect())
         })
         .await
@@ -513,7 +502,7 @@ pub async fn run_with_heartbeat(
 mod tests {
     use super::*;
     use crate::config::SamplingSettings;
-    use crate::domain::{RiskTier, Sample, Tally};
+    use crate::domain::RiskTier;
     use crate::policy::PolicyHandle;
     use crate::sampling::guard::SystemResolver;
     use crate::sampling::registry::{NewSource, NewTenant};
@@ -629,20 +618,17 @@ mod tests {
         }
         assert_eq!(hits.load(Ordering::SeqCst), 4, "each source fetched once");
         assert_eq!(sampled, 4);
-        let samples = store
-            .scan::<Sample>(&tenant_key("parlor", b""), usize::MAX, false)
-            .unwrap();
+        let parlor = TenantId::try_from("parlor").unwrap();
+        let samples = store::samples::newest(&store, &parlor, usize::MAX).unwrap();
         assert_eq!(samples.len(), 4);
-        let tallied: u64 = store
-            .scan::<Tally>(&tenant_key("parlor", b""), usize::MAX, false)
+        let tallied: u64 = store::samples::tallies(&store, &parlor)
             .unwrap()
             .iter()
             .map(|t| t.sampled)
             .sum();
         assert_eq!(tallied, 4, "the prevalence tally counts each visit once");
         for id in &sources {
-            let state = store
-                .get::<SourceState>(&tenant_key("parlor", id.0.as_bytes()))
+            let state = tenants::source_state(&store, &parlor, *id)
                 .unwrap()
                 .unwrap();
             assert_eq!(
@@ -667,7 +653,6 @@ mod tests {
         );
         let tenant = TenantId::try_from("parlor").unwrap();
         let id = SourceId::new();
-        let key = tenant_key("parlor", id.0.as_bytes());
         let now = Timestamp::now();
         store
             .commit({
@@ -678,33 +663,19 @@ mod tests {
                 batch
             })
             .unwrap();
-        let (_, claim_a) = a
-            .claim(&key, &tenant, id, false, now)
-            .await
-            .unwrap()
-            .unwrap();
+        let (_, claim_a) = a.claim(&tenant, id, false, now).await.unwrap().unwrap();
         assert!(
-            b.claim(&key, &tenant, id, false, now)
-                .await
-                .unwrap()
-                .is_none(),
+            b.claim(&tenant, id, false, now).await.unwrap().is_none(),
             "a claimed source is not due for another replica"
         );
         assert!(
-            b.claim(&key, &tenant, id, true, now)
-                .await
-                .unwrap()
-                .is_none(),
+            b.claim(&tenant, id, true, now).await.unwrap().is_none(),
             "not even for a forced visit"
         );
         // a stalls past its claim; b takes the source over.
         let later = now + SignedDuration::from_secs(3600);
-        let (_, claim_b) = b
-            .claim(&key, &tenant, id, false, later)
-            .await
-            .unwrap()
-            .unwrap();
-        let mut stale = store.get::<SourceState>(&key).unwrap().unwrap();
+        let (_, claim_b) = b.claim(&tenant, id, false, later).await.unwrap().unwrap();
+        let mut stale = tenants::source_state(&store, &tenant, id).unwrap().unwrap();
         assert_eq!(stale.claimed_by.as_deref(), Some("replica-b"));
         stale.claimed_by = None;
         stale.samples_taken = 99;
@@ -712,7 +683,7 @@ mod tests {
         claim_a.hold(&mut batch);
         batch.put(&stale).unwrap();
         claim_a.commit(&store, batch).await.unwrap();
-        let now_state = store.get::<SourceState>(&key).unwrap().unwrap();
+        let now_state = tenants::source_state(&store, &tenant, id).unwrap().unwrap();
         assert_eq!(
             now_state.samples_taken, 0,
             "a's late visit was not recorded"
@@ -722,8 +693,7 @@ mod tests {
         batch.put(&stale).unwrap();
         claim_b.commit(&store, batch).await.unwrap();
         assert_eq!(
-            store
-                .get::<SourceState>(&key)
+            tenants::source_state(&store, &tenant, id)
                 .unwrap()
                 .unwrap()
                 .samples_taken,

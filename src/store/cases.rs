@@ -1,9 +1,11 @@
-//! Cases, deadlines, the outbox, tokens and reports in the store, and the
-//! one transaction that commits an enforcement transition.
+//! The case repository: cases, their indexes and deadlines, and the one
+//! transaction that commits an enforcement transition. (The outbox, token
+//! and report records are also declared here; see `delivery`, `tokens` and
+//! `reports` for their repositories.)
 
 use jiff::Timestamp;
 
-use super::{Batch, Record, Result, SharedStore, Tree};
+use super::{Batch, Record, Result, SharedStore, Store, StoreError, Tree, Version};
 use crate::domain::{
     Case, CaseId, CaseState, Deadline, DeadlineId, OrderRef, OutboxMessage, Report, Tenant,
     TenantEnforcement, TenantStatus, TokenRecord, Transition,
@@ -49,20 +51,50 @@ impl Record for Report {
     }
 }
 
+/// One case.
+pub fn get(store: &dyn Store, id: &CaseId) -> Result<Option<Case>> {
+    store.get::<Case>(&case_key(id))
+}
+
+/// One case and the version read, for a write that must follow on from it.
+/// A case not yet written has an absent version.
+pub fn get_versioned(store: &dyn Store, id: &CaseId) -> Result<(Option<Case>, Version)> {
+    Version::read::<Case>(store, case_key(id))
+}
+
+/// The version of a case that does not exist yet (for opening one without
+/// reading first).
+pub fn absent(id: &CaseId) -> Version {
+    Version::absent::<Case>(case_key(id))
+}
+
+/// Every case.
+pub fn all(store: &dyn Store) -> Result<Vec<Case>> {
+    store.scan::<Case>(b"", usize::MAX, false)
+}
+
+/// Whether `e` is a conflict on a case or a tenant: a transition read a
+/// case (or its tenant's status, which follows a suspension) that changed
+/// before its commit, so it should be decided again.
+pub fn is_case_or_tenant_conflict(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict(tree)
+        if *tree == Tree::Cases.name() || *tree == Tree::Tenants.name())
+}
+
 /// Key of a case.
-pub fn case_key(id: &CaseId) -> Vec<u8> {
+pub(in crate::store) fn case_key(id: &CaseId) -> Vec<u8> {
     id.0.to_string().into_bytes()
 }
 
 /// Key of an open case in [`Tree::CaseIndex`].
-pub fn open_case_key(id: &CaseId) -> Vec<u8> {
+pub(in crate::store) fn open_case_key(id: &CaseId) -> Vec<u8> {
     let mut key = b"o/".to_vec();
     key.extend_from_slice(&case_key(id));
     key
 }
 
 /// Prefix of a tenant's cases in [`Tree::CaseIndex`]: `t/tenant/`.
-pub fn tenant_cases_prefix(tenant: &str) -> Vec<u8> {
+pub(in crate::store) fn tenant_cases_prefix(tenant: &str) -> Vec<u8> {
     format!("t/{tenant}/").into_bytes()
 }
 
@@ -117,7 +149,7 @@ pub fn tenant_cases(store: &SharedStore, tenant: &str) -> Result<Vec<Case>> {
 
 /// Key of a deadline in the due-time index: milliseconds big-endian, then id,
 /// so a range scan from zero to now yields due deadlines in time order.
-pub fn due_key(due_at: Timestamp, id: &DeadlineId) -> Vec<u8> {
+pub(in crate::store) fn due_key(due_at: Timestamp, id: &DeadlineId) -> Vec<u8> {
     let ms = due_at.as_millisecond().max(0) as u64;
     let mut key = ms.to_be_bytes().to_vec();
     key.extend_from_slice(id.0.as_bytes());
@@ -130,25 +162,32 @@ pub fn new_message_id() -> String {
 }
 
 /// Builds the batch for a transition: the case (only if it is still the
-/// version that was read: `read` holds its raw bytes, `None` for a new case),
+/// version that was read: `read`, from [`get_versioned`] or [`absent`]),
 /// its audit events, the deadlines it schedules and cancels (plus the one
 /// that fired, if any), and its webhook messages with the order index that
 /// lets a receipt find them — one transaction.
 pub fn transition_batch(
     store: &SharedStore,
     transition: &Transition,
-    read: Option<Vec<u8>>,
+    read: &Version,
     fired: Option<&DeadlineId>,
     now: Timestamp,
 ) -> Result<Batch> {
     let mut batch = Batch::new();
     let case = &transition.case;
     let before = read
+        .raw
         .as_deref()
         .map(super::decode::<Case>)
         .transpose()?
         .map(|c| c.state);
-    batch.expect::<Case>(case_key(&case.id), read);
+    if read.tree != Tree::Cases || read.key != case_key(&case.id) {
+        return Err(StoreError::Encode {
+            tree: Tree::Cases.name(),
+            message: "a transition's precondition is not on its own case".into(),
+        });
+    }
+    batch.expect_unchanged(read);
     follow_enforcement(store, &mut batch, case, before, now)?;
     batch.put(case)?;
     index_case(&mut batch, case);
@@ -287,8 +326,35 @@ pub fn due_deadlines(store: &SharedStore, now: Timestamp, limit: usize) -> Resul
 }
 
 /// How many deadlines are pending.
-pub fn pending_deadlines(store: &SharedStore) -> Result<usize> {
+pub fn pending_deadlines(store: &dyn Store) -> Result<usize> {
     Ok(store
         .scan_raw(Tree::DeadlineDue, b"", usize::MAX, false)?
         .len())
+}
+
+/// When the next pending deadline is due, if any.
+pub fn next_due(store: &dyn Store) -> Result<Option<Timestamp>> {
+    let first = store.scan_raw(Tree::DeadlineDue, b"", 1, false)?;
+    Ok(first.first().and_then(|(k, _)| {
+        let ms = u64::from_be_bytes(k.get(..8)?.try_into().ok()?);
+        Timestamp::from_millisecond(ms as i64).ok()
+    }))
+}
+
+/// Removes a deadline and its due-time index entry, in `batch`.
+pub fn drop_deadline(batch: &mut Batch, d: &Deadline) {
+    batch.delete_raw(Tree::DeadlineDue, due_key(d.due_at, &d.id));
+    batch.remove(d);
+}
+
+/// Removes every entry of the case index and its built marker, as a store
+/// written before the index existed would be.
+#[cfg(test)]
+pub(crate) fn forget_case_index(store: &SharedStore) -> Result<()> {
+    let mut wipe = Batch::new();
+    for (key, _) in store.scan_raw(Tree::CaseIndex, b"", usize::MAX, false)? {
+        wipe.delete_raw(Tree::CaseIndex, key);
+    }
+    wipe.delete_raw(Tree::Meta, CASE_INDEX_BUILT.to_vec());
+    store.commit(wipe).map(drop)
 }

@@ -1,9 +1,9 @@
-//! Endpoints, deliveries and their due-time index, the order index, action
-//! receipts and operator alerts in the store.
+//! The webhook repository: endpoints, the outbox, deliveries and their
+//! due-time index, the order index, action receipts and operator alerts.
 
 use jiff::Timestamp;
 
-use super::{Batch, Record, Result, SharedStore, Tree};
+use super::{Batch, Record, Result, SharedStore, Store, Tree, Version};
 use crate::domain::{
     Delivery, DeliveryStatus, Endpoint, OperatorAlert, OrderRef, OutboxMessage, Receipt,
 };
@@ -48,6 +48,111 @@ impl Record for OperatorAlert {
     }
 }
 
+/// One endpoint.
+pub fn endpoint(store: &dyn Store, id: &str) -> Result<Option<Endpoint>> {
+    store.get::<Endpoint>(id.as_bytes())
+}
+
+/// One endpoint and the version read, for a write that must follow on
+/// from it.
+pub fn endpoint_versioned(store: &dyn Store, id: &str) -> Result<(Option<Endpoint>, Version)> {
+    Version::read::<Endpoint>(store, id.as_bytes().to_vec())
+}
+
+/// Every endpoint, by id.
+pub fn endpoints(store: &dyn Store) -> Result<Vec<Endpoint>> {
+    store.scan::<Endpoint>(b"", usize::MAX, false)
+}
+
+/// Every endpoint, by id, each with the version read.
+pub fn endpoints_versioned(store: &dyn Store) -> Result<Vec<(Endpoint, Version)>> {
+    versioned::<Endpoint>(store)
+}
+
+/// How many endpoints there are.
+pub fn endpoint_count(store: &dyn Store) -> Result<usize> {
+    Ok(store
+        .scan_raw(Tree::Endpoints, b"", usize::MAX, false)?
+        .len())
+}
+
+/// One outbox message.
+pub fn message(store: &dyn Store, id: &str) -> Result<Option<OutboxMessage>> {
+    store.get::<OutboxMessage>(id.as_bytes())
+}
+
+/// Every outbox message, oldest first.
+pub fn messages(store: &dyn Store) -> Result<Vec<OutboxMessage>> {
+    store.scan::<OutboxMessage>(b"", usize::MAX, false)
+}
+
+/// One delivery.
+pub fn delivery(store: &dyn Store, id: &str) -> Result<Option<Delivery>> {
+    store.get::<Delivery>(id.as_bytes())
+}
+
+/// One delivery and the version read.
+pub fn delivery_versioned(store: &dyn Store, id: &str) -> Result<(Option<Delivery>, Version)> {
+    Version::read::<Delivery>(store, id.as_bytes().to_vec())
+}
+
+/// Every delivery (oldest first, or newest first).
+pub fn deliveries(store: &dyn Store, newest_first: bool) -> Result<Vec<Delivery>> {
+    store.scan::<Delivery>(b"", usize::MAX, newest_first)
+}
+
+/// Every delivery, oldest first, each with the version read.
+pub fn deliveries_versioned(store: &dyn Store) -> Result<Vec<(Delivery, Version)>> {
+    versioned::<Delivery>(store)
+}
+
+/// The order with this idempotency key.
+pub fn order(store: &dyn Store, idempotency_key: &str) -> Result<Option<OrderRef>> {
+    store.get::<OrderRef>(idempotency_key.as_bytes())
+}
+
+/// The receipt for the order with this idempotency key.
+pub fn receipt(store: &dyn Store, idempotency_key: &str) -> Result<Option<Receipt>> {
+    store.get::<Receipt>(idempotency_key.as_bytes())
+}
+
+/// The version of the receipt for an order while none was recorded: a
+/// precondition that no other replica recorded one meanwhile.
+pub fn receipt_absent(idempotency_key: &str) -> Version {
+    Version::absent::<Receipt>(idempotency_key.as_bytes().to_vec())
+}
+
+/// The newest operator alerts, at most `limit`.
+pub fn operator_alerts(store: &dyn Store, limit: usize) -> Result<Vec<OperatorAlert>> {
+    store.scan::<OperatorAlert>(b"", limit, true)
+}
+
+/// Every record of `R`'s tree with the version read.
+fn versioned<R: Record>(store: &dyn Store) -> Result<Vec<(R, Version)>> {
+    store
+        .scan_raw(R::TREE, b"", usize::MAX, false)?
+        .into_iter()
+        .map(|(key, raw)| {
+            Ok((
+                super::decode::<R>(&raw)?,
+                Version {
+                    tree: R::TREE,
+                    key,
+                    raw: Some(raw),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Takes `message` off the fan-out queue in `batch`, on condition that it
+/// is still waiting (so two fan-outs never both route it).
+pub fn mark_routed(batch: &mut Batch, message: &OutboxMessage) {
+    let key = message.id.as_bytes().to_vec();
+    batch.expect_raw(Tree::OutboxNew, key.clone(), Some(Vec::new()));
+    batch.delete_raw(Tree::OutboxNew, key);
+}
+
 /// Puts a message into the outbox and marks it for fan-out, in `batch`.
 ///
 /// A "not yet fanned out" index rather than a cursor over message ids:
@@ -72,7 +177,7 @@ pub fn unrouted_messages(store: &SharedStore, limit: usize) -> Result<Vec<Outbox
 }
 
 /// Key in the due-time index: milliseconds big-endian, then the id.
-pub fn delivery_due_key(due_at: Timestamp, id: &str) -> Vec<u8> {
+pub(in crate::store) fn delivery_due_key(due_at: Timestamp, id: &str) -> Vec<u8> {
     let ms = due_at.as_millisecond().max(0) as u64;
     let mut key = ms.to_be_bytes().to_vec();
     key.extend_from_slice(id.as_bytes());

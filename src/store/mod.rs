@@ -1,19 +1,54 @@
-//! The store: the only room that touches sled. Records live in typed trees
-//! with a schema version; every state change is one `Batch` committed in one
-//! transaction together with the events it appends to the `events` log.
-//! Other rooms see only `Store`, `Batch`, `Record` and `EventRecord`, so a
-//! second backend (for several replicas) can be added behind the trait.
+//! The store: the only room that touches sled or PostgreSQL.
+//!
+//! **Repositories.** Other rooms read and write through one module per
+//! aggregate, in domain ids and types: [`tenants`] (tenants, sources,
+//! source states), [`samples`] (samples, findings, tallies, raised
+//! thresholds, intake counters, content hashes), [`cases`] (cases, their
+//! indexes and deadlines, the transition batch), [`delivery`] (webhook
+//! endpoints, the outbox, deliveries, orders, receipts, operator alerts),
+//! [`reports`] and [`rate`], [`tokens`], [`events`] (the audit log, a
+//! case's events, the stored JSON), [`meta`] (consumer cursors, the wanted
+//! policy version, one-off upgrades), [`lease`] and [`audit`].
+//!
+//! **Unit of work.** Every state change is one [`Batch`] (also named
+//! [`UnitOfWork`]) committed in one transaction, on either backend,
+//! together with the events it appends to the hash-chained log.
+//! Repositories add typed writes to it (`batch.put(&record)`,
+//! `batch.remove(&record)`, helpers such as `cases::transition_batch`).
+//! A read that a write must follow on from is a versioned read — e.g.
+//! `let (case, version) = cases::get_versioned(store, &id)?` — and the
+//! batch takes `batch.expect_unchanged(&version)`: the commit fails with
+//! [`StoreError::Conflict`] if someone changed the record meanwhile.
+//!
+//! **Layout.** Records live in typed trees (`Tree`) under byte keys, each
+//! with a schema version (`encode`, `decode`). Trees, keys, key
+//! builders and raw reads and writes are visible only inside this module:
+//! the compiler keeps the layout here. The [`Store`] trait is the engine
+//! both backends implement ([`SledStore`] embedded, [`PgStore`] one
+//! `kv(tree, key, value)` table for several replicas); other rooms hold it
+//! as a [`SharedStore`] and pass it to the repositories. Tests that
+//! deliberately inspect or corrupt the on-disk layout use the hidden
+//! `tamper` module.
 
 pub mod audit;
 pub mod cases;
 #[cfg(test)]
 mod conformance;
 pub mod delivery;
+pub mod events;
 pub mod lease;
+pub mod meta;
 mod pg_store;
 pub mod rate;
 pub mod records;
+pub mod reports;
+pub mod samples;
 mod sled_store;
+#[doc(hidden)]
+pub mod tamper;
+pub mod tenants;
+pub mod tokens;
+mod tree;
 
 use std::sync::Arc;
 
@@ -22,139 +57,10 @@ use serde::{Deserialize, Serialize};
 
 pub use pg_store::{create_database, database_url, drop_database, PgStore, MIGRATIONS};
 pub use sled_store::SledStore;
-
-/// A named collection of records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Tree {
-    /// Counters kept by the store itself (the event sequence).
-    Meta,
-    /// The append-only event log, keyed by a gapless big-endian sequence.
-    Events,
-    /// Tenants by id.
-    Tenants,
-    /// Sources by `tenant/source`.
-    Sources,
-    /// Each source's schedule and health by `tenant/source`.
-    SourceState,
-    /// Samples by `tenant/sample` (sample ids are time-ordered).
-    Samples,
-    /// Content hashes already sampled, by `tenant/hash`.
-    Seen,
-    /// Findings by `tenant/category/sample`.
-    Findings,
-    /// Hourly prevalence tallies by `tenant/hour`.
-    Tallies,
-    /// Raised evidence thresholds by `tenant/category`.
-    Alerts,
-    /// Push-intake counters by tenant.
-    Intake,
-    /// Enforcement cases by id.
-    Cases,
-    /// Pending deadlines by id.
-    Deadlines,
-    /// Index of pending deadlines: big-endian due time (ms) + id → id.
-    DeadlineDue,
-    /// Webhook messages queued with the decision that caused them, by id
-    /// (time-ordered).
-    Outbox,
-    /// API tokens by the hex SHA-256 of their secret.
-    Tokens,
-    /// Employee reports by id.
-    Reports,
-    /// Outbox messages not yet fanned out to endpoints: message id → empty.
-    OutboxNew,
-    /// Webhook endpoints by id.
-    Endpoints,
-    /// Deliveries (one message to one endpoint) by id.
-    Deliveries,
-    /// Index of pending deliveries: big-endian due time (ms) + id → id.
-    DeliveryDue,
-    /// Orders by idempotency key → the case they belong to.
-    Orders,
-    /// Action receipts by idempotency key.
-    Receipts,
-    /// Alerts for operators (disabled endpoints, failed or overdue receipts) by id.
-    OperatorAlerts,
-    /// Index of each case's events: case id + big-endian sequence → empty.
-    /// Written in the same transaction as the event.
-    CaseEvents,
-    /// Index of cases: `o/` + id while the case is open, and `t/` + tenant
-    /// + `/` + id for every case. Written with the case.
-    CaseIndex,
-    /// Index of each outbox message's deliveries: message id + `/` +
-    /// delivery id → empty. Written with the delivery.
-    MessageDeliveries,
-}
-
-impl Tree {
-    /// Every tree, in index order.
-    pub const ALL: [Tree; 27] = [
-        Tree::Meta,
-        Tree::Events,
-        Tree::Tenants,
-        Tree::Sources,
-        Tree::SourceState,
-        Tree::Samples,
-        Tree::Seen,
-        Tree::Findings,
-        Tree::Tallies,
-        Tree::Alerts,
-        Tree::Intake,
-        Tree::Cases,
-        Tree::Deadlines,
-        Tree::DeadlineDue,
-        Tree::Outbox,
-        Tree::Tokens,
-        Tree::Reports,
-        Tree::OutboxNew,
-        Tree::Endpoints,
-        Tree::Deliveries,
-        Tree::DeliveryDue,
-        Tree::Orders,
-        Tree::Receipts,
-        Tree::OperatorAlerts,
-        Tree::CaseEvents,
-        Tree::CaseIndex,
-        Tree::MessageDeliveries,
-    ];
-
-    /// The tree's name on disk.
-    pub fn name(self) -> &'static str {
-        match self {
-            Tree::Meta => "meta",
-            Tree::Events => "events",
-            Tree::Tenants => "tenants",
-            Tree::Sources => "sources",
-            Tree::SourceState => "source_state",
-            Tree::Samples => "samples",
-            Tree::Seen => "seen",
-            Tree::Findings => "findings",
-            Tree::Tallies => "tallies",
-            Tree::Alerts => "alerts",
-            Tree::Intake => "intake",
-            Tree::Cases => "cases",
-            Tree::Deadlines => "deadlines",
-            Tree::DeadlineDue => "deadline_due",
-            Tree::Outbox => "outbox",
-            Tree::Tokens => "tokens",
-            Tree::Reports => "reports",
-            Tree::OutboxNew => "outbox_new",
-            Tree::Endpoints => "endpoints",
-            Tree::Deliveries => "deliveries",
-            Tree::DeliveryDue => "delivery_due",
-            Tree::Orders => "orders",
-            Tree::Receipts => "receipts",
-            Tree::OperatorAlerts => "operator_alerts",
-            Tree::CaseEvents => "case_events",
-            Tree::CaseIndex => "case_index",
-            Tree::MessageDeliveries => "message_deliveries",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
+// `Tree` is public in a private module: nameable only inside the store, so
+// no other room can reach a tree or a key (it still appears in the `Store`
+// trait the backends implement, and in `Record`, whose impls all live here).
+use tree::Tree;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -210,7 +116,7 @@ struct EnvelopeIn<T> {
 }
 
 /// Encodes a record with its schema version.
-pub fn encode<R: Record>(record: &R) -> Result<Vec<u8>> {
+pub(in crate::store) fn encode<R: Record>(record: &R) -> Result<Vec<u8>> {
     serde_json::to_vec(&EnvelopeOut {
         v: R::VERSION,
         r: record,
@@ -222,7 +128,7 @@ pub fn encode<R: Record>(record: &R) -> Result<Vec<u8>> {
 }
 
 /// Decodes a record, refusing a schema version newer than this build knows.
-pub fn decode<R: Record>(bytes: &[u8]) -> Result<R> {
+pub(in crate::store) fn decode<R: Record>(bytes: &[u8]) -> Result<R> {
     let env: EnvelopeIn<R> = serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
         tree: R::TREE.name(),
         message: e.to_string(),
@@ -372,7 +278,69 @@ pub fn split_sealed_event(stored: &[u8]) -> Option<(Vec<u8>, &str)> {
     Some((hashed, hash))
 }
 
-/// Writes and events that commit together or not at all.
+/// A record as it was read (or found absent), kept to make a later write
+/// conditional on it: [`Batch::expect_unchanged`] aborts the commit with
+/// [`StoreError::Conflict`] unless the record still holds exactly these
+/// bytes. Where the record lives and what it looked like stay private to
+/// the store; repositories hand one out with each versioned read
+/// (`get_versioned`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    tree: Tree,
+    key: Vec<u8>,
+    raw: Option<Vec<u8>>,
+}
+
+impl Version {
+    /// The version of `R`'s record at `key` as the store holds it now.
+    fn read<R: Record>(store: &dyn Store, key: Vec<u8>) -> Result<(Option<R>, Version)> {
+        let raw = store.get_raw(R::TREE, &key)?;
+        let record = raw.as_deref().map(decode::<R>).transpose()?;
+        Ok((
+            record,
+            Version {
+                tree: R::TREE,
+                key,
+                raw,
+            },
+        ))
+    }
+
+    /// The version `record` will have once a batch that puts it commits:
+    /// the precondition for the next write that follows on from it.
+    pub fn of<R: Record>(record: &R) -> Result<Version> {
+        Ok(Version {
+            tree: R::TREE,
+            key: record.key(),
+            raw: Some(encode(record)?),
+        })
+    }
+
+    /// The version of `R`'s record at `key` while it does not exist.
+    fn absent<R: Record>(key: Vec<u8>) -> Version {
+        Version {
+            tree: R::TREE,
+            key,
+            raw: None,
+        }
+    }
+
+    /// Whether the record existed when read.
+    pub fn exists(&self) -> bool {
+        self.raw.is_some()
+    }
+}
+
+/// Writes and events that commit together or not at all: the store's unit
+/// of work. Repositories add typed writes and preconditions to it
+/// ([`put`](Batch::put), [`remove`](Batch::remove),
+/// [`expect_unchanged`](Batch::expect_unchanged) and helpers such as
+/// `cases::transition_batch`); one [`Store::commit`] applies it atomically
+/// on either backend.
+pub type UnitOfWork = Batch;
+
+/// Writes and events that commit together or not at all (see
+/// [`UnitOfWork`]).
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
     ops: Vec<Op>,
@@ -397,8 +365,33 @@ impl Batch {
     }
 
     /// Adds a precondition: the batch aborts with [`StoreError::Conflict`]
+    /// unless the record is still as `version` saw it (still absent if it
+    /// was absent).
+    pub fn expect_unchanged(&mut self, version: &Version) -> &mut Self {
+        self.ops.push(Op::Expect {
+            tree: version.tree,
+            key: version.key.clone(),
+            value: version.raw.clone(),
+        });
+        self
+    }
+
+    /// Removes `record` from its tree.
+    pub fn remove<R: Record>(&mut self, record: &R) -> &mut Self {
+        self.ops.push(Op::Delete {
+            tree: R::TREE,
+            key: record.key(),
+        });
+        self
+    }
+
+    /// Adds a precondition: the batch aborts with [`StoreError::Conflict`]
     /// unless `R`'s record at `key` still holds exactly `value`.
-    pub fn expect<R: Record>(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> &mut Self {
+    pub(in crate::store) fn expect<R: Record>(
+        &mut self,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> &mut Self {
         self.ops.push(Op::Expect {
             tree: R::TREE,
             key,
@@ -410,25 +403,35 @@ impl Batch {
     /// Adds a precondition on a raw key (for records kept as plain bytes,
     /// such as cursors): the batch aborts with [`StoreError::Conflict`]
     /// unless it still holds exactly `value` (`None`: still absent).
-    pub fn expect_raw(&mut self, tree: Tree, key: Vec<u8>, value: Option<Vec<u8>>) -> &mut Self {
+    pub(in crate::store) fn expect_raw(
+        &mut self,
+        tree: Tree,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> &mut Self {
         self.ops.push(Op::Expect { tree, key, value });
         self
     }
 
     /// Puts raw bytes (for index trees that hold no typed record).
-    pub fn put_raw(&mut self, tree: Tree, key: Vec<u8>, value: Vec<u8>) -> &mut Self {
+    pub(in crate::store) fn put_raw(
+        &mut self,
+        tree: Tree,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> &mut Self {
         self.ops.push(Op::Put { tree, key, value });
         self
     }
 
     /// Deletes a raw key.
-    pub fn delete_raw(&mut self, tree: Tree, key: Vec<u8>) -> &mut Self {
+    pub(in crate::store) fn delete_raw(&mut self, tree: Tree, key: Vec<u8>) -> &mut Self {
         self.ops.push(Op::Delete { tree, key });
         self
     }
 
     /// Deletes the record with `key` from `R`'s tree.
-    pub fn delete<R: Record>(&mut self, key: Vec<u8>) -> &mut Self {
+    pub(in crate::store) fn delete<R: Record>(&mut self, key: Vec<u8>) -> &mut Self {
         self.ops.push(Op::Delete { tree: R::TREE, key });
         self
     }
@@ -513,16 +516,51 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// The store shared by every room.
 pub type SharedStore = Arc<dyn Store>;
 
+/// A shared store is a store: repository functions take `&dyn Store`, and
+/// a `&SharedStore` can be passed as one.
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        (**self).get_raw(tree, key)
+    }
+    fn scan_raw(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        (**self).scan_raw(tree, prefix, limit, newest_first)
+    }
+    fn range_raw(&self, tree: Tree, start: &[u8], end: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        (**self).range_raw(tree, start, end)
+    }
+    fn range_raw_limited(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        (**self).range_raw_limited(tree, start, end, limit)
+    }
+    fn commit(&self, batch: Batch) -> Result<Vec<u64>> {
+        (**self).commit(batch)
+    }
+    fn flush(&self) -> Result<()> {
+        (**self).flush()
+    }
+}
+
 impl<'a> dyn Store + 'a {
     /// Reads one typed record.
-    pub fn get<R: Record>(&self, key: &[u8]) -> Result<Option<R>> {
+    pub(in crate::store) fn get<R: Record>(&self, key: &[u8]) -> Result<Option<R>> {
         self.get_raw(R::TREE, key)?
             .map(|b| decode::<R>(&b))
             .transpose()
     }
 
     /// Typed records whose key starts with `prefix`.
-    pub fn scan<R: Record>(
+    pub(in crate::store) fn scan<R: Record>(
         &self,
         prefix: &[u8],
         limit: usize,
@@ -535,7 +573,7 @@ impl<'a> dyn Store + 'a {
     }
 
     /// Typed records with `start <= key < end`.
-    pub fn range<R: Record>(&self, start: &[u8], end: &[u8]) -> Result<Vec<R>> {
+    pub(in crate::store) fn range<R: Record>(&self, start: &[u8], end: &[u8]) -> Result<Vec<R>> {
         self.range_raw(R::TREE, start, end)?
             .iter()
             .map(|(_, v)| decode::<R>(v))
@@ -544,7 +582,7 @@ impl<'a> dyn Store + 'a {
 
     /// The events of one case, oldest first, read through the case index
     /// (no scan of the whole log).
-    pub fn case_events(&self, case: &str) -> Result<Vec<EventRecord>> {
+    pub(in crate::store) fn case_events(&self, case: &str) -> Result<Vec<EventRecord>> {
         let mut out = Vec::new();
         for (key, _) in self.scan_raw(
             Tree::CaseEvents,
@@ -582,7 +620,7 @@ impl<'a> dyn Store + 'a {
     /// Like [`events_after`](Self::events_after), each event as the exact
     /// JSON stored, with its sequence number: what the audit route serves,
     /// so a reader sees the very bytes the chain hash covers.
-    pub fn events_after_raw(
+    pub(in crate::store) fn events_after_raw(
         &self,
         after: u64,
         limit: usize,
@@ -656,7 +694,7 @@ pub async fn flush(store: &SharedStore) -> anyhow::Result<()> {
 /// some of the records it covers were written: `build` writes them (it must
 /// be safe to run again), then `marker` is set in [`Tree::Meta`], so an
 /// interrupted build simply runs again at the next start.
-pub fn build_once(
+pub(in crate::store) fn build_once(
     store: &SharedStore,
     marker: &[u8],
     build: impl FnOnce() -> Result<()>,
@@ -707,7 +745,7 @@ pub fn event_case<'a>(kind: &str, data: &'a serde_json::Value) -> Option<&'a str
 }
 
 /// Prefix of a case's keys in [`Tree::CaseEvents`]: `case/`.
-pub fn case_events_prefix(case: &str) -> Vec<u8> {
+pub(in crate::store) fn case_events_prefix(case: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(case.len() + 9);
     key.extend_from_slice(case.as_bytes());
     key.push(b'/');
@@ -715,14 +753,14 @@ pub fn case_events_prefix(case: &str) -> Vec<u8> {
 }
 
 /// Key of one event in [`Tree::CaseEvents`]: `case/` + big-endian sequence.
-pub fn case_events_key(case: &str, seq: u64) -> Vec<u8> {
+pub(in crate::store) fn case_events_key(case: &str, seq: u64) -> Vec<u8> {
     let mut key = case_events_prefix(case);
     key.extend_from_slice(&seq.to_be_bytes());
     key
 }
 
 /// Key of a tenant-scoped record: `tenant/rest`.
-pub fn tenant_key(tenant: &str, rest: &[u8]) -> Vec<u8> {
+pub(in crate::store) fn tenant_key(tenant: &str, rest: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(tenant.len() + 1 + rest.len());
     key.extend_from_slice(tenant.as_bytes());
     key.push(b'/');

@@ -46,7 +46,11 @@ impl Record for Finding {
 }
 
 /// The key of the finding of `sample` in `category`: `tenant/category/sample`.
-pub fn finding_key(tenant: &str, category: &str, sample: &crate::domain::SampleId) -> Vec<u8> {
+pub(in crate::store) fn finding_key(
+    tenant: &str,
+    category: &str,
+    sample: &crate::domain::SampleId,
+) -> Vec<u8> {
     let mut rest = category.as_bytes().to_vec();
     rest.push(b'/');
     rest.extend_from_slice(sample.0.as_bytes());
