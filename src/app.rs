@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
@@ -189,22 +189,18 @@ impl Application {
         let max_body_bytes = settings.server.max_body_bytes;
         // Signals are ours (`run_until_stopped`): SIGTERM must stop the
         // workers and mark the service unready, not only the listener.
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .wrap(api::error::json_errors(max_body_bytes))
-                .wrap(TracingLogger::<RequestSpan>::new())
-                .app_data(probe.clone())
-                .configure(api::configure(state.clone()))
-        })
-        .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_grace_secs);
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
-        let server = server
-            .listen(listener)
-            .context("starting the HTTP server")?
-            .run();
+        let server = http_server(
+            listener,
+            settings.server.workers,
+            settings.server.shutdown_grace_secs,
+            move || {
+                App::new()
+                    .wrap(api::error::json_errors(max_body_bytes))
+                    .wrap(TracingLogger::<RequestSpan>::new())
+                    .app_data(probe.clone())
+                    .configure(api::configure(state.clone()))
+            },
+        )?;
         tracing::info!(
             port,
             policy_version = %policy.current().version(),
@@ -439,3 +435,72 @@ async fn reload_on_sighup(policy: Arc<PolicyHandle>, sync: Arc<PolicySync>) {
 
 #[cfg(not(unix))]
 async fn reload_on_sighup(_policy: Arc<PolicyHandle>, _sync: Arc<PolicySync>) {}
+
+/// The HTTP server: actix-web's own wiring (as `HttpServer::listen` does
+/// it), with each new connection's first request head screened first
+/// ([`api::head`]), so the two heads the HTTP parser would refuse with an
+/// empty body get a `{code, message}` answer instead. Signals are ours
+/// (`run_until_stopped`).
+fn http_server<F, I, S, B>(
+    listener: TcpListener,
+    workers: usize,
+    grace_secs: u64,
+    factory: F,
+) -> anyhow::Result<actix_web::dev::Server>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: actix_service::IntoServiceFactory<S, actix_http::Request>,
+    S: actix_service::ServiceFactory<actix_http::Request, Config = actix_web::dev::AppConfig>
+        + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: std::fmt::Debug,
+    S::Response: Into<actix_http::Response<B>> + 'static,
+    <S::Service as actix_service::Service<actix_http::Request>>::Future: 'static,
+    S::Service: 'static,
+    B: actix_web::body::MessageBody + 'static,
+{
+    use actix_service::{fn_service, map_config, ServiceFactoryExt as _};
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let mut builder = actix_server::Server::build()
+        .disable_signals()
+        .shutdown_timeout(grace_secs);
+    if workers > 0 {
+        builder = builder.workers(workers);
+    }
+    let shutdown = builder.graceful_shutdown_signal();
+    let builder = builder
+        .listen("aupd-http", listener, move || {
+            let shutdown = shutdown.clone();
+            let http = actix_http::HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let signal = shutdown.clone();
+                    async move { signal.notified().await }
+                })
+                .keep_alive(actix_http::KeepAlive::default())
+                .client_request_timeout(Duration::from_secs(5))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .h1_allow_half_closed(true)
+                .local_addr(addr)
+                .finish(map_config(
+                    factory()
+                        .into_factory()
+                        .map_err(|err| err.into().error_response()),
+                    |_| actix_web::dev::AppConfig::default(),
+                ));
+            fn_service(|io: actix_rt::net::TcpStream| async move {
+                let io = api::head::screen(io)
+                    .await
+                    .map_err(actix_http::error::DispatchError::Io)?;
+                let peer = io.peer_addr().ok();
+                let _ = io.set_nodelay(true);
+                Ok((
+                    api::head::JsonParserErrors::new(io),
+                    actix_http::Protocol::Http1,
+                    peer,
+                ))
+            })
+            .and_then(http)
+        })
+        .context("starting the HTTP server")?;
+    Ok(builder.run())
+}

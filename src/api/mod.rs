@@ -7,6 +7,7 @@ pub mod body;
 mod cases;
 mod console;
 pub mod error;
+pub mod head;
 mod health;
 pub mod observe;
 mod portal;

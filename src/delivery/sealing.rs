@@ -147,13 +147,10 @@ impl SecretKey {
     /// could neither open the secrets the others sealed nor have its own
     /// opened by them). The check value reveals nothing about the key.
     pub fn check_shared(&self, store: &crate::store::SharedStore) -> anyhow::Result<()> {
-        use crate::store::{Batch, StoreError, Tree};
-        const KEY: &[u8] = b"webhook_key_check";
         const AAD: &str = "aupd key check";
         for _ in 0..3 {
-            match store.get_raw(Tree::Meta, KEY)? {
+            match crate::store::meta::key_check(store.as_ref())? {
                 Some(sealed) => {
-                    let sealed = String::from_utf8_lossy(&sealed);
                     return match self.open(AAD, &sealed) {
                         Ok(_) => Ok(()),
                         Err(_) => anyhow::bail!(
@@ -164,15 +161,10 @@ impl SecretKey {
                     };
                 }
                 None => {
-                    let mut batch = Batch::new();
-                    batch.expect_raw(Tree::Meta, KEY.to_vec(), None);
-                    batch.put_raw(Tree::Meta, KEY.to_vec(), self.seal(AAD, AAD).into_bytes());
-                    match store.commit(batch) {
-                        Ok(_) => return Ok(store.flush()?),
-                        // Another replica wrote its check first: read it.
-                        Err(StoreError::Conflict(_)) => continue,
-                        Err(e) => return Err(e.into()),
+                    if crate::store::meta::record_key_check(store.as_ref(), &self.seal(AAD, AAD))? {
+                        return Ok(());
                     }
+                    // Another replica recorded its check first: read it.
                 }
             }
         }

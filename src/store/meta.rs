@@ -111,3 +111,35 @@ pub fn forget_upgrade(store: &dyn Store, upgrade: Upgrade) -> Result<()> {
     store.commit(batch)?;
     store.flush()
 }
+
+/// Key of the value sealed with the webhook sealing key of the first
+/// replica that started on this store.
+const KEY_CHECK_KEY: &[u8] = b"webhook_key_check";
+
+/// The value the first replica sealed with its webhook sealing key, if one
+/// did.
+pub fn key_check(store: &dyn Store) -> Result<Option<String>> {
+    Ok(store
+        .get_raw(Tree::Meta, KEY_CHECK_KEY)?
+        .map(|v| String::from_utf8_lossy(&v).into_owned()))
+}
+
+/// Records `sealed` as the key check unless another replica recorded one
+/// first (then nothing is written and `Ok(false)` says to read theirs).
+pub fn record_key_check(store: &dyn Store, sealed: &str) -> Result<bool> {
+    let mut batch = Batch::new();
+    batch.expect_raw(Tree::Meta, KEY_CHECK_KEY.to_vec(), None);
+    batch.put_raw(
+        Tree::Meta,
+        KEY_CHECK_KEY.to_vec(),
+        sealed.as_bytes().to_vec(),
+    );
+    match store.commit(batch) {
+        Ok(_) => {
+            store.flush()?;
+            Ok(true)
+        }
+        Err(super::StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
