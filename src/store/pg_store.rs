@@ -17,7 +17,8 @@
 //! the next committer reads the head only after the previous one committed.
 //! Statements are prepared once per connection, and those that need no
 //! answer in between are pipelined, so a commit with events holds the event
-//! lock for three round trips: lock and head read, event writes, COMMIT.
+//! lock for two round trips: lock and head read, then event writes and
+//! COMMIT.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -571,7 +572,7 @@ async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
     let mut seqs = Vec::with_capacity(batch.events().len());
     if !batch.events().is_empty() {
         // Under the event lock: the lock and the head read (one round
-        // trip), the sealed events and new head (one), the commit (one).
+        // trip), then the sealed events, the new head and COMMIT (one).
         let meta = tree_id(Tree::Meta);
         let head_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
             [&meta, &EVENT_SEQ, &EVENT_HEAD];
@@ -650,9 +651,18 @@ async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
             ev_keys.push(k);
             ev_values.push(v);
         }
-        tx.execute(&upsert, &[&ev_trees, &ev_keys, &ev_values])
-            .await
-            .map_err(pg_error)?;
+        // The event writes and COMMIT go out together, so the event lock
+        // is let go one round trip after the head was read. Should the
+        // writes fail, the server turns that COMMIT into a ROLLBACK.
+        let ev_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&ev_trees, &ev_keys, &ev_values];
+        let (written, committed) =
+            futures_util::join!(tx.execute(&upsert, &ev_params), tx.batch_execute("COMMIT"),);
+        written.map_err(pg_error)?;
+        committed.map_err(pg_error)?;
+        // Committed: dropping the handle would send a needless ROLLBACK.
+        std::mem::forget(tx);
+        return Ok(seqs);
     }
     tx.commit().await.map_err(pg_error)?;
     Ok(seqs)
