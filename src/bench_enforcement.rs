@@ -2,6 +2,7 @@
 //! they build real stores and servers and print figures. Never pass/fail.
 
 use crate::bench::percentile;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use anyhow::Context;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
+use crate::bench_cluster::{run_on_backends, Backend, BackendArgs, Cluster, Figure};
 use crate::bench_sampling::{rss_mib, Scratch};
 use crate::clock::{ManualClock, SystemClock};
 use crate::commands::CaseService;
@@ -18,21 +20,49 @@ use crate::domain::{
 };
 use crate::enforcement::{decide, Ladders};
 use crate::store::cases::transition_batch;
-use crate::store::{SharedStore, SledStore};
+use crate::store::{Batch, SharedStore};
 
 const TOKEN: &str = "bench-admin-token-0123456789";
 
-fn open_store(path: &std::path::Path) -> anyhow::Result<SharedStore> {
-    Ok(Arc::new(
-        SledStore::open_with_cache(path, 128 * 1024 * 1024).context("opening the bench store")?,
-    ))
-}
+/// Cases opened per commit during set-up (one round trip per commit on
+/// PostgreSQL; one at a time would take minutes there).
+const SETUP_BATCH: usize = 500;
 
 /// `aupd bench deadlines`: `cases` open cases with running deadlines, of
 /// which `due` come due during a `window_secs` window after a restart (a
 /// hundred are already overdue at the restart). Prints restart-to-first-fire
-/// time, fire lag percentiles and resident memory.
-pub fn deadlines(cases: usize, due: usize, window_secs: u64, tick_ms: u64) -> anyhow::Result<i32> {
+/// time, fire lag percentiles and resident memory; with several replicas,
+/// every replica runs its own ticker on its own store instance against the
+/// one database at once (no lease: the worst case), and the run counts
+/// deadlines fired by more than one of them.
+pub fn deadlines(
+    args: &BackendArgs,
+    cases: usize,
+    due: usize,
+    window_secs: u64,
+    tick_ms: u64,
+) -> anyhow::Result<i32> {
+    run_on_backends("deadlines", args, |backend| {
+        deadlines_on(backend, cases, due, window_secs, tick_ms)
+    })
+}
+
+/// What one replica's ticker did through the window.
+#[derive(Default)]
+struct TickerRun {
+    lags: Vec<f64>,
+    overdue: usize,
+    fired: Vec<String>,
+    errors: usize,
+}
+
+fn deadlines_on(
+    backend: &Backend,
+    cases: usize,
+    due: usize,
+    window_secs: u64,
+    tick_ms: u64,
+) -> anyhow::Result<Vec<Figure>> {
     let scratch = Scratch::new("deadlines")?;
     let path = scratch.0.join("store");
     let mut ladders = Ladders::default();
@@ -43,7 +73,11 @@ pub fn deadlines(cases: usize, due: usize, window_secs: u64, tick_ms: u64) -> an
     let far = cases.saturating_sub(due);
     let t0 = Timestamp::now();
     let actor = Actor::new(ActorKind::Service, "bench");
-    let open_one = |store: &SharedStore, i: usize, due_at: Timestamp| -> anyhow::Result<()> {
+    let open_one = |store: &SharedStore,
+                    batch: &mut Batch,
+                    i: usize,
+                    due_at: Timestamp|
+     -> anyhow::Result<()> {
         let opened_at = due_at - cure;
         let command = Command::Open {
             case_id: CaseId::new(),
@@ -66,34 +100,47 @@ pub fn deadlines(cases: usize, due: usize, window_secs: u64, tick_ms: u64) -> an
         };
         let t = decide(None, &actor, &command, &ladders, opened_at)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let batch = transition_batch(
+        batch.extend(transition_batch(
             store,
             &t,
             &crate::store::cases::absent(&t.case.id),
             None,
             opened_at,
-        )?;
-        store.commit(batch)?;
+        )?);
+        Ok(())
+    };
+    // Opens cases `from..to` with their due times, SETUP_BATCH per commit.
+    let open_many = |store: &SharedStore,
+                     from: usize,
+                     to: usize,
+                     due_at: &dyn Fn(usize) -> Timestamp|
+     -> anyhow::Result<()> {
+        let mut i = from;
+        while i < to {
+            let mut batch = Batch::new();
+            for k in i..(i + SETUP_BATCH).min(to) {
+                open_one(store, &mut batch, k, due_at(k))?;
+            }
+            store.commit(batch)?;
+            i = (i + SETUP_BATCH).min(to);
+        }
         Ok(())
     };
 
     let setup = Instant::now();
     let window_start;
     {
-        let store = open_store(&path)?;
+        let store = backend.open_store(&path)?;
         // First the cases whose deadlines lie a day away ...
-        for i in 0..far {
-            open_one(
-                &store,
-                i,
-                t0 + SignedDuration::from_hours(24) + SignedDuration::from_secs(i as i64),
-            )?;
-        }
+        open_many(&store, 0, far, &|i| {
+            t0 + SignedDuration::from_hours(24) + SignedDuration::from_secs(i as i64)
+        })?;
         // ... then those that come due in the window, which starts once
-        // they are all written (about 1 ms each, with room to spare).
-        window_start = Timestamp::now() + SignedDuration::from_millis(3000 + 3 * due as i64);
-        for k in 0..due {
-            let due_at = if k < overdue {
+        // they are all written (well under 1 ms each, with room to spare).
+        window_start = Timestamp::now() + SignedDuration::from_millis(3000 + due as i64);
+        open_many(&store, far, far + due, &|i| {
+            let k = i - far;
+            if k < overdue {
                 window_start - SignedDuration::from_secs(3600)
             } else {
                 let span = window_secs as f64 * 1000.0;
@@ -101,15 +148,14 @@ pub fn deadlines(cases: usize, due: usize, window_secs: u64, tick_ms: u64) -> an
                     + SignedDuration::from_millis(
                         ((k - overdue) as f64 / (due - overdue).max(1) as f64 * span) as i64,
                     )
-            };
-            open_one(&store, far + k, due_at)?;
-        }
+            }
+        })?;
         store.flush()?;
     }
     let pending = cases;
+    let setup_secs = setup.elapsed().as_secs_f64();
     println!(
-        "set-up: {cases} open cases with a running cure deadline ({due} due in the window, {overdue} overdue at restart) in {:.1}s; RSS {:.0} MiB",
-        setup.elapsed().as_secs_f64(),
+        "set-up: {cases} open cases with a running cure deadline ({due} due in the window, {overdue} overdue at restart) in {setup_secs:.1}s, {SETUP_BATCH} per commit; RSS {:.0} MiB",
         rss_mib().unwrap_or(0.0)
     );
     let now = Timestamp::now();
@@ -119,91 +165,165 @@ pub fn deadlines(cases: usize, due: usize, window_secs: u64, tick_ms: u64) -> an
         ));
     }
 
-    // Restart: open the store and fire what is overdue.
+    // Restart: every replica opens its own store; the first fires what is
+    // overdue.
     let restart = Instant::now();
-    let store = open_store(&path)?;
-    let service = CaseService::new(store.clone(), ladders.clone(), Arc::new(SystemClock));
+    let services = (0..backend.replicas())
+        .map(|_| {
+            let store = backend.open_store(&path)?;
+            Ok(CaseService::new(
+                store,
+                ladders.clone(),
+                Arc::new(SystemClock),
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let opened = restart.elapsed();
-    let first = service.fire_due(1)?;
+    let first = services[0].fire_due(1)?;
     let to_first_fire = restart.elapsed();
     anyhow::ensure!(!first.is_empty(), "nothing was overdue at restart");
     println!(
-        "restart: store open in {:.0} ms, first overdue deadline fired {:.0} ms after start",
+        "restart: {} store(s) open in {:.0} ms, first overdue deadline fired {:.0} ms after start",
+        services.len(),
         opened.as_secs_f64() * 1000.0,
         to_first_fire.as_secs_f64() * 1000.0
     );
 
-    // Run the ticker through the window, recording how late each fire is.
+    // Every replica runs the ticker through the window at once, recording
+    // how late each of its fires is.
     let started = Timestamp::now();
-    let mut lags: Vec<f64> = Vec::new();
-    let mut fired_overdue = first.len();
     let end = Instant::now() + Duration::from_secs(window_secs + 2);
     let tick = Duration::from_millis(tick_ms.max(1));
-    while Instant::now() < end {
-        for (d, _) in service.fire_due(10_000)? {
-            let lag = Timestamp::now().duration_since(d.due_at).as_secs_f64();
-            if d.due_at >= started {
-                lags.push(lag);
-            } else {
-                fired_overdue += 1;
-            }
-        }
-        let pause = match service.next_due()? {
-            Some(next) => {
-                let until = next.duration_since(Timestamp::now());
-                Duration::from_millis(until.as_millis().clamp(1, tick.as_millis() as i128) as u64)
-            }
-            None => tick,
-        };
-        std::thread::sleep(pause);
+    let mut runs: Vec<TickerRun> = std::thread::scope(|s| {
+        let tickers: Vec<_> = services
+            .iter()
+            .map(|service| {
+                s.spawn(move || {
+                    let mut run = TickerRun::default();
+                    while Instant::now() < end {
+                        match service.fire_due(10_000) {
+                            Ok(fired) => {
+                                for (d, _) in fired {
+                                    let lag =
+                                        Timestamp::now().duration_since(d.due_at).as_secs_f64();
+                                    if d.due_at >= started {
+                                        run.lags.push(lag);
+                                    } else {
+                                        run.overdue += 1;
+                                    }
+                                    run.fired.push(d.id.0.clone());
+                                }
+                            }
+                            Err(e) => {
+                                run.errors += 1;
+                                if run.errors <= 3 {
+                                    eprintln!("a ticker pass failed: {e:#}");
+                                }
+                            }
+                        }
+                        let pause = match service.next_due() {
+                            Ok(Some(next)) => {
+                                let until = next.duration_since(Timestamp::now());
+                                Duration::from_millis(
+                                    until.as_millis().clamp(1, tick.as_millis() as i128) as u64,
+                                )
+                            }
+                            _ => tick,
+                        };
+                        std::thread::sleep(pause);
+                    }
+                    run
+                })
+            })
+            .collect();
+        tickers
+            .into_iter()
+            .map(|t| t.join().unwrap_or_default())
+            .collect()
+    });
+    if let Some(r) = runs.first_mut() {
+        r.overdue += first.len();
+        r.fired.extend(first.iter().map(|(d, _)| d.id.0.clone()));
     }
+    let mut times: HashMap<&str, usize> = HashMap::new();
+    for r in &runs {
+        for id in &r.fired {
+            *times.entry(id.as_str()).or_default() += 1;
+        }
+    }
+    let duplicated = times.values().filter(|n| **n > 1).count();
+    let mut lags: Vec<f64> = runs.iter().flat_map(|r| r.lags.iter().copied()).collect();
     lags.sort_by(f64::total_cmp);
-    let remaining = crate::store::cases::pending_deadlines(&store)?;
-    println!(
-        "ticker: {} deadlines fired on time-window ({} overdue ones at restart); lag p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {} of {pending} still pending; RSS {:.0} MiB",
-        lags.len(),
-        fired_overdue,
+    let fired_overdue: usize = runs.iter().map(|r| r.overdue).sum();
+    let errors: usize = runs.iter().map(|r| r.errors).sum();
+    let remaining = crate::store::cases::pending_deadlines(services[0].store())?;
+    let (p50, p99, max) = (
         percentile(&lags, 0.5) * 1000.0,
         percentile(&lags, 0.99) * 1000.0,
         lags.last().copied().unwrap_or(0.0) * 1000.0,
+    );
+    println!(
+        "ticker: {} deadlines fired on time-window ({} overdue ones at restart); lag p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms; {} of {pending} still pending; RSS {:.0} MiB",
+        lags.len(),
+        fired_overdue,
         remaining,
         rss_mib().unwrap_or(0.0)
     );
-    Ok(0)
+    let per_replica: Vec<String> = runs.iter().map(|r| r.fired.len().to_string()).collect();
+    println!(
+        "replicas: {} ticker(s) at once, each on its own store, no lease; fired per replica [{}]; duplicated deadlines {duplicated}; failed ticker passes {errors}",
+        runs.len(),
+        per_replica.join(", ")
+    );
+    Ok(vec![
+        Figure::new("set-up s", format!("{setup_secs:.1}"), ""),
+        Figure::new("fire lag p50 ms", format!("{p50:.0}"), ""),
+        Figure::new(
+            "fire lag p99 ms",
+            format!("{p99:.0}"),
+            "< 1,000 with 100,000 open cases",
+        ),
+        Figure::new("fire lag max ms", format!("{max:.0}"), ""),
+        Figure::new("duplicated deadlines", duplicated.to_string(), "0"),
+        Figure::new("fired per replica", per_replica.join("/"), ""),
+    ])
 }
 
 /// `aupd bench actions`: case actions through the HTTP API on loopback,
-/// from `connections` concurrent clients for `secs` seconds.
+/// from `connections` concurrent clients for `secs` seconds, spread
+/// round-robin over the replicas, on each backend `args` chooses.
 pub fn actions(
     base: &Settings,
+    args: &BackendArgs,
     cases: usize,
     connections: usize,
     secs: u64,
 ) -> anyhow::Result<i32> {
+    run_on_backends("actions", args, |backend| {
+        actions_on(base, backend, cases, connections, secs)
+    })
+}
+
+fn actions_on(
+    base: &Settings,
+    backend: &Backend,
+    cases: usize,
+    connections: usize,
+    secs: u64,
+) -> anyhow::Result<Vec<Figure>> {
     let scratch = Scratch::new("actions")?;
     let mut settings = base.clone();
-    settings.server.bind = "127.0.0.1:0".into();
-    settings.store.path = scratch.0.join("store");
     settings.auth.admin_token = Some(Secret::new(TOKEN));
     settings.sampling.enabled = false;
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the server runtime")?;
+    // One clock for every replica, as one wall clock would be.
     let clock = Arc::new(ManualClock::new(Timestamp::now()));
-    let (api, handle, running) = server_rt.block_on(async {
-        let app = crate::app::Application::build_with(
-            &settings,
-            crate::app::BuildOptions {
-                clock,
-                ..Default::default()
-            },
-        )?;
-        let api = format!("http://127.0.0.1:{}", app.port());
-        let handle = app.handle();
-        let running = tokio::spawn(app.run_until_stopped());
-        Ok::<_, anyhow::Error>((api, handle, running))
+    let cluster = Cluster::start(&settings, backend, &scratch.0, || {
+        crate::app::BuildOptions {
+            clock: clock.clone(),
+            ..Default::default()
+        }
     })?;
+    let urls = cluster.urls.clone();
     let load = std::thread::spawn(move || -> anyhow::Result<(u64, Vec<f64>, f64)> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -215,9 +335,8 @@ pub fn actions(
                 .pool_max_idle_per_host(256)
                 .build()
                 .context("building the client")?;
-            let post = move |path: String, body: serde_json::Value| {
+            let post = move |api: String, path: String, body: serde_json::Value| {
                 let c = c.clone();
-                let api = api.clone();
                 async move {
                     let r = c.post(format!("{api}{path}")).bearer_auth(TOKEN).json(&body).send().await?;
                     let status = r.status();
@@ -226,10 +345,11 @@ pub fn actions(
                     Ok::<_, anyhow::Error>(v)
                 }
             };
-            post("/v1/tenants".into(), json!({"id": "bench-actions", "name": "Bench"})).await?;
+            post(urls[0].clone(), "/v1/tenants".into(), json!({"id": "bench-actions", "name": "Bench"})).await?;
             let mut ids = Vec::new();
-            for _ in 0..cases {
+            for k in 0..cases {
                 let v = post(
+                    urls[k % urls.len()].clone(),
                     "/v1/cases".into(),
                     json!({"tenant": "bench-actions", "categories": ["harassment"], "findings": ["bench-finding"], "reason": "bench"}),
                 )
@@ -243,6 +363,8 @@ pub fn actions(
             for w in 0..connections {
                 let ids = ids.clone();
                 let post = post.clone();
+                // Round-robin over the replicas' ports.
+                let api = urls[w % urls.len()].clone();
                 tasks.push(tokio::spawn(async move {
                     let mut lat = Vec::new();
                     let mut n = 0usize;
@@ -253,6 +375,7 @@ pub fn actions(
                         let owner = if n.is_multiple_of(2) { "olivia" } else { "oscar" };
                         let sent = Instant::now();
                         post(
+                            api.clone(),
                             format!("/v1/cases/{id}/actions"),
                             json!({"action": "assign", "owner": owner, "reason": "rebalancing the queue"}),
                         )
@@ -272,18 +395,29 @@ pub fn actions(
     });
     let result = load
         .join()
-        .map_err(|_| anyhow::anyhow!("load thread panicked"))?;
-    server_rt.block_on(async {
-        handle.stop(true).await;
-        let _ = running.await;
-    });
-    let (count, mut lat, elapsed) = result?;
+        .map_err(|_| anyhow::anyhow!("load thread panicked"));
+    let stopped = cluster.stop();
+    let (count, mut lat, elapsed) = result??;
+    stopped?;
     lat.sort_by(f64::total_cmp);
+    let rate = count as f64 / elapsed;
     println!(
-        "case actions: {count} in {elapsed:.1}s = {:.0} actions/s over {connections} connections on {cases} cases; latency p50 {:.1} ms, p99 {:.1} ms (each one read, decided, committed with its audit event and flushed)",
-        count as f64 / elapsed,
+        "case actions: {count} in {elapsed:.1}s = {rate:.0} actions/s over {connections} connections to {} replica(s) on {cases} cases; latency p50 {:.1} ms, p99 {:.1} ms (each one read, decided, committed with its audit event and flushed)",
+        backend.replicas(),
         percentile(&lat, 0.5) * 1000.0,
         percentile(&lat, 0.99) * 1000.0
     );
-    Ok(0)
+    Ok(vec![
+        Figure::new("actions/s", format!("{rate:.0}"), ">= 1,000"),
+        Figure::new(
+            "latency p50 ms",
+            format!("{:.1}", percentile(&lat, 0.5) * 1000.0),
+            "",
+        ),
+        Figure::new(
+            "latency p99 ms",
+            format!("{:.1}", percentile(&lat, 0.99) * 1000.0),
+            "",
+        ),
+    ])
 }

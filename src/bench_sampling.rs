@@ -12,7 +12,8 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use serde_json::json;
 
-use crate::app::Application;
+use crate::app::{Application, BuildOptions};
+use crate::bench_cluster::{run_on_backends, Backend, BackendArgs, Cluster, Figure};
 use crate::config::{Secret, Settings};
 
 const TOKEN: &str = "bench-admin-token-0123456789";
@@ -204,119 +205,158 @@ async fn totals(c: &reqwest::Client, api: &str) -> anyhow::Result<(u64, u64)> {
 }
 
 /// `aupd bench intake`: a load generator on its own thread and runtime
-/// posts batches to `POST /v1/tenants/{id}/content` over loopback.
+/// posts batches to `POST /v1/tenants/{id}/content` over loopback, spread
+/// round-robin over the replicas, on each backend `args` chooses.
 pub fn intake(
     base: &Settings,
+    args: &BackendArgs,
     batch: usize,
     connections: usize,
     tenants: usize,
     secs: u64,
 ) -> anyhow::Result<i32> {
+    run_on_backends("intake", args, |backend| {
+        intake_on(base, backend, batch, connections, tenants, secs)
+    })
+}
+
+fn intake_on(
+    base: &Settings,
+    backend: &Backend,
+    batch: usize,
+    connections: usize,
+    tenants: usize,
+    secs: u64,
+) -> anyhow::Result<Vec<Figure>> {
     let scratch = Scratch::new("intake")?;
     let mut settings = bench_settings(base, scratch.0.join("store"));
     settings.sampling.enabled = false;
     settings.sampling.max_batch_items = settings.sampling.max_batch_items.max(batch);
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the server runtime")?;
-    let (api, handle, running) = server_rt.block_on(async {
-        let app = Application::build(&settings)?;
-        let api = format!("http://127.0.0.1:{}", app.port());
-        let handle = app.handle();
-        let running = tokio::spawn(app.run_until_stopped());
-        Ok::<_, anyhow::Error>((api, handle, running))
-    })?;
+    let cluster = Cluster::start(&settings, backend, &scratch.0, BuildOptions::default)?;
     let rss_start = rss_mib();
     let rate = settings.sampling.intake_sample_rate;
-    let load_api = api.clone();
-    let load = std::thread::spawn(move || -> anyhow::Result<(u64, Vec<Duration>, f64)> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .context("starting the load runtime")?;
-        rt.block_on(async move {
-            let c = client()?;
-            for t in 0..tenants {
-                post_ok(
-                    &c,
-                    format!("{load_api}/v1/tenants"),
-                    json!({"id": format!("bench-{t}"), "name": "Bench", "risk_tier": "high",
+    let urls = cluster.urls.clone();
+    let load = std::thread::spawn(
+        move || -> anyhow::Result<(u64, Vec<Duration>, f64, Vec<u16>)> {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .context("starting the load runtime")?;
+            rt.block_on(async move {
+                let c = client()?;
+                for t in 0..tenants {
+                    post_ok(
+                        &c,
+                        format!("{}/v1/tenants", urls[0]),
+                        json!({"id": format!("bench-{t}"), "name": "Bench", "risk_tier": "high",
                            "intake_budget_per_hour": 1_000_000}),
-                )
-                .await?;
-            }
-            let next = Arc::new(AtomicU64::new(0));
-            let t0 = Instant::now();
-            let deadline = t0 + Duration::from_secs(secs);
-            let mut tasks = Vec::new();
-            for w in 0..connections {
-                let (c, next, api) = (c.clone(), next.clone(), load_api.clone());
-                tasks.push(tokio::spawn(async move {
-                    let mut latencies = Vec::new();
-                    let url = format!("{api}/v1/tenants/bench-{}/content", w % tenants.max(1));
-                    while Instant::now() < deadline {
-                        let start = next.fetch_add(batch as u64, Ordering::Relaxed);
-                        let items: Vec<_> = (start..start + batch as u64)
-                            .map(|i| json!({"id": i.to_string(), "text": post_text(i)}))
-                            .collect();
-                        let body = serde_json::to_vec(&json!({ "items": items }))?;
-                        let sent = Instant::now();
-                        let r = c
-                            .post(&url)
-                            .header("content-type", "application/json")
-                            .body(body)
-                            .send()
-                            .await?;
-                        let ok = r.status().is_success();
-                        let _ = r.bytes().await?;
-                        anyhow::ensure!(ok, "intake answered an error");
-                        latencies.push(sent.elapsed());
-                    }
-                    Ok::<_, anyhow::Error>(latencies)
-                }));
-            }
-            let mut all = Vec::new();
-            for t in tasks {
-                all.extend(t.await.context("joining a load task")??);
-            }
-            Ok((
-                all.len() as u64 * batch as u64,
-                all,
-                t0.elapsed().as_secs_f64(),
-            ))
-        })
-    });
-    let (items, mut latencies, elapsed) = load
+                    )
+                    .await?;
+                }
+                let next = Arc::new(AtomicU64::new(0));
+                let t0 = Instant::now();
+                let deadline = t0 + Duration::from_secs(secs);
+                let mut tasks = Vec::new();
+                for w in 0..connections {
+                    let (c, next) = (c.clone(), next.clone());
+                    // Round-robin over the replicas' ports.
+                    let api = urls[w % urls.len()].clone();
+                    tasks.push(tokio::spawn(async move {
+                        let mut latencies = Vec::new();
+                        let mut errors: Vec<u16> = Vec::new();
+                        let url = format!("{api}/v1/tenants/bench-{}/content", w % tenants.max(1));
+                        while Instant::now() < deadline {
+                            let start = next.fetch_add(batch as u64, Ordering::Relaxed);
+                            let items: Vec<_> = (start..start + batch as u64)
+                                .map(|i| json!({"id": i.to_string(), "text": post_text(i)}))
+                                .collect();
+                            let body = serde_json::to_vec(&json!({ "items": items }))?;
+                            let sent = Instant::now();
+                            let r = c
+                                .post(&url)
+                                .header("content-type", "application/json")
+                                .body(body)
+                                .send()
+                                .await?;
+                            let status = r.status();
+                            let _ = r.bytes().await?;
+                            if status.is_success() {
+                                latencies.push(sent.elapsed());
+                            } else {
+                                // Counted, not fatal: the figure says how many.
+                                errors.push(status.as_u16());
+                            }
+                        }
+                        Ok::<_, anyhow::Error>((latencies, errors))
+                    }));
+                }
+                let mut all = Vec::new();
+                let mut errors = Vec::new();
+                for t in tasks {
+                    let (l, e) = t.await.context("joining a load task")??;
+                    all.extend(l);
+                    errors.extend(e);
+                }
+                Ok((
+                    all.len() as u64 * batch as u64,
+                    all,
+                    t0.elapsed().as_secs_f64(),
+                    errors,
+                ))
+            })
+        },
+    );
+    let joined = load
         .join()
-        .map_err(|_| anyhow::anyhow!("the load thread panicked"))??;
+        .map_err(|_| anyhow::anyhow!("the load thread panicked"));
+    let stopped = cluster.stop();
+    let (items, mut latencies, elapsed, errors) = joined??;
+    stopped?;
     latencies.sort();
     let pct = |p: f64| {
         latencies
             .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
             .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
     };
+    let replicas = backend.replicas();
     println!(
-        "intake: {} requests of {batch} items from {connections} connections to {tenants} tenant(s), {elapsed:.1} s, Bernoulli rate {rate}",
+        "intake: {} requests of {batch} items from {connections} connections to {tenants} tenant(s) over {replicas} replica(s), {elapsed:.1} s, Bernoulli rate {rate}",
         latencies.len()
     );
+    let items_s = items as f64 / elapsed;
+    let requests_s = latencies.len() as f64 / elapsed;
     println!(
         "  accepted {:.0} items/s ({:.0} requests/s); latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        items as f64 / elapsed,
-        latencies.len() as f64 / elapsed,
+        items_s,
+        requests_s,
         pct(0.50),
         pct(0.99),
         pct(1.0)
     );
+    let mut statuses: std::collections::BTreeMap<u16, usize> = Default::default();
+    for e in &errors {
+        *statuses.entry(*e).or_default() += 1;
+    }
     println!(
-        "  RSS at start {:.1} MiB, at end {:.1} MiB (server and load generator share the process)",
+        "  refused requests {} {:?} (not counted as accepted)",
+        errors.len(),
+        statuses
+    );
+    println!(
+        "  RSS at start {:.1} MiB, at end {:.1} MiB (servers and load generator share the process)",
         rss_start.unwrap_or(f64::NAN),
         rss_mib().unwrap_or(f64::NAN)
     );
-    server_rt.block_on(async move {
-        handle.stop(true).await;
-        running.await.context("joining the application")?
-    })?;
-    Ok(0)
+    let target = match backend {
+        Backend::Sled => "",
+        Backend::Postgres { .. } => ">= 20,000 (postgres, 3 replicas)",
+    };
+    Ok(vec![
+        Figure::new("accepted items/s", format!("{items_s:.0}"), target),
+        Figure::new("requests/s", format!("{requests_s:.0}"), ""),
+        Figure::new("latency p50 ms", format!("{:.2}", pct(0.50)), ""),
+        Figure::new("latency p99 ms", format!("{:.2}", pct(0.99)), ""),
+        Figure::new("refused requests", errors.len().to_string(), ""),
+    ])
 }

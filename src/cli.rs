@@ -168,6 +168,9 @@ pub enum BenchCommand {
         /// Longest pause of the ticker between looks, in ms (as `enforcement.tick_ms`).
         #[arg(long, default_value_t = 1000)]
         tick_ms: u64,
+        /// Backends and replicas.
+        #[command(flatten)]
+        backend: crate::bench_cluster::BackendArgs,
     },
     /// Case actions through the HTTP API on loopback.
     Actions {
@@ -180,6 +183,9 @@ pub enum BenchCommand {
         /// Seconds of load.
         #[arg(long, default_value_t = 10)]
         secs: u64,
+        /// Backends and replicas.
+        #[command(flatten)]
+        backend: crate::bench_cluster::BackendArgs,
     },
     /// Sampler throughput from loopback JSON feeds (fetch, extract, score, store).
     Sampler {
@@ -207,6 +213,9 @@ pub enum BenchCommand {
         /// Seconds to run.
         #[arg(long, default_value_t = 15)]
         secs: u64,
+        /// Backends and replicas.
+        #[command(flatten)]
+        backend: crate::bench_cluster::BackendArgs,
     },
     /// Webhook deliveries per second to a loopback receiver, with the outbox
     /// on disk, and commit-to-delivery latency.
@@ -223,6 +232,9 @@ pub enum BenchCommand {
         /// Messages queued per second (0: all at once, a backlog).
         #[arg(long, default_value_t = 0)]
         rate: u64,
+        /// Backends and replicas.
+        #[command(flatten)]
+        backend: crate::bench_cluster::BackendArgs,
     },
     /// Resident memory of `aupd serve` under a steady mixed load over
     /// loopback, printed every few seconds with the store's size on disk.
@@ -301,12 +313,14 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             due,
             window,
             tick_ms,
-        }) => crate::bench_enforcement::deadlines(cases, due, window, tick_ms),
+            backend,
+        }) => crate::bench_enforcement::deadlines(&backend, cases, due, window, tick_ms),
         Command::Bench(BenchCommand::Actions {
             cases,
             connections,
             secs,
-        }) => crate::bench_enforcement::actions(&settings, cases, connections, secs),
+            backend,
+        }) => crate::bench_enforcement::actions(&settings, &backend, cases, connections, secs),
         Command::Bench(BenchCommand::Sampler {
             sources,
             items,
@@ -317,18 +331,19 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             connections,
             tenants,
             secs,
-        }) => crate::bench_sampling::intake(&settings, batch, connections, tenants, secs),
+            backend,
+        }) => crate::bench_sampling::intake(&settings, &backend, batch, connections, tenants, secs),
         Command::Bench(BenchCommand::Delivery {
             messages,
             batch,
             concurrency,
             rate,
+            backend,
         }) => {
             let mut delivery = settings.delivery.clone();
             delivery.per_endpoint_concurrency = concurrency.max(1);
             delivery.max_in_flight = delivery.max_in_flight.max(concurrency);
-            crate::delivery::soak::bench_delivery(messages, batch.max(1), rate, delivery)?;
-            Ok(0)
+            crate::delivery::soak::bench_delivery(&backend, messages, batch.max(1), rate, delivery)
         }
         Command::Bench(BenchCommand::Memory {
             secs,

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod app;
 pub mod bench;
+pub mod bench_cluster;
 pub mod bench_enforcement;
 pub mod bench_memory;
 pub mod bench_sampling;

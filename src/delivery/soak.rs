@@ -16,6 +16,7 @@ use jiff::Timestamp;
 use super::endpoints::NewEndpoint;
 use super::signing::{verify, SigningSecret};
 use super::Webhooks;
+use crate::bench_cluster::{run_on_backends, Backend, BackendArgs, Figure};
 use crate::clock::SystemClock;
 use crate::commands::CaseService;
 use crate::config::DeliverySettings;
@@ -23,7 +24,8 @@ use crate::domain::OutboxMessage;
 use crate::enforcement::Ladders;
 use crate::sampling::guard::SystemResolver;
 use crate::store::delivery::queue_message;
-use crate::store::{Batch, SharedStore, SledStore};
+use crate::store::lease::{Lease, DELIVERY};
+use crate::store::{Batch, SharedStore};
 
 /// What the bench receiver saw.
 #[derive(Debug, Default)]
@@ -106,33 +108,62 @@ fn start_receiver() -> anyhow::Result<(String, Arc<ReceiverState>)> {
     Ok((format!("http://127.0.0.1:{port}/hook"), state))
 }
 
-/// `aupd bench delivery`: queues `messages` messages in an on-disk outbox
-/// (committed and flushed in batches of `batch`), runs the dispatcher
-/// against a loopback receiver that verifies every signature, and prints
-/// deliveries per second and commit-to-delivery latency.
+/// `aupd bench delivery`: queues `messages` messages in the outbox
+/// (committed in batches of `batch`), runs the dispatcher against a
+/// loopback receiver that verifies every signature, and prints deliveries
+/// per second and commit-to-delivery latency, on each backend `args`
+/// chooses. On PostgreSQL every replica runs a dispatcher on its own store
+/// and they compete for the `delivery` lease: only the holder sends.
 pub fn bench_delivery(
+    args: &BackendArgs,
     messages: usize,
     batch: usize,
     rate: u64,
     settings: DeliverySettings,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<i32> {
+    run_on_backends("delivery", args, |backend| {
+        bench_delivery_on(backend, messages, batch, rate, settings.clone())
+    })
+}
+
+fn bench_delivery_on(
+    backend: &Backend,
+    messages: usize,
+    batch: usize,
+    rate: u64,
+    settings: DeliverySettings,
+) -> anyhow::Result<Vec<Figure>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
         let dir = tempfile_dir()?;
-        let store: SharedStore = Arc::new(SledStore::open(&dir.join("store"))?);
-        let cases = CaseService::new(store.clone(), Ladders::default(), Arc::new(SystemClock));
         let mut settings = settings;
         settings.allow_cidrs = vec!["127.0.0.0/8".into()];
-        let webhooks = Webhooks::new(
-            store.clone(),
-            settings.clone(),
-            Arc::new(SystemResolver),
-            cases,
-            Arc::new(super::sealing::SecretKey::generate()),
-        )?;
+        // One key for every replica, as a configured `delivery.secret_key`.
+        let key = Arc::new(super::sealing::SecretKey::generate());
+        let mut replicas = Vec::new();
+        for i in 0..backend.replicas() {
+            let store: SharedStore = backend.open_store(&dir.join("store"))?;
+            let cases = CaseService::new(store.clone(), Ladders::default(), Arc::new(SystemClock));
+            let webhooks = Webhooks::new(
+                store.clone(),
+                settings.clone(),
+                Arc::new(SystemResolver),
+                cases,
+                key.clone(),
+            )?;
+            let lease = Arc::new(Lease::new(
+                store.clone(),
+                DELIVERY,
+                &format!("bench-{i}"),
+                Duration::from_secs(15),
+                Arc::new(SystemClock),
+            ));
+            replicas.push((store, webhooks, lease));
+        }
+        let (store, webhooks, lease) = replicas[0].clone();
         let (url, state) = start_receiver()?;
         let (_, secret) = webhooks
             .create_endpoint(NewEndpoint {
@@ -145,7 +176,17 @@ pub fn bench_delivery(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         *locked(&state.secret) = Some(secret);
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let dispatcher = tokio::spawn(super::dispatcher::run(webhooks.clone(), stopped));
+        let leased = matches!(backend, Backend::Postgres { .. });
+        let dispatchers: Vec<_> = replicas
+            .iter()
+            .map(|(_, w, l)| {
+                tokio::spawn(super::dispatcher::run_with_lease(
+                    w.clone(),
+                    leased.then(|| l.clone()),
+                    stopped.clone(),
+                ))
+            })
+            .collect();
         let started = Instant::now();
         let mut queued = 0;
         while queued < messages {
@@ -156,7 +197,9 @@ pub fn bench_delivery(
             }
             crate::store::commit_durably(&store, b).await?;
             queued += n;
-            webhooks.wake();
+            for (_, w, _) in &replicas {
+                w.wake();
+            }
             if rate > 0 {
                 let due = Duration::from_secs_f64(queued as f64 / rate as f64);
                 if let Some(wait) = due.checked_sub(started.elapsed()) {
@@ -173,8 +216,17 @@ pub fn bench_delivery(
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let total = started.elapsed();
+        let holder = if leased {
+            lease
+                .holder_in_store()?
+                .map_or_else(|| "nobody".to_string(), |r| r.holder)
+        } else {
+            "no lease (one process)".to_string()
+        };
         let _ = stop.send(true);
-        let _ = dispatcher.await;
+        for d in dispatchers {
+            let _ = d.await;
+        }
         let created: HashMap<String, Timestamp> = crate::store::delivery::messages(&store)?
             .into_iter()
             .map(|m| (m.id, m.created_at))
@@ -191,31 +243,42 @@ pub fn bench_delivery(
             .collect();
         latencies.sort_by(|a, b| a.total_cmp(b));
         let duplicates: u32 = seen.arrivals.values().map(|(n, _)| n - 1).sum();
+        let rate_s = seen.arrivals.len() as f64 / total.as_secs_f64();
         println!(
-            "delivery: {} messages queued on disk in batches of {batch} ({:.2}s{}), one endpoint, per-endpoint concurrency {}",
+            "delivery: {} messages queued in the {} outbox in batches of {batch} ({:.2}s{}), one endpoint, per-endpoint concurrency {}",
             messages,
+            backend.name(),
             queued_in.as_secs_f64(),
             if rate > 0 { format!(", paced at {rate}/s") } else { ", as fast as possible".to_string() },
             settings.per_endpoint_concurrency
         );
         println!(
+            "dispatchers: {} competing for the delivery lease, only the holder sends; holder at the end: {holder}",
+            replicas.len()
+        );
+        println!(
             "delivered {} in {:.2}s: {:.0} deliveries/s; lost {}, duplicated {}, bad signatures {}",
             seen.arrivals.len(),
             total.as_secs_f64(),
-            seen.arrivals.len() as f64 / total.as_secs_f64(),
+            rate_s,
             messages.saturating_sub(seen.arrivals.len()),
             duplicates,
             seen.bad_signatures
         );
+        let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
         println!(
-            "commit to delivery: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-            percentile(&latencies, 0.5),
-            percentile(&latencies, 0.99),
+            "commit to delivery: p50 {p50:.1} ms, p99 {p99:.1} ms, max {:.1} ms",
             latencies.last().copied().unwrap_or(0.0)
         );
         drop(seen);
+        drop(replicas);
         let _ = std::fs::remove_dir_all(&dir);
-        Ok(())
+        Ok(vec![
+            Figure::new("deliveries/s", format!("{rate_s:.0}"), ">= 1,000"),
+            Figure::new("duplicated", duplicates.to_string(), "0"),
+            Figure::new("commit to delivery p50 ms", format!("{p50:.1}"), ""),
+            Figure::new("commit to delivery p99 ms", format!("{p99:.1}"), ""),
+        ])
     })
 }
 

@@ -15,6 +15,10 @@
 //! takes one global event lock last, reads the chain head, seals its events
 //! and writes them with the new head. The event lock makes the log gapless:
 //! the next committer reads the head only after the previous one committed.
+//! Statements are prepared once per connection, and those that need no
+//! answer in between are pipelined, so a commit with events holds the event
+//! lock for two round trips: lock and head read, then event writes and
+//! COMMIT.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -463,6 +467,34 @@ async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
     locks.dedup();
 
     let mut client = pool.get().await.map_err(pool_error)?;
+    // Every statement is prepared once per connection; statements that do
+    // not depend on each other's answers are pipelined (sent together, in
+    // order: in READ COMMITTED each one still reads after the one before
+    // it finished, so a read sent behind a lock reads under the lock).
+    let (lock_keys, read_expects, delete, upsert, lock_events, read_head) =
+        futures_util::try_join!(
+            client.prepare_cached(
+                "SELECT pg_advisory_xact_lock(t, k) \
+             FROM unnest($1::int4[], $2::int4[]) WITH ORDINALITY AS u(t, k, n) ORDER BY n",
+            ),
+            client.prepare_cached(
+                "SELECT u.n, kv.value \
+             FROM unnest($1::smallint[], $2::bytea[]) WITH ORDINALITY AS u(t, k, n) \
+             LEFT JOIN kv ON kv.tree = u.t AND kv.key = u.k ORDER BY u.n",
+            ),
+            client.prepare_cached(
+                "DELETE FROM kv WHERE (tree, key) IN \
+             (SELECT t, k FROM unnest($1::smallint[], $2::bytea[]) AS u(t, k))",
+            ),
+            client.prepare_cached(
+                "INSERT INTO kv (tree, key, value) \
+             SELECT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) \
+             ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
+            ),
+            client.prepare_cached("SELECT pg_advisory_xact_lock($1)"),
+            client.prepare_cached("SELECT key, value FROM kv WHERE tree = $1 AND key IN ($2, $3)"),
+        )
+        .map_err(pg_error)?;
     let tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::ReadCommitted)
@@ -470,58 +502,51 @@ async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
         .await
         .map_err(pg_error)?;
 
-    if !locks.is_empty() {
-        let (trees, keys): (Vec<i32>, Vec<i32>) = locks.into_iter().unzip();
-        let stmt = tx
-            .prepare_cached(
-                "SELECT pg_advisory_xact_lock(t, k) \
-                 FROM unnest($1::int4[], $2::int4[]) WITH ORDINALITY AS u(t, k, n) ORDER BY n",
-            )
+    // The key locks, then the preconditions read under them: one round trip.
+    let (trees, keys): (Vec<i32>, Vec<i32>) = locks.into_iter().unzip();
+    let expect_trees: Vec<i16> = expects.iter().map(|(t, _, _)| tree_id(*t)).collect();
+    let expect_keys: Vec<&[u8]> = expects.iter().map(|(_, k, _)| *k).collect();
+    let take_locks = async {
+        if trees.is_empty() {
+            return Ok(0);
+        }
+        tx.execute(&lock_keys, &[&trees, &keys]).await
+    };
+    let read = async {
+        if expect_trees.is_empty() {
+            return Ok(Vec::new());
+        }
+        tx.query(&read_expects, &[&expect_trees, &expect_keys])
             .await
-            .map_err(pg_error)?;
-        tx.execute(&stmt, &[&trees, &keys])
-            .await
-            .map_err(pg_error)?;
-    }
-
-    if !expects.is_empty() {
-        let trees: Vec<i16> = expects.iter().map(|(t, _, _)| tree_id(*t)).collect();
-        let keys: Vec<&[u8]> = expects.iter().map(|(_, k, _)| *k).collect();
-        let stmt = tx
-            .prepare_cached(
-                "SELECT u.n, kv.value \
-                 FROM unnest($1::smallint[], $2::bytea[]) WITH ORDINALITY AS u(t, k, n) \
-                 LEFT JOIN kv ON kv.tree = u.t AND kv.key = u.k ORDER BY u.n",
-            )
-            .await
-            .map_err(pg_error)?;
-        let rows = tx.query(&stmt, &[&trees, &keys]).await.map_err(pg_error)?;
-        for row in rows {
-            let n: i64 = row.get(0);
-            let now: Option<Vec<u8>> = row.get(1);
-            let Some((tree, _, expected)) =
-                usize::try_from(n - 1).ok().and_then(|i| expects.get(i))
-            else {
-                continue;
-            };
-            if now.as_deref() != *expected {
-                tx.rollback().await.map_err(pg_error)?;
-                return Err(StoreError::Conflict(tree.name()));
-            }
+    };
+    let (_, rows) = futures_util::try_join!(take_locks, read).map_err(pg_error)?;
+    for row in rows {
+        let n: i64 = row.get(0);
+        let now: Option<Vec<u8>> = row.get(1);
+        let Some((tree, _, expected)) = usize::try_from(n - 1).ok().and_then(|i| expects.get(i))
+        else {
+            continue;
+        };
+        if now.as_deref() != *expected {
+            tx.rollback().await.map_err(pg_error)?;
+            return Err(StoreError::Conflict(tree.name()));
         }
     }
 
+    // The batch's own writes, before the event lock (which they do not
+    // need): one round trip. Event writes made under the lock come later
+    // and so replace any of these to the same key, as on sled.
     let mut put_trees: Vec<i16> = Vec::new();
-    let mut put_keys: Vec<Vec<u8>> = Vec::new();
-    let mut put_values: Vec<Vec<u8>> = Vec::new();
+    let mut put_keys: Vec<&[u8]> = Vec::new();
+    let mut put_values: Vec<&[u8]> = Vec::new();
     let mut del_trees: Vec<i16> = Vec::new();
     let mut del_keys: Vec<&[u8]> = Vec::new();
     for ((tree, key), value) in &writes {
         match value {
             Some(v) => {
                 put_trees.push(*tree);
-                put_keys.push(key.to_vec());
-                put_values.push(v.to_vec());
+                put_keys.push(key);
+                put_values.push(v);
             }
             None => {
                 del_trees.push(*tree);
@@ -529,24 +554,33 @@ async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
             }
         }
     }
-    if !del_trees.is_empty() {
-        let stmt = tx
-            .prepare_cached(
-                "DELETE FROM kv WHERE (tree, key) IN \
-                 (SELECT t, k FROM unnest($1::smallint[], $2::bytea[]) AS u(t, k))",
-            )
+    let deletes = async {
+        if del_trees.is_empty() {
+            return Ok(0);
+        }
+        tx.execute(&delete, &[&del_trees, &del_keys]).await
+    };
+    let puts = async {
+        if put_trees.is_empty() {
+            return Ok(0);
+        }
+        tx.execute(&upsert, &[&put_trees, &put_keys, &put_values])
             .await
-            .map_err(pg_error)?;
-        tx.execute(&stmt, &[&del_trees, &del_keys])
-            .await
-            .map_err(pg_error)?;
-    }
+    };
+    futures_util::try_join!(deletes, puts).map_err(pg_error)?;
 
     let mut seqs = Vec::with_capacity(batch.events().len());
     if !batch.events().is_empty() {
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENT_LOCK])
-            .await
-            .map_err(pg_error)?;
+        // Under the event lock: the lock and the head read (one round
+        // trip), then the sealed events, the new head and COMMIT (one).
+        let meta = tree_id(Tree::Meta);
+        let head_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&meta, &EVENT_SEQ, &EVENT_HEAD];
+        let (_, rows) = futures_util::try_join!(
+            tx.execute(&lock_events, &[&EVENT_LOCK]),
+            tx.query(&read_head, &head_params),
+        )
+        .map_err(pg_error)?;
         // This batch's own writes to the meta keys count, as on sled.
         let pending = |key: &[u8]| writes.get(&(tree_id(Tree::Meta), key)).copied();
         let stored = |rows: &[tokio_postgres::Row], key: &[u8]| {
@@ -554,13 +588,6 @@ async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
                 .find(|r| r.get::<_, &[u8]>(0) == key)
                 .map(|r| r.get::<_, Vec<u8>>(1))
         };
-        let rows = tx
-            .query(
-                "SELECT key, value FROM kv WHERE tree = $1 AND key IN ($2, $3)",
-                &[&tree_id(Tree::Meta), &EVENT_SEQ, &EVENT_HEAD],
-            )
-            .await
-            .map_err(pg_error)?;
         let seq_bytes = match pending(EVENT_SEQ) {
             Some(v) => v.map(<[u8]>::to_vec),
             None => stored(&rows, EVENT_SEQ),
@@ -616,32 +643,26 @@ async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
             (tree_id(Tree::Meta), EVENT_HEAD.to_vec()),
             prev.into_bytes(),
         );
-        // The event writes replace any write of the same key in the batch.
-        let mut merged: BTreeMap<(i16, Vec<u8>), Vec<u8>> = put_trees
-            .drain(..)
-            .zip(put_keys.drain(..))
-            .zip(put_values.drain(..))
-            .collect();
-        merged.extend(extra);
-        for ((t, k), v) in merged {
-            put_trees.push(t);
-            put_keys.push(k);
-            put_values.push(v);
+        let mut ev_trees: Vec<i16> = Vec::with_capacity(extra.len());
+        let mut ev_keys: Vec<Vec<u8>> = Vec::with_capacity(extra.len());
+        let mut ev_values: Vec<Vec<u8>> = Vec::with_capacity(extra.len());
+        for ((t, k), v) in extra {
+            ev_trees.push(t);
+            ev_keys.push(k);
+            ev_values.push(v);
         }
-    }
-
-    if !put_trees.is_empty() {
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO kv (tree, key, value) \
-                 SELECT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) \
-                 ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
-            )
-            .await
-            .map_err(pg_error)?;
-        tx.execute(&stmt, &[&put_trees, &put_keys, &put_values])
-            .await
-            .map_err(pg_error)?;
+        // The event writes and COMMIT go out together, so the event lock
+        // is let go one round trip after the head was read. Should the
+        // writes fail, the server turns that COMMIT into a ROLLBACK.
+        let ev_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&ev_trees, &ev_keys, &ev_values];
+        let (written, committed) =
+            futures_util::join!(tx.execute(&upsert, &ev_params), tx.batch_execute("COMMIT"),);
+        written.map_err(pg_error)?;
+        committed.map_err(pg_error)?;
+        // Committed: dropping the handle would send a needless ROLLBACK.
+        std::mem::forget(tx);
+        return Ok(seqs);
     }
     tx.commit().await.map_err(pg_error)?;
     Ok(seqs)
