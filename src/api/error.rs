@@ -150,6 +150,10 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Unauthenticated) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
+        if matches!(self, ApiError::Unavailable(_)) {
+            // Every 503 is worth trying again shortly.
+            response.insert_header(("Retry-After", "1"));
+        }
         response.json(ErrorBody {
             code: self.code(),
             message: self.to_string(),
@@ -171,6 +175,7 @@ impl From<crate::sampling::SamplingError> for ApiError {
             S::NotFound(what) => ApiError::NotFound(what),
             S::Conflict { code, message } => ApiError::Conflict { code, message },
             S::Invalid { code, message } => ApiError::BadRequest { code, message },
+            S::Busy(message) => ApiError::Unavailable(message),
             S::Internal(cause) => ApiError::Internal(cause),
         }
     }

@@ -49,6 +49,10 @@ pub enum SamplingError {
         /// Words.
         message: String,
     },
+    /// Other writers kept changing what this needed (replicas recording
+    /// for one tenant at once); nothing was written. Try again.
+    #[error("{0}")]
+    Busy(String),
     /// Something broke inside aupd.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),

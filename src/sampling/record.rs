@@ -26,7 +26,22 @@ use crate::store::{self, Batch, SharedStore, Store};
 
 /// How many times a recording is made again after another writer changed
 /// what it read.
-const RECORD_TRIES: usize = 8;
+const RECORD_TRIES: u32 = 24;
+
+/// A random pause before try number `tries` (from 1): up to 1, 2, 4 …
+/// 32 ms, so writers that keep colliding spread out.
+fn backoff(tries: u32) -> std::time::Duration {
+    let ceiling = 1u64 << tries.min(5);
+    std::time::Duration::from_millis(rand::thread_rng().gen_range(1..=ceiling))
+}
+
+/// The answer when the tries ran out because other replicas kept
+/// recording for the same tenant: retryable, not a failure of aupd.
+fn busy() -> SamplingError {
+    SamplingError::Busy(
+        "other replicas kept recording for this tenant at the same moment; try again".into(),
+    )
+}
 
 /// Whether `e` is a store conflict on one of the records a recording reads
 /// and writes back itself (tallies, content hashes, thresholds).
@@ -501,8 +516,12 @@ impl Sampling {
                     excerpt_chars,
                     window,
                 ) {
-                    Err(SamplingError::Internal(e)) if tries < RECORD_TRIES && own_conflict(&e) => {
+                    Err(SamplingError::Internal(e)) if own_conflict(&e) => {
+                        if tries >= RECORD_TRIES {
+                            return Err(busy());
+                        }
                         tracing::debug!(tenant = %tenant, "another writer recorded for this tenant first; recording again");
+                        std::thread::sleep(backoff(tries));
                     }
                     other => return other,
                 }
@@ -578,7 +597,12 @@ impl Sampling {
                 .await
             {
                 Ok(recorded) => break (counter, recorded),
-                Err(e) if tries < RECORD_TRIES && is_conflict(&e) => continue,
+                Err(e) if is_conflict(&e) => {
+                    if tries >= RECORD_TRIES {
+                        return Err(busy());
+                    }
+                    tokio::time::sleep(backoff(tries)).await;
+                }
                 Err(e) => return Err(e),
             }
         };
