@@ -193,11 +193,15 @@ pub fn walk_due_deliveries(
     now: Timestamp,
     mut visit: impl FnMut(&str, &str) -> Result<bool>,
 ) -> Result<()> {
-    const PAGE: usize = 512;
+    // A pass usually needs only the first few due entries: start with a
+    // small page (a remote store sends every row of it) and grow.
+    const FIRST_PAGE: usize = 32;
+    const MAX_PAGE: usize = 512;
     let end = (now.as_millisecond().max(0) as u64 + 1).to_be_bytes();
     let mut start = vec![0u8; 8];
+    let mut page_size = FIRST_PAGE;
     loop {
-        let page = store.range_raw_limited(Tree::DeliveryDue, &start, &end, PAGE)?;
+        let page = store.range_raw_limited(Tree::DeliveryDue, &start, &end, page_size)?;
         for (_, v) in &page {
             let v = String::from_utf8_lossy(v);
             let (id, endpoint) = v.split_once(' ').unwrap_or((&v, ""));
@@ -206,9 +210,10 @@ pub fn walk_due_deliveries(
             }
         }
         match page.last() {
-            Some((last, _)) if page.len() == PAGE => {
+            Some((last, _)) if page.len() == page_size => {
                 start = last.clone();
                 start.push(0);
+                page_size = (page_size * 2).min(MAX_PAGE);
             }
             _ => return Ok(()),
         }
