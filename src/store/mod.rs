@@ -90,6 +90,15 @@ pub enum StoreError {
     },
 }
 
+/// Whether `e` is a store conflict: a precondition of the commit no longer
+/// held, nothing was written, and the work can be read and made again.
+pub fn is_conflict(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<StoreError>(),
+        Some(StoreError::Conflict(_))
+    )
+}
+
 /// Store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -208,6 +217,66 @@ pub struct EventRecord {
     /// so changing or removing any record breaks the chain after it.
     #[serde(default)]
     pub hash: String,
+}
+
+/// The writes that append `events` to the chain whose head is `seq_bytes`
+/// (the stored `event_seq`) and `head_bytes` (the stored `event_head`):
+/// each event sealed under its sequence key, its case-index entry, then
+/// the new head. Both backends call it under their own exclusion (sled's
+/// transaction, PostgreSQL's event lock). Returns the writes as (tree,
+/// key, value) and the sequence numbers given.
+#[allow(clippy::type_complexity)]
+pub(in crate::store) fn chain_events(
+    events: &[NewEvent],
+    seq_bytes: Option<&[u8]>,
+    head_bytes: Option<&[u8]>,
+    at: jiff::Timestamp,
+) -> Result<(Vec<(Tree, Vec<u8>, Vec<u8>)>, Vec<u64>)> {
+    let mut seq = match seq_bytes {
+        Some(v) => u64::from_be_bytes(
+            v.try_into()
+                .map_err(|_| StoreError::Backend("event sequence is corrupt".into()))?,
+        ),
+        None => 0,
+    };
+    let mut prev = match head_bytes {
+        Some(v) => String::from_utf8_lossy(v).into_owned(),
+        None => GENESIS_HASH.to_string(),
+    };
+    let mut writes = Vec::with_capacity(events.len() * 2 + 2);
+    let mut seqs = Vec::with_capacity(events.len());
+    for e in events {
+        seq += 1;
+        let mut record = EventRecord {
+            seq,
+            at,
+            kind: e.kind.clone(),
+            tenant: e.tenant.clone(),
+            data: e.data.clone(),
+            prev: prev.clone(),
+            hash: String::new(),
+        };
+        let bytes = record
+            .seal()
+            .map_err(|e| StoreError::Backend(format!("sealing an event: {e}")))?;
+        prev = record.hash.clone();
+        writes.push((Tree::Events, seq.to_be_bytes().to_vec(), bytes));
+        if let Some(case) = event_case(&e.kind, &e.data) {
+            writes.push((Tree::CaseEvents, case_events_key(case, seq), Vec::new()));
+        }
+        seqs.push(seq);
+    }
+    writes.push((
+        Tree::Meta,
+        sled_store::EVENT_SEQ.to_vec(),
+        seq.to_be_bytes().to_vec(),
+    ));
+    writes.push((
+        Tree::Meta,
+        sled_store::EVENT_HEAD.to_vec(),
+        prev.into_bytes(),
+    ));
+    Ok((writes, seqs))
 }
 
 /// The `prev` of the first event.

@@ -31,10 +31,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 
 use super::sled_store::{EVENT_HEAD, EVENT_SEQ};
-use super::{
-    case_events_key, event_case, Batch, EventRecord, Op, Result, Store, StoreError, Tree,
-    GENESIS_HASH,
-};
+use super::{chain_events, Batch, Op, Result, Store, StoreError, Tree};
 
 /// One schema migration, applied once per database in version order.
 #[derive(Debug, Clone, Copy)]
@@ -596,53 +593,18 @@ async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
             Some(v) => v.map(<[u8]>::to_vec),
             None => stored(&rows, EVENT_HEAD),
         };
-        let mut seq = match seq_bytes {
-            Some(v) => u64::from_be_bytes(
-                v.as_slice()
-                    .try_into()
-                    .map_err(|_| StoreError::Backend("event sequence is corrupt".into()))?,
-            ),
-            None => 0,
-        };
-        let mut prev = match head_bytes {
-            Some(v) => String::from_utf8_lossy(&v).into_owned(),
-            None => GENESIS_HASH.to_string(),
-        };
         // Taken under the event lock, so times follow the sequence.
-        let at = jiff::Timestamp::now();
-        let mut extra: BTreeMap<(i16, Vec<u8>), Vec<u8>> = BTreeMap::new();
-        for e in batch.events() {
-            seq += 1;
-            let mut record = EventRecord {
-                seq,
-                at,
-                kind: e.kind.clone(),
-                tenant: e.tenant.clone(),
-                data: e.data.clone(),
-                prev: prev.clone(),
-                hash: String::new(),
-            };
-            let bytes = record
-                .seal()
-                .map_err(|e| StoreError::Backend(format!("sealing an event: {e}")))?;
-            prev = record.hash.clone();
-            extra.insert((tree_id(Tree::Events), seq.to_be_bytes().to_vec()), bytes);
-            if let Some(case) = event_case(&e.kind, &e.data) {
-                extra.insert(
-                    (tree_id(Tree::CaseEvents), case_events_key(case, seq)),
-                    Vec::new(),
-                );
-            }
-            seqs.push(seq);
-        }
-        extra.insert(
-            (tree_id(Tree::Meta), EVENT_SEQ.to_vec()),
-            seq.to_be_bytes().to_vec(),
-        );
-        extra.insert(
-            (tree_id(Tree::Meta), EVENT_HEAD.to_vec()),
-            prev.into_bytes(),
-        );
+        let (chain, given) = chain_events(
+            batch.events(),
+            seq_bytes.as_deref(),
+            head_bytes.as_deref(),
+            jiff::Timestamp::now(),
+        )?;
+        seqs = given;
+        let extra: BTreeMap<(i16, Vec<u8>), Vec<u8>> = chain
+            .into_iter()
+            .map(|(tree, key, value)| ((tree_id(tree), key), value))
+            .collect();
         let mut ev_trees: Vec<i16> = Vec::with_capacity(extra.len());
         let mut ev_keys: Vec<Vec<u8>> = Vec::with_capacity(extra.len());
         let mut ev_values: Vec<Vec<u8>> = Vec::with_capacity(extra.len());

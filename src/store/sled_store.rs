@@ -6,10 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-use super::{
-    case_events_key, event_case, Batch, EventRecord, Op, Result, Store, StoreError, Tree,
-    GENESIS_HASH,
-};
+use super::{chain_events, Batch, Op, Result, Store, StoreError, Tree};
 
 pub(super) const EVENT_SEQ: &[u8] = b"event_seq";
 pub(super) const EVENT_HEAD: &[u8] = b"event_head";
@@ -162,39 +159,17 @@ impl Store for SledStore {
             let mut seqs = Vec::with_capacity(batch.events().len());
             if !batch.events().is_empty() {
                 let meta = &t[Tree::Meta.index()];
-                let mut seq = match meta.get(EVENT_SEQ)? {
-                    Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
-                        ConflictableTransactionError::Abort("event sequence is corrupt".to_string())
-                    })?),
-                    None => 0,
-                };
-                let mut prev = match meta.get(EVENT_HEAD)? {
-                    Some(v) => String::from_utf8_lossy(&v).into_owned(),
-                    None => GENESIS_HASH.to_string(),
-                };
-                for e in batch.events() {
-                    seq += 1;
-                    let mut record = EventRecord {
-                        seq,
-                        at,
-                        kind: e.kind.clone(),
-                        tenant: e.tenant.clone(),
-                        data: e.data.clone(),
-                        prev: prev.clone(),
-                        hash: String::new(),
-                    };
-                    let bytes = record
-                        .seal()
-                        .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
-                    prev = record.hash.clone();
-                    t[Tree::Events.index()].insert(&seq.to_be_bytes(), bytes)?;
-                    if let Some(case) = event_case(&e.kind, &e.data) {
-                        t[Tree::CaseEvents.index()].insert(case_events_key(case, seq), &[])?;
-                    }
-                    seqs.push(seq);
+                let (writes, given) = chain_events(
+                    batch.events(),
+                    meta.get(EVENT_SEQ)?.as_deref(),
+                    meta.get(EVENT_HEAD)?.as_deref(),
+                    at,
+                )
+                .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                for (tree, key, value) in writes {
+                    t[tree.index()].insert(key, value)?;
                 }
-                meta.insert(EVENT_SEQ, &seq.to_be_bytes())?;
-                meta.insert(EVENT_HEAD, prev.as_bytes())?;
+                seqs = given;
             }
             Ok(seqs)
         });
