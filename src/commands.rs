@@ -322,10 +322,7 @@ impl CaseService {
 /// there first).
 pub fn is_conflict(e: &CommandError) -> bool {
     match e {
-        CommandError::Store(e) => matches!(
-            e.downcast_ref::<StoreError>(),
-            Some(StoreError::Conflict(_))
-        ),
+        CommandError::Store(e) => crate::store::is_conflict(e),
         _ => false,
     }
 }

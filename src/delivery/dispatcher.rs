@@ -243,12 +243,7 @@ impl Dispatcher {
                 };
                 let fenced = |r: Result<usize>| -> Result<Option<usize>> {
                     match r {
-                        Err(super::WebhookError::Internal(e))
-                            if matches!(
-                                e.downcast_ref::<StoreError>(),
-                                Some(StoreError::Conflict(_))
-                            ) =>
-                        {
+                        Err(super::WebhookError::Internal(e)) if crate::store::is_conflict(&e) => {
                             check_fence(lease.as_deref(), fence.as_ref());
                             Ok(None)
                         }
@@ -494,10 +489,7 @@ impl Dispatcher {
                     .blocking(
                         move |w| match record_outcomes(w, outcomes, fence.as_ref()) {
                             Err(super::WebhookError::Internal(e))
-                                if matches!(
-                                    e.downcast_ref::<StoreError>(),
-                                    Some(StoreError::Conflict(_))
-                                ) =>
+                                if crate::store::is_conflict(&e) =>
                             {
                                 check_fence(lease.as_deref(), fence.as_ref());
                                 Err(super::WebhookError::Internal(e))
@@ -887,10 +879,7 @@ mod tests {
                                 Ok(0) => return total,
                                 Ok(n) => total += n,
                                 Err(super::super::WebhookError::Internal(e))
-                                    if matches!(
-                                        e.downcast_ref::<StoreError>(),
-                                        Some(StoreError::Conflict(_))
-                                    ) => {}
+                                    if crate::store::is_conflict(&e) => {}
                                 Err(e) => panic!("{e}"),
                             }
                         }

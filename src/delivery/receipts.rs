@@ -126,7 +126,7 @@ impl Webhooks {
                         tracing::info!(case = %case_id, reason = %e, "receipt does not move the case");
                     }
                     Err(CommandError::NotFound) => {}
-                    Err(CommandError::Store(e)) if is_conflict(&e) => {
+                    Err(CommandError::Store(e)) if crate::store::is_conflict(&e) => {
                         return Box::pin(self.record_receipt(key, from, new_from(&receipt))).await;
                     }
                     Err(CommandError::Store(e)) => return Err(WebhookError::Internal(e)),
@@ -136,7 +136,7 @@ impl Webhooks {
         if !committed {
             match crate::store::commit_durably(self.store(), batch).await {
                 Ok(_) => {}
-                Err(e) if is_conflict(&e) => {
+                Err(e) if crate::store::is_conflict(&e) => {
                     // A concurrent copy of this receipt won; answer with it.
                     return Box::pin(self.record_receipt(key, from, new_from(&receipt))).await;
                 }
@@ -163,13 +163,6 @@ fn new_from(r: &Receipt) -> NewReceipt {
         outcome: r.outcome,
         details: r.details.clone(),
     }
-}
-
-fn is_conflict(e: &anyhow::Error) -> bool {
-    matches!(
-        e.downcast_ref::<crate::store::StoreError>(),
-        Some(crate::store::StoreError::Conflict(_))
-    )
 }
 
 /// The snake_case name of an outcome.

@@ -53,8 +53,7 @@ fn own_conflict(e: &anyhow::Error) -> bool {
 /// Whether `e` is a store conflict: a precondition of the commit no longer
 /// held, nothing was written, and the operation can be made again.
 pub(super) fn is_conflict(e: &SamplingError) -> bool {
-    matches!(e, SamplingError::Internal(e)
-        if matches!(e.downcast_ref::<crate::store::StoreError>(), Some(crate::store::StoreError::Conflict(_))))
+    matches!(e, SamplingError::Internal(e) if crate::store::is_conflict(e))
 }
 
 /// What one recording wrote.

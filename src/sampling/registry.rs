@@ -141,7 +141,7 @@ impl Sampling {
             batch.event("tenant.updated", Some(id.as_str()), &tenant)?;
             match store::commit_durably(&self.store, batch).await {
                 Ok(_) => return Ok(tenant),
-                Err(e) if is_conflict(&e) => continue,
+                Err(e) if store::is_conflict(&e) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -302,11 +302,4 @@ fn apply_patch(mut tenant: Tenant, patch: &TenantPatch) -> Result<Tenant> {
     }
     tenant.updated_at = Timestamp::now();
     Ok(tenant)
-}
-
-fn is_conflict(e: &anyhow::Error) -> bool {
-    matches!(
-        e.downcast_ref::<store::StoreError>(),
-        Some(store::StoreError::Conflict(_))
-    )
 }

@@ -93,20 +93,13 @@ impl Claim {
     async fn commit(&self, store: &store::SharedStore, batch: Batch) -> Result<()> {
         match store::commit_durably(store, batch).await {
             Ok(_) => Ok(()),
-            Err(e) if is_conflict(&e) => {
+            Err(e) if store::is_conflict(&e) => {
                 tracing::info!("the claim on the source was lost; the visit is dropped");
                 Ok(())
             }
             Err(e) => Err(e.into()),
         }
     }
-}
-
-fn is_conflict(e: &anyhow::Error) -> bool {
-    matches!(
-        e.downcast_ref::<store::StoreError>(),
-        Some(store::StoreError::Conflict(_))
-    )
 }
 
 /// Child sitemaps read per visit to a sitemap index.
@@ -220,7 +213,7 @@ impl Sampling {
                     .await
                 {
                     Ok(r) => r,
-                    Err(SamplingError::Internal(e)) if is_conflict(&e) => {
+                    Err(SamplingError::Internal(e)) if store::is_conflict(&e) => {
                         // The claim lapsed and another replica took the
                         // source, or an operator changed it: nothing of this
                         // visit is recorded, so nothing is counted twice.
@@ -269,7 +262,7 @@ impl Sampling {
         batch.put(&claimed)?;
         match store::commit_durably(&self.store, batch).await {
             Ok(_) => {}
-            Err(e) if is_conflict(&e) => return Ok(None),
+            Err(e) if store::is_conflict(&e) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
         claimed.claimed_by = None;
@@ -559,18 +552,20 @@ mod tests {
         )
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn two_samplers_on_one_store_visit_each_due_source_once_and_count_it_once() {
+    /// Two samplers with their own replica ids on one store in a scratch
+    /// directory (kept alive by the first element).
+    fn two_replicas() -> (tempfile::TempDir, SharedStore, Arc<Sampling>, Arc<Sampling>) {
         let dir = tempfile::tempdir().unwrap();
         let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
-        let policy = Arc::new(
-            PolicyHandle::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
-                .unwrap(),
-        );
-        let (a, b) = (
-            sampling(&store, &policy, "replica-a"),
-            sampling(&store, &policy, "replica-b"),
-        );
+        let policy = Arc::new(PolicyHandle::load(&crate::policy::shipped_dir()).unwrap());
+        let a = sampling(&store, &policy, "replica-a");
+        let b = sampling(&store, &policy, "replica-b");
+        (dir, store, a, b)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_samplers_on_one_store_visit_each_due_source_once_and_count_it_once() {
+        let (_dir, store, a, b) = two_replicas();
         let (base, hits) = slow_site().await;
         let tenant = TenantId::try_from("parlor").unwrap();
         a.create_tenant(NewTenant {
@@ -641,16 +636,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_visit_whose_claim_lapsed_and_was_taken_over_records_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
-        let policy = Arc::new(
-            PolicyHandle::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
-                .unwrap(),
-        );
-        let (a, b) = (
-            sampling(&store, &policy, "replica-a"),
-            sampling(&store, &policy, "replica-b"),
-        );
+        let (_dir, store, a, b) = two_replicas();
         let tenant = TenantId::try_from("parlor").unwrap();
         let id = SourceId::new();
         let now = Timestamp::now();
