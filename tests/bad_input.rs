@@ -244,58 +244,6 @@ async fn a_wrong_method_is_405_with_allow_and_a_json_body() {
             json!({"code": "not_found", "message": "tenant not found"})
         )
     );
-    // A path longer than a URI may hold never reaches a route; the HTTP
-    // layer's refusal still says what is wrong, in the same JSON shape: on a
-    // new connection precisely (414) ...
-    let long = format!(
-        "GET /v1/tenants/{} HTTP/1.1\r\nhost: a\r\n\r\n",
-        "a".repeat(100_000)
-    );
-    let answers = raw_exchange(&app.base, &[long.as_bytes()]).await;
-    assert_eq!(
-        answers,
-        vec![(
-            414,
-            json!({"code": "uri_too_long", "message": "the request's path and query are longer than 65,534 bytes"})
-        )]
-    );
-    // ... and on a kept-alive connection as the parser's malformed request.
-    let answers = raw_exchange(
-        &app.base,
-        &[b"GET /healthz HTTP/1.1\r\nhost: a\r\n\r\n", long.as_bytes()],
-    )
-    .await;
-    assert_eq!(answers.len(), 2, "{answers:?}");
-    assert_eq!(answers[0].0, 200);
-    assert_eq!(answers[1].0, 400);
-    assert_eq!(answers[1].1["code"], json!("malformed_request"));
-    assert!(answers[1].1["message"]
-        .as_str()
-        .unwrap()
-        .contains("65,534 bytes"));
-    // A request head larger than the HTTP layer reads is refused with 431
-    // and a JSON body too. (Whether the parser counts a head as too large
-    // depends on how it arrives in reads: one it takes whole goes on to the
-    // route, here 401. Either way the answer is JSON.)
-    let big = format!(
-        "GET /v1/cases HTTP/1.1\r\nhost: a\r\nx-filler: {}\r\n\r\n",
-        "f".repeat(140_000)
-    );
-    for requests in [
-        vec![big.as_bytes()],
-        vec![b"GET /healthz HTTP/1.1\r\nhost: a\r\n\r\n", big.as_bytes()],
-    ] {
-        let answers = raw_exchange(&app.base, &requests).await;
-        let (status, body) = answers.last().cloned().unwrap();
-        match status {
-            431 => assert_eq!(
-                body,
-                json!({"code": "head_too_large", "message": "the request line and headers are larger than 128 KiB"})
-            ),
-            401 => assert_eq!(body["code"], json!("unauthenticated")),
-            other => panic!("{other}: {body}"),
-        }
-    }
     // An unknown path is still a JSON 404.
     let (status, body) = app.get("/v1/nowhere").await;
     assert_eq!(
@@ -358,6 +306,63 @@ async fn an_approver_attempting_an_operator_action_is_always_403() {
         (status, body["code"].as_str()),
         (409, Some("illegal_in_state"))
     );
+}
+
+#[tokio::test]
+async fn the_http_parsers_own_refusals_answer_in_json_too() {
+    let app = app().await;
+    // A path longer than a URI may hold never reaches a route; the HTTP
+    // layer's refusal still says what is wrong, in the same JSON shape: on a
+    // new connection precisely (414) ...
+    let long = format!(
+        "GET /v1/tenants/{} HTTP/1.1\r\nhost: a\r\n\r\n",
+        "a".repeat(100_000)
+    );
+    let answers = raw_exchange(&app.base, &[long.as_bytes()]).await;
+    assert_eq!(
+        answers,
+        vec![(
+            414,
+            json!({"code": "uri_too_long", "message": "the request's path and query are longer than 65,534 bytes"})
+        )]
+    );
+    // ... and on a kept-alive connection as the parser's malformed request.
+    let answers = raw_exchange(
+        &app.base,
+        &[b"GET /healthz HTTP/1.1\r\nhost: a\r\n\r\n", long.as_bytes()],
+    )
+    .await;
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(answers[0].0, 200);
+    assert_eq!(answers[1].0, 400);
+    assert_eq!(answers[1].1["code"], json!("malformed_request"));
+    assert!(answers[1].1["message"]
+        .as_str()
+        .unwrap()
+        .contains("65,534 bytes"));
+    // A request head larger than the HTTP layer reads is refused with 431
+    // and a JSON body too. (Whether the parser counts a head as too large
+    // depends on how it arrives in reads: one it takes whole goes on to the
+    // route, here 401. Either way the answer is JSON.)
+    let big = format!(
+        "GET /v1/cases HTTP/1.1\r\nhost: a\r\nx-filler: {}\r\n\r\n",
+        "f".repeat(140_000)
+    );
+    for requests in [
+        vec![big.as_bytes()],
+        vec![b"GET /healthz HTTP/1.1\r\nhost: a\r\n\r\n", big.as_bytes()],
+    ] {
+        let answers = raw_exchange(&app.base, &requests).await;
+        let (status, body) = answers.last().cloned().unwrap();
+        match status {
+            431 => assert_eq!(
+                body,
+                json!({"code": "head_too_large", "message": "the request line and headers are larger than 128 KiB"})
+            ),
+            401 => assert_eq!(body["code"], json!("unauthenticated")),
+            other => panic!("{other}: {body}"),
+        }
+    }
 }
 
 /// Sends each request on one raw connection (reqwest will not send a URI

@@ -77,13 +77,17 @@ fn write_config(dir: &Path, i: usize, db: &str, policies: &Path) -> (PathBuf, St
     (config, format!("http://127.0.0.1:{port}"))
 }
 
-fn client() -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    reqwest::Client::builder()
-        .default_headers(headers)
+/// `GET base + path` as the admin, its JSON body (a replica that hangs
+/// fails the test within 10 s).
+async fn get_json(base: &str, path: &str) -> Value {
+    common::admin_client()
+        .get(format!("{base}{path}"))
         .timeout(Duration::from_secs(10))
-        .build()
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
         .unwrap()
 }
 
@@ -107,7 +111,7 @@ impl Replica {
             config,
             base,
         };
-        let c = client();
+        let c = common::admin_client();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let ready = c.get(format!("{}/readyz", r.base)).send().await;
@@ -135,7 +139,7 @@ impl Replica {
 /// Which live replica holds `lease` (from each one's `aupd_lease_held`),
 /// waiting up to 10 s for one to take it.
 async fn holder(replicas: &[Replica], lease: &str) -> usize {
-    let c = client();
+    let c = common::admin_client();
     let line = format!("aupd_lease_held{{lease=\"{lease}\"}} 1");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -158,18 +162,10 @@ async fn holder(replicas: &[Replica], lease: &str) -> usize {
 
 /// Every audit record, oldest first, read through `base`.
 async fn audit(base: &str) -> Vec<Value> {
-    let c = client();
     let mut out = Vec::new();
     let mut after = 0u64;
     loop {
-        let page: Value = c
-            .get(format!("{base}/v1/audit?after={after}&limit=1000"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = get_json(base, &format!("/v1/audit?after={after}&limit=1000")).await;
         let records = page["records"].as_array().unwrap().clone();
         if records.is_empty() {
             return out;
@@ -181,14 +177,7 @@ async fn audit(base: &str) -> Vec<Value> {
 
 /// Every delivery aupd made, read through `base`.
 async fn deliveries(base: &str) -> Vec<Value> {
-    let page: Value = client()
-        .get(format!("{base}/v1/deliveries?limit=1000"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = get_json(base, "/v1/deliveries?limit=1000").await;
     page["deliveries"].as_array().cloned().unwrap_or_default()
 }
 
@@ -222,7 +211,7 @@ async fn scenario(round: usize) {
         let (config, base) = write_config(dir.path(), i, &db, &policies);
         replicas.push(Replica::start(config, base, &log).await);
     }
-    let c = client();
+    let c = common::admin_client();
     let receiver = Receiver::start().await;
     // Slow answers, so a kill lands while sends are in flight.
     receiver.behave(
@@ -412,23 +401,9 @@ async fn scenario(round: usize) {
 
     // The prevalence tallies equal the samples stored.
     for t in 0..TENANTS {
-        let samples: Value = c
-            .get(format!("{live}/v1/tenants/tenant-{t}/samples?limit=1000"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let samples = get_json(&live, &format!("/v1/tenants/tenant-{t}/samples?limit=1000")).await;
         let stored = samples["samples"].as_array().unwrap().len() as u64;
-        let prevalence: Value = c
-            .get(format!("{live}/v1/tenants/tenant-{t}/prevalence"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let prevalence = get_json(&live, &format!("/v1/tenants/tenant-{t}/prevalence")).await;
         let tallied = prevalence["categories"][0]["sampled"].as_u64().unwrap();
         assert_eq!(
             stored, pushed[&t],

@@ -186,7 +186,7 @@ fn init_logs() {
 }
 
 /// An HTTP client that sends the test admin token with every request.
-fn admin_client() -> reqwest::Client {
+pub fn admin_client() -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
     reqwest::Client::builder()
