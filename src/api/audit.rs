@@ -9,13 +9,14 @@ use super::error::blocking;
 use super::{ApiError, AppState};
 
 /// Routes under `/v1/audit`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/audit").route(web::get().to(list_audit)))
-        .service(web::resource("/audit/head").route(web::get().to(get_audit_head)));
+pub fn routes(e: &mut super::routes::Endpoints) {
+    e.get("/v1/audit", list_audit);
+    e.get("/v1/audit/head", get_audit_head);
 }
 
 /// Query of `GET /v1/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Records after this sequence number.
@@ -45,6 +46,14 @@ pub struct AuditHeadResponse {
     head: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "audit",
+    params(AuditQuery),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn list_audit(
     _caller: Operator,
     state: web::Data<AppState>,
@@ -64,6 +73,13 @@ async fn list_audit(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit/head",
+    tag = "audit",
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn get_audit_head(
     _caller: Operator,
     state: web::Data<AppState>,

@@ -18,21 +18,20 @@ use crate::domain::{
 use crate::enforcement::ladder::parse_duration;
 
 /// Routes under `/v1/cases`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/cases")
-            .route(web::get().to(list_cases))
-            .route(web::post().to(open_case)),
-    )
-    .service(web::resource("/cases/{id}").route(web::get().to(get_case)))
-    .service(web::resource("/cases/{id}/actions").route(web::post().to(act_on_case)));
+pub fn routes(e: &mut super::routes::Endpoints) {
+    e.get("/v1/cases", list_cases);
+    e.post("/v1/cases", open_case);
+    e.get("/v1/cases/{id}", get_case);
+    e.post("/v1/cases/{id}/actions", act_on_case);
 }
 
 /// Query of `GET /v1/cases`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CaseQuery {
     state: Option<String>,
+    #[param(value_type = Option<String>)]
     severity: Option<Severity>,
     tenant: Option<String>,
     category: Option<String>,
@@ -61,6 +60,14 @@ pub fn operator_view(case: &Case, now: Timestamp) -> serde_json::Value {
     v
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/cases",
+    tag = "cases",
+    params(CaseQuery),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator", "approver"]))
+)]
 async fn list_cases(
     _caller: CaseReader,
     state: web::Data<AppState>,
@@ -130,6 +137,14 @@ async fn list_cases(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "cases": view, "total": total })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{id}",
+    tag = "cases",
+    params(("id" = String, Path, description = "id id")),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator", "approver"]))
+)]
 async fn get_case(
     _caller: CaseReader,
     state: web::Data<AppState>,
@@ -181,6 +196,14 @@ pub struct OpenCaseRequest {
     reason: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/cases",
+    tag = "cases",
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 201, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn open_case(
     Operator(caller): Operator,
     state: web::Data<AppState>,
@@ -435,6 +458,15 @@ impl TryFrom<ActionRequest> for (Command, String) {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/actions",
+    tag = "cases",
+    params(("id" = String, Path, description = "id id")),
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator", "approver"]))
+)]
 async fn act_on_case(
     CaseReader(caller): CaseReader,
     state: web::Data<AppState>,

@@ -9,12 +9,26 @@ use super::AppState;
 use crate::readiness::Readiness;
 
 /// Liveness: the process answers. No I/O.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "success", body = Object)),
+    security(())
+)]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// Readiness: the store answers a read, a policy is loaded, every
 /// background worker has beaten recently, and shutdown has not begun.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses((status = 200, description = "success", body = Object)),
+    security(())
+)]
 pub async fn readyz(
     state: web::Data<AppState>,
     readiness: Option<web::Data<Readiness>>,
@@ -60,6 +74,13 @@ pub async fn readyz(
 
 /// Prometheus text format. Store gauges are read at scrape time, off the
 /// reactor.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")),
+    security(())
+)]
 pub async fn metrics(
     state: web::Data<AppState>,
     readiness: Option<web::Data<Readiness>>,

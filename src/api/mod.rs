@@ -10,8 +10,10 @@ pub mod error;
 pub mod head;
 mod health;
 pub mod observe;
+pub mod openapi;
 mod portal;
 mod reports;
+pub mod routes;
 mod samples;
 mod score;
 mod tenants;
@@ -61,27 +63,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .app_data(web::PayloadConfig::default().limit(limit))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
-            .service(web::resource("/healthz").route(web::get().to(health::healthz)))
-            .service(web::resource("/readyz").route(web::get().to(health::readyz)))
-            .service(web::resource("/metrics").route(web::get().to(health::metrics)))
             .configure(console::routes)
-            .service(
-                web::scope("/v1")
-                    .service(web::resource("/score").route(web::post().to(score::score_text)))
-                    .service(web::resource("/policy").route(web::get().to(score::get_policy)))
-                    .service(
-                        web::resource("/policy/reload").route(web::post().to(score::reload_policy)),
-                    )
-                    .service(web::resource("/events").route(web::get().to(samples::list_events)))
-                    .configure(tenants::routes)
-                    .configure(cases::routes)
-                    .configure(reports::routes)
-                    .configure(portal::routes)
-                    .configure(audit::routes)
-                    .configure(tokens::routes)
-                    .configure(samples::routes)
-                    .configure(webhooks::routes),
-            )
+            .configure(|cfg| routes::all().register(cfg))
             .default_service(web::to(not_found));
     }
 }

@@ -14,13 +14,11 @@ use crate::domain::limits::{within, MAX_TENANT_TEXT_BYTES};
 use crate::domain::{Case, Command, EvidenceKind, PlanDetails, SampleId, TenantId};
 
 /// Routes under `/v1/tenant`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/tenant/cases").route(web::get().to(list_my_cases)))
-        .service(web::resource("/tenant/cases/{id}").route(web::get().to(get_my_case)))
-        .service(
-            web::resource("/tenant/cases/{id}/plan").route(web::post().to(submit_remediation_plan)),
-        )
-        .service(web::resource("/tenant/cases/{id}/appeal").route(web::post().to(submit_appeal)));
+pub fn routes(e: &mut super::routes::Endpoints) {
+    e.get("/v1/tenant/cases", list_my_cases);
+    e.get("/v1/tenant/cases/{id}", get_my_case);
+    e.post("/v1/tenant/cases/{id}/plan", submit_remediation_plan);
+    e.post("/v1/tenant/cases/{id}/appeal", submit_appeal);
 }
 
 async fn my_case(state: &AppState, tenant: &TenantId, raw: &str) -> Result<Case, ApiError> {
@@ -115,6 +113,13 @@ fn tenant_view(state: &AppState, case: &Case, now: Timestamp) -> serde_json::Val
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenant/cases",
+    tag = "tenant portal",
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["tenant"]))
+)]
 async fn list_my_cases(
     TenantCaller(tenant, _): TenantCaller,
     state: web::Data<AppState>,
@@ -132,6 +137,14 @@ async fn list_my_cases(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "cases": view })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenant/cases/{id}",
+    tag = "tenant portal",
+    params(("id" = String, Path, description = "id id")),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["tenant"]))
+)]
 async fn get_my_case(
     TenantCaller(tenant, _): TenantCaller,
     state: web::Data<AppState>,
@@ -162,6 +175,15 @@ impl TryFrom<PlanRequest> for PlanDetails {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tenant/cases/{id}/plan",
+    tag = "tenant portal",
+    params(("id" = String, Path, description = "id id")),
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["tenant"]))
+)]
 async fn submit_remediation_plan(
     TenantCaller(tenant, caller): TenantCaller,
     state: web::Data<AppState>,
@@ -190,6 +212,15 @@ pub struct AppealRequest {
     text: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tenant/cases/{id}/appeal",
+    tag = "tenant portal",
+    params(("id" = String, Path, description = "id id")),
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["tenant"]))
+)]
 async fn submit_appeal(
     TenantCaller(tenant, caller): TenantCaller,
     state: web::Data<AppState>,

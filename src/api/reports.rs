@@ -15,13 +15,10 @@ use crate::domain::{
 use crate::store::commit_durably;
 
 /// Routes under `/v1/reports`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/reports")
-            .route(web::post().to(file_report))
-            .route(web::get().to(list_own_reports)),
-    )
-    .service(web::resource("/reports/{id}").route(web::get().to(get_own_report)));
+pub fn routes(e: &mut super::routes::Endpoints) {
+    e.post("/v1/reports", file_report);
+    e.get("/v1/reports", list_own_reports);
+    e.get("/v1/reports/{id}", get_own_report);
 }
 
 /// Most URLs one report may name.
@@ -108,6 +105,14 @@ async fn check_rate(state: &AppState, reporter: &str, now: Timestamp) -> Result<
 
 /// Files a report: stores it, joins the tenant's open case for the category
 /// or opens one, and samples the URLs in the background.
+#[utoipa::path(
+    post,
+    path = "/v1/reports",
+    tag = "reports",
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 202, description = "success", body = Object)),
+    security(("bearer" = ["reporter"]))
+)]
 async fn file_report(
     Reporter(caller): Reporter,
     state: web::Data<AppState>,
@@ -243,6 +248,13 @@ async fn own_reports(state: &AppState, reporter: &str) -> Result<Vec<Report>, Ap
     Ok(all.into_iter().filter(|r| r.reporter == reporter).collect())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/reports",
+    tag = "reports",
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["reporter"]))
+)]
 async fn list_own_reports(
     Reporter(caller): Reporter,
     state: web::Data<AppState>,
@@ -258,6 +270,14 @@ async fn list_own_reports(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "reports": out })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/reports/{id}",
+    tag = "reports",
+    params(("id" = String, Path, description = "id id")),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["reporter"]))
+)]
 async fn get_own_report(
     Reporter(caller): Reporter,
     state: web::Data<AppState>,

@@ -14,16 +14,16 @@ use crate::domain::limits::{within, MAX_ID_BYTES, MAX_URL_BYTES};
 use crate::sampling::Item;
 
 /// Registers the sampling routes under `/v1`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/tenants/{tenant}/content").route(web::post().to(push_content)))
-        .service(web::resource("/tenants/{tenant}/sample").route(web::post().to(sample_now)))
-        .service(web::resource("/tenants/{tenant}/samples").route(web::get().to(list_samples)))
-        .service(web::resource("/tenants/{tenant}/findings").route(web::get().to(list_findings)))
-        .service(web::resource("/tenants/{tenant}/prevalence").route(web::get().to(get_prevalence)))
-        .service(
-            web::resource("/tenants/{tenant}/thresholds/{category}")
-                .route(web::delete().to(clear_threshold)),
-        );
+pub fn routes(e: &mut super::routes::Endpoints) {
+    e.post("/v1/tenants/{tenant}/content", push_content);
+    e.post("/v1/tenants/{tenant}/sample", sample_now);
+    e.get("/v1/tenants/{tenant}/samples", list_samples);
+    e.get("/v1/tenants/{tenant}/findings", list_findings);
+    e.get("/v1/tenants/{tenant}/prevalence", get_prevalence);
+    e.delete(
+        "/v1/tenants/{tenant}/thresholds/{category}",
+        clear_threshold,
+    );
 }
 
 /// Largest text of one pushed item, in bytes.
@@ -134,6 +134,15 @@ impl TryFrom<SampleNowRequest> for SampleTargets {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/content",
+    tag = "sampling",
+    params(("tenant" = String, Path, description = "tenant id")),
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator", "service"]))
+)]
 async fn push_content(
     _caller: super::auth::Intake,
     state: web::Data<AppState>,
@@ -147,6 +156,15 @@ async fn push_content(
     Ok(HttpResponse::Ok().json(outcome))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/sample",
+    tag = "sampling",
+    params(("tenant" = String, Path, description = "tenant id")),
+    request_body(content = Option<Object>, content_type = "application/json", description = "optional JSON body"),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn sample_now(
     _caller: Operator,
     state: web::Data<AppState>,
@@ -173,7 +191,8 @@ async fn sample_now(
 }
 
 /// `?limit=` of list routes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     limit: Option<usize>,
@@ -191,6 +210,14 @@ fn limit(q: &ListQuery) -> Result<usize, ApiError> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/samples",
+    tag = "sampling",
+    params(("tenant" = String, Path, description = "tenant id"), ListQuery),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator", "approver"]))
+)]
 async fn list_samples(
     _caller: super::auth::CaseReader,
     state: web::Data<AppState>,
@@ -202,6 +229,14 @@ async fn list_samples(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "samples": samples })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/findings",
+    tag = "sampling",
+    params(("tenant" = String, Path, description = "tenant id"), ListQuery),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator", "approver"]))
+)]
 async fn list_findings(
     _caller: super::auth::CaseReader,
     state: web::Data<AppState>,
@@ -217,6 +252,14 @@ async fn list_findings(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "findings": findings })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/prevalence",
+    tag = "sampling",
+    params(("tenant" = String, Path, description = "tenant id")),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator", "approver"]))
+)]
 async fn get_prevalence(
     _caller: super::auth::CaseReader,
     state: web::Data<AppState>,
@@ -232,6 +275,14 @@ async fn get_prevalence(
     })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant}/thresholds/{category}",
+    tag = "sampling",
+    params(("tenant" = String, Path, description = "tenant id"), ("category" = String, Path, description = "category id")),
+    responses((status = 204, description = "done, no body")),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn clear_threshold(
     _caller: Operator,
     state: web::Data<AppState>,
@@ -246,7 +297,8 @@ async fn clear_threshold(
 }
 
 /// `?after=&limit=` of the event log.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     #[serde(default)]
@@ -255,6 +307,14 @@ pub struct EventsQuery {
 }
 
 /// The append-only event log, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "sampling",
+    params(EventsQuery),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 pub async fn list_events(
     _caller: Operator,
     state: web::Data<AppState>,

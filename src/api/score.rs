@@ -69,6 +69,14 @@ fn score_one(engine: &crate::policy::Engine, text: &str) -> Verdict {
 
 /// Scores one or more texts against the policy in force.
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/v1/score",
+    tag = "policy",
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator", "service"]))
+)]
 pub async fn score_text(
     _caller: Scorer,
     state: web::Data<AppState>,
@@ -100,6 +108,13 @@ struct CategorySummary<'a> {
 }
 
 /// The policy in force: version and categories.
+#[utoipa::path(
+    get,
+    path = "/v1/policy",
+    tag = "policy",
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator", "approver"]))
+)]
 pub async fn get_policy(
     _caller: super::auth::CaseReader,
     state: web::Data<AppState>,
@@ -128,6 +143,13 @@ pub async fn get_policy(
 /// Reloads the policy from disk; an invalid policy is refused and the one in
 /// force stays.
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post,
+    path = "/v1/policy/reload",
+    tag = "policy",
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin"]))
+)]
 pub async fn reload_policy(
     _caller: Admin,
     state: web::Data<AppState>,

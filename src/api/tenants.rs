@@ -16,28 +16,16 @@ use crate::domain::{
 use crate::sampling::registry::{NewSource, NewTenant, SourcePatch, TenantPatch};
 
 /// Registers the tenant and source routes under `/v1`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/tenants")
-            .route(web::post().to(create_tenant))
-            .route(web::get().to(list_tenants)),
-    )
-    .service(
-        web::resource("/tenants/{tenant}")
-            .route(web::get().to(get_tenant))
-            .route(web::patch().to(update_tenant)),
-    )
-    .service(
-        web::resource("/tenants/{tenant}/sources")
-            .route(web::post().to(create_source))
-            .route(web::get().to(list_sources)),
-    )
-    .service(
-        web::resource("/tenants/{tenant}/sources/{source}")
-            .route(web::get().to(get_source))
-            .route(web::patch().to(update_source))
-            .route(web::delete().to(delete_source)),
-    );
+pub fn routes(e: &mut super::routes::Endpoints) {
+    e.post("/v1/tenants", create_tenant);
+    e.get("/v1/tenants", list_tenants);
+    e.get("/v1/tenants/{tenant}", get_tenant);
+    e.patch("/v1/tenants/{tenant}", update_tenant);
+    e.post("/v1/tenants/{tenant}/sources", create_source);
+    e.get("/v1/tenants/{tenant}/sources", list_sources);
+    e.get("/v1/tenants/{tenant}/sources/{source}", get_source);
+    e.patch("/v1/tenants/{tenant}/sources/{source}", update_source);
+    e.delete("/v1/tenants/{tenant}/sources/{source}", delete_source);
 }
 
 /// Most contacts per tenant.
@@ -333,6 +321,14 @@ impl TryFrom<UpdateSourceRequest> for SourcePatch {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tenants",
+    tag = "tenants",
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 201, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn create_tenant(
     _caller: Operator,
     state: web::Data<AppState>,
@@ -343,6 +339,13 @@ async fn create_tenant(
     Ok(HttpResponse::Created().json(tenant))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants",
+    tag = "tenants",
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn list_tenants(
     _caller: Operator,
     state: web::Data<AppState>,
@@ -351,6 +354,14 @@ async fn list_tenants(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "tenants": tenants })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "tenant id")),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator", "approver"]))
+)]
 async fn get_tenant(
     _caller: super::auth::CaseReader,
     state: web::Data<AppState>,
@@ -360,6 +371,15 @@ async fn get_tenant(
     Ok(HttpResponse::Ok().json(state.sampling.get_tenant(&id)?))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/tenants/{tenant}",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "tenant id")),
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn update_tenant(
     _caller: Operator,
     state: web::Data<AppState>,
@@ -371,6 +391,15 @@ async fn update_tenant(
     Ok(HttpResponse::Ok().json(state.sampling.update_tenant(&id, patch).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/sources",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "tenant id")),
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 201, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn create_source(
     _caller: Operator,
     state: web::Data<AppState>,
@@ -383,6 +412,14 @@ async fn create_source(
     Ok(HttpResponse::Created().json(view))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/sources",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "tenant id")),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn list_sources(
     _caller: Operator,
     state: web::Data<AppState>,
@@ -393,6 +430,14 @@ async fn list_sources(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "sources": sources })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/sources/{source}",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "tenant id"), ("source" = String, Path, description = "source id")),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn get_source(
     _caller: Operator,
     state: web::Data<AppState>,
@@ -403,6 +448,15 @@ async fn get_source(
     Ok(HttpResponse::Ok().json(state.sampling.get_source(&id, source)?))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/tenants/{tenant}/sources/{source}",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "tenant id"), ("source" = String, Path, description = "source id")),
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn update_source(
     _caller: Operator,
     state: web::Data<AppState>,
@@ -415,6 +469,14 @@ async fn update_source(
     Ok(HttpResponse::Ok().json(state.sampling.update_source(&id, source, patch).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant}/sources/{source}",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "tenant id"), ("source" = String, Path, description = "source id")),
+    responses((status = 204, description = "done, no body")),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn delete_source(
     _caller: Operator,
     state: web::Data<AppState>,

@@ -11,14 +11,11 @@ use crate::domain::Role;
 use crate::tokens::{self, TokenError};
 
 /// Routes under `/v1/tokens`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/tokens")
-            .route(web::post().to(create_token))
-            .route(web::get().to(list_tokens)),
-    )
-    .service(web::resource("/tokens/self").route(web::get().to(get_own_token)))
-    .service(web::resource("/tokens/{id}").route(web::delete().to(revoke_token)));
+pub fn routes(e: &mut super::routes::Endpoints) {
+    e.post("/v1/tokens", create_token);
+    e.get("/v1/tokens", list_tokens);
+    e.get("/v1/tokens/self", get_own_token);
+    e.delete("/v1/tokens/{id}", revoke_token);
 }
 
 /// Body of `POST /v1/tokens`.
@@ -39,6 +36,14 @@ impl From<TokenError> for ApiError {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tokens",
+    tag = "tokens",
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 201, description = "success", body = Object)),
+    security(("bearer" = ["admin"]))
+)]
 async fn create_token(
     Admin(caller): Admin,
     state: web::Data<AppState>,
@@ -59,6 +64,13 @@ async fn create_token(
     Ok(HttpResponse::Created().json(made))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tokens",
+    tag = "tokens",
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin"]))
+)]
 async fn list_tokens(_caller: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.sampling.store().clone();
     let all = blocking("token", move || tokens::list(&store)).await?;
@@ -76,12 +88,27 @@ async fn list_tokens(_caller: Admin, state: web::Data<AppState>) -> Result<HttpR
 
 /// Who the presented token stands for, so a client (the console) can show
 /// what its holder may do. Any valid token may ask about itself.
+#[utoipa::path(
+    get,
+    path = "/v1/tokens/self",
+    tag = "tokens",
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator", "approver", "reporter", "service", "tenant"]))
+)]
 async fn get_own_token(caller: Caller) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({
         "id": caller.token_id, "name": caller.name, "role": caller.role.to_string(),
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/tokens/{id}",
+    tag = "tokens",
+    params(("id" = String, Path, description = "id id")),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin"]))
+)]
 async fn revoke_token(
     Admin(caller): Admin,
     state: web::Data<AppState>,

@@ -16,26 +16,20 @@ use crate::domain::limits::{TooLong, MAX_DETAILS_BYTES};
 use crate::domain::{Attempt, Delivery, DeliveryStatus, Endpoint, OperatorAlert, ReceiptOutcome};
 
 /// Registers the delivery routes under `/v1`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/webhooks")
-            .route(web::post().to(create_webhook))
-            .route(web::get().to(list_webhooks)),
-    )
-    .service(
-        web::resource("/webhooks/{id}")
-            .route(web::get().to(get_webhook))
-            .route(web::patch().to(update_webhook))
-            .route(web::delete().to(delete_webhook)),
-    )
-    .service(web::resource("/webhooks/{id}/rotate").route(web::post().to(rotate_webhook_secret)))
-    .service(web::resource("/webhooks/{id}/test").route(web::post().to(send_test_message)))
-    .service(web::resource("/deliveries").route(web::get().to(list_deliveries)))
-    .service(web::resource("/deliveries/replay").route(web::post().to(replay_deliveries)))
-    .service(web::resource("/deliveries/{id}").route(web::get().to(get_delivery)))
-    .service(web::resource("/deliveries/{id}/replay").route(web::post().to(replay_delivery)))
-    .service(web::resource("/actions/{key}/receipt").route(web::post().to(submit_receipt)))
-    .service(web::resource("/alerts").route(web::get().to(list_alerts)));
+pub fn routes(e: &mut super::routes::Endpoints) {
+    e.post("/v1/webhooks", create_webhook);
+    e.get("/v1/webhooks", list_webhooks);
+    e.get("/v1/webhooks/{id}", get_webhook);
+    e.patch("/v1/webhooks/{id}", update_webhook);
+    e.delete("/v1/webhooks/{id}", delete_webhook);
+    e.post("/v1/webhooks/{id}/rotate", rotate_webhook_secret);
+    e.post("/v1/webhooks/{id}/test", send_test_message);
+    e.get("/v1/deliveries", list_deliveries);
+    e.post("/v1/deliveries/replay", replay_deliveries);
+    e.get("/v1/deliveries/{id}", get_delivery);
+    e.post("/v1/deliveries/{id}/replay", replay_delivery);
+    e.post("/v1/actions/{key}/receipt", submit_receipt);
+    e.get("/v1/alerts", list_alerts);
 }
 
 impl From<WebhookError> for ApiError {
@@ -140,6 +134,14 @@ impl From<Endpoint> for WebhookResponse {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks",
+    tag = "webhooks",
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 201, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn create_webhook(
     _op: Operator,
     state: web::Data<AppState>,
@@ -158,6 +160,13 @@ struct WebhookList {
     webhooks: Vec<WebhookResponse>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks",
+    tag = "webhooks",
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn list_webhooks(
     _op: Operator,
     state: web::Data<AppState>,
@@ -168,6 +177,14 @@ async fn list_webhooks(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "id id")),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn get_webhook(
     _op: Operator,
     state: web::Data<AppState>,
@@ -177,6 +194,15 @@ async fn get_webhook(
     Ok(HttpResponse::Ok().json(WebhookResponse::from(e)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "id id")),
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn update_webhook(
     _op: Operator,
     state: web::Data<AppState>,
@@ -188,6 +214,14 @@ async fn update_webhook(
     Ok(HttpResponse::Ok().json(WebhookResponse::from(e)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "id id")),
+    responses((status = 204, description = "done, no body")),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn delete_webhook(
     _op: Operator,
     state: web::Data<AppState>,
@@ -197,6 +231,14 @@ async fn delete_webhook(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/rotate",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "id id")),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn rotate_webhook_secret(
     _op: Operator,
     state: web::Data<AppState>,
@@ -213,6 +255,14 @@ struct TestMessageResponse {
     message_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/test",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "id id")),
+    responses((status = 202, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn send_test_message(
     _op: Operator,
     state: web::Data<AppState>,
@@ -223,9 +273,11 @@ async fn send_test_message(
 }
 
 /// Query of `GET /v1/deliveries`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
+    #[param(value_type = Option<String>)]
     status: Option<DeliveryStatus>,
     endpoint: Option<String>,
     case: Option<String>,
@@ -269,6 +321,14 @@ struct DeliveryList {
     deliveries: Vec<DeliveryResponse>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/deliveries",
+    tag = "webhooks",
+    params(DeliveryQuery),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn list_deliveries(
     _op: Operator,
     state: web::Data<AppState>,
@@ -298,6 +358,14 @@ async fn list_deliveries(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/deliveries/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "id id")),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn get_delivery(
     _op: Operator,
     state: web::Data<AppState>,
@@ -307,6 +375,14 @@ async fn get_delivery(
     Ok(HttpResponse::Ok().json(DeliveryResponse::from(d)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/deliveries/{id}/replay",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "id id")),
+    responses((status = 202, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn replay_delivery(
     _op: Operator,
     state: web::Data<AppState>,
@@ -329,6 +405,14 @@ struct ReplayResponse {
     replayed: usize,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/deliveries/replay",
+    tag = "webhooks",
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 202, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn replay_deliveries(
     _op: Operator,
     state: web::Data<AppState>,
@@ -410,6 +494,15 @@ impl From<ReceiptResult> for ReceiptResponse {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/actions/{key}/receipt",
+    tag = "webhooks",
+    params(("key" = String, Path, description = "key id")),
+    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "service"]))
+)]
 async fn submit_receipt(
     caller: Service,
     state: web::Data<AppState>,
@@ -429,6 +522,13 @@ struct AlertList {
     alerts: Vec<OperatorAlert>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/alerts",
+    tag = "webhooks",
+    responses((status = 200, description = "success", body = Object)),
+    security(("bearer" = ["admin", "operator"]))
+)]
 async fn list_alerts(_op: Operator, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let alerts = state.webhooks.list_alerts(200).await?;
     Ok(HttpResponse::Ok().json(AlertList { alerts }))
