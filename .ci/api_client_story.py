@@ -14,10 +14,10 @@ from aupd_client.api.tenants import create_tenant, get_tenant
 from aupd_client.api.tokens import create_token, get_own_token
 from aupd_client.models import (
     ActOnCaseBody,
+    AppealRequest,
     CreateTenantBody,
-    CreateTokenBody,
+    CreateTokenRequest,
     PushContentBody,
-    SubmitAppealBody,
 )
 
 base, admin_token, posts_path = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -45,7 +45,7 @@ admin = client(admin_token)
 def token(role, name):
     made = check(
         f"create a {role} token",
-        create_token.sync_detailed(client=admin, body=CreateTokenBody.from_dict({"role": role, "name": name})),
+        create_token.sync_detailed(client=admin, body=CreateTokenRequest(role=role, name=name)),
         201,
     )
     return made["token"]
@@ -106,7 +106,7 @@ assert foreign.parsed.code == "not_found", foreign.parsed
 check(
     "the tenant appeals",
     submit_appeal.sync_detailed(
-        case_id, client=tenant, body=SubmitAppealBody.from_dict({"text": "These posts quote a film script."})
+        case_id, client=tenant, body=AppealRequest(text="These posts quote a film script.")
     ),
     200,
 )

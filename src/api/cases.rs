@@ -141,7 +141,7 @@ async fn list_cases(
     get,
     path = "/v1/cases/{id}",
     tag = "cases",
-    params(("id" = String, Path, description = "id id")),
+    params(("id" = String, Path, description = "id of the resource")),
     responses((status = 200, description = "success", body = Object)),
     security(("bearer" = ["admin", "operator", "approver"]))
 )]
@@ -184,11 +184,13 @@ pub fn case_history(
 }
 
 /// Body of `POST /v1/cases`: an operator opens a case.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"tenant": "parlor", "categories": ["violent-incitement"], "severity": "high", "reason": "reported by trust and safety"}))]
 pub struct OpenCaseRequest {
     tenant: String,
     categories: Vec<String>,
+    #[schema(value_type = Option<String>, example = "high")]
     severity: Option<Severity>,
     /// Finding (sample) ids from `GET /v1/tenants/{id}/findings`.
     #[serde(default)]
@@ -200,7 +202,7 @@ pub struct OpenCaseRequest {
     post,
     path = "/v1/cases",
     tag = "cases",
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    request_body(content = OpenCaseRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
     responses((status = 201, description = "success", body = Object)),
     security(("bearer" = ["admin", "operator"]))
 )]
@@ -462,7 +464,7 @@ impl TryFrom<ActionRequest> for (Command, String) {
     post,
     path = "/v1/cases/{id}/actions",
     tag = "cases",
-    params(("id" = String, Path, description = "id id")),
+    params(("id" = String, Path, description = "id of the resource")),
     request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
     responses((status = 200, description = "success", body = Object)),
     security(("bearer" = ["admin", "operator", "approver"]))

@@ -141,7 +141,7 @@ async fn list_my_cases(
     get,
     path = "/v1/tenant/cases/{id}",
     tag = "tenant portal",
-    params(("id" = String, Path, description = "id id")),
+    params(("id" = String, Path, description = "id of the resource")),
     responses((status = 200, description = "success", body = Object)),
     security(("bearer" = ["tenant"]))
 )]
@@ -155,14 +155,16 @@ async fn get_my_case(
 }
 
 /// Body of `POST /v1/tenant/cases/{id}/plan`: a structured remediation plan.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"removed": "the flagged posts", "moderation_changes": "keyword filter and two more moderators", "complete_by": "2026-12-31T00:00:00Z"}))]
 pub struct PlanRequest {
     /// What content was removed.
     removed: String,
     /// What changes to moderation the tenant makes.
     moderation_changes: String,
     /// By when the changes are complete.
+    #[schema(value_type = String, format = DateTime)]
     complete_by: Timestamp,
 }
 
@@ -179,8 +181,8 @@ impl TryFrom<PlanRequest> for PlanDetails {
     post,
     path = "/v1/tenant/cases/{id}/plan",
     tag = "tenant portal",
-    params(("id" = String, Path, description = "id id")),
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    params(("id" = String, Path, description = "id of the resource")),
+    request_body(content = PlanRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
     responses((status = 200, description = "success", body = Object)),
     security(("bearer" = ["tenant"]))
 )]
@@ -206,8 +208,9 @@ async fn submit_remediation_plan(
 }
 
 /// Body of `POST /v1/tenant/cases/{id}/appeal`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"text": "These posts quote a film script."}))]
 pub struct AppealRequest {
     text: String,
 }
@@ -216,8 +219,8 @@ pub struct AppealRequest {
     post,
     path = "/v1/tenant/cases/{id}/appeal",
     tag = "tenant portal",
-    params(("id" = String, Path, description = "id id")),
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    params(("id" = String, Path, description = "id of the resource")),
+    request_body(content = AppealRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
     responses((status = 200, description = "success", body = Object)),
     security(("bearer" = ["tenant"]))
 )]

@@ -25,8 +25,9 @@ pub fn routes(e: &mut super::routes::Endpoints) {
 pub const MAX_REPORT_URLS: usize = 20;
 
 /// Body of `POST /v1/reports`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"tenant": "parlor", "category": "violent-incitement", "urls": ["https://parlor.example/p/3"], "description": "armed march being organised"}))]
 pub struct ReportRequest {
     tenant: String,
     category: String,
@@ -109,7 +110,7 @@ async fn check_rate(state: &AppState, reporter: &str, now: Timestamp) -> Result<
     post,
     path = "/v1/reports",
     tag = "reports",
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    request_body(content = ReportRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
     responses((status = 202, description = "success", body = Object)),
     security(("bearer" = ["reporter"]))
 )]
@@ -274,7 +275,7 @@ async fn list_own_reports(
     get,
     path = "/v1/reports/{id}",
     tag = "reports",
-    params(("id" = String, Path, description = "id id")),
+    params(("id" = String, Path, description = "id of the resource")),
     responses((status = 200, description = "success", body = Object)),
     security(("bearer" = ["reporter"]))
 )]

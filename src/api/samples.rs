@@ -98,8 +98,9 @@ impl TryFrom<(PushContentRequest, usize)> for PushedBatch {
 }
 
 /// Body of `POST /v1/tenants/{id}/sample`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"urls": ["https://parlor.example/p/3"]}))]
 pub struct SampleNowRequest {
     #[serde(default)]
     urls: Vec<String>,
@@ -161,7 +162,7 @@ async fn push_content(
     path = "/v1/tenants/{tenant}/sample",
     tag = "sampling",
     params(("tenant" = String, Path, description = "tenant id")),
-    request_body(content = Option<Object>, content_type = "application/json", description = "optional JSON body"),
+    request_body(content = Option<SampleNowRequest>, content_type = "application/json", description = "optional JSON body"),
     responses((status = 200, description = "success", body = Object)),
     security(("bearer" = ["admin", "operator"]))
 )]
@@ -279,7 +280,7 @@ async fn get_prevalence(
     delete,
     path = "/v1/tenants/{tenant}/thresholds/{category}",
     tag = "sampling",
-    params(("tenant" = String, Path, description = "tenant id"), ("category" = String, Path, description = "category id")),
+    params(("tenant" = String, Path, description = "tenant id"), ("category" = String, Path, description = "policy category")),
     responses((status = 204, description = "done, no body")),
     security(("bearer" = ["admin", "operator"]))
 )]

@@ -12,8 +12,9 @@ use crate::policy::{LoadError, Verdict};
 pub const MAX_TEXTS_PER_REQUEST: usize = 1000;
 
 /// Body of `POST /v1/score`: exactly one of `text` or `texts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"text": "we meet at noon"}))]
 pub struct ScoreRequest {
     text: Option<String>,
     texts: Option<Vec<String>>,
@@ -73,7 +74,7 @@ fn score_one(engine: &crate::policy::Engine, text: &str) -> Verdict {
     post,
     path = "/v1/score",
     tag = "policy",
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    request_body(content = ScoreRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
     responses((status = 200, description = "success", body = Object)),
     security(("bearer" = ["admin", "operator", "service"]))
 )]

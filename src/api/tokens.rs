@@ -19,8 +19,9 @@ pub fn routes(e: &mut super::routes::Endpoints) {
 }
 
 /// Body of `POST /v1/tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "tenant:parlor", "name": "parlor-dashboard"}))]
 pub struct CreateTokenRequest {
     role: String,
     name: String,
@@ -40,7 +41,7 @@ impl From<TokenError> for ApiError {
     post,
     path = "/v1/tokens",
     tag = "tokens",
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    request_body(content = CreateTokenRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
     responses((status = 201, description = "success", body = Object)),
     security(("bearer" = ["admin"]))
 )]
@@ -105,7 +106,7 @@ async fn get_own_token(caller: Caller) -> HttpResponse {
     delete,
     path = "/v1/tokens/{id}",
     tag = "tokens",
-    params(("id" = String, Path, description = "id id")),
+    params(("id" = String, Path, description = "id of the resource")),
     responses((status = 200, description = "success", body = Object)),
     security(("bearer" = ["admin"]))
 )]

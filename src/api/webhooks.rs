@@ -181,7 +181,7 @@ async fn list_webhooks(
     get,
     path = "/v1/webhooks/{id}",
     tag = "webhooks",
-    params(("id" = String, Path, description = "id id")),
+    params(("id" = String, Path, description = "id of the resource")),
     responses((status = 200, description = "success", body = Object)),
     security(("bearer" = ["admin", "operator"]))
 )]
@@ -198,7 +198,7 @@ async fn get_webhook(
     patch,
     path = "/v1/webhooks/{id}",
     tag = "webhooks",
-    params(("id" = String, Path, description = "id id")),
+    params(("id" = String, Path, description = "id of the resource")),
     request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
     responses((status = 200, description = "success", body = Object)),
     security(("bearer" = ["admin", "operator"]))
@@ -218,7 +218,7 @@ async fn update_webhook(
     delete,
     path = "/v1/webhooks/{id}",
     tag = "webhooks",
-    params(("id" = String, Path, description = "id id")),
+    params(("id" = String, Path, description = "id of the resource")),
     responses((status = 204, description = "done, no body")),
     security(("bearer" = ["admin", "operator"]))
 )]
@@ -235,7 +235,7 @@ async fn delete_webhook(
     post,
     path = "/v1/webhooks/{id}/rotate",
     tag = "webhooks",
-    params(("id" = String, Path, description = "id id")),
+    params(("id" = String, Path, description = "id of the resource")),
     responses((status = 200, description = "success", body = Object)),
     security(("bearer" = ["admin", "operator"]))
 )]
@@ -259,7 +259,7 @@ struct TestMessageResponse {
     post,
     path = "/v1/webhooks/{id}/test",
     tag = "webhooks",
-    params(("id" = String, Path, description = "id id")),
+    params(("id" = String, Path, description = "id of the resource")),
     responses((status = 202, description = "success", body = Object)),
     security(("bearer" = ["admin", "operator"]))
 )]
@@ -362,7 +362,7 @@ async fn list_deliveries(
     get,
     path = "/v1/deliveries/{id}",
     tag = "webhooks",
-    params(("id" = String, Path, description = "id id")),
+    params(("id" = String, Path, description = "id of the resource")),
     responses((status = 200, description = "success", body = Object)),
     security(("bearer" = ["admin", "operator"]))
 )]
@@ -379,7 +379,7 @@ async fn get_delivery(
     post,
     path = "/v1/deliveries/{id}/replay",
     tag = "webhooks",
-    params(("id" = String, Path, description = "id id")),
+    params(("id" = String, Path, description = "id of the resource")),
     responses((status = 202, description = "success", body = Object)),
     security(("bearer" = ["admin", "operator"]))
 )]
@@ -498,7 +498,7 @@ impl From<ReceiptResult> for ReceiptResponse {
     post,
     path = "/v1/actions/{key}/receipt",
     tag = "webhooks",
-    params(("key" = String, Path, description = "key id")),
+    params(("key" = String, Path, description = "the action's idempotency key (from the webhook)")),
     request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
     responses((status = 200, description = "success", body = Object)),
     security(("bearer" = ["admin", "service"]))
