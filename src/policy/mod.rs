@@ -10,6 +10,7 @@ pub mod eval;
 pub mod features;
 #[cfg(test)]
 mod golden;
+pub mod labels;
 pub mod ladder;
 pub mod load;
 pub mod metrics;
