@@ -401,10 +401,42 @@ async fn a_case_through_notice_deadline_and_suspension_gives_the_tenant_its_stat
         .unwrap();
     assert_eq!(r.text().await.unwrap(), csv);
 
-    // A window before anything happened counts nothing.
-    let (_, empty) = app
+    // The command line reads the same store (the service stopped) and
+    // prints the same counts.
+    let (_, before) = app
         .get("/v1/reports/transparency?from=2020-01-01&to=2020-02-01")
         .await;
+    let dir = app.stop().await;
+    let store = dir.path().join("store");
+    let report = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_aupd"))
+            .args(["report", "transparency"])
+            .args(args)
+            .envs(common::store_env(&store))
+            .env_remove("AUPD_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let (from, to) = (from.to_string(), to.to_string());
+    let out = report(&["--from", &from, "--to", &to]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed, counts);
+    let out = report(&["--from", &from, "--to", &to, "--format", "csv"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), csv);
+    let out = report(&["--from", "soon", "--to", &to]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "`from` must be a date (YYYY-MM-DD) or an RFC 3339 timestamp, not `soon`"
+    );
+
+    // A window before anything happened counts nothing.
+    let empty = before;
     assert_eq!(empty["actions"]["total"], 0);
     assert_eq!(empty["median_seconds_notice_to_action"], Value::Null);
 }
