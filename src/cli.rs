@@ -40,6 +40,10 @@ pub enum Command {
     /// Check the audit log (opens the store: stop the service first).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Reports for regulators (opens the store: stop the service first,
+    /// or use `GET /v1/reports/transparency`).
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Check the settings.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -119,6 +123,25 @@ pub enum AuditCommand {
         /// have this hash, which catches a log changed and re-hashed since.
         #[arg(long, value_name = "HASH@SEQ")]
         expect_head: Option<crate::store::audit::ChainHead>,
+    },
+}
+
+/// `aupd report …`
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Transparency counts (DSA Art. 15 and 24) over `[from, to)`: notices,
+    /// actions by type and ground, automation, median time from notice to
+    /// action, appeals, reinstatements.
+    Transparency {
+        /// First instant counted: `YYYY-MM-DD` (midnight UTC) or RFC 3339.
+        #[arg(long)]
+        from: String,
+        /// First instant no longer counted.
+        #[arg(long)]
+        to: String,
+        /// `json` or `csv`.
+        #[arg(long, default_value = "json", value_parser = ["json", "csv"])]
+        format: String,
     },
 }
 
@@ -347,6 +370,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Audit(AuditCommand::Verify { expect_head }) => {
             audit_verify(&settings, expect_head.as_ref())
         }
+        Command::Report(ReportCommand::Transparency { from, to, format }) => {
+            report_transparency(&settings, &from, &to, &format)
+        }
         Command::Score(args) => score(&args, &settings.policy.dir),
         Command::Bench(BenchCommand::Deadlines {
             cases,
@@ -572,6 +598,32 @@ fn audit_verify(
             Ok(1)
         }
     }
+}
+
+fn report_transparency(
+    settings: &Settings,
+    from: &str,
+    to: &str,
+    format: &str,
+) -> anyhow::Result<i32> {
+    use crate::domain::transparency::{count, to_csv, Window};
+    let window = match Window::parse(from, to) {
+        Ok(w) => w,
+        Err(message) => {
+            eprintln!("{message}");
+            return Ok(2);
+        }
+    };
+    let store = open_store(settings)?;
+    let cases = crate::store::cases::all(&*store).context("reading cases")?;
+    let reports = crate::store::reports::list(&*store).context("reading reports")?;
+    let report = count(window, &cases, &reports);
+    if format == "csv" {
+        print!("{}", to_csv(&report));
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(0)
 }
 
 fn policy_check(dir: &Path) -> i32 {

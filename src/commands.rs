@@ -95,6 +95,30 @@ impl CaseService {
         }
     }
 
+    /// The AUP clauses statements of reasons quote: the policy in force's,
+    /// or none with fixed ladders (tests, benchmarks).
+    pub fn clauses(&self) -> crate::domain::statement::PolicyClauses {
+        match &self.ladders {
+            LadderSource::Fixed(_) => Default::default(),
+            LadderSource::Policy(policy) => {
+                let engine = policy.current();
+                let p = engine.policy();
+                crate::domain::statement::PolicyClauses {
+                    version: p.version.clone(),
+                    clauses: p
+                        .categories
+                        .iter()
+                        .map(|c| crate::domain::statement::Clause {
+                            category: c.id.clone(),
+                            title: c.title.clone(),
+                            text: c.aup.clone(),
+                        })
+                        .collect(),
+                }
+            }
+        }
+    }
+
     /// Reads one case.
     pub async fn get(&self, id: &CaseId) -> anyhow::Result<Option<Case>> {
         let id = *id;
@@ -242,6 +266,7 @@ impl CaseService {
             }
             let now = self.clock.now();
             let mut transition = decide(case.as_ref(), actor, command, &self.ladders(), now)?;
+            crate::enforcement::statements::attach(&mut transition, actor, &self.clauses(), now);
             if let Some(reason) = &reason {
                 for e in &mut transition.events {
                     if e.reason.is_none() {

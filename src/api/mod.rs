@@ -14,8 +14,10 @@ mod portal;
 mod reports;
 mod samples;
 mod score;
+mod statements;
 mod tenants;
 mod tokens;
+mod transparency;
 mod webhooks;
 
 use std::sync::Arc;
@@ -75,6 +77,9 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .service(web::resource("/events").route(web::get().to(samples::list_events)))
                     .configure(tenants::routes)
                     .configure(cases::routes)
+                    .configure(statements::routes)
+                    // Before `reports`, whose `/reports/{id}` would take it.
+                    .configure(transparency::routes)
                     .configure(reports::routes)
                     .configure(portal::routes)
                     .configure(audit::routes)

@@ -7,8 +7,10 @@ pub mod limits;
 pub mod outbox;
 pub mod sample;
 pub mod source;
+pub mod statement;
 pub mod tenant;
 pub mod token;
+pub mod transparency;
 pub mod webhook;
 
 pub use case::*;

@@ -518,6 +518,7 @@ fn open(actor: &Actor, command: &Command, ladders: &Ladders, now: Timestamp) -> 
         paused_remaining: None,
         appeals: Vec::new(),
         participants: Vec::new(),
+        statements: Vec::new(),
         version: 0,
         created_at: now,
         updated_at: now,
