@@ -255,6 +255,46 @@ pub enum BenchCommand {
         #[arg(long)]
         cache_mb: Option<u64>,
     },
+    /// Prevalence from reviewers' labels on OLID as a stand-in tenant:
+    /// coverage and error of the label estimate and the corrected count
+    /// over repeated review draws, beside the model's own count.
+    ReviewPrevalence {
+        /// The shared data folder (with `olid2019/`).
+        #[arg(long, default_value = "../shared/data")]
+        data: PathBuf,
+        /// Items reviewed per draw.
+        #[arg(long, default_value_t = 300)]
+        reviewed: u64,
+        /// Draws.
+        #[arg(long, default_value_t = 200)]
+        repetitions: u64,
+        /// Policy directory (default: the configured one).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+    /// F1 on OLID's official test set of the policy trained without OLID,
+    /// then with 100, 300 and 1,000 reviewed OLID training tweets added.
+    ReviewLearning {
+        /// The shared data folder (with `olid2019/`).
+        #[arg(long, default_value = "../shared/data")]
+        data: PathBuf,
+        /// How many reviewed tweets to add, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "100,300,1000")]
+        reviewed: Vec<u64>,
+        /// Training weights of a reviewed label to try, one run each.
+        #[arg(long, value_delimiter = ',', default_values_t = [policy::train::DEFAULT_LABEL_WEIGHT])]
+        label_weight: Vec<f32>,
+        /// Seed of the first review draw.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Review draws per size (seeds `seed`, `seed + 1`, …); the figures
+        /// are their means.
+        #[arg(long, default_value_t = 5)]
+        draws: u64,
+        /// Policy directory (default: the configured one).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
     /// Kill `aupd serve` with SIGKILL under load, restart it, repeat; print
     /// lost and duplicated messages.
     SoakKill {
@@ -370,6 +410,32 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 .with_context(|| format!("finding {}", settings.policy.dir.display()))?;
             crate::delivery::soak::soak_kill(&exe, &policy, cycles, loaders.max(1))
         }
+        Command::Bench(BenchCommand::ReviewPrevalence {
+            data,
+            reviewed,
+            repetitions,
+            policy,
+        }) => crate::bench_review::review_prevalence(
+            &data,
+            policy.as_deref().unwrap_or(&settings.policy.dir),
+            reviewed,
+            repetitions,
+        ),
+        Command::Bench(BenchCommand::ReviewLearning {
+            data,
+            reviewed,
+            label_weight,
+            seed,
+            draws,
+            policy,
+        }) => crate::bench_review::review_learning(
+            &data,
+            policy.as_deref().unwrap_or(&settings.policy.dir),
+            &reviewed,
+            &label_weight,
+            seed,
+            draws,
+        ),
         Command::Bench(BenchCommand::Score {
             data,
             text,

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod bench_cluster;
 pub mod bench_enforcement;
 pub mod bench_memory;
+pub mod bench_review;
 pub mod bench_sampling;
 pub mod cli;
 pub mod clock;
