@@ -369,6 +369,7 @@ async fn prevalence_shows_the_label_estimate_and_the_corrected_count_beside_the_
     assert_eq!(before["sampled"], 8);
     assert_eq!(before["flagged"], 4);
     assert_eq!(before["reviewed"], 0);
+    assert_eq!(before["estimate"], "model");
     assert!(before["labelled"].is_null() && before["corrected"].is_null());
 
     // The reviewer finds one flagged item is not incitement after all.
@@ -505,5 +506,85 @@ async fn reviewers_see_no_tenant_routes_and_tenants_see_no_reviewers() {
     assert_eq!(
         (status, body["code"].as_str()),
         (400, Some("invalid_query"))
+    );
+}
+
+#[tokio::test]
+async fn a_policy_resting_on_labels_refuses_a_proposal_without_two_agreeing_reviewers() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    common::copy_dir(&common::shipped_policies(), &policies);
+    let file = policies.join("default.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = text.replacen(
+        "[category.case]\ntolerance = 0.005\n",
+        "[category.case]\nestimate = \"labelled\"\ntolerance = 0.005\n",
+        1,
+    );
+    assert!(text.contains("estimate = \"labelled\""));
+    std::fs::write(&file, text).unwrap();
+    let app = spawn_app_with(Options {
+        configure: Box::new(move |s| {
+            s.sampling.enabled = false;
+            s.sampling.intake_sample_rate = 1.0;
+            s.policy.dir = policies;
+        }),
+        ..Options::default()
+    })
+    .await;
+    app.create_tenant("parlor", "standard").await;
+    let items: Vec<Value> = (0..3).map(|i| json!({"text": violating(i)})).collect();
+    let (status, body) = app
+        .post("/v1/tenants/parlor/content", &json!({"items": items}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let case = common::eventually("a case opened from pushed evidence", || async {
+        let (_, cases) = app.get("/v1/cases?tenant=parlor").await;
+        let c = cases["cases"][0].clone();
+        c.is_object().then_some(c)
+    })
+    .await;
+    let id = case["id"].as_str().unwrap().to_string();
+    let act = |action: &'static str| {
+        let path = format!("/v1/cases/{id}/actions");
+        let app = &app;
+        async move {
+            app.post(
+                &path,
+                &json!({"action": action, "reason": "repeat offender"}),
+            )
+            .await
+        }
+    };
+    assert_eq!(act("escalate").await.0, 200);
+    let (status, body) = act("propose_suspension").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "no_labelled_evidence");
+    assert!(
+        body["message"].as_str().unwrap().contains(CATEGORY),
+        "{body}"
+    );
+    let (_, unchanged) = app.get(&format!("/v1/cases/{id}")).await;
+    assert_eq!(unchanged["state"], "escalated");
+
+    // One reviewer is not enough; two who agree are.
+    let ann = app.token("reviewer", "ann").await;
+    let bob = app.token("reviewer", "bob").await;
+    let item = next(&app, &ann, "tenant=parlor").await["item"]["item"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    label(&app, &ann, &item, json!({CATEGORY: "violates"})).await;
+    assert_eq!(act("propose_suspension").await.0, 409);
+    label(&app, &bob, &item, json!({CATEGORY: "violates"})).await;
+    let (status, body) = act("propose_suspension").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(prevalence(&app).await["estimate"], "labelled");
+    let proposed = app.events("case.suspension_proposed").await;
+    assert_eq!(proposed.len(), 1);
+    assert_eq!(proposed[0]["data"]["data"]["labelled_evidence"], 1);
+    assert_eq!(
+        proposed[0]["data"]["data"]["estimates"][CATEGORY],
+        "labelled"
     );
 }

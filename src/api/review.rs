@@ -477,6 +477,9 @@ pub struct PrevalenceWithLabels {
     /// The model's count and the case rule.
     #[serde(flatten)]
     pub model: crate::sampling::CategoryPrevalence,
+    /// Which figure the policy's rules rest on: `model`, `labelled` or
+    /// `corrected`.
+    pub estimate: crate::policy::Estimate,
     /// The label estimate, the corrected count and how many items people
     /// reviewed.
     #[serde(flatten)]
@@ -492,6 +495,16 @@ pub async fn with_labels(
     let store: SharedStore = state.sampling.store().clone();
     let names: Vec<String> = model.iter().map(|c| c.category.clone()).collect();
     let t = tenant.clone();
+    let engine = state.policy.current();
+    let estimate = |category: &str| {
+        engine
+            .policy()
+            .categories
+            .iter()
+            .find(|c| c.id == category)
+            .map(|c| c.case.estimate)
+            .unwrap_or_default()
+    };
     let mut figures = blocking("review figures", move || {
         review::figures(&store, &t, &names)
     })
@@ -500,7 +513,11 @@ pub async fn with_labels(
         .into_iter()
         .map(|m| {
             let review = figures.remove(&m.category).unwrap_or_default();
-            PrevalenceWithLabels { model: m, review }
+            PrevalenceWithLabels {
+                estimate: estimate(&m.category),
+                model: m,
+                review,
+            }
         })
         .collect())
 }

@@ -389,6 +389,23 @@ pub fn figures(
         .collect())
 }
 
+/// Items of `tenant` that two agreeing reviewers say violate at least one
+/// of `categories`: the labelled evidence a suspension proposal states.
+pub fn labelled_evidence(
+    store: &dyn Store,
+    tenant: &TenantId,
+    categories: &[String],
+) -> crate::store::Result<u64> {
+    let mut by_item: HashMap<SampleId, Vec<Label>> = HashMap::new();
+    for l in reviews::labels(store, tenant)? {
+        by_item.entry(l.sample).or_default().push(l);
+    }
+    Ok(by_item
+        .values()
+        .filter(|labels| categories.iter().any(|c| is_evidence(labels, c)))
+        .count() as u64)
+}
+
 /// How far one reviewer agrees with the others in one category.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Agreement {
