@@ -40,6 +40,9 @@ pub enum Command {
     /// Check the audit log (opens the store: stop the service first).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Reviewers' labels (opens the store: stop the service first).
+    #[command(subcommand)]
+    Review(ReviewCommand),
     /// Check the settings.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -119,6 +122,17 @@ pub enum AuditCommand {
         /// have this hash, which catches a log changed and re-hashed since.
         #[arg(long, value_name = "HASH@SEQ")]
         expect_head: Option<crate::store::audit::ChainHead>,
+    },
+}
+
+/// `aupd review …`
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Print a tenant's labels as CSV for `aupd policy train --labels`.
+    Export {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
     },
 }
 
@@ -344,6 +358,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Token(cmd) => token(cmd, &settings),
         Command::Config(_) => Ok(0),
         Command::Migrate => migrate(&settings),
+        Command::Review(ReviewCommand::Export { tenant }) => review_export(&settings, &tenant),
         Command::Audit(AuditCommand::Verify { expect_head }) => {
             audit_verify(&settings, expect_head.as_ref())
         }
@@ -572,6 +587,21 @@ fn audit_verify(
             Ok(1)
         }
     }
+}
+
+fn review_export(settings: &Settings, tenant: &str) -> anyhow::Result<i32> {
+    let Ok(tenant) = crate::domain::TenantId::try_from(tenant) else {
+        eprintln!("{tenant:?} is not a tenant id");
+        return Ok(2);
+    };
+    let store = open_store(settings)?;
+    if crate::store::tenants::get(&store, &tenant)?.is_none() {
+        eprintln!("no tenant {}", tenant.as_str());
+        return Ok(1);
+    }
+    let rows = crate::review::export::export(&store, &tenant, std::io::stdout().lock())?;
+    eprintln!("{rows} labelled rows of {}", tenant.as_str());
+    Ok(0)
 }
 
 fn policy_check(dir: &Path) -> i32 {

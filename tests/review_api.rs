@@ -588,3 +588,46 @@ async fn a_policy_resting_on_labels_refuses_a_proposal_without_two_agreeing_revi
         "labelled"
     );
 }
+
+#[tokio::test]
+async fn the_export_holds_the_agreed_answer_once_in_the_format_training_reads() {
+    let app = app(1, 1).await;
+    let ann = app.token("reviewer", "ann").await;
+    let bob = app.token("reviewer", "bob").await;
+    let mut ids = Vec::new();
+    loop {
+        let item = next(&app, &ann, "tenant=parlor").await["item"].clone();
+        if item.is_null() {
+            break;
+        }
+        let id = item["item"].as_str().unwrap().to_string();
+        label(&app, &ann, &id, json!({CATEGORY: truth(&item)})).await;
+        ids.push((id, truth(&item)));
+    }
+    // Bob disagrees on the violating item: it is exported as unsure.
+    let (bad, _) = ids.iter().find(|(_, t)| *t == "violates").unwrap().clone();
+    label(&app, &bob, &bad, json!({CATEGORY: "does_not"})).await;
+    let dir = app.stop().await;
+    let store = common::open_test_store(&dir.path().join("store"));
+    let tenant = aupd::domain::TenantId::try_from("parlor").unwrap();
+    let mut out = Vec::new();
+    let rows = aupd::review::export::export(&store, &tenant, &mut out).unwrap();
+    assert_eq!(rows, 2);
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert!(
+        text.starts_with("sample_id,tenant,category,label,origin,text\n"),
+        "{text}"
+    );
+    let file =
+        aupd::policy::labels::parse_labels(&out, std::path::Path::new("labels.csv")).unwrap();
+    assert_eq!(file.rows.len(), 2);
+    let answers: Vec<String> = file
+        .rows
+        .iter()
+        .map(|r| format!("{:?}", r.answer))
+        .collect();
+    assert!(answers.contains(&"Unsure".to_string()), "{answers:?}");
+    assert!(answers.contains(&"DoesNot".to_string()), "{answers:?}");
+    assert!(file.rows.iter().all(|r| r.category == CATEGORY));
+    assert!(file.rows.iter().any(|r| r.text.contains("picnic")));
+}

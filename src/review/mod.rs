@@ -27,6 +27,8 @@
 //! category when at least two distinct reviewers said it violates and they
 //! are the majority.
 
+pub mod export;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
