@@ -580,6 +580,33 @@ async fn a_policy_resting_on_labels_refuses_a_proposal_without_two_agreeing_revi
     let (status, body) = act("propose_suspension").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(prevalence(&app).await["estimate"], "labelled");
+    // The tenant's evidence package says what the rule rests on and how
+    // many items people reviewed, never who.
+    let dashboard = app.token("tenant:parlor", "parlor dashboard").await;
+    let (status, view) = app
+        .call_as(
+            &dashboard,
+            Method::GET,
+            &format!("/v1/tenant/cases/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    let rule = view["policy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["category"] == CATEGORY)
+        .unwrap()
+        .clone();
+    assert_eq!(rule["estimate"], "labelled");
+    assert_eq!(rule["reviewed_items"], 1);
+    assert_eq!(rule["labelled_evidence"], 1);
+    let text = view.to_string();
+    assert!(
+        !text.contains("\"ann\"") && !text.contains("\"bob\""),
+        "{text}"
+    );
     let proposed = app.events("case.suspension_proposed").await;
     assert_eq!(proposed.len(), 1);
     assert_eq!(proposed[0]["data"]["data"]["labelled_evidence"], 1);

@@ -408,6 +408,27 @@ pub fn labelled_evidence(
         .count() as u64)
 }
 
+/// How many items of `tenant` people labelled in `category`, and how many
+/// of them two agreeing reviewers say violate it. Reads labels only (no
+/// draw), for the tenant's own view of its evidence.
+pub fn review_counts(
+    store: &dyn Store,
+    tenant: &TenantId,
+    category: &str,
+) -> crate::store::Result<(u64, u64)> {
+    let mut by_item: HashMap<SampleId, Vec<Label>> = HashMap::new();
+    for l in reviews::labels(store, tenant)? {
+        if l.category == category {
+            by_item.entry(l.sample).or_default().push(l);
+        }
+    }
+    let evidence = by_item
+        .values()
+        .filter(|labels| is_evidence(labels, category))
+        .count() as u64;
+    Ok((by_item.len() as u64, evidence))
+}
+
 /// How far one reviewer agrees with the others in one category.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Agreement {
