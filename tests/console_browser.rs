@@ -882,3 +882,30 @@ async fn a_reviewer_shows_the_text_and_labels_an_item_with_one_key_each() {
     b.screenshot("review").await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn an_operator_marks_a_wrong_flag_from_the_evidence_as_a_feedback_label() {
+    if !enabled() {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let app = seeded_app().await;
+    let case = case_from_content(&app, "forum", vec![violating(0)]).await;
+    let id = case["id"].as_str().unwrap().to_string();
+    let olga = app.token("operator", "olga").await;
+    let b = Browser::start().await;
+    b.sign_in(&app, &olga).await;
+    b.open_case(&app, &id).await;
+    let button = b.wait_for("#evidence button.feedback").await;
+    assert_eq!(button.text().await.unwrap(), "Wrong flag");
+    button.click().await.unwrap();
+    b.wait_for_text("#evidence", "Recorded: not a violation")
+        .await;
+    let (_, body) = app.get("/v1/review/labels?tenant=forum").await;
+    let labels = body["labels"].as_array().unwrap();
+    assert_eq!(labels.len(), 1, "{body}");
+    assert_eq!(labels[0]["origin"], "feedback");
+    assert_eq!(labels[0]["answer"], "does_not");
+    assert_eq!(labels[0]["reviewer"], "olga");
+    b.stop().await;
+}

@@ -574,6 +574,7 @@ async function loadEvidence(c, target, fresh) {
           el('span', { class: 'detectors' }, [...new Set(spans.map((x) => x.detector))].join(', ') || 'none recorded'),
           ' · found ', time(f.found_at)));
         li.append(evidenceText(f.excerpt || '', spans));
+        li.append(feedbackButtons(c.tenant, f.sample, ev.category, true));
       } else if (!readError) {
         li.append(notice('The finding is no longer in the tenant\'s recent findings.'));
       }
@@ -587,6 +588,7 @@ async function loadEvidence(c, target, fresh) {
       if (s) {
         li.append(el('p', { class: 'muted' }, 'Fetched for the report ', time(s.fetched_at)));
         li.append(evidenceText(s.excerpt || '', (s.verdict.evidence || []).filter((x) => !x.category || x.category === ev.category)));
+        li.append(feedbackButtons(c.tenant, s.id, ev.category, (s.verdict.flagged || []).some((x) => x.category === ev.category)));
       } else if (ev.url && samples.find((x) => x.url === ev.url && x.status === 'gone')) {
         li.append(notice(`The content is gone (the URL answered ${samples.find((x) => x.url === ev.url).http_status}).`));
       }
@@ -1032,4 +1034,27 @@ function agreementTable(rows) {
         el('td', {}, String(r.compared)),
         el('td', {}, String(r.agreed)),
         el('td', {}, r.rate === null ? '—' : pct(r.rate)))))));
+}
+
+/**
+ * Feedback on a verdict from the evidence: a wrong flag or a miss is a
+ * label like any other (origin `feedback`), for operators and admins.
+ */
+function feedbackButtons(tenant, sample, category, flagged) {
+  if (!['operator', 'admin'].includes(me.role)) return null;
+  const out = el('span', { class: 'muted', role: 'status' });
+  const answer = flagged ? 'does_not' : 'violates';
+  const button = el('button', { type: 'button', class: 'feedback', id: `fb-${sample}-${category}` },
+    flagged ? 'Wrong flag' : 'Missed');
+  button.addEventListener('click', async () => {
+    try {
+      await api('POST', `/v1/review/${seg(sample)}/label?tenant=${seg(tenant)}`,
+        { labels: { [category]: answer }, origin: 'feedback' });
+      out.textContent = flagged ? ' Recorded: not a violation of this category.' : ' Recorded: a violation the model missed.';
+      button.disabled = true;
+    } catch (e) {
+      out.replaceChildren(problem(e));
+    }
+  });
+  return el('div', { class: 'evidence-controls' }, button, out);
 }
