@@ -44,6 +44,9 @@ pub enum Command {
     /// or use `GET /v1/reports/transparency`).
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Reviewers' labels (opens the store: stop the service first).
+    #[command(subcommand)]
+    Review(ReviewCommand),
     /// Check the settings.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -142,6 +145,17 @@ pub enum ReportCommand {
         /// `json` or `csv`.
         #[arg(long, default_value = "json", value_parser = ["json", "csv"])]
         format: String,
+    },
+}
+
+/// `aupd review …`
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Print a tenant's labels as CSV for `aupd policy train --labels`.
+    Export {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
     },
 }
 
@@ -367,6 +381,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Token(cmd) => token(cmd, &settings),
         Command::Config(_) => Ok(0),
         Command::Migrate => migrate(&settings),
+        Command::Review(ReviewCommand::Export { tenant }) => review_export(&settings, &tenant),
         Command::Audit(AuditCommand::Verify { expect_head }) => {
             audit_verify(&settings, expect_head.as_ref())
         }
@@ -623,6 +638,21 @@ fn report_transparency(
     } else {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
+    Ok(0)
+}
+
+fn review_export(settings: &Settings, tenant: &str) -> anyhow::Result<i32> {
+    let Ok(tenant) = crate::domain::TenantId::try_from(tenant) else {
+        eprintln!("{tenant:?} is not a tenant id");
+        return Ok(2);
+    };
+    let store = open_store(settings)?;
+    if crate::store::tenants::get(&store, &tenant)?.is_none() {
+        eprintln!("no tenant {}", tenant.as_str());
+        return Ok(1);
+    }
+    let rows = crate::review::export::export(&store, &tenant, std::io::stdout().lock())?;
+    eprintln!("{rows} labelled rows of {}", tenant.as_str());
     Ok(0)
 }
 

@@ -22,6 +22,7 @@ pub mod enforcement;
 pub mod metrics;
 pub mod policy;
 pub mod readiness;
+pub mod review;
 pub mod sampling;
 pub mod store;
 pub mod telemetry;

@@ -12,6 +12,7 @@ mod health;
 pub mod observe;
 mod portal;
 mod reports;
+mod review;
 mod samples;
 mod score;
 mod statements;
@@ -85,6 +86,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .configure(audit::routes)
                     .configure(tokens::routes)
                     .configure(samples::routes)
+                    .configure(review::routes)
                     .configure(webhooks::routes),
             )
             .default_service(web::to(not_found));

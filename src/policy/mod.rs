@@ -21,7 +21,7 @@ pub mod train;
 
 pub use engine::{Engine, Evidence, Flag, Verdict};
 pub use ladder::{LadderError, Ladders};
-pub use load::{load_dir, Policy, PolicyError, PolicyErrors};
+pub use load::{load_dir, Estimate, Policy, PolicyError, PolicyErrors};
 
 use std::path::Path;
 
