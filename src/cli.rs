@@ -40,6 +40,13 @@ pub enum Command {
     /// Check the audit log (opens the store: stop the service first).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Reports for regulators (opens the store: stop the service first,
+    /// or use `GET /v1/reports/transparency`).
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Reviewers' labels (opens the store: stop the service first).
+    #[command(subcommand)]
+    Review(ReviewCommand),
     /// Check the settings.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -119,6 +126,36 @@ pub enum AuditCommand {
         /// have this hash, which catches a log changed and re-hashed since.
         #[arg(long, value_name = "HASH@SEQ")]
         expect_head: Option<crate::store::audit::ChainHead>,
+    },
+}
+
+/// `aupd report …`
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Transparency counts (DSA Art. 15 and 24) over `[from, to)`: notices,
+    /// actions by type and ground, automation, median time from notice to
+    /// action, appeals, reinstatements.
+    Transparency {
+        /// First instant counted: `YYYY-MM-DD` (midnight UTC) or RFC 3339.
+        #[arg(long)]
+        from: String,
+        /// First instant no longer counted.
+        #[arg(long)]
+        to: String,
+        /// `json` or `csv`.
+        #[arg(long, default_value = "json", value_parser = ["json", "csv"])]
+        format: String,
+    },
+}
+
+/// `aupd review …`
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Print a tenant's labels as CSV for `aupd policy train --labels`.
+    Export {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
     },
 }
 
@@ -255,6 +292,46 @@ pub enum BenchCommand {
         #[arg(long)]
         cache_mb: Option<u64>,
     },
+    /// Prevalence from reviewers' labels on OLID as a stand-in tenant:
+    /// coverage and error of the label estimate and the corrected count
+    /// over repeated review draws, beside the model's own count.
+    ReviewPrevalence {
+        /// The shared data folder (with `olid2019/`).
+        #[arg(long, default_value = "../shared/data")]
+        data: PathBuf,
+        /// Items reviewed per draw.
+        #[arg(long, default_value_t = 300)]
+        reviewed: u64,
+        /// Draws.
+        #[arg(long, default_value_t = 200)]
+        repetitions: u64,
+        /// Policy directory (default: the configured one).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+    /// F1 on OLID's official test set of the policy trained without OLID,
+    /// then with 100, 300 and 1,000 reviewed OLID training tweets added.
+    ReviewLearning {
+        /// The shared data folder (with `olid2019/`).
+        #[arg(long, default_value = "../shared/data")]
+        data: PathBuf,
+        /// How many reviewed tweets to add, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "100,300,1000")]
+        reviewed: Vec<u64>,
+        /// Training weights of a reviewed label to try, one run each.
+        #[arg(long, value_delimiter = ',', default_values_t = [policy::train::DEFAULT_LABEL_WEIGHT])]
+        label_weight: Vec<f32>,
+        /// Seed of the first review draw.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Review draws per size (seeds `seed`, `seed + 1`, …); the figures
+        /// are their means.
+        #[arg(long, default_value_t = 5)]
+        draws: u64,
+        /// Policy directory (default: the configured one).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
     /// Kill `aupd serve` with SIGKILL under load, restart it, repeat; print
     /// lost and duplicated messages.
     SoakKill {
@@ -304,8 +381,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Token(cmd) => token(cmd, &settings),
         Command::Config(_) => Ok(0),
         Command::Migrate => migrate(&settings),
+        Command::Review(ReviewCommand::Export { tenant }) => review_export(&settings, &tenant),
         Command::Audit(AuditCommand::Verify { expect_head }) => {
             audit_verify(&settings, expect_head.as_ref())
+        }
+        Command::Report(ReportCommand::Transparency { from, to, format }) => {
+            report_transparency(&settings, &from, &to, &format)
         }
         Command::Score(args) => score(&args, &settings.policy.dir),
         Command::Bench(BenchCommand::Deadlines {
@@ -370,6 +451,32 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 .with_context(|| format!("finding {}", settings.policy.dir.display()))?;
             crate::delivery::soak::soak_kill(&exe, &policy, cycles, loaders.max(1))
         }
+        Command::Bench(BenchCommand::ReviewPrevalence {
+            data,
+            reviewed,
+            repetitions,
+            policy,
+        }) => crate::bench_review::review_prevalence(
+            &data,
+            policy.as_deref().unwrap_or(&settings.policy.dir),
+            reviewed,
+            repetitions,
+        ),
+        Command::Bench(BenchCommand::ReviewLearning {
+            data,
+            reviewed,
+            label_weight,
+            seed,
+            draws,
+            policy,
+        }) => crate::bench_review::review_learning(
+            &data,
+            policy.as_deref().unwrap_or(&settings.policy.dir),
+            &reviewed,
+            &label_weight,
+            seed,
+            draws,
+        ),
         Command::Bench(BenchCommand::Score {
             data,
             text,
@@ -506,6 +613,47 @@ fn audit_verify(
             Ok(1)
         }
     }
+}
+
+fn report_transparency(
+    settings: &Settings,
+    from: &str,
+    to: &str,
+    format: &str,
+) -> anyhow::Result<i32> {
+    use crate::domain::transparency::{count, to_csv, Window};
+    let window = match Window::parse(from, to) {
+        Ok(w) => w,
+        Err(message) => {
+            eprintln!("{message}");
+            return Ok(2);
+        }
+    };
+    let store = open_store(settings)?;
+    let cases = crate::store::cases::all(&*store).context("reading cases")?;
+    let reports = crate::store::reports::list(&*store).context("reading reports")?;
+    let report = count(window, &cases, &reports);
+    if format == "csv" {
+        print!("{}", to_csv(&report));
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(0)
+}
+
+fn review_export(settings: &Settings, tenant: &str) -> anyhow::Result<i32> {
+    let Ok(tenant) = crate::domain::TenantId::try_from(tenant) else {
+        eprintln!("{tenant:?} is not a tenant id");
+        return Ok(2);
+    };
+    let store = open_store(settings)?;
+    if crate::store::tenants::get(&store, &tenant)?.is_none() {
+        eprintln!("no tenant {}", tenant.as_str());
+        return Ok(1);
+    }
+    let rows = crate::review::export::export(&store, &tenant, std::io::stdout().lock())?;
+    eprintln!("{rows} labelled rows of {}", tenant.as_str());
+    Ok(0)
 }
 
 fn policy_check(dir: &Path) -> i32 {

@@ -95,6 +95,30 @@ impl CaseService {
         }
     }
 
+    /// The AUP clauses statements of reasons quote: the policy in force's,
+    /// or none with fixed ladders (tests, benchmarks).
+    pub fn clauses(&self) -> crate::domain::statement::PolicyClauses {
+        match &self.ladders {
+            LadderSource::Fixed(_) => Default::default(),
+            LadderSource::Policy(policy) => {
+                let engine = policy.current();
+                let p = engine.policy();
+                crate::domain::statement::PolicyClauses {
+                    version: p.version.clone(),
+                    clauses: p
+                        .categories
+                        .iter()
+                        .map(|c| crate::domain::statement::Clause {
+                            category: c.id.clone(),
+                            title: c.title.clone(),
+                            text: c.aup.clone(),
+                        })
+                        .collect(),
+                }
+            }
+        }
+    }
+
     /// Reads one case.
     pub async fn get(&self, id: &CaseId) -> anyhow::Result<Option<Case>> {
         let id = *id;
@@ -242,6 +266,8 @@ impl CaseService {
             }
             let now = self.clock.now();
             let mut transition = decide(case.as_ref(), actor, command, &self.ladders(), now)?;
+            self.state_labelled_evidence(&mut transition, command)?;
+            crate::enforcement::statements::attach(&mut transition, actor, &self.clauses(), now);
             if let Some(reason) = &reason {
                 for e in &mut transition.events {
                     if e.reason.is_none() {
@@ -267,6 +293,63 @@ impl CaseService {
         Err(CommandError::Store(anyhow::anyhow!(
             "the case kept changing under this command; try again"
         )))
+    }
+
+    /// A suspension proposal states how many items reviewers agree violate
+    /// the case's categories, and which estimate the policy rests them on.
+    /// An operator may not propose when the policy asks for labels and no
+    /// item has two agreeing reviewers; the ladder's own proposal (a missed
+    /// deadline) goes ahead and states the count for the approvers.
+    fn state_labelled_evidence(
+        &self,
+        transition: &mut Transition,
+        command: &Command,
+    ) -> Result<(), CommandError> {
+        let Some(event) = transition
+            .events
+            .iter_mut()
+            .find(|e| e.kind == "suspension_proposed")
+        else {
+            return Ok(());
+        };
+        let case = &transition.case;
+        let estimates: Vec<(String, crate::policy::Estimate)> = match &self.ladders {
+            LadderSource::Policy(policy) => policy
+                .current()
+                .policy()
+                .categories
+                .iter()
+                .filter(|c| case.categories.contains(&c.id))
+                .map(|c| (c.id.clone(), c.case.estimate))
+                .collect(),
+            LadderSource::Fixed(_) => Vec::new(),
+        };
+        let count = crate::review::labelled_evidence(&*self.store, &case.tenant, &case.categories)
+            .map_err(store_err)?;
+        let required: Vec<&str> = estimates
+            .iter()
+            .filter(|(_, e)| e.needs_labels())
+            .map(|(c, _)| c.as_str())
+            .collect();
+        if count == 0
+            && !required.is_empty()
+            && matches!(command, Command::ProposeSuspension { .. })
+        {
+            return Err(CommandError::Refused(DecisionError::NoLabelledEvidence(format!(
+                "the policy rests {} on reviewers' labels, and no item of this tenant has two reviewers agreeing it violates them",
+                required.join(", ")
+            ))));
+        }
+        if let serde_json::Value::Object(data) = &mut event.data {
+            data.insert("labelled_evidence".into(), serde_json::json!(count));
+            data.insert(
+                "estimates".into(),
+                serde_json::json!(estimates
+                    .into_iter()
+                    .collect::<std::collections::BTreeMap<_, _>>()),
+            );
+        }
+        Ok(())
     }
 
     /// Fires every deadline due by now, oldest first: each through the

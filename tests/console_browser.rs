@@ -791,3 +791,121 @@ async fn only_an_approver_who_took_no_part_decides_an_appeal_from_the_console() 
     b.screenshot_tall("appeal-denied", 2400).await;
     b.stop().await;
 }
+
+impl Browser {
+    /// Presses one key on whatever has the focus, as a reviewer would.
+    async fn press(&self, key: char) {
+        let keys = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key });
+        self.client.perform_actions(keys).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_reviewer_shows_the_text_and_labels_an_item_with_one_key_each() {
+    if !enabled() {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let app = seeded_app().await;
+    app.create_tenant("parlor", "standard").await;
+    let items =
+        json!({"items": [{"text": violating(0)}, {"text": "post: a lovely picnic at the lake"}]});
+    let (status, body) = app.post("/v1/tenants/parlor/content", &items).await;
+    assert_eq!(status, 200, "{body}");
+    let ann = app.token("reviewer", "ann").await;
+    let (_, next) = app
+        .call_as(
+            &ann,
+            reqwest::Method::GET,
+            "/v1/review/next?tenant=parlor",
+            None,
+        )
+        .await;
+    let first = next["item"]["item"].as_str().unwrap().to_string();
+
+    let b = Browser::start().await;
+    b.client
+        .goto(&format!("{}/console/", app.base))
+        .await
+        .unwrap();
+    b.wait_for("#token").await.send_keys(&ann).await.unwrap();
+    b.wait_for("form.signin button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("#r-pick").await;
+    assert_eq!(
+        b.js("return [...document.querySelectorAll('#nav li')].filter((li) => !li.hidden).map((li) => li.textContent)").await,
+        json!(["Review"]),
+        "a reviewer is offered the review screen only"
+    );
+    b.client
+        .goto(&format!("{}/console/#/review?tenant=parlor", app.base))
+        .await
+        .unwrap();
+    b.wait_for("#review-item .evidence-text").await;
+    let blurred =
+        "return document.querySelector('#review-item .evidence-text').classList.contains('blurred')";
+    assert_eq!(
+        b.js(blurred).await,
+        json!(true),
+        "text is blurred until shown"
+    );
+    b.js("document.activeElement && document.activeElement.blur()")
+        .await;
+    b.press('s').await;
+    assert_eq!(b.js(blurred).await, json!(false), "`s` shows the text");
+    b.press('v').await;
+    let labels = eventually("the label stored", || async {
+        let (_, body) = app.get("/v1/review/labels?tenant=parlor").await;
+        let labels = body["labels"].as_array().cloned().unwrap_or_default();
+        (!labels.is_empty()).then_some(labels)
+    })
+    .await;
+    assert_eq!(labels.len(), 1);
+    assert_eq!(labels[0]["item"], first);
+    assert_eq!(labels[0]["reviewer"], "ann");
+    assert_eq!(labels[0]["answer"], "violates");
+    assert_eq!(labels[0]["category"], "violent-incitement");
+    // The screen moves on to the next item and shows the agreement table.
+    b.wait_for_text("#agreement", "ann").await;
+    let shown = b.text("#review-item h2").await;
+    assert!(shown.starts_with("Item in band"), "{shown}");
+    assert_ne!(
+        b.js("return document.querySelector('#review-item').textContent")
+            .await,
+        json!(null)
+    );
+    b.screenshot("review").await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn an_operator_marks_a_wrong_flag_from_the_evidence_as_a_feedback_label() {
+    if !enabled() {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let app = seeded_app().await;
+    let case = case_from_content(&app, "forum", vec![violating(0)]).await;
+    let id = case["id"].as_str().unwrap().to_string();
+    let olga = app.token("operator", "olga").await;
+    let b = Browser::start().await;
+    b.sign_in(&app, &olga).await;
+    b.open_case(&app, &id).await;
+    let button = b.wait_for("#evidence button.feedback").await;
+    assert_eq!(button.text().await.unwrap(), "Wrong flag");
+    button.click().await.unwrap();
+    b.wait_for_text("#evidence", "Recorded: not a violation")
+        .await;
+    let (_, body) = app.get("/v1/review/labels?tenant=forum").await;
+    let labels = body["labels"].as_array().unwrap();
+    assert_eq!(labels.len(), 1, "{body}");
+    assert_eq!(labels[0]["origin"], "feedback");
+    assert_eq!(labels[0]["answer"], "does_not");
+    assert_eq!(labels[0]["reviewer"], "olga");
+    b.stop().await;
+}

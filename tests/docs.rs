@@ -86,6 +86,11 @@ fn the_readme_story_is_the_script_ci_runs_with_the_data_it_ships() {
         ci.contains("docs/examples/story.sh"),
         ".ci/run runs the story"
     );
+    assert!(readme.contains("bash docs/examples/review.sh"));
+    assert!(
+        ci.contains("docs/examples/review.sh"),
+        ".ci/run runs the review walkthrough"
+    );
     let script = std::fs::read_to_string(root().join("docs/examples/story.sh")).unwrap();
     assert!(script.contains("@docs/examples/posts.json"));
     let posts: serde_json::Value = serde_json::from_str(

@@ -95,7 +95,9 @@ impl Caller {
         let kind = match &self.role {
             Role::Admin | Role::Operator => ActorKind::Operator,
             Role::Approver => ActorKind::Approver,
-            Role::Reporter => ActorKind::Reporter,
+            // A reviewer reaches no enforcement command (its extractors
+            // refuse every case route); it acts as the least of the kinds.
+            Role::Reporter | Role::Reviewer => ActorKind::Reporter,
             Role::Tenant(_) => ActorKind::Tenant,
             Role::Service => ActorKind::Service,
         };
@@ -183,6 +185,9 @@ role_extractor!(
 role_extractor!(
     /// Employees filing reports.
     Reporter, "file or read reports", Role::Reporter);
+role_extractor!(
+    /// Who may label sampled items: reviewers, operators and admins.
+    Reviewer, "review sampled items", Role::Admin | Role::Operator | Role::Reviewer);
 role_extractor!(
     /// Provider systems: content intake and action receipts.
     Service, "act as a provider system", Role::Admin | Role::Service);

@@ -13,11 +13,14 @@ pub mod observe;
 pub mod openapi;
 mod portal;
 mod reports;
+mod review;
 pub mod routes;
 mod samples;
 mod score;
+mod statements;
 mod tenants;
 mod tokens;
+mod transparency;
 mod webhooks;
 
 use std::sync::Arc;

@@ -14,7 +14,10 @@ use actix_web::HttpResponse;
 use serde_json::{json, Value};
 use utoipa::OpenApi;
 
-use super::{audit, cases, health, portal, reports, samples, score, tenants, tokens, webhooks};
+use super::{
+    audit, cases, health, portal, reports, review, samples, score, statements, tenants, tokens,
+    transparency, webhooks,
+};
 
 /// The body of every error reply.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -48,6 +51,7 @@ pub struct ErrorResponse {
         (name = "tokens", description = "API tokens (admins)"),
         (name = "audit", description = "The hash-chained audit log"),
         (name = "policy", description = "Scoring and the policy in force"),
+        (name = "review", description = "Reviewers label sampled items; agreement (reviewers, operators)"),
         (name = "health", description = "Liveness, readiness, metrics (public)"),
     ),
     paths(
@@ -96,6 +100,14 @@ pub struct ErrorResponse {
         webhooks::replay_delivery,
         webhooks::submit_receipt,
         webhooks::list_alerts,
+        statements::list_case_statements,
+        statements::list_my_statements,
+        statements::get_my_statement,
+        transparency::get_transparency_report,
+        review::next_item,
+        review::label_item,
+        review::list_labels,
+        review::get_agreement,
         score::score_text,
         score::get_policy,
         score::reload_policy,

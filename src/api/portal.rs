@@ -36,7 +36,15 @@ fn tenant_view(state: &AppState, case: &Case, now: Timestamp) -> serde_json::Val
         .categories
         .iter()
         .filter_map(|id| engine.policy().categories.iter().find(|c| &c.id == id))
-        .map(|c| serde_json::json!({ "category": c.id, "title": c.title, "severity": c.severity, "aup": c.aup }))
+        .map(|c| {
+            // Which figure the rule rests on and how many items people
+            // reviewed; never who reviewed them.
+            let (reviewed, agreed) =
+                crate::review::review_counts(state.sampling.store(), &case.tenant, &c.id)
+                    .unwrap_or_default();
+            serde_json::json!({ "category": c.id, "title": c.title, "severity": c.severity, "aup": c.aup,
+                "estimate": c.case.estimate, "reviewed_items": reviewed, "labelled_evidence": agreed })
+        })
         .collect();
     let store = state.sampling.store();
     let mut evidence = Vec::new();

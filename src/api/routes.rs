@@ -82,11 +82,15 @@ pub fn all() -> Endpoints {
         .get("/v1/events", super::samples::list_events);
     super::tenants::routes(&mut e);
     super::cases::routes(&mut e);
+    super::statements::routes(&mut e);
+    // Before `reports`, whose `/v1/reports/{id}` would take it.
+    super::transparency::routes(&mut e);
     super::reports::routes(&mut e);
     super::portal::routes(&mut e);
     super::audit::routes(&mut e);
     super::tokens::routes(&mut e);
     super::samples::routes(&mut e);
     super::webhooks::routes(&mut e);
+    super::review::routes(&mut e);
     e
 }

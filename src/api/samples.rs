@@ -268,6 +268,7 @@ async fn get_prevalence(
 ) -> Result<HttpResponse, ApiError> {
     let id = tenant_path(&path)?;
     let categories = state.sampling.prevalence(&id).await?;
+    let categories = super::review::with_labels(&state, &id, categories).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "tenant": id,
         "window_secs": state.sampling.settings().window_secs,

@@ -12,7 +12,7 @@ const CASE_STATES = ['open', 'noticed', 'plan_submitted', 'verifying', 'escalate
   'suspension_ordered', 'suspended', 'reinstated', 'cured', 'dismissed'];
 const FINAL_STATES = new Set(['reinstated', 'cured', 'dismissed']);
 const SEVERITIES = ['critical', 'high', 'medium', 'low'];
-const CONSOLE_ROLES = new Set(['operator', 'approver', 'admin']);
+const CONSOLE_ROLES = new Set(['operator', 'approver', 'admin', 'reviewer']);
 
 /** Who is signed in: `{name, role}` from `GET /v1/tokens/self`. */
 let me = null;
@@ -121,6 +121,8 @@ function showChrome() {
     const here = location.hash.startsWith(a.getAttribute('href'))
       || (a.getAttribute('href') === '#/queue' && location.hash.startsWith('#/case/'));
     if (here) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    // A reviewer's token reaches the review routes only.
+    a.parentElement.hidden = signedIn && me.role === 'reviewer' && a.getAttribute('href') !== '#/review';
   }
 }
 
@@ -142,6 +144,7 @@ async function route() {
   if (view === 'case' && arg) return renderCase(decodeURIComponent(arg), fresh);
   if (view === 'tenants') return renderTenants(fresh);
   if (view === 'deliveries') return renderDeliveries(fresh);
+  if (view === 'review' || me.role === 'reviewer') return renderReview(fresh);
   return renderQueue(fresh);
 }
 
@@ -194,7 +197,8 @@ function renderSignIn() {
       me = who;
       input.value = '';
       announce(`Signed in as ${who.name}.`);
-      if (location.hash === '#/queue') route(); else location.hash = '#/queue';
+      const home = who.role === 'reviewer' ? '#/review' : '#/queue';
+      if (location.hash === home) route(); else location.hash = home;
     } catch (e) {
       out.append(problem(e));
     }
@@ -570,6 +574,7 @@ async function loadEvidence(c, target, fresh) {
           el('span', { class: 'detectors' }, [...new Set(spans.map((x) => x.detector))].join(', ') || 'none recorded'),
           ' · found ', time(f.found_at)));
         li.append(evidenceText(f.excerpt || '', spans));
+        li.append(feedbackButtons(c.tenant, f.sample, ev.category, true));
       } else if (!readError) {
         li.append(notice('The finding is no longer in the tenant\'s recent findings.'));
       }
@@ -583,6 +588,7 @@ async function loadEvidence(c, target, fresh) {
       if (s) {
         li.append(el('p', { class: 'muted' }, 'Fetched for the report ', time(s.fetched_at)));
         li.append(evidenceText(s.excerpt || '', (s.verdict.evidence || []).filter((x) => !x.category || x.category === ev.category)));
+        li.append(feedbackButtons(c.tenant, s.id, ev.category, (s.verdict.flagged || []).some((x) => x.category === ev.category)));
       } else if (ev.url && samples.find((x) => x.url === ev.url && x.status === 'gone')) {
         li.append(notice(`The content is gone (the URL answered ${samples.find((x) => x.url === ev.url).http_status}).`));
       }
@@ -619,14 +625,18 @@ async function loadTenant(c, target, fresh) {
       prevalenceChart(rows, `Prevalence per category for ${c.tenant}`),
       el('table', {},
         el('caption', { class: 'visually-hidden' }, 'Prevalence per category'),
-        el('thead', {}, el('tr', {}, ...['Category', 'Rate', '95% interval', 'Flagged / sampled', 'Tolerance', 'Threshold'].map((t) => el('th', { scope: 'col' }, t)))),
+        el('thead', {}, el('tr', {}, ...['Category', 'Rate', '95% interval', 'Flagged / sampled', 'Tolerance', 'Threshold', 'Estimate used', 'From labels', 'Corrected', 'Reviewed'].map((t) => el('th', { scope: 'col' }, t)))),
         el('tbody', {}, rows.map((r) => el('tr', { class: c.categories.includes(r.category) ? 'this-case' : '' },
           el('th', { scope: 'row' }, r.category, c.categories.includes(r.category) ? ' (this case)' : ''),
           el('td', {}, pct(r.rate)),
           el('td', {}, `${pct(r.lower)} – ${pct(r.upper)}`),
           el('td', {}, `${r.flagged} / ${r.sampled}`),
           el('td', {}, pct(r.tolerance)),
-          el('td', {}, r.threshold_crossed ? '⚠ crossed' : 'not crossed'))))));
+          el('td', {}, r.threshold_crossed ? '⚠ crossed' : 'not crossed'),
+          el('td', {}, r.estimate || 'model'),
+          el('td', {}, r.labelled ? `${pct(r.labelled.rate)} (${pct(r.labelled.lower)} – ${pct(r.labelled.upper)})` : '—'),
+          el('td', {}, r.corrected ? `${pct(r.corrected.rate)} (${pct(r.corrected.lower)} – ${pct(r.corrected.upper)})` : '—'),
+          el('td', {}, `${r.reviewed ?? 0} (evidence ${r.labelled_evidence ?? 0})`))))));
   } catch (e) {
     if (!fresh()) return;
     out.push(e instanceof ApiError && e.status === 403
@@ -922,3 +932,129 @@ async function renderTenants(fresh) {
 }
 
 route();
+
+// ---- review ---------------------------------------------------------------
+
+/** The key handler of the review screen, replaced on each render. */
+let reviewKeys = null;
+
+const ANSWERS = { v: 'violates', n: 'does_not', u: 'unsure' };
+
+async function renderReview(fresh) {
+  if (reviewKeys) document.removeEventListener('keydown', reviewKeys);
+  reviewKeys = null;
+  const params = new URLSearchParams(location.hash.split('?')[1] || '');
+  const tenant = params.get('tenant') || '';
+  const queue = params.get('queue') === 'second' ? 'second' : 'first';
+  const tenantInput = el('input', { id: 'r-tenant', name: 'tenant', value: tenant, required: true, spellcheck: 'false' });
+  const picker = el('form', { class: 'filters', id: 'r-pick' },
+    el('div', { class: 'field' }, el('label', { for: 'r-tenant' }, 'Tenant'), tenantInput),
+    select('r-queue', 'Queue', [['first', 'First review'], ['second', 'Second opinion']], queue),
+    el('button', { type: 'submit' }, 'Review'));
+  picker.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    location.hash = `#/review?tenant=${seg(tenantInput.value.trim())}&queue=${seg(picker.querySelector('#r-queue').value)}`;
+  });
+  const out = [heading('Review'),
+    el('p', { class: 'muted' }, 'Keys: s show or hide the text, v violates, n does not, u unsure (for the category chosen), j next item. The note is sent with the label.'),
+    picker];
+  if (!tenant) return show(...out);
+  try {
+    const [next, agreement] = await Promise.all([
+      get(`/v1/review/next?tenant=${seg(tenant)}&queue=${queue}`),
+      get(`/v1/review/agreement?tenant=${seg(tenant)}`),
+    ]);
+    if (!fresh()) return;
+    out.push(next.item ? reviewCard(next.item) : notice('Nothing waits in this queue.'));
+    out.push(el('p', { class: 'muted', id: 'review-progress' },
+      `Reviewed per score band (lowest first): ${next.reviewed.join(' · ')} of ${next.targets.join(' · ')} targeted.`));
+    out.push(agreementTable(agreement.agreement));
+  } catch (e) {
+    if (!fresh()) return;
+    out.push(problem(e));
+  }
+  show(...out);
+}
+
+function reviewCard(item) {
+  const text = evidenceText(item.excerpt, item.evidence);
+  const first = item.flagged.find((c) => item.categories.includes(c)) || item.categories[0];
+  const category = select('r-category', 'Category', item.categories.map((c) => [c, c]), first);
+  const note = el('textarea', { id: 'r-note', name: 'note', rows: 2, maxlength: 2000 });
+  const result = el('div', { id: 'review-result', role: 'status' });
+  const send = async (answer) => {
+    const cat = category.querySelector('select').value;
+    const body = { labels: { [cat]: answer } };
+    if (note.value.trim()) body.note = note.value.trim();
+    try {
+      const r = await api('POST', `/v1/review/${seg(item.item)}/label?tenant=${seg(item.tenant)}`, body);
+      const where = r.categories[0];
+      announce(`Labelled ${cat}: ${answer.replace('_', ' ')}.`);
+      result.replaceChildren(el('p', {}, `Labelled ${cat}: ${answer.replace('_', ' ')}`,
+        where.evidence ? ' — two reviewers agree: suspension evidence.' : ''));
+      route();
+    } catch (e) {
+      result.replaceChildren(problem(e));
+    }
+  };
+  const buttons = Object.entries(ANSWERS).map(([key, answer]) =>
+    el('button', { type: 'button', id: `r-${answer}`, onclick: () => send(answer) }, `${answer.replace('_', ' ')} (${key})`));
+  reviewKeys = (ev) => {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const t = ev.target;
+    if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT')) return;
+    if (ANSWERS[ev.key]) { ev.preventDefault(); send(ANSWERS[ev.key]); }
+    else if (ev.key === 's') { ev.preventDefault(); text.querySelector('button.reveal').click(); }
+    else if (ev.key === 'j') { ev.preventDefault(); route(); }
+  };
+  document.addEventListener('keydown', reviewKeys);
+  return el('section', { id: 'review-item', 'aria-labelledby': 'review-item-h' },
+    el('h2', { id: 'review-item-h' }, `Item in band ${item.band} (score ${item.score.toFixed(2)})`),
+    dl([
+      ['Tenant', el('code', {}, item.tenant)],
+      ['Flagged', item.flagged.length ? item.flagged.join(', ') : 'nothing'],
+      ['Where', item.url || 'pushed content'],
+    ]),
+    text,
+    category,
+    el('div', { class: 'field' }, el('label', { for: 'r-note' }, 'Note (optional)'), note),
+    el('div', { class: 'actions' }, ...buttons),
+    result);
+}
+
+function agreementTable(rows) {
+  if (!rows.length) return el('section', { id: 'agreement' }, el('h2', {}, 'Agreement'), notice('No labels yet.'));
+  return el('section', { id: 'agreement' }, el('h2', {}, 'Agreement per reviewer and category'),
+    el('table', {},
+      el('thead', {}, el('tr', {}, ...['Reviewer', 'Category', 'Labels', 'Compared', 'Agreed', 'Rate'].map((t) => el('th', { scope: 'col' }, t)))),
+      el('tbody', {}, rows.map((r) => el('tr', {},
+        el('th', { scope: 'row' }, r.reviewer),
+        el('td', {}, r.category),
+        el('td', {}, String(r.labels)),
+        el('td', {}, String(r.compared)),
+        el('td', {}, String(r.agreed)),
+        el('td', {}, r.rate === null ? '—' : pct(r.rate)))))));
+}
+
+/**
+ * Feedback on a verdict from the evidence: a wrong flag or a miss is a
+ * label like any other (origin `feedback`), for operators and admins.
+ */
+function feedbackButtons(tenant, sample, category, flagged) {
+  if (!['operator', 'admin'].includes(me.role)) return null;
+  const out = el('span', { class: 'muted', role: 'status' });
+  const answer = flagged ? 'does_not' : 'violates';
+  const button = el('button', { type: 'button', class: 'feedback', id: `fb-${sample}-${category}` },
+    flagged ? 'Wrong flag' : 'Missed');
+  button.addEventListener('click', async () => {
+    try {
+      await api('POST', `/v1/review/${seg(sample)}/label?tenant=${seg(tenant)}`,
+        { labels: { [category]: answer }, origin: 'feedback' });
+      out.textContent = flagged ? ' Recorded: not a violation of this category.' : ' Recorded: a violation the model missed.';
+      button.disabled = true;
+    } catch (e) {
+      out.replaceChildren(problem(e));
+    }
+  });
+  return el('div', { class: 'evidence-controls' }, button, out);
+}

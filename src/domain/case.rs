@@ -536,6 +536,10 @@ pub struct Case {
     /// accepted, so an appeal goes to someone who took no part in it.
     #[serde(default)]
     pub participants: Vec<String>,
+    /// Statements of reasons for the restrictions decided on this case,
+    /// oldest first.
+    #[serde(default)]
+    pub statements: Vec<super::statement::StatementOfReasons>,
     /// Bumped by every accepted command; the store refuses a commit whose
     /// base version is not the stored one.
     pub version: u64,

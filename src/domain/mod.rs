@@ -5,16 +5,20 @@ pub mod events;
 pub mod ids;
 pub mod limits;
 pub mod outbox;
+pub mod review;
 pub mod sample;
 pub mod source;
+pub mod statement;
 pub mod tenant;
 pub mod token;
+pub mod transparency;
 pub mod webhook;
 
 pub use case::*;
 pub use events::DomainEvent;
 pub use ids::*;
 pub use outbox::{OutboxMessage, Report};
+pub use review::{Label, LabelOrigin, ReviewAnswer, ReviewState};
 pub use sample::{
     CrossingReason, EvidenceSpan, Finding, FlaggedCategory, IntakeCounter, Prevalence, Sample,
     SampleId, SampleOrigin, SampleOutcome, SampleVerdict, Tally, ThresholdAlert,

@@ -19,6 +19,8 @@ pub enum Role {
     Approver,
     /// An employee who reports tenants; sees only their own reports.
     Reporter,
+    /// Labels sampled items through the review routes, and nothing else.
+    Reviewer,
     /// A tenant's dashboard: its own cases, plans and appeals, nothing else.
     Tenant(TenantId),
     /// A provider system: pushes content, confirms actions with receipts.
@@ -27,7 +29,9 @@ pub enum Role {
 
 /// Why a role string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role {0:?}: use admin, operator, approver, reporter, service or tenant:<id>")]
+#[error(
+    "unknown role {0:?}: use admin, operator, approver, reporter, reviewer, service or tenant:<id>"
+)]
 pub struct InvalidRole(pub String);
 
 impl std::str::FromStr for Role {
@@ -39,6 +43,7 @@ impl std::str::FromStr for Role {
             "operator" => Role::Operator,
             "approver" => Role::Approver,
             "reporter" => Role::Reporter,
+            "reviewer" => Role::Reviewer,
             "service" => Role::Service,
             _ => match s.strip_prefix("tenant:") {
                 Some(id) => {
@@ -71,6 +76,7 @@ impl fmt::Display for Role {
             Role::Operator => f.write_str("operator"),
             Role::Approver => f.write_str("approver"),
             Role::Reporter => f.write_str("reporter"),
+            Role::Reviewer => f.write_str("reviewer"),
             Role::Service => f.write_str("service"),
             Role::Tenant(id) => write!(f, "tenant:{}", id.as_str()),
         }
@@ -105,6 +111,7 @@ mod tests {
             "operator",
             "approver",
             "reporter",
+            "reviewer",
             "service",
             "tenant:parlor",
         ] {

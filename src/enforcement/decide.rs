@@ -87,6 +87,10 @@ pub enum DecisionError {
     /// A field of the command is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// The policy rests the case's categories on reviewers' labels and no
+    /// item has two reviewers agreeing it violates them.
+    #[error("{0}")]
+    NoLabelledEvidence(String),
 }
 
 impl DecisionError {
@@ -106,6 +110,7 @@ impl DecisionError {
             DecisionError::AppealPending => "appeal_pending",
             DecisionError::NoPendingAppeal => "no_pending_appeal",
             DecisionError::Invalid(_) => "invalid_command",
+            DecisionError::NoLabelledEvidence(_) => "no_labelled_evidence",
         }
     }
 }
@@ -518,6 +523,7 @@ fn open(actor: &Actor, command: &Command, ladders: &Ladders, now: Timestamp) -> 
         paused_remaining: None,
         appeals: Vec::new(),
         participants: Vec::new(),
+        statements: Vec::new(),
         version: 0,
         created_at: now,
         updated_at: now,

@@ -2,6 +2,7 @@
 //! approvals. Pure: it decides, the store commits, workers carry out effects.
 
 pub mod decide;
+pub mod statements;
 /// The ladders are policy data, loaded and versioned with the categories;
 /// enforcement reads them from there.
 pub use crate::policy::ladder;

@@ -118,7 +118,7 @@ pub fn held_out(data: &Path, name: &str) -> anyhow::Result<Vec<Labelled>> {
 
 /// OLID's official test set: tweets in `testset-levela.tsv`, gold labels in
 /// `labels-level{a,b,c}.csv` (no header: `id,LABEL`).
-fn olid_test(dir: &Path) -> anyhow::Result<Vec<Labelled>> {
+pub(crate) fn olid_test(dir: &Path) -> anyhow::Result<Vec<Labelled>> {
     let labels = |level: &str| -> anyhow::Result<BTreeMap<String, String>> {
         let path = dir.join(format!("labels-level{level}.csv"));
         let text = std::fs::read_to_string(&path)
@@ -270,9 +270,23 @@ fn without_source(
     data: &Path,
     folder: &str,
 ) -> anyhow::Result<(Policy, Vec<String>)> {
+    without_source_and(policy, dir, data, folder, &|_, _| {})
+}
+
+/// [`without_source`], with each retrained recipe passed through `adjust`
+/// (given the detector's category id) before training: a benchmark adds
+/// reviewed labels this way.
+pub(crate) fn without_source_and(
+    policy: &Policy,
+    dir: &Path,
+    data: &Path,
+    folder: &str,
+    adjust: &dyn Fn(&str, &mut TrainArgs),
+) -> anyhow::Result<(Policy, Vec<String>)> {
     let mut out = policy.clone();
     let mut retrained = Vec::new();
     for cat in &mut out.categories {
+        let category = cat.id.clone();
         for det in &mut cat.detectors {
             let DetectorKind::Classifier {
                 path,
@@ -303,6 +317,7 @@ fn without_source(
             for s in &mut recipe.data {
                 s.path = rebase(&s.path, data);
             }
+            adjust(&category, &mut recipe);
             let trained = train_recipe(&recipe, false)
                 .with_context(|| format!("retraining {} without {folder}", det.id))?;
             *model = Arc::new(trained.model);

@@ -19,14 +19,25 @@ use super::Engine;
 #[derive(Debug, Clone, clap::Args)]
 pub struct PolicyEvalArgs {
     /// Labelled CSV file (`,` or `;` separated).
-    #[arg(long)]
-    pub data: PathBuf,
+    #[arg(long, required_unless_present = "labels")]
+    pub data: Option<PathBuf>,
     /// Column holding the text.
-    #[arg(long)]
-    pub text: String,
+    #[arg(long, required_unless_present = "labels")]
+    pub text: Option<String>,
     /// Which rows are positive, e.g. `class=0`, `isHate>=0.5`, `label=hate`.
-    #[arg(long)]
-    pub label: String,
+    #[arg(long, required_unless_present = "labels")]
+    pub label: Option<String>,
+    /// Reviewers' labels instead of `--data` (`aupd review export` output):
+    /// per category, the policy's decisions on the reviewed items of
+    /// `--part` (`test`: the held-out fifth of the items) against the
+    /// reviewers' answers, before and after `--after`.
+    #[arg(long, conflicts_with_all = ["data", "cv"])]
+    pub labels: Option<PathBuf>,
+    /// With `--labels`: the model a detector of the policy names (its
+    /// `model` path, e.g. `models/harassment.model`) replaced by another
+    /// file, flagging at that file's sidecar threshold; repeatable.
+    #[arg(long, value_name = "POLICY_MODEL=FILE", value_parser = parse_swap, requires = "labels")]
+    pub after: Vec<(PathBuf, PathBuf)>,
     /// Rows to leave out, e.g. `label=relation|idk/skip`; repeatable.
     #[arg(long)]
     pub skip: Vec<String>,
@@ -63,23 +74,34 @@ pub struct CategoryFigures {
     pub groups: Vec<(String, u64, u64)>,
 }
 
+/// `POLICY_MODEL=FILE`.
+pub fn parse_swap(s: &str) -> Result<(PathBuf, PathBuf), String> {
+    match s.split_once('=') {
+        Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() => {
+            Ok((PathBuf::from(a.trim()), PathBuf::from(b.trim())))
+        }
+        _ => Err(format!("expected POLICY_MODEL=FILE, got {s:?}")),
+    }
+}
+
 /// Runs the evaluation and prints a table.
 pub fn run_policy_eval(args: &PolicyEvalArgs, default_dir: &Path) -> anyhow::Result<()> {
-    if !args.data.exists() {
+    let dir = args.policy.as_deref().unwrap_or(default_dir);
+    if let Some(labels) = &args.labels {
+        return run_labels_eval(args, labels, dir);
+    }
+    let (Some(data), Some(text), Some(label)) = (&args.data, &args.text, &args.label) else {
+        anyhow::bail!("--data, --text and --label are needed (or --labels)");
+    };
+    if !data.exists() {
         println!(
             "skipped: {} is not here (evaluation reads ../shared/data)",
-            args.data.display()
+            data.display()
         );
         return Ok(());
     }
-    let dir = args.policy.as_deref().unwrap_or(default_dir);
     let policy = super::load_dir(dir)?;
-    let mut spec = format!(
-        "{},text={},label={}",
-        args.data.display(),
-        args.text,
-        args.label
-    );
+    let mut spec = format!("{},text={},label={}", data.display(), text, label);
     for s in &args.skip {
         spec.push_str(&format!(",skip={s}"));
     }
@@ -104,7 +126,7 @@ pub fn run_policy_eval(args: &PolicyEvalArgs, default_dir: &Path) -> anyhow::Res
         Some(k) => {
             anyhow::ensure!(k >= 2, "--cv needs at least 2 folds");
             let rows: Vec<&Row> = loaded.rows.iter().collect();
-            let scores = cross_validated_scores(&policy, dir, &args.data, &rows, &categories, k)?;
+            let scores = cross_validated_scores(&policy, dir, data, &rows, &categories, k)?;
             (rows, scores)
         }
         None => {
@@ -132,9 +154,8 @@ pub fn run_policy_eval(args: &PolicyEvalArgs, default_dir: &Path) -> anyhow::Res
         },
     };
     println!(
-        "data: {} — {how}, {positives} positive for `{}`",
-        args.data.display(),
-        args.label
+        "data: {} — {how}, {positives} positive for `{label}`",
+        data.display()
     );
     println!(
         "policy: {} version {}",
@@ -198,6 +219,174 @@ pub fn run_policy_eval(args: &PolicyEvalArgs, default_dir: &Path) -> anyhow::Res
                 "",
                 args.group.as_deref().unwrap_or(""),
                 parts.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The policy with the models of `swaps` replaced: each names a detector's
+/// model path as the policy writes it, and the file to use instead, which
+/// flags at its sidecar's threshold (else the detector's own midpoint).
+pub fn swap_models(policy: &Policy, swaps: &[(PathBuf, PathBuf)]) -> anyhow::Result<Policy> {
+    let mut out = policy.clone();
+    for (named, file) in swaps {
+        let mut found = false;
+        for det in out
+            .categories
+            .iter_mut()
+            .flat_map(|c| c.detectors.iter_mut())
+        {
+            if let DetectorKind::Classifier {
+                path,
+                model,
+                midpoint,
+            } = &mut det.kind
+            {
+                if path != named {
+                    continue;
+                }
+                let m = super::model::LinearModel::load(file)
+                    .with_context(|| format!("loading the model {}", file.display()))?;
+                *model = Arc::new(m);
+                if let Some(t) = super::train::sidecar_threshold(file)? {
+                    *midpoint = t.clamp(1e-4, 1.0 - 1e-4);
+                }
+                found = true;
+            }
+        }
+        anyhow::ensure!(
+            found,
+            "--after {}: no detector of the policy uses that model path",
+            named.display()
+        );
+    }
+    Ok(out)
+}
+
+/// Figures of one category on reviewed items, before and after.
+struct LabelFigures {
+    category: String,
+    reviewed: usize,
+    violating: usize,
+    unsure: usize,
+    before: Confusion,
+    after: Option<Confusion>,
+}
+
+/// `policy eval --labels`: the policy's decisions on reviewed items against
+/// the reviewers' answers, per category, before and after `--after`.
+fn run_labels_eval(args: &PolicyEvalArgs, labels: &Path, dir: &Path) -> anyhow::Result<()> {
+    let file = super::labels::read_labels(labels)?;
+    let policy = super::load_dir(dir)?;
+    let categories: Vec<String> = if args.category.is_empty() {
+        file.categories().into_iter().collect()
+    } else {
+        args.category.clone()
+    };
+    for c in &categories {
+        anyhow::ensure!(
+            policy.categories.iter().any(|k| &k.id == c),
+            "{}: the policy has no category `{c}`",
+            labels.display()
+        );
+    }
+    let before = Engine::compile(policy.clone())?;
+    let after = if args.after.is_empty() {
+        None
+    } else {
+        Some(Engine::compile(swap_models(&policy, &args.after)?)?)
+    };
+    let mut figures = Vec::new();
+    for c in &categories {
+        let rows: Vec<&super::labels::LabelRow> = file
+            .rows
+            .iter()
+            .filter(|r| &r.category == c && args.part.contains(r.item))
+            .collect();
+        let unsure = rows
+            .iter()
+            .filter(|r| r.answer == super::labels::Answer::Unsure)
+            .count();
+        let judged: Vec<&&super::labels::LabelRow> = rows
+            .iter()
+            .filter(|r| r.answer != super::labels::Answer::Unsure)
+            .collect();
+        let truth: Vec<bool> = judged
+            .iter()
+            .map(|r| r.answer == super::labels::Answer::Violates)
+            .collect();
+        let decide = |engine: &Engine| -> Confusion {
+            let flags: Vec<f32> = judged
+                .iter()
+                .map(|r| f32::from(u8::from(engine.score(&r.text).is_flagged(c))))
+                .collect();
+            Confusion::at(&flags, &truth, 0.5)
+        };
+        figures.push(LabelFigures {
+            category: c.clone(),
+            reviewed: judged.len(),
+            violating: truth.iter().filter(|&&t| t).count(),
+            unsure,
+            before: decide(&before),
+            after: after.as_ref().map(decide),
+        });
+    }
+    let part = match args.part {
+        Part::Test => "held-out items (item number divisible by 5)",
+        Part::Train => "training items (item number not divisible by 5)",
+        Part::All => "every item",
+    };
+    let tenants: Vec<String> = file.tenants().into_iter().collect();
+    println!(
+        "labels: {} ({part}; tenants: {}); policy {} version {}",
+        labels.display(),
+        if tenants.is_empty() {
+            "not named".to_string()
+        } else {
+            tenants.join(", ")
+        },
+        dir.display(),
+        &policy.version[..16]
+    );
+    for (named, file) in &args.after {
+        println!("after: {} replaced by {}", named.display(), file.display());
+    }
+    println!(
+        "{:<20} {:>8} {:>6} {:>6}  {:<6} {:>6} {:>6} {:>6} {:>5} {:>5} {:>5} {:>5}",
+        "category", "reviewed", "viol.", "unsure", "", "P", "R", "F1", "TP", "FP", "FN", "TN"
+    );
+    for f in &figures {
+        let line = |what: &str, c: &Confusion| {
+            format!(
+                "{:<6} {:>6.3} {:>6.3} {:>6.3} {:>5} {:>5} {:>5} {:>5}",
+                what,
+                c.precision(),
+                c.recall(),
+                c.f1(),
+                c.tp,
+                c.fp,
+                c.r#fn,
+                c.tn
+            )
+        };
+        println!(
+            "{:<20} {:>8} {:>6} {:>6}  {}",
+            f.category,
+            f.reviewed,
+            f.violating,
+            f.unsure,
+            line("before", &f.before)
+        );
+        if let Some(a) = &f.after {
+            println!(
+                "{:<20} {:>8} {:>6} {:>6}  {}  (F1 {:+.3})",
+                "",
+                "",
+                "",
+                "",
+                line("after", a),
+                a.f1() - f.before.f1()
             );
         }
     }

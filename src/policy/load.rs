@@ -128,6 +128,29 @@ pub struct CaseRule {
     pub critical_score: Option<f32>,
     /// Do not judge prevalence on fewer samples than this.
     pub min_samples: u64,
+    /// Which prevalence figure the rule rests on (`estimate`).
+    pub estimate: Estimate,
+}
+
+/// Which prevalence figure a category's rules rest on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Estimate {
+    /// The model's count (the default).
+    #[default]
+    Model,
+    /// The stratified estimate from reviewers' labels.
+    Labelled,
+    /// The model's count corrected by its error on the labels.
+    Corrected,
+}
+
+impl Estimate {
+    /// Whether the figure rests on reviewers' labels, so that a suspension
+    /// needs items two reviewers agree violate.
+    pub fn needs_labels(self) -> bool {
+        !matches!(self, Estimate::Model)
+    }
 }
 
 /// A detector: one way of finding a category's content.
@@ -232,6 +255,7 @@ struct RawCase {
     critical_score: Option<Spanned<f32>>,
     #[serde(default = "default_min_samples")]
     min_samples: u64,
+    estimate: Option<Spanned<String>>,
 }
 
 fn default_min_samples() -> u64 {
@@ -831,16 +855,35 @@ fn validate_category(
                 .critical_score
                 .as_ref()
                 .map(|s| check_unit(report, s, &format!("{key}.case.critical_score")));
+            let estimate = match c
+                .estimate
+                .as_ref()
+                .map(|e| (e.get_ref().as_str(), e.span()))
+            {
+                None | Some(("model", _)) => Estimate::Model,
+                Some(("labelled", _)) => Estimate::Labelled,
+                Some(("corrected", _)) => Estimate::Corrected,
+                Some((other, span)) => {
+                    report.at(
+                        span,
+                        format!("{key}.case.estimate"),
+                        format!("is {other:?}: use \"model\", \"labelled\" or \"corrected\""),
+                    );
+                    Estimate::Model
+                }
+            };
             CaseRule {
                 tolerance: tol,
                 critical_score: critical,
                 min_samples: c.min_samples,
+                estimate,
             }
         }
         None => CaseRule {
             tolerance: 0.01,
             critical_score: None,
             min_samples: default_min_samples(),
+            estimate: Estimate::Model,
         },
     };
     let gates = check_requires(&raw.detector, key, report);
@@ -1105,6 +1148,31 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("p.toml"), toml).expect("write policy");
         load_dir(dir.path())
+    }
+
+    #[test]
+    fn a_case_rule_names_the_estimate_it_rests_on_or_gets_a_located_error() {
+        let with = |estimate: &str| {
+            SPAM.replace(
+                "flag_threshold = 0.5\n",
+                &format!("flag_threshold = 0.5\n\n[category.case]\ntolerance = 0.1\n{estimate}\n"),
+            )
+        };
+        let plain = load_one(&with("")).unwrap();
+        assert_eq!(plain.categories[0].case.estimate, Estimate::Model);
+        let labelled = load_one(&with("estimate = \"labelled\"")).unwrap();
+        assert_eq!(labelled.categories[0].case.estimate, Estimate::Labelled);
+        assert!(labelled.categories[0].case.estimate.needs_labels());
+        let corrected = load_one(&with("estimate = \"corrected\"")).unwrap();
+        assert_eq!(corrected.categories[0].case.estimate, Estimate::Corrected);
+        let errors = load_one(&with("estimate = \"vibes\"")).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, 13);
+        assert_eq!(errors[0].key, "category[0].case.estimate");
+        assert_eq!(
+            errors[0].message,
+            "is \"vibes\": use \"model\", \"labelled\" or \"corrected\""
+        );
     }
 
     const SPAM: &str = r#"[lists]

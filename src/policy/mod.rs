@@ -10,6 +10,7 @@ pub mod eval;
 pub mod features;
 #[cfg(test)]
 mod golden;
+pub mod labels;
 pub mod ladder;
 pub mod load;
 pub mod metrics;
@@ -20,7 +21,7 @@ pub mod train;
 
 pub use engine::{Engine, Evidence, Flag, Verdict};
 pub use ladder::{LadderError, Ladders};
-pub use load::{load_dir, Policy, PolicyError, PolicyErrors};
+pub use load::{load_dir, Estimate, Policy, PolicyError, PolicyErrors};
 
 use std::path::Path;
 

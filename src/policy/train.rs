@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use super::dataset::{fold_of, read_source, Part, Row, Source};
 use super::features::FeatureSpec;
+use super::labels::{in_part, read_labels, Answer};
 use super::metrics::{
     best_f1_threshold, best_mean_f1_threshold, platt, reliability, reliability_lines,
     threshold_at_precision, Band, Report,
@@ -328,6 +329,44 @@ pub struct TrainArgs {
     /// tuning source counts alike) instead of the best pooled F1.
     #[arg(long)]
     pub per_source_f1: bool,
+    /// Reviewers' labels from a platform (`aupd review export` output, or
+    /// any CSV with `text,category,label[,weight]`); repeatable. Their rows
+    /// join the training data and always count when picking the threshold.
+    #[arg(long)]
+    pub labels: Vec<PathBuf>,
+    /// The category whose labels train this model (needed when a labels
+    /// file holds several).
+    #[arg(long)]
+    pub label_category: Option<String>,
+    /// Training weight of one reviewed label, against 1 for a row of the
+    /// shared data (times the file's own `weight` column). The default was
+    /// chosen by `aupd bench review-learning` (docs/scorer.md).
+    #[arg(long, default_value_t = DEFAULT_LABEL_WEIGHT, value_parser = parse_label_weight)]
+    pub label_weight: f32,
+    /// Which reviewed items train: `train` (every item but the held-out
+    /// fifth that `policy eval --labels` measures on) or `all`.
+    #[arg(long, default_value = "train", value_parser = parse_label_part)]
+    pub label_part: Part,
+}
+
+/// The default `--label-weight`.
+pub const DEFAULT_LABEL_WEIGHT: f32 = 3.0;
+
+/// A positive, finite label weight.
+pub fn parse_label_weight(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(w) if w.is_finite() && w > 0.0 => Ok(w),
+        _ => Err(format!("expected a positive number, got {s:?}")),
+    }
+}
+
+/// `train` or `all`.
+pub fn parse_label_part(s: &str) -> Result<Part, String> {
+    match s {
+        "train" => Ok(Part::Train),
+        "all" => Ok(Part::All),
+        _ => Err(format!("expected train or all, got {s:?}")),
+    }
 }
 
 /// `aupd policy eval`: measure a saved model on labelled files.
@@ -381,6 +420,31 @@ pub struct DataRecord {
     pub split_rule: String,
 }
 
+/// What the sidecar records about one file of reviewers' labels.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelsRecord {
+    /// The file as given.
+    pub file: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// The category whose labels were used.
+    pub category: String,
+    /// The tenants the labels came from (the file's `tenant` column).
+    pub tenants: Vec<String>,
+    /// Rows in the file.
+    pub rows_in_file: usize,
+    /// Labels used for training.
+    pub labels_used: usize,
+    /// Of those, `violates`.
+    pub violating_used: usize,
+    /// Rows of the category left out as `unsure`.
+    pub unsure_left_out: usize,
+    /// The training weight of one label.
+    pub label_weight: f32,
+    /// Which items were used.
+    pub split_rule: String,
+}
+
 /// The sidecar written beside a model.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sidecar {
@@ -394,6 +458,9 @@ pub struct Sidecar {
     pub model_sha256: String,
     /// The data used.
     pub data: Vec<DataRecord>,
+    /// Reviewers' labels used, when any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<LabelsRecord>,
     /// The training parameters (the seed included).
     pub params: TrainParams,
     /// The decision threshold to flag at.
@@ -667,6 +734,7 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
             },
         });
     }
+    let labels = add_labels(args, &mut examples, &mut items, verbose)?;
     let mut buf = Vec::new();
     let vectors: Vec<Vec<(u32, f32)>> = examples
         .iter()
@@ -675,7 +743,11 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
             buf.clone()
         })
         .collect();
-    let tune = |it: &Item| args.tune_on.is_empty() || args.tune_on.contains(&it.source);
+    // Reviewed labels come from the platform the model is for: they always
+    // take part in picking the threshold.
+    let tune = |it: &Item| {
+        args.tune_on.is_empty() || args.tune_on.contains(&it.source) || it.source >= args.data.len()
+    };
 
     let tuning = Tuning {
         limits: &args.max_flag_rate,
@@ -716,6 +788,7 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
         model_file: String::new(),
         model_sha256: String::new(),
         data: records,
+        labels,
         params,
         threshold,
         threshold_rule: format!(
@@ -745,6 +818,79 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
         model: fitted.model,
         sidecar,
     })
+}
+
+/// Appends the reviewed labels of `args.labels` to the training rows, as
+/// sources numbered after the data files, and says what was used.
+fn add_labels(
+    args: &TrainArgs,
+    examples: &mut Vec<Example>,
+    items: &mut Vec<Item>,
+    verbose: bool,
+) -> anyhow::Result<Vec<LabelsRecord>> {
+    let mut records = Vec::new();
+    for (f, path) in args.labels.iter().enumerate() {
+        let file = read_labels(path)?;
+        let category = file.category(args.label_category.as_deref())?;
+        let (mut used, mut violating, mut unsure) = (0, 0, 0);
+        for row in file.rows.iter().filter(|r| r.category == category) {
+            let label = match row.answer {
+                Answer::Unsure => {
+                    unsure += 1;
+                    continue;
+                }
+                Answer::Violates => true,
+                Answer::DoesNot => false,
+            };
+            if !in_part(args.label_part, row.item) {
+                continue;
+            }
+            used += 1;
+            violating += usize::from(label);
+            examples.push(Example {
+                folded: normalize(&row.text).text().to_string(),
+                target: f32::from(u8::from(label)),
+                weight: args.label_weight * row.weight,
+            });
+            items.push(Item {
+                source: args.data.len() + f,
+                number: row.item,
+                label,
+                group: None,
+                train: true,
+            });
+        }
+        if used == 0 {
+            bail!(
+                "{}: no usable labels for category {category:?} (unsure and held-out items are left out)",
+                path.display()
+            );
+        }
+        if verbose {
+            eprintln!(
+                "{}: {} rows, {used} labels of {category} for training ({violating} violating, {unsure} unsure left out), weight {}",
+                path.display(),
+                file.rows.len(),
+                args.label_weight
+            );
+        }
+        records.push(LabelsRecord {
+            file: path.display().to_string(),
+            sha256: file.sha256.clone(),
+            category,
+            tenants: file.tenants().into_iter().collect(),
+            rows_in_file: file.rows.len(),
+            labels_used: used,
+            violating_used: violating,
+            unsure_left_out: unsure,
+            label_weight: args.label_weight,
+            split_rule: match args.label_part {
+                Part::Train => "items not held out: 0-based item number not divisible by 5".into(),
+                _ => "every item".into(),
+            },
+        });
+    }
+    Ok(records)
 }
 
 /// The training weights of a source's positive and negative rows: the
@@ -1003,6 +1149,10 @@ mod tests {
             calibrate: false,
             target_precision: None,
             per_source_f1: false,
+            labels: vec![],
+            label_category: None,
+            label_weight: DEFAULT_LABEL_WEIGHT,
+            label_part: Part::Train,
         }
     }
 
@@ -1036,6 +1186,93 @@ mod tests {
             sidecar_threshold(&out).unwrap(),
             side["threshold"].as_f64().map(|t| t as f32)
         );
+    }
+
+    #[test]
+    fn reviewed_labels_join_training_and_are_recorded_in_the_sidecar() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("d.csv");
+        let mut text = String::from("text;label\n");
+        for e in synthetic(200) {
+            text.push_str(&format!("{};{}\n", e.folded, e.target));
+        }
+        std::fs::write(&csv, text).unwrap();
+        // A platform's own word for abuse, which the shared data never saw.
+        let labels = dir.path().join("labels.csv");
+        let mut text = String::from("sample_id,tenant,category,label,origin,text\n");
+        for i in 0..50 {
+            let (label, words) = match i % 5 {
+                0 | 1 => ("violates", "lovely garden grobnik"),
+                2 | 3 => ("does_not", "lovely garden coffee"),
+                _ => ("unsure", "garden grobnik maybe"),
+            };
+            text.push_str(&format!(
+                "s{i},parlor,harassment,{label},queue,{words} {i}\n"
+            ));
+            text.push_str(&format!(
+                "s{i},parlor,violence,does_not,queue,{words} {i}\n"
+            ));
+        }
+        std::fs::write(&labels, &text).unwrap();
+        let base = small_args(
+            format!("{},text=text,label=label=1", csv.display()),
+            dir.path().join("m.model"),
+        );
+        let with = TrainArgs {
+            labels: vec![labels.clone()],
+            label_category: Some("harassment".into()),
+            label_weight: 5.0,
+            ..base.clone()
+        };
+        let before = train_recipe(&base, false).unwrap();
+        let after = train_recipe(&with, false).unwrap();
+        let word = normalize("lovely garden grobnik");
+        assert!(
+            after.model.predict(&word) > before.model.predict(&word) + 0.2,
+            "{} {}",
+            after.model.predict(&word),
+            before.model.predict(&word)
+        );
+        let r = &after.sidecar.labels[0];
+        // 50 items: i % 5 == 0 held out (10), == 4 unsure (10), the
+        // other 30 used, of which i % 5 == 1 violate (10).
+        assert_eq!(
+            (r.labels_used, r.violating_used, r.unsure_left_out),
+            (30, 10, 10)
+        );
+        assert_eq!(r.category, "harassment");
+        assert_eq!(r.tenants, ["parlor"]);
+        assert_eq!(r.label_weight, 5.0);
+        use sha2::Digest;
+        assert_eq!(r.sha256, hex::encode(sha2::Sha256::digest(text.as_bytes())));
+        // Same input, same bytes.
+        let again = train_recipe(&with, false).unwrap();
+        assert_eq!(after.model.to_bytes(), again.model.to_bytes());
+        // Every item, when asked.
+        let all = train_recipe(
+            &TrainArgs {
+                label_part: Part::All,
+                ..with.clone()
+            },
+            false,
+        )
+        .unwrap();
+        assert_eq!(all.sidecar.labels[0].labels_used, 40);
+        // A file with several categories needs one named.
+        let e = train_recipe(
+            &TrainArgs {
+                label_category: None,
+                ..with
+            },
+            false,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("say which with --label-category"), "{e}");
+        // The sidecar of a model without labels is as before.
+        let json = serde_json::to_value(&before.sidecar).unwrap();
+        assert!(json.get("labels").is_none());
     }
 
     #[test]

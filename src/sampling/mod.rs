@@ -5,6 +5,7 @@
 pub mod extract;
 pub mod fetch;
 pub mod guard;
+pub mod labelled;
 pub mod registry;
 pub mod reservoir;
 pub mod retention;

@@ -207,4 +207,66 @@ pub(crate) fn run(store: &SharedStore) {
     let raw = store.events_after_raw(2, 10).unwrap();
     assert_eq!(raw.len(), 1);
     assert_eq!(raw[0].0, 3);
+
+    // Review labels: one answer per reviewer, item and category; a
+    // tenant's and an item's labels by prefix; the review state written
+    // once, a second first write refused.
+    review_records(store);
+}
+
+fn review_records(store: &SharedStore) {
+    use crate::domain::{Label, LabelOrigin, ReviewAnswer, ReviewState, SampleId, TenantId};
+    use crate::store::reviews;
+    let t = TenantId::try_from("rev").unwrap();
+    let other = TenantId::try_from("rev-two").unwrap();
+    let (a, b) = (SampleId::new(), SampleId::new());
+    let label = |tenant: &TenantId, sample: SampleId, reviewer: &str, answer| Label {
+        tenant: tenant.clone(),
+        sample,
+        category: "spam".into(),
+        reviewer: reviewer.into(),
+        answer,
+        origin: LabelOrigin::Queue,
+        note: None,
+        at: jiff::Timestamp::UNIX_EPOCH,
+    };
+    let mut batch = Batch::new();
+    for l in [
+        label(&t, a, "ann", ReviewAnswer::Violates),
+        label(&t, a, "bob", ReviewAnswer::DoesNot),
+        label(&t, b, "ann", ReviewAnswer::Unsure),
+        label(&other, a, "ann", ReviewAnswer::Violates),
+    ] {
+        reviews::put_label(&mut batch, &l).unwrap();
+    }
+    batch
+        .event("review.labelled", Some("rev"), serde_json::json!({}))
+        .unwrap();
+    store.commit(batch).unwrap();
+    let mut batch = Batch::new();
+    reviews::put_label(&mut batch, &label(&t, a, "bob", ReviewAnswer::Violates)).unwrap();
+    store.commit(batch).unwrap();
+    assert_eq!(reviews::labels(store, &t).unwrap().len(), 3);
+    let item = reviews::item_labels(store, &t, &a).unwrap();
+    assert_eq!(
+        item.iter().map(|l| l.answer).collect::<Vec<_>>(),
+        vec![ReviewAnswer::Violates, ReviewAnswer::Violates]
+    );
+    assert_eq!(reviews::all_labels(store).unwrap().len(), 4);
+
+    let (none, version) = reviews::state_versioned(store, &t).unwrap();
+    assert!(none.is_none());
+    let state = ReviewState {
+        tenant: t.clone(),
+        seed: 7,
+    };
+    let mut first = Batch::new();
+    first.expect_unchanged(&version).put(&state).unwrap();
+    let mut second = first.clone();
+    store.commit(first).unwrap();
+    assert!(matches!(
+        store.commit(std::mem::take(&mut second)),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(reviews::state_versioned(store, &t).unwrap().0, Some(state));
 }

@@ -6,7 +6,7 @@
 //! thresholds, intake counters, content hashes), [`cases`] (cases, their
 //! indexes and deadlines, the transition batch), [`delivery`] (webhook
 //! endpoints, the outbox, deliveries, orders, receipts, operator alerts),
-//! [`reports`] and [`rate`], [`tokens`], [`events`] (the audit log, a
+//! [`reports`] and [`rate`], [`reviews`] (labels and review state), [`tokens`], [`events`] (the audit log, a
 //! case's events, the stored JSON), [`meta`] (consumer cursors, the wanted
 //! policy version, one-off upgrades), [`lease`] and [`audit`].
 //!
@@ -42,6 +42,7 @@ mod pg_store;
 pub mod rate;
 pub mod records;
 pub mod reports;
+pub mod reviews;
 pub mod samples;
 mod sled_store;
 #[doc(hidden)]

@@ -89,6 +89,8 @@ pub fn tree_id(tree: Tree) -> i16 {
         Tree::CaseEvents => 24,
         Tree::CaseIndex => 25,
         Tree::MessageDeliveries => 26,
+        Tree::Labels => 27,
+        Tree::ReviewState => 28,
     }
 }
 

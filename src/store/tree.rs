@@ -62,11 +62,15 @@ pub enum Tree {
     /// Index of each outbox message's deliveries: message id + `/` +
     /// delivery id → empty. Written with the delivery.
     MessageDeliveries,
+    /// Reviewers' labels by `tenant/sample/category/reviewer`.
+    Labels,
+    /// Each tenant's review state (the seed of its draw order) by tenant.
+    ReviewState,
 }
 
 impl Tree {
     /// Every tree, in index order.
-    pub const ALL: [Tree; 27] = [
+    pub const ALL: [Tree; 29] = [
         Tree::Meta,
         Tree::Events,
         Tree::Tenants,
@@ -94,6 +98,8 @@ impl Tree {
         Tree::CaseEvents,
         Tree::CaseIndex,
         Tree::MessageDeliveries,
+        Tree::Labels,
+        Tree::ReviewState,
     ];
 
     /// The tree's name on disk.
@@ -126,6 +132,8 @@ impl Tree {
             Tree::CaseEvents => "case_events",
             Tree::CaseIndex => "case_index",
             Tree::MessageDeliveries => "message_deliveries",
+            Tree::Labels => "labels",
+            Tree::ReviewState => "review_state",
         }
     }
 
