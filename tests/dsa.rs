@@ -208,6 +208,20 @@ async fn a_case_through_notice_deadline_and_suspension_gives_the_tenant_its_stat
         suspension["decision"]["duration"],
         "indefinite: until reinstated (on appeal or by the abuse team)"
     );
+    // The tenant's view of the case carries the same statements, oldest first.
+    let (status, view) = app
+        .call_as(
+            &parlor,
+            Method::GET,
+            &format!("/v1/tenant/cases/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    let on_case = view["statements"].as_array().unwrap();
+    assert_eq!(on_case.len(), 2, "{view}");
+    assert_eq!(&on_case[0], notice);
+    assert_eq!(&on_case[1], suspension);
     // Names of approvers and reporters stay internal.
     let text = serde_json::to_string(&mine).unwrap();
     assert!(!text.contains("alice") && !text.contains("bob"), "{text}");

@@ -116,6 +116,9 @@ fn tenant_view(state: &AppState, case: &Case, now: Timestamp) -> serde_json::Val
             "decision_reason": a.decision_reason,
             "decided_at": a.decided_at,
         })).collect::<Vec<_>>(),
+        // The statement of reasons of every restriction on this case (DSA
+        // Art. 17); they name no person, only roles and counts.
+        "statements": case.statements,
         "created_at": case.created_at,
         "updated_at": case.updated_at,
     })
