@@ -13,9 +13,12 @@ cd "$(dirname "$0")/.."
 A=${1:-${AUPD_BIN:-target/debug/aupd}}
 [ -x "$A" ] || { echo "no aupd binary at $A (cargo build first)" >&2; exit 2; }
 VENV=target/api-venv
-if [ ! -x "$VENV/bin/openapi-python-client" ]; then
-    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q 'openapi-python-client>=0.28'
+if ! "$VENV/bin/openapi-python-client" --version >/dev/null 2>&1; then
+    # Missing, or installed in a venv copied from another path (its scripts
+    # point at the old one): a fresh venv if its python does not run, and a
+    # reinstall, which writes the scripts anew.
+    "$VENV/bin/python" -c '' >/dev/null 2>&1 || { rm -rf "$VENV"; python3 -m venv "$VENV"; }
+    "$VENV/bin/python" -m pip install -q --force-reinstall 'openapi-python-client>=0.28'
 fi
 
 WORK=$(mktemp -d)

@@ -17,9 +17,12 @@ A=${1:-${AUPD_BIN:-target/debug/aupd}}
 EXAMPLES=${AUPD_FUZZ_EXAMPLES:-10}
 MAX_TIME=${AUPD_FUZZ_MAX_TIME:-40}
 VENV=target/api-venv
-if [ ! -x "$VENV/bin/schemathesis" ]; then
+if ! "$VENV/bin/schemathesis" --version >/dev/null 2>&1; then
+    # Missing, or a venv copied from another path whose scripts point at the
+    # old one: build it afresh.
+    rm -rf "$VENV"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q 'schemathesis>=4,<5'
+    "$VENV/bin/python" -m pip install -q 'schemathesis>=4,<5'
 fi
 
 WORK=$(mktemp -d)
