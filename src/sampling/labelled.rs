@@ -225,6 +225,19 @@ fn label_source(counts: &[BandCounts; BANDS]) -> Option<[usize; BANDS]> {
     }))
 }
 
+/// The strata both estimators sum over: each populated band (weight above
+/// zero) with its weight and the counts whose labels stand for it (its own,
+/// or the nearest labelled band's), skipping a band whose counts are empty.
+fn strata<'a>(
+    w: &'a [f64; BANDS],
+    counts: &'a [BandCounts; BANDS],
+    source: &'a [usize; BANDS],
+) -> impl Iterator<Item = (usize, f64, &'a BandCounts)> + 'a {
+    (0..BANDS)
+        .filter(move |&b| w[b] > 0.0 && counts[source[b]].n() > 0)
+        .map(move |b| (b, w[b], &counts[source[b]]))
+}
+
 /// (a) Stratified estimate of the violating rate from labels, 95% interval accounting for the
 /// strata weights population[b]/total. Items marked "unsure" are simply not passed in.
 /// None when nothing was reviewed.
@@ -247,22 +260,18 @@ pub fn label_estimate(population: &[u64; BANDS], items: &[LabelledItem]) -> Opti
     let mut variance = 0.0;
     let mut widen_low = 0.0;
     let mut widen_high = 0.0;
-    for b in 0..BANDS {
-        if population[b] == 0 {
-            continue;
-        }
-        let c = &counts[source[b]];
+    for (b, wb, c) in strata(&w, &counts, &source) {
         let n = c.n() as f64;
         let x = (c.tp + c.fneg) as f64;
         let p = x / n;
-        rate += w[b] * p;
+        rate += wb * p;
         if source[b] == b {
             let smoothed = (x + 1.0) / (n + 2.0);
             let fpc = (1.0 - n / population[b] as f64).max(0.0);
-            variance += w[b] * w[b] * fpc * smoothed * (1.0 - smoothed) / n;
+            variance += wb * wb * fpc * smoothed * (1.0 - smoothed) / n;
         } else {
-            widen_low += w[b] * p;
-            widen_high += w[b] * (1.0 - p);
+            widen_low += wb * p;
+            widen_high += wb * (1.0 - p);
         }
     }
     let half = Z95 * variance.sqrt();
@@ -283,19 +292,12 @@ fn error_rates(
     source: &[usize; BANDS],
 ) -> (f64, f64) {
     let (mut tp, mut pos, mut fp, mut neg) = (0.0, 0.0, 0.0, 0.0);
-    for b in 0..BANDS {
-        if w[b] == 0.0 {
-            continue;
-        }
-        let c = &counts[source[b]];
+    for (_, wb, c) in strata(w, counts, source) {
         let n = c.n() as f64;
-        if n == 0.0 {
-            continue;
-        }
-        tp += w[b] * c.tp as f64 / n;
-        pos += w[b] * (c.tp + c.fneg) as f64 / n;
-        fp += w[b] * c.fp as f64 / n;
-        neg += w[b] * (c.fp + c.tn) as f64 / n;
+        tp += wb * c.tp as f64 / n;
+        pos += wb * (c.tp + c.fneg) as f64 / n;
+        fp += wb * c.fp as f64 / n;
+        neg += wb * (c.fp + c.tn) as f64 / n;
     }
     let tpr = if pos > 0.0 { tp / pos } else { 0.0 };
     let fpr = if neg > 0.0 { fp / neg } else { 0.0 };
