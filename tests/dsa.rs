@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use aupd::clock::{Clock, ManualClock};
 use common::receiver::Receiver;
-use common::{eventually, spawn_app_with, violating, Options, TestApp};
+use common::{case_from_evidence, eventually, spawn_app_with, wait_for_state, Options, TestApp};
 use jiff::{SignedDuration, Timestamp};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -41,35 +41,6 @@ async fn act(app: &TestApp, token: &str, id: &str, body: Value) -> Value {
         .await;
     assert_eq!(status, 200, "{body}");
     body
-}
-
-async fn wait_for_state(app: &TestApp, id: &str, state: &str) -> Value {
-    eventually(&format!("case {id} to reach {state}"), || async {
-        let (_, c) = app.get(&format!("/v1/cases/{id}")).await;
-        (c["state"] == state).then_some(c)
-    })
-    .await
-}
-
-/// Pushes flagged posts for `tenant` and waits for the case they open.
-async fn case_from_evidence(app: &TestApp, tenant: &str) -> String {
-    let items: Vec<Value> = (0..20)
-        .map(|i| json!({"text": violating(i), "url": format!("https://{tenant}.example/p/{i}")}))
-        .collect();
-    let (status, body) = app
-        .post(
-            &format!("/v1/tenants/{tenant}/content"),
-            &json!({"items": items}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    eventually("a case opened from sampled evidence", || async {
-        let (_, body) = app
-            .get(&format!("/v1/cases?tenant={tenant}&scope=all"))
-            .await;
-        body["cases"][0]["id"].as_str().map(str::to_string)
-    })
-    .await
 }
 
 fn schema() -> jsonschema::Validator {
@@ -143,7 +114,10 @@ async fn a_case_through_notice_deadline_and_suspension_gives_the_tenant_its_stat
     .await;
 
     // Own initiative: sampled evidence opens parlor's case and notices it at once.
-    let id = case_from_evidence(&app, "parlor").await;
+    let id = case_from_evidence(&app, "parlor").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     wait_for_state(&app, &id, "noticed").await;
     clock.advance(SignedDuration::from_mins(61));
     wait_for_state(&app, &id, "suspension_proposed").await;

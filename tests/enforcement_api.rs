@@ -10,7 +10,7 @@ mod common;
 use std::sync::Arc;
 
 use aupd::clock::{Clock, ManualClock};
-use common::{eventually, spawn_app_with, violating, FakeSite, Options, TestApp};
+use common::{case_from_evidence, spawn_app_with, wait_for_state, FakeSite, Options, TestApp};
 use jiff::{SignedDuration, Timestamp};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -32,22 +32,6 @@ async fn new_app() -> (TestApp, Arc<ManualClock>) {
     (app, clock)
 }
 
-async fn case_of(app: &TestApp, tenant: &str) -> Value {
-    let (status, body) = app
-        .get(&format!("/v1/cases?tenant={tenant}&scope=all"))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["cases"][0].clone()
-}
-
-async fn wait_for_state(app: &TestApp, id: &str, state: &str) -> Value {
-    eventually(&format!("case {id} to reach {state}"), || async {
-        let (_, c) = app.get(&format!("/v1/cases/{id}")).await;
-        (c["state"] == state).then_some(c)
-    })
-    .await
-}
-
 async fn act(app: &TestApp, token: &str, id: &str, body: Value) -> (u16, Value) {
     app.call_as(
         token,
@@ -55,25 +39,6 @@ async fn act(app: &TestApp, token: &str, id: &str, body: Value) -> (u16, Value) 
         &format!("/v1/cases/{id}/actions"),
         Some(&body),
     )
-    .await
-}
-
-/// Pushes flagged posts for `tenant` and waits for the case they open.
-async fn case_from_evidence(app: &TestApp, tenant: &str) -> Value {
-    let items: Vec<Value> = (0..20)
-        .map(|i| json!({"text": violating(i), "url": format!("https://{tenant}.example/p/{i}")}))
-        .collect();
-    let (status, body) = app
-        .post(
-            &format!("/v1/tenants/{tenant}/content"),
-            &json!({"items": items}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    eventually("a case opened from sampled evidence", || async {
-        let c = case_of(app, tenant).await;
-        c.is_object().then_some(c)
-    })
     .await
 }
 

@@ -4,16 +4,9 @@
 
 mod common;
 
+use common::run_aupd;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn aupd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aupd"))
-        .args(args)
-        .env_remove("AUPD_CONFIG")
-        .output()
-        .expect("running aupd")
-}
+use std::process::Output;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -58,7 +51,7 @@ fn train_args(dir: &Path, labels: &Path, extra: &[&str]) -> Vec<String> {
 }
 
 fn run(args: &[String]) -> Output {
-    aupd(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    run_aupd(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 #[test]
@@ -167,7 +160,7 @@ fn eval_on_held_out_labels_reports_before_and_after() {
     std::fs::write(&labels, text).unwrap();
     let policies = common::shipped_policies();
     let model = policies.join("models/harassment.model");
-    let out = aupd(&[
+    let out = run_aupd(&[
         "policy",
         "eval",
         "--policy",
@@ -192,7 +185,7 @@ fn eval_on_held_out_labels_reports_before_and_after() {
     // The same model before and after: no change.
     assert!(stdout.contains("(F1 +0.000)"), "{stdout}");
 
-    let out = aupd(&[
+    let out = run_aupd(&[
         "policy",
         "eval",
         "--policy",

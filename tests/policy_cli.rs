@@ -3,17 +3,10 @@
 
 mod common;
 
+use common::run_aupd;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-fn aupd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aupd"))
-        .args(args)
-        .env_remove("AUPD_CONFIG")
-        .output()
-        .expect("running aupd")
-}
+use std::process::{Command, Stdio};
 
 fn policy_copy() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -31,7 +24,7 @@ fn edit(path: &Path, from: &str, to: &str) {
 /// Runs `policy check` on `policies`, which must fail with exit code 1;
 /// returns what it wrote to standard error.
 fn failed_check(policies: &Path) -> String {
-    let out = aupd(&["policy", "check", policies.to_str().unwrap()]);
+    let out = run_aupd(&["policy", "check", policies.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -43,7 +36,7 @@ fn line_of(path: &Path, needle: &str) -> usize {
 
 #[test]
 fn shipped_policy_passes_check() {
-    let out = aupd(&[
+    let out = run_aupd(&[
         "policy",
         "check",
         common::shipped_policies().to_str().unwrap(),
@@ -59,7 +52,7 @@ fn shipped_policy_passes_check() {
 
 #[test]
 fn shipped_policy_passes_its_own_tests() {
-    let out = aupd(&[
+    let out = run_aupd(&[
         "policy",
         "test",
         common::shipped_policies().to_str().unwrap(),
@@ -210,7 +203,7 @@ fn a_failing_policy_case_fails_the_run_and_names_the_case() {
     let (_dir, policies) = policy_copy();
     let file = policies.join("tests").join("zz-extra.toml");
     std::fs::write(&file, "# a deliberately wrong expectation\n\n[[case]]\ntext = \"what a lovely day\"\nmust_flag = [\"harassment\"]\n").unwrap();
-    let out = aupd(&["policy", "test", policies.to_str().unwrap()]);
+    let out = run_aupd(&["policy", "test", policies.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("zz-extra.toml:3"), "{stdout}");
@@ -537,7 +530,7 @@ fn lists_that_nest_clash_or_are_misspelt_are_refused() {
 fn cross_source_evaluation_skips_cleanly_without_the_shared_data() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-data");
-    let out = aupd(&[
+    let out = run_aupd(&[
         "policy",
         "cross-source",
         "--data",
@@ -625,7 +618,7 @@ fn cross_source_evaluation_retrains_each_model_without_the_measured_source() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     miniature_shared_data(&data);
-    let out = aupd(&[
+    let out = run_aupd(&[
         "policy",
         "cross-source",
         "--data",

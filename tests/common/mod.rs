@@ -462,6 +462,53 @@ pub fn posts_with_violations_at_the_end(n: usize, bad: usize) -> Vec<String> {
         .collect()
 }
 
+/// Waits until case `id` reaches `state`, and returns the case.
+pub async fn wait_for_state(app: &TestApp, id: &str, state: &str) -> Value {
+    eventually(&format!("case {id} to reach {state}"), || async {
+        let (_, c) = app.get(&format!("/v1/cases/{id}")).await;
+        (c["state"] == state).then_some(c)
+    })
+    .await
+}
+
+/// The newest case of `tenant` (JSON null when it has none).
+pub async fn case_of(app: &TestApp, tenant: &str) -> Value {
+    let (status, body) = app
+        .get(&format!("/v1/cases?tenant={tenant}&scope=all"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["cases"][0].clone()
+}
+
+/// Pushes 20 flagged posts for `tenant` and waits for the case they open.
+pub async fn case_from_evidence(app: &TestApp, tenant: &str) -> Value {
+    let items: Vec<Value> = (0..20)
+        .map(|i| json!({"text": violating(i), "url": format!("https://{tenant}.example/p/{i}")}))
+        .collect();
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/content"),
+            &json!({"items": items}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    eventually("a case opened from sampled evidence", || async {
+        let c = case_of(app, tenant).await;
+        c.is_object().then_some(c)
+    })
+    .await
+}
+
+/// Runs the built `aupd` binary as a user would (no `AUPD_CONFIG` from the
+/// test's environment) and returns what it printed.
+pub fn run_aupd(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_aupd"))
+        .args(args)
+        .env_remove("AUPD_CONFIG")
+        .output()
+        .expect("running aupd")
+}
+
 /// What the fake site saw.
 #[derive(Default)]
 pub struct SiteLog {
