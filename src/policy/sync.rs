@@ -1,7 +1,10 @@
 //! Policy reloads across replicas. A reload (`POST /v1/policy/reload` or
 //! SIGHUP) on one replica validates and swaps the policy there, then records
-//! the version it put in force as the one the cluster wants. Every replica
-//! looks at that record every `cluster.policy_poll_ms`; when it names
+//! the version it put in force as the one the cluster wants, and announces
+//! it (on PostgreSQL a `NOTIFY`, so the other replicas look at once). Every
+//! replica looks at that record when woken and every
+//! `cluster.policy_poll_ms` regardless (the record is the truth; a lost
+//! wake-up only delays a reload to the next poll); when it names
 //! another version than its own, the replica reloads from its own policy
 //! directory, and swaps the result in only if its files hash to the wanted
 //! version. If they do not (its copy of the files differs, or has not
@@ -14,7 +17,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::{load_engine, PolicyHandle};
-use crate::store::{meta, Batch, SharedStore, Version};
+use crate::store::{meta, Batch, SharedStore, Topic, Version};
 
 /// While out of step, the files are loaded again every this many looks.
 const RETRY_EVERY: u32 = 5;
@@ -39,7 +42,11 @@ pub fn record_wanted(store: &SharedStore, version: &str, by: &str) -> crate::sto
         at: Timestamp::now(),
     })?;
     store.commit(batch)?;
-    store.flush()
+    store.flush()?;
+    if let Err(e) = store.announce(Topic::Policy) {
+        tracing::warn!(error = %e, "cannot wake the other replicas; they reload at their next poll");
+    }
+    Ok(())
 }
 
 /// What one look found.
@@ -195,15 +202,24 @@ impl PolicySync {
         })
     }
 
-    /// Looks every `every` until `stop` turns true.
+    /// Looks when another replica announces a reload, and every `every`
+    /// in any case, until `stop` turns true.
     pub async fn run(
         self: Arc<Self>,
         every: std::time::Duration,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
+        let wake = self.store.wakeups(Topic::Policy);
         loop {
+            let woken = async {
+                match &wake {
+                    Some(w) => w.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
+                _ = woken => {}
                 _ = stop.changed() => {
                     if *stop.borrow() { return; }
                 }

@@ -581,6 +581,38 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn commit(&self, batch: Batch) -> Result<Vec<u64>>;
     /// Makes every committed batch durable.
     fn flush(&self) -> Result<()>;
+    /// Wakes every process sharing this store that waits on `topic`
+    /// (PostgreSQL: `NOTIFY`). A wake-up only: the records stay the truth
+    /// and waiters still poll them. A store no other process shares (sled)
+    /// has no one to wake.
+    fn announce(&self, topic: Topic) -> Result<()> {
+        let _ = topic;
+        Ok(())
+    }
+    /// What fires when any process announces `topic` (PostgreSQL: a
+    /// connection that `LISTEN`s, reconnecting when it drops, and firing
+    /// once after each reconnect since announcements may have been missed
+    /// meanwhile). None when the store has no cross-process wake-ups.
+    fn wakeups(&self, topic: Topic) -> Option<Arc<tokio::sync::Notify>> {
+        let _ = topic;
+        None
+    }
+}
+
+/// What processes sharing a store may wake each other about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// A reload recorded a new wanted policy version.
+    Policy,
+}
+
+impl Topic {
+    /// The PostgreSQL channel it is announced on.
+    pub fn channel(self) -> &'static str {
+        match self {
+            Topic::Policy => "aupd_policy",
+        }
+    }
 }
 
 /// The store shared by every room.
@@ -618,6 +650,12 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn flush(&self) -> Result<()> {
         (**self).flush()
+    }
+    fn announce(&self, topic: Topic) -> Result<()> {
+        (**self).announce(topic)
+    }
+    fn wakeups(&self, topic: Topic) -> Option<Arc<tokio::sync::Notify>> {
+        (**self).wakeups(topic)
     }
 }
 

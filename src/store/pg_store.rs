@@ -19,19 +19,23 @@
 //! answer in between are pipelined, so a commit with events holds the event
 //! lock for two round trips: lock and head read, then event writes and
 //! COMMIT.
+//!
+//! Processes wake each other with `NOTIFY` ([`Store::announce`]): each
+//! topic someone waits on gets one connection of its own that `LISTEN`s.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::sync::Notify;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{IsolationLevel, NoTls};
+use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls};
 
 use super::sled_store::{EVENT_HEAD, EVENT_SEQ};
-use super::{chain_events, Batch, Op, Result, Store, StoreError, Tree};
+use super::{chain_events, Batch, Op, Result, Store, StoreError, Topic, Tree};
 
 /// One schema migration, applied once per database in version order.
 #[derive(Debug, Clone, Copy)]
@@ -169,6 +173,10 @@ pub struct PgStore {
     handle: tokio::runtime::Handle,
     /// Where it connects, password masked (for Debug and messages).
     target: String,
+    /// For the listening connections, which live outside the pool.
+    config: tokio_postgres::Config,
+    /// One listening connection per topic, started on first ask.
+    listeners: Mutex<HashMap<Topic, Arc<Notify>>>,
 }
 
 impl fmt::Debug for PgStore {
@@ -211,7 +219,7 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Backend(format!("starting the postgres runtime: {e}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -230,6 +238,8 @@ impl PgStore {
             runtime: Some(runtime),
             handle,
             target,
+            config,
+            listeners: Mutex::new(HashMap::new()),
         })
     }
 
@@ -434,6 +444,86 @@ impl Store for PgStore {
     /// A commit is durable once PostgreSQL acknowledged it.
     fn flush(&self) -> Result<()> {
         Ok(())
+    }
+
+    fn announce(&self, topic: Topic) -> Result<()> {
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            client
+                .execute("SELECT pg_notify($1, '')", &[&topic.channel()])
+                .await
+                .map_err(pg_error)?;
+            Ok(())
+        })
+    }
+
+    fn wakeups(&self, topic: Topic) -> Option<Arc<Notify>> {
+        let mut listeners = match self.listeners.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let wake = listeners.entry(topic).or_insert_with(|| {
+            let wake = Arc::new(Notify::new());
+            self.handle.spawn(listen(
+                self.config.clone(),
+                self.target.clone(),
+                topic,
+                wake.clone(),
+            ));
+            wake
+        });
+        Some(wake.clone())
+    }
+}
+
+/// Holds a connection that `LISTEN`s on `topic`'s channel and fires `wake`
+/// on each notification, for as long as the store's runtime lives. A lost
+/// connection is made again after a second. `wake` also fires each time
+/// the `LISTEN` takes effect, since announcements made before it were not
+/// heard.
+async fn listen(config: tokio_postgres::Config, target: String, topic: Topic, wake: Arc<Notify>) {
+    let channel = topic.channel();
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let fire = wake.clone();
+                let driver = tokio::spawn(async move {
+                    while let Some(message) =
+                        std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                    {
+                        match message {
+                            Ok(AsyncMessage::Notification(_)) => fire.notify_one(),
+                            Ok(_) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Ok(())
+                });
+                match client.batch_execute(&format!("LISTEN {channel}")).await {
+                    Ok(()) => {
+                        tracing::debug!(%channel, %target, "listening for wake-ups");
+                        wake.notify_one();
+                        match driver.await {
+                            Ok(Err(e)) => {
+                                tracing::warn!(%channel, %target, error = %describe(&e), "the listening connection failed; connecting again")
+                            }
+                            _ => {
+                                tracing::warn!(%channel, %target, "the listening connection closed; connecting again")
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        driver.abort();
+                        tracing::warn!(%channel, %target, error = %describe(&e), "cannot LISTEN; trying again");
+                    }
+                }
+                drop(client);
+            }
+            Err(e) => {
+                tracing::warn!(%channel, %target, error = %describe(&e), "cannot connect to listen for wake-ups; trying again")
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
@@ -723,6 +813,87 @@ mod tests {
         fn drop(&mut self) {
             let _ = drop_database(&self.admin, &self.name);
         }
+    }
+
+    #[test]
+    fn an_announcement_wakes_a_listener_on_another_connection() {
+        let Some(db) = TestDb::new() else { return };
+        let listener = db.open();
+        let announcer = db.open();
+        let wake = listener.wakeups(Topic::Policy).unwrap();
+        let same = listener.wakeups(Topic::Policy).unwrap();
+        assert!(
+            Arc::ptr_eq(&wake, &same),
+            "one listening connection per topic"
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // The first wake-up is the LISTEN taking effect; after it, each
+        // announcement from the other store is heard.
+        let heard = runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(20), wake.notified()).await?;
+            announcer.announce(Topic::Policy).unwrap();
+            tokio::time::timeout(Duration::from_secs(20), wake.notified()).await
+        });
+        assert!(heard.is_ok(), "the announcement was not heard");
+    }
+
+    #[test]
+    fn a_reload_reaches_another_replica_at_once_not_at_its_next_poll() {
+        use crate::policy::sync::PolicySync;
+        use crate::policy::{copy_dir, shipped_dir, PolicyHandle};
+        let Some(db) = TestDb::new() else { return };
+        let replica = |name: &str| {
+            let store: super::super::SharedStore = Arc::new(db.open());
+            let dir = tempfile::tempdir().unwrap();
+            copy_dir(&shipped_dir(), dir.path());
+            let ladders = dir.path().join("escalation/ladders.toml");
+            let shipped = std::fs::read_to_string(&ladders).unwrap();
+            std::fs::write(&ladders, shipped.replacen("\"24h\"", "\"48h\"", 1)).unwrap();
+            let handle = Arc::new(PolicyHandle::load(dir.path()).unwrap());
+            let sync = Arc::new(PolicySync::new(store, handle.clone(), name));
+            (dir, handle, sync)
+        };
+        let (dir_a, a, sync_a) = replica("a");
+        let (dir_b, b, sync_b) = replica("b");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (_stop, stop) = tokio::sync::watch::channel(false);
+        // b polls once an hour: only a wake-up can bring it the reload.
+        runtime.spawn(sync_b.run(Duration::from_secs(3600), stop));
+        let ladders = dir_a.path().join("escalation/ladders.toml");
+        let edited = std::fs::read_to_string(&ladders).unwrap();
+        std::fs::write(&ladders, edited.replacen("\"48h\"", "\"36h\"", 1)).unwrap();
+        let before = b.current().version().to_string();
+        let wanted = a.reload().unwrap().version().to_string();
+        assert_ne!(before, wanted);
+        // b's files do not give `wanted`, so it must stay; then give b the
+        // same files and reload again: b follows within seconds.
+        sync_a.reloaded_here().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            b.current().version(),
+            before,
+            "b keeps its policy when its files differ"
+        );
+        let b_ladders = dir_b.path().join("escalation/ladders.toml");
+        std::fs::write(&b_ladders, std::fs::read_to_string(&ladders).unwrap()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while b.current().version() != wanted {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "b did not follow the reload within 20 s while polling hourly"
+            );
+            // Announce again: the first may have come before b listened.
+            sync_a.reloaded_here().unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        drop(runtime);
     }
 
     #[test]
