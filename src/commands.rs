@@ -297,21 +297,23 @@ impl CaseService {
 
     /// A suspension proposal states how many items reviewers agree violate
     /// the case's categories, and which estimate the policy rests them on.
-    /// An operator may not propose when the policy asks for labels and no
-    /// item has two agreeing reviewers; the ladder's own proposal (a missed
-    /// deadline) goes ahead and states the count for the approvers.
+    /// When the policy asks for labels and no item has two agreeing
+    /// reviewers, an operator may not propose and no one may approve: the
+    /// ladder's own proposal (a missed deadline) goes ahead, states the
+    /// count, and waits for reviewers before approvals can order anything.
     fn state_labelled_evidence(
         &self,
         transition: &mut Transition,
         command: &Command,
     ) -> Result<(), CommandError> {
-        let Some(event) = transition
+        let approving = matches!(command, Command::ApproveSuspension { .. });
+        let proposal = transition
             .events
-            .iter_mut()
-            .find(|e| e.kind == "suspension_proposed")
-        else {
+            .iter()
+            .position(|e| e.kind == "suspension_proposed");
+        if proposal.is_none() && !approving {
             return Ok(());
-        };
+        }
         let case = &transition.case;
         let estimates: Vec<(String, crate::policy::Estimate)> = match &self.ladders {
             LadderSource::Policy(policy) => policy
@@ -331,15 +333,23 @@ impl CaseService {
             .filter(|(_, e)| e.needs_labels())
             .map(|(c, _)| c.as_str())
             .collect();
-        if count == 0
-            && !required.is_empty()
-            && matches!(command, Command::ProposeSuspension { .. })
-        {
-            return Err(CommandError::Refused(DecisionError::NoLabelledEvidence(format!(
-                "the policy rests {} on reviewers' labels, and no item of this tenant has two reviewers agreeing it violates them",
-                required.join(", ")
-            ))));
+        if count == 0 && !required.is_empty() {
+            if approving {
+                return Err(CommandError::Refused(DecisionError::NoLabelledEvidence(format!(
+                    "the policy rests {} on reviewers' labels, and no item of this tenant has two reviewers agreeing it violates them: the suspension cannot be approved until reviewers agree on one (GET /v1/review/next)",
+                    required.join(", ")
+                ))));
+            }
+            if matches!(command, Command::ProposeSuspension { .. }) {
+                return Err(CommandError::Refused(DecisionError::NoLabelledEvidence(format!(
+                    "the policy rests {} on reviewers' labels, and no item of this tenant has two reviewers agreeing it violates them",
+                    required.join(", ")
+                ))));
+            }
         }
+        let Some(event) = proposal.map(|i| &mut transition.events[i]) else {
+            return Ok(());
+        };
         if let serde_json::Value::Object(data) = &mut event.data {
             data.insert("labelled_evidence".into(), serde_json::json!(count));
             data.insert(

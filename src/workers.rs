@@ -326,6 +326,20 @@ impl Workers {
             url: None,
             policy_version: None,
         }];
+        if let Some(l) = &alert.labels {
+            evidence.push(EvidenceRef {
+                kind: EvidenceKind::LabelEstimate {
+                    estimate: l.estimate.clone(),
+                    reviewed: l.reviewed,
+                    rate: l.rate,
+                    lower: l.lower,
+                    upper: l.upper,
+                },
+                category: alert.category.clone(),
+                url: None,
+                policy_version: None,
+            });
+        }
         for sample_id in &alert.findings {
             let sample =
                 crate::store::samples::get(&**self.sampling.store(), &alert.tenant, sample_id)
@@ -369,7 +383,13 @@ impl Workers {
             .open_with(
                 &actor,
                 command,
-                Some("sampled evidence crossed the policy's threshold".into()),
+                Some(match &alert.labels {
+                    Some(l) => format!(
+                        "reviewers' labels put the {} estimate's 95% interval above the policy's tolerance ({} items reviewed)",
+                        l.estimate, l.reviewed
+                    ),
+                    None => "sampled evidence crossed the policy's threshold".into(),
+                }),
                 extra,
             )
             .await?;

@@ -658,3 +658,242 @@ async fn the_export_holds_the_agreed_answer_once_in_the_format_training_reads() 
     assert!(file.rows.iter().all(|r| r.category == CATEGORY));
     assert!(file.rows.iter().any(|r| r.text.contains("picnic")));
 }
+
+/// An app whose `violent-incitement` rule rests on reviewers' labels
+/// (`estimate`), with no critical score so that only prevalence can open
+/// a case, `min_samples = 10`; `bad` violating and `good` clean items
+/// pushed for `parlor`, every one sampled.
+async fn labels_rule_app(
+    estimate: &str,
+    clock: Option<std::sync::Arc<aupd::clock::ManualClock>>,
+    bad: usize,
+    good: usize,
+) -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    common::copy_dir(&common::shipped_policies(), &policies);
+    let file = policies.join("default.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = text.replacen(
+        "[category.case]\ntolerance = 0.005\ncritical_score = 0.85\nmin_samples = 30\n",
+        &format!(
+            "[category.case]\nestimate = \"{estimate}\"\ntolerance = 0.005\nmin_samples = 10\n"
+        ),
+        1,
+    );
+    assert!(text.contains(&format!("estimate = \"{estimate}\"")));
+    std::fs::write(&file, text).unwrap();
+    let app = spawn_app_with(Options {
+        configure: Box::new(move |s| {
+            s.sampling.enabled = false;
+            s.sampling.intake_sample_rate = 1.0;
+            s.policy.dir = policies;
+            s.enforcement.tick_ms = 20;
+        }),
+        clock,
+        ..Options::default()
+    })
+    .await;
+    app.create_tenant("parlor", "standard").await;
+    let mut items: Vec<Value> = (0..bad).map(|i| json!({"text": violating(i)})).collect();
+    items.extend((0..good).map(|i| json!({"text": clean(i)})));
+    let (status, body) = app
+        .post("/v1/tenants/parlor/content", &json!({"items": items}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["flagged"], bad, "{body}");
+    (app, dir)
+}
+
+/// Threshold crossings raised for the test's category.
+async fn crossings(app: &TestApp) -> Vec<Value> {
+    app.events("evidence.threshold_crossed")
+        .await
+        .into_iter()
+        .filter(|e| e.to_string().contains(CATEGORY))
+        .collect()
+}
+
+/// The reviewer labels up to `n` items from the queue, answering `answer`
+/// (or the truth when `None`); returns how many were labelled.
+async fn review(app: &TestApp, token: &str, n: usize, answer: Option<&str>) -> usize {
+    let mut done = 0;
+    while done < n {
+        let item = next(app, token, "tenant=parlor").await["item"].clone();
+        if item.is_null() {
+            break;
+        }
+        let answer = answer.unwrap_or_else(|| truth(&item));
+        let (status, body) = label(
+            app,
+            token,
+            item["item"].as_str().unwrap(),
+            json!({CATEGORY: answer}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        done += 1;
+    }
+    done
+}
+
+#[tokio::test]
+async fn a_rule_resting_on_labels_opens_a_case_when_reviewers_confirm_and_not_on_the_model_alone() {
+    let (app, _dir) = labels_rule_app("labelled", None, 10, 30).await;
+    // The model flags a quarter of the sample, far above tolerance; the
+    // rule waits for people.
+    assert!(crossings(&app).await.is_empty());
+    let (_, cases) = app.get("/v1/cases?tenant=parlor&scope=all").await;
+    assert!(
+        !cases.to_string().contains(CATEGORY),
+        "no case before any label: {cases}"
+    );
+    let ann = app.token("reviewer", "ann").await;
+    // Fewer reviewed items than min_samples: still nothing.
+    assert_eq!(review(&app, &ann, 9, None).await, 9);
+    assert!(crossings(&app).await.is_empty());
+    // The tenth label reaches min_samples with a lower bound above tolerance.
+    assert_eq!(review(&app, &ann, 1, None).await, 1);
+    let crossed = crossings(&app).await;
+    assert_eq!(crossed.len(), 1, "{crossed:?}");
+    let data = &crossed[0]["data"];
+    assert_eq!(data["estimate"], "labelled", "{data}");
+    assert_eq!(data["reviewed"], 10, "{data}");
+    assert!(data["lower"].as_f64().unwrap() > 0.005, "{data}");
+    // The evidence worker opens the case, stating the estimate it rests on.
+    let case = common::eventually("a case opened from reviewers' labels", || async {
+        let c = common::case_of(&app, "parlor").await;
+        c.is_object().then_some(c)
+    })
+    .await;
+    let estimate = case["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "label_estimate")
+        .cloned()
+        .unwrap_or_else(|| panic!("no label estimate in {case}"));
+    assert_eq!(estimate["estimate"], "labelled");
+    assert_eq!(estimate["reviewed"], 10);
+    assert_eq!(estimate["category"], CATEGORY);
+    // Its findings are the items reviewers said violate.
+    let findings = case["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "finding")
+        .count();
+    assert!(findings > 0, "{case}");
+    // More labels raise nothing more: the threshold is raised once.
+    review(&app, &ann, 5, None).await;
+    assert_eq!(crossings(&app).await.len(), 1);
+    // The tenant sees what the rule rested on, and no reviewer.
+    let dashboard = app.token("tenant:parlor", "parlor dashboard").await;
+    let id = case["id"].as_str().unwrap();
+    let (status, view) = app
+        .call_as(
+            &dashboard,
+            Method::GET,
+            &format!("/v1/tenant/cases/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    let shown = view["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "label_estimate")
+        .cloned()
+        .unwrap_or_else(|| panic!("{view}"));
+    assert_eq!(shown["reviewed_items"], 10);
+    assert!(!view.to_string().contains("\"ann\""), "{view}");
+}
+
+#[tokio::test]
+async fn labels_that_say_the_model_is_wrong_open_no_case() {
+    let (app, _dir) = labels_rule_app("corrected", None, 10, 30).await;
+    let ann = app.token("reviewer", "ann").await;
+    assert_eq!(review(&app, &ann, 40, Some("does_not")).await, 40);
+    assert!(crossings(&app).await.is_empty());
+    let (_, cases) = app.get("/v1/cases?tenant=parlor&scope=all").await;
+    assert!(!cases.to_string().contains(CATEGORY), "{cases}");
+    let p = prevalence(&app).await;
+    assert_eq!(p["estimate"], "corrected");
+    assert_eq!(p["reviewed"], 40);
+}
+
+#[tokio::test]
+async fn approvals_wait_for_two_reviewers_when_the_ladder_proposed_without_them() {
+    use aupd::clock::{Clock, ManualClock};
+    let clock = std::sync::Arc::new(ManualClock::new(aupd::clock::SystemClock.now()));
+    let (app, _dir) = labels_rule_app("labelled", Some(clock.clone()), 10, 30).await;
+    let ann = app.token("reviewer", "ann").await;
+    let bob = app.token("reviewer", "bob").await;
+    // One reviewer's labels open the case; no item has two reviewers yet.
+    review(&app, &ann, 10, None).await;
+    let case = common::eventually("a case opened from labels", || async {
+        let c = common::case_of(&app, "parlor").await;
+        c.is_object().then_some(c)
+    })
+    .await;
+    let id = case["id"].as_str().unwrap().to_string();
+    common::wait_for_state(&app, &id, "noticed").await;
+    clock.advance(jiff::SignedDuration::from_hours(25));
+    common::wait_for_state(&app, &id, "suspension_proposed").await;
+    let proposed = app.events("case.suspension_proposed").await;
+    assert_eq!(proposed[0]["data"]["data"]["labelled_evidence"], 0);
+
+    let alice = app.token("approver", "alice").await;
+    let carol = app.token("approver", "carol").await;
+    let approve = |token: String| {
+        let path = format!("/v1/cases/{id}/actions");
+        let app = &app;
+        async move {
+            app.call_as(
+                &token,
+                Method::POST,
+                &path,
+                Some(&json!({"action": "approve_suspension", "reason": "clear"})),
+            )
+            .await
+        }
+    };
+    let (status, body) = approve(alice.clone()).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "no_labelled_evidence");
+    assert!(
+        body["message"].as_str().unwrap().contains(CATEGORY),
+        "{body}"
+    );
+    let (_, unchanged) = app.get(&format!("/v1/cases/{id}")).await;
+    assert_eq!(unchanged["state"], "suspension_proposed");
+    assert!(
+        unchanged["suspension"]["approvals"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{unchanged}"
+    );
+
+    // A second reviewer agrees on a violating item: approvals count.
+    let violating_item = common::eventually("ann's violating label", || async {
+        let (_, labels) = app
+            .get(&format!(
+                "/v1/review/labels?tenant=parlor&category={CATEGORY}"
+            ))
+            .await;
+        labels["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["answer"] == "violates")
+            .map(|l| l["item"].as_str().unwrap().to_string())
+    })
+    .await;
+    let (status, body) = label(&app, &bob, &violating_item, json!({CATEGORY: "violates"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(approve(alice).await.0, 200);
+    let (status, body) = approve(carol).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["case"]["state"], "suspension_ordered", "{body}");
+}

@@ -79,6 +79,21 @@ fn tenant_view(state: &AppState, case: &Case, now: Timestamp) -> serde_json::Val
                 "flagged": flagged,
                 "interval_95": [lower, upper],
             })),
+            // What reviewers' labels estimate; never who the reviewers are.
+            EvidenceKind::LabelEstimate {
+                estimate,
+                reviewed,
+                rate,
+                lower,
+                upper,
+            } => evidence.push(serde_json::json!({
+                "kind": "label_estimate",
+                "category": e.category,
+                "estimate": estimate,
+                "reviewed_items": reviewed,
+                "rate": rate,
+                "interval_95": [lower, upper],
+            })),
             // A report's content is shown by its URL only: who reported it stays internal.
             EvidenceKind::Report { .. } => evidence.push(serde_json::json!({
                 "kind": "reported_content",

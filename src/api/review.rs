@@ -352,6 +352,25 @@ async fn label_item(
     store::commit_durably(state.sampling.store(), batch).await?;
     let store: SharedStore = state.sampling.store().clone();
     let (tenant, item) = (stored[0].tenant.clone(), stored[0].sample);
+    // The label is stored whatever happens next; a rule resting on labels
+    // may now be crossed.
+    let engine = state.policy.current();
+    let (crossing_store, crossing_tenant) = (store.clone(), tenant.clone());
+    match tokio::task::spawn_blocking(move || {
+        review::raise_label_crossings(&*crossing_store, &engine, &crossing_tenant)
+    })
+    .await
+    {
+        Ok(Ok(raised)) => {
+            for a in raised {
+                tracing::info!(tenant = %a.tenant, category = %a.category, "reviewers' labels crossed the case rule");
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot check the label-based case rules; the next label checks again")
+        }
+        Err(e) => tracing::error!(error = %e, "label-based case rule task failed"),
+    }
     let reply = blocking("item labels", move || -> Result<_, ApiError> {
         let all = reviews::item_labels(&store, &tenant, &item)?;
         let categories = stored

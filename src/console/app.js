@@ -581,6 +581,9 @@ async function loadEvidence(c, target, fresh) {
     } else if (ev.kind === 'prevalence') {
       facts.push(['Prevalence', `${ev.flagged} of ${ev.sampled} sampled (95% interval ${pct(ev.lower)}–${pct(ev.upper)})`]);
       li.append(dl(facts));
+    } else if (ev.kind === 'label_estimate') {
+      facts.push(['Reviewers\' labels', `${ev.estimate} estimate ${pct(ev.rate)} (95% interval ${pct(ev.lower)}–${pct(ev.upper)}) over ${ev.reviewed} reviewed items`]);
+      li.append(dl(facts));
     } else {
       if (ev.report_id) facts.push(['Report', el('code', {}, ev.report_id)]);
       li.append(dl(facts));

@@ -222,6 +222,20 @@ pub enum EvidenceKind {
         /// The report's id.
         report_id: String,
     },
+    /// The prevalence estimated from reviewers' labels, when the category's
+    /// case rule rests on them (`estimate = "labelled"` or `"corrected"`).
+    LabelEstimate {
+        /// Which estimate: `labelled` or `corrected`.
+        estimate: String,
+        /// Items of the stratified review sample with a decisive answer.
+        reviewed: u64,
+        /// The estimated rate.
+        rate: f64,
+        /// Lower bound of its 95% interval.
+        lower: f64,
+        /// Upper bound of its 95% interval.
+        upper: f64,
+    },
 }
 
 /// One piece of evidence on a case.

@@ -20,8 +20,9 @@ pub use ids::*;
 pub use outbox::{OutboxMessage, Report};
 pub use review::{Label, LabelOrigin, ReviewAnswer, ReviewState};
 pub use sample::{
-    CrossingReason, EvidenceSpan, Finding, FlaggedCategory, IntakeCounter, Prevalence, Sample,
-    SampleId, SampleOrigin, SampleOutcome, SampleVerdict, Tally, ThresholdAlert,
+    CrossingReason, EvidenceSpan, Finding, FlaggedCategory, IntakeCounter, LabelCrossing,
+    Prevalence, Sample, SampleId, SampleOrigin, SampleOutcome, SampleVerdict, Tally,
+    ThresholdAlert,
 };
 pub use source::{Health, JsonPointers, Source, SourceId, SourceKind, SourceState};
 pub use tenant::{Contact, RiskTier, Tenant, TenantEnforcement, TenantStatus};

@@ -217,6 +217,25 @@ pub struct ThresholdAlert {
     pub prevalence: Prevalence,
     /// Findings that support it (newest first, bounded).
     pub findings: Vec<SampleId>,
+    /// When the category's rule rests on reviewers' labels: the estimate
+    /// that crossed (absent when the model's count did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<LabelCrossing>,
+}
+
+/// The label-based estimate that raised a threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelCrossing {
+    /// `labelled` or `corrected`.
+    pub estimate: String,
+    /// Items of the stratified review sample with a decisive answer.
+    pub reviewed: u64,
+    /// The estimated rate.
+    pub rate: f64,
+    /// Lower bound of its 95% interval.
+    pub lower: f64,
+    /// Upper bound of its 95% interval.
+    pub upper: f64,
 }
 
 /// Sampled count, flagged count and the 95% Wilson interval of their ratio.

@@ -452,6 +452,7 @@ pub fn load_dir(dir: &Path) -> Result<Policy, PolicyErrors> {
         }
     }
     let ladders = load_ladders(dir, &mut hasher, &mut errors);
+    check_labels_have_approvers(dir, &categories, &ladders, &mut errors);
     if errors.is_empty() && categories.is_empty() {
         errors.push(PolicyError {
             file: dir.to_path_buf(),
@@ -499,6 +500,62 @@ fn load_ladders(dir: &Path, hasher: &mut Sha256, errors: &mut Vec<PolicyError>) 
         Ok(ladders) => ladders,
         Err(e) => fail(e.line, e.key, e.message),
     }
+}
+
+/// A category whose rules rest on reviewers' labels needs someone to check
+/// that labelled evidence exists before a suspension is ordered: approvals
+/// wait for it, but a ladder that orders a suspension on a missed deadline
+/// with no approvals (`approvals = 0`) would order it unchecked. Such a pair
+/// is an error, reported on the ladder's `approvals` line.
+fn check_labels_have_approvers(
+    dir: &Path,
+    categories: &[Category],
+    ladders: &Ladders,
+    errors: &mut Vec<PolicyError>,
+) {
+    let path = dir.join(LADDERS_FILE);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut reported = std::collections::BTreeSet::new();
+    for c in categories {
+        let ladder = ladders.get(c.severity);
+        if !c.case.estimate.needs_labels()
+            || ladder.on_miss != super::ladder::OnMiss::ProposeSuspension
+            || ladder.approvals > 0
+        {
+            continue;
+        }
+        let section = c.severity.as_str().to_string();
+        if !reported.insert(section.clone()) {
+            continue;
+        }
+        errors.push(PolicyError {
+            file: path.clone(),
+            line: line_in_section(&text, &section, "approvals"),
+            key: format!("{section}.approvals"),
+            message: format!(
+                "is 0, but category {:?} rests its rules on reviewers' labels: a suspension must wait for an approver who can see two reviewers agree; set approvals to at least 1 or estimate = \"model\"",
+                c.id
+            ),
+        });
+    }
+}
+
+/// The 1-based line of `key = …` inside `[section]` of a TOML text (0 when
+/// it is not there).
+fn line_in_section(text: &str, section: &str, key: &str) -> usize {
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            inside = t == format!("[{section}]");
+        } else if inside
+            && t.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return i + 1;
+        }
+    }
+    0
 }
 
 /// Hashes the `.json` sidecar beside `model` (its training record) into
@@ -1319,6 +1376,33 @@ mod versioned_files_tests {
                 "{to}"
             );
         }
+    }
+
+    #[test]
+    fn a_category_resting_on_labels_may_not_use_a_ladder_that_orders_without_approvals() {
+        let (_d, dir) = shipped_copy();
+        let ladders = dir.join("escalation/ladders.toml");
+        let text = edit(
+            &ladders,
+            "on_miss = \"propose_suspension\"\napprovals = 2\n",
+            "on_miss = \"propose_suspension\"\napprovals = 0\n",
+        );
+        // With every rule on the model's count, ordering at once is allowed.
+        load_dir(&dir).unwrap();
+        edit(
+            &dir.join("default.toml"),
+            "[category.case]\ntolerance = 0.005\ncritical_score = 0.85\n",
+            "[category.case]\nestimate = \"labelled\"\ntolerance = 0.005\ncritical_score = 0.85\n",
+        );
+        let errors = load_dir(&dir).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].file, ladders);
+        assert_eq!(errors[0].key, "critical.approvals");
+        assert_eq!(errors[0].line, line_containing(&text, "approvals = 0"));
+        assert!(
+            errors[0].message.contains("\"violent-incitement\""),
+            "{errors:?}"
+        );
     }
 
     #[test]

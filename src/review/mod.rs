@@ -33,12 +33,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::domain::{Label, LabelOrigin, ReviewAnswer, ReviewState, Sample, SampleId, TenantId};
+use crate::domain::{
+    CrossingReason, DomainEvent, Label, LabelCrossing, LabelOrigin, Prevalence, ReviewAnswer,
+    ReviewState, Sample, SampleId, TenantId, ThresholdAlert,
+};
+use crate::policy::{Engine, Estimate};
 use crate::sampling::labelled::{
     allocate, band_of, corrected_count, draw_key, label_estimate, LabelEstimate, LabelledItem,
     BANDS,
 };
-use crate::store::{reviews, samples, Batch, Store};
+use crate::store::{reviews, samples, Batch, Store, StoreError};
 
 /// Items a tenant's review sample holds unless configured otherwise.
 pub const DEFAULT_SAMPLE_SIZE: u64 = 300;
@@ -355,6 +359,131 @@ impl Population {
             corrected: corrected_count(&population, flagged_total, &items, self.seed),
         }
     }
+}
+
+/// Most findings a label-raised threshold names (as the model's does).
+const CROSSING_FINDINGS: usize = 50;
+
+/// Raises the threshold of each category whose case rule rests on
+/// reviewers' labels (`estimate = "labelled"` or `"corrected"`) when the
+/// labels now show it crossed: the lower bound of the named estimate's 95%
+/// interval above the rule's `tolerance`, over a review population of at
+/// least `min_samples` items, and for `labelled` at least `min_samples`
+/// reviewed items. Called after labels are committed; the sampler never
+/// raises these rules from the model's count (only a critical item does).
+///
+/// Each crossing commits its [`ThresholdAlert`] (with the estimate and the
+/// reviewed count) and its `evidence.threshold_crossed` event in one batch
+/// that expects the alert absent, so the evidence worker opens the case as
+/// for any crossing, and a crossing raised meanwhile by another label is
+/// left as it is. Returns the alerts raised here. Blocking.
+pub fn raise_label_crossings(
+    store: &dyn Store,
+    engine: &Engine,
+    tenant: &TenantId,
+) -> anyhow::Result<Vec<ThresholdAlert>> {
+    let rules: Vec<_> = engine
+        .policy()
+        .categories
+        .iter()
+        .filter(|c| c.case.estimate.needs_labels())
+        .map(|c| (c.id.clone(), c.case.clone()))
+        .collect();
+    if rules.is_empty() {
+        return Ok(Vec::new());
+    }
+    let population = population(store, tenant)?;
+    let total: u64 = population.counts().iter().sum();
+    let mut raised = Vec::new();
+    for (category, rule) in rules {
+        if total < rule.min_samples || samples::alert_raised(store, tenant, &category)? {
+            continue;
+        }
+        let figures = population.figures(&category);
+        let (name, estimate) = match rule.estimate {
+            Estimate::Labelled if figures.reviewed >= rule.min_samples => {
+                ("labelled", figures.labelled)
+            }
+            Estimate::Corrected => ("corrected", figures.corrected),
+            _ => continue,
+        };
+        let Some(estimate) = estimate else { continue };
+        if estimate.lower <= rule.tolerance {
+            continue;
+        }
+        // The items reviewers say violate the category, those two agree on
+        // first: the case's evidence.
+        let mut violating: Vec<(bool, SampleId)> = population
+            .labels
+            .iter()
+            .filter(|(_, labels)| consensus(labels, &category).2 == Consensus::Violates)
+            .map(|(id, labels)| (is_evidence(labels, &category), *id))
+            .collect();
+        violating.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let findings: Vec<SampleId> = violating
+            .into_iter()
+            .map(|(_, id)| id)
+            .take(CROSSING_FINDINGS)
+            .collect();
+        let flagged = population
+            .bands
+            .iter()
+            .flatten()
+            .filter(|c| {
+                c.sample
+                    .verdict()
+                    .is_some_and(|v| v.flagged.iter().any(|f| f.category == category))
+            })
+            .count() as u64;
+        let alert = ThresholdAlert {
+            tenant: tenant.clone(),
+            category: category.clone(),
+            reason: CrossingReason::Prevalence,
+            raised_at: jiff::Timestamp::now(),
+            prevalence: Prevalence::wilson(flagged, total),
+            findings,
+            labels: Some(LabelCrossing {
+                estimate: name.to_string(),
+                reviewed: figures.reviewed,
+                rate: estimate.rate,
+                lower: estimate.lower,
+                upper: estimate.upper,
+            }),
+        };
+        let mut batch = Batch::new();
+        batch.expect_unchanged(&samples::alert_absent(tenant, &category));
+        batch.put(&alert)?;
+        batch.event(
+            DomainEvent::THRESHOLD_CROSSED,
+            Some(tenant.as_str()),
+            serde_json::json!({
+                "tenant": tenant,
+                "category": category,
+                "reason": alert.reason,
+                "estimate": name,
+                "reviewed": figures.reviewed,
+                "labelled_evidence": figures.labelled_evidence,
+                "rate": estimate.rate,
+                "lower": estimate.lower,
+                "upper": estimate.upper,
+                "model": alert.prevalence,
+                "tolerance": rule.tolerance,
+                "min_samples": rule.min_samples,
+                "policy_version": engine.version(),
+                "findings": alert.findings,
+            }),
+        )?;
+        match store.commit(batch) {
+            Ok(_) => raised.push(alert),
+            // Raised meanwhile, by another label on another replica.
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !raised.is_empty() {
+        store.flush()?;
+    }
+    Ok(raised)
 }
 
 /// A category's review figures, shown beside the model's count.

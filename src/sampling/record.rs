@@ -354,8 +354,14 @@ fn record_blocking(
         let critical = rule
             .critical_score
             .is_some_and(|c| max_score.get(category).is_some_and(|&s| s >= c));
+        // A rule that rests on reviewers' labels is not crossed by the
+        // model's count: the review room raises it when labels show it
+        // (`review::raise_label_crossings`). A critical item still opens
+        // a case at once.
         let reason = if critical {
             CrossingReason::CriticalItem
+        } else if rule.estimate.needs_labels() {
+            continue;
         } else if n >= rule.min_samples && prevalence.lower > rule.tolerance {
             CrossingReason::Prevalence
         } else {
@@ -377,6 +383,7 @@ fn record_blocking(
             raised_at: now,
             prevalence,
             findings,
+            labels: None,
         };
         batch.put(&alert)?;
         batch.event(

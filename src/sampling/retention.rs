@@ -374,6 +374,7 @@ mod tests {
                 raised_at: t0(),
                 prevalence: Prevalence::wilson(3, 10),
                 findings: vec![in_alert.id],
+                labels: None,
             })
             .unwrap();
         store.commit(batch).unwrap();
