@@ -11,9 +11,9 @@ use super::body::ApiJson;
 use super::{ApiError, AppState};
 use crate::domain::limits::{within, MAX_URL_BYTES};
 use crate::domain::{
-    Contact, JsonPointers, RiskTier, SourceId, SourceKind, TenantId, TenantStatus,
+    Contact, JsonPointers, RiskTier, SourceId, SourceKind, Tenant, TenantId, TenantStatus,
 };
-use crate::sampling::registry::{NewSource, NewTenant, SourcePatch, TenantPatch};
+use crate::sampling::registry::{NewSource, NewTenant, SourcePatch, SourceView, TenantPatch};
 
 /// Registers the tenant and source routes under `/v1`.
 pub fn routes(e: &mut super::routes::Endpoints) {
@@ -82,7 +82,7 @@ fn check_budget(field: &str, v: u32) -> Result<u32, ApiError> {
 }
 
 /// Body of `POST /v1/tenants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenantRequest {
     id: String,
@@ -127,7 +127,7 @@ impl TryFrom<CreateTenantRequest> for NewTenant {
 }
 
 /// Body of `PATCH /v1/tenants/{id}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenantRequest {
     name: Option<String>,
@@ -207,7 +207,7 @@ fn check_interval(v: u64) -> Result<u64, ApiError> {
 }
 
 /// Body of `POST /v1/tenants/{id}/sources`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSourceRequest {
     kind: String,
@@ -289,7 +289,7 @@ impl TryFrom<CreateSourceRequest> for NewSource {
 }
 
 /// Body of `PATCH /v1/tenants/{id}/sources/{source}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSourceRequest {
     url: Option<String>,
@@ -321,12 +321,26 @@ impl TryFrom<UpdateSourceRequest> for SourcePatch {
     }
 }
 
+/// Reply of `GET /v1/tenants`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TenantList {
+    /// Every tenant, by id.
+    pub tenants: Vec<Tenant>,
+}
+
+/// Reply of `GET /v1/tenants/{tenant}/sources`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SourceList {
+    /// The tenant's sources with their schedule and health.
+    pub sources: Vec<SourceView>,
+}
+
 #[utoipa::path(
     post,
     path = "/v1/tenants",
     tag = "tenants",
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 201, description = "success", body = Object)),
+    request_body(content = CreateTenantRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 201, description = "the tenant, registered", body = Tenant)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn create_tenant(
@@ -343,7 +357,7 @@ async fn create_tenant(
     get,
     path = "/v1/tenants",
     tag = "tenants",
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "every tenant", body = TenantList)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn list_tenants(
@@ -351,7 +365,7 @@ async fn list_tenants(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let tenants = state.sampling.list_tenants().await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "tenants": tenants })))
+    Ok(HttpResponse::Ok().json(TenantList { tenants }))
 }
 
 #[utoipa::path(
@@ -359,7 +373,7 @@ async fn list_tenants(
     path = "/v1/tenants/{tenant}",
     tag = "tenants",
     params(("tenant" = String, Path, description = "tenant id")),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the tenant", body = Tenant)),
     security(("bearer" = ["admin", "operator", "approver"]))
 )]
 async fn get_tenant(
@@ -376,8 +390,8 @@ async fn get_tenant(
     path = "/v1/tenants/{tenant}",
     tag = "tenants",
     params(("tenant" = String, Path, description = "tenant id")),
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 200, description = "success", body = Object)),
+    request_body(content = UpdateTenantRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 200, description = "the tenant as changed", body = Tenant)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn update_tenant(
@@ -396,8 +410,8 @@ async fn update_tenant(
     path = "/v1/tenants/{tenant}/sources",
     tag = "tenants",
     params(("tenant" = String, Path, description = "tenant id")),
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 201, description = "success", body = Object)),
+    request_body(content = CreateSourceRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 201, description = "the source, registered", body = SourceView)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn create_source(
@@ -417,7 +431,7 @@ async fn create_source(
     path = "/v1/tenants/{tenant}/sources",
     tag = "tenants",
     params(("tenant" = String, Path, description = "tenant id")),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the tenant's sources", body = SourceList)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn list_sources(
@@ -427,7 +441,7 @@ async fn list_sources(
 ) -> Result<HttpResponse, ApiError> {
     let id = tenant_path(&path)?;
     let sources = state.sampling.list_sources(&id).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "sources": sources })))
+    Ok(HttpResponse::Ok().json(SourceList { sources }))
 }
 
 #[utoipa::path(
@@ -435,7 +449,7 @@ async fn list_sources(
     path = "/v1/tenants/{tenant}/sources/{source}",
     tag = "tenants",
     params(("tenant" = String, Path, description = "tenant id"), ("source" = String, Path, description = "source id")),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the source with its schedule and health", body = SourceView)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn get_source(
@@ -453,8 +467,8 @@ async fn get_source(
     path = "/v1/tenants/{tenant}/sources/{source}",
     tag = "tenants",
     params(("tenant" = String, Path, description = "tenant id"), ("source" = String, Path, description = "source id")),
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 200, description = "success", body = Object)),
+    request_body(content = UpdateSourceRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 200, description = "the source as changed", body = SourceView)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn update_source(

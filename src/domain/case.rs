@@ -14,7 +14,19 @@ use super::ids::TenantId;
 use super::Severity;
 
 /// A case's id: a UUID v7, so ids sort by creation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct CaseId(pub uuid::Uuid);
 
@@ -56,7 +68,7 @@ impl fmt::Display for DeadlineId {
 /// is closed but reversible by reinstatement; `Cured`, `Dismissed` and
 /// `Reinstated` are final (a new violation opens a new case, so the history of
 /// each stays readable).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseState {
     /// Triage: an operator decides whether this is a violation.

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 /// A tenant's stable slug, such as `parlor`: 3 to 63 characters of `a-z`,
 /// `0-9` and single hyphens, starting with a letter and not ending with a
 /// hyphen (it appears in URLs, store keys and logs).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct TenantId(String);
 

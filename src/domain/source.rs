@@ -9,7 +9,19 @@ use url::Url;
 use super::tenant::{RiskTier, TenantId};
 
 /// A source id (UUID v7, time-ordered).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct SourceId(pub uuid::Uuid);
 
@@ -33,7 +45,7 @@ impl fmt::Display for SourceId {
 }
 
 /// JSON pointers (RFC 6901) that find posts in a JSON feed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JsonPointers {
     /// The array of posts in the document (`""` for a top-level array).
     pub items: String,
@@ -46,7 +58,7 @@ pub struct JsonPointers {
 }
 
 /// What a source is and how to read it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SourceKind {
     /// A URL answering JSON posts.
@@ -78,7 +90,7 @@ impl SourceKind {
 }
 
 /// A tenant's source.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Source {
     /// Id.
     pub id: SourceId,
@@ -88,6 +100,7 @@ pub struct Source {
     #[serde(flatten)]
     pub kind: SourceKind,
     /// Where to fetch (http or https).
+    #[schema(value_type = String, format = "uri")]
     pub url: Url,
     /// Items sampled per hour before the tenant's tier factor.
     pub budget_per_hour: u32,
@@ -109,7 +122,7 @@ impl Source {
 }
 
 /// Whether fetching a source works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
     /// Not fetched yet.
@@ -122,7 +135,7 @@ pub enum Health {
 
 /// A source's schedule, budget use and health. Kept apart from `Source` so
 /// the sampler and an operator's edit never overwrite each other.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SourceState {
     /// Owner.
     pub tenant: TenantId,

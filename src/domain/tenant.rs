@@ -7,7 +7,7 @@ use super::case::{CaseId, CaseState};
 pub use super::ids::TenantId;
 
 /// How closely a tenant is watched; scales every sampling budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RiskTier {
     /// Half the budget.
@@ -39,7 +39,7 @@ impl RiskTier {
 }
 
 /// Whether aupd samples the tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TenantStatus {
     /// Sampled.
@@ -56,7 +56,7 @@ pub enum TenantStatus {
 
 /// The enforcement that last changed a tenant's status: the case that
 /// suspended it, or reinstated it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TenantEnforcement {
     /// The case.
     pub case: CaseId,
@@ -70,7 +70,7 @@ pub struct TenantEnforcement {
 }
 
 /// Someone to reach at the tenant about abuse.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Contact {
     /// Name or team.
@@ -100,7 +100,7 @@ impl Contact {
 }
 
 /// A tenant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tenant {
     /// Slug.
     pub id: TenantId,

@@ -72,7 +72,7 @@ pub struct SourcePatch {
 }
 
 /// A source with its schedule and health, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SourceView {
     /// The source.
     #[serde(flatten)]
