@@ -534,7 +534,7 @@ async fn get_agreement(
 
 /// A category's prevalence: the model's count over the window, and beside
 /// it the figures from reviewers' labels.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PrevalenceWithLabels {
     /// The model's count and the case rule.
     #[serde(flatten)]

@@ -32,7 +32,7 @@ pub const MAX_ITEM_BYTES: usize = 64 * 1024;
 pub const MAX_TARGET_URLS: usize = 50;
 
 /// One pushed item.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PushedItem {
     text: String,
@@ -41,10 +41,72 @@ pub struct PushedItem {
 }
 
 /// Body of `POST /v1/tenants/{id}/content`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PushContentRequest {
     items: Vec<PushedItem>,
+}
+
+/// One source visited by `POST /v1/tenants/{id}/sample` without a body.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SourceVisit {
+    /// The source.
+    pub source: crate::domain::SourceId,
+    /// What the visit did.
+    pub run: crate::sampling::worker::SourceRun,
+}
+
+/// Reply of `POST /v1/tenants/{id}/sample`: every source visited now (no
+/// body), or what was found at each URL asked for.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum SampleNowReply {
+    /// No body: each source visited, and the newest samples.
+    Sources {
+        /// The visits.
+        sources: Vec<SourceVisit>,
+        /// The tenant's newest samples (at most 100).
+        recent_samples: Vec<crate::domain::Sample>,
+    },
+    /// URLs asked for: what each gave.
+    Targeted {
+        /// One result per URL.
+        results: Vec<crate::sampling::TargetedResult>,
+    },
+}
+
+/// Reply of `GET /v1/tenants/{id}/samples`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SampleList {
+    /// Newest first.
+    pub samples: Vec<crate::domain::Sample>,
+}
+
+/// Reply of `GET /v1/tenants/{id}/findings`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FindingList {
+    /// Newest first.
+    pub findings: Vec<crate::domain::Finding>,
+}
+
+/// Reply of `GET /v1/tenants/{id}/prevalence`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PrevalenceReply {
+    /// The tenant.
+    pub tenant: crate::domain::TenantId,
+    /// The window the model's count covers, in seconds.
+    pub window_secs: u64,
+    /// The policy version in force.
+    pub policy_version: String,
+    /// Per category: the model's count, its rule, and the review figures.
+    pub categories: Vec<super::review::PrevalenceWithLabels>,
+}
+
+/// Reply of `GET /v1/events`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EventList {
+    /// Events after the cursor, oldest first.
+    pub events: Vec<crate::store::EventRecord>,
 }
 
 /// A pushed batch, validated against the configured batch limit.
@@ -140,8 +202,8 @@ impl TryFrom<SampleNowRequest> for SampleTargets {
     path = "/v1/tenants/{tenant}/content",
     tag = "sampling",
     params(("tenant" = String, Path, description = "tenant id")),
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 200, description = "success", body = Object)),
+    request_body(content = PushContentRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 200, description = "what was received, sampled and flagged", body = crate::sampling::IntakeOutcome)),
     security(("bearer" = ["admin", "operator", "service"]))
 )]
 async fn push_content(
@@ -163,7 +225,7 @@ async fn push_content(
     tag = "sampling",
     params(("tenant" = String, Path, description = "tenant id")),
     request_body(content = Option<SampleNowRequest>, content_type = "application/json", description = "optional JSON body"),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the sources visited, or what each URL gave", body = SampleNowReply)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn sample_now(
@@ -181,14 +243,19 @@ async fn sample_now(
         let mut runs = Vec::new();
         for view in state.sampling.list_sources(&id).await? {
             let run = state.sampling.run_source(&id, view.source.id, true).await?;
-            runs.push(serde_json::json!({"source": view.source.id, "run": run}));
+            runs.push(SourceVisit {
+                source: view.source.id,
+                run,
+            });
         }
         let samples = state.sampling.samples(&id, 100).await?;
-        return Ok(HttpResponse::Ok()
-            .json(serde_json::json!({"sources": runs, "recent_samples": samples})));
+        return Ok(HttpResponse::Ok().json(SampleNowReply::Sources {
+            sources: runs,
+            recent_samples: samples,
+        }));
     }
     let results = state.sampling.targeted(&id, targets.0).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+    Ok(HttpResponse::Ok().json(SampleNowReply::Targeted { results }))
 }
 
 /// `?limit=` of list routes.
@@ -216,7 +283,7 @@ fn limit(q: &ListQuery) -> Result<usize, ApiError> {
     path = "/v1/tenants/{tenant}/samples",
     tag = "sampling",
     params(("tenant" = String, Path, description = "tenant id"), ListQuery),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the tenant's samples", body = SampleList)),
     security(("bearer" = ["admin", "operator", "approver"]))
 )]
 async fn list_samples(
@@ -227,7 +294,7 @@ async fn list_samples(
 ) -> Result<HttpResponse, ApiError> {
     let id = tenant_path(&path)?;
     let samples = state.sampling.samples(&id, limit(&query)?).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "samples": samples })))
+    Ok(HttpResponse::Ok().json(SampleList { samples }))
 }
 
 #[utoipa::path(
@@ -235,7 +302,7 @@ async fn list_samples(
     path = "/v1/tenants/{tenant}/findings",
     tag = "sampling",
     params(("tenant" = String, Path, description = "tenant id"), ListQuery),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the tenant's findings", body = FindingList)),
     security(("bearer" = ["admin", "operator", "approver"]))
 )]
 async fn list_findings(
@@ -250,7 +317,7 @@ async fn list_findings(
         .sampling
         .findings(&id, query.into_inner().category, n)
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "findings": findings })))
+    Ok(HttpResponse::Ok().json(FindingList { findings }))
 }
 
 #[utoipa::path(
@@ -258,7 +325,7 @@ async fn list_findings(
     path = "/v1/tenants/{tenant}/prevalence",
     tag = "sampling",
     params(("tenant" = String, Path, description = "tenant id")),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "per category: the model's count, the rule, the label estimate and the corrected count", body = PrevalenceReply)),
     security(("bearer" = ["admin", "operator", "approver"]))
 )]
 async fn get_prevalence(
@@ -269,12 +336,12 @@ async fn get_prevalence(
     let id = tenant_path(&path)?;
     let categories = state.sampling.prevalence(&id).await?;
     let categories = super::review::with_labels(&state, &id, categories).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "tenant": id,
-        "window_secs": state.sampling.settings().window_secs,
-        "policy_version": state.policy.current().version(),
-        "categories": categories,
-    })))
+    Ok(HttpResponse::Ok().json(PrevalenceReply {
+        tenant: id,
+        window_secs: state.sampling.settings().window_secs,
+        policy_version: state.policy.current().version().to_string(),
+        categories,
+    }))
 }
 
 #[utoipa::path(
@@ -314,7 +381,7 @@ pub struct EventsQuery {
     path = "/v1/events",
     tag = "sampling",
     params(EventsQuery),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "events after the cursor", body = EventList)),
     security(("bearer" = ["admin", "operator"]))
 )]
 pub async fn list_events(
@@ -326,7 +393,7 @@ pub async fn list_events(
     let store = state.sampling.store().clone();
     let after = query.after;
     let events = blocking("event scan", move || store.events_after(after, limit)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
+    Ok(HttpResponse::Ok().json(EventList { events }))
 }
 
 #[cfg(test)]

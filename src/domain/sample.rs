@@ -11,7 +11,19 @@ use super::tenant::TenantId;
 use super::Severity;
 
 /// A sample id (UUID v7, time-ordered).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct SampleId(pub uuid::Uuid);
 
@@ -35,7 +47,7 @@ impl fmt::Display for SampleId {
 }
 
 /// How a sample was drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SampleOrigin {
     /// Uniformly from a source's fetch; counts towards prevalence.
@@ -58,7 +70,7 @@ impl SampleOrigin {
 }
 
 /// One category a sample was flagged for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FlaggedCategory {
     /// Category id.
     pub category: String,
@@ -69,7 +81,7 @@ pub struct FlaggedCategory {
 }
 
 /// A matched span.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EvidenceSpan {
     /// Category id.
     pub category: String,
@@ -89,7 +101,7 @@ pub struct EvidenceSpan {
 }
 
 /// The policy's judgement on a sample, as kept with it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SampleVerdict {
     /// Content hash of the policy that judged it.
     pub policy_version: String,
@@ -102,7 +114,7 @@ pub struct SampleVerdict {
 }
 
 /// What came of fetching or receiving an item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum SampleOutcome {
     /// Text was scored.
@@ -118,7 +130,7 @@ pub enum SampleOutcome {
 }
 
 /// One sampled item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sample {
     /// Id.
     pub id: SampleId,
@@ -152,7 +164,7 @@ impl Sample {
 }
 
 /// A sample flagged for a category: evidence against the tenant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Finding {
     /// Tenant.
     pub tenant: TenantId,
@@ -192,7 +204,7 @@ pub struct Tally {
 }
 
 /// Why evidence crossed a category's case rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CrossingReason {
     /// The lower bound of the prevalence interval exceeds the tolerance.
@@ -239,7 +251,7 @@ pub struct LabelCrossing {
 }
 
 /// Sampled count, flagged count and the 95% Wilson interval of their ratio.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Prevalence {
     /// Random samples in the window.
     pub sampled: u64,

@@ -133,7 +133,7 @@ pub struct CaseRule {
 }
 
 /// Which prevalence figure a category's rules rest on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Estimate {
     /// The model's count (the default).

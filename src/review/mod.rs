@@ -487,7 +487,7 @@ pub fn raise_label_crossings(
 }
 
 /// A category's review figures, shown beside the model's count.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default, utoipa::ToSchema)]
 pub struct CategoryReview {
     /// Items of the stratified sample with a decisive answer in the category:
     /// what `labelled` and `corrected` rest on.

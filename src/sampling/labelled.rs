@@ -151,7 +151,7 @@ pub struct LabelledItem {
 }
 
 /// A prevalence estimated from labels, with its 95% interval.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct LabelEstimate {
     /// Estimated share of the population that violates.
     pub rate: f64,

@@ -26,7 +26,7 @@ use crate::policy::PolicyHandle;
 use crate::store::SharedStore;
 
 pub use extract::Item;
-pub use record::{CategoryPrevalence, Recorded, TargetedResult};
+pub use record::{CategoryPrevalence, IntakeOutcome, Recorded, TargetedResult};
 
 /// Why a sampling operation failed, in terms the API can answer with.
 #[derive(Debug, thiserror::Error)]

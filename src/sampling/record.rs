@@ -68,7 +68,7 @@ pub struct Recorded {
 }
 
 /// A category's prevalence over the window, next to its case rule.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CategoryPrevalence {
     /// Category.
     pub category: String,
@@ -430,7 +430,7 @@ fn record_blocking(
 }
 
 /// Outcome of one pushed batch.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IntakeOutcome {
     /// Items received in this batch.
     pub received: usize,
@@ -449,7 +449,7 @@ pub struct IntakeOutcome {
 }
 
 /// What targeted sampling found at one URL.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum TargetedResult {
     /// Fetched and scored.

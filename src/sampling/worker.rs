@@ -25,7 +25,7 @@ use crate::readiness::Heartbeat;
 use crate::store::{self, samples, tenants, Batch, Version};
 
 /// What one visit to a source did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum SourceRun {
     /// Not due, disabled, or its tenant is not active.

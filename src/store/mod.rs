@@ -199,7 +199,7 @@ pub struct NewEvent {
 }
 
 /// An event in the append-only log.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct EventRecord {
     /// Gapless, monotonic position in the log.
     pub seq: u64,
