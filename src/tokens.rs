@@ -10,7 +10,7 @@ use crate::domain::{Role, TokenRecord};
 use crate::store::{Batch, SharedStore};
 
 /// A token just made: the secret is here and nowhere else.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct NewToken {
     /// Public id.
     pub id: String,
@@ -18,7 +18,9 @@ pub struct NewToken {
     pub token: String,
     /// Who holds it.
     pub name: String,
-    /// What it may do.
+    /// What it may do: `admin`, `operator`, `approver`, `reporter`,
+    /// `reviewer`, `service` or `tenant:<id>`.
+    #[schema(value_type = String, example = "operator")]
     pub role: Role,
 }
 

@@ -3,21 +3,41 @@
 //! internet (the chart's Service is cluster-internal).
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
 
 use super::AppState;
 use crate::readiness::Readiness;
+
+/// Reply of `GET /healthz`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Alive {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// Reply of `GET /readyz`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    /// `ready` (200) or `not_ready` (503).
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// The policy version in force.
+    pub policy_version: String,
+    /// What keeps it from being ready (absent when ready).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
 
 /// Liveness: the process answers. No I/O.
 #[utoipa::path(
     get,
     path = "/healthz",
     tag = "health",
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the process answers", body = Alive)),
     security(())
 )]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Alive { status: "ok" })
 }
 
 /// Readiness: the store answers a read, a policy is loaded, every
@@ -26,7 +46,7 @@ pub async fn healthz() -> HttpResponse {
     get,
     path = "/readyz",
     tag = "health",
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "ready to serve", body = Ready), (status = 503, description = "not ready: `problems` says why", body = Ready)),
     security(())
 )]
 pub async fn readyz(
@@ -59,16 +79,17 @@ pub async fn readyz(
         }
     }
     if problems.is_empty() {
-        HttpResponse::Ok().json(json!({
-            "status": "ready",
-            "policy_version": engine.version(),
-        }))
+        HttpResponse::Ok().json(Ready {
+            status: "ready",
+            policy_version: engine.version().to_string(),
+            problems: Vec::new(),
+        })
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({
-            "status": "not_ready",
-            "policy_version": engine.version(),
-            "problems": problems,
-        }))
+        HttpResponse::ServiceUnavailable().json(Ready {
+            status: "not_ready",
+            policy_version: engine.version().to_string(),
+            problems,
+        })
     }
 }
 

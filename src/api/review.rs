@@ -46,7 +46,7 @@ fn parse_queue(q: Option<&str>) -> Result<Queue, ApiError> {
 }
 
 /// An item to label, with what the policy found in it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReviewItem {
     /// The item id (the sample id): `POST /v1/review/{item}/label?tenant=`.
     pub item: SampleId,
@@ -71,7 +71,7 @@ pub struct ReviewItem {
 }
 
 /// Reply of `GET /v1/review/next`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NextItemResponse {
     /// `first` or `second`.
     pub queue: &'static str,
@@ -92,7 +92,7 @@ pub struct NextItemResponse {
     path = "/v1/review/next",
     tag = "review",
     params(NextQuery),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the next item to label (`item` null when the queue is empty) and the queue's progress", body = NextItemResponse)),
     security(("bearer" = ["admin", "operator", "reviewer"]))
 )]
 async fn next_item(
@@ -217,7 +217,7 @@ impl TryFrom<(LabelRequest, &[String])> for LabelInput {
 }
 
 /// One label as the review routes show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LabelView {
     /// The tenant.
     pub tenant: TenantId,
@@ -254,7 +254,7 @@ impl From<Label> for LabelView {
 }
 
 /// Where an item stands in one category after a label.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ItemCategory {
     /// The category.
     pub category: String,
@@ -269,7 +269,7 @@ pub struct ItemCategory {
 }
 
 /// Reply of `POST /v1/review/{item}/label`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LabelItemResponse {
     /// The item.
     pub item: SampleId,
@@ -287,7 +287,7 @@ pub struct LabelItemResponse {
     tag = "review",
     params(("item" = String, Path, description = "the sample id"), TenantQuery),
     request_body(content = LabelRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the labels stored and where the item stands in each category", body = LabelItemResponse)),
     security(("bearer" = ["admin", "operator", "reviewer"]))
 )]
 async fn label_item(
@@ -411,7 +411,7 @@ pub struct LabelsQuery {
 }
 
 /// Reply of `GET /v1/review/labels`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LabelsResponse {
     /// The labels that pass the filters, by tenant, item, category and
     /// reviewer, at most `limit`.
@@ -423,7 +423,7 @@ pub struct LabelsResponse {
     path = "/v1/review/labels",
     tag = "review",
     params(LabelsQuery),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the labels that pass the filters", body = LabelsResponse)),
     security(("bearer" = ["admin", "operator", "reviewer"]))
 )]
 async fn list_labels(
@@ -497,7 +497,7 @@ pub struct AgreementQuery {
 }
 
 /// Reply of `GET /v1/review/agreement`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgreementResponse {
     /// One row per reviewer and category.
     pub agreement: Vec<review::Agreement>,
@@ -508,7 +508,7 @@ pub struct AgreementResponse {
     path = "/v1/review/agreement",
     tag = "review",
     params(AgreementQuery),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "agreement per reviewer and category", body = AgreementResponse)),
     security(("bearer" = ["admin", "operator", "reviewer"]))
 )]
 async fn get_agreement(

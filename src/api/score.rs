@@ -55,8 +55,18 @@ impl TryFrom<ScoreRequest> for ScoreInput {
     }
 }
 
+/// Answer of `POST /v1/score`: one verdict for `text`, a list for `texts`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+enum ScoreReply {
+    /// For `text`.
+    One(Verdict),
+    /// For `texts`.
+    Many(ScoreManyResponse),
+}
+
 /// Answer of `POST /v1/score` with `texts`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScoreManyResponse {
     verdicts: Vec<Verdict>,
 }
@@ -75,7 +85,7 @@ fn score_one(engine: &crate::policy::Engine, text: &str) -> Verdict {
     path = "/v1/score",
     tag = "policy",
     request_body(content = ScoreRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "with `text`: one verdict; with `texts`: `{verdicts: [...]}` in the same order", body = ScoreReply)),
     security(("bearer" = ["admin", "operator", "service"]))
 )]
 pub async fn score_text(
@@ -86,19 +96,21 @@ pub async fn score_text(
     let input = ScoreInput::try_from(body.into_inner())?;
     let engine = state.policy.current();
     Ok(match input {
-        ScoreInput::One(text) => HttpResponse::Ok().json(score_one(&engine, &text)),
+        ScoreInput::One(text) => {
+            HttpResponse::Ok().json(ScoreReply::One(score_one(&engine, &text)))
+        }
         ScoreInput::Many(texts) => {
             let verdicts =
                 web::block(move || texts.iter().map(|t| score_one(&engine, t)).collect())
                     .await
                     .map_err(|e| ApiError::Internal(anyhow::anyhow!("scoring task failed: {e}")))?;
-            HttpResponse::Ok().json(ScoreManyResponse { verdicts })
+            HttpResponse::Ok().json(ScoreReply::Many(ScoreManyResponse { verdicts }))
         }
     })
 }
 
 /// Summary of a category, as `GET /v1/policy` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct CategorySummary<'a> {
     id: &'a str,
     title: &'a str,
@@ -108,12 +120,32 @@ struct CategorySummary<'a> {
     detectors: Vec<&'a str>,
 }
 
+/// Reply of `GET /v1/policy`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct PolicySummary<'a> {
+    /// The policy's name.
+    name: &'a str,
+    /// Content hash of the policy and model files.
+    version: &'a str,
+    /// Its categories.
+    categories: Vec<CategorySummary<'a>>,
+}
+
+/// Reply of `POST /v1/policy/reload`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Reloaded {
+    /// The version in force before.
+    pub previous_version: String,
+    /// The version in force now.
+    pub version: String,
+}
+
 /// The policy in force: version and categories.
 #[utoipa::path(
     get,
     path = "/v1/policy",
     tag = "policy",
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the policy in force", body = PolicySummary)),
     security(("bearer" = ["admin", "operator", "approver"]))
 )]
 pub async fn get_policy(
@@ -134,11 +166,11 @@ pub async fn get_policy(
             detectors: c.detectors.iter().map(|d| d.id.as_str()).collect(),
         })
         .collect();
-    HttpResponse::Ok().json(serde_json::json!({
-        "name": p.name,
-        "version": p.version,
-        "categories": categories,
-    }))
+    HttpResponse::Ok().json(PolicySummary {
+        name: &p.name,
+        version: &p.version,
+        categories,
+    })
 }
 
 /// Reloads the policy from disk; an invalid policy is refused and the one in
@@ -148,7 +180,7 @@ pub async fn get_policy(
     post,
     path = "/v1/policy/reload",
     tag = "policy",
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the policy reloaded", body = Reloaded)),
     security(("bearer" = ["admin"]))
 )]
 pub async fn reload_policy(
@@ -169,10 +201,10 @@ pub async fn reload_policy(
                     .map_err(|e| ApiError::Internal(e.into()))
             })
             .await?;
-            Ok(HttpResponse::Ok().json(serde_json::json!({
-                "previous_version": before,
-                "version": engine.version(),
-            })))
+            Ok(HttpResponse::Ok().json(Reloaded {
+                previous_version: before,
+                version: engine.version().to_string(),
+            }))
         }
         Err(err) => {
             tracing::warn!(error = %err, "policy reload refused");

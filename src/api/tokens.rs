@@ -37,12 +37,56 @@ impl From<TokenError> for ApiError {
     }
 }
 
+/// A token as lists show it: never its secret or hash.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TokenView {
+    /// Public id.
+    pub id: String,
+    /// Who or what holds it.
+    pub name: String,
+    /// What it may do.
+    #[schema(example = "tenant:parlor")]
+    pub role: String,
+    /// When it was made.
+    pub created_at: jiff::Timestamp,
+    /// When it was revoked; null while it is valid.
+    pub revoked_at: Option<jiff::Timestamp>,
+}
+
+/// Reply of `GET /v1/tokens`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TokenList {
+    /// Every token, revoked ones included.
+    pub tokens: Vec<TokenView>,
+}
+
+/// Reply of `GET /v1/tokens/self`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct OwnToken {
+    /// Public id of the presented token.
+    pub id: String,
+    /// Who holds it.
+    pub name: String,
+    /// What it may do.
+    #[schema(example = "reviewer")]
+    pub role: String,
+}
+
+/// Reply of `DELETE /v1/tokens/{id}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RevokedToken {
+    /// The token's id.
+    pub id: String,
+    /// When it was revoked.
+    pub revoked_at: Option<jiff::Timestamp>,
+}
+
 #[utoipa::path(
     post,
     path = "/v1/tokens",
     tag = "tokens",
     request_body(content = CreateTokenRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 201, description = "success", body = Object)),
+    responses((status = 201, description = "the token; its secret is shown this once", body = crate::tokens::NewToken)),
     security(("bearer" = ["admin"]))
 )]
 async fn create_token(
@@ -69,22 +113,23 @@ async fn create_token(
     get,
     path = "/v1/tokens",
     tag = "tokens",
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "every token, without secrets", body = TokenList)),
     security(("bearer" = ["admin"]))
 )]
 async fn list_tokens(_caller: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.sampling.store().clone();
     let all = blocking("token", move || tokens::list(&store)).await?;
-    let view: Vec<serde_json::Value> = all
+    let tokens: Vec<TokenView> = all
         .into_iter()
-        .map(|t| {
-            serde_json::json!({
-                "id": t.id, "name": t.name, "role": t.role,
-                "created_at": t.created_at, "revoked_at": t.revoked_at,
-            })
+        .map(|t| TokenView {
+            id: t.id,
+            name: t.name,
+            role: t.role.to_string(),
+            created_at: t.created_at,
+            revoked_at: t.revoked_at,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "tokens": view })))
+    Ok(HttpResponse::Ok().json(TokenList { tokens }))
 }
 
 /// Who the presented token stands for, so a client (the console) can show
@@ -93,13 +138,15 @@ async fn list_tokens(_caller: Admin, state: web::Data<AppState>) -> Result<HttpR
     get,
     path = "/v1/tokens/self",
     tag = "tokens",
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "who the presented token stands for", body = OwnToken)),
     security(("bearer" = ["admin", "operator", "approver", "reporter", "service", "tenant"]))
 )]
 async fn get_own_token(caller: Caller) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({
-        "id": caller.token_id, "name": caller.name, "role": caller.role.to_string(),
-    }))
+    HttpResponse::Ok().json(OwnToken {
+        id: caller.token_id,
+        name: caller.name,
+        role: caller.role.to_string(),
+    })
 }
 
 #[utoipa::path(
@@ -107,7 +154,7 @@ async fn get_own_token(caller: Caller) -> HttpResponse {
     path = "/v1/tokens/{id}",
     tag = "tokens",
     params(("id" = String, Path, description = "id of the resource")),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the token, revoked", body = RevokedToken)),
     security(("bearer" = ["admin"]))
 )]
 async fn revoke_token(
@@ -118,5 +165,8 @@ async fn revoke_token(
     let store = state.sampling.store().clone();
     let id = path.into_inner();
     let t = blocking("token", move || tokens::revoke(&store, &id, &caller.name)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "id": t.id, "revoked_at": t.revoked_at })))
+    Ok(HttpResponse::Ok().json(RevokedToken {
+        id: t.id,
+        revoked_at: t.revoked_at,
+    }))
 }

@@ -7,7 +7,7 @@ use super::sample::SampleId;
 use super::tenant::TenantId;
 
 /// A reviewer's answer for one item and one category.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewAnswer {
     /// The item violates the category.
@@ -26,7 +26,9 @@ impl ReviewAnswer {
 }
 
 /// How the reviewer came to the item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LabelOrigin {
     /// Served by the review queue (the stratified draw).

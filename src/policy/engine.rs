@@ -37,11 +37,13 @@ use crate::domain::Severity;
 const MAX_SPANS_PER_DETECTOR: usize = 5;
 
 /// The judgement on one text.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Verdict {
     /// Content hash of the policy and model files that produced it.
+    #[schema(value_type = String)]
     pub policy_version: Arc<str>,
     /// Score in [0, 1] for every category.
+    #[schema(value_type = BTreeMap<String, f32>)]
     pub scores: BTreeMap<Arc<str>, f32>,
     /// Categories whose score reached their flag threshold, most severe first.
     pub flagged: Vec<Flag>,
@@ -66,9 +68,10 @@ impl Verdict {
 }
 
 /// A category that a text was flagged for.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Flag {
     /// Category id.
+    #[schema(value_type = String)]
     pub category: Arc<str>,
     /// The category's severity.
     pub severity: Severity,
@@ -77,11 +80,13 @@ pub struct Flag {
 }
 
 /// One piece of evidence: what a detector matched, where.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Evidence {
     /// Category id.
+    #[schema(value_type = String)]
     pub category: Arc<str>,
     /// Detector id.
+    #[schema(value_type = String)]
     pub detector: Arc<str>,
     /// Byte offset of the start in the original text.
     pub start: usize,

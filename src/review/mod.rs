@@ -160,7 +160,7 @@ pub enum Queue {
 }
 
 /// What reviewers said about one item in one category.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Consensus {
     /// No decisive label yet.
@@ -559,7 +559,7 @@ pub fn review_counts(
 }
 
 /// How far one reviewer agrees with the others in one category.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Agreement {
     /// The reviewer.
     pub reviewer: String,
