@@ -48,16 +48,51 @@ pub fn parse_case_id(raw: &str) -> Result<CaseId, ApiError> {
 }
 
 /// A case as the abuse team sees it, with the live countdown.
-pub fn operator_view(case: &Case, now: Timestamp) -> serde_json::Value {
-    let mut v = serde_json::to_value(case).unwrap_or_default();
-    if let (Some(obj), Some(d)) = (v.as_object_mut(), &case.deadline) {
-        obj.insert("deadline_due_at".into(), serde_json::json!(d.due_at));
-        obj.insert(
-            "seconds_to_deadline".into(),
-            serde_json::json!(d.due_at.as_second() - now.as_second()),
-        );
+pub fn operator_view(case: &Case, now: Timestamp) -> CaseView {
+    CaseView {
+        case: case.clone(),
+        deadline_due_at: case.deadline.as_ref().map(|d| d.due_at),
+        seconds_to_deadline: case
+            .deadline
+            .as_ref()
+            .map(|d| d.due_at.as_second() - now.as_second()),
+        history: None,
     }
-    v
+}
+
+/// A case as operators see it: the record, and how long its clock has left.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CaseView {
+    /// The case record.
+    #[serde(flatten)]
+    pub case: Case,
+    /// When the pending deadline falls due (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline_due_at: Option<Timestamp>,
+    /// Seconds until then (negative when overdue).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds_to_deadline: Option<i64>,
+    /// `GET /v1/cases/{id}` only: the case's audit events, oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<serde_json::Value>>,
+}
+
+/// Reply of `GET /v1/cases`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CaseList {
+    /// The cases, nearest deadline first, at most `limit`.
+    pub cases: Vec<CaseView>,
+    /// How many cases matched before the limit.
+    pub total: usize,
+}
+
+/// Reply of `POST /v1/cases/{id}/actions`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ActionReply {
+    /// The case after the action.
+    pub case: CaseView,
+    /// The events the action recorded.
+    pub events: Vec<crate::domain::CaseEvent>,
 }
 
 #[utoipa::path(
@@ -65,7 +100,7 @@ pub fn operator_view(case: &Case, now: Timestamp) -> serde_json::Value {
     path = "/v1/cases",
     tag = "cases",
     params(CaseQuery),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the cases that match, nearest deadline first", body = CaseList)),
     security(("bearer" = ["admin", "operator", "approver"]))
 )]
 async fn list_cases(
@@ -129,12 +164,12 @@ async fn list_cases(
         )
     });
     let total = cases.len();
-    let view: Vec<serde_json::Value> = cases
+    let cases: Vec<CaseView> = cases
         .iter()
         .take(limit)
         .map(|c| operator_view(c, now))
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "cases": view, "total": total })))
+    Ok(HttpResponse::Ok().json(CaseList { cases, total }))
 }
 
 #[utoipa::path(
@@ -142,7 +177,7 @@ async fn list_cases(
     path = "/v1/cases/{id}",
     tag = "cases",
     params(("id" = String, Path, description = "id of the resource")),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the case with its history", body = CaseView)),
     security(("bearer" = ["admin", "operator", "approver"]))
 )]
 async fn get_case(
@@ -161,9 +196,7 @@ async fn get_case(
     let tenant = case.tenant.as_str().to_string();
     let history = blocking("history", move || case_history(&store, &tenant, &id)).await?;
     let mut view = operator_view(&case, now);
-    if let Some(obj) = view.as_object_mut() {
-        obj.insert("history".into(), serde_json::Value::Array(history));
-    }
+    view.history = Some(history);
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -203,7 +236,7 @@ pub struct OpenCaseRequest {
     path = "/v1/cases",
     tag = "cases",
     request_body(content = OpenCaseRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 201, description = "success", body = Object)),
+    responses((status = 201, description = "the case, opened", body = CaseView)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn open_case(
@@ -276,7 +309,7 @@ async fn open_case(
 }
 
 /// Body of `POST /v1/cases/{id}/actions`. Every action needs a reason.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ActionRequest {
     /// Take ownership or hand the case to someone.
@@ -465,8 +498,8 @@ impl TryFrom<ActionRequest> for (Command, String) {
     path = "/v1/cases/{id}/actions",
     tag = "cases",
     params(("id" = String, Path, description = "id of the resource")),
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 200, description = "success", body = Object)),
+    request_body(content = ActionRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 200, description = "the case after the action, and the events it recorded", body = ActionReply)),
     security(("bearer" = ["admin", "operator", "approver"]))
 )]
 async fn act_on_case(
@@ -483,10 +516,10 @@ async fn act_on_case(
         .await?;
     for_effects(&state, &t);
     let now = state.cases.clock().now();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "case": operator_view(&t.case, now),
-        "events": t.events,
-    })))
+    Ok(HttpResponse::Ok().json(ActionReply {
+        case: operator_view(&t.case, now),
+        events: t.events,
+    }))
 }
 
 /// Hands a transition's effects (cure verification) to the workers, off the

@@ -29,8 +29,19 @@ pub struct StatementsQuery {
     format: Option<String>,
 }
 
+/// Reply of `GET /v1/cases/{id}/statements`: aupd's statements, or with
+/// `format=transparency-db` the Transparency Database's submission body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum CaseStatementsReply {
+    /// `format=aupd` (the default).
+    Aupd(CaseStatementsResponse),
+    /// `format=transparency-db`.
+    TransparencyDb(TransparencyExportResponse),
+}
+
 /// A case's statements of reasons, oldest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CaseStatementsResponse {
     /// The case.
     case_id: CaseId,
@@ -40,14 +51,14 @@ pub struct CaseStatementsResponse {
 
 /// A case's statements as the Transparency Database's multiple-statement
 /// submission body (`{"statements": [...]}`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TransparencyExportResponse {
     /// One submission per statement.
     statements: Vec<TransparencySubmission>,
 }
 
 /// The tenant's statements of reasons, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TenantStatementsResponse {
     /// Its statements.
     statements: Vec<StatementOfReasons>,
@@ -58,7 +69,7 @@ pub struct TenantStatementsResponse {
     path = "/v1/cases/{id}/statements",
     tag = "cases",
     params(("id" = String, Path, description = "id of the resource"), StatementsQuery),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the case's statements of reasons, or the Transparency Database body", body = CaseStatementsReply)),
     security(("bearer" = ["admin", "operator", "approver"]))
 )]
 async fn list_case_statements(
@@ -92,12 +103,16 @@ async fn list_case_statements(
             .iter()
             .map(|s| transparency_submission(s, &case))
             .collect();
-        return Ok(HttpResponse::Ok().json(TransparencyExportResponse { statements }));
+        return Ok(HttpResponse::Ok().json(CaseStatementsReply::TransparencyDb(
+            TransparencyExportResponse { statements },
+        )));
     }
-    Ok(HttpResponse::Ok().json(CaseStatementsResponse {
-        case_id: case.id,
-        statements: case.statements,
-    }))
+    Ok(
+        HttpResponse::Ok().json(CaseStatementsReply::Aupd(CaseStatementsResponse {
+            case_id: case.id,
+            statements: case.statements,
+        })),
+    )
 }
 
 async fn my_statements(
@@ -118,7 +133,7 @@ async fn my_statements(
     get,
     path = "/v1/tenant/statements",
     tag = "tenant portal",
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the tenant's statements of reasons, newest first", body = TenantStatementsResponse)),
     security(("bearer" = ["tenant"]))
 )]
 async fn list_my_statements(
@@ -134,7 +149,7 @@ async fn list_my_statements(
     path = "/v1/tenant/statements/{id}",
     tag = "tenant portal",
     params(("id" = String, Path, description = "id of the resource")),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "one statement of reasons", body = crate::domain::statement::StatementOfReasons)),
     security(("bearer" = ["tenant"]))
 )]
 async fn get_my_statement(

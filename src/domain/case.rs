@@ -52,7 +52,9 @@ impl fmt::Display for CaseId {
 
 /// A deadline's id, derived from its case, the case version that scheduled it
 /// and its kind, so replaying a command produces the same id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct DeadlineId(pub String);
 
@@ -165,7 +167,7 @@ impl fmt::Display for CaseState {
 }
 
 /// The role someone acts in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActorKind {
     /// Abuse-team member working cases.
@@ -184,7 +186,7 @@ pub enum ActorKind {
 
 /// Who issued a command. One person may hold several roles; `id` is the
 /// person, so separation of duties compares ids, not roles.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Actor {
     /// The role of this request.
     pub kind: ActorKind,
@@ -208,7 +210,7 @@ impl Actor {
 }
 
 /// What a piece of evidence is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EvidenceKind {
     /// One scored item.
@@ -251,7 +253,7 @@ pub enum EvidenceKind {
 }
 
 /// One piece of evidence on a case.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EvidenceRef {
     /// What it is.
     #[serde(flatten)]
@@ -265,7 +267,7 @@ pub struct EvidenceRef {
 }
 
 /// An employee report joined to a case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReportRef {
     /// The report's id.
     pub report_id: String,
@@ -279,7 +281,7 @@ pub const PLAN_FIELD_MAX_BYTES: usize = 20_000;
 /// What a tenant commits to in a remediation plan, validated: both texts
 /// are 1 to [`PLAN_FIELD_MAX_BYTES`] bytes. How far ahead `complete_by` may
 /// lie depends on when the plan is submitted, so `decide` checks that.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlanDetails {
     removed: String,
     moderation_changes: String,
@@ -330,7 +332,7 @@ impl PlanDetails {
 /// Plans stored before the fields existed were one `text` (the JSON of the
 /// request, or free text); they are still read: the JSON is taken apart,
 /// and free text becomes `removed`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(from = "StoredPlan")]
 pub struct RemediationPlan {
     /// What content was removed.
@@ -410,7 +412,7 @@ impl From<StoredPlan> for RemediationPlan {
 }
 
 /// What a suspension covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SuspensionScope {
     /// Every resource of the tenant.
@@ -424,7 +426,7 @@ pub enum SuspensionScope {
 
 /// A proposed suspension, kept after approval so reinstatement lifts exactly
 /// what was suspended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Suspension {
     /// What it covers.
     pub scope: SuspensionScope,
@@ -437,7 +439,7 @@ pub struct Suspension {
 }
 
 /// One approval of the pending suspension.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Approval {
     /// The approver's person id.
     pub approver: String,
@@ -449,7 +451,7 @@ pub struct Approval {
 
 /// A tenant's appeal against the case: the finding itself while the case
 /// is being worked, or the suspension once ordered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Appeal {
     /// The tenant's words.
     pub text: String,
@@ -470,7 +472,7 @@ pub struct Appeal {
 }
 
 /// How an appeal was decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AppealOutcome {
     /// The tenant is right: the case is dismissed, or a suspension lifted.
@@ -490,7 +492,7 @@ impl AppealOutcome {
 }
 
 /// What a deadline does when it fires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadlineKind {
     /// The end of the cure window: the ladder's consequence follows.
@@ -513,7 +515,7 @@ impl DeadlineKind {
 }
 
 /// A durable timer the ticker fires once, as `Command::DeadlineFired`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Deadline {
     /// Stable id.
     pub id: DeadlineId,
@@ -526,7 +528,7 @@ pub struct Deadline {
 }
 
 /// The enforcement record against one tenant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Case {
     /// Id.
     pub id: CaseId,
@@ -554,7 +556,9 @@ pub struct Case {
     pub deadline: Option<Deadline>,
     /// Pending reminders before `deadline`.
     pub reminders: Vec<Deadline>,
-    /// Cure time left when the clock was paused for plan review.
+    /// Cure time left when the clock was paused for plan review (an ISO
+    /// 8601 duration such as `PT2H30M`).
+    #[schema(value_type = Option<String>, example = "PT2H30M")]
     pub paused_remaining: Option<SignedDuration>,
     /// Appeals the tenant has made.
     pub appeals: Vec<Appeal>,
@@ -758,7 +762,7 @@ impl Command {
 }
 
 /// One audit record: who did what to the case, why and when.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CaseEvent {
     /// The case.
     pub case: CaseId,

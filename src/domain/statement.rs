@@ -13,7 +13,7 @@ use super::case::{ActorKind, Case, CaseId, EvidenceKind, SuspensionScope};
 use super::ids::TenantId;
 
 /// The restrictions that need a statement of reasons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Restriction {
     /// The tenant must remove content by a deadline or face the ladder's
@@ -56,7 +56,7 @@ pub struct PolicyClauses {
 }
 
 /// The decision and what it covers (Art. 17(3)(a)).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecisionScope {
     /// The decision in plain words.
     pub summary: String,
@@ -74,7 +74,7 @@ pub struct DecisionScope {
 }
 
 /// Where the case came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FactSource {
     /// It followed a notice: an employee's report.
@@ -84,7 +84,7 @@ pub enum FactSource {
 }
 
 /// A prevalence figure relied on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PrevalenceFact {
     /// Category.
     pub category: String,
@@ -99,7 +99,7 @@ pub struct PrevalenceFact {
 }
 
 /// The facts and circumstances relied on (Art. 17(3)(b)).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Facts {
     /// The facts in plain words.
     pub summary: String,
@@ -116,7 +116,7 @@ pub struct Facts {
 }
 
 /// Who or what took the decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DecidedBy {
     /// aupd's ladder alone (automatic opening, missed deadline with no
@@ -129,7 +129,7 @@ pub enum DecidedBy {
 }
 
 /// Whether automated means detected or decided (Art. 17(3)(c)).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Automation {
     /// aupd's scoring found the content (rather than only a person's report).
     pub detected_automatically: bool,
@@ -144,7 +144,7 @@ pub struct Automation {
 }
 
 /// The contractual ground relied on (Art. 17(3)(e)): one AUP clause.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Ground {
     /// AUP category id.
     pub category: String,
@@ -159,7 +159,7 @@ pub struct Ground {
 }
 
 /// The redress available (Art. 17(3)(f)).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Redress {
     /// aupd's appeal route for this case.
     pub appeal_route: String,
@@ -174,7 +174,7 @@ pub struct Redress {
 }
 
 /// A statement of reasons for one restricting decision on a case.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatementOfReasons {
     /// `<case>-v<version>-<restriction>`: stable across a retried commit,
     /// and a valid Transparency Database `puid`.
@@ -442,7 +442,7 @@ fn automation_text(detected: bool, decided_by: DecidedBy, approvals: usize) -> S
 /// A statement in the shape of the Transparency Database's statement
 /// submission (the body of its `POST /api/v1/statement`); the rules are in
 /// `docs/dsa/statement-submission.schema.json`. Absent fields are left out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TransparencySubmission {
     /// Visibility restrictions of content.
     #[serde(skip_serializing_if = "Option::is_none")]
