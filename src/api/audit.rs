@@ -26,17 +26,19 @@ pub struct AuditQuery {
 }
 
 /// A page of the audit log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditPageResponse {
     /// The records exactly as stored (the bytes their hashes cover), oldest
-    /// first.
+    /// first: each an event record (`seq`, `at`, `kind`, `tenant`, `data`,
+    /// `prev`, `hash`).
+    #[schema(value_type = Vec<crate::store::EventRecord>)]
     records: Vec<Box<RawValue>>,
     /// The `after` of the next page; `null` when this one is empty.
     next_after: Option<u64>,
 }
 
 /// The head of the audit log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditHeadResponse {
     /// Sequence number of the last record (0 for an empty log).
     seq: u64,
@@ -51,7 +53,7 @@ pub struct AuditHeadResponse {
     path = "/v1/audit",
     tag = "audit",
     params(AuditQuery),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "a page of the audit log", body = AuditPageResponse)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn list_audit(
@@ -77,7 +79,7 @@ async fn list_audit(
     get,
     path = "/v1/audit/head",
     tag = "audit",
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the head of the audit chain", body = AuditHeadResponse)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn get_audit_head(

@@ -111,7 +111,7 @@ async fn check_rate(state: &AppState, reporter: &str, now: Timestamp) -> Result<
     path = "/v1/reports",
     tag = "reports",
     request_body(content = ReportRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 202, description = "success", body = Object)),
+    responses((status = 202, description = "the report, joined to a case or opening one", body = ReportView)),
     security(("bearer" = ["reporter"]))
 )]
 async fn file_report(
@@ -230,17 +230,45 @@ async fn file_report(
 }
 
 /// What a reporter sees of their report: never anything about other reports.
-fn report_view(r: &Report, case: Option<&Case>) -> serde_json::Value {
-    serde_json::json!({
-        "id": r.id,
-        "tenant": r.tenant,
-        "category": r.category,
-        "urls": r.urls,
-        "description": r.description,
-        "created_at": r.created_at,
-        "case": r.case,
-        "case_state": case.map(|c| c.state.as_str()),
-    })
+fn report_view(r: &Report, case: Option<&Case>) -> ReportView {
+    ReportView {
+        id: r.id.clone(),
+        tenant: r.tenant.clone(),
+        category: r.category.clone(),
+        urls: r.urls.clone(),
+        description: r.description.clone(),
+        created_at: r.created_at,
+        case: r.case.clone(),
+        case_state: case.map(|c| c.state),
+    }
+}
+
+/// A report as its reporter sees it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ReportView {
+    /// The report's id.
+    pub id: String,
+    /// The tenant reported.
+    pub tenant: crate::domain::TenantId,
+    /// The policy category reported.
+    pub category: String,
+    /// Where the content is.
+    pub urls: Vec<String>,
+    /// What the reporter saw.
+    pub description: String,
+    /// When it was filed.
+    pub created_at: jiff::Timestamp,
+    /// The case it joined or opened.
+    pub case: Option<String>,
+    /// Where that case stands now.
+    pub case_state: Option<crate::domain::CaseState>,
+}
+
+/// Reply of `GET /v1/reports`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ReportList {
+    /// The caller's own reports.
+    pub reports: Vec<ReportView>,
 }
 
 async fn own_reports(state: &AppState, reporter: &str) -> Result<Vec<Report>, ApiError> {
@@ -253,7 +281,7 @@ async fn own_reports(state: &AppState, reporter: &str) -> Result<Vec<Report>, Ap
     get,
     path = "/v1/reports",
     tag = "reports",
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the caller's own reports", body = ReportList)),
     security(("bearer" = ["reporter"]))
 )]
 async fn list_own_reports(
@@ -268,7 +296,7 @@ async fn list_own_reports(
         };
         out.push(report_view(&r, case.as_ref()));
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "reports": out })))
+    Ok(HttpResponse::Ok().json(ReportList { reports: out }))
 }
 
 #[utoipa::path(
@@ -276,7 +304,7 @@ async fn list_own_reports(
     path = "/v1/reports/{id}",
     tag = "reports",
     params(("id" = String, Path, description = "id of the resource")),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "one of the caller's reports", body = ReportView)),
     security(("bearer" = ["reporter"]))
 )]
 async fn get_own_report(

@@ -44,7 +44,7 @@ impl From<WebhookError> for ApiError {
 }
 
 /// Body of `POST /v1/webhooks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhookRequest {
     url: String,
@@ -68,7 +68,7 @@ impl CreateWebhookRequest {
 }
 
 /// Body of `PATCH /v1/webhooks/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhookRequest {
     url: Option<String>,
@@ -98,7 +98,7 @@ impl UpdateWebhookRequest {
 }
 
 /// An endpoint as operators see it (never its secret).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhookResponse {
     id: String,
     url: String,
@@ -138,8 +138,8 @@ impl From<Endpoint> for WebhookResponse {
     post,
     path = "/v1/webhooks",
     tag = "webhooks",
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 201, description = "success", body = Object)),
+    request_body(content = CreateWebhookRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 201, description = "the endpoint, with its signing secret shown this once", body = WebhookResponse)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn create_webhook(
@@ -155,7 +155,7 @@ async fn create_webhook(
     Ok(HttpResponse::Created().json(response))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct WebhookList {
     webhooks: Vec<WebhookResponse>,
 }
@@ -164,7 +164,7 @@ struct WebhookList {
     get,
     path = "/v1/webhooks",
     tag = "webhooks",
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "every endpoint (no secrets)", body = WebhookList)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn list_webhooks(
@@ -182,7 +182,7 @@ async fn list_webhooks(
     path = "/v1/webhooks/{id}",
     tag = "webhooks",
     params(("id" = String, Path, description = "id of the resource")),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the endpoint (no secret)", body = WebhookResponse)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn get_webhook(
@@ -199,8 +199,8 @@ async fn get_webhook(
     path = "/v1/webhooks/{id}",
     tag = "webhooks",
     params(("id" = String, Path, description = "id of the resource")),
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 200, description = "success", body = Object)),
+    request_body(content = UpdateWebhookRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 200, description = "the endpoint as changed", body = WebhookResponse)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn update_webhook(
@@ -236,7 +236,7 @@ async fn delete_webhook(
     path = "/v1/webhooks/{id}/rotate",
     tag = "webhooks",
     params(("id" = String, Path, description = "id of the resource")),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the endpoint with its new secret, shown this once; the old one signs too until it lapses", body = WebhookResponse)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn rotate_webhook_secret(
@@ -250,7 +250,7 @@ async fn rotate_webhook_secret(
     Ok(HttpResponse::Ok().json(response))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TestMessageResponse {
     message_id: String,
 }
@@ -260,7 +260,7 @@ struct TestMessageResponse {
     path = "/v1/webhooks/{id}/test",
     tag = "webhooks",
     params(("id" = String, Path, description = "id of the resource")),
-    responses((status = 202, description = "success", body = Object)),
+    responses((status = 202, description = "the test message, queued", body = TestMessageResponse)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn send_test_message(
@@ -285,7 +285,7 @@ pub struct DeliveryQuery {
 }
 
 /// A delivery as operators see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryResponse {
     id: String,
     message_id: String,
@@ -316,7 +316,7 @@ impl From<Delivery> for DeliveryResponse {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DeliveryList {
     deliveries: Vec<DeliveryResponse>,
 }
@@ -326,7 +326,7 @@ struct DeliveryList {
     path = "/v1/deliveries",
     tag = "webhooks",
     params(DeliveryQuery),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "deliveries that match", body = DeliveryList)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn list_deliveries(
@@ -363,7 +363,7 @@ async fn list_deliveries(
     path = "/v1/deliveries/{id}",
     tag = "webhooks",
     params(("id" = String, Path, description = "id of the resource")),
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "the delivery with its attempts", body = DeliveryResponse)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn get_delivery(
@@ -380,7 +380,7 @@ async fn get_delivery(
     path = "/v1/deliveries/{id}/replay",
     tag = "webhooks",
     params(("id" = String, Path, description = "id of the resource")),
-    responses((status = 202, description = "success", body = Object)),
+    responses((status = 202, description = "the delivery, queued again", body = DeliveryResponse)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn replay_delivery(
@@ -393,14 +393,14 @@ async fn replay_delivery(
 }
 
 /// Body of `POST /v1/deliveries/replay`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     status: Option<DeliveryStatus>,
     endpoint: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ReplayResponse {
     replayed: usize,
 }
@@ -409,8 +409,8 @@ struct ReplayResponse {
     post,
     path = "/v1/deliveries/replay",
     tag = "webhooks",
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 202, description = "success", body = Object)),
+    request_body(content = ReplayRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 202, description = "how many deliveries were queued again", body = ReplayResponse)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn replay_deliveries(
@@ -431,7 +431,7 @@ async fn replay_deliveries(
 }
 
 /// Body of `POST /v1/actions/{key}/receipt`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptRequest {
     outcome: ReceiptOutcome,
@@ -469,7 +469,7 @@ impl TryFrom<ReceiptRequest> for NewReceipt {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ReceiptResponse {
     idempotency_key: String,
     case_id: String,
@@ -499,8 +499,8 @@ impl From<ReceiptResult> for ReceiptResponse {
     path = "/v1/actions/{key}/receipt",
     tag = "webhooks",
     params(("key" = String, Path, description = "the action's idempotency key (from the webhook)")),
-    request_body(content = Object, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 200, description = "success", body = Object)),
+    request_body(content = ReceiptRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
+    responses((status = 200, description = "what the receipt did", body = ReceiptResponse)),
     security(("bearer" = ["admin", "service"]))
 )]
 async fn submit_receipt(
@@ -517,7 +517,7 @@ async fn submit_receipt(
     Ok(HttpResponse::Ok().json(ReceiptResponse::from(result)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AlertList {
     alerts: Vec<OperatorAlert>,
 }
@@ -526,7 +526,7 @@ struct AlertList {
     get,
     path = "/v1/alerts",
     tag = "webhooks",
-    responses((status = 200, description = "success", body = Object)),
+    responses((status = 200, description = "open operator alerts", body = AlertList)),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn list_alerts(_op: Operator, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -89,7 +89,7 @@ impl Endpoint {
 }
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     /// Waiting for its next attempt.
@@ -112,7 +112,7 @@ impl DeliveryStatus {
 }
 
 /// One HTTP attempt of a delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attempt {
     /// When it started.
     pub at: Timestamp,
@@ -152,7 +152,7 @@ pub struct Delivery {
 }
 
 /// What links an order's idempotency key to its case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderRef {
     /// The key the message carried.
     pub idempotency_key: String,
@@ -165,7 +165,7 @@ pub struct OrderRef {
 }
 
 /// What the workflow system says it did with an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiptOutcome {
     /// Carried out.
@@ -194,7 +194,7 @@ pub struct Receipt {
 }
 
 /// Something an operator must look at.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OperatorAlert {
     /// `alr_` + a time-ordered UUID.
     pub id: String,
