@@ -137,3 +137,64 @@ async fn the_document_and_its_reference_page_are_served_without_a_token() {
         "the page loads nothing from elsewhere"
     );
 }
+
+/// Whether a schema (after following one `$ref`) says nothing of its shape.
+fn free_form(doc: &serde_json::Value, schema: &serde_json::Value) -> bool {
+    let schema = match schema["$ref"].as_str() {
+        Some(r) => {
+            let name = r.trim_start_matches("#/components/schemas/");
+            &doc["components"]["schemas"][name]
+        }
+        None => schema,
+    };
+    let shaped = [
+        "properties",
+        "items",
+        "oneOf",
+        "anyOf",
+        "allOf",
+        "enum",
+        "$ref",
+    ]
+    .iter()
+    .any(|k| schema.get(k).is_some());
+    let typed_scalar = matches!(
+        schema["type"].as_str(),
+        Some("string" | "integer" | "number" | "boolean" | "array")
+    );
+    !(shaped || typed_scalar)
+}
+
+#[test]
+fn every_json_reply_and_request_body_has_a_described_shape() {
+    // Replies that are not JSON records (the document itself, metrics, CSV
+    // or HTML) are the only ones allowed to go without a shape.
+    const ALLOWED: &[&str] = &["GET /openapi.json"];
+    let doc = aupd::api::openapi::document();
+    let mut shapeless = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let name = format!("{} {path}", method.to_uppercase());
+            if ALLOWED.contains(&name.as_str()) {
+                continue;
+            }
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                let Some(schema) = response["content"]["application/json"].get("schema") else {
+                    continue;
+                };
+                if status.starts_with('2') && free_form(&doc, schema) {
+                    shapeless.push(format!("{name} → {status}"));
+                }
+            }
+            if let Some(schema) = op["requestBody"]["content"]["application/json"].get("schema") {
+                if free_form(&doc, schema) {
+                    shapeless.push(format!("{name} request body"));
+                }
+            }
+        }
+    }
+    assert!(
+        shapeless.is_empty(),
+        "described as free-form objects (give them a named ToSchema type): {shapeless:?}"
+    );
+}

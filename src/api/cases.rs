@@ -311,8 +311,10 @@ async fn open_case(
 /// Body of `POST /v1/cases/{id}/actions`. Every action needs a reason.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+#[schema(example = json!({"action": "send_notice", "reason": "incitement confirmed on review"}))]
 pub enum ActionRequest {
     /// Take ownership or hand the case to someone.
+    #[schema(title = "AssignAction")]
     Assign {
         /// Who owns it now.
         owner: String,
@@ -320,11 +322,13 @@ pub enum ActionRequest {
         reason: String,
     },
     /// Tell the tenant and start the cure clock.
+    #[schema(title = "SendNoticeAction")]
     SendNotice {
         /// Why.
         reason: String,
     },
     /// Give the tenant more time, e.g. `"24h"`.
+    #[schema(title = "ExtendAction")]
     Extend {
         /// How much more.
         by: String,
@@ -332,31 +336,37 @@ pub enum ActionRequest {
         reason: String,
     },
     /// Accept the tenant's plan; evidence is re-fetched to verify removal.
+    #[schema(title = "AcceptPlanAction")]
     AcceptPlan {
         /// Why.
         reason: String,
     },
     /// Reject the plan; the clock resumes.
+    #[schema(title = "RejectPlanAction")]
     RejectPlan {
         /// Why.
         reason: String,
     },
     /// Declare the case cured without verified removal.
+    #[schema(title = "OverrideCureAction")]
     OverrideCure {
         /// Why.
         reason: String,
     },
     /// Not a violation.
+    #[schema(title = "DismissAction")]
     Dismiss {
         /// Why.
         reason: String,
     },
     /// Escalate now.
+    #[schema(title = "EscalateAction")]
     Escalate {
         /// Why.
         reason: String,
     },
     /// Propose suspending the tenant (or some resources).
+    #[schema(title = "ProposeSuspensionAction")]
     ProposeSuspension {
         /// Why.
         reason: String,
@@ -365,16 +375,19 @@ pub enum ActionRequest {
         resources: Option<Vec<String>>,
     },
     /// Approve a proposed suspension (approvers only).
+    #[schema(title = "ApproveSuspensionAction")]
     ApproveSuspension {
         /// Why.
         reason: String,
     },
     /// Lift a suspension.
+    #[schema(title = "ReinstateAction")]
     Reinstate {
         /// Why.
         reason: String,
     },
     /// Decide the tenant's pending appeal (an approver who took no part).
+    #[schema(title = "DecideAppealAction")]
     DecideAppeal {
         /// `granted` or `denied`.
         outcome: AppealOutcome,

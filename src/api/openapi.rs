@@ -40,7 +40,12 @@ pub struct ErrorResponse {
         description = "Acceptable-use policy enforcement for a cloud provider's tenants.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
-    components(schemas(ErrorResponse)),
+    components(schemas(
+        ErrorResponse,
+        crate::domain::EvidenceKind,
+        crate::domain::SampleOutcome,
+        crate::domain::SourceKind
+    )),
     tags(
         (name = "tenants", description = "Tenants and their content sources (operators)"),
         (name = "sampling", description = "Pushed content, samples, findings, prevalence"),

@@ -43,6 +43,7 @@ pub struct PushedItem {
 /// Body of `POST /v1/tenants/{id}/content`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"items": [{"text": "we must storm the capitol tomorrow", "id": "p-1001", "url": "https://parlor.example/p/1001"}]}))]
 pub struct PushContentRequest {
     items: Vec<PushedItem>,
 }

@@ -84,6 +84,7 @@ fn check_budget(field: &str, v: u32) -> Result<u32, ApiError> {
 /// Body of `POST /v1/tenants`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "parlor", "name": "Parlor Social", "risk_tier": "elevated", "contacts": [{"name": "Trust and safety", "email": "abuse@parlor.example"}]}))]
 pub struct CreateTenantRequest {
     id: String,
     name: String,
@@ -129,6 +130,7 @@ impl TryFrom<CreateTenantRequest> for NewTenant {
 /// Body of `PATCH /v1/tenants/{id}`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"risk_tier": "high"}))]
 pub struct UpdateTenantRequest {
     name: Option<String>,
     contacts: Option<Vec<Contact>>,
@@ -209,6 +211,7 @@ fn check_interval(v: u64) -> Result<u64, ApiError> {
 /// Body of `POST /v1/tenants/{id}/sources`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "rss", "url": "https://parlor.example/feed.xml", "budget_per_hour": 120, "interval_secs": 600}))]
 pub struct CreateSourceRequest {
     kind: String,
     url: String,
@@ -291,6 +294,7 @@ impl TryFrom<CreateSourceRequest> for NewSource {
 /// Body of `PATCH /v1/tenants/{id}/sources/{source}`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"enabled": false}))]
 pub struct UpdateSourceRequest {
     url: Option<String>,
     budget_per_hour: Option<u32>,

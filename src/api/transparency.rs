@@ -32,7 +32,7 @@ pub struct TransparencyQuery {
     path = "/v1/reports/transparency",
     tag = "reports",
     params(TransparencyQuery),
-    responses((status = 200, description = "the counts: JSON, or CSV (`section,key,value`) with `format=csv` or `Accept: text/csv`", content((Object = "application/json"), (String = "text/csv")))),
+    responses((status = 200, description = "the counts: JSON, or CSV (`section,key,value`) with `format=csv` or `Accept: text/csv`", content((crate::domain::transparency::TransparencyReport = "application/json"), (String = "text/csv")))),
     security(("bearer" = ["admin", "operator"]))
 )]
 async fn get_transparency_report(

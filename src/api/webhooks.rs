@@ -46,6 +46,7 @@ impl From<WebhookError> for ApiError {
 /// Body of `POST /v1/webhooks`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://workflow.example/aupd", "event_types": ["enforcement.suspend", "case.notice_sent"], "description": "provider workflow"}))]
 pub struct CreateWebhookRequest {
     url: String,
     #[serde(default)]
@@ -70,6 +71,7 @@ impl CreateWebhookRequest {
 /// Body of `PATCH /v1/webhooks/{id}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"enabled": false}))]
 pub struct UpdateWebhookRequest {
     url: Option<String>,
     event_types: Option<Vec<String>>,
@@ -395,6 +397,7 @@ async fn replay_delivery(
 /// Body of `POST /v1/deliveries/replay`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "dead"}))]
 pub struct ReplayRequest {
     status: Option<DeliveryStatus>,
     endpoint: Option<String>,
@@ -433,9 +436,12 @@ async fn replay_deliveries(
 /// Body of `POST /v1/actions/{key}/receipt`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"outcome": "executed", "details": {"ticket": "OPS-4821"}}))]
 pub struct ReceiptRequest {
     outcome: ReceiptOutcome,
+    /// Anything the workflow system wants kept with the receipt.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     details: Option<serde_json::Value>,
 }
 

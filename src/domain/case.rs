@@ -257,6 +257,10 @@ pub enum EvidenceKind {
 pub struct EvidenceRef {
     /// What it is.
     #[serde(flatten)]
+    // Described as an open object: client generators cannot combine
+    // `allOf` with the variants' `oneOf`; the variants are the `EvidenceKind`
+    // schema of the document.
+    #[schema(value_type = Object)]
     pub kind: EvidenceKind,
     /// The category it supports.
     pub category: String,

@@ -150,6 +150,10 @@ pub struct Sample {
     pub excerpt: String,
     /// The outcome.
     #[serde(flatten)]
+    // Described as an open object: client generators cannot combine
+    // `allOf` with the variants' `oneOf`; the variants are the `SampleOutcome`
+    // schema of the document.
+    #[schema(value_type = Object)]
     pub outcome: SampleOutcome,
 }
 

@@ -98,6 +98,10 @@ pub struct Source {
     pub tenant: TenantId,
     /// Kind and reading instructions.
     #[serde(flatten)]
+    // Described as an open object: client generators cannot combine
+    // `allOf` with the variants' `oneOf`; the variants are the `SourceKind`
+    // schema of the document.
+    #[schema(value_type = Object)]
     pub kind: SourceKind,
     /// Where to fetch (http or https).
     #[schema(value_type = String, format = "uri")]

@@ -56,7 +56,7 @@ fn bound(name: &str, raw: &str) -> Result<Timestamp, String> {
 }
 
 /// Employee reports received.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NoticeCounts {
     /// All of them.
     pub total: usize,
@@ -65,7 +65,7 @@ pub struct NoticeCounts {
 }
 
 /// Restrictions decided (statements of reasons issued).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ActionCounts {
     /// All of them.
     pub total: usize,
@@ -76,7 +76,7 @@ pub struct ActionCounts {
 }
 
 /// Automated means among the actions.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AutomationCounts {
     /// Actions on content aupd's scoring detected.
     pub detected: usize,
@@ -89,7 +89,7 @@ pub struct AutomationCounts {
 }
 
 /// Appeals (internal complaints).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AppealCounts {
     /// Made in the window.
     pub received: usize,
@@ -102,7 +102,7 @@ pub struct AppealCounts {
 }
 
 /// The counts of one window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TransparencyReport {
     /// First instant counted.
     pub from: Timestamp,
