@@ -198,3 +198,54 @@ fn every_json_reply_and_request_body_has_a_described_shape() {
         "described as free-form objects (give them a named ToSchema type): {shapeless:?}"
     );
 }
+
+#[test]
+fn every_error_status_names_the_codes_its_route_gives_and_each_code_exists() {
+    let doc = aupd::api::openapi::document();
+    // Every code the server can put in an error body is spelled in the
+    // source; a listed code found nowhere there is a typo or a stale entry.
+    let mut source = String::new();
+    let mut dirs = vec![std::path::PathBuf::from("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("openapi.rs") {
+                source.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let listed = op["x-error-codes"].as_object().unwrap();
+            assert!(
+                listed.contains_key("404"),
+                "{method} {path}: no codes for 404"
+            );
+            for (status, codes) in listed {
+                let description = op["responses"][status]["description"].as_str().unwrap();
+                for code in codes.as_array().unwrap() {
+                    let code = code.as_str().unwrap();
+                    assert!(
+                        description.contains(&format!("`{code}`")),
+                        "{method} {path} {status}: {description}"
+                    );
+                    assert!(
+                        source.contains(&format!("\"{code}\"")),
+                        "{method} {path} lists `{code}`, which the source never gives"
+                    );
+                }
+            }
+        }
+    }
+    let actions = &doc["paths"]["/v1/cases/{id}/actions"]["post"]["x-error-codes"];
+    assert!(actions["409"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("no_labelled_evidence")));
+    assert!(actions["403"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("separation_of_duties")));
+}

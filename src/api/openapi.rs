@@ -7,6 +7,7 @@
 //! the handler to `paths(...)` below. The common error responses (400, 401,
 //! 403, 404, 413, 415, 503) and the roles are added to every operation here.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use actix_web::http::header;
@@ -140,10 +141,10 @@ pub fn document() -> Value {
         }
     });
     if let Some(paths) = doc["paths"].as_object_mut() {
-        for item in paths.values_mut() {
+        for (path, item) in paths.iter_mut() {
             if let Some(ops) = item.as_object_mut() {
                 for (method, op) in ops.iter_mut() {
-                    complete_operation(method, op);
+                    complete_operation(method, path, op);
                 }
             }
         }
@@ -160,7 +161,7 @@ fn error_response(description: &str) -> Value {
 
 /// Adds the roles (`x-roles` and a sentence) and the error replies any
 /// route of its kind can give.
-fn complete_operation(method: &str, op: &mut Value) {
+fn complete_operation(method: &str, path: &str, op: &mut Value) {
     let roles: Vec<String> = op["security"]
         .as_array()
         .into_iter()
@@ -217,7 +218,227 @@ fn complete_operation(method: &str, op: &mut Value) {
                 .or_insert_with(|| error_response(description));
         }
     }
+    // Each error status names the `code` values this route can give.
+    let has_query = op["parameters"]
+        .as_array()
+        .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+    let mut codes: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    codes.entry("404").or_default().push("not_found");
+    codes.entry("503").or_default().push("unavailable");
+    if !public {
+        codes.entry("401").or_default().push("unauthenticated");
+        codes.entry("403").or_default().push("forbidden");
+    }
+    if has_query {
+        codes.entry("400").or_default().push("invalid_query");
+    }
+    if has_body || method == "post" {
+        codes
+            .entry("400")
+            .or_default()
+            .extend(["malformed_json", "invalid_body"]);
+        codes.entry("413").or_default().push("payload_too_large");
+        codes
+            .entry("415")
+            .or_default()
+            .push("unsupported_media_type");
+    }
+    for (m, p, status, own) in ROUTE_CODES {
+        if *m == method && *p == path {
+            codes.entry(status).or_default().extend(own.iter().copied());
+        }
+    }
+    let mut listed = serde_json::Map::new();
+    if let Some(responses) = op["responses"].as_object_mut() {
+        for (status, list) in &codes {
+            let Some(response) = responses.get_mut(*status) else {
+                continue;
+            };
+            let mut list = list.clone();
+            list.dedup();
+            let named: Vec<String> = list.iter().map(|c| format!("`{c}`")).collect();
+            let description = response["description"].as_str().unwrap_or_default();
+            response["description"] = json!(format!("{description}. Codes: {}.", named.join(", ")));
+            listed.insert((*status).to_string(), json!(list));
+        }
+    }
+    op["x-error-codes"] = Value::Object(listed);
 }
+
+/// The `code` values a route gives beyond those of its kind (a body, a
+/// query, a token), by method, path and status: read from the handler and
+/// what it calls.
+const ROUTE_CODES: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "post",
+        "/v1/tenants",
+        "400",
+        &["invalid_tenant_id", "invalid_contact", "too_long"],
+    ),
+    ("post", "/v1/tenants", "409", &["tenant_exists"]),
+    (
+        "patch",
+        "/v1/tenants/{tenant}",
+        "400",
+        &["invalid_contact", "too_long"],
+    ),
+    (
+        "patch",
+        "/v1/tenants/{tenant}",
+        "409",
+        &["tenant_suspended"],
+    ),
+    (
+        "post",
+        "/v1/tenants/{tenant}/sources",
+        "400",
+        &["invalid_url", "too_long"],
+    ),
+    (
+        "patch",
+        "/v1/tenants/{tenant}/sources/{source}",
+        "400",
+        &["invalid_url", "too_long"],
+    ),
+    (
+        "post",
+        "/v1/tenants/{tenant}/content",
+        "400",
+        &["empty_batch", "too_long"],
+    ),
+    (
+        "post",
+        "/v1/tenants/{tenant}/content",
+        "413",
+        &["batch_too_large", "item_too_large"],
+    ),
+    (
+        "post",
+        "/v1/tenants/{tenant}/sample",
+        "400",
+        &["invalid_url", "too_long"],
+    ),
+    (
+        "post",
+        "/v1/cases",
+        "400",
+        &["invalid_tenant_id", "unknown_category", "too_long"],
+    ),
+    ("post", "/v1/cases", "409", &["case_exists"]),
+    (
+        "post",
+        "/v1/cases/{id}/actions",
+        "400",
+        &["reason_required", "invalid_command", "too_long"],
+    ),
+    (
+        "post",
+        "/v1/cases/{id}/actions",
+        "403",
+        &["not_allowed", "separation_of_duties"],
+    ),
+    (
+        "post",
+        "/v1/cases/{id}/actions",
+        "409",
+        &[
+            "illegal_in_state",
+            "already_approved",
+            "appeal_pending",
+            "no_pending_appeal",
+            "deadline_passed",
+            "no_labelled_evidence",
+        ],
+    ),
+    (
+        "get",
+        "/v1/cases/{id}/statements",
+        "400",
+        &["invalid_format"],
+    ),
+    (
+        "post",
+        "/v1/tenant/cases/{id}/plan",
+        "409",
+        &["illegal_in_state", "deadline_passed"],
+    ),
+    ("post", "/v1/tenant/cases/{id}/appeal", "400", &["too_long"]),
+    (
+        "post",
+        "/v1/tenant/cases/{id}/appeal",
+        "409",
+        &["illegal_in_state", "appeal_pending"],
+    ),
+    (
+        "post",
+        "/v1/reports",
+        "400",
+        &[
+            "invalid_tenant_id",
+            "invalid_url",
+            "unknown_category",
+            "too_long",
+        ],
+    ),
+    ("post", "/v1/reports", "409", &["duplicate_report"]),
+    ("post", "/v1/reports", "429", &["rate_limited"]),
+    (
+        "get",
+        "/v1/reports/transparency",
+        "400",
+        &["invalid_window"],
+    ),
+    (
+        "post",
+        "/v1/review/{item}/label",
+        "400",
+        &["no_labels", "unknown_category"],
+    ),
+    ("post", "/v1/review/{item}/label", "409", &["not_scored"]),
+    (
+        "post",
+        "/v1/review/{item}/label",
+        "413",
+        &["note_too_large"],
+    ),
+    (
+        "post",
+        "/v1/tokens",
+        "400",
+        &["invalid_role", "invalid_name"],
+    ),
+    ("post", "/v1/policy/reload", "422", &["invalid_policy"]),
+    (
+        "post",
+        "/v1/webhooks",
+        "400",
+        &["invalid_url", "invalid_event_type"],
+    ),
+    (
+        "patch",
+        "/v1/webhooks/{id}",
+        "400",
+        &["invalid_url", "invalid_event_type"],
+    ),
+    (
+        "post",
+        "/v1/webhooks/{id}/test",
+        "409",
+        &["endpoint_disabled"],
+    ),
+    (
+        "post",
+        "/v1/deliveries/{id}/replay",
+        "409",
+        &["delivery_pending"],
+    ),
+    (
+        "post",
+        "/v1/actions/{key}/receipt",
+        "409",
+        &["receipt_conflict"],
+    ),
+];
 
 /// `GET /openapi.json`: the OpenAPI 3.1 document.
 #[utoipa::path(
