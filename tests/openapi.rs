@@ -249,3 +249,37 @@ fn every_error_status_names_the_codes_its_route_gives_and_each_code_exists() {
         .unwrap()
         .contains(&serde_json::json!("separation_of_duties")));
 }
+
+#[test]
+fn every_response_example_matches_its_schema() {
+    let doc = aupd::api::openapi::document();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                let content = &response["content"]["application/json"];
+                let Some(example) = content.get("example") else {
+                    continue;
+                };
+                // The schema, with the document's components beside it so
+                // that its `$ref`s resolve.
+                let schema = serde_json::json!({
+                    "$schema": "https://json-schema.org/draft/2020-12/schema",
+                    "allOf": [content["schema"]],
+                    "components": doc["components"],
+                });
+                let validator = jsonschema::validator_for(&schema).unwrap();
+                let errors: Vec<String> = validator
+                    .iter_errors(example)
+                    .map(|e| format!("{} at {}", e, e.instance_path()))
+                    .collect();
+                assert!(
+                    errors.is_empty(),
+                    "{method} {path} {status}: the example does not match the schema: {errors:?}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} examples checked");
+}
