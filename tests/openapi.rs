@@ -283,3 +283,30 @@ fn every_response_example_matches_its_schema() {
     }
     assert!(checked >= 10, "only {checked} examples checked");
 }
+
+/// A `oneOf` reply must match exactly one of its shapes, or a strict client
+/// (and schemathesis) rejects a correct answer. The two statement formats
+/// both hold a `statements` list, so a case with no statement yet is where
+/// they could be confused.
+#[test]
+fn a_case_without_statements_matches_one_statement_format_only() {
+    let doc = aupd::api::openapi::document();
+    let schema = serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": "#/components/schemas/CaseStatementsReply",
+        "components": doc["components"],
+    });
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let aupd_format = serde_json::json!({
+        "case_id": "01a24314-c87b-7001-9c19-3bd61034eb52",
+        "statements": [],
+    });
+    let export_format = serde_json::json!({ "statements": [] });
+    for reply in [&aupd_format, &export_format] {
+        let errors: Vec<String> = validator
+            .iter_errors(reply)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{reply} is refused: {errors:?}");
+    }
+}

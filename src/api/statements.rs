@@ -50,8 +50,11 @@ pub struct CaseStatementsResponse {
 }
 
 /// A case's statements as the Transparency Database's multiple-statement
-/// submission body (`{"statements": [...]}`).
+/// submission body (`{"statements": [...]}`). It has no other member, and
+/// the document says so (`additionalProperties: false`), so that a reply
+/// with `case_id` is told apart from it even when both lists are empty.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TransparencyExportResponse {
     /// One submission per statement.
     statements: Vec<TransparencySubmission>,
