@@ -328,6 +328,23 @@ pub(crate) fn without_source_and(
     Ok((out, retrained))
 }
 
+/// Every classifier's raw margin (log-odds, before the policy's weight and
+/// midpoint) on each text, by detector id.
+fn model_margins(policy: &Policy, rows: &[Labelled]) -> Vec<(String, Vec<f32>)> {
+    let folded: Vec<String> = rows
+        .iter()
+        .map(|r| super::normalize::normalize(&r.text).text().to_string())
+        .collect();
+    let mut out = Vec::new();
+    for det in policy.categories.iter().flat_map(|c| &c.detectors) {
+        if let DetectorKind::Classifier { model, .. } = &det.kind {
+            let m = folded.iter().map(|f| model.margin_folded(f)).collect();
+            out.push((det.id.clone(), m));
+        }
+    }
+    out
+}
+
 /// Runs `aupd policy cross-source` and prints its tables.
 pub fn run_cross_source(args: &CrossSourceArgs, default_dir: &Path) -> anyhow::Result<()> {
     if !args.data.join("olid2019").exists() && !args.data.join("davidson2017").exists() {
@@ -371,6 +388,7 @@ pub fn run_cross_source(args: &CrossSourceArgs, default_dir: &Path) -> anyhow::R
             without_source(&policy, dir, &args.data, folder)?
         };
         let trained_secs = started.elapsed().as_secs_f64();
+        let margins = model_margins(&measured, &rows);
         let engine = Engine::compile(measured)?;
         let cat = |id: &str| -> Vec<(f32, bool)> {
             rows.iter()
@@ -437,6 +455,25 @@ pub fn run_cross_source(args: &CrossSourceArgs, default_dir: &Path) -> anyhow::R
             }
         }
         println!("{}", either_fig.line("either", abuse_name));
+        // Where the ranking is lost: each model's raw margin alone, and the
+        // larger of the hate-speech and harassment margins, against the
+        // abuse label (no lexicon, no damper, no weight).
+        let mut parts: Vec<String> = margins
+            .iter()
+            .map(|(id, m)| format!("{id} {:.3}", roc_auc(m, &abuse)))
+            .collect();
+        let pick = |id: &str| margins.iter().find(|(d, _)| d == id).map(|(_, m)| m);
+        if let (Some(h), Some(a)) = (pick("hate.model"), pick("harassment.model")) {
+            let both: Vec<f32> = h.iter().zip(a).map(|(h, a)| h.max(*a)).collect();
+            parts.push(format!(
+                "max(hate, harassment) {:.3}",
+                roc_auc(&both, &abuse)
+            ));
+        }
+        println!(
+            "  ROC-AUC of the models alone vs {abuse_name}: {}",
+            parts.join(", ")
+        );
         let either_scores: Vec<f32> = either.iter().map(|c| c.0).collect();
         let (best_t, best_f1) = oracle_f1(&either_scores, &abuse);
         println!(

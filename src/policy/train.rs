@@ -47,6 +47,37 @@ pub struct TrainParams {
     /// multiplied by its log-count ratio between the classes, smoothed by
     /// this much; the ratios are folded into the saved weights.
     pub nb_alpha: f32,
+    /// How the weights are fitted. Sidecars written before this setting
+    /// existed were fitted by AdaGrad.
+    #[serde(default)]
+    pub solver: Solver,
+}
+
+/// How a model's weights are fitted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Solver {
+    /// Stochastic AdaGrad, one example at a time in a seeded shuffle, for
+    /// `epochs` passes; L2 pulls a weight each time its feature occurs.
+    #[default]
+    Adagrad,
+    /// Full-batch L-BFGS on the mean weighted logistic loss plus
+    /// `l2 / 2 · |w|²` (bias not penalised), for at most `epochs`
+    /// iterations: the exact minimiser a convex solver finds, in a fixed
+    /// order of summation (deterministic; the seed, the learning rate and
+    /// `average` play no part).
+    Lbfgs,
+}
+
+impl std::str::FromStr for Solver {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "adagrad" => Ok(Self::Adagrad),
+            "lbfgs" => Ok(Self::Lbfgs),
+            _ => Err(format!("expected adagrad or lbfgs, got {s:?}")),
+        }
+    }
 }
 
 impl Default for TrainParams {
@@ -60,6 +91,7 @@ impl Default for TrainParams {
             seed: 42,
             average: false,
             nb_alpha: 0.0,
+            solver: Solver::Adagrad,
         }
     }
 }
@@ -134,6 +166,27 @@ fn fit(
                 .map(|&(j, v)| (j, ratios.as_ref().map_or(v, |r| v * r[j as usize]))),
         );
     };
+    if params.solver == Solver::Lbfgs {
+        let mut x = Vec::new();
+        let scaled_rows: Vec<Vec<(u32, f32)>> = rows
+            .iter()
+            .map(|&i| {
+                scaled(&vectors[i], &mut x);
+                x.clone()
+            })
+            .collect();
+        let (mut w, bias) = fit_lbfgs(&scaled_rows, examples, rows, params, dim);
+        if let Some(r) = &ratios {
+            for (v, &r) in w.iter_mut().zip(r) {
+                *v *= r;
+            }
+        }
+        return LinearModel {
+            spec: params.spec,
+            bias,
+            weights: w,
+        };
+    }
     let mut w = vec![0.0f32; dim];
     let mut g2 = vec![0.0f32; dim];
     let mut sum = if params.average {
@@ -188,6 +241,156 @@ fn fit(
         bias,
         weights: w,
     }
+}
+
+/// Full-batch L-BFGS on the mean weighted logistic loss of `rows` (their
+/// feature vectors in `x`, in the same order) plus `l2 / 2 · |w|²`.
+/// Returns the weights and the bias. Sums run in a fixed order in `f64`,
+/// so the result depends on the input alone.
+fn fit_lbfgs(
+    x: &[Vec<(u32, f32)>],
+    examples: &[Example],
+    rows: &[usize],
+    params: &TrainParams,
+    dim: usize,
+) -> (Vec<f32>, f32) {
+    const MEMORY: usize = 10;
+    let objective = |theta: &[f64], grad: &mut [f64]| {
+        logistic_objective(x, examples, rows, params, dim, theta, grad)
+    };
+    let n = dim + 1;
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let mut theta = vec![0.0f64; n];
+    let mut grad = vec![0.0f64; n];
+    let mut f = objective(&theta, &mut grad);
+    let (mut s_hist, mut y_hist): (Vec<Vec<f64>>, Vec<Vec<f64>>) = (Vec::new(), Vec::new());
+    let mut dir = vec![0.0f64; n];
+    let mut next = vec![0.0f64; n];
+    let mut next_grad = vec![0.0f64; n];
+    for iter in 0..params.epochs {
+        // Two-loop recursion: dir = -H·grad.
+        dir.copy_from_slice(&grad);
+        let mut alphas = Vec::with_capacity(s_hist.len());
+        for (s, y) in s_hist.iter().zip(&y_hist).rev() {
+            let a = dot(s, &dir) / dot(y, s);
+            for (d, yv) in dir.iter_mut().zip(y) {
+                *d -= a * yv;
+            }
+            alphas.push(a);
+        }
+        if let (Some(s), Some(y)) = (s_hist.last(), y_hist.last()) {
+            let gamma = dot(s, y) / dot(y, y);
+            dir.iter_mut().for_each(|d| *d *= gamma);
+        }
+        for ((s, y), a) in s_hist.iter().zip(&y_hist).zip(alphas.iter().rev()) {
+            let b = dot(y, &dir) / dot(y, s);
+            for (d, sv) in dir.iter_mut().zip(s) {
+                *d += (a - b) * sv;
+            }
+        }
+        dir.iter_mut().for_each(|d| *d = -*d);
+        let mut slope = dot(&grad, &dir);
+        if slope >= 0.0 {
+            // Not a descent direction: restart from the gradient.
+            s_hist.clear();
+            y_hist.clear();
+            for (d, g) in dir.iter_mut().zip(&grad) {
+                *d = -g;
+            }
+            slope = dot(&grad, &dir);
+        }
+        // Backtracking line search (Armijo); the first step is scaled to the gradient.
+        let mut step = if iter == 0 {
+            1.0 / dot(&grad, &grad).sqrt().max(1e-12)
+        } else {
+            1.0
+        };
+        let mut accepted = None;
+        for _ in 0..30 {
+            for ((t, th), d) in next.iter_mut().zip(&theta).zip(&dir) {
+                *t = th + step * d;
+            }
+            let fnext = objective(&next, &mut next_grad);
+            if fnext <= f + 1e-4 * step * slope {
+                accepted = Some(fnext);
+                break;
+            }
+            step *= 0.5;
+        }
+        let Some(fnext) = accepted else { break };
+        let s: Vec<f64> = next.iter().zip(&theta).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = next_grad.iter().zip(&grad).map(|(a, b)| a - b).collect();
+        let improvement = f - fnext;
+        std::mem::swap(&mut theta, &mut next);
+        std::mem::swap(&mut grad, &mut next_grad);
+        f = fnext;
+        if dot(&s, &y) > 1e-12 {
+            if s_hist.len() == MEMORY {
+                s_hist.remove(0);
+                y_hist.remove(0);
+            }
+            s_hist.push(s);
+            y_hist.push(y);
+        }
+        if improvement <= 1e-10 * f.abs().max(1e-12) {
+            break;
+        }
+    }
+    let bias = theta[dim] as f32;
+    theta.truncate(dim);
+    (theta.into_iter().map(|v| v as f32).collect(), bias)
+}
+
+/// The objective L-BFGS minimises at `theta` (`dim` weights, then the
+/// bias): the weighted logistic loss of `rows` divided by their total
+/// weight, plus `l2 / 2 · |w|²`; writes its gradient into `grad`.
+fn logistic_objective(
+    x: &[Vec<(u32, f32)>],
+    examples: &[Example],
+    rows: &[usize],
+    params: &TrainParams,
+    dim: usize,
+    theta: &[f64],
+    grad: &mut [f64],
+) -> f64 {
+    let (l2, pw) = (f64::from(params.l2), f64::from(params.pos_weight));
+    let total: f64 = rows
+        .iter()
+        .map(|&i| f64::from(examples[i].weight))
+        .sum::<f64>()
+        .max(1e-12);
+    // softplus(z) = -ln(1 - sigmoid(z)), computed stably.
+    let softplus = |t: f64| {
+        if t > 0.0 {
+            t + (-t).exp().ln_1p()
+        } else {
+            t.exp().ln_1p()
+        }
+    };
+    grad.iter_mut().for_each(|g| *g = 0.0);
+    let bias = theta[dim];
+    let mut loss = 0.0f64;
+    for (xi, &i) in x.iter().zip(rows) {
+        let e = &examples[i];
+        let z = bias
+            + xi.iter()
+                .map(|&(j, v)| theta[j as usize] * f64::from(v))
+                .sum::<f64>();
+        let (y, c) = (f64::from(e.target), f64::from(e.weight) / total);
+        loss += c * (pw * y * softplus(-z) + (1.0 - y) * softplus(z));
+        let p = 1.0 / (1.0 + (-z).exp());
+        let gz = c * (p * (pw * y + 1.0 - y) - pw * y);
+        for &(j, v) in xi {
+            grad[j as usize] += gz * f64::from(v);
+        }
+        grad[dim] += gz;
+    }
+    let mut reg = 0.0;
+    for j in 0..dim {
+        reg += theta[j] * theta[j];
+        grad[j] += l2 * theta[j];
+    }
+    loss + 0.5 * l2 * reg
 }
 
 /// The log-count ratio of every bucket between positive and negative
@@ -286,7 +489,7 @@ pub struct TrainArgs {
     /// Character n-gram range inside padded words, `LO-HI` (`0-0` for none).
     #[arg(long, default_value = "2-4", value_parser = parse_range)]
     pub char_ngrams: (u8, u8),
-    /// Passes over the data.
+    /// Passes over the data (AdaGrad), or the most iterations (L-BFGS).
     #[arg(long, default_value_t = 10)]
     pub epochs: u32,
     /// AdaGrad learning rate.
@@ -307,6 +510,11 @@ pub struct TrainArgs {
     /// Naive-Bayes feature scaling with this smoothing (0 = off).
     #[arg(long, default_value_t = 0.0)]
     pub nb_alpha: f32,
+    /// How the weights are fitted: `adagrad` (stochastic, `--epochs`
+    /// passes) or `lbfgs` (full-batch, at most `--epochs` iterations, L2 on
+    /// the mean loss).
+    #[arg(long, default_value = "adagrad")]
+    pub solver: Solver,
     /// Pick the threshold on the out-of-fold scores of these sources only (0-based `--data` index; default all).
     #[arg(long)]
     pub tune_on: Vec<usize>,
@@ -659,6 +867,7 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
         seed: args.seed,
         average: args.average,
         nb_alpha: args.nb_alpha,
+        solver: args.solver,
     };
     params
         .spec
@@ -1087,6 +1296,86 @@ mod tests {
     }
 
     #[test]
+    fn lbfgs_finds_the_minimum_of_its_objective_and_is_deterministic() {
+        let ex = synthetic(300);
+        let p = TrainParams {
+            spec: FeatureSpec {
+                bits: 12,
+                ..FeatureSpec::default()
+            },
+            epochs: 300,
+            l2: 1e-3,
+            solver: Solver::Lbfgs,
+            ..TrainParams::default()
+        };
+        let m = train(&ex, &p);
+        assert_eq!(m.to_bytes(), train(&ex, &p).to_bytes());
+        let bad = m.predict(&normalize("lovely coffee garden friends subhuman"));
+        let good = m.predict(&normalize("lovely coffee garden friends"));
+        assert!(bad > 0.7 && good < 0.3, "{bad} {good}");
+        // At the minimum the gradient vanishes; the starting point's does not.
+        let mut buf = Vec::new();
+        let x: Vec<Vec<(u32, f32)>> = ex
+            .iter()
+            .map(|e| {
+                p.spec.vector(&e.folded, &mut buf);
+                buf.clone()
+            })
+            .collect();
+        let rows: Vec<usize> = (0..ex.len()).collect();
+        let dim = p.spec.dim();
+        let mut theta: Vec<f64> = m.weights.iter().map(|&w| f64::from(w)).collect();
+        theta.push(f64::from(m.bias));
+        let mut grad = vec![0.0; dim + 1];
+        let at_min = logistic_objective(&x, &ex, &rows, &p, dim, &theta, &mut grad);
+        let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+        let mut start_grad = vec![0.0; dim + 1];
+        let at_zero = logistic_objective(
+            &x,
+            &ex,
+            &rows,
+            &p,
+            dim,
+            &vec![0.0; dim + 1],
+            &mut start_grad,
+        );
+        let start_norm = start_grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+        assert!(
+            norm < 1e-3 * start_norm,
+            "gradient {norm} against {start_norm} at the start"
+        );
+        assert!(at_min < at_zero);
+        // AdaGrad on the same data ends higher on this objective.
+        let ada = train(
+            &ex,
+            &TrainParams {
+                solver: Solver::Adagrad,
+                epochs: 10,
+                ..p
+            },
+        );
+        let mut theta: Vec<f64> = ada.weights.iter().map(|&w| f64::from(w)).collect();
+        theta.push(f64::from(ada.bias));
+        let at_ada = logistic_objective(&x, &ex, &rows, &p, dim, &theta, &mut grad);
+        assert!(at_min <= at_ada, "{at_min} > {at_ada}");
+    }
+
+    #[test]
+    fn params_recorded_before_the_solver_setting_read_as_adagrad() {
+        let mut json = serde_json::to_value(TrainParams {
+            solver: Solver::Lbfgs,
+            ..TrainParams::default()
+        })
+        .unwrap();
+        assert_eq!(json["solver"], "lbfgs");
+        json.as_object_mut().unwrap().remove("solver");
+        let old: TrainParams = serde_json::from_value(json).unwrap();
+        assert_eq!(old.solver, Solver::Adagrad);
+        assert_eq!("lbfgs".parse::<Solver>(), Ok(Solver::Lbfgs));
+        assert!("newton".parse::<Solver>().is_err());
+    }
+
+    #[test]
     fn shuffle_is_fixed_by_the_seed() {
         let mut v: Vec<u32> = (0..8).collect();
         SplitMix64::new(42).shuffle(&mut v);
@@ -1143,6 +1432,7 @@ mod tests {
             seed: 1,
             average: true,
             nb_alpha: 0.0,
+            solver: Solver::Adagrad,
             tune_on: vec![],
             max_flag_rate: vec![],
             cv: None,
