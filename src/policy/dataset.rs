@@ -9,6 +9,12 @@
 //! `isHate>=0.5`, `violence>0`, `label=relation|idk/skip` (any of several).
 //! Numbers compare as numbers (`0` equals `0.0`), anything else as text.
 //!
+//! A column whose name starts with `@` is derived from the text rather than
+//! read from the file. There is one: `@addressed` is `1` when the text speaks
+//! to someone in the second person (`you`, `u`, `ur`, `your`, `ya`, `yall`
+//! …) and `0` otherwise. It lets a recipe say "Davidson's offensive tweets
+//! that are aimed at the reader are harassment" without a new column.
+//!
 //! The split follows the shared data README: the held-out part is every row
 //! whose 0-based data-row number (header not counted) is divisible by 5.
 
@@ -338,6 +344,36 @@ pub struct Loaded {
     pub sha256: String,
 }
 
+/// The derived columns a rule may name instead of a file's column.
+const DERIVED: [&str; 1] = ["@addressed"];
+
+/// Whether `text` speaks to someone in the second person: one of its words
+/// (lower-cased, apostrophes dropped) is a second-person pronoun or its
+/// common spelling on social media.
+pub fn addressed(text: &str) -> bool {
+    const SECOND_PERSON: [&str; 10] = [
+        "you", "u", "ur", "your", "yours", "youre", "yourself", "ya", "yall", "ye",
+    ];
+    let apostrophe = |c: char| c == '\'' || c == '\u{2019}';
+    text.split(|c: char| !(c.is_alphanumeric() || apostrophe(c)))
+        .map(|w| {
+            w.chars()
+                .filter(|&c| !apostrophe(c))
+                .flat_map(char::to_lowercase)
+                .collect::<String>()
+        })
+        .any(|w| SECOND_PERSON.contains(&w.as_str()))
+}
+
+/// Where a rule's column comes from.
+#[derive(Clone, Copy)]
+enum Column {
+    /// The file's column at this index.
+    File(usize),
+    /// `@addressed`.
+    Addressed,
+}
+
 /// Picks a tab, `;` or `,`, whichever the header line has most of.
 pub fn detect_delimiter(bytes: &[u8]) -> u8 {
     let header = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
@@ -380,12 +416,22 @@ pub fn read_bytes(source: &Source, bytes: &[u8], path: &Path) -> anyhow::Result<
             )
         })
     };
+    let rule_col = |c: &str| -> anyhow::Result<Column> {
+        match c {
+            "@addressed" => Ok(Column::Addressed),
+            _ if c.starts_with('@') => bail!(
+                "{name}: no derived column {c:?} (derived columns: {})",
+                DERIVED.join(", ")
+            ),
+            _ => col(c).map(Column::File),
+        }
+    };
     let text_i = col(&source.text)?;
-    let label_i = col(&source.label.column)?;
-    let skip_i: Vec<usize> = source
+    let label_i = rule_col(&source.label.column)?;
+    let skip_i: Vec<Column> = source
         .skip
         .iter()
-        .map(|r| col(&r.column))
+        .map(|r| rule_col(&r.column))
         .collect::<anyhow::Result<_>>()?;
     let soft_i = match &source.soft {
         Some(s) => Some((
@@ -400,11 +446,18 @@ pub fn read_bytes(source: &Source, bytes: &[u8], path: &Path) -> anyhow::Result<
         let record = record.with_context(|| format!("{name}: data row {number}"))?;
         let line = record.position().map_or(0, |p| p.line());
         let cell = |i: usize| record.get(i).unwrap_or_default();
+        let rule_cell = |c: Column| match c {
+            Column::File(i) => cell(i),
+            Column::Addressed if addressed(cell(text_i)) => "1",
+            Column::Addressed => "0",
+        };
         let at = |what: String| format!("{name}, line {line}: {what}");
         total += 1;
         let mut skip = false;
         for (rule, &i) in source.skip.iter().zip(&skip_i) {
-            skip |= rule.test(cell(i)).map_err(|e| anyhow::anyhow!(at(e)))?;
+            skip |= rule
+                .test(rule_cell(i))
+                .map_err(|e| anyhow::anyhow!(at(e)))?;
         }
         if skip {
             skipped += 1;
@@ -412,7 +465,7 @@ pub fn read_bytes(source: &Source, bytes: &[u8], path: &Path) -> anyhow::Result<
         }
         let label = source
             .label
-            .test(cell(label_i))
+            .test(rule_cell(label_i))
             .map_err(|e| anyhow::anyhow!(at(e)))?;
         let target = match soft_i {
             None => f32::from(u8::from(label)),
@@ -499,6 +552,28 @@ mod tests {
         assert!("d.csv,label=a=1,colour=red,text=t"
             .parse::<Source>()
             .is_err());
+    }
+
+    #[test]
+    fn the_addressed_column_is_read_from_the_text() {
+        assert!(addressed("@bob you're a liar"));
+        assert!(addressed("shut up U clown"));
+        assert!(addressed("Y'ALL are clowns"));
+        assert!(!addressed("they are liars, young people said"));
+        assert!(!addressed("youth and yourselfish are not pronouns"));
+        let data = "tweet,class\nyou are a clown,1\nwhat a clown,1\nhello you,2\n";
+        let s: Source = "f.csv,text=tweet,label=@addressed=1,skip=class=2,skip=@addressed=0"
+            .parse()
+            .unwrap();
+        let l = read_bytes(&s, data.as_bytes(), Path::new("f.csv")).unwrap();
+        assert_eq!((l.total, l.skipped, l.rows.len()), (3, 2, 1));
+        assert!(l.rows[0].label && l.rows[0].text == "you are a clown");
+        let s: Source = "f.csv,text=tweet,label=@mood=1".parse().unwrap();
+        let err = read_bytes(&s, data.as_bytes(), Path::new("f.csv")).unwrap_err();
+        assert!(
+            err.to_string().contains("no derived column \"@mood\""),
+            "{err}"
+        );
     }
 
     #[test]
