@@ -30,13 +30,18 @@ pub fn routes(e: &mut super::routes::Endpoints) {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CaseQuery {
+    /// Only cases in this state.
+    #[param(value_type = Option<crate::domain::case::CaseState>)]
     state: Option<String>,
-    #[param(value_type = Option<String>)]
+    /// Only cases of this severity.
+    #[param(value_type = Option<Severity>)]
     severity: Option<Severity>,
     tenant: Option<String>,
     category: Option<String>,
     /// `open` (default): only cases still in progress; `all`: every case.
+    #[param(pattern = "^(open|all)$")]
     scope: Option<String>,
+    /// At most this many cases (default 100; held to 1-1000).
     limit: Option<usize>,
 }
 
@@ -223,7 +228,7 @@ pub fn case_history(
 pub struct OpenCaseRequest {
     tenant: String,
     categories: Vec<String>,
-    #[schema(value_type = Option<String>, example = "high")]
+    #[schema(value_type = Option<Severity>, example = "high")]
     severity: Option<Severity>,
     /// Finding (sample) ids from `GET /v1/tenants/{id}/findings`.
     #[serde(default)]

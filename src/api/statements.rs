@@ -26,6 +26,7 @@ pub fn routes(e: &mut super::routes::Endpoints) {
 #[serde(deny_unknown_fields)]
 pub struct StatementsQuery {
     /// `aupd` (default) or `transparency-db`.
+    #[param(pattern = "^(aupd|transparency-db)$")]
     format: Option<String>,
 }
 

@@ -86,7 +86,16 @@ fn check_budget(field: &str, v: u32) -> Result<u32, ApiError> {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"id": "parlor", "name": "Parlor Social", "risk_tier": "elevated", "contacts": [{"name": "Trust and safety", "email": "abuse@parlor.example"}]}))]
 pub struct CreateTenantRequest {
+    /// 3-63 characters of a-z, 0-9 and single hyphens, starting with a letter.
+    #[schema(
+        pattern = "^[a-z](-?[a-z0-9])+$",
+        min_length = 3,
+        max_length = 63,
+        example = "parlor"
+    )]
     id: String,
+    /// 1-200 characters, not only spaces.
+    #[schema(pattern = "\\S", min_length = 1, max_length = 200)]
     name: String,
     #[serde(default)]
     contacts: Vec<Contact>,
@@ -94,6 +103,8 @@ pub struct CreateTenantRequest {
     risk_tier: RiskTier,
     #[serde(default)]
     status: TenantStatus,
+    /// Items per hour the tenant may push (1-1,000,000).
+    #[schema(minimum = 1, maximum = 1000000)]
     intake_budget_per_hour: Option<u32>,
 }
 
@@ -132,10 +143,14 @@ impl TryFrom<CreateTenantRequest> for NewTenant {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"risk_tier": "high"}))]
 pub struct UpdateTenantRequest {
+    /// 1-200 characters, not only spaces.
+    #[schema(pattern = "\\S", min_length = 1, max_length = 200)]
     name: Option<String>,
     contacts: Option<Vec<Contact>>,
     risk_tier: Option<RiskTier>,
     status: Option<TenantStatus>,
+    /// Items per hour the tenant may push (1-1,000,000).
+    #[schema(minimum = 1, maximum = 1000000)]
     intake_budget_per_hour: Option<u32>,
 }
 
