@@ -17,7 +17,7 @@ if [ ! -d "$D/olid2019" ]; then
 fi
 P=target/variants/$NAME
 rm -rf "$P"; mkdir -p target/variants; cp -r policies "$P"
-AUPD="$A" AUPD_MODELS="$P/models" AUPD_FIT="$FIT" bash "${TRAIN:-policies/models/train.sh}" "$D" > "$P.train.log" 2>&1
+AUPD="$A" AUPD_MODELS="$P/models" AUPD_FIT="$FIT" AUPD_HATE_FIT="$FIT" bash "${TRAIN:-policies/models/train.sh}" "$D" > "$P.train.log" 2>&1
 "$A" policy cross-source --data "$D" --policy "$P" > "$P.loso.log"
 "$A" policy cross-source --data "$D" --policy "$P" --shipped > "$P.shipped.log"
 "$A" policy test "$P" > "$P.test.log" 2>&1 || true

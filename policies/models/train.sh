@@ -11,21 +11,34 @@ if [ ! -d "$D/olid2019" ]; then
     echo "skipped: $D is not here (the shared data)"; exit 0
 fi
 M=${AUPD_MODELS:-policies/models}
-# Features and fitting, shared by both models so the engine scores them in one pass.
-FIT=${AUPD_FIT:-"--bits 16 --word-ngrams 1-2 --char-ngrams 4-5 --lr 0.1 --l2 3e-2 --average --nb-alpha 0.1"}
+# Features are shared by both models so the engine scores them in one pass.
+# hate-speech is fitted exactly (full-batch L-BFGS, light L2): it ranks
+# ETHOS, Stormfront and OLID better than AdaGrad's stochastic fit.
+# harassment keeps AdaGrad, whose stronger pull on rare n-grams keeps
+# hyperbole ("she would murder him if he ate her fries") below its threshold.
+# AUPD_FIT / AUPD_HATE_FIT replace them (docs/baselines/fit_variant.sh).
+FEATURES="--bits 16 --word-ngrams 1-2 --char-ngrams 4-5"
+FIT=${AUPD_FIT:-"$FEATURES --lr 0.1 --l2 3e-2 --average --nb-alpha 0.1"}
+HATE_FIT=${AUPD_HATE_FIT:-"$FEATURES --solver lbfgs --epochs 200 --l2 1e-5 --nb-alpha 0.1"}
 
 # hate-speech: attacks on people for a protected characteristic.
 # Davidson class 0, ETHOS isHate, Stormfront hate, OLID targeted at a group
 # (TIN+GRP, the whole training file: OLID's held-out part is its test set),
-# and our neutral sentences that name groups (all negative).
+# and our neutral sentences that name groups (all negative, weighted 10 so
+# that a group's name alone is not hate under the light L2 of the exact fit).
+# Davidson's merely offensive tweets (class 1) are already negatives; they
+# come once more, weighted 3, so that profanity and slurs used as insults
+# among friends are not read as hate. That keeps the threshold low enough
+# for the other sources without flagging more than 5% of them.
 $L train --out $M/hate-speech.model \
   --data "$D/davidson2017/labeled_data.csv,text=tweet,label=class=0,group=class,prior=0.1" \
+  --data "$D/davidson2017/labeled_data.csv,text=tweet,label=class=9,skip=class=0|2,weight=3" \
   --data "$D/stormfront/stormfront_sentences.csv,text=text,label=label=hate,skip=label=relation|idk/skip,prior=0.1" \
   --data "$D/ethos/Ethos_Dataset_Binary.csv,text=comment,label=isHate>=0.5,prior=0.1" \
   --data "$D/olid2019/olid-training-v1.0.tsv,text=tweet,label=subtask_c=GRP,part=all,prior=0.1" \
-  --data "policies/models/training/identity-neutral.csv,text=text,label=hate=1,weight=3" \
+  --data "policies/models/training/identity-neutral.csv,text=text,label=hate=1,weight=10" \
   --data "policies/models/training/criticism-neutral.csv,text=text,label=abuse=1" \
-  $FIT --calibrate --target-precision 0.4
+  $HATE_FIT --calibrate --target-precision 0.35
 
 # harassment: abuse aimed at a person. OLID TIN+IND; ETHOS hateful comments
 # directed at a person; negatives only where a source says "no abuse at
