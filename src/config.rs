@@ -294,6 +294,10 @@ pub struct SamplingSettings {
     /// Days a sample (excerpt, verdict, findings, content hash) is kept
     /// unless a case or a raised alert cites it; `0` keeps every sample.
     pub retention_days: u64,
+    /// Items of a tenant's samples drawn for human review (stratified by
+    /// score band). More labels narrow the label estimate's interval; each
+    /// costs a reviewer's time.
+    pub review_sample_size: u64,
 }
 
 impl Default for SamplingSettings {
@@ -323,6 +327,7 @@ impl Default for SamplingSettings {
             max_sitemap_pages: 200,
             rng_seed: None,
             retention_days: 90,
+            review_sample_size: crate::review::DEFAULT_SAMPLE_SIZE,
         }
     }
 }
@@ -713,6 +718,12 @@ impl Settings {
                 "must be a whole number of hours (a multiple of 3600)".into(),
             ));
         }
+        if !(10..=100_000).contains(&sampling.review_sample_size) {
+            return Err(invalid(
+                "sampling.review_sample_size",
+                "must be between 10 and 100000 items".into(),
+            ));
+        }
         if !(sampling.intake_sample_rate > 0.0 && sampling.intake_sample_rate <= 1.0) {
             return Err(invalid(
                 "sampling.intake_sample_rate",
@@ -983,6 +994,12 @@ mod tests {
         assert_eq!(s.sampling.intake_sample_rate, 0.5);
         let err = Settings::load(None, env(&[("AUPD__SAMPLING__WINDOW_SECS", "100")])).unwrap_err();
         assert!(err.to_string().contains("sampling.window_secs"), "{err}");
+        let err =
+            Settings::load(None, env(&[("AUPD__SAMPLING__REVIEW_SAMPLE_SIZE", "0")])).unwrap_err();
+        assert!(
+            err.to_string().contains("sampling.review_sample_size"),
+            "{err}"
+        );
         let err = Settings::load(None, env(&[("AUPD__SAMPLING__USER_AGENT", "curl")])).unwrap_err();
         assert!(err.to_string().contains("sampling.user_agent"), "{err}");
     }

@@ -186,6 +186,58 @@ async fn the_queue_starts_with_the_highest_band_and_then_evens_the_bands_out() {
     assert_eq!(done["reviewed"], json!(population));
 }
 
+/// `sampling.review_sample_size` bounds the sample: with 10 of 40 items,
+/// the targets sum to 10 and the queue is empty after ten labels.
+#[tokio::test]
+async fn the_review_sample_holds_as_many_items_as_configured() {
+    let app = spawn_app_with(Options {
+        configure: Box::new(|s| {
+            s.sampling.enabled = false;
+            s.sampling.intake_sample_rate = 1.0;
+            s.sampling.review_sample_size = 10;
+        }),
+        ..Options::default()
+    })
+    .await;
+    app.create_tenant("parlor", "standard").await;
+    let mut items: Vec<Value> = (0..10).map(|i| json!({"text": violating(i)})).collect();
+    items.extend((0..30).map(|i| json!({"text": clean(i)})));
+    let (status, body) = app
+        .post("/v1/tenants/parlor/content", &json!({"items": items}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ann = app.token("reviewer", "ann").await;
+    let first = next(&app, &ann, "tenant=parlor").await;
+    let sum = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(sum(&first["population"]), 40);
+    assert_eq!(sum(&first["targets"]), 10, "{first}");
+    let mut labelled = 0;
+    loop {
+        let body = next(&app, &ann, "tenant=parlor").await;
+        if body["item"].is_null() {
+            break;
+        }
+        let item = &body["item"];
+        let (status, body) = label(
+            &app,
+            &ann,
+            item["item"].as_str().unwrap(),
+            json!({ CATEGORY: truth(item) }),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        labelled += 1;
+        assert!(labelled <= 10, "the queue served more than its sample");
+    }
+    assert_eq!(labelled, 10);
+}
+
 #[tokio::test]
 async fn bad_labels_are_refused_with_a_clear_error_and_change_nothing() {
     let app = app(1, 1).await;

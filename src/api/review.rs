@@ -13,7 +13,7 @@ use super::error::blocking;
 use super::tenants::tenant_path;
 use super::{ApiError, AppState};
 use crate::domain::{EvidenceSpan, Label, LabelOrigin, ReviewAnswer, SampleId, TenantId};
-use crate::review::{self, Consensus, Queue, DEFAULT_SAMPLE_SIZE, MAX_NOTE_BYTES};
+use crate::review::{self, Consensus, Queue, MAX_NOTE_BYTES};
 use crate::sampling::labelled::BANDS;
 use crate::store::{self, reviews, SharedStore};
 
@@ -105,28 +105,27 @@ async fn next_item(
     let categories = policy_categories(&state);
     let store: SharedStore = state.sampling.store().clone();
     let reviewer = caller.0.name;
+    let size = state.sampling.settings().review_sample_size;
     let reply = blocking("review queue", move || -> Result<_, ApiError> {
         require_tenant(&store, &tenant)?;
         let population = review::population(&store, &tenant)?;
-        let item = population
-            .next(queue, &reviewer, DEFAULT_SAMPLE_SIZE)
-            .map(|c| {
-                let verdict = c.sample.verdict();
-                ReviewItem {
-                    item: c.sample.id,
-                    tenant: tenant.clone(),
-                    band: c.band,
-                    score: c.score,
-                    url: c.sample.url.clone(),
-                    excerpt: c.sample.excerpt.clone(),
-                    evidence: verdict.map(|v| v.evidence.clone()).unwrap_or_default(),
-                    scores: verdict.map(|v| v.scores.clone()).unwrap_or_default(),
-                    flagged: verdict
-                        .map(|v| v.flagged.iter().map(|f| f.category.clone()).collect())
-                        .unwrap_or_default(),
-                    categories: categories.clone(),
-                }
-            });
+        let item = population.next(queue, &reviewer, size).map(|c| {
+            let verdict = c.sample.verdict();
+            ReviewItem {
+                item: c.sample.id,
+                tenant: tenant.clone(),
+                band: c.band,
+                score: c.score,
+                url: c.sample.url.clone(),
+                excerpt: c.sample.excerpt.clone(),
+                evidence: verdict.map(|v| v.evidence.clone()).unwrap_or_default(),
+                scores: verdict.map(|v| v.scores.clone()).unwrap_or_default(),
+                flagged: verdict
+                    .map(|v| v.flagged.iter().map(|f| f.category.clone()).collect())
+                    .unwrap_or_default(),
+                categories: categories.clone(),
+            }
+        });
         let counts = population.counts();
         Ok(NextItemResponse {
             queue: match queue {
@@ -136,7 +135,7 @@ async fn next_item(
             tenant: tenant.clone(),
             item,
             population: counts,
-            targets: crate::sampling::labelled::allocate(&counts, DEFAULT_SAMPLE_SIZE),
+            targets: crate::sampling::labelled::allocate(&counts, size),
             reviewed: population.reviewed_prefix(),
         })
     })

@@ -44,7 +44,8 @@ use crate::sampling::labelled::{
 };
 use crate::store::{reviews, samples, Batch, Store, StoreError};
 
-/// Items a tenant's review sample holds unless configured otherwise.
+/// Items a tenant's review sample holds unless `sampling.review_sample_size`
+/// says otherwise.
 pub const DEFAULT_SAMPLE_SIZE: u64 = 300;
 
 /// Longest note a label may carry, in bytes.
