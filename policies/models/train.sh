@@ -24,7 +24,7 @@ HATE_FIT=${AUPD_HATE_FIT:-"$FEATURES --solver lbfgs --epochs 200 --l2 1e-5 --nb-
 # hate-speech: attacks on people for a protected characteristic.
 # Davidson class 0, ETHOS isHate, Stormfront hate, OLID targeted at a group
 # (TIN+GRP, the whole training file: OLID's held-out part is its test set),
-# and our neutral sentences that name groups (all negative, weighted 10 so
+# and our neutral sentences that name groups (all negative, weighted 20 so
 # that a group's name alone is not hate under the light L2 of the exact fit).
 # Davidson's merely offensive tweets (class 1) are already negatives; they
 # come once more, weighted 3, so that profanity and slurs used as insults
@@ -36,7 +36,7 @@ $L train --out $M/hate-speech.model \
   --data "$D/stormfront/stormfront_sentences.csv,text=text,label=label=hate,skip=label=relation|idk/skip,prior=0.1" \
   --data "$D/ethos/Ethos_Dataset_Binary.csv,text=comment,label=isHate>=0.5,prior=0.1" \
   --data "$D/olid2019/olid-training-v1.0.tsv,text=tweet,label=subtask_c=GRP,part=all,prior=0.1" \
-  --data "policies/models/training/identity-neutral.csv,text=text,label=hate=1,weight=10" \
+  --data "policies/models/training/identity-neutral.csv,text=text,label=hate=1,weight=20" \
   --data "policies/models/training/criticism-neutral.csv,text=text,label=abuse=1" \
   $HATE_FIT --calibrate --target-precision 0.35
 
