@@ -1446,15 +1446,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn train_command_writes_model_and_sidecar() {
-        let dir = tempfile::tempdir().unwrap();
-        let csv = dir.path().join("d.csv");
+    /// [`synthetic`]'s 200 examples as a `;`-separated file `d.csv` in `dir`.
+    fn synthetic_csv(dir: &Path) -> PathBuf {
+        let csv = dir.join("d.csv");
         let mut text = String::from("text;label\n");
         for e in synthetic(200) {
             text.push_str(&format!("{};{}\n", e.folded, e.target));
         }
         std::fs::write(&csv, text).unwrap();
+        csv
+    }
+
+    #[test]
+    fn train_command_writes_model_and_sidecar() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = synthetic_csv(dir.path());
         let out = dir.path().join("models/m.model");
         let args = TrainArgs {
             nb_alpha: 1.0,
@@ -1481,12 +1487,7 @@ mod tests {
     #[test]
     fn reviewed_labels_join_training_and_are_recorded_in_the_sidecar() {
         let dir = tempfile::tempdir().unwrap();
-        let csv = dir.path().join("d.csv");
-        let mut text = String::from("text;label\n");
-        for e in synthetic(200) {
-            text.push_str(&format!("{};{}\n", e.folded, e.target));
-        }
-        std::fs::write(&csv, text).unwrap();
+        let csv = synthetic_csv(dir.path());
         // A platform's own word for abuse, which the shared data never saw.
         let labels = dir.path().join("labels.csv");
         let mut text = String::from("sample_id,tenant,category,label,origin,text\n");
