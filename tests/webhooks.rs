@@ -188,6 +188,9 @@ async fn a_registered_endpoint_gets_signed_case_messages_and_its_secret_is_shown
         json!(format!("{case}:case.opened:v1"))
     );
 
+    // The receiver answers before the dispatcher records the outcome: wait
+    // for the record rather than read it at once.
+    wait_until(|| async { deliveries(&app, "?status=delivered").await.len() == 1 }).await;
     let delivered = deliveries(&app, "?status=delivered").await;
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0]["message_id"], json!(m.id));
