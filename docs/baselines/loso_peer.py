@@ -31,6 +31,14 @@ def read(path, delimiter=","):
         return list(csv.DictReader(f, delimiter=delimiter))
 
 
+def pre(t):
+    """The peer's text preprocessing: links and user names as placeholders,
+    lower case."""
+    t = re.sub(r"https?://\S+", " URL ", t)
+    t = re.sub(r"@\w+", "@USER", t)
+    return t.lower()
+
+
 def sources(d):
     """{name: (training rows, held-out rows)}, each row (text, label)."""
     out = {}
@@ -72,11 +80,6 @@ def main():
     except ImportError:
         print("skipped: the peer needs scikit-learn (pip install scikit-learn)")
         return 0
-
-    def pre(t):
-        t = re.sub(r"https?://\S+", " URL ", t)
-        t = re.sub(r"@\w+", "@USER", t)
-        return t.lower()
 
     words = HashingVectorizer(ngram_range=(1, 2), n_features=2**20, alternate_sign=False,
                               norm=None, preprocessor=pre)

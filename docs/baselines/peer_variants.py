@@ -21,11 +21,11 @@ Variants (default: all):
 Needs scikit-learn; without the data it says so and exits 0.
 """
 import os
-import re
 import sys
 
-# The peer's own file reading and split, so both scripts read the data alike.
-from loso_peer import read, split
+# The peer's own file reading, split and preprocessing, so both scripts
+# read the data alike.
+from loso_peer import pre, read, split
 
 
 def load(d):
@@ -74,11 +74,6 @@ def main():
     except ImportError:
         print("skipped: needs scikit-learn (pip install scikit-learn)")
         return 0
-
-    def pre(t):
-        t = re.sub(r"https?://\S+", " URL ", t)
-        t = re.sub(r"@\w+", "@USER", t)
-        return t.lower()
 
     def features(wbits=20, cbits=20, chars=(2, 5), shared=False):
         w = HashingVectorizer(ngram_range=(1, 2), n_features=2**wbits, alternate_sign=False,
