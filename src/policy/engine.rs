@@ -980,7 +980,6 @@ mod tests {
             bits: 12,
             word_ngrams: (1, 2),
             char_ngrams: (3, 5),
-            addressed: false,
         };
         let mut m = LinearModel::zeros(spec);
         for (i, w) in m.weights.iter_mut().enumerate() {

@@ -32,76 +32,6 @@ pub struct FeatureSpec {
     pub word_ngrams: (u8, u8),
     /// Smallest and largest character n-gram inside padded words (0, 0 = none).
     pub char_ngrams: (u8, u8),
-    /// When the text speaks to its reader ("you", "your", "u", "yourself";
-    /// see [`ADDRESSEE_WORDS`]), every word is read a second time as a word
-    /// said to someone. A model can then weigh "fucking" in "you fucking
-    /// idiot" apart from "fucking" in "this fucking weather": an insult needs
-    /// a target, and a bag of n-grams does not otherwise see one. Off in
-    /// older models (the field is absent from their header).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub addressed: bool,
-}
-
-/// The folded words that make a text speak to its reader, for
-/// [`FeatureSpec::addressed`]. Folding drops the apostrophe ("you're" reads
-/// "youre"). `@USER` is not among them: on a platform where every reply
-/// starts with a user name it would mark every text.
-pub const ADDRESSEE_WORDS: [&str; 16] = [
-    "you",
-    "youre",
-    "your",
-    "yours",
-    "yourself",
-    "yourselves",
-    "u",
-    "ur",
-    "ya",
-    "yall",
-    "youve",
-    "youll",
-    "youd",
-    "thou",
-    "thee",
-    "thy",
-];
-
-/// FNV-1a of a word, as the feature walk hashes words.
-const fn fnv_const(word: &[u8]) -> u64 {
-    let mut h = FNV_OFFSET;
-    let mut i = 0;
-    while i < word.len() {
-        h = (h ^ word[i] as u64).wrapping_mul(FNV_PRIME);
-        i += 1;
-    }
-    h
-}
-
-/// The hashes of [`ADDRESSEE_WORDS`].
-const ADDRESSEE_HASHES: [u64; ADDRESSEE_WORDS.len()] = {
-    let mut out = [0u64; ADDRESSEE_WORDS.len()];
-    let mut i = 0;
-    while i < ADDRESSEE_WORDS.len() {
-        out[i] = fnv_const(ADDRESSEE_WORDS[i].as_bytes());
-        i += 1;
-    }
-    out
-};
-
-/// Whether a word (by its FNV-1a hash) speaks to the reader.
-#[inline(always)]
-fn is_addressee(hash: u64) -> bool {
-    ADDRESSEE_HASHES.contains(&hash)
-}
-
-/// Marks a word unigram's hash as said to someone (see
-/// [`FeatureSpec::addressed`]).
-const ADDRESSED_SEED: u64 = 0x5851_f42d_4c95_7f2d;
-
-/// The hash of word unigram `comb` (the n-gram walk's combination after one
-/// word) read as said to someone.
-#[inline(always)]
-fn addressed_hash(comb: u64) -> u64 {
-    (comb ^ 1 ^ ADDRESSED_SEED).wrapping_mul(MIX)
 }
 
 /// The longest word n-gram a spec may ask for.
@@ -229,7 +159,6 @@ fn word_entries(
     words: &[WordHash],
     wl: usize,
     wh: usize,
-    addressed: bool,
     shift: u32,
     out: &mut [u32],
     mut k: usize,
@@ -240,10 +169,6 @@ fn word_entries(
             comb = (comb.rotate_left(23) ^ words[j + 1 - n].hash).wrapping_mul(FNV_PRIME);
             if n >= wl {
                 out[k] = entry((comb ^ n as u64).wrapping_mul(MIX), shift);
-                k += 1;
-            }
-            if n == 1 && addressed {
-                out[k] = entry(addressed_hash(comb), shift);
                 k += 1;
             }
         }
@@ -528,7 +453,6 @@ impl Default for FeatureSpec {
             bits: 18,
             word_ngrams: (1, 2),
             char_ngrams: (2, 4),
-            addressed: false,
         }
     }
 }
@@ -553,9 +477,6 @@ impl FeatureSpec {
         }
         if (wl, wh, cl, ch) == (0, 0, 0, 0) {
             return Err("no features: both n-gram ranges are empty".into());
-        }
-        if self.addressed && wh == 0 {
-            return Err("addressed words need word n-grams".into());
         }
         Ok(())
     }
@@ -599,15 +520,6 @@ impl FeatureSpec {
         // for word n-grams that end at the current word.
         const RING: usize = MAX_WORD_NGRAM as usize;
         let mut recent = [0u64; RING];
-        let addressed = self.addressed
-            && wh > 0
-            && bytes.split(|&b| b == b' ').any(|word| {
-                let mut h = FNV_OFFSET;
-                for &b in word {
-                    h = fnv_step(h, b);
-                }
-                is_addressee(h)
-            });
         for (w, word) in bytes
             .split(|&b| b == b' ')
             .filter(|w| !w.is_empty())
@@ -628,9 +540,6 @@ impl FeatureSpec {
                     if n >= wl {
                         let first = w32 + 1 - n as u32;
                         f(Group::Word, n, first, (comb ^ n as u64).wrapping_mul(MIX));
-                    }
-                    if n == 1 && addressed {
-                        f(Group::Word, 1, w32, addressed_hash(comb));
                     }
                 }
             }
@@ -713,13 +622,11 @@ impl FeatureSpec {
         // At most `wh` word n-grams end at a word, and at most `ch - cl + 1`
         // character n-grams at each byte of a padded word.
         let per_byte = if ch > 0 { ch + 1 - cl } else { 0 };
-        let addressed = self.addressed && words.iter().any(|w| is_addressee(w.hash));
-        let per_word = wh + usize::from(addressed);
-        let bound = words.len() * per_word + (text.len() + 2 * words.len()) * per_byte;
+        let bound = words.len() * wh + (text.len() + 2 * words.len()) * per_byte;
         if buckets.len() < bound {
             buckets.resize(bound, 0);
         }
-        let mut k = word_entries(words, wl, wh, addressed, shift, buckets, 0);
+        let mut k = word_entries(words, wl, wh, shift, buckets, 0);
         let nw = k;
         // The ranges of the shipped models get their own copy of the loop,
         // with the n-gram lengths known when it is compiled.
@@ -758,8 +665,7 @@ impl FeatureSpec {
         // At most one word per two bytes (and one more), each padded with
         // two spaces; at most `wh` word n-grams end at a word.
         let most_words = text.len() / 2 + 1;
-        let bound = most_words * (wh + usize::from(self.addressed))
-            + (text.len() + 2 * most_words) * per_byte;
+        let bound = most_words * wh + (text.len() + 2 * most_words) * per_byte;
         if buckets.len() < bound {
             buckets.resize(bound, 0);
         }
@@ -777,8 +683,7 @@ impl FeatureSpec {
                 sums::<K>(rows, &buckets[..nc])
             }
         };
-        let addressed = self.addressed && words.iter().any(|w| is_addressee(w.hash));
-        let k = word_entries(words, wl, wh, addressed, shift, buckets, 0);
+        let k = word_entries(words, wl, wh, shift, buckets, 0);
         let (word_sum, nw) = sums::<K>(rows, &buckets[..k]);
         let mut out = [0.0f32; K];
         for m in 0..K {
@@ -880,7 +785,6 @@ mod tests {
             bits: 16,
             word_ngrams: (1, 2),
             char_ngrams: (2, 3),
-            addressed: false,
         };
         let f = all(&spec, "ab cde");
         let words = f.iter().filter(|f| f.group == Group::Word).count();
@@ -913,7 +817,6 @@ mod tests {
             bits: 12,
             word_ngrams: (1, 2),
             char_ngrams: (4, 5),
-            addressed: false,
         };
         // Two models, interleaved with their negations as the engine does.
         let mut table = vec![0i16; 2 * spec.dim() * 2];
@@ -930,15 +833,6 @@ mod tests {
                 char_ngrams: (0, 0),
                 ..spec
             },
-            FeatureSpec {
-                addressed: true,
-                ..spec
-            },
-            FeatureSpec {
-                char_ngrams: (0, 0),
-                addressed: true,
-                ..spec
-            },
         ] {
             for text in [
                 "we wil kil them al",
@@ -948,8 +842,6 @@ mod tests {
                 "  two  spaces ",
                 "kil",
                 "\u{e9}t\u{e9} x",
-                "you fucking idiot",
-                "youre a liar u know",
             ] {
                 let mut want_words = Vec::new();
                 hash_words(text, &mut want_words);
@@ -977,94 +869,6 @@ mod tests {
     }
 
     #[test]
-    fn words_said_to_someone_are_read_twice_and_only_then() {
-        let plain = FeatureSpec {
-            bits: 16,
-            word_ngrams: (1, 2),
-            char_ngrams: (0, 0),
-            addressed: false,
-        };
-        let spec = FeatureSpec {
-            addressed: true,
-            ..plain
-        };
-        let unigrams = |spec: &FeatureSpec, text: &str| -> Vec<(u32, u32)> {
-            let mut v: Vec<(u32, u32)> = all(spec, text)
-                .iter()
-                .filter(|f| f.unigram)
-                .map(|f| (f.word, f.index))
-                .collect();
-            v.sort_unstable();
-            v
-        };
-        // Not spoken to anyone: the same features as a model without it.
-        for text in ["this fucking weather", "they are liars"] {
-            assert_eq!(all(&spec, text), all(&plain, text), "{text:?}");
-        }
-        // Spoken to the reader: every word once more, under its own index,
-        // attributed to the same word.
-        let text = "you fucking idiot";
-        let (a, b) = (unigrams(&plain, text), unigrams(&spec, text));
-        assert_eq!(a.len(), 3);
-        assert_eq!(b.len(), 6);
-        for (word, index) in &a {
-            assert!(b.contains(&(*word, *index)));
-            let twin = b.iter().find(|(w, i)| w == word && i != index);
-            assert!(twin.is_some(), "word {word} has no addressed twin");
-        }
-        // The addressed twin of "fucking" is the same in any addressed text,
-        // and differs from the plain word's.
-        let twin_of = |text: &str, word: u32| -> u32 {
-            let plain_index = unigrams(&plain, text)
-                .into_iter()
-                .find(|(w, _)| *w == word)
-                .unwrap()
-                .1;
-            unigrams(&spec, text)
-                .into_iter()
-                .find(|(w, i)| *w == word && *i != plain_index)
-                .unwrap()
-                .1
-        };
-        assert_eq!(
-            twin_of("you fucking idiot", 1),
-            twin_of("ur fucking mom", 1)
-        );
-        // Bigrams are not doubled.
-        let bigrams = |spec: &FeatureSpec| {
-            all(spec, text)
-                .iter()
-                .filter(|f| f.group == Group::Word && !f.unigram)
-                .count()
-        };
-        assert_eq!(bigrams(&plain), bigrams(&spec));
-        // Every addressee word marks the text; a word that merely contains
-        // one does not.
-        for w in ADDRESSEE_WORDS {
-            let text = format!("{w} idiot");
-            assert_eq!(all(&spec, &text).len(), all(&plain, &text).len() + 2, "{w}");
-        }
-        let text = "youth idiot";
-        assert_eq!(all(&spec, text), all(&plain, text));
-    }
-
-    #[test]
-    fn older_models_read_without_the_addressed_field() {
-        let spec: FeatureSpec =
-            serde_json::from_str(r#"{"bits":16,"word_ngrams":[1,2],"char_ngrams":[4,5]}"#).unwrap();
-        assert!(!spec.addressed);
-        // And a spec without it writes the same header as before.
-        assert!(!serde_json::to_string(&spec).unwrap().contains("addressed"));
-        let with = FeatureSpec {
-            addressed: true,
-            ..spec
-        };
-        assert!(serde_json::to_string(&with)
-            .unwrap()
-            .contains(r#""addressed":true"#));
-    }
-
-    #[test]
     fn empty_text_has_no_features() {
         let spec = FeatureSpec::default();
         assert!(all(&spec, "").is_empty());
@@ -1082,7 +886,6 @@ mod tests {
             bits: 18,
             word_ngrams: (2, 1),
             char_ngrams: (0, 0),
-            addressed: false,
         };
         assert!(s.validate().is_err());
         assert!(FeatureSpec::default().validate().is_ok());

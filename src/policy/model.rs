@@ -373,7 +373,6 @@ mod tests {
             bits: 10,
             word_ngrams: (1, 2),
             char_ngrams: (3, 4),
-            addressed: false,
         };
         let mut m = LinearModel::zeros(spec);
         for (i, w) in m.weights.iter_mut().enumerate() {
@@ -432,7 +431,6 @@ mod tests {
             bits: 12,
             word_ngrams: (1, 1),
             char_ngrams: (0, 0),
-            addressed: false,
         };
         let mut m = LinearModel::zeros(spec);
         let t = normalize("we will HUNT them down");
@@ -456,7 +454,6 @@ mod tests {
             bits: 12,
             word_ngrams: (1, 1),
             char_ngrams: (0, 0),
-            addressed: false,
         };
         let mut m = LinearModel::zeros(spec);
         let t = normalize("hang them all");

@@ -489,11 +489,6 @@ pub struct TrainArgs {
     /// Character n-gram range inside padded words, `LO-HI` (`0-0` for none).
     #[arg(long, default_value = "2-4", value_parser = parse_range)]
     pub char_ngrams: (u8, u8),
-    /// Also read every word as said to someone when the text speaks to its
-    /// reader ("you", "your", "u"): lets the model tell an insult from a
-    /// swear word (docs/scorer.md).
-    #[arg(long)]
-    pub addressed: bool,
     /// Passes over the data (AdaGrad), or the most iterations (L-BFGS).
     #[arg(long, default_value_t = 10)]
     pub epochs: u32,
@@ -864,7 +859,6 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
             bits: args.bits,
             word_ngrams: args.word_ngrams,
             char_ngrams: args.char_ngrams,
-            addressed: args.addressed,
         },
         epochs: args.epochs,
         learning_rate: args.lr,
@@ -1431,7 +1425,6 @@ mod tests {
             bits: 12,
             word_ngrams: (1, 1),
             char_ngrams: (3, 3),
-            addressed: false,
             epochs: 2,
             lr: 0.2,
             l2: 1e-5,
