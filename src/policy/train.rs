@@ -718,6 +718,8 @@ struct Tuning<'a> {
     target_precision: Option<f64>,
     per_source_f1: bool,
     calibrate: bool,
+    /// The first source index of reviewers' labels, when there are any.
+    platform_from: Option<usize>,
 }
 
 /// A fitted model with its threshold and what it was chosen on.
@@ -775,12 +777,24 @@ fn fit_with_threshold(
             reliability: reliability(&s, &l),
         }
     });
+    // With reviewers' labels, the threshold weighs the platform they come
+    // from as much as each shared source: it is the best mean of the
+    // sources' own F1s, the labels counting as one source. A precision
+    // target pooled over tens of thousands of shared rows would hardly move
+    // for a few hundred labels, and what they teach would be lost at the
+    // threshold (docs/scorer.md, "Training from reviewers' labels").
+    let with_labels = tuning
+        .platform_from
+        .is_some_and(|first| src.iter().zip(&l).any(|(&k, &y)| k >= first && y));
     let at_precision = tuning
         .target_precision
+        .filter(|_| !with_labels)
         .and_then(|p| threshold_at_precision(&s, &l, &g, tuning.limits, p));
     let threshold = match at_precision {
         Some((t, _)) => t,
-        None if tuning.per_source_f1 => best_mean_f1_threshold(&s, &l, &src, &g, tuning.limits).0,
+        None if tuning.per_source_f1 || with_labels => {
+            best_mean_f1_threshold(&s, &l, &src, &g, tuning.limits).0
+        }
         None => best_f1_threshold(&s, &l, &g, tuning.limits).0,
     };
     let threshold = if threshold.is_finite() {
@@ -963,6 +977,7 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
         target_precision: args.target_precision,
         per_source_f1: args.per_source_f1,
         calibrate: args.calibrate,
+        platform_from: (!labels.is_empty()).then_some(args.data.len()),
     };
     let cross_validation = args
         .cv
@@ -991,6 +1006,7 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
         }
     }
 
+    let with_labels = labels.iter().any(|r| r.violating_used > 0);
     let sidecar = Sidecar {
         aupd_version: env!("CARGO_PKG_VERSION").to_string(),
         command: std::env::args().skip(1).collect(),
@@ -1002,10 +1018,14 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
         threshold,
         threshold_rule: format!(
             "{} over 4-fold out-of-fold {}scores of the training part{}{}",
-            match (args.target_precision, args.per_source_f1) {
-                (Some(p), _) => format!("most recall at precision >= {p} (else best F1)"),
-                (None, true) => "best mean of the tuning sources' own F1s".to_string(),
-                (None, false) => "best F1".to_string(),
+            match (args.target_precision, args.per_source_f1, with_labels) {
+                (_, _, true) => {
+                    "best mean of the tuning sources' own F1s, reviewers' labels counting as one source"
+                        .to_string()
+                }
+                (Some(p), _, _) => format!("most recall at precision >= {p} (else best F1)"),
+                (None, true, _) => "best mean of the tuning sources' own F1s".to_string(),
+                (None, false, _) => "best F1".to_string(),
             },
             if args.calibrate { "calibrated " } else { "" },
             if args.tune_on.is_empty() {
@@ -1484,12 +1504,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn reviewed_labels_join_training_and_are_recorded_in_the_sidecar() {
-        let dir = tempfile::tempdir().unwrap();
-        let csv = synthetic_csv(dir.path());
-        // A platform's own word for abuse, which the shared data never saw.
-        let labels = dir.path().join("labels.csv");
+    /// Writes a reviewers' export in `dir` where a platform's own word for
+    /// abuse, which the shared data never saw, marks the violating items;
+    /// returns its path and text.
+    fn platform_labels(dir: &Path) -> (PathBuf, String) {
+        let labels = dir.join("labels.csv");
         let mut text = String::from("sample_id,tenant,category,label,origin,text\n");
         for i in 0..50 {
             let (label, words) = match i % 5 {
@@ -1505,6 +1524,55 @@ mod tests {
             ));
         }
         std::fs::write(&labels, &text).unwrap();
+        (labels, text)
+    }
+
+    #[test]
+    fn with_reviewers_labels_the_threshold_weighs_the_platform_as_one_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = synthetic_csv(dir.path());
+        let (labels, _) = platform_labels(dir.path());
+        let base = small_args(
+            format!("{},text=text,label=label=1", csv.display()),
+            dir.path().join("m.model"),
+        );
+        let at_precision = TrainArgs {
+            target_precision: Some(0.95),
+            ..base.clone()
+        };
+        let per_source = TrainArgs {
+            per_source_f1: true,
+            ..base.clone()
+        };
+        let with = |a: &TrainArgs| TrainArgs {
+            labels: vec![labels.clone()],
+            label_category: Some("harassment".into()),
+            ..a.clone()
+        };
+        let threshold = |a: &TrainArgs| train_recipe(a, false).unwrap().sidecar.threshold;
+        // Without labels the two rules pick different thresholds here...
+        assert_ne!(threshold(&at_precision), threshold(&per_source));
+        // ...with them, the precision target gives way to the mean of the
+        // sources' own F1s, the platform counting as one source.
+        assert_eq!(
+            threshold(&with(&at_precision)),
+            threshold(&with(&per_source))
+        );
+        let rule = train_recipe(&with(&at_precision), false)
+            .unwrap()
+            .sidecar
+            .threshold_rule;
+        assert!(
+            rule.contains("reviewers' labels counting as one source"),
+            "{rule}"
+        );
+    }
+
+    #[test]
+    fn reviewed_labels_join_training_and_are_recorded_in_the_sidecar() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = synthetic_csv(dir.path());
+        let (labels, text) = platform_labels(dir.path());
         let base = small_args(
             format!("{},text=text,label=label=1", csv.display()),
             dir.path().join("m.model"),
