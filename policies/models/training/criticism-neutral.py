@@ -16,9 +16,7 @@ cases. Run from this directory:
     python3 criticism-neutral.py > criticism-neutral.csv
 """
 
-import csv
-import random
-import sys
+from negatives import write
 
 # Things people criticise that are not a person.
 TARGETS = [
@@ -53,11 +51,7 @@ def main() -> None:
         for frame in FRAMES
         for target in TARGETS
     ]
-    random.Random(20261204).shuffle(rows)
-    out = csv.writer(sys.stdout, lineterminator="\n")
-    out.writerow(["text", "abuse"])
-    for text in rows:
-        out.writerow([text, 0])
+    write(rows, "abuse", 20261204)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,7 @@ set in policies/eval/identity.csv. Run from this directory:
     python3 identity-neutral.py > identity-neutral.csv
 """
 
-import csv
-import random
-import sys
+from negatives import write
 
 # (plural noun, adjective)
 GROUPS = [
@@ -128,11 +126,7 @@ def main():
         for f in FRAMES
         for p, a in GROUPS
     ]
-    random.Random(2).shuffle(rows)
-    out = csv.writer(sys.stdout, lineterminator="\n")
-    out.writerow(["text", "hate"])
-    for text in rows:
-        out.writerow([text, 0])
+    write(rows, "hate", 2)
 
 
 if __name__ == "__main__":

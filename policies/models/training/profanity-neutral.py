@@ -19,9 +19,7 @@ cases. Run from this directory:
     python3 profanity-neutral.py > profanity-neutral.csv
 """
 
-import csv
-import random
-import sys
+from negatives import write
 
 # Things people swear at or about that are not a person.
 THINGS = [
@@ -78,11 +76,7 @@ def main() -> None:
     # The friendly lines, each with three endings so they weigh about as
     # much as the other kinds.
     rows += [f"{line}{end}" for line in FRIENDLY for end in ("", "!", " lol")]
-    random.Random(20261205).shuffle(rows)
-    out = csv.writer(sys.stdout, lineterminator="\n")
-    out.writerow(["text", "abuse"])
-    for text in rows:
-        out.writerow([text, 0])
+    write(rows, "abuse", 20261205)
 
 
 if __name__ == "__main__":
