@@ -718,8 +718,9 @@ struct Tuning<'a> {
     target_precision: Option<f64>,
     per_source_f1: bool,
     calibrate: bool,
-    /// The first source index of reviewers' labels, when there are any.
-    platform_from: Option<usize>,
+    /// Whether reviewers' labels with a violating item take part: the
+    /// threshold then weighs them as one source (see `fit_with_threshold`).
+    with_labels: bool,
 }
 
 /// A fitted model with its threshold and what it was chosen on.
@@ -783,9 +784,7 @@ fn fit_with_threshold(
     // target pooled over tens of thousands of shared rows would hardly move
     // for a few hundred labels, and what they teach would be lost at the
     // threshold (docs/scorer.md, "Training from reviewers' labels").
-    let with_labels = tuning
-        .platform_from
-        .is_some_and(|first| src.iter().zip(&l).any(|(&k, &y)| k >= first && y));
+    let with_labels = tuning.with_labels;
     let at_precision = tuning
         .target_precision
         .filter(|_| !with_labels)
@@ -958,6 +957,8 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
         });
     }
     let labels = add_labels(args, &mut examples, &mut items, verbose)?;
+    // One answer, used for the threshold and written in the sidecar.
+    let with_labels = labels.iter().any(|r| r.violating_used > 0);
     let mut buf = Vec::new();
     let vectors: Vec<Vec<(u32, f32)>> = examples
         .iter()
@@ -977,7 +978,7 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
         target_precision: args.target_precision,
         per_source_f1: args.per_source_f1,
         calibrate: args.calibrate,
-        platform_from: (!labels.is_empty()).then_some(args.data.len()),
+        with_labels,
     };
     let cross_validation = args
         .cv
@@ -1006,7 +1007,6 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
         }
     }
 
-    let with_labels = labels.iter().any(|r| r.violating_used > 0);
     let sidecar = Sidecar {
         aupd_version: env!("CARGO_PKG_VERSION").to_string(),
         command: std::env::args().skip(1).collect(),
