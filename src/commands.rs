@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::domain::{Actor, Case, CaseId, Command, Deadline, Transition};
 use crate::enforcement::{decide, DecisionError, Ladders};
 use crate::policy::PolicyHandle;
-use crate::store::cases::{self, due_deadlines, transition_batch};
+use crate::store::cases::{self, transition_batch};
 use crate::store::Batch;
 use crate::store::{SharedStore, StoreError};
 
@@ -249,6 +249,23 @@ impl CaseService {
         reason: Option<String>,
         extra: Option<&Batch>,
     ) -> Result<Transition, CommandError> {
+        let store = self.store.clone();
+        self.execute_committing(id, actor, command, reason, extra, &mut |batch| {
+            store.commit(batch)
+        })
+    }
+
+    /// [`Self::execute_unflushed`], each attempt's batch committed by
+    /// `commit` (a claim's transaction, for a deadline).
+    fn execute_committing(
+        &self,
+        id: Option<&CaseId>,
+        actor: &Actor,
+        command: &Command,
+        reason: Option<String>,
+        extra: Option<&Batch>,
+        commit: &mut dyn FnMut(Batch) -> Result<Vec<u64>, StoreError>,
+    ) -> Result<Transition, CommandError> {
         let case_id = match (id, command) {
             (Some(id), _) => *id,
             (None, Command::Open { case_id, .. }) => *case_id,
@@ -281,7 +298,7 @@ impl CaseService {
             if let Some(extra) = extra {
                 batch.extend(extra.clone());
             }
-            match self.store.commit(batch) {
+            match commit(batch) {
                 Ok(_) => return Ok(transition),
                 // The case, or its tenant's status (which follows a
                 // suspension), changed since the read: decide again.
@@ -362,18 +379,38 @@ impl CaseService {
         Ok(())
     }
 
-    /// Fires every deadline due by now, oldest first: each through the
-    /// command path, so the deadline's removal commits with its consequence
-    /// and it fires once. Returns how many fired (stale ones are dropped).
+    /// Fires every deadline due by now, oldest first, at most `limit`:
+    /// each claimed so that no other replica fires it meanwhile, and each
+    /// through the command path, its removal committing with its
+    /// consequence in the claim's transaction, so it fires once. Returns
+    /// those that fired (stale ones are dropped).
     pub fn fire_due(&self, limit: usize) -> anyhow::Result<Vec<(Deadline, Transition)>> {
         let now = self.clock.now();
-        let due = due_deadlines(&self.store, now, limit).context("reading due deadlines")?;
         let mut fired = Vec::new();
-        for d in due {
+        let mut from = None;
+        for _ in 0..limit {
+            let Some(mut claim) = cases::claim_due(&*self.store, now, from.as_ref())
+                .context("claiming a due deadline")?
+            else {
+                break;
+            };
+            from = Some(claim.cursor());
+            let Some(d) = claim.deadline.clone() else {
+                claim.forget().context("dropping an orphan due entry")?;
+                continue;
+            };
             let cmd = Command::DeadlineFired {
                 deadline_id: d.id.clone(),
             };
-            match self.execute_unflushed(Some(&d.case), &Actor::system(), &cmd, None, None) {
+            let outcome = self.execute_committing(
+                Some(&d.case),
+                &Actor::system(),
+                &cmd,
+                None,
+                None,
+                &mut |batch| claim.commit(batch),
+            );
+            match outcome {
                 Ok(t) => {
                     let lag = self.clock.now().duration_since(d.due_at);
                     crate::metrics::deadline_fired(
@@ -384,7 +421,7 @@ impl CaseService {
                 Err(CommandError::Refused(DecisionError::StaleDeadline(_))) => {
                     // Cancelled, superseded or already handled: drop it.
                     tracing::debug!(deadline = %d.id.0, "dropping a stale deadline");
-                    drop_deadline(&self.store, &d).context("dropping a stale deadline")?;
+                    claim.forget().context("dropping a stale deadline")?;
                 }
                 Err(CommandError::Refused(e)) => {
                     // Anything else (not due yet, a bug) keeps the deadline:
@@ -392,7 +429,11 @@ impl CaseService {
                     tracing::warn!(deadline = %d.id.0, reason = %e, "deadline not fired; kept for the next tick");
                 }
                 Err(CommandError::NotFound) => {
-                    drop_deadline(&self.store, &d).context("dropping an orphan deadline")?;
+                    claim.forget().context("dropping an orphan deadline")?;
+                }
+                Err(e) if is_conflict(&e) => {
+                    // The case kept changing under it: kept for the next tick.
+                    tracing::info!(deadline = %d.id.0, "deadline met a concurrent change; kept for the next tick");
                 }
                 Err(CommandError::Store(e)) => return Err(e),
             }
@@ -422,14 +463,6 @@ pub fn is_conflict(e: &CommandError) -> bool {
 
 fn store_err(e: StoreError) -> CommandError {
     CommandError::Store(anyhow::Error::from(e))
-}
-
-fn drop_deadline(store: &SharedStore, d: &Deadline) -> anyhow::Result<()> {
-    let mut batch = crate::store::Batch::new();
-    cases::drop_deadline(&mut batch, d);
-    store.commit(batch)?;
-    store.flush()?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -61,7 +61,15 @@ impl Workers {
         loop {
             heartbeat.beat();
             let started = std::time::Instant::now();
-            if let Turn::Work(fence) = self.turn().await {
+            let turn = self.turn().await;
+            // Every replica fires due deadlines: each is claimed, so one
+            // replica fires it, and the work spreads over them all.
+            if let Err(e) = self.fire_deadlines().await {
+                tracing::error!(error = ?e, "firing deadlines failed");
+            }
+            // The evidence intake reads one shared cursor and cure
+            // verifications resume once: the lease holder's work.
+            if let Turn::Work(fence) = turn {
                 let token = fence.as_ref().map(|f| f.token().to_string());
                 if resumed_for.as_ref() != Some(&token) {
                     resumed_for = Some(token);
@@ -69,8 +77,8 @@ impl Workers {
                         tracing::error!(error = ?e, "resuming cure verifications failed");
                     }
                 }
-                if let Err(e) = self.tick_fenced(fence.as_ref()).await {
-                    tracing::error!(error = ?e, "enforcement tick failed");
+                if let Err(e) = self.open_from_evidence(fence.as_ref()).await {
+                    tracing::error!(error = ?e, "opening cases from evidence failed");
                 }
             }
             let pause = self
@@ -127,8 +135,15 @@ impl Workers {
     }
 
     /// [`Self::tick_once`], the evidence intake committing under `fence`.
-    #[tracing::instrument(name = "enforcement_tick", skip_all)]
     async fn tick_fenced(&self, fence: Option<&Fence>) -> anyhow::Result<()> {
+        self.fire_deadlines().await?;
+        self.open_from_evidence(fence).await
+    }
+
+    /// Fires the deadlines due by now that no other replica has claimed,
+    /// and carries out what they set off.
+    #[tracing::instrument(name = "deadline_tick", skip_all)]
+    async fn fire_deadlines(&self) -> anyhow::Result<()> {
         let cases = self.cases.clone();
         let fired = tokio::task::spawn_blocking(move || cases.fire_due(10_000))
             .await
@@ -142,7 +157,7 @@ impl Workers {
             );
             self.perform(&transition).await;
         }
-        self.open_from_evidence(fence).await
+        Ok(())
     }
 
     /// Carries out a committed transition's effects.

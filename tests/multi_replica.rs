@@ -271,9 +271,9 @@ async fn scenario(round: usize) {
     }
 
     // Kill the replica sending webhooks while its sends are in flight,
-    // bring it back, then kill the one running the deadline ticker before
-    // the cure deadlines come due: both leases must move for the work to
-    // finish.
+    // bring it back, then kill the holder of the enforcement lease before
+    // the cure deadlines come due: both leases must move, and the replicas
+    // left claim and fire the deadlines.
     let wait = Instant::now() + Duration::from_secs(30);
     while receiver.received("executor").len() < 3 {
         assert!(Instant::now() < wait, "no webhook arrived");

@@ -5,7 +5,7 @@
 
 use jiff::Timestamp;
 
-use super::{Batch, Record, Result, SharedStore, Store, StoreError, Tree, Version};
+use super::{Batch, Claim, Record, Result, SharedStore, Store, StoreError, Tree, Version};
 use crate::domain::{
     Case, CaseId, CaseState, Deadline, DeadlineId, OrderRef, OutboxMessage, Report, Tenant,
     TenantEnforcement, TenantStatus, TokenRecord, Transition,
@@ -306,23 +306,86 @@ fn follow_enforcement(
     Ok(())
 }
 
-/// Deadlines due at or before `now`, oldest first, at most `limit`.
-pub fn due_deadlines(store: &SharedStore, now: Timestamp, limit: usize) -> Result<Vec<Deadline>> {
+/// Where the next [`claim_due`] of one pass starts: after the last
+/// deadline claimed, so a deadline kept for the next pass is not claimed
+/// again in this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueCursor(Vec<u8>);
+
+/// A due deadline claimed for firing. While the claim holds, no other
+/// replica claims it (PostgreSQL: its due-index row is locked with `FOR
+/// UPDATE SKIP LOCKED`, see [`Store::claim_raw`]), and its consequence
+/// commits through [`DueClaim::commit`] in the claim's own transaction.
+/// Dropped without a commit, the deadline is left for the next pass.
+pub struct DueClaim<'a> {
+    claim: Box<dyn Claim + 'a>,
+    key: Vec<u8>,
+    /// The deadline; `None` when the due index names a deadline that is
+    /// gone (see [`DueClaim::forget`]).
+    pub deadline: Option<Deadline>,
+}
+
+impl std::fmt::Debug for DueClaim<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DueClaim")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DueClaim<'_> {
+    /// Where the pass goes on from.
+    pub fn cursor(&self) -> DueCursor {
+        let mut next = self.key.clone();
+        next.push(0);
+        DueCursor(next)
+    }
+
+    /// Commits `batch` (the deadline's consequence, which removes it) in
+    /// the claim's transaction. On a conflict the claim still holds and
+    /// another batch may be committed.
+    pub fn commit(&mut self, batch: Batch) -> Result<Vec<u64>> {
+        self.claim.commit(batch)
+    }
+
+    /// Removes the deadline without firing it (cancelled, superseded, or
+    /// its case is gone), or the due-index entry alone when the deadline
+    /// record is already gone.
+    pub fn forget(mut self) -> Result<()> {
+        let mut batch = Batch::new();
+        match &self.deadline {
+            Some(d) => drop_deadline(&mut batch, d),
+            None => {
+                batch.delete_raw(Tree::DeadlineDue, self.key.clone());
+            }
+        }
+        self.claim.commit(batch).map(|_| ())
+    }
+}
+
+/// Claims the first deadline due at or before `now` (after `from`, when a
+/// pass is under way) that no other replica has claimed; `None` when there
+/// is none. Deadlines are claimed oldest first.
+pub fn claim_due<'a>(
+    store: &'a dyn Store,
+    now: Timestamp,
+    from: Option<&DueCursor>,
+) -> Result<Option<DueClaim<'a>>> {
     // Keys hold whole milliseconds: only deadlines due in an earlier
     // millisecond than `now` are surely due (one due later within this same
     // millisecond waits for the next look).
     let end = (now.as_millisecond().max(0) as u64).to_be_bytes().to_vec();
-    let mut out = Vec::new();
-    for (_, id) in store
-        .range_raw(Tree::DeadlineDue, &[0u8; 8], &end)?
-        .into_iter()
-        .take(limit)
-    {
-        if let Some(d) = store.get::<Deadline>(&id)? {
-            out.push(d);
-        }
-    }
-    Ok(out)
+    let start = from.map_or_else(|| vec![0u8; 8], |c| c.0.clone());
+    let claim = store.claim_raw(Tree::DeadlineDue, &start, &end, 1)?;
+    let Some((key, id)) = claim.rows().first().cloned() else {
+        return Ok(None);
+    };
+    let deadline = store.get::<Deadline>(&id)?;
+    Ok(Some(DueClaim {
+        claim,
+        key,
+        deadline,
+    }))
 }
 
 /// How many deadlines are pending.

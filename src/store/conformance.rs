@@ -208,6 +208,54 @@ pub(crate) fn run(store: &SharedStore) {
     assert_eq!(raw.len(), 1);
     assert_eq!(raw[0].0, 3);
 
+    // Claims: the rows in range, in key order, at most `limit`; a batch
+    // whose precondition failed is undone alone and the claim commits the
+    // next; after its commit the claim is over; a dropped claim writes
+    // nothing.
+    store
+        .commit(batch(vec![
+            put(Tree::DeadlineDue, b"d1", b"x"),
+            put(Tree::DeadlineDue, b"d2", b"y"),
+            put(Tree::DeadlineDue, b"d3", b"z"),
+        ]))
+        .unwrap();
+    let mut claim = store.claim_raw(Tree::DeadlineDue, b"d1", b"d3", 5).unwrap();
+    assert_eq!(keys(claim.rows()), vec![b"d1".to_vec(), b"d2".to_vec()]);
+    let mut stale = batch(vec![Op::Delete {
+        tree: Tree::DeadlineDue,
+        key: b"d1".to_vec(),
+    }]);
+    stale.expect_raw(Tree::DeadlineDue, b"d1".to_vec(), Some(b"old".to_vec()));
+    assert!(matches!(claim.commit(stale), Err(StoreError::Conflict(_))));
+    assert!(store.get_raw(Tree::DeadlineDue, b"d1").unwrap().is_some());
+    let mut fresh = batch(vec![Op::Delete {
+        tree: Tree::DeadlineDue,
+        key: b"d1".to_vec(),
+    }]);
+    fresh.expect_raw(Tree::DeadlineDue, b"d1".to_vec(), Some(b"x".to_vec()));
+    fresh
+        .event("deadline.claimed", None, serde_json::json!({}))
+        .unwrap();
+    assert_eq!(claim.commit(fresh).unwrap(), vec![4]);
+    assert!(claim.commit(Batch::new()).is_err());
+    drop(claim);
+    assert!(store.get_raw(Tree::DeadlineDue, b"d1").unwrap().is_none());
+    let claim = store.claim_raw(Tree::DeadlineDue, b"", b"e", 1).unwrap();
+    assert_eq!(keys(claim.rows()), vec![b"d2".to_vec()]);
+    drop(claim);
+    let claim = store.claim_raw(Tree::DeadlineDue, b"", b"e", 9).unwrap();
+    assert_eq!(keys(claim.rows()), vec![b"d2".to_vec(), b"d3".to_vec()]);
+    drop(claim);
+    assert!(store
+        .claim_raw(Tree::DeadlineDue, b"e", b"f", 9)
+        .unwrap()
+        .rows()
+        .is_empty());
+    assert!(matches!(
+        super::audit::verify(store, None).unwrap(),
+        super::audit::AuditVerdict::Intact { records: 4, .. }
+    ));
+
     // Review labels: one answer per reviewer, item and category; a
     // tenant's and an item's labels by prefix; the review state written
     // once, a second first write refused.

@@ -1,5 +1,5 @@
 //! Work leases: which replica does the work that must run once per cluster
-//! (the enforcement loop, webhook delivery), built on nothing but the
+//! (the evidence intake, webhook delivery), built on nothing but the
 //! store's compare-and-set (`Expect`), so it holds on any backend.
 //!
 //! A lease is a record `lease/<name>` in [`Tree::Meta`]: who holds it, a
@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use super::{decode, Batch, Record, Result, SharedStore, StoreError, Tree};
 use crate::clock::Clock;
 
-/// The lease of the enforcement loop (deadline ticker, evidence intake,
-/// resumed cure verifications).
+/// The lease of the enforcement loop's once-per-cluster work (evidence
+/// intake, resumed cure verifications); due deadlines are claimed one by
+/// one by every replica instead.
 pub const ENFORCEMENT: &str = "enforcement";
 /// The lease of webhook delivery (fan-out, alert watcher, sends).
 pub const DELIVERY: &str = "delivery";

@@ -579,6 +579,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Applies the batch atomically; returns the sequence numbers given to
     /// its events. Not yet durable until `flush`.
     fn commit(&self, batch: Batch) -> Result<Vec<u64>>;
+    /// Claims at most `limit` rows with `start <= key < end` that no other
+    /// claim holds, in key order, passing over those held (PostgreSQL:
+    /// `SELECT … FOR UPDATE SKIP LOCKED` in a transaction that stays open
+    /// until the claim commits or is dropped). The work done on them
+    /// commits through [`Claim::commit`], in that same transaction, so two
+    /// processes never act on one row at once and a process that dies
+    /// mid-work lets its rows go with its connection. Any write to a
+    /// claimed row must go through the claim: another commit touching it
+    /// waits until the claim ends. sled serves one process, so its claim
+    /// holds nothing and commits as [`Store::commit`] does.
+    fn claim_raw(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Box<dyn Claim + '_>>;
     /// Makes every committed batch durable.
     fn flush(&self) -> Result<()>;
     /// Wakes every process sharing this store that waits on `topic`
@@ -597,6 +614,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         let _ = topic;
         None
     }
+}
+
+/// Rows claimed to act on, with the transaction the work commits in (see
+/// [`Store::claim_raw`]). Dropped without a commit, it lets them go.
+pub trait Claim: Send {
+    /// The claimed rows (key, value), in key order.
+    fn rows(&self) -> &[(Vec<u8>, Vec<u8>)];
+    /// Commits `batch` in the claim's transaction, which ends the claim.
+    /// On [`StoreError::Conflict`] only this batch is undone: the claim
+    /// still holds its rows, and the caller may read again, decide again
+    /// and commit another batch.
+    fn commit(&mut self, batch: Batch) -> Result<Vec<u64>>;
 }
 
 /// What processes sharing a store may wake each other about.
@@ -647,6 +676,15 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn commit(&self, batch: Batch) -> Result<Vec<u64>> {
         (**self).commit(batch)
+    }
+    fn claim_raw(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Box<dyn Claim + '_>> {
+        (**self).claim_raw(tree, start, end, limit)
     }
     fn flush(&self) -> Result<()> {
         (**self).flush()

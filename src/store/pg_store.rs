@@ -20,6 +20,13 @@
 //! lock for two round trips: lock and head read, then event writes and
 //! COMMIT.
 //!
+//! A claim ([`Store::claim_raw`]) is a transaction kept open in a task on
+//! the store's runtime: it takes a claim lock (an advisory lock of its own
+//! kind, tried, never waited for) on each row it returns, passing over rows
+//! another claim holds, and commits the work done on them as above, each
+//! attempt under a savepoint. Commits never take claim locks, so they never
+//! wait for a claim.
+//!
 //! Processes wake each other with `NOTIFY` ([`Store::announce`]): each
 //! topic someone waits on gets one connection of its own that `LISTEN`s.
 
@@ -35,7 +42,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls};
 
 use super::sled_store::{EVENT_HEAD, EVENT_SEQ};
-use super::{chain_events, Batch, Op, Result, Store, StoreError, Topic, Tree};
+use super::{chain_events, Batch, Claim, Op, Result, Store, StoreError, Topic, Tree};
 
 /// One schema migration, applied once per database in version order.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +64,13 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
 
 /// Advisory lock (one bigint key) held while migrations are applied.
 const MIGRATION_LOCK: i64 = 0x6175_7064_6d69_6772; // "aupdmigr"
+/// Added to a tree's id to make the first half of a claim lock (see
+/// [`Store::claim_raw`]): claim locks never meet the (tree, key) locks of
+/// commits, so a commit never waits for a claim.
+const CLAIM_LOCKS: i32 = 0x4000;
+/// How many rows past its limit a claim reads, in case other replicas
+/// hold the first ones.
+const CLAIM_LOOKAHEAD: i64 = 16;
 /// Advisory lock (one bigint key) held by a commit that appends events.
 /// Single-bigint keys do not overlap the (int4, int4) keys of the per-key
 /// locks.
@@ -441,6 +455,35 @@ impl Store for PgStore {
         self.run(move |pool| commit(pool, batch))
     }
 
+    fn claim_raw(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Box<dyn Claim + '_>> {
+        if limit == 0 || start >= end {
+            return Ok(Box::new(PgClaim {
+                rows: Vec::new(),
+                requests: None,
+            }));
+        }
+        let (rows_to, rows_from) = mpsc::sync_channel(1);
+        let (requests, requests_from) = tokio::sync::mpsc::unbounded_channel();
+        let (start, end, limit) = (start.to_vec(), end.to_vec(), limit_param(limit));
+        self.handle.spawn(hold_claim(
+            self.pool.clone(),
+            (tree, start, end, limit),
+            rows_to,
+            requests_from,
+        ));
+        let rows = rows_from
+            .recv()
+            .map_err(|_| StoreError::Backend("the postgres runtime stopped".into()))??;
+        let requests = (!rows.is_empty()).then_some(requests);
+        Ok(Box::new(PgClaim { rows, requests }))
+    }
+
     /// A commit is durable once PostgreSQL acknowledged it.
     fn flush(&self) -> Result<()> {
         Ok(())
@@ -530,7 +573,96 @@ async fn listen(config: tokio_postgres::Config, target: String, topic: Topic, wa
 /// A precondition: tree, key, the value it must still hold.
 type Expected<'a> = (Tree, &'a [u8], Option<&'a [u8]>);
 
+/// The statements a commit uses, prepared once per connection.
+struct CommitStatements {
+    lock_keys: tokio_postgres::Statement,
+    read_expects: tokio_postgres::Statement,
+    delete: tokio_postgres::Statement,
+    upsert: tokio_postgres::Statement,
+    lock_events: tokio_postgres::Statement,
+    read_head: tokio_postgres::Statement,
+}
+
+impl CommitStatements {
+    /// Prepares them (cached on the connection), in one round trip.
+    async fn prepare(client: &deadpool_postgres::Object) -> Result<Self> {
+        let (lock_keys, read_expects, delete, upsert, lock_events, read_head) =
+            futures_util::try_join!(
+                client.prepare_cached(
+                    "SELECT pg_advisory_xact_lock(t, k) \
+                 FROM unnest($1::int4[], $2::int4[]) WITH ORDINALITY AS u(t, k, n) ORDER BY n",
+                ),
+                client.prepare_cached(
+                    "SELECT u.n, kv.value \
+                 FROM unnest($1::smallint[], $2::bytea[]) WITH ORDINALITY AS u(t, k, n) \
+                 LEFT JOIN kv ON kv.tree = u.t AND kv.key = u.k ORDER BY u.n",
+                ),
+                client.prepare_cached(
+                    "DELETE FROM kv WHERE (tree, key) IN \
+                 (SELECT t, k FROM unnest($1::smallint[], $2::bytea[]) AS u(t, k))",
+                ),
+                client.prepare_cached(
+                    "INSERT INTO kv (tree, key, value) \
+                 SELECT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) \
+                 ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
+                ),
+                client.prepare_cached("SELECT pg_advisory_xact_lock($1)"),
+                client.prepare_cached(
+                    "SELECT key, value FROM kv WHERE tree = $1 AND key IN ($2, $3)"
+                ),
+            )
+            .map_err(pg_error)?;
+        Ok(CommitStatements {
+            lock_keys,
+            read_expects,
+            delete,
+            upsert,
+            lock_events,
+            read_head,
+        })
+    }
+}
+
+/// What is left of a batch once [`apply`] made its writes: the sequence
+/// numbers its events were given and their rows (tree, key, value), which
+/// [`finish`] sends together with COMMIT.
+struct Applied {
+    seqs: Vec<u64>,
+    events: Option<EventRows>,
+}
+
+/// Rows of sealed events as parallel columns: trees, keys, values.
+type EventRows = (Vec<i16>, Vec<Vec<u8>>, Vec<Vec<u8>>);
+
 async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let st = CommitStatements::prepare(&client).await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .start()
+        .await
+        .map_err(pg_error)?;
+    match apply(&tx, &st, &batch).await {
+        Ok(applied) => finish(tx, &st, applied).await,
+        Err(e @ StoreError::Conflict(_)) => {
+            tx.rollback().await.map_err(pg_error)?;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Applies `batch` in the open transaction `tx`: the key locks, the
+/// preconditions read under them, the writes, and, when it has events, the
+/// event lock and the chain head read. Returns the sealed events for
+/// [`finish`]. On [`StoreError::Conflict`] a precondition no longer held and
+/// the caller rolls back (the whole transaction, or to a savepoint).
+async fn apply(
+    tx: &tokio_postgres::Transaction<'_>,
+    st: &CommitStatements,
+    batch: &Batch,
+) -> Result<Applied> {
     // The last write of each key wins, as when sled applies them in order;
     // one upsert may touch a row only once.
     let mut writes: BTreeMap<(i16, &[u8]), Option<&[u8]>> = BTreeMap::new();
@@ -555,43 +687,11 @@ async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
     locks.sort_unstable();
     locks.dedup();
 
-    let mut client = pool.get().await.map_err(pool_error)?;
-    // Every statement is prepared once per connection; statements that do
-    // not depend on each other's answers are pipelined (sent together, in
-    // order: in READ COMMITTED each one still reads after the one before
-    // it finished, so a read sent behind a lock reads under the lock).
-    let (lock_keys, read_expects, delete, upsert, lock_events, read_head) =
-        futures_util::try_join!(
-            client.prepare_cached(
-                "SELECT pg_advisory_xact_lock(t, k) \
-             FROM unnest($1::int4[], $2::int4[]) WITH ORDINALITY AS u(t, k, n) ORDER BY n",
-            ),
-            client.prepare_cached(
-                "SELECT u.n, kv.value \
-             FROM unnest($1::smallint[], $2::bytea[]) WITH ORDINALITY AS u(t, k, n) \
-             LEFT JOIN kv ON kv.tree = u.t AND kv.key = u.k ORDER BY u.n",
-            ),
-            client.prepare_cached(
-                "DELETE FROM kv WHERE (tree, key) IN \
-             (SELECT t, k FROM unnest($1::smallint[], $2::bytea[]) AS u(t, k))",
-            ),
-            client.prepare_cached(
-                "INSERT INTO kv (tree, key, value) \
-             SELECT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) \
-             ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
-            ),
-            client.prepare_cached("SELECT pg_advisory_xact_lock($1)"),
-            client.prepare_cached("SELECT key, value FROM kv WHERE tree = $1 AND key IN ($2, $3)"),
-        )
-        .map_err(pg_error)?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::ReadCommitted)
-        .start()
-        .await
-        .map_err(pg_error)?;
-
-    // The key locks, then the preconditions read under them: one round trip.
+    // Statements that do not depend on each other's answers are pipelined
+    // (sent together, in order: in READ COMMITTED each one still reads
+    // after the one before it finished, so a read sent behind a lock reads
+    // under the lock). The key locks, then the preconditions read under
+    // them: one round trip.
     let (trees, keys): (Vec<i32>, Vec<i32>) = locks.into_iter().unzip();
     let expect_trees: Vec<i16> = expects.iter().map(|(t, _, _)| tree_id(*t)).collect();
     let expect_keys: Vec<&[u8]> = expects.iter().map(|(_, k, _)| *k).collect();
@@ -599,13 +699,13 @@ async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
         if trees.is_empty() {
             return Ok(0);
         }
-        tx.execute(&lock_keys, &[&trees, &keys]).await
+        tx.execute(&st.lock_keys, &[&trees, &keys]).await
     };
     let read = async {
         if expect_trees.is_empty() {
             return Ok(Vec::new());
         }
-        tx.query(&read_expects, &[&expect_trees, &expect_keys])
+        tx.query(&st.read_expects, &[&expect_trees, &expect_keys])
             .await
     };
     let (_, rows) = futures_util::try_join!(take_locks, read).map_err(pg_error)?;
@@ -617,7 +717,6 @@ async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
             continue;
         };
         if now.as_deref() != *expected {
-            tx.rollback().await.map_err(pg_error)?;
             return Err(StoreError::Conflict(tree.name()));
         }
     }
@@ -647,79 +746,246 @@ async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
         if del_trees.is_empty() {
             return Ok(0);
         }
-        tx.execute(&delete, &[&del_trees, &del_keys]).await
+        tx.execute(&st.delete, &[&del_trees, &del_keys]).await
     };
     let puts = async {
         if put_trees.is_empty() {
             return Ok(0);
         }
-        tx.execute(&upsert, &[&put_trees, &put_keys, &put_values])
+        tx.execute(&st.upsert, &[&put_trees, &put_keys, &put_values])
             .await
     };
     futures_util::try_join!(deletes, puts).map_err(pg_error)?;
 
-    let mut seqs = Vec::with_capacity(batch.events().len());
-    if !batch.events().is_empty() {
-        // Under the event lock: the lock and the head read (one round
-        // trip), then the sealed events, the new head and COMMIT (one).
-        let meta = tree_id(Tree::Meta);
-        let head_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
-            [&meta, &EVENT_SEQ, &EVENT_HEAD];
-        let (_, rows) = futures_util::try_join!(
-            tx.execute(&lock_events, &[&EVENT_LOCK]),
-            tx.query(&read_head, &head_params),
+    if batch.events().is_empty() {
+        return Ok(Applied {
+            seqs: Vec::new(),
+            events: None,
+        });
+    }
+    // Under the event lock: the lock and the head read (one round trip);
+    // [`finish`] sends the sealed events, the new head and COMMIT (one).
+    let meta = tree_id(Tree::Meta);
+    let head_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+        [&meta, &EVENT_SEQ, &EVENT_HEAD];
+    let (_, rows) = futures_util::try_join!(
+        tx.execute(&st.lock_events, &[&EVENT_LOCK]),
+        tx.query(&st.read_head, &head_params),
+    )
+    .map_err(pg_error)?;
+    // This batch's own writes to the meta keys count, as on sled.
+    let pending = |key: &[u8]| writes.get(&(tree_id(Tree::Meta), key)).copied();
+    let stored = |rows: &[tokio_postgres::Row], key: &[u8]| {
+        rows.iter()
+            .find(|r| r.get::<_, &[u8]>(0) == key)
+            .map(|r| r.get::<_, Vec<u8>>(1))
+    };
+    let seq_bytes = match pending(EVENT_SEQ) {
+        Some(v) => v.map(<[u8]>::to_vec),
+        None => stored(&rows, EVENT_SEQ),
+    };
+    let head_bytes = match pending(EVENT_HEAD) {
+        Some(v) => v.map(<[u8]>::to_vec),
+        None => stored(&rows, EVENT_HEAD),
+    };
+    // Taken under the event lock, so times follow the sequence.
+    let (chain, seqs) = chain_events(
+        batch.events(),
+        seq_bytes.as_deref(),
+        head_bytes.as_deref(),
+        jiff::Timestamp::now(),
+    )?;
+    let extra: BTreeMap<(i16, Vec<u8>), Vec<u8>> = chain
+        .into_iter()
+        .map(|(tree, key, value)| ((tree_id(tree), key), value))
+        .collect();
+    let mut ev_trees: Vec<i16> = Vec::with_capacity(extra.len());
+    let mut ev_keys: Vec<Vec<u8>> = Vec::with_capacity(extra.len());
+    let mut ev_values: Vec<Vec<u8>> = Vec::with_capacity(extra.len());
+    for ((t, k), v) in extra {
+        ev_trees.push(t);
+        ev_keys.push(k);
+        ev_values.push(v);
+    }
+    Ok(Applied {
+        seqs,
+        events: Some((ev_trees, ev_keys, ev_values)),
+    })
+}
+
+/// Commits what [`apply`] left: with events, their writes and COMMIT go
+/// out together, so the event lock is let go one round trip after the head
+/// was read (should the writes fail, the server turns that COMMIT into a
+/// ROLLBACK).
+async fn finish(
+    tx: deadpool_postgres::Transaction<'_>,
+    st: &CommitStatements,
+    applied: Applied,
+) -> Result<Vec<u64>> {
+    let Some((ev_trees, ev_keys, ev_values)) = applied.events else {
+        tx.commit().await.map_err(pg_error)?;
+        return Ok(applied.seqs);
+    };
+    let ev_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+        [&ev_trees, &ev_keys, &ev_values];
+    let (written, committed) = futures_util::join!(
+        tx.execute(&st.upsert, &ev_params),
+        tx.batch_execute("COMMIT"),
+    );
+    written.map_err(pg_error)?;
+    committed.map_err(pg_error)?;
+    // Committed: dropping the handle would send a needless ROLLBACK.
+    std::mem::forget(tx);
+    Ok(applied.seqs)
+}
+
+/// A batch sent to a claim's transaction, and where its outcome goes.
+type ClaimRequest = (Batch, mpsc::SyncSender<Result<Vec<u64>>>);
+
+/// A claim on PostgreSQL: its transaction lives in a task on the store's
+/// runtime ([`hold_claim`]), which holds the rows' locks until a batch
+/// commits or this handle is dropped.
+struct PgClaim {
+    rows: Rows,
+    /// To the task; `None` once the claim has ended (or held no rows).
+    requests: Option<tokio::sync::mpsc::UnboundedSender<ClaimRequest>>,
+}
+
+impl Claim for PgClaim {
+    fn rows(&self) -> &[(Vec<u8>, Vec<u8>)] {
+        &self.rows
+    }
+
+    fn commit(&mut self, batch: Batch) -> Result<Vec<u64>> {
+        let ended = || StoreError::Backend("the claim's transaction has ended".into());
+        let requests = self.requests.as_ref().ok_or_else(ended)?;
+        let (reply_to, reply) = mpsc::sync_channel(1);
+        requests.send((batch, reply_to)).map_err(|_| ended())?;
+        let result = reply.recv().map_err(|_| ended())?;
+        if !matches!(result, Err(StoreError::Conflict(_))) {
+            self.requests = None;
+        }
+        result
+    }
+}
+
+/// Opens a claim's transaction, locks the rows no one else holds and sends
+/// them to `rows_to`; then commits the first batch that applies, each
+/// attempt under a savepoint so a failed precondition undoes only that
+/// attempt. The transaction rolls back when the handle is dropped first.
+async fn hold_claim(
+    pool: Pool,
+    (tree, start, end, limit): (Tree, Vec<u8>, Vec<u8>, i64),
+    rows_to: mpsc::SyncSender<Result<Rows>>,
+    mut requests: tokio::sync::mpsc::UnboundedReceiver<ClaimRequest>,
+) {
+    let mut client = match pool.get().await {
+        Ok(client) => client,
+        Err(e) => {
+            let _ = rows_to.send(Err(pool_error(e)));
+            return;
+        }
+    };
+    let begun = async {
+        let st = CommitStatements::prepare(&client).await?;
+        let (candidates, try_lock) = futures_util::try_join!(
+            client.prepare_cached(
+                "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 AND key < $3 \
+                 ORDER BY key LIMIT $4",
+            ),
+            client.prepare_cached("SELECT pg_try_advisory_xact_lock($1, $2)"),
         )
         .map_err(pg_error)?;
-        // This batch's own writes to the meta keys count, as on sled.
-        let pending = |key: &[u8]| writes.get(&(tree_id(Tree::Meta), key)).copied();
-        let stored = |rows: &[tokio_postgres::Row], key: &[u8]| {
-            rows.iter()
-                .find(|r| r.get::<_, &[u8]>(0) == key)
-                .map(|r| r.get::<_, Vec<u8>>(1))
-        };
-        let seq_bytes = match pending(EVENT_SEQ) {
-            Some(v) => v.map(<[u8]>::to_vec),
-            None => stored(&rows, EVENT_SEQ),
-        };
-        let head_bytes = match pending(EVENT_HEAD) {
-            Some(v) => v.map(<[u8]>::to_vec),
-            None => stored(&rows, EVENT_HEAD),
-        };
-        // Taken under the event lock, so times follow the sequence.
-        let (chain, given) = chain_events(
-            batch.events(),
-            seq_bytes.as_deref(),
-            head_bytes.as_deref(),
-            jiff::Timestamp::now(),
-        )?;
-        seqs = given;
-        let extra: BTreeMap<(i16, Vec<u8>), Vec<u8>> = chain
-            .into_iter()
-            .map(|(tree, key, value)| ((tree_id(tree), key), value))
-            .collect();
-        let mut ev_trees: Vec<i16> = Vec::with_capacity(extra.len());
-        let mut ev_keys: Vec<Vec<u8>> = Vec::with_capacity(extra.len());
-        let mut ev_values: Vec<Vec<u8>> = Vec::with_capacity(extra.len());
-        for ((t, k), v) in extra {
-            ev_trees.push(t);
-            ev_keys.push(k);
-            ev_values.push(v);
-        }
-        // The event writes and COMMIT go out together, so the event lock
-        // is let go one round trip after the head was read. Should the
-        // writes fail, the server turns that COMMIT into a ROLLBACK.
-        let ev_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
-            [&ev_trees, &ev_keys, &ev_values];
-        let (written, committed) =
-            futures_util::join!(tx.execute(&upsert, &ev_params), tx.batch_execute("COMMIT"),);
-        written.map_err(pg_error)?;
-        committed.map_err(pg_error)?;
-        // Committed: dropping the handle would send a needless ROLLBACK.
-        std::mem::forget(tx);
-        return Ok(seqs);
+        Ok::<_, StoreError>((st, candidates, try_lock))
     }
-    tx.commit().await.map_err(pg_error)?;
-    Ok(seqs)
+    .await;
+    let (st, candidates, try_lock) = match begun {
+        Ok(statements) => statements,
+        Err(e) => {
+            let _ = rows_to.send(Err(e));
+            return;
+        }
+    };
+    let tx = match client
+        .build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .start()
+        .await
+    {
+        Ok(tx) => tx,
+        Err(e) => {
+            let _ = rows_to.send(Err(pg_error(e)));
+            return;
+        }
+    };
+    // The first rows in range whose claim lock is free, a few more read
+    // than asked for in case others hold the first. A claim lock is an
+    // advisory lock of its own kind (never the key lock a commit takes),
+    // held to the end of the transaction.
+    let wanted = usize::try_from(limit).unwrap_or(usize::MAX);
+    let claimed = async {
+        let read = limit.saturating_add(CLAIM_LOOKAHEAD);
+        let rows = tx
+            .query(&candidates, &[&tree_id(tree), &start, &end, &read])
+            .await?;
+        let mut claimed: Rows = Vec::new();
+        for row in rows {
+            if claimed.len() >= wanted {
+                break;
+            }
+            let key: Vec<u8> = row.get(0);
+            let ns = CLAIM_LOCKS | i32::from(tree_id(tree));
+            let got: bool = tx
+                .query_one(&try_lock, &[&ns, &key_lock(&key)])
+                .await?
+                .get(0);
+            if got {
+                claimed.push((key, row.get::<_, Vec<u8>>(1)));
+            }
+        }
+        Ok::<_, tokio_postgres::Error>(claimed)
+    };
+    let rows = match claimed.await {
+        Ok(rows) => rows,
+        Err(e) => {
+            let _ = rows_to.send(Err(pg_error(e)));
+            return;
+        }
+    };
+    let held = !rows.is_empty();
+    if rows_to.send(Ok(rows)).is_err() || !held {
+        return;
+    }
+    while let Some((batch, reply_to)) = requests.recv().await {
+        if let Err(e) = tx.batch_execute("SAVEPOINT claim_attempt").await {
+            let _ = reply_to.send(Err(pg_error(e)));
+            return;
+        }
+        match apply(&tx, &st, &batch).await {
+            Ok(applied) => {
+                let _ = reply_to.send(finish(tx, &st, applied).await);
+                return;
+            }
+            Err(conflict @ StoreError::Conflict(_)) => {
+                match tx
+                    .batch_execute("ROLLBACK TO SAVEPOINT claim_attempt")
+                    .await
+                {
+                    Ok(()) => {
+                        let _ = reply_to.send(Err(conflict));
+                    }
+                    Err(e) => {
+                        let _ = reply_to.send(Err(pg_error(e)));
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = reply_to.send(Err(e));
+                return;
+            }
+        }
+    }
 }
 
 /// Creates database `name` through `admin_url` and returns the URL of the
@@ -996,6 +1262,62 @@ mod tests {
         let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
         assert_eq!(store.case_events("c3").unwrap().len(), per_thread);
+    }
+
+    #[test]
+    fn a_claimed_row_is_passed_over_by_other_claims_until_its_claim_ends() {
+        let Some(db) = TestDb::new() else { return };
+        let store: SharedStore = Arc::new(db.open());
+        let mut rows = Batch::new();
+        for k in [b"k1", b"k2", b"k3"] {
+            rows.put_raw(Tree::DeadlineDue, k.to_vec(), b"v".to_vec());
+        }
+        store.commit(rows).unwrap();
+        let keys = |c: &dyn Claim| c.rows().iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+
+        let mut first = store.claim_raw(Tree::DeadlineDue, b"k", b"l", 1).unwrap();
+        assert_eq!(keys(&*first), vec![b"k1".to_vec()]);
+        // Another replica's claim, at the same time, gets the others.
+        let second = store.claim_raw(Tree::DeadlineDue, b"k", b"l", 5).unwrap();
+        assert_eq!(keys(&*second), vec![b"k2".to_vec(), b"k3".to_vec()]);
+        assert!(store
+            .claim_raw(Tree::DeadlineDue, b"k", b"l", 5)
+            .unwrap()
+            .rows()
+            .is_empty());
+        // Dropped without a commit: its rows are free again.
+        drop(second);
+        let third = store.claim_raw(Tree::DeadlineDue, b"k", b"l", 5).unwrap();
+        assert_eq!(keys(&*third), vec![b"k2".to_vec(), b"k3".to_vec()]);
+        drop(third);
+
+        // A plain commit touching the claimed row does not wait for the
+        // claim (no deadlock with a case action cancelling a claimed
+        // deadline): the claim's own commit then finds its precondition
+        // broken, and may decide again.
+        let mut b = Batch::new();
+        b.put_raw(Tree::DeadlineDue, b"k1".to_vec(), b"cancelled".to_vec());
+        store.commit(b).unwrap();
+        let fire = |seen: &[u8]| {
+            let mut b = Batch::new();
+            b.expect_raw(Tree::DeadlineDue, b"k1".to_vec(), Some(seen.to_vec()));
+            b.delete_raw(Tree::DeadlineDue, b"k1".to_vec());
+            b
+        };
+        assert!(matches!(
+            first.commit(fire(b"v")),
+            Err(StoreError::Conflict(_))
+        ));
+        // Still claimed after the conflict.
+        assert!(store
+            .claim_raw(Tree::DeadlineDue, b"k1", b"k2", 1)
+            .unwrap()
+            .rows()
+            .is_empty());
+        first.commit(fire(b"cancelled")).unwrap();
+        assert!(store.get_raw(Tree::DeadlineDue, b"k1").unwrap().is_none());
+        let after = store.claim_raw(Tree::DeadlineDue, b"k", b"l", 5).unwrap();
+        assert_eq!(keys(&*after), vec![b"k2".to_vec(), b"k3".to_vec()]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-use super::{chain_events, Batch, Op, Result, Store, StoreError, Tree};
+use super::{chain_events, Batch, Claim, Op, Result, Store, StoreError, Tree};
 
 pub(super) const EVENT_SEQ: &[u8] = b"event_seq";
 pub(super) const EVENT_HEAD: &[u8] = b"event_head";
@@ -128,6 +128,20 @@ impl Store for SledStore {
         collect(self.tree(tree).range(start..end), limit)
     }
 
+    fn claim_raw(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Box<dyn Claim + '_>> {
+        Ok(Box::new(SledClaim {
+            store: self,
+            rows: self.range_raw_limited(tree, start, end, limit)?,
+            ended: false,
+        }))
+    }
+
     fn commit(&self, batch: Batch) -> Result<Vec<u64>> {
         if batch.is_empty() {
             return Ok(Vec::new());
@@ -208,6 +222,31 @@ impl Store for SledStore {
         self.db.flush().map(|_| ()).map_err(backend)?;
         g.flushed.fetch_max(upto, Ordering::SeqCst);
         Ok(())
+    }
+}
+
+/// A claim on sled: one process uses the store, so there is no one to
+/// keep out; the rows are read and the work commits as any batch does.
+struct SledClaim<'a> {
+    store: &'a SledStore,
+    rows: Vec<(Vec<u8>, Vec<u8>)>,
+    ended: bool,
+}
+
+impl Claim for SledClaim<'_> {
+    fn rows(&self) -> &[(Vec<u8>, Vec<u8>)] {
+        &self.rows
+    }
+
+    fn commit(&mut self, batch: Batch) -> Result<Vec<u64>> {
+        if self.ended {
+            return Err(StoreError::Backend(
+                "the claim has already committed".into(),
+            ));
+        }
+        let result = self.store.commit(batch);
+        self.ended = !matches!(result, Err(StoreError::Conflict(_)));
+        result
     }
 }
 
