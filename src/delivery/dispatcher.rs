@@ -27,7 +27,7 @@ use crate::domain::{
     Attempt, Delivery, DeliveryStatus, DomainEvent, Endpoint, OperatorAlert, OrderRef,
 };
 use crate::sampling::guard::GuardedDns;
-use crate::store::delivery::{self, new_id, put_delivery, unrouted_messages, walk_due_deliveries};
+use crate::store::delivery::{self, claim_unrouted, new_id, put_delivery, walk_due_deliveries};
 use crate::store::lease::{self, Fence, Lease};
 use crate::store::meta::{self, Cursor};
 use crate::store::{Batch, EventRecord, StoreError};
@@ -233,6 +233,24 @@ impl Dispatcher {
         let work = self
             .webhooks
             .blocking(move |w| {
+                if full {
+                    // Every replica fans out what is new: each batch of
+                    // messages is claimed, so one replica fans it out.
+                    loop {
+                        match fan_out(w) {
+                            Ok(FAN_OUT_BATCH) => continue,
+                            Ok(_) => break,
+                            // Changed under it (a message's entry went):
+                            // look again next pass.
+                            Err(super::WebhookError::Internal(e))
+                                if crate::store::is_conflict(&e) =>
+                            {
+                                break
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
                 let fence = match &lease {
                     None => None,
                     Some(lease) => match lease.ensure()? {
@@ -251,15 +269,6 @@ impl Dispatcher {
                     }
                 };
                 if full {
-                    loop {
-                        match fenced(fan_out(w, fence.as_ref()))? {
-                            Some(FAN_OUT_BATCH) => continue,
-                            Some(_) => break,
-                            // Another fan-out got there first, or the lease is
-                            // gone: look again next pass.
-                            None => break,
-                        }
-                    }
                     fenced(watch_alerts(w, fence.as_ref()).map(|()| 0))?;
                     known_endpoints.store(
                         delivery::endpoint_count(w.store())?,
@@ -532,19 +541,19 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Fans out up to one batch of new messages; returns how many. The batch
-/// commits only if every message is still waiting for fan-out (and the
-/// lease is still this replica's), so two fan-outs never both create
-/// deliveries for one message.
-fn fan_out(w: &Webhooks, fence: Option<&Fence>) -> Result<usize> {
-    let messages = unrouted_messages(w.store(), FAN_OUT_BATCH)?;
-    if messages.is_empty() {
+/// is claimed, so no other replica fans it out meanwhile, and it commits
+/// only if every message is still waiting for fan-out, so two fan-outs
+/// never both create deliveries for one message.
+fn fan_out(w: &Webhooks) -> Result<usize> {
+    let mut claim = claim_unrouted(&**w.store(), FAN_OUT_BATCH)?;
+    if claim.is_empty() {
         return Ok(0);
     }
+    let messages = std::mem::take(&mut claim.messages);
     let endpoints: Vec<Endpoint> = delivery::endpoints(w.store())?;
     let now = w.now();
     let global_dry_run = w.settings().dry_run;
     let mut batch = Batch::new();
-    lease::guard(&mut batch, fence);
     let mut fanned = 0usize;
     for m in &messages {
         delivery::mark_routed(&mut batch, m);
@@ -581,7 +590,7 @@ fn fan_out(w: &Webhooks, fence: Option<&Fence>) -> Result<usize> {
             })?;
         }
     }
-    w.store().commit(batch)?;
+    claim.commit(batch)?;
     tracing::debug!(messages = messages.len(), deliveries = fanned, "fanned out");
     Ok(messages.len())
 }
@@ -797,7 +806,7 @@ fn update_health(w: &Webhooks, id: &str, h: &Health, now: Timestamp) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::{ManualClock, SystemClock};
+    use crate::clock::SystemClock;
     use crate::commands::CaseService;
     use crate::config::DeliverySettings;
     use crate::delivery::endpoints::NewEndpoint;
@@ -875,7 +884,7 @@ mod tests {
                         let mut total = 0;
                         // Each keeps going until nothing is left, as a pass does.
                         loop {
-                            match fan_out(&w, None) {
+                            match fan_out(&w) {
                                 Ok(0) => return total,
                                 Ok(n) => total += n,
                                 Err(super::super::WebhookError::Internal(e))
@@ -894,27 +903,39 @@ mod tests {
         assert!(pairs.values().all(|&n| n == 1), "duplicate deliveries");
     }
 
-    #[tokio::test]
-    async fn a_fan_out_under_a_lease_taken_over_commits_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
-        let w = webhooks(&store, 2).await;
-        let clock = Arc::new(ManualClock::new(Timestamp::now()));
-        let ttl = Duration::from_secs(15);
-        let old = Lease::new(store.clone(), lease::DELIVERY, "a", ttl, clock.clone());
-        let new = Lease::new(store.clone(), lease::DELIVERY, "b", ttl, clock.clone());
-        let stale = old.acquire_or_renew().unwrap().unwrap();
-        clock.advance(SignedDuration::from_secs(20));
-        let current = new.acquire_or_renew().unwrap().unwrap();
-        queue(&store, 5);
-
-        let err = fan_out(&w, Some(&stale)).unwrap_err();
-        assert!(err.to_string().contains("conflict"), "{err}");
-        assert!(deliveries_per_pair(&store).is_empty());
-        check_fence(Some(&old), Some(&stale));
-        assert!(old.fence().is_none(), "the old holder stops");
-
-        assert_eq!(fan_out(&w, Some(&current)).unwrap(), 5);
-        assert_eq!(deliveries_per_pair(&store).len(), 10);
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fan_outs_on_two_postgres_replicas_claim_apart_and_never_conflict() {
+        let Some(db) = crate::store::TestDb::new() else {
+            return;
+        };
+        let one: SharedStore = Arc::new(db.open());
+        let two: SharedStore = Arc::new(db.open());
+        let a = webhooks(&one, 3).await;
+        let b = webhooks(&two, 0).await;
+        for round in 0..5 {
+            queue(&one, 40);
+            let threads: Vec<_> = [a.clone(), b.clone()]
+                .into_iter()
+                .map(|w| {
+                    std::thread::spawn(move || {
+                        let mut total = 0;
+                        loop {
+                            // Claims keep the replicas apart: no fan-out
+                            // finds its messages taken under it.
+                            match fan_out(&w) {
+                                Ok(0) => return total,
+                                Ok(n) => total += n,
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let fanned: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+            assert_eq!(fanned, 40, "round {round}: each message fanned out once");
+        }
+        let pairs = deliveries_per_pair(&one);
+        assert_eq!(pairs.len(), 200 * 3);
+        assert!(pairs.values().all(|&n| n == 1), "duplicate deliveries");
     }
 }

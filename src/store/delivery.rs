@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use super::{Batch, Record, Result, SharedStore, Store, Tree, Version};
+use super::{Batch, Claim, Record, Result, SharedStore, Store, Tree, Version};
 use crate::domain::{
     Delivery, DeliveryStatus, Endpoint, OperatorAlert, OrderRef, OutboxMessage, Receipt,
 };
@@ -165,15 +165,59 @@ pub fn queue_message(batch: &mut Batch, message: &OutboxMessage) -> Result<()> {
     Ok(())
 }
 
-/// Messages waiting for fan-out, oldest id first, at most `limit`.
-pub fn unrouted_messages(store: &SharedStore, limit: usize) -> Result<Vec<OutboxMessage>> {
-    let mut out = Vec::new();
-    for (id, _) in store.scan_raw(Tree::OutboxNew, b"", limit, false)? {
-        if let Some(m) = store.get::<OutboxMessage>(&id)? {
-            out.push(m);
+/// Messages waiting for fan-out, claimed so that no other replica fans
+/// them out meanwhile (see [`Store::claim_raw`]); the fan-out commits
+/// through [`RoutingClaim::commit`], in the claim's transaction.
+pub struct RoutingClaim<'a> {
+    claim: Box<dyn Claim + 'a>,
+    /// The claimed messages, oldest id first.
+    pub messages: Vec<OutboxMessage>,
+    /// Fan-out entries whose message is gone.
+    orphans: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for RoutingClaim<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoutingClaim")
+            .field("messages", &self.messages.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RoutingClaim<'_> {
+    /// Whether nothing was claimed.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.orphans.is_empty()
+    }
+
+    /// Commits the fan-out `batch` (which marks the messages routed with
+    /// [`mark_routed`]), dropping fan-out entries whose message is gone.
+    pub fn commit(&mut self, mut batch: Batch) -> Result<Vec<u64>> {
+        for key in &self.orphans {
+            batch.delete_raw(Tree::OutboxNew, key.clone());
+        }
+        self.claim.commit(batch)
+    }
+}
+
+/// Claims up to `limit` messages waiting for fan-out, oldest id first,
+/// passing over those another replica has claimed.
+pub fn claim_unrouted(store: &dyn Store, limit: usize) -> Result<RoutingClaim<'_>> {
+    // Message ids are ASCII (`msg_…`): every one sorts below 0xFF.
+    let claim = store.claim_raw(Tree::OutboxNew, b"", &[0xFF], limit)?;
+    let mut messages = Vec::new();
+    let mut orphans = Vec::new();
+    for (id, _) in claim.rows() {
+        match store.get::<OutboxMessage>(id)? {
+            Some(m) => messages.push(m),
+            None => orphans.push(id.clone()),
         }
     }
-    Ok(out)
+    Ok(RoutingClaim {
+        claim,
+        messages,
+        orphans,
+    })
 }
 
 /// Key in the due-time index: milliseconds big-endian, then the id.

@@ -56,6 +56,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+#[cfg(test)]
+pub(crate) use pg_store::tests::TestDb;
 pub use pg_store::{create_database, database_url, drop_database, PgStore, MIGRATIONS};
 pub use sled_store::SledStore;
 // `Tree` is public in a private module: nameable only inside the store, so

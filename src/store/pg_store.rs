@@ -56,21 +56,25 @@ pub struct Migration {
 }
 
 /// Every migration this build knows, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "kv",
-    sql: include_str!("migrations/0001_kv.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "kv",
+        sql: include_str!("migrations/0001_kv.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "claims",
+        sql: include_str!("migrations/0002_claims.sql"),
+    },
+];
 
 /// Advisory lock (one bigint key) held while migrations are applied.
 const MIGRATION_LOCK: i64 = 0x6175_7064_6d69_6772; // "aupdmigr"
-/// Added to a tree's id to make the first half of a claim lock (see
+/// Added to a tree's id to make the namespace of its claim locks (see
 /// [`Store::claim_raw`]): claim locks never meet the (tree, key) locks of
 /// commits, so a commit never waits for a claim.
 const CLAIM_LOCKS: i32 = 0x4000;
-/// How many rows past its limit a claim reads, in case other replicas
-/// hold the first ones.
-const CLAIM_LOOKAHEAD: i64 = 16;
 /// Advisory lock (one bigint key) held by a commit that appends events.
 /// Single-bigint keys do not overlap the (int4, int4) keys of the per-key
 /// locks.
@@ -470,7 +474,8 @@ impl Store for PgStore {
         }
         let (rows_to, rows_from) = mpsc::sync_channel(1);
         let (requests, requests_from) = tokio::sync::mpsc::unbounded_channel();
-        let (start, end, limit) = (start.to_vec(), end.to_vec(), limit_param(limit));
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let (start, end) = (start.to_vec(), end.to_vec());
         self.handle.spawn(hold_claim(
             self.pool.clone(),
             (tree, start, end, limit),
@@ -875,7 +880,7 @@ impl Claim for PgClaim {
 /// attempt. The transaction rolls back when the handle is dropped first.
 async fn hold_claim(
     pool: Pool,
-    (tree, start, end, limit): (Tree, Vec<u8>, Vec<u8>, i64),
+    (tree, start, end, limit): (Tree, Vec<u8>, Vec<u8>, i32),
     rows_to: mpsc::SyncSender<Result<Rows>>,
     mut requests: tokio::sync::mpsc::UnboundedReceiver<ClaimRequest>,
 ) {
@@ -888,18 +893,14 @@ async fn hold_claim(
     };
     let begun = async {
         let st = CommitStatements::prepare(&client).await?;
-        let (candidates, try_lock) = futures_util::try_join!(
-            client.prepare_cached(
-                "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 AND key < $3 \
-                 ORDER BY key LIMIT $4",
-            ),
-            client.prepare_cached("SELECT pg_try_advisory_xact_lock($1, $2)"),
-        )
-        .map_err(pg_error)?;
-        Ok::<_, StoreError>((st, candidates, try_lock))
+        let claim = client
+            .prepare_cached("SELECT claimed_key, claimed_value FROM aupd_claim($1, $2, $3, $4, $5)")
+            .await
+            .map_err(pg_error)?;
+        Ok::<_, StoreError>((st, claim))
     }
     .await;
-    let (st, candidates, try_lock) = match begun {
+    let (st, claim) = match begun {
         Ok(statements) => statements,
         Err(e) => {
             let _ = rows_to.send(Err(e));
@@ -918,35 +919,17 @@ async fn hold_claim(
             return;
         }
     };
-    // The first rows in range whose claim lock is free, a few more read
-    // than asked for in case others hold the first. A claim lock is an
-    // advisory lock of its own kind (never the key lock a commit takes),
-    // held to the end of the transaction.
-    let wanted = usize::try_from(limit).unwrap_or(usize::MAX);
-    let claimed = async {
-        let read = limit.saturating_add(CLAIM_LOOKAHEAD);
-        let rows = tx
-            .query(&candidates, &[&tree_id(tree), &start, &end, &read])
-            .await?;
-        let mut claimed: Rows = Vec::new();
-        for row in rows {
-            if claimed.len() >= wanted {
-                break;
-            }
-            let key: Vec<u8> = row.get(0);
-            let ns = CLAIM_LOCKS | i32::from(tree_id(tree));
-            let got: bool = tx
-                .query_one(&try_lock, &[&ns, &key_lock(&key)])
-                .await?
-                .get(0);
-            if got {
-                claimed.push((key, row.get::<_, Vec<u8>>(1)));
-            }
-        }
-        Ok::<_, tokio_postgres::Error>(claimed)
-    };
-    let rows = match claimed.await {
-        Ok(rows) => rows,
+    // The function passes over rows whose claim lock another claim holds
+    // (migrations/0002_claims.sql).
+    let ns = CLAIM_LOCKS | i32::from(tree_id(tree));
+    let rows: Rows = match tx
+        .query(&claim, &[&tree_id(tree), &start, &end, &limit, &ns])
+        .await
+    {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+            .collect(),
         Err(e) => {
             let _ = rows_to.send(Err(pg_error(e)));
             return;
@@ -1047,20 +1030,22 @@ fn admin(admin_url: &str, sql: String) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::{conformance, SharedStore};
     use std::sync::Arc;
 
     /// A fresh database for one test, dropped with it.
-    struct TestDb {
+    pub(crate) struct TestDb {
         admin: String,
         name: String,
         url: String,
     }
 
     impl TestDb {
-        fn new() -> Option<TestDb> {
+        /// A new database on `AUPD_TEST_DATABASE_URL`'s server; `None`
+        /// (the caller skips) when it is not set.
+        pub(crate) fn new() -> Option<TestDb> {
             let Ok(admin) = std::env::var("AUPD_TEST_DATABASE_URL") else {
                 eprintln!("skipped: AUPD_TEST_DATABASE_URL is not set (PostgreSQL store tests)");
                 return None;
@@ -1070,7 +1055,8 @@ mod tests {
             Some(TestDb { admin, name, url })
         }
 
-        fn open(&self) -> PgStore {
+        /// A store on it, migrated.
+        pub(crate) fn open(&self) -> PgStore {
             PgStore::open(&self.url, 8).unwrap()
         }
     }
@@ -1189,7 +1175,7 @@ mod tests {
     fn migrations_apply_once_and_a_newer_database_is_refused() {
         let Some(db) = TestDb::new() else { return };
         let store = PgStore::connect(&db.url, 2).unwrap();
-        assert_eq!(store.migrate().unwrap(), vec![(1, "kv")]);
+        assert_eq!(store.migrate().unwrap(), vec![(1, "kv"), (2, "claims")]);
         assert!(store.migrate().unwrap().is_empty());
         let url = db.url.clone();
         admin(
@@ -1221,7 +1207,10 @@ mod tests {
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        assert_eq!(applied.iter().sum::<usize>(), 1, "{applied:?}");
+        // One replica applied every migration, the others none.
+        let mut applied = applied;
+        applied.sort_unstable();
+        assert_eq!(applied, vec![0, 0, 0, MIGRATIONS.len()]);
     }
 
     #[test]
