@@ -874,13 +874,42 @@ impl Claim for PgClaim {
     }
 }
 
-/// Opens a claim's transaction, locks the rows no one else holds and sends
-/// them to `rows_to`; then commits the first batch that applies, each
-/// attempt under a savepoint so a failed precondition undoes only that
-/// attempt. The transaction rolls back when the handle is dropped first.
+/// Opens a claim's transaction on `client` and takes the rows no one
+/// else holds: `aupd_claim` passes over rows whose claim lock another claim
+/// holds (migrations/0002_claims.sql).
+async fn open_claim<'c>(
+    client: &'c mut deadpool_postgres::Object,
+    (tree, start, end, limit): &(Tree, Vec<u8>, Vec<u8>, i32),
+) -> Result<(deadpool_postgres::Transaction<'c>, CommitStatements, Rows)> {
+    let st = CommitStatements::prepare(client).await?;
+    let claim = client
+        .prepare_cached("SELECT claimed_key, claimed_value FROM aupd_claim($1, $2, $3, $4, $5)")
+        .await
+        .map_err(pg_error)?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .start()
+        .await
+        .map_err(pg_error)?;
+    let ns = CLAIM_LOCKS | i32::from(tree_id(*tree));
+    let rows = tx
+        .query(&claim, &[&tree_id(*tree), start, end, limit, &ns])
+        .await
+        .map_err(pg_error)?
+        .into_iter()
+        .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+        .collect();
+    Ok((tx, st, rows))
+}
+
+/// Opens a claim ([`open_claim`]) and sends its rows to `rows_to`; then
+/// commits the first batch that applies, each attempt under a savepoint so
+/// a failed precondition undoes only that attempt. The transaction rolls
+/// back when the handle is dropped first.
 async fn hold_claim(
     pool: Pool,
-    (tree, start, end, limit): (Tree, Vec<u8>, Vec<u8>, i32),
+    range: (Tree, Vec<u8>, Vec<u8>, i32),
     rows_to: mpsc::SyncSender<Result<Rows>>,
     mut requests: tokio::sync::mpsc::UnboundedReceiver<ClaimRequest>,
 ) {
@@ -891,47 +920,10 @@ async fn hold_claim(
             return;
         }
     };
-    let begun = async {
-        let st = CommitStatements::prepare(&client).await?;
-        let claim = client
-            .prepare_cached("SELECT claimed_key, claimed_value FROM aupd_claim($1, $2, $3, $4, $5)")
-            .await
-            .map_err(pg_error)?;
-        Ok::<_, StoreError>((st, claim))
-    }
-    .await;
-    let (st, claim) = match begun {
-        Ok(statements) => statements,
+    let (tx, st, rows) = match open_claim(&mut client, &range).await {
+        Ok(opened) => opened,
         Err(e) => {
             let _ = rows_to.send(Err(e));
-            return;
-        }
-    };
-    let tx = match client
-        .build_transaction()
-        .isolation_level(IsolationLevel::ReadCommitted)
-        .start()
-        .await
-    {
-        Ok(tx) => tx,
-        Err(e) => {
-            let _ = rows_to.send(Err(pg_error(e)));
-            return;
-        }
-    };
-    // The function passes over rows whose claim lock another claim holds
-    // (migrations/0002_claims.sql).
-    let ns = CLAIM_LOCKS | i32::from(tree_id(tree));
-    let rows: Rows = match tx
-        .query(&claim, &[&tree_id(tree), &start, &end, &limit, &ns])
-        .await
-    {
-        Ok(rows) => rows
-            .into_iter()
-            .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
-            .collect(),
-        Err(e) => {
-            let _ = rows_to.send(Err(pg_error(e)));
             return;
         }
     };
