@@ -270,16 +270,27 @@ async fn scenario(round: usize) {
         }
     }
 
-    // Kill the replica sending webhooks while its sends are in flight,
-    // bring it back, then kill the holder of the enforcement lease before
-    // the cure deadlines come due: both leases must move, and the replicas
-    // left claim and fire the deadlines.
+    // Kill a replica while it holds send leases (every replica sends; the
+    // deliveries say who is sending), bring it back, then kill the holder
+    // of the enforcement lease before the cure deadlines come due: the
+    // killed sender's deliveries are taken over when their send leases
+    // end, the lease moves, and the replicas left claim and fire the
+    // deadlines.
     let wait = Instant::now() + Duration::from_secs(30);
-    while receiver.received("executor").len() < 3 {
-        assert!(Instant::now() < wait, "no webhook arrived");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let sender = holder(&replicas, "delivery").await;
+    let sender = loop {
+        let all = deliveries(&replicas[0].base).await;
+        let sending = all
+            .iter()
+            .find_map(|d| d["sending"]["replica"].as_str().map(str::to_string));
+        if let Some(replica) = sending {
+            break replica
+                .strip_prefix("replica-")
+                .and_then(|i| i.parse::<usize>().ok())
+                .unwrap_or_else(|| panic!("a sender named {replica}"));
+        }
+        assert!(Instant::now() < wait, "no delivery was seen in flight");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     let in_flight = receiver.received("executor").len();
     replicas[sender].kill();
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -385,8 +396,22 @@ async fn scenario(round: usize) {
             .map(|r| &r.id)
             .collect::<BTreeSet<_>>()
             .len();
+    // Every replica sends: with each capped at the endpoint's concurrency
+    // and slow answers, one replica alone cannot take every delivery.
+    let mut senders: BTreeMap<String, usize> = BTreeMap::new();
+    for d in &delivered {
+        for a in d["attempts"].as_array().unwrap() {
+            *senders
+                .entry(a["sender"].as_str().unwrap_or("unnamed").to_string())
+                .or_default() += 1;
+        }
+    }
+    assert!(
+        senders.len() >= 2,
+        "round {round}: attempts came from {senders:?} only"
+    );
     eprintln!(
-        "round {round}: {} messages, {} arrivals ({resent} sent again after a kill), {in_flight} had arrived when the sender was killed",
+        "round {round}: {} messages, {} arrivals ({resent} sent again after a kill), {in_flight} had arrived when replica-{sender} was killed; recorded attempts by replica {senders:?}",
         messages.len(),
         arrivals.len()
     );

@@ -297,8 +297,19 @@ pub struct DeliveryResponse {
     status: &'static str,
     attempts: Vec<Attempt>,
     next_attempt_at: Option<Timestamp>,
+    /// Present while a replica attempts it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sending: Option<Sending>,
     created_at: Timestamp,
     updated_at: Timestamp,
+}
+
+/// Which replica is attempting a delivery, and when another takes it over
+/// if that replica dies first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Sending {
+    replica: String,
+    lease_until: Timestamp,
 }
 
 impl From<Delivery> for DeliveryResponse {
@@ -312,6 +323,10 @@ impl From<Delivery> for DeliveryResponse {
             dry_run: d.dry_run,
             attempts: d.attempts,
             next_attempt_at: d.next_attempt_at,
+            sending: d.lease.map(|l| Sending {
+                replica: l.holder,
+                lease_until: l.until,
+            }),
             created_at: d.created_at,
             updated_at: d.updated_at,
         }

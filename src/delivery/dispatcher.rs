@@ -1,17 +1,21 @@
 //! The dispatcher: fans new outbox messages out into one delivery per
 //! subscribed endpoint, sends due deliveries, and records every attempt.
 //!
-//! With several replicas on one store only the holder of the `delivery`
-//! lease fans out, watches for alerts and sends, and its commits carry the
-//! lease's fence, so a replica that lost the lease cannot overwrite what
-//! the new holder records.
+//! Every replica on one store fans out and sends. A sender claims a page
+//! of the due-time index, leases the deliveries it will attempt (a
+//! [`SendLease`]: its name, a random token and an end, with the due entry
+//! moved to that end) and commits the leases before sending. The outcome
+//! is recorded only while the delivery still carries that lease; if the
+//! sender dies, the delivery comes due again when the lease ends and
+//! another replica sends it again with the same `webhook-id` (at least
+//! once). Only the holder of the `delivery` lease watches for overdue
+//! receipts and removes old history.
 //!
-//! Everything it knows is in the store — the "not yet fanned out" index, the
-//! deliveries and their due-time index — so a restart (or a crash) simply
-//! carries on: a delivery whose result was not recorded is sent again with
-//! the same `webhook-id` (at least once). In memory there is only the set of
-//! deliveries in flight, which caps each endpoint at
-//! `per_endpoint_concurrency` so a slow receiver cannot hold up others.
+//! Everything it knows is in the store — the "not yet fanned out" index,
+//! the deliveries and their due-time index — so a restart simply carries
+//! on. In memory there is only the set of this replica's deliveries in
+//! flight, which caps each endpoint at `per_endpoint_concurrency` per
+//! replica so a slow receiver cannot hold up others.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,18 +28,28 @@ use super::schedule::{next_attempt, parse_retry_after, Next};
 use super::signing::{signature_header, SigningSecret};
 use super::{envelope_body, Result, Webhooks};
 use crate::domain::{
-    Attempt, Delivery, DeliveryStatus, DomainEvent, Endpoint, OperatorAlert, OrderRef,
+    Attempt, Delivery, DeliveryStatus, DomainEvent, Endpoint, OperatorAlert, OrderRef, SendLease,
 };
 use crate::sampling::guard::GuardedDns;
-use crate::store::delivery::{self, claim_unrouted, new_id, put_delivery, walk_due_deliveries};
+use crate::store::delivery::{
+    self, claim_due_page, claim_unrouted, drop_due_entry, due_entry, lease_delivery, new_id,
+    put_delivery,
+};
 use crate::store::lease::{self, Fence, Lease};
 use crate::store::meta::{self, Cursor};
-use crate::store::{Batch, EventRecord, StoreError};
+use crate::store::{Batch, EventRecord, StoreError, Version};
 
 /// Messages fanned out per pass.
 const FAN_OUT_BATCH: usize = 1000;
 /// Due-index entries looked at per pass.
 const DUE_SCAN: usize = 20_000;
+/// Due-index entries claimed in the first page of a pass; later pages
+/// double up to [`MAX_DUE_PAGE`] (a pass usually needs only a few).
+const FIRST_DUE_PAGE: usize = 32;
+const MAX_DUE_PAGE: usize = 512;
+/// How long a send lease outlasts the attempt timeout when no cluster
+/// lease time is known.
+const SEND_LEASE_MARGIN: Duration = Duration::from_secs(15);
 /// Results recorded per transaction at most.
 const RECORD_BATCH: usize = 1000;
 /// How often the dispatcher removes webhook history past its retention.
@@ -58,11 +72,10 @@ enum Verdict {
 
 #[derive(Debug)]
 struct Outcome {
+    /// As leased: the outcome commits only if the store still holds it.
     delivery: Delivery,
     attempt: Attempt,
     verdict: Verdict,
-    /// The fence of the lease the attempt was started under.
-    fence: Option<Fence>,
 }
 
 #[derive(Debug, Default)]
@@ -105,6 +118,11 @@ struct Dispatcher {
     in_flight: Arc<Mutex<InFlight>>,
     permits: Arc<Semaphore>,
     lease: Option<Arc<Lease>>,
+    /// This replica's name on its send leases and attempts.
+    sender: String,
+    /// How long a send lease lasts: the attempt timeout and a margin for
+    /// recording the outcome.
+    send_lease: SignedDuration,
     /// Rung by the recorder when attempts leave flight: the next pass only
     /// starts due deliveries in the freed places.
     freed: Arc<tokio::sync::Notify>,
@@ -119,9 +137,11 @@ pub async fn run(webhooks: Webhooks, stop: watch::Receiver<bool>) -> anyhow::Res
     run_with_lease(webhooks, None, stop).await
 }
 
-/// [`run`], working only while this replica holds `lease` (the `delivery`
-/// lease; `None`: this process is the only one), and giving it up at the
-/// end.
+/// [`run`] as one of several replicas: it fans out and sends alongside
+/// the others, names itself on its send leases by `lease`'s holder, and
+/// watches for overdue receipts and removes old history only while it
+/// holds `lease` (the `delivery` lease; `None`: this process is the only
+/// one), giving it up at the end.
 pub async fn run_with_lease(
     webhooks: Webhooks,
     lease: Option<Arc<Lease>>,
@@ -145,9 +165,37 @@ pub async fn run_with_lease(
         in_flight: Arc::new(Mutex::new(InFlight::default())),
         permits: Arc::new(Semaphore::new(settings.max_in_flight)),
         lease: lease.clone(),
+        sender: lease
+            .as_ref()
+            .map_or_else(|| "local".to_string(), |l| l.holder().to_string()),
+        send_lease: SignedDuration::try_from(
+            timeout + lease.as_ref().map_or(SEND_LEASE_MARGIN, |l| l.lasts()),
+        )
+        .unwrap_or(SignedDuration::MAX),
         freed: Arc::new(tokio::sync::Notify::new()),
         endpoints: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
     };
+    let (sender, send_lease) = (dispatcher.sender.clone(), dispatcher.send_lease);
+    let released = webhooks
+        .blocking(move |w| {
+            let now = w.now();
+            let terms = SendTerms {
+                holder: &sender,
+                until: now.checked_add(send_lease).unwrap_or(now),
+            };
+            release_own_leases(w, now, &terms)
+        })
+        .await;
+    match released {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            deliveries = n,
+            "sending again what this replica was sending when it stopped"
+        ),
+        Err(e) => {
+            tracing::warn!(error = ?e, "could not release this replica's earlier send leases; they end on their own")
+        }
+    }
     let (tx, rx) = mpsc::unbounded_channel::<Outcome>();
     let recorder = tokio::spawn(dispatcher.clone().record(rx));
     let poll = Duration::from_millis(settings.poll_ms);
@@ -230,7 +278,9 @@ impl Dispatcher {
         let cap = self.webhooks.settings().per_endpoint_concurrency;
         let max = self.webhooks.settings().max_in_flight;
         let lease = self.lease.clone();
-        let work = self
+        let sender = self.sender.clone();
+        let send_lease = self.send_lease;
+        let due = self
             .webhooks
             .blocking(move |w| {
                 if full {
@@ -251,73 +301,50 @@ impl Dispatcher {
                         }
                     }
                 }
-                let fence = match &lease {
-                    None => None,
-                    Some(lease) => match lease.ensure()? {
-                        Some(fence) => Some(fence),
-                        // Another replica delivers.
-                        None => return Ok(None),
-                    },
-                };
-                let fenced = |r: Result<usize>| -> Result<Option<usize>> {
-                    match r {
-                        Err(super::WebhookError::Internal(e)) if crate::store::is_conflict(&e) => {
-                            check_fence(lease.as_deref(), fence.as_ref());
-                            Ok(None)
-                        }
-                        other => other.map(Some),
-                    }
-                };
                 if full {
-                    fenced(watch_alerts(w, fence.as_ref()).map(|()| 0))?;
+                    // The holder of the `delivery` lease watches for
+                    // overdue receipts.
+                    let holds = match &lease {
+                        None => Some(None),
+                        Some(lease) => lease.ensure()?.map(Some),
+                    };
+                    if let Some(fence) = holds {
+                        match watch_alerts(w, fence.as_ref()) {
+                            Err(super::WebhookError::Internal(e))
+                                if crate::store::is_conflict(&e) =>
+                            {
+                                check_fence(lease.as_deref(), fence.as_ref());
+                            }
+                            other => other?,
+                        }
+                    }
                     known_endpoints.store(
                         delivery::endpoint_count(w.store())?,
                         std::sync::atomic::Ordering::Relaxed,
                     );
                 }
-                if lease.as_ref().is_some_and(|l| l.fence().is_none()) {
-                    return Ok(None);
-                }
-                let now = w.now();
-                let mut due = Vec::new();
                 let mut in_flight = lock(&in_flight);
-                let endpoints = known_endpoints
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                    .max(1);
-                let mut busy = std::collections::HashSet::new();
-                let mut looked = 0usize;
-                walk_due_deliveries(w.store(), now, |id, endpoint| {
-                    looked += 1;
-                    if looked > DUE_SCAN || in_flight.deliveries.len() >= max {
-                        return Ok(false);
-                    }
-                    if in_flight.deliveries.contains_key(id) {
-                        return Ok(true);
-                    }
-                    if in_flight.per_endpoint.get(endpoint).copied().unwrap_or(0) >= cap {
-                        // Every endpoint is busy: nothing further can start.
-                        busy.insert(endpoint.to_string());
-                        return Ok(busy.len() < endpoints);
-                    }
-                    if let Some(d) = delivery::delivery(w.store(), id)? {
-                        in_flight.add(&d.id, &d.endpoint_id);
-                        due.push(d);
-                    }
-                    Ok(true)
-                })?;
-                Ok(Some((due, fence)))
+                let limits = Limits {
+                    per_endpoint: cap,
+                    total: max,
+                    endpoints: known_endpoints
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        .max(1),
+                };
+                let now = w.now();
+                let lease = SendTerms {
+                    holder: &sender,
+                    until: now.checked_add(send_lease).unwrap_or(now),
+                };
+                lease_due(w, now, &lease, &limits, &mut in_flight)
             })
             .await?;
-        let Some((due, fence)) = work else {
-            return Ok(());
-        };
         for delivery in due {
             let this = self.clone();
             let tx = tx.clone();
-            let fence = fence.clone();
             tokio::spawn(async move {
                 let _permit = this.permits.clone().acquire_owned().await;
-                let outcome = this.attempt(delivery, fence).await;
+                let outcome = this.attempt(delivery).await;
                 let _ = tx.send(outcome);
             });
         }
@@ -325,7 +352,7 @@ impl Dispatcher {
     }
 
     /// Sends one delivery once.
-    async fn attempt(&self, delivery: Delivery, fence: Option<Fence>) -> Outcome {
+    async fn attempt(&self, delivery: Delivery) -> Outcome {
         let at = self.webhooks.now();
         let started = Instant::now();
         let (verdict, status, error) = self.send(&delivery).await;
@@ -335,10 +362,10 @@ impl Dispatcher {
                 status,
                 latency_ms: started.elapsed().as_millis() as u64,
                 error,
+                sender: Some(self.sender.clone()),
             },
             delivery,
             verdict,
-            fence,
         }
     }
 
@@ -483,33 +510,12 @@ impl Dispatcher {
                 }
             }
             let ids: Vec<String> = outcomes.iter().map(|o| o.delivery.id.clone()).collect();
-            // Each group commits under the fence its attempts started under.
-            let mut groups: Vec<(Option<Fence>, Vec<Outcome>)> = Vec::new();
-            for o in outcomes {
-                match groups.iter_mut().find(|(f, _)| *f == o.fence) {
-                    Some((_, group)) => group.push(o),
-                    None => groups.push((o.fence.clone(), vec![o])),
-                }
-            }
-            for (fence, outcomes) in groups {
-                let lease = self.lease.clone();
-                let result = self
-                    .webhooks
-                    .blocking(
-                        move |w| match record_outcomes(w, outcomes, fence.as_ref()) {
-                            Err(super::WebhookError::Internal(e))
-                                if crate::store::is_conflict(&e) =>
-                            {
-                                check_fence(lease.as_deref(), fence.as_ref());
-                                Err(super::WebhookError::Internal(e))
-                            }
-                            other => other,
-                        },
-                    )
-                    .await;
-                if let Err(e) = result {
-                    tracing::error!(error = ?e, "recording delivery attempts failed; they are sent again");
-                }
+            let result = self
+                .webhooks
+                .blocking(move |w| record_outcomes(w, outcomes))
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = ?e, "recording delivery attempts failed; they are sent again when their send leases end");
             }
             {
                 let mut in_flight = lock(&self.in_flight);
@@ -518,6 +524,144 @@ impl Dispatcher {
                 }
             }
             self.freed.notify_one();
+        }
+    }
+}
+
+/// How many attempts may be in flight on this replica.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    per_endpoint: usize,
+    total: usize,
+    /// Endpoints known: once every one is busy, nothing further can start.
+    endpoints: usize,
+}
+
+/// The send lease a pass takes.
+#[derive(Debug)]
+struct SendTerms<'a> {
+    holder: &'a str,
+    until: Timestamp,
+}
+
+/// Leases the deliveries due at `now` that fit in this replica's free
+/// places, oldest first, and returns them as leased (now in flight). The
+/// due index is read a claimed page at a time, so replicas lease apart;
+/// each page's leases commit in its claim's transaction, each expecting
+/// the delivery unchanged since it was read. Entries that lead nowhere
+/// are dropped on the way.
+fn lease_due(
+    w: &Webhooks,
+    now: Timestamp,
+    terms: &SendTerms<'_>,
+    limits: &Limits,
+    in_flight: &mut InFlight,
+) -> Result<Vec<Delivery>> {
+    let store = &**w.store();
+    let mut due = Vec::new();
+    let mut busy = std::collections::HashSet::new();
+    let mut looked = 0usize;
+    let mut start = Vec::new();
+    let mut page_size = FIRST_DUE_PAGE;
+    loop {
+        if in_flight.deliveries.len() >= limits.total {
+            break;
+        }
+        let mut page = claim_due_page(store, now, &start, page_size)?;
+        let mut batch = Batch::new();
+        let mut leased = Vec::new();
+        let mut done = page.entries.is_empty();
+        for (key, id, endpoint) in &page.entries {
+            looked += 1;
+            if looked > DUE_SCAN || in_flight.deliveries.len() >= limits.total {
+                done = true;
+                break;
+            }
+            if in_flight.deliveries.contains_key(id) {
+                // Its outcome is not recorded yet.
+                continue;
+            }
+            if in_flight.per_endpoint.get(endpoint).copied().unwrap_or(0) >= limits.per_endpoint {
+                busy.insert(endpoint.clone());
+                if busy.len() >= limits.endpoints {
+                    done = true;
+                    break;
+                }
+                continue;
+            }
+            match due_entry(store, key, id)? {
+                Some((d, version)) => {
+                    let lease = SendLease {
+                        holder: terms.holder.to_string(),
+                        token: format!("{:032x}", rand::random::<u128>()),
+                        until: terms.until,
+                    };
+                    let d = lease_delivery(&mut batch, d, &version, lease)?;
+                    in_flight.add(&d.id, &d.endpoint_id);
+                    leased.push(d);
+                }
+                None => drop_due_entry(&mut batch, key),
+            }
+        }
+        if !batch.is_empty() {
+            match page.commit(batch) {
+                Ok(_) => due.append(&mut leased),
+                Err(e) => {
+                    for d in &leased {
+                        in_flight.remove(&d.id);
+                    }
+                    if !matches!(e, StoreError::Conflict(_)) {
+                        return Err(e.into());
+                    }
+                    // Changed since it was read (a replay, or an outcome
+                    // recorded late): look again next pass.
+                }
+            }
+        }
+        match page.next_start() {
+            Some(next) if !done => start = next,
+            _ => break,
+        }
+        page_size = (page_size * 2).min(MAX_DUE_PAGE);
+    }
+    Ok(due)
+}
+
+/// At start: deliveries leased in an earlier life of this replica (it died
+/// mid-attempt) are due again at once rather than when their leases end.
+/// On a store only this process can open every lease is such; on a shared
+/// one, those under this replica's name (a configured `cluster.replica_id`;
+/// a generated one is new at each start). Leases end at most one send lease
+/// from now, so the walk stops there. Returns how many it released.
+fn release_own_leases(w: &Webhooks, now: Timestamp, terms: &SendTerms<'_>) -> Result<usize> {
+    let store = &**w.store();
+    let anyone = store.single_process();
+    let mut released = 0;
+    let mut start = Vec::new();
+    loop {
+        let mut page = claim_due_page(store, terms.until, &start, MAX_DUE_PAGE)?;
+        let mut batch = Batch::new();
+        for (key, id, _) in &page.entries {
+            let Some((mut d, version)) = due_entry(store, key, id)? else {
+                continue;
+            };
+            if d.lease
+                .as_ref()
+                .is_some_and(|l| l.until > now && (anyone || l.holder == terms.holder))
+            {
+                batch.expect_unchanged(&version);
+                let previous = d.due_at();
+                d.lease = None;
+                put_delivery(&mut batch, &d, previous)?;
+                released += 1;
+            }
+        }
+        if !batch.is_empty() {
+            page.commit(batch)?;
+        }
+        match page.next_start() {
+            Some(next) => start = next,
+            None => return Ok(released),
         }
     }
 }
@@ -577,6 +721,7 @@ fn fan_out(w: &Webhooks) -> Result<usize> {
                 next_attempt_at: Some(now),
                 created_at: m.created_at,
                 updated_at: now,
+                lease: None,
             };
             put_delivery(&mut batch, &delivery, None)?;
             fanned += 1;
@@ -654,25 +799,74 @@ struct Health {
     gone: bool,
 }
 
-fn record_outcomes(w: &Webhooks, outcomes: Vec<Outcome>, fence: Option<&Fence>) -> Result<()> {
+/// Records a batch of outcomes in one commit that expects each delivery
+/// to hold the lease its attempt was made under. If one was taken over
+/// (its lease ran out and another sender leased it), that outcome is left
+/// out — the new holder records its own — and the rest commit.
+fn record_outcomes(w: &Webhooks, outcomes: Vec<Outcome>) -> Result<()> {
+    let mut lost: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for _ in 0..3 {
+        let (batch, counted, health) = outcome_batch(w, &outcomes, &lost)?;
+        match w.store().commit(batch) {
+            Ok(_) => {
+                // Counted once recorded, so a failed commit (attempt made
+                // again) is not counted twice.
+                for outcome in counted {
+                    crate::metrics::delivery_attempt(outcome);
+                }
+                for (endpoint, h) in health {
+                    update_health(w, &endpoint, &h, w.now())?;
+                }
+                return Ok(());
+            }
+            Err(StoreError::Conflict(_)) => {
+                for o in &outcomes {
+                    let (_, now) = delivery::delivery_versioned(w.store(), &o.delivery.id)?;
+                    if now != Version::of(&o.delivery)? && lost.insert(o.delivery.id.clone()) {
+                        tracing::warn!(
+                            delivery = %o.delivery.id,
+                            "a delivery's send lease ran out before its outcome was recorded; another sender has it"
+                        );
+                    }
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict("delivery outcomes kept conflicting").into())
+}
+
+/// The commit recording `outcomes` (but those `lost`), the outcomes to
+/// count, and each endpoint's health news.
+type OutcomeBatch = (Batch, Vec<&'static str>, HashMap<String, Health>);
+
+fn outcome_batch(
+    w: &Webhooks,
+    outcomes: &[Outcome],
+    lost: &std::collections::HashSet<String>,
+) -> Result<OutcomeBatch> {
     let now = w.now();
     let scale = w.settings().retry_scale;
     let mut batch = Batch::new();
-    lease::guard(&mut batch, fence);
     let mut health: HashMap<String, Health> = HashMap::new();
     let mut counted: Vec<&'static str> = Vec::new();
     for Outcome {
-        mut delivery,
+        delivery,
         attempt,
         verdict,
-        fence: _,
     } in outcomes
     {
-        let previous_due = delivery.next_attempt_at;
+        if lost.contains(&delivery.id) {
+            continue;
+        }
+        batch.expect_unchanged(&Version::of(delivery)?);
+        let mut delivery = delivery.clone();
+        let previous_due = delivery.due_at();
+        delivery.lease = None;
         delivery.round_attempts += 1;
         delivery.updated_at = now;
         let h = health.entry(delivery.endpoint_id.clone()).or_default();
-        match &verdict {
+        match verdict {
             Verdict::Delivered => {
                 h.succeeded_last = true;
                 h.first_failure = None;
@@ -681,16 +875,16 @@ fn record_outcomes(w: &Webhooks, outcomes: Vec<Outcome>, fence: Option<&Fence>) 
             Verdict::Gone | Verdict::Retry(_) => {
                 h.succeeded_last = false;
                 h.first_failure.get_or_insert(attempt.at);
-                h.gone |= verdict == Verdict::Gone;
+                h.gone |= *verdict == Verdict::Gone;
             }
         }
-        delivery.attempts.push(attempt);
+        delivery.attempts.push(attempt.clone());
         let (status, next) = match verdict {
             Verdict::Delivered => (DeliveryStatus::Delivered, None),
             Verdict::Gone | Verdict::Abandon => (DeliveryStatus::Dead, None),
             Verdict::Retry(asked) => {
                 let unit: f64 = rand::random();
-                match next_attempt(delivery.round_attempts, asked, unit) {
+                match next_attempt(delivery.round_attempts, *asked, unit) {
                     Next::RetryIn(d) => {
                         let d = if asked.is_some() { d } else { d.mul_f64(scale) };
                         let d = SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX);
@@ -724,16 +918,7 @@ fn record_outcomes(w: &Webhooks, outcomes: Vec<Outcome>, fence: Option<&Fence>) 
         }
         put_delivery(&mut batch, &delivery, previous_due)?;
     }
-    w.store().commit(batch)?;
-    // Counted once recorded, so a failed commit (attempt made again) is
-    // not counted twice.
-    for outcome in counted {
-        crate::metrics::delivery_attempt(outcome);
-    }
-    for (endpoint, h) in health {
-        update_health(w, &endpoint, &h, now)?;
-    }
-    Ok(())
+    Ok((batch, counted, health))
 }
 
 /// Applies one batch's health news to an endpoint: a success clears the
@@ -925,5 +1110,227 @@ mod tests {
         let pairs = deliveries_per_pair(&one);
         assert_eq!(pairs.len(), 200 * 3);
         assert!(pairs.values().all(|&n| n == 1), "duplicate deliveries");
+    }
+
+    fn delivered(d: &Delivery, sender: &str) -> Outcome {
+        Outcome {
+            delivery: d.clone(),
+            attempt: Attempt {
+                at: Timestamp::now(),
+                status: Some(200),
+                latency_ms: 1,
+                error: None,
+                sender: Some(sender.into()),
+            },
+            verdict: Verdict::Delivered,
+        }
+    }
+
+    const ROOMY: Limits = Limits {
+        per_endpoint: 10_000,
+        total: 10_000,
+        endpoints: 3,
+    };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_send_lease_keeps_other_senders_off_until_it_ends_and_a_late_outcome_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let w = webhooks(&store, 1).await;
+        queue(&store, 1);
+        assert_eq!(fan_out(&w).unwrap(), 1);
+        let now = Timestamp::now();
+        let secs = |n: i64| SignedDuration::from_secs(n);
+        let terms = |holder, until| SendTerms { holder, until };
+        let first = lease_due(
+            &w,
+            now,
+            &terms("r1", now + secs(30)),
+            &ROOMY,
+            &mut InFlight::default(),
+        )
+        .unwrap();
+        assert_eq!(first.len(), 1);
+        let id = first[0].id.clone();
+        // Another replica (with its own in-flight set) finds nothing due
+        // while the lease runs ...
+        let none = lease_due(
+            &w,
+            now + secs(29),
+            &terms("r2", now + secs(59)),
+            &ROOMY,
+            &mut InFlight::default(),
+        )
+        .unwrap();
+        assert!(none.is_empty(), "leased twice: {none:?}");
+        // ... and takes it over once it ends.
+        let second = lease_due(
+            &w,
+            now + secs(30),
+            &terms("r2", now + secs(60)),
+            &ROOMY,
+            &mut InFlight::default(),
+        )
+        .unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].id, id);
+        let (one, two) = (
+            first[0].lease.clone().unwrap(),
+            second[0].lease.clone().unwrap(),
+        );
+        assert_eq!((one.holder.as_str(), two.holder.as_str()), ("r1", "r2"));
+        assert_ne!(one.token, two.token);
+
+        // The first sender's late outcome is left out; the holder's counts.
+        record_outcomes(&w, vec![delivered(&first[0], "r1")]).unwrap();
+        let stored = delivery::delivery(&store, &id).unwrap().unwrap();
+        assert_eq!(stored.status, DeliveryStatus::Pending);
+        assert!(stored.attempts.is_empty());
+        assert_eq!(stored.lease.as_ref().map(|l| l.holder.as_str()), Some("r2"));
+        record_outcomes(&w, vec![delivered(&second[0], "r2")]).unwrap();
+        let stored = delivery::delivery(&store, &id).unwrap().unwrap();
+        assert_eq!(stored.status, DeliveryStatus::Delivered);
+        assert_eq!(stored.lease, None);
+        assert_eq!(stored.attempts.len(), 1);
+        assert_eq!(stored.attempts[0].sender.as_deref(), Some("r2"));
+        let later = delivery::claim_due_page(&*store, now + secs(3600), b"", 10).unwrap();
+        assert!(
+            later.entries.is_empty(),
+            "a delivered delivery left a due entry"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pass_leases_no_more_than_an_endpoint_may_take_and_moves_on_to_other_endpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let w = webhooks(&store, 3).await;
+        queue(&store, 50);
+        assert_eq!(fan_out(&w).unwrap(), 50);
+        let now = Timestamp::now();
+        let limits = Limits {
+            per_endpoint: 4,
+            total: 100,
+            endpoints: 3,
+        };
+        let mut in_flight = InFlight::default();
+        let terms = SendTerms {
+            holder: "r1",
+            until: now + SignedDuration::from_secs(30),
+        };
+        let leased = lease_due(&w, now, &terms, &limits, &mut in_flight).unwrap();
+        let mut per_endpoint: HashMap<&str, usize> = HashMap::new();
+        for d in &leased {
+            *per_endpoint.entry(d.endpoint_id.as_str()).or_default() += 1;
+        }
+        assert_eq!(per_endpoint.len(), 3, "{per_endpoint:?}");
+        assert!(per_endpoint.values().all(|&n| n == 4), "{per_endpoint:?}");
+        assert_eq!(in_flight.deliveries.len(), 12);
+        // Full: a second pass leases nothing more.
+        assert!(lease_due(&w, now, &terms, &limits, &mut in_flight)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn senders_on_two_postgres_replicas_lease_every_due_delivery_once() {
+        let Some(db) = crate::store::TestDb::new() else {
+            return;
+        };
+        let one: SharedStore = Arc::new(db.open());
+        let two: SharedStore = Arc::new(db.open());
+        let a = webhooks(&one, 3).await;
+        let b = webhooks(&two, 0).await;
+        queue(&one, 200);
+        while fan_out(&a).unwrap() > 0 {}
+        let now = Timestamp::now() + SignedDuration::from_secs(1);
+        let until = now + SignedDuration::from_secs(60);
+        let threads: Vec<_> = [(a, "r1"), (b, "r2")]
+            .into_iter()
+            .map(|(w, holder)| {
+                std::thread::spawn(move || {
+                    let mut in_flight = InFlight::default();
+                    let mut ids = Vec::new();
+                    loop {
+                        let terms = SendTerms { holder, until };
+                        let leased = lease_due(&w, now, &terms, &ROOMY, &mut in_flight).unwrap();
+                        if leased.is_empty() && lease_due_is_done(&w, now) {
+                            return ids;
+                        }
+                        ids.extend(leased.into_iter().map(|d| d.id));
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in threads {
+            all.extend(t.join().unwrap());
+        }
+        let distinct: std::collections::HashSet<&String> = all.iter().collect();
+        assert_eq!(distinct.len(), all.len(), "a delivery was leased twice");
+        assert_eq!(all.len(), 600, "every delivery leased");
+    }
+
+    /// Leases one delivery to each of `holders` at `now`, then releases
+    /// `me`'s at start; returns how many it released and the holders of
+    /// the leases left.
+    async fn leases_left_after_a_restart(
+        store: &SharedStore,
+        holders: &[&str],
+        me: &str,
+    ) -> (usize, Vec<String>) {
+        let w = webhooks(store, 1).await;
+        queue(store, holders.len());
+        assert_eq!(fan_out(&w).unwrap(), holders.len());
+        let now = Timestamp::now();
+        let until = now + SignedDuration::from_secs(30);
+        let one = Limits { total: 1, ..ROOMY };
+        for &holder in holders {
+            let terms = SendTerms { holder, until };
+            let leased = lease_due(&w, now, &terms, &one, &mut InFlight::default()).unwrap();
+            assert_eq!(leased.len(), 1);
+        }
+        let terms = SendTerms { holder: me, until };
+        let released = release_own_leases(&w, now, &terms).unwrap();
+        let mut left: Vec<String> = delivery::deliveries(store, false)
+            .unwrap()
+            .into_iter()
+            .filter_map(|d| d.lease.map(|l| l.holder))
+            .collect();
+        left.sort();
+        let due_now = lease_due(&w, now, &terms, &ROOMY, &mut InFlight::default()).unwrap();
+        assert_eq!(due_now.len(), released, "what was released is due at once");
+        (released, left)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restarted_sender_on_its_own_store_sends_again_at_once_what_it_was_sending() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        // One process opens sled: every lease is from an earlier life.
+        let (released, left) =
+            leases_left_after_a_restart(&store, &["old-1", "old-2"], "new").await;
+        assert_eq!(released, 2);
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restarted_postgres_replica_releases_only_its_own_send_leases() {
+        let Some(db) = crate::store::TestDb::new() else {
+            return;
+        };
+        let store: SharedStore = Arc::new(db.open());
+        let (released, left) =
+            leases_left_after_a_restart(&store, &["replica-1", "replica-2"], "replica-1").await;
+        assert_eq!(released, 1);
+        assert_eq!(left, ["replica-2"], "the other replica's lease stands");
+    }
+
+    /// Whether nothing is left due at `now`.
+    fn lease_due_is_done(w: &Webhooks, now: Timestamp) -> bool {
+        delivery::claim_due_page(&**w.store(), now, b"", 1)
+            .unwrap()
+            .entries
+            .is_empty()
     }
 }

@@ -29,7 +29,7 @@ pub use tenant::{Contact, RiskTier, Tenant, TenantEnforcement, TenantStatus};
 pub use token::{Role, TokenRecord};
 pub use webhook::{
     Attempt, Delivery, DeliveryStatus, Endpoint, OperatorAlert, OrderRef, PreviousSecret, Receipt,
-    ReceiptOutcome, SecretText,
+    ReceiptOutcome, SecretText, SendLease,
 };
 
 use serde::{Deserialize, Serialize};

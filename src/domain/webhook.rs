@@ -122,6 +122,25 @@ pub struct Attempt {
     pub latency_ms: u64,
     /// What went wrong, if it failed.
     pub error: Option<String>,
+    /// The replica that made it (`cluster.replica_id`); absent on attempts
+    /// recorded before replicas were named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+}
+
+/// A sender's hold on a delivery while it attempts it. The delivery's
+/// due-index entry moves to `until`, so no other sender starts it; the
+/// outcome is recorded only if the delivery still carries this lease
+/// (`token`). If the sender dies, the delivery comes due again at `until`
+/// and another sender takes it over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendLease {
+    /// The replica attempting it.
+    pub holder: String,
+    /// Random, new for every lease: what the outcome's precondition checks.
+    pub token: String,
+    /// When another sender may take it over.
+    pub until: Timestamp,
 }
 
 /// One outbox message on its way to one endpoint.
@@ -149,6 +168,21 @@ pub struct Delivery {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// Set while a sender attempts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<SendLease>,
+}
+
+impl Delivery {
+    /// Where its entry in the due-time index sits: at the end of its send
+    /// lease while one is held, else at its next attempt (none once it is
+    /// delivered or dead).
+    pub fn due_at(&self) -> Option<Timestamp> {
+        match &self.lease {
+            Some(lease) => Some(lease.until),
+            None => self.next_attempt_at,
+        }
+    }
 }
 
 /// What links an order's idempotency key to its case.

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 
 use super::{Batch, Claim, Record, Result, SharedStore, Store, Tree, Version};
 use crate::domain::{
-    Delivery, DeliveryStatus, Endpoint, OperatorAlert, OrderRef, OutboxMessage, Receipt,
+    Delivery, DeliveryStatus, Endpoint, OperatorAlert, OrderRef, OutboxMessage, Receipt, SendLease,
 };
 
 impl Record for Endpoint {
@@ -228,44 +228,109 @@ pub(in crate::store) fn delivery_due_key(due_at: Timestamp, id: &str) -> Vec<u8>
     key
 }
 
-/// Walks deliveries due at or before `now`, oldest first, a page at a time,
-/// calling `visit(delivery id, endpoint id)` until it returns `false`. The
-/// index holds both ids, so a dispatcher can skip a busy endpoint without
-/// reading its deliveries, and stop early without reading the whole backlog.
-pub fn walk_due_deliveries(
-    store: &SharedStore,
-    now: Timestamp,
-    mut visit: impl FnMut(&str, &str) -> Result<bool>,
-) -> Result<()> {
-    // A pass usually needs only the first few due entries: start with a
-    // small page (a remote store sends every row of it) and grow.
-    const FIRST_PAGE: usize = 32;
-    const MAX_PAGE: usize = 512;
-    let end = (now.as_millisecond().max(0) as u64 + 1).to_be_bytes();
-    let mut start = vec![0u8; 8];
-    let mut page_size = FIRST_PAGE;
-    loop {
-        let page = store.range_raw_limited(Tree::DeliveryDue, &start, &end, page_size)?;
-        for (_, v) in &page {
-            let v = String::from_utf8_lossy(v);
-            let (id, endpoint) = v.split_once(' ').unwrap_or((&v, ""));
-            if !visit(id, endpoint)? {
-                return Ok(());
-            }
-        }
-        match page.last() {
-            Some((last, _)) if page.len() == page_size => {
-                start = last.clone();
-                start.push(0);
-                page_size = (page_size * 2).min(MAX_PAGE);
-            }
-            _ => return Ok(()),
-        }
+/// One page of the due-time index, claimed (see [`Store::claim_raw`]) so
+/// that no other replica leases these deliveries meanwhile. The sender
+/// leases what it will attempt with [`lease_delivery`] and commits through
+/// [`DuePage::commit`]; entries it leaves alone are free again once the
+/// page is committed or dropped.
+pub struct DuePage<'a> {
+    claim: Box<dyn Claim + 'a>,
+    /// Each entry's (index key, delivery id, endpoint id), due order.
+    pub entries: Vec<(Vec<u8>, String, String)>,
+    full: bool,
+}
+
+impl std::fmt::Debug for DuePage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DuePage")
+            .field("entries", &self.entries.len())
+            .finish_non_exhaustive()
     }
 }
 
+impl DuePage<'_> {
+    /// Where the next page starts, if the index may hold more due entries.
+    pub fn next_start(&self) -> Option<Vec<u8>> {
+        let (last, _, _) = self.entries.last().filter(|_| self.full)?;
+        let mut next = last.clone();
+        next.push(0);
+        Some(next)
+    }
+
+    /// Commits `batch` (the leases taken) in the claim's transaction.
+    pub fn commit(&mut self, batch: Batch) -> Result<Vec<u64>> {
+        self.claim.commit(batch)
+    }
+}
+
+/// Claims up to `limit` entries of the due-time index from `start` (the
+/// beginning: empty) to `now`, passing over entries another replica has
+/// claimed. The index holds both ids, so a sender can skip a busy
+/// endpoint without reading its deliveries.
+pub fn claim_due_page<'a>(
+    store: &'a dyn Store,
+    now: Timestamp,
+    start: &[u8],
+    limit: usize,
+) -> Result<DuePage<'a>> {
+    let end = (now.as_millisecond().max(0) as u64 + 1).to_be_bytes();
+    let claim = store.claim_raw(Tree::DeliveryDue, start, &end, limit)?;
+    let entries: Vec<(Vec<u8>, String, String)> = claim
+        .rows()
+        .iter()
+        .map(|(key, v)| {
+            let v = String::from_utf8_lossy(v);
+            let (id, endpoint) = v.split_once(' ').unwrap_or((&v, ""));
+            (key.clone(), id.to_string(), endpoint.to_string())
+        })
+        .collect();
+    let full = entries.len() == limit;
+    Ok(DuePage {
+        claim,
+        entries,
+        full,
+    })
+}
+
+/// Reads the delivery behind the due entry `key`, with its version;
+/// `None` when the entry leads nowhere (the delivery is gone or no longer
+/// due there), and should be dropped with [`drop_due_entry`].
+pub fn due_entry(store: &dyn Store, key: &[u8], id: &str) -> Result<Option<(Delivery, Version)>> {
+    let (d, version) = Version::read::<Delivery>(store, id.as_bytes().to_vec())?;
+    Ok(d.filter(|d| {
+        d.due_at()
+            .map(|due| delivery_due_key(due, &d.id))
+            .as_deref()
+            == Some(key)
+    })
+    .map(|d| (d, version)))
+}
+
+/// Drops a due entry that leads nowhere (see [`due_entry`]).
+pub fn drop_due_entry(batch: &mut Batch, key: &[u8]) {
+    batch.delete_raw(Tree::DeliveryDue, key.to_vec());
+}
+
+/// Leases `delivery` (read at `version`) to a sender in `batch`: it carries
+/// `lease`, and its due entry moves to the lease's end. Returns the
+/// delivery as it will be stored, whose [`Version::of`] the outcome's
+/// commit expects.
+pub fn lease_delivery(
+    batch: &mut Batch,
+    mut delivery: Delivery,
+    version: &Version,
+    lease: SendLease,
+) -> Result<Delivery> {
+    batch.expect_unchanged(version);
+    let previous = delivery.due_at();
+    delivery.lease = Some(lease);
+    put_delivery(batch, &delivery, previous)?;
+    Ok(delivery)
+}
+
 /// Writes a delivery and keeps its due-time index entry in step: removes
-/// the entry for `previous_due` and adds one for its next attempt.
+/// the entry for `previous_due` (the stored delivery's
+/// [`Delivery::due_at`]) and adds one at its own.
 pub fn put_delivery(
     batch: &mut Batch,
     delivery: &Delivery,
@@ -274,7 +339,7 @@ pub fn put_delivery(
     if let Some(due) = previous_due {
         batch.delete_raw(Tree::DeliveryDue, delivery_due_key(due, &delivery.id));
     }
-    if let Some(due) = delivery.next_attempt_at {
+    if let Some(due) = delivery.due_at() {
         batch.put_raw(
             Tree::DeliveryDue,
             delivery_due_key(due, &delivery.id),
@@ -433,11 +498,12 @@ mod tests {
             next_attempt_at: Some(due),
             created_at: due,
             updated_at: due,
+            lease: None,
         }
     }
 
     #[test]
-    fn the_due_walk_pages_through_a_large_backlog_in_time_order_and_stops_at_now() {
+    fn due_pages_run_through_a_large_backlog_in_time_order_and_stop_at_now() {
         let dir = tempfile::tempdir().unwrap();
         let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
         let t0 = Timestamp::from_second(1_800_000_000).unwrap();
@@ -447,26 +513,80 @@ mod tests {
             put_delivery(&mut batch, &delivery(n, due), None).unwrap();
         }
         store.commit(batch).unwrap();
+        let now = t0 + jiff::SignedDuration::from_millis(1199);
         let mut seen = Vec::new();
-        walk_due_deliveries(
-            &store,
-            t0 + jiff::SignedDuration::from_millis(1199),
-            |id, ep| {
-                seen.push((id.to_string(), ep.to_string()));
-                Ok(true)
-            },
-        )
-        .unwrap();
+        let mut start = Vec::new();
+        loop {
+            let page = claim_due_page(&*store, now, &start, 500).unwrap();
+            seen.extend(
+                page.entries
+                    .iter()
+                    .map(|(_, id, ep)| (id.clone(), ep.clone())),
+            );
+            match page.next_start() {
+                Some(next) => start = next,
+                None => break,
+            }
+        }
         assert_eq!(seen.len(), 1200);
         assert_eq!(seen[0], ("dlv_00000".to_string(), "ep_0".to_string()));
         assert_eq!(seen[1199].0, "dlv_01199");
-        let mut count = 0;
-        walk_due_deliveries(&store, t0 + jiff::SignedDuration::from_secs(10), |_, _| {
-            count += 1;
-            Ok(count < 10)
-        })
-        .unwrap();
-        assert_eq!(count, 10, "the walk stops when asked");
+        assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "in due order");
+    }
+
+    #[test]
+    fn a_lease_moves_the_due_entry_to_its_end_and_a_stale_entry_is_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let t0 = Timestamp::from_second(1_800_000_000).unwrap();
+        let d = delivery(1, t0);
+        let mut batch = Batch::new();
+        put_delivery(&mut batch, &d, None).unwrap();
+        // An entry whose delivery does not sit there (left by a bug or an
+        // older version).
+        batch.put_raw(
+            Tree::DeliveryDue,
+            delivery_due_key(t0, "dlv_gone"),
+            b"dlv_gone ep_0".to_vec(),
+        );
+        store.commit(batch).unwrap();
+        let mut page = claim_due_page(&*store, t0, b"", 10).unwrap();
+        assert_eq!(page.entries.len(), 2);
+        let mut batch = Batch::new();
+        for (key, id, _) in page.entries.clone() {
+            match due_entry(&*store, &key, &id).unwrap() {
+                Some((d, version)) => {
+                    let until = t0 + jiff::SignedDuration::from_secs(30);
+                    let leased = lease_delivery(
+                        &mut batch,
+                        d,
+                        &version,
+                        SendLease {
+                            holder: "r1".into(),
+                            token: "t".into(),
+                            until,
+                        },
+                    )
+                    .unwrap();
+                    assert_eq!(leased.due_at(), Some(until));
+                    assert_eq!(leased.next_attempt_at, Some(t0), "the schedule stays");
+                }
+                None => {
+                    assert_eq!(id, "dlv_gone");
+                    drop_due_entry(&mut batch, &key);
+                }
+            }
+        }
+        page.commit(batch).unwrap();
+        drop(page);
+        assert!(claim_due_page(&*store, t0, b"", 10)
+            .unwrap()
+            .entries
+            .is_empty());
+        let later =
+            claim_due_page(&*store, t0 + jiff::SignedDuration::from_secs(30), b"", 10).unwrap();
+        let ids: Vec<&str> = later.entries.iter().map(|(_, id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["dlv_00001"], "due again once the lease runs out");
     }
 
     #[test]

@@ -126,6 +126,11 @@ impl Lease {
         }
     }
 
+    /// How long the lease lasts per renewal.
+    pub fn lasts(&self) -> Duration {
+        self.ttl
+    }
+
     /// The lease's name.
     pub fn name(&self) -> &str {
         &self.name

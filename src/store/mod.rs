@@ -616,6 +616,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         let _ = topic;
         None
     }
+    /// Whether this process is the only one that can open the store (sled
+    /// locks its directory): at start, whatever an earlier life left
+    /// claimed or leased is known to be abandoned.
+    fn single_process(&self) -> bool {
+        false
+    }
 }
 
 /// Rows claimed to act on, with the transaction the work commits in (see
@@ -696,6 +702,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn wakeups(&self, topic: Topic) -> Option<Arc<tokio::sync::Notify>> {
         (**self).wakeups(topic)
+    }
+    fn single_process(&self) -> bool {
+        (**self).single_process()
     }
 }
 

@@ -204,6 +204,9 @@ impl Store for SledStore {
         })
     }
 
+    fn single_process(&self) -> bool {
+        true
+    }
     fn flush(&self) -> Result<()> {
         let g = &self.flushes;
         let target = g.committed.load(Ordering::SeqCst);
