@@ -191,9 +191,9 @@ pub struct DeliverySettings {
     pub poll_ms: u64,
     /// Seconds one attempt may take.
     pub timeout_secs: u64,
-    /// Requests in flight to one endpoint.
+    /// Requests in flight to one endpoint, per replica.
     pub per_endpoint_concurrency: usize,
-    /// Requests in flight overall.
+    /// Requests in flight overall, per replica.
     pub max_in_flight: usize,
     /// Multiplies the retry schedule (5 s … 10 h); below 1 only in tests.
     pub retry_scale: f64,
