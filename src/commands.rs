@@ -184,13 +184,16 @@ impl CaseService {
         id: &CaseId,
         actor: &Actor,
         command: Command,
+        reason: Option<String>,
         extra: Batch,
     ) -> Result<Transition, CommandError> {
-        self.run(Some(*id), actor, command, None, Some(extra)).await
+        self.run(Some(*id), actor, command, reason, Some(extra))
+            .await
     }
 
     /// [`Self::execute`] of a `Command::Open`, committing `extra` in the same
-    /// transaction as the new case (the evidence intake's cursor advance):
+    /// transaction as the new case (the evidence intake's cursor advance, a
+    /// report):
     /// both land or neither does. A conflict on one of `extra`'s own
     /// preconditions is returned at once, as a store conflict.
     pub async fn open_with(

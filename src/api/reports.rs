@@ -12,7 +12,6 @@ use crate::domain::limits::{within, MAX_DESCRIPTION_BYTES, MAX_ID_BYTES, MAX_URL
 use crate::domain::{
     Case, CaseId, Command, EvidenceKind, EvidenceRef, Report, ReportRef, TenantId,
 };
-use crate::store::commit_durably;
 
 /// Routes under `/v1/reports`.
 pub fn routes(e: &mut super::routes::Endpoints) {
@@ -154,19 +153,36 @@ async fn file_report(
     let open: Option<Case> = state.cases.open().await?.into_iter().find(|c| {
         c.tenant == new.tenant && c.state.is_open() && c.categories.contains(&new.category)
     });
+    let case_id = open.as_ref().map_or_else(CaseId::new, |c| c.id);
+    report.case = Some(case_id.0.to_string());
+    // The report, its event and the case it joins or opens commit in one
+    // transaction: a report never names a case that is not there, nor a
+    // case a report that is not.
+    let mut filed = crate::store::Batch::new();
+    filed
+        .put(&report)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    filed
+        .event(
+            "report.filed",
+            Some(new.tenant.as_str()),
+            serde_json::json!({ "report": report.id, "case": report.case, "category": report.category, "urls": report.urls.len() }),
+        )
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let reason = Some(format!("employee report {}", report.id));
     let transition = match open {
         Some(case) => {
             state
                 .cases
-                .execute(
-                    Some(&case.id),
+                .execute_with(
+                    &case.id,
                     &actor,
                     Command::AttachReport {
                         report_id: report.id.clone(),
                         reporter: caller.name.clone(),
                     },
                     reason,
+                    filed,
                 )
                 .await?
         }
@@ -185,11 +201,10 @@ async fn file_report(
                 .collect();
             state
                 .cases
-                .execute(
-                    None,
+                .open_with(
                     &actor,
                     Command::Open {
-                        case_id: CaseId::new(),
+                        case_id,
                         tenant: new.tenant.clone(),
                         categories: vec![new.category.clone()],
                         severity,
@@ -200,23 +215,11 @@ async fn file_report(
                         }),
                     },
                     reason,
+                    filed,
                 )
                 .await?
         }
     };
-    report.case = Some(transition.case.id.0.to_string());
-    let mut batch = crate::store::Batch::new();
-    batch
-        .put(&report)
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    batch
-        .event(
-            "report.filed",
-            Some(new.tenant.as_str()),
-            serde_json::json!({ "report": report.id, "case": report.case, "category": report.category, "urls": report.urls.len() }),
-        )
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    commit_durably(state.sampling.store(), batch).await?;
 
     let sampling = state.sampling.clone();
     let tenant = new.tenant.clone();

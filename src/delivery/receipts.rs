@@ -116,7 +116,7 @@ impl Webhooks {
                 };
                 match self
                     .cases
-                    .execute_with(case_id, &actor, command, batch.clone())
+                    .execute_with(case_id, &actor, command, None, batch.clone())
                     .await
                 {
                     Ok(_) => committed = true,
