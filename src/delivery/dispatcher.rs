@@ -32,7 +32,7 @@ use crate::domain::{
 };
 use crate::sampling::guard::GuardedDns;
 use crate::store::delivery::{
-    self, claim_due_page, claim_unrouted, drop_due_entry, due_entry, lease_delivery, new_id,
+    self, claim_due_page, claim_unrouted, drop_due_entry, due_entries, lease_delivery, new_id,
     put_delivery,
 };
 use crate::store::lease::{self, Fence, Lease};
@@ -568,9 +568,9 @@ fn lease_due(
             break;
         }
         let mut page = claim_due_page(store, now, &start, page_size)?;
-        let mut batch = Batch::new();
-        let mut leased = Vec::new();
         let mut done = page.entries.is_empty();
+        // What fits, counted in flight at once so the caps see it.
+        let mut chosen: Vec<(&[u8], &str)> = Vec::new();
         for (key, id, endpoint) in &page.entries {
             looked += 1;
             if looked > DUE_SCAN || in_flight.deliveries.len() >= limits.total {
@@ -589,18 +589,26 @@ fn lease_due(
                 }
                 continue;
             }
-            match due_entry(store, key, id)? {
+            in_flight.add(id, endpoint);
+            chosen.push((key, id));
+        }
+        let mut batch = Batch::new();
+        let mut leased = Vec::new();
+        let found = due_entries(store, &chosen)?;
+        for ((key, id), found) in chosen.iter().zip(found) {
+            match found {
                 Some((d, version)) => {
                     let lease = SendLease {
                         holder: terms.holder.to_string(),
                         token: format!("{:032x}", rand::random::<u128>()),
                         until: terms.until,
                     };
-                    let d = lease_delivery(&mut batch, d, &version, lease)?;
-                    in_flight.add(&d.id, &d.endpoint_id);
-                    leased.push(d);
+                    leased.push(lease_delivery(&mut batch, d, &version, lease)?);
                 }
-                None => drop_due_entry(&mut batch, key),
+                None => {
+                    in_flight.remove(id);
+                    drop_due_entry(&mut batch, key);
+                }
             }
         }
         if !batch.is_empty() {
@@ -641,8 +649,13 @@ fn release_own_leases(w: &Webhooks, now: Timestamp, terms: &SendTerms<'_>) -> Re
     loop {
         let mut page = claim_due_page(store, terms.until, &start, MAX_DUE_PAGE)?;
         let mut batch = Batch::new();
-        for (key, id, _) in &page.entries {
-            let Some((mut d, version)) = due_entry(store, key, id)? else {
+        let entries: Vec<(&[u8], &str)> = page
+            .entries
+            .iter()
+            .map(|(key, id, _)| (key.as_slice(), id.as_str()))
+            .collect();
+        for found in due_entries(store, &entries)? {
+            let Some((mut d, version)) = found else {
                 continue;
             };
             if d.lease

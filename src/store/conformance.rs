@@ -32,6 +32,18 @@ pub(crate) fn run(store: &SharedStore) {
     assert_eq!(store.get_raw(Tree::Tenants, b"a").unwrap().unwrap(), b"1");
     assert_eq!(store.get_raw(Tree::Sources, b"a").unwrap().unwrap(), b"2");
     assert!(store.get_raw(Tree::Samples, b"a").unwrap().is_none());
+    // Several at once, in the order asked, missing ones as such, a key
+    // asked twice answered twice.
+    assert_eq!(
+        store
+            .get_many_raw(
+                Tree::Tenants,
+                &[b"zz".to_vec(), b"a".to_vec(), b"a".to_vec()]
+            )
+            .unwrap(),
+        vec![None, Some(b"1".to_vec()), Some(b"1".to_vec())]
+    );
+    assert!(store.get_many_raw(Tree::Tenants, &[]).unwrap().is_empty());
 
     // Prefix scans both ways, with 0xFF bytes in keys and prefixes.
     let ks: Vec<Vec<u8>> = vec![

@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use super::{Batch, Claim, Record, Result, SharedStore, Store, Tree, Version};
+use super::{decode, Batch, Claim, Record, Result, SharedStore, Store, Tree, Version};
 use crate::domain::{
     Delivery, DeliveryStatus, Endpoint, OperatorAlert, OrderRef, OutboxMessage, Receipt, SendLease,
 };
@@ -207,10 +207,12 @@ pub fn claim_unrouted(store: &dyn Store, limit: usize) -> Result<RoutingClaim<'_
     let claim = store.claim_raw(Tree::OutboxNew, b"", &[0xFF], limit)?;
     let mut messages = Vec::new();
     let mut orphans = Vec::new();
-    for (id, _) in claim.rows() {
-        match store.get::<OutboxMessage>(id)? {
-            Some(m) => messages.push(m),
-            None => orphans.push(id.clone()),
+    let ids: Vec<Vec<u8>> = claim.rows().iter().map(|(id, _)| id.clone()).collect();
+    let raws = store.get_many_raw(Tree::Outbox, &ids)?;
+    for (id, raw) in ids.into_iter().zip(raws) {
+        match raw {
+            Some(raw) => messages.push(decode::<OutboxMessage>(&raw)?),
+            None => orphans.push(id),
         }
     }
     Ok(RoutingClaim {
@@ -292,18 +294,38 @@ pub fn claim_due_page<'a>(
     })
 }
 
-/// Reads the delivery behind the due entry `key`, with its version;
-/// `None` when the entry leads nowhere (the delivery is gone or no longer
-/// due there), and should be dropped with [`drop_due_entry`].
-pub fn due_entry(store: &dyn Store, key: &[u8], id: &str) -> Result<Option<(Delivery, Version)>> {
-    let (d, version) = Version::read::<Delivery>(store, id.as_bytes().to_vec())?;
-    Ok(d.filter(|d| {
-        d.due_at()
-            .map(|due| delivery_due_key(due, &d.id))
-            .as_deref()
-            == Some(key)
-    })
-    .map(|d| (d, version)))
+/// Reads the deliveries behind due entries (index key, delivery id) in
+/// one go, each with its version; `None` where the entry leads nowhere
+/// (the delivery is gone or no longer due there), to be dropped with
+/// [`drop_due_entry`].
+pub fn due_entries(
+    store: &dyn Store,
+    entries: &[(&[u8], &str)],
+) -> Result<Vec<Option<(Delivery, Version)>>> {
+    let keys: Vec<Vec<u8>> = entries
+        .iter()
+        .map(|(_, id)| id.as_bytes().to_vec())
+        .collect();
+    let raws = store.get_many_raw(Tree::Deliveries, &keys)?;
+    entries
+        .iter()
+        .zip(keys)
+        .zip(raws)
+        .map(|(((due_key, _), key), raw)| {
+            let Some(raw) = raw else { return Ok(None) };
+            let d: Delivery = decode(&raw)?;
+            let here = d.due_at().map(|due| delivery_due_key(due, &d.id));
+            if here.as_deref() != Some(*due_key) {
+                return Ok(None);
+            }
+            let version = Version {
+                tree: Tree::Deliveries,
+                key,
+                raw: Some(raw),
+            };
+            Ok(Some((d, version)))
+        })
+        .collect()
 }
 
 /// Drops a due entry that leads nowhere (see [`due_entry`]).
@@ -552,9 +574,16 @@ mod tests {
         store.commit(batch).unwrap();
         let mut page = claim_due_page(&*store, t0, b"", 10).unwrap();
         assert_eq!(page.entries.len(), 2);
+        let entries: Vec<(&[u8], &str)> = page
+            .entries
+            .iter()
+            .map(|(k, id, _)| (k.as_slice(), id.as_str()))
+            .collect();
+        let found = due_entries(&*store, &entries).unwrap();
         let mut batch = Batch::new();
-        for (key, id, _) in page.entries.clone() {
-            match due_entry(&*store, &key, &id).unwrap() {
+        for ((key, id), found) in entries.iter().zip(found) {
+            let (key, id) = (key.to_vec(), id.to_string());
+            match found {
                 Some((d, version)) => {
                     let until = t0 + jiff::SignedDuration::from_secs(30);
                     let leased = lease_delivery(

@@ -554,6 +554,11 @@ impl Batch {
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Reads one raw record.
     fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Reads several raw records at once (PostgreSQL: one round trip), in
+    /// the order of `keys`.
+    fn get_many_raw(&self, tree: Tree, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get_raw(tree, k)).collect()
+    }
     /// Raw records whose key starts with `prefix`, in key order (reversed
     /// with `newest_first`), at most `limit`.
     fn scan_raw(
@@ -660,6 +665,9 @@ pub type SharedStore = Arc<dyn Store>;
 impl<S: Store + ?Sized> Store for Arc<S> {
     fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
         (**self).get_raw(tree, key)
+    }
+    fn get_many_raw(&self, tree: Tree, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        (**self).get_many_raw(tree, keys)
     }
     fn scan_raw(
         &self,

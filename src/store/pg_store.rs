@@ -370,6 +370,29 @@ impl Store for PgStore {
         })
     }
 
+    fn get_many_raw(&self, tree: Tree, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted = keys.to_vec();
+        let found = self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached("SELECT key, value FROM kv WHERE tree = $1 AND key = ANY($2)")
+                .await
+                .map_err(pg_error)?;
+            let rows = client
+                .query(&stmt, &[&tree_id(tree), &wanted])
+                .await
+                .map_err(pg_error)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+                .collect::<std::collections::HashMap<_, _>>())
+        })?;
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+
     fn scan_raw(
         &self,
         tree: Tree,
