@@ -1108,15 +1108,24 @@ mod tests {
         assert!(pairs.values().all(|&n| n == 1), "duplicate deliveries");
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn fan_outs_on_two_postgres_replicas_claim_apart_and_never_conflict() {
-        let Some(db) = crate::store::TestDb::new() else {
-            return;
-        };
+    /// Two replicas on one PostgreSQL test database (kept alive by the
+    /// first part): the first's store, its webhooks with three endpoints,
+    /// and the second's webhooks. `None` without a test database.
+    async fn two_postgres_replicas(
+    ) -> Option<(crate::store::TestDb, SharedStore, Webhooks, Webhooks)> {
+        let db = crate::store::TestDb::new()?;
         let one: SharedStore = Arc::new(db.open());
         let two: SharedStore = Arc::new(db.open());
         let a = webhooks(&one, 3).await;
         let b = webhooks(&two, 0).await;
+        Some((db, one, a, b))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fan_outs_on_two_postgres_replicas_claim_apart_and_never_conflict() {
+        let Some((_db, one, a, b)) = two_postgres_replicas().await else {
+            return;
+        };
         // Claims keep the replicas apart: no fan-out finds its messages
         // taken under it.
         fan_out_rounds_at_once(&one, &a, &b, false);
@@ -1247,13 +1256,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn senders_on_two_postgres_replicas_lease_every_due_delivery_once() {
-        let Some(db) = crate::store::TestDb::new() else {
+        let Some((_db, one, a, b)) = two_postgres_replicas().await else {
             return;
         };
-        let one: SharedStore = Arc::new(db.open());
-        let two: SharedStore = Arc::new(db.open());
-        let a = webhooks(&one, 3).await;
-        let b = webhooks(&two, 0).await;
         queue(&one, 200);
         while fan_out(&a).unwrap() > 0 {}
         let now = Timestamp::now() + SignedDuration::from_secs(1);
