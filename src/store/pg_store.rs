@@ -493,23 +493,29 @@ impl Store for PgStore {
             return Ok(Box::new(PgClaim {
                 rows: Vec::new(),
                 requests: None,
+                ended: None,
             }));
         }
         let (rows_to, rows_from) = mpsc::sync_channel(1);
         let (requests, requests_from) = tokio::sync::mpsc::unbounded_channel();
+        let (ended_to, ended) = mpsc::sync_channel(1);
         let limit = i32::try_from(limit).unwrap_or(i32::MAX);
         let (start, end) = (start.to_vec(), end.to_vec());
         self.handle.spawn(hold_claim(
             self.pool.clone(),
             (tree, start, end, limit),
             rows_to,
-            requests_from,
+            (requests_from, ended_to),
         ));
         let rows = rows_from
             .recv()
             .map_err(|_| StoreError::Backend("the postgres runtime stopped".into()))??;
         let requests = (!rows.is_empty()).then_some(requests);
-        Ok(Box::new(PgClaim { rows, requests }))
+        Ok(Box::new(PgClaim {
+            rows,
+            requests,
+            ended: Some(ended),
+        }))
     }
 
     /// A commit is durable once PostgreSQL acknowledged it.
@@ -877,6 +883,25 @@ struct PgClaim {
     rows: Rows,
     /// To the task; `None` once the claim has ended (or held no rows).
     requests: Option<tokio::sync::mpsc::UnboundedSender<ClaimRequest>>,
+    /// Disconnected once the task has ended the claim's transaction.
+    ended: Option<mpsc::Receiver<()>>,
+}
+
+/// How long dropping a claim waits for its rollback.
+const CLAIM_ROLLBACK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Drop for PgClaim {
+    /// Ends the claim and waits until its transaction has rolled back, so
+    /// its rows are free to the next claim as soon as the handle is gone
+    /// (a rollback left to the connection would let a claim started just
+    /// after pass them over).
+    fn drop(&mut self) {
+        if self.requests.take().is_some() {
+            if let Some(ended) = self.ended.take() {
+                let _ = ended.recv_timeout(CLAIM_ROLLBACK_WAIT);
+            }
+        }
+    }
 }
 
 impl Claim for PgClaim {
@@ -934,7 +959,10 @@ async fn hold_claim(
     pool: Pool,
     range: (Tree, Vec<u8>, Vec<u8>, i32),
     rows_to: mpsc::SyncSender<Result<Rows>>,
-    mut requests: tokio::sync::mpsc::UnboundedReceiver<ClaimRequest>,
+    (mut requests, _ended): (
+        tokio::sync::mpsc::UnboundedReceiver<ClaimRequest>,
+        mpsc::SyncSender<()>,
+    ),
 ) {
     let mut client = match pool.get().await {
         Ok(client) => client,
@@ -983,6 +1011,10 @@ async fn hold_claim(
                 return;
             }
         }
+    }
+    // The handle was dropped: let the rows go before `_ended` tells it so.
+    if let Err(e) = tx.rollback().await {
+        tracing::warn!(error = %e, "rolling back a dropped claim failed; it ends with its connection");
     }
 }
 
