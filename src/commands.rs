@@ -10,7 +10,10 @@ use anyhow::Context;
 use jiff::Timestamp;
 
 use crate::clock::Clock;
-use crate::domain::{Actor, Case, CaseId, Command, Deadline, Transition};
+use crate::domain::{
+    Actor, Case, CaseId, Command, Deadline, EvidenceKind, EvidenceRef, Report, ReportRef, Severity,
+    Transition,
+};
 use crate::enforcement::{decide, DecisionError, Ladders};
 use crate::policy::PolicyHandle;
 use crate::store::cases::{self, transition_batch};
@@ -204,6 +207,113 @@ impl CaseService {
         extra: Batch,
     ) -> Result<Transition, CommandError> {
         self.run(None, actor, command, reason, Some(extra)).await
+    }
+
+    /// Files `report` (which names its `reporter`): joins the tenant's
+    /// open case for its category or opens one, retrying when another
+    /// opener won the race, and sets `report.case`.
+    pub async fn file_report(
+        &self,
+        actor: &Actor,
+        report: &mut Report,
+        severity: Severity,
+    ) -> Result<Transition, CommandError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.join_or_open(actor, report, severity).await {
+                // Another report or the evidence intake opened the case
+                // first: join it.
+                Err(e) if attempts < 3 && is_conflict(&e) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Commits `report` (with its `report.filed` event) joined to the
+    /// tenant's open case for its category, or opening one, in one
+    /// transaction: a report never names a case that is not there, nor a case
+    /// a report that is not. A case is opened only by taking the tenant's
+    /// open-case slot for the category, so two openers racing never both open
+    /// one: the loser gets a conflict and joins the winner's case on its next
+    /// try.
+    async fn join_or_open(
+        &self,
+        actor: &Actor,
+        report: &mut Report,
+        severity: Severity,
+    ) -> Result<Transition, CommandError> {
+        let listed: Option<Case> = self.open().await?.into_iter().find(|c| {
+            c.tenant == report.tenant
+                && c.state.is_open()
+                && c.categories.contains(&report.category)
+        });
+        let (tenant, category) = (report.tenant.clone(), report.category.clone());
+        let (slotted, slot) = self
+            .read("reading the open-case slot", move |store| {
+                cases::open_slot(&**store, tenant.as_str(), &category)
+            })
+            .await?;
+        let open = listed.or(slotted);
+        let case_id = open.as_ref().map_or_else(CaseId::new, |c| c.id);
+        report.case = Some(case_id.0.to_string());
+        let mut filed = Batch::new();
+        filed.put(&*report).map_err(store_err)?;
+        filed
+            .event(
+                "report.filed",
+                Some(report.tenant.as_str()),
+                serde_json::json!({ "report": report.id, "case": report.case, "category": report.category, "urls": report.urls.len() }),
+            )
+            .map_err(store_err)?;
+        let reason = Some(format!("employee report {}", report.id));
+        match open {
+            Some(case) => {
+                self.execute_with(
+                    &case.id,
+                    actor,
+                    Command::AttachReport {
+                        report_id: report.id.clone(),
+                        reporter: report.reporter.clone(),
+                    },
+                    reason,
+                    filed,
+                )
+                .await
+            }
+            None => {
+                cases::take_open_slot(&mut filed, &slot, &case_id);
+                let evidence = report
+                    .urls
+                    .iter()
+                    .map(|u| EvidenceRef {
+                        kind: EvidenceKind::Report {
+                            report_id: report.id.clone(),
+                        },
+                        category: report.category.clone(),
+                        url: Some(u.clone()),
+                        policy_version: None,
+                    })
+                    .collect();
+                self.open_with(
+                    actor,
+                    Command::Open {
+                        case_id,
+                        tenant: report.tenant.clone(),
+                        categories: vec![report.category.clone()],
+                        severity,
+                        evidence,
+                        report: Some(ReportRef {
+                            report_id: report.id.clone(),
+                            reporter: report.reporter.clone(),
+                        }),
+                    },
+                    reason,
+                    filed,
+                )
+                .await
+            }
+        }
     }
 
     /// Commits and flushes a command off the reactor.

@@ -286,22 +286,34 @@ impl Workers {
                                 && c.categories.contains(&alert.category)
                         });
                         if !already {
-                            to_open = Some((alert, severity));
+                            // Opened since the list was read (by a report
+                            // on another replica, say)?
+                            let (opened, slot) = crate::store::cases::open_slot(
+                                &*store,
+                                alert.tenant.as_str(),
+                                &alert.category,
+                            )?;
+                            match opened {
+                                Some(case) => cases.push(case),
+                                None => to_open = Some((alert, severity, slot)),
+                            }
                         }
                     }
                 }
             }
             let committed = match to_open {
-                Some((alert, severity)) => match self.open_case(&alert, severity, advance).await {
-                    Ok(t) => {
-                        if let Some(cases) = &mut open_cases {
-                            cases.push(t.case);
+                Some((alert, severity, slot)) => {
+                    match self.open_case(&alert, severity, &slot, advance).await {
+                        Ok(t) => {
+                            if let Some(cases) = &mut open_cases {
+                                cases.push(t.case);
+                            }
+                            true
                         }
-                        true
+                        Err(e) if is_conflict(&e) => false,
+                        Err(e) => return Err(anyhow::anyhow!("opening a case from evidence: {e}")),
                     }
-                    Err(e) if is_conflict(&e) => false,
-                    Err(e) => return Err(anyhow::anyhow!("opening a case from evidence: {e}")),
-                },
+                }
                 None => match store.commit(advance) {
                     Ok(_) => true,
                     Err(StoreError::Conflict(_)) => false,
@@ -309,11 +321,12 @@ impl Workers {
                 },
             };
             if !committed {
-                // Another consumer moved the cursor (or took the lease):
-                // what it did stands; look again on the next pass.
+                // Another consumer moved the cursor (or took the lease),
+                // or someone opened the case first: what it did stands;
+                // look again on the next pass.
                 tracing::info!(
                     event = e.seq,
-                    "evidence cursor moved by another consumer; this pass stops"
+                    "evidence cursor or open-case slot moved under this consumer; this pass stops"
                 );
                 self.check_fence(fence);
                 break;
@@ -324,11 +337,14 @@ impl Workers {
         Ok(())
     }
 
+    /// Opens a case for `alert`, taking the tenant's open-case slot for the
+    /// category read at `slot`, with `extra` in the same transaction.
     async fn open_case(
         &self,
         alert: &ThresholdAlert,
         severity: Severity,
-        extra: Batch,
+        slot: &crate::store::Version,
+        mut extra: Batch,
     ) -> Result<Transition, CommandError> {
         let mut evidence = vec![EvidenceRef {
             kind: EvidenceKind::Prevalence {
@@ -384,8 +400,10 @@ impl Workers {
                 policy_version: version,
             });
         }
+        let case_id = CaseId::new();
+        crate::store::cases::take_open_slot(&mut extra, slot, &case_id);
         let command = Command::Open {
-            case_id: CaseId::new(),
+            case_id,
             tenant: alert.tenant.clone(),
             categories: vec![alert.category.clone()],
             severity,

@@ -801,3 +801,38 @@ async fn a_remediation_plan_is_kept_as_fields_and_one_past_its_limits_is_refused
     );
     assert!(plan.get("text").is_none(), "{plan}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reports_filed_at_once_for_one_tenant_and_category_open_one_case() {
+    let (app, _clock) = new_app().await;
+    app.create_tenant("forum", "standard").await;
+    let mut tokens = Vec::new();
+    for i in 0..8 {
+        tokens.push(app.token("reporter", &format!("reporter {i}")).await);
+    }
+    let bodies: Vec<Value> = (0..8)
+        .map(|i| {
+            json!({
+                "tenant": "forum", "category": "violent-incitement",
+                "urls": [format!("https://forum.example/p/{i}")],
+                "description": "calls to storm the capitol"
+            })
+        })
+        .collect();
+    let answers = futures_util::future::join_all(
+        tokens
+            .iter()
+            .zip(&bodies)
+            .map(|(t, b)| app.call_as(t, Method::POST, "/v1/reports", Some(b))),
+    )
+    .await;
+    let mut joined = std::collections::BTreeSet::new();
+    for (status, body) in &answers {
+        assert_eq!(*status, 202, "{body}");
+        joined.insert(body["case"].as_str().unwrap().to_string());
+    }
+    assert_eq!(joined.len(), 1, "the reports opened {joined:?}");
+    let cases = app.cases.of_tenant("forum").await.unwrap();
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    assert_eq!(cases[0].reports.len(), 8, "every report joined it");
+}

@@ -9,9 +9,7 @@ use super::body::ApiJson;
 use super::error::blocking;
 use super::{ApiError, AppState};
 use crate::domain::limits::{within, MAX_DESCRIPTION_BYTES, MAX_ID_BYTES, MAX_URL_BYTES};
-use crate::domain::{
-    Case, CaseId, Command, EvidenceKind, EvidenceRef, Report, ReportRef, TenantId,
-};
+use crate::domain::{Case, Report, TenantId};
 
 /// Routes under `/v1/reports`.
 pub fn routes(e: &mut super::routes::Endpoints) {
@@ -149,77 +147,10 @@ async fn file_report(
         created_at: now,
         case: None,
     };
-    let actor = caller.actor();
-    let open: Option<Case> = state.cases.open().await?.into_iter().find(|c| {
-        c.tenant == new.tenant && c.state.is_open() && c.categories.contains(&new.category)
-    });
-    let case_id = open.as_ref().map_or_else(CaseId::new, |c| c.id);
-    report.case = Some(case_id.0.to_string());
-    // The report, its event and the case it joins or opens commit in one
-    // transaction: a report never names a case that is not there, nor a
-    // case a report that is not.
-    let mut filed = crate::store::Batch::new();
-    filed
-        .put(&report)
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    filed
-        .event(
-            "report.filed",
-            Some(new.tenant.as_str()),
-            serde_json::json!({ "report": report.id, "case": report.case, "category": report.category, "urls": report.urls.len() }),
-        )
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let reason = Some(format!("employee report {}", report.id));
-    let transition = match open {
-        Some(case) => {
-            state
-                .cases
-                .execute_with(
-                    &case.id,
-                    &actor,
-                    Command::AttachReport {
-                        report_id: report.id.clone(),
-                        reporter: caller.name.clone(),
-                    },
-                    reason,
-                    filed,
-                )
-                .await?
-        }
-        None => {
-            let evidence = report
-                .urls
-                .iter()
-                .map(|u| EvidenceRef {
-                    kind: EvidenceKind::Report {
-                        report_id: report.id.clone(),
-                    },
-                    category: report.category.clone(),
-                    url: Some(u.clone()),
-                    policy_version: None,
-                })
-                .collect();
-            state
-                .cases
-                .open_with(
-                    &actor,
-                    Command::Open {
-                        case_id,
-                        tenant: new.tenant.clone(),
-                        categories: vec![new.category.clone()],
-                        severity,
-                        evidence,
-                        report: Some(ReportRef {
-                            report_id: report.id.clone(),
-                            reporter: caller.name.clone(),
-                        }),
-                    },
-                    reason,
-                    filed,
-                )
-                .await?
-        }
-    };
+    let transition = state
+        .cases
+        .file_report(&caller.actor(), &mut report, severity)
+        .await?;
 
     let sampling = state.sampling.clone();
     let tenant = new.tenant.clone();

@@ -111,6 +111,51 @@ pub fn index_case(batch: &mut Batch, case: &Case) {
     }
 }
 
+/// Key in [`Tree::CaseIndex`] of the slot for the case aupd opens on its
+/// own (from evidence or a report) for `tenant` and `category`.
+fn open_slot_key(tenant: &str, category: &str) -> Vec<u8> {
+    format!("s/{tenant}/{category}").into_bytes()
+}
+
+/// The case aupd last opened on its own for `tenant` and `category`, if
+/// it is still open, with the slot's version. An opener that finds none
+/// takes the slot with [`take_open_slot`] in the transaction that opens
+/// its case, so two openers racing (two replicas, a report and the
+/// evidence intake) never both open one: the second's commit conflicts,
+/// and when it looks again it finds the first's case open and joins it.
+/// A slot naming a case that has closed since is free.
+pub fn open_slot(
+    store: &dyn Store,
+    tenant: &str,
+    category: &str,
+) -> Result<(Option<Case>, Version)> {
+    let key = open_slot_key(tenant, category);
+    let raw = store.get_raw(Tree::CaseIndex, &key)?;
+    let holder = raw
+        .as_deref()
+        .and_then(|id| uuid::Uuid::try_parse_ascii(id).ok())
+        .map(CaseId);
+    let case = match holder {
+        Some(id) => get(store, &id)?.filter(|c| c.state.is_open()),
+        None => None,
+    };
+    Ok((
+        case,
+        Version {
+            tree: Tree::CaseIndex,
+            key,
+            raw,
+        },
+    ))
+}
+
+/// Takes the slot read at `version` (see [`open_slot`]) for the new case
+/// `id`, in `batch`: the batch commits only if the slot is unchanged.
+pub fn take_open_slot(batch: &mut Batch, version: &Version, id: &CaseId) {
+    batch.expect_unchanged(version);
+    batch.put_raw(Tree::CaseIndex, version.key.clone(), case_key(id));
+}
+
 /// Marks a store whose cases are all in [`Tree::CaseIndex`].
 const CASE_INDEX_BUILT: &[u8] = b"case_state_index_built";
 
