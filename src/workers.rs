@@ -77,6 +77,9 @@ impl Workers {
                         tracing::error!(error = ?e, "resuming cure verifications failed");
                     }
                 }
+                if let Err(e) = self.finish_label_checks().await {
+                    tracing::error!(error = ?e, "looking at new reviewers' labels failed");
+                }
                 if let Err(e) = self.open_from_evidence(fence.as_ref()).await {
                     tracing::error!(error = ?e, "opening cases from evidence failed");
                 }
@@ -129,7 +132,22 @@ impl Workers {
         }
     }
 
-    /// One pass: due deadlines, then new evidence.
+    /// Raises what reviewers' labels committed without a look since have
+    /// crossed (see [`crate::review::finish_pending_checks`]).
+    async fn finish_label_checks(&self) -> anyhow::Result<()> {
+        let store = self.cases.store().clone();
+        let engine = self.sampling.policy().current();
+        let raised = tokio::task::spawn_blocking(move || {
+            crate::review::finish_pending_checks(&*store, &engine)
+        })
+        .await??;
+        if raised > 0 {
+            tracing::info!(alerts = raised, "reviewers' labels crossed a threshold");
+        }
+        Ok(())
+    }
+
+    /// One pass: due deadlines, labels left to look at, then new evidence.
     pub async fn tick_once(&self) -> anyhow::Result<()> {
         self.tick_fenced(None).await
     }
@@ -137,6 +155,7 @@ impl Workers {
     /// [`Self::tick_once`], the evidence intake committing under `fence`.
     async fn tick_fenced(&self, fence: Option<&Fence>) -> anyhow::Result<()> {
         self.fire_deadlines().await?;
+        self.finish_label_checks().await?;
         self.open_from_evidence(fence).await
     }
 

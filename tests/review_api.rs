@@ -932,3 +932,47 @@ async fn approvals_wait_for_two_reviewers_when_the_ladder_proposed_without_them(
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["case"]["state"], "suspension_ordered", "{body}");
 }
+
+#[tokio::test]
+async fn labels_committed_without_a_look_still_raise_their_crossing() {
+    use aupd::domain::{Label, LabelOrigin, SampleId, TenantId};
+    use aupd::store::{reviews, Batch};
+    let (app, _dir) = labels_rule_app("labelled", None, 10, 30).await;
+    let ann = app.token("reviewer", "ann").await;
+    let store = app.cases.store().clone();
+    // Ten labels committed straight to the store, as a process that
+    // stopped right after its commit leaves them: no one looked at the
+    // rules resting on them.
+    for _ in 0..10 {
+        let item = next(&app, &ann, "tenant=parlor").await["item"].clone();
+        let label = Label {
+            tenant: TenantId::try_from("parlor").unwrap(),
+            sample: SampleId(item["item"].as_str().unwrap().parse().unwrap()),
+            category: CATEGORY.into(),
+            reviewer: "ann".into(),
+            answer: serde_json::from_value(json!(truth(&item))).unwrap(),
+            origin: LabelOrigin::Queue,
+            note: None,
+            at: jiff::Timestamp::now(),
+        };
+        let mut batch = Batch::new();
+        reviews::put_label(&mut batch, &label).unwrap();
+        store.commit(batch).unwrap();
+    }
+    // The enforcement worker's sweep looks, raises the crossing once and
+    // clears the mark.
+    let crossed = common::eventually("the crossing raised by the sweep", || async {
+        let c = crossings(&app).await;
+        (!c.is_empty()).then_some(c)
+    })
+    .await;
+    assert_eq!(crossed.len(), 1, "{crossed:?}");
+    assert_eq!(crossed[0]["data"]["reviewed"], 10, "{crossed:?}");
+    common::eventually("the mark cleared", || async {
+        reviews::pending_checks(&*store, 10)
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+}

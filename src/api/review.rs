@@ -356,7 +356,7 @@ async fn label_item(
     let engine = state.policy.current();
     let (crossing_store, crossing_tenant) = (store.clone(), tenant.clone());
     match tokio::task::spawn_blocking(move || {
-        review::raise_label_crossings(&*crossing_store, &engine, &crossing_tenant)
+        review::check_labels(&*crossing_store, &engine, &crossing_tenant)
     })
     .await
     {

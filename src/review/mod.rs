@@ -365,6 +365,37 @@ impl Population {
 /// Most findings a label-raised threshold names (as the model's does).
 const CROSSING_FINDINGS: usize = 50;
 
+/// Looks at `tenant`'s rules resting on labels after its labels were
+/// committed ([`raise_label_crossings`]) and clears the tenant's pending
+/// mark, unless a label came meanwhile (the mark then stays for the next
+/// look). Returns the alerts raised. Blocking.
+pub fn check_labels(
+    store: &dyn Store,
+    engine: &Engine,
+    tenant: &TenantId,
+) -> anyhow::Result<Vec<ThresholdAlert>> {
+    let mark = reviews::pending_check(store, tenant)?;
+    let raised = raise_label_crossings(store, engine, tenant)?;
+    reviews::checked(store, &mark)?;
+    Ok(raised)
+}
+
+/// Tenants looked at per sweep at most (the next sweep goes on).
+const CHECKS_PER_SWEEP: usize = 100;
+
+/// Finishes the looks still pending: labels committed by a process that
+/// stopped before it looked, or by any other writer of labels. The
+/// enforcement worker calls it on every tick. Returns the alerts raised.
+/// Blocking.
+pub fn finish_pending_checks(store: &dyn Store, engine: &Engine) -> anyhow::Result<usize> {
+    let mut raised = 0;
+    for (tenant, mark) in reviews::pending_checks(store, CHECKS_PER_SWEEP)? {
+        raised += raise_label_crossings(store, engine, &tenant)?.len();
+        reviews::checked(store, &mark)?;
+    }
+    Ok(raised)
+}
+
 /// Raises the threshold of each category whose case rule rests on
 /// reviewers' labels (`estimate = "labelled"` or `"corrected"`) when the
 /// labels now show it crossed: the lower bound of the named estimate's 95%

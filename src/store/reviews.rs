@@ -53,10 +53,74 @@ pub fn item_labels(store: &dyn Store, tenant: &TenantId, sample: &SampleId) -> R
     )
 }
 
-/// Puts a label (replacing the same reviewer's earlier answer), in `batch`.
+/// Puts a label (replacing the same reviewer's earlier answer), in `batch`,
+/// and marks its tenant for a look at the rules resting on labels (see
+/// [`pending_checks`]), so a crossing the label makes is raised even if
+/// the process stops right after the commit.
 pub fn put_label(batch: &mut Batch, label: &Label) -> Result<()> {
     batch.put(label)?;
+    let mark = format!("{:032x}", rand::random::<u128>()).into_bytes();
+    batch.put_raw(Tree::Meta, check_key(label.tenant.as_str()), mark);
     Ok(())
+}
+
+/// Prefix in [`Tree::Meta`] of the tenants whose new labels have not been
+/// looked at yet.
+const CHECK_PREFIX: &[u8] = b"label_check/";
+
+fn check_key(tenant: &str) -> Vec<u8> {
+    let mut key = CHECK_PREFIX.to_vec();
+    key.extend_from_slice(tenant.as_bytes());
+    key
+}
+
+/// Tenants with labels committed since their last look, each with the
+/// mark's version: [`checked`] clears the mark only if no label came
+/// after it was read.
+pub fn pending_checks(store: &dyn Store, limit: usize) -> Result<Vec<(TenantId, Version)>> {
+    Ok(store
+        .scan_raw(Tree::Meta, CHECK_PREFIX, limit, false)?
+        .into_iter()
+        .filter_map(|(key, raw)| {
+            let tenant = String::from_utf8(key[CHECK_PREFIX.len()..].to_vec()).ok()?;
+            Some((
+                TenantId::try_from(tenant).ok()?,
+                Version {
+                    tree: Tree::Meta,
+                    key,
+                    raw: Some(raw),
+                },
+            ))
+        })
+        .collect())
+}
+
+/// The mark of `tenant` as it stands (absent: nothing pending).
+pub fn pending_check(store: &dyn Store, tenant: &TenantId) -> Result<Version> {
+    let key = check_key(tenant.as_str());
+    let raw = store.get_raw(Tree::Meta, &key)?;
+    Ok(Version {
+        tree: Tree::Meta,
+        key,
+        raw,
+    })
+}
+
+/// Clears the mark read at `mark` once its tenant has been looked at;
+/// a label committed meanwhile changed it, and the mark stays for the
+/// next look. Returns whether it was cleared.
+pub fn checked(store: &dyn Store, mark: &Version) -> Result<bool> {
+    if mark.raw.is_none() {
+        return Ok(true);
+    }
+    let mut batch = Batch::new();
+    batch.expect_unchanged(mark);
+    batch.delete_raw(Tree::Meta, mark.key.clone());
+    match store.commit(batch) {
+        Ok(_) => Ok(true),
+        Err(super::StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// A tenant's review state and the version read (absent before its first
