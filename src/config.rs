@@ -260,9 +260,10 @@ pub struct SamplingSettings {
     pub tick_ms: u64,
     /// Sources fetched at once.
     pub max_concurrent_fetches: usize,
-    /// Requests in flight per host.
+    /// Requests in flight per host, per replica.
     pub per_host_concurrency: usize,
-    /// Least milliseconds between two requests to one host.
+    /// Least milliseconds between two requests to one host (across every
+    /// replica sharing a PostgreSQL store).
     pub per_host_min_interval_ms: u64,
     /// Seconds a fetch may take.
     pub fetch_timeout_secs: u64,

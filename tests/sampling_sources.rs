@@ -5,6 +5,7 @@
 mod common;
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
@@ -217,6 +218,65 @@ async fn the_sampler_is_polite_to_each_host() {
         agents.iter().all(|ua| ua.starts_with("aupd/")),
         "{agents:?}"
     );
+}
+
+/// Two replicas sharing one PostgreSQL store space their fetches to one
+/// host as one process would: each start is reserved in the store.
+#[tokio::test]
+async fn two_replicas_keep_the_spacing_between_fetches_to_one_host() {
+    if common::test_database_admin().is_none() {
+        eprintln!("skipped: spacing across replicas needs PostgreSQL (AUPD_TEST_DATABASE_URL)");
+        return;
+    }
+    use aupd::sampling::fetch::{FetchLimits, Fetcher};
+    use aupd::sampling::guard::{Guard, SystemResolver};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = dir.path().join("store");
+    let site = FakeSite::start(posts_with_violations_at_the_end(12, 0), Duration::ZERO).await;
+    let allow = aupd::config::SamplingSettings {
+        allow_cidrs: vec!["127.0.0.0/8".into()],
+        ..Default::default()
+    }
+    .allow_nets()
+    .unwrap();
+    // Two processes' fetchers, each with its own connections to the store.
+    let replicas: Vec<Arc<Fetcher>> = (0..2)
+        .map(|_| {
+            let guard = Arc::new(Guard::new(allow.clone(), Arc::new(SystemResolver)));
+            let limits = FetchLimits {
+                timeout: Duration::from_secs(5),
+                max_bytes: 1 << 20,
+                max_redirects: 2,
+                per_host_concurrency: 12,
+                per_host_min_interval: Duration::from_millis(80),
+                user_agent: "aupd/test".into(),
+            };
+            let store = common::open_test_store(&store_path);
+            Arc::new(Fetcher::new(guard, limits).unwrap().paced_through(store))
+        })
+        .collect();
+    let fetches: Vec<_> = (0..12)
+        .map(|i| {
+            let fetcher = replicas[i % 2].clone();
+            let url = url::Url::parse(&format!("{}/p/{i}", site.base)).unwrap();
+            tokio::spawn(async move { fetcher.get(&url).await.map(drop) })
+        })
+        .collect();
+    for fetch in fetches {
+        fetch.await.unwrap().unwrap();
+    }
+    drop(replicas);
+    common::drop_test_database(&store_path);
+
+    let mut starts = site.log.page_starts.lock().unwrap().clone();
+    assert_eq!(starts.len(), 12);
+    starts.sort();
+    // Spaced 80 ms apart by the sender; the slack is for arrival jitter.
+    // Each replica pacing on its own would let the two interleave, a few
+    // milliseconds apart.
+    let min_gap = starts.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+    assert!(min_gap >= Duration::from_millis(40), "gap {min_gap:?}");
 }
 
 #[tokio::test]

@@ -1,16 +1,23 @@
 //! Polite, guarded HTTP fetching: every hop checked by the SSRF guard,
 //! redirects followed by hand, per-host concurrency and spacing, timeouts
 //! and a response size cap.
+//!
+//! The spacing between two fetches to one host holds across replicas when
+//! the store is shared (PostgreSQL): each start is reserved in the store.
+//! On sled, one process, it is kept in memory. The per-host concurrency
+//! is per process either way.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use jiff::Timestamp;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use url::Url;
 
 use super::guard::{Guard, GuardedDns, Refusal};
+use crate::store::{rate, SharedStore};
 
 /// Limits for outbound fetches.
 #[derive(Debug, Clone)]
@@ -87,6 +94,9 @@ pub struct Fetcher {
     guard: Arc<Guard>,
     limits: FetchLimits,
     hosts: Mutex<HashMap<String, Arc<HostSlot>>>,
+    /// Where fetch starts are reserved when several processes share the
+    /// store; `None`: spacing kept in memory.
+    pace_store: Option<SharedStore>,
 }
 
 impl Fetcher {
@@ -107,7 +117,18 @@ impl Fetcher {
             guard,
             limits,
             hosts: Mutex::new(HashMap::new()),
+            pace_store: None,
         })
+    }
+
+    /// Spaces fetches to one host through `store`, so that the spacing
+    /// holds across every process sharing it. A store that serves one
+    /// process only (sled) is not used: memory does the same job there.
+    pub fn paced_through(mut self, store: SharedStore) -> Self {
+        if !store.single_process() {
+            self.pace_store = Some(store);
+        }
+        self
     }
 
     /// The guard every fetch goes through.
@@ -115,12 +136,15 @@ impl Fetcher {
         &self.guard
     }
 
-    fn slot(&self, url: &Url) -> Arc<HostSlot> {
-        let key = format!(
+    fn host_key(url: &Url) -> String {
+        format!(
             "{}:{}",
             url.host_str().unwrap_or(""),
             url.port_or_known_default().unwrap_or(0)
-        );
+        )
+    }
+
+    fn slot(&self, key: &str) -> Arc<HostSlot> {
         let mut hosts = match self.hosts.lock() {
             Ok(h) => h,
             Err(p) => p.into_inner(),
@@ -134,7 +158,7 @@ impl Fetcher {
             });
         }
         hosts
-            .entry(key)
+            .entry(key.to_string())
             .or_insert_with(|| {
                 Arc::new(HostSlot {
                     permits: Arc::new(Semaphore::new(self.limits.per_host_concurrency.max(1))),
@@ -169,20 +193,37 @@ impl Fetcher {
     }
 
     async fn send_politely(&self, url: &Url) -> Result<reqwest::Response, FetchError> {
-        let slot = self.slot(url);
+        let host = Self::host_key(url);
+        let slot = self.slot(&host);
         let _permit = slot
             .permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| FetchError::Transport("host limiter closed".into()))?;
-        {
-            let mut next = slot.next_start.lock().await;
-            let now = Instant::now();
-            if *next > now {
-                tokio::time::sleep_until(*next).await;
+        let interval = self.limits.per_host_min_interval;
+        match &self.pace_store {
+            Some(store) if !interval.is_zero() => {
+                let store = store.clone();
+                let start = tokio::task::spawn_blocking(move || {
+                    rate::reserve_fetch_start(store.as_ref(), &host, interval, Timestamp::now())
+                })
+                .await
+                .map_err(|e| FetchError::Transport(format!("reserving a fetch start: {e}")))?
+                .map_err(|e| FetchError::Transport(format!("reserving a fetch start: {e}")))?;
+                let wait = Timestamp::now().duration_until(start);
+                if wait.is_positive() {
+                    tokio::time::sleep(wait.unsigned_abs()).await;
+                }
             }
-            *next = Instant::now() + self.limits.per_host_min_interval;
+            _ => {
+                let mut next = slot.next_start.lock().await;
+                let now = Instant::now();
+                if *next > now {
+                    tokio::time::sleep_until(*next).await;
+                }
+                *next = Instant::now() + interval;
+            }
         }
         self.client
             .get(url.clone())

@@ -109,7 +109,8 @@ impl Sampling {
                 per_host_min_interval: Duration::from_millis(settings.per_host_min_interval_ms),
                 user_agent: settings.user_agent.clone(),
             },
-        )?;
+        )?
+        .paced_through(store.clone());
         let rng = match settings.rng_seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_entropy(),

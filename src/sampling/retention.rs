@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use super::{blocking, Result, Sampling};
 use crate::domain::EvidenceKind;
-use crate::store::{cases, samples, tenants, Batch, Store, StoreError};
+use crate::store::{cases, rate, samples, tenants, Batch, Store, StoreError};
 
 /// How often the retention pass runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -177,25 +177,32 @@ impl Sampling {
     }
 }
 
-/// Runs a retention pass at start and then hourly until `stop` turns true.
-/// Does nothing when `sampling.retention_days` is 0.
+/// Runs a retention pass at start and then hourly until `stop` turns true
+/// (no samples go when `sampling.retention_days` is 0). Each pass also
+/// forgets the fetch pace of hosts not fetched from for an hour.
 pub async fn run(sampling: std::sync::Arc<Sampling>, mut stop: watch::Receiver<bool>) {
     let days = sampling.settings.retention_days;
-    if days == 0 {
-        return;
-    }
     loop {
-        match sampling.prune_at(Timestamp::now()).await {
-            Ok(p) if p.samples > 0 || p.tallies > 0 => tracing::info!(
-                samples = p.samples,
-                findings = p.findings,
-                tallies = p.tallies,
-                kept_as_evidence = p.kept_as_evidence,
-                retention_days = days,
-                "removed sampled content past its retention"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = ?e, "removing old samples failed"),
+        if days > 0 {
+            match sampling.prune_at(Timestamp::now()).await {
+                Ok(p) if p.samples > 0 || p.tallies > 0 => tracing::info!(
+                    samples = p.samples,
+                    findings = p.findings,
+                    tallies = p.tallies,
+                    kept_as_evidence = p.kept_as_evidence,
+                    retention_days = days,
+                    "removed sampled content past its retention"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = ?e, "removing old samples failed"),
+            }
+        }
+        let store = sampling.store.clone();
+        let idle_since = Timestamp::now() - SignedDuration::from_hours(1);
+        match blocking(move || Ok(rate::forget_fetch_paces(store.as_ref(), idle_since)?)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(hosts = n, "forgot the fetch pace of idle hosts"),
+            Err(e) => tracing::warn!(error = ?e, "forgetting idle hosts' fetch pace failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(PRUNE_EVERY) => {}

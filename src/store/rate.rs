@@ -1,11 +1,12 @@
-//! The per-reporter report rate limit, kept in the store so it holds across
-//! every replica: each reporter's report times of the last hour in one
-//! record, updated by compare-and-set.
+//! Limits kept in the store so that they hold across every replica, each
+//! updated by compare-and-set: the per-reporter report rate limit (each
+//! reporter's report times of the last hour in one record) and the
+//! spacing of fetches to one host (when the next fetch may start).
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::{decode, Batch, Record, Result, SharedStore, StoreError, Tree};
+use super::{decode, Batch, Record, Result, SharedStore, Store, StoreError, Tree};
 
 /// A reporter's reports in the last hour.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +69,93 @@ pub fn take_report_slot(
     ))
 }
 
+/// When the next fetch to one host may start, shared by every replica.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostPace {
+    /// `host:port`.
+    pub host: String,
+    /// The earliest start of the next fetch.
+    pub next_start: Timestamp,
+}
+
+impl Record for HostPace {
+    const TREE: Tree = Tree::Meta;
+    const VERSION: u32 = 1;
+    fn key(&self) -> Vec<u8> {
+        pace_key(&self.host)
+    }
+}
+
+const PACE_PREFIX: &str = "host_pace/";
+
+fn pace_key(host: &str) -> Vec<u8> {
+    format!("{PACE_PREFIX}{host}").into_bytes()
+}
+
+/// Reserves the next start of a fetch to `host` (`host:port`): the later
+/// of `now` and the start the last reservation left, which moves on by
+/// `interval`. Reservations from any replica queue up `interval` apart; the
+/// caller waits until the returned time, then fetches. A concurrent
+/// reservation makes the commit conflict, and the record is read again.
+/// Blocking.
+pub fn reserve_fetch_start(
+    store: &dyn Store,
+    host: &str,
+    interval: std::time::Duration,
+    now: Timestamp,
+) -> Result<Timestamp> {
+    let key = pace_key(host);
+    let step = SignedDuration::try_from(interval)
+        .map_err(|e| StoreError::Backend(format!("fetch interval {interval:?}: {e}")))?;
+    for _ in 0..64 {
+        let raw = store.get_raw(Tree::Meta, &key)?;
+        let start = match raw.as_deref() {
+            Some(bytes) => decode::<HostPace>(bytes)?.next_start.max(now),
+            None => now,
+        };
+        let pace = HostPace {
+            host: host.to_string(),
+            next_start: start.checked_add(step).unwrap_or(Timestamp::MAX),
+        };
+        let mut batch = Batch::new();
+        batch.expect_raw(Tree::Meta, key.clone(), raw);
+        batch.put(&pace)?;
+        match store.commit(batch) {
+            Ok(_) => return Ok(start),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Backend(format!(
+        "the fetch pace of {host} kept changing under this fetch; try again"
+    )))
+}
+
+/// Pace records looked at in one pass of [`forget_fetch_paces`].
+const PACES_PER_PASS: usize = 4096;
+
+/// Removes the pace records whose next start is before `before` (hosts not
+/// fetched from since): nothing is waiting on them. A record reserved again
+/// meanwhile is kept. Looks at most at [`PACES_PER_PASS`] records. Returns
+/// how many went.
+pub fn forget_fetch_paces(store: &dyn Store, before: Timestamp) -> Result<usize> {
+    let mut forgotten = 0;
+    for (key, raw) in store.scan_raw(Tree::Meta, PACE_PREFIX.as_bytes(), PACES_PER_PASS, false)? {
+        if decode::<HostPace>(&raw)?.next_start >= before {
+            continue;
+        }
+        let mut batch = Batch::new();
+        batch.expect_raw(Tree::Meta, key.clone(), Some(raw));
+        batch.delete_raw(Tree::Meta, key);
+        match store.commit(batch) {
+            Ok(_) => forgotten += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(forgotten)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +186,55 @@ mod tests {
         );
         let later = now + SignedDuration::from_mins(61);
         assert!(take_report_slot(&store, "ana", 5, later).unwrap());
+    }
+
+    #[test]
+    fn fetches_to_one_host_reserved_from_two_replicas_start_an_interval_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let gap = std::time::Duration::from_millis(250);
+        // Two replicas reserve eight starts each, all at the same moment.
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    (0..8)
+                        .map(|_| reserve_fetch_start(store.as_ref(), "site:443", gap, now).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut starts: Vec<Timestamp> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        starts.sort();
+        let expected: Vec<Timestamp> = (0..16)
+            .map(|i| now + SignedDuration::from_millis(250 * i))
+            .collect();
+        assert_eq!(starts, expected, "one start every interval, none shared");
+        // Another host has its own pace; a later request starts at once.
+        assert_eq!(
+            reserve_fetch_start(store.as_ref(), "other:443", gap, now).unwrap(),
+            now
+        );
+        let later = now + SignedDuration::from_secs(60);
+        assert_eq!(
+            reserve_fetch_start(store.as_ref(), "site:443", gap, later).unwrap(),
+            later
+        );
+
+        // Only hosts with no start reserved past the cut-off are forgotten.
+        let cutoff = later;
+        assert_eq!(forget_fetch_paces(store.as_ref(), cutoff).unwrap(), 1);
+        assert!(store
+            .get_raw(Tree::Meta, &pace_key("other:443"))
+            .unwrap()
+            .is_none());
+        assert!(store
+            .get_raw(Tree::Meta, &pace_key("site:443"))
+            .unwrap()
+            .is_some());
     }
 }

@@ -122,6 +122,14 @@ pub fn open_test_store(store_path: &Path) -> aupd::store::SharedStore {
     }
 }
 
+/// Drops the PostgreSQL database of the store at `store_path`, if it has
+/// one (for tests that open stores themselves; apps drop theirs).
+pub fn drop_test_database(store_path: &Path) {
+    if let Some(name) = test_database_name(store_path) {
+        drop_database_named(&name);
+    }
+}
+
 /// Drops a test app's database with the app, unless the app was stopped
 /// to be restarted on the same directory.
 /// (It holds the name: the directory with the name file may be gone first.)
