@@ -263,7 +263,8 @@ pub enum BenchCommand {
         /// Messages committed (and flushed) per outbox transaction.
         #[arg(long, default_value_t = 100)]
         batch: usize,
-        /// Requests in flight to the one endpoint (the shipped default is 8).
+        /// Requests in flight to the one endpoint, shared by every replica that
+        /// sends (the shipped default is 8).
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
         /// Messages queued per second (0: all at once, a backlog).

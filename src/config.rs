@@ -191,7 +191,8 @@ pub struct DeliverySettings {
     pub poll_ms: u64,
     /// Seconds one attempt may take.
     pub timeout_secs: u64,
-    /// Requests in flight to one endpoint, per replica.
+    /// Requests in flight to one endpoint, for the whole cluster: each
+    /// replica that sends takes an equal share (at least one).
     pub per_endpoint_concurrency: usize,
     /// Requests in flight overall, per replica.
     pub max_in_flight: usize,

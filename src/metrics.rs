@@ -40,6 +40,7 @@ struct Metrics {
     worker_heartbeat_age: IntGaugeVec,
     lease_held: IntGaugeVec,
     policy_out_of_step: IntGauge,
+    delivery_senders: IntGauge,
 }
 
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -201,6 +202,13 @@ impl Metrics {
                     "1 while this replica's policy files hash to another version than the one the cluster wants",
                 )?,
             )?,
+            delivery_senders: reg(
+                r,
+                IntGauge::new(
+                    "delivery_senders",
+                    "Replicas sending webhooks, as this one last counted them; each endpoint's concurrency cap is shared among them",
+                )?,
+            )?,
             registry,
         })
     }
@@ -295,6 +303,13 @@ pub fn lease_held(lease: &str, held: bool) {
         m.lease_held
             .with_label_values(&[lease])
             .set(i64::from(held));
+    }
+}
+
+/// Records how many replicas send webhooks, as this one counted them.
+pub fn delivery_senders(n: usize) {
+    if let Some(m) = metrics() {
+        m.delivery_senders.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 }
 

@@ -493,6 +493,70 @@ async fn a_slow_endpoint_does_not_hold_up_a_fast_one() {
     );
 }
 
+/// On PostgreSQL every replica sends, and `per_endpoint_concurrency` caps
+/// an endpoint for the whole cluster: the replicas that send share it.
+#[tokio::test]
+async fn replicas_share_an_endpoints_concurrency_cap() {
+    if common::test_database_admin().is_none() {
+        eprintln!(
+            "skipped: sharing the cap among replicas needs PostgreSQL (AUPD_TEST_DATABASE_URL)"
+        );
+        return;
+    }
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let cap = |s: &mut aupd::config::Settings| s.delivery.per_endpoint_concurrency = 2;
+    let a = restart_webhook_app(dir.clone(), cap).await;
+    let b = restart_webhook_app(dir.clone(), cap).await;
+    let store = common::open_test_store(&dir.path().join("store"));
+    // Both senders have beaten, and each has counted the other (senders
+    // beat and count once a second).
+    wait_until(|| async {
+        aupd::store::delivery::senders(store.as_ref())
+            .unwrap()
+            .len()
+            == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let receiver = Receiver::start().await;
+    receiver.behave(
+        "slow",
+        Behavior {
+            delay: Duration::from_millis(300),
+            ..Behavior::default()
+        },
+    );
+    let (slow, _) = register(&a, &receiver, "slow", json!({})).await;
+    for _ in 0..12 {
+        a.post(&format!("/v1/webhooks/{slow}/test"), &json!({}))
+            .await;
+    }
+    let got = receiver.wait_for("slow", 12, WAIT).await;
+    let senders: std::collections::BTreeSet<_> = deliveries(&a, "")
+        .await
+        .iter()
+        .flat_map(|d| d["attempts"].as_array().unwrap().clone())
+        .filter_map(|x| x["sender"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(got.len(), 12);
+    assert_eq!(senders.len(), 2, "both replicas sent: {senders:?}");
+    // Each replica alone allows two; together they keep to two.
+    let most = receiver.most_at_once("slow");
+    assert!((1..=2).contains(&most), "{most} at once");
+
+    // A replica that stops takes its beat with it: the other takes up the
+    // whole cap at its next beat.
+    b.stop().await;
+    wait_until(|| async {
+        aupd::store::delivery::senders(store.as_ref())
+            .unwrap()
+            .len()
+            == 1
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_executed_receipt_suspends_the_case_once_and_dry_run_marks_the_order() {
     let app = webhook_app(|_| {}).await;

@@ -14,8 +14,11 @@
 //! Everything it knows is in the store — the "not yet fanned out" index,
 //! the deliveries and their due-time index — so a restart simply carries
 //! on. In memory there is only the set of this replica's deliveries in
-//! flight, which caps each endpoint at `per_endpoint_concurrency` per
-//! replica so a slow receiver cannot hold up others.
+//! flight, which caps each endpoint so a slow receiver cannot hold up
+//! others. `per_endpoint_concurrency` is the cap for the whole cluster:
+//! every sender beats in the store about once a second, and each takes an
+//! equal share of the cap among the senders that beat within the cluster
+//! lease (at least one request per endpoint each).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -50,6 +53,12 @@ const MAX_DUE_PAGE: usize = 512;
 /// How long a send lease outlasts the attempt timeout when no cluster
 /// lease time is known.
 const SEND_LEASE_MARGIN: Duration = Duration::from_secs(15);
+
+/// How often a sender beats in the store and counts the senders.
+const SENDER_BEAT: Duration = Duration::from_secs(1);
+
+/// A sender silent this long is forgotten by the next beat of another.
+const FORGET_SENDER_AFTER: SignedDuration = SignedDuration::from_hours(1);
 /// Results recorded per transaction at most.
 const RECORD_BATCH: usize = 1000;
 /// How often the dispatcher removes webhook history past its retention.
@@ -129,6 +138,11 @@ struct Dispatcher {
     /// Endpoints known at the last full pass (stops a due walk early once
     /// every endpoint is busy).
     endpoints: Arc<std::sync::atomic::AtomicUsize>,
+    /// Senders counted at the last beat (1 when this process is the only
+    /// one); each endpoint's cap is shared among them.
+    senders: Arc<std::sync::atomic::AtomicUsize>,
+    /// When this sender last beat.
+    last_beat: Arc<Mutex<Option<Instant>>>,
 }
 
 /// Runs the dispatcher until `stop` turns true, then lets attempts in
@@ -174,6 +188,8 @@ pub async fn run_with_lease(
         .unwrap_or(SignedDuration::MAX),
         freed: Arc::new(tokio::sync::Notify::new()),
         endpoints: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        senders: Arc::new(std::sync::atomic::AtomicUsize::new(1)),
+        last_beat: Arc::new(Mutex::new(None)),
     };
     let (sender, send_lease) = (dispatcher.sender.clone(), dispatcher.send_lease);
     let released = webhooks
@@ -234,11 +250,52 @@ pub async fn run_with_lease(
         Err(_) => tracing::warn!("attempts still in flight at shutdown are sent again on restart"),
     }
     if let Some(lease) = lease {
+        // The others take up this sender's share of the caps at once.
+        let (w, sender) = (webhooks.clone(), dispatcher.sender.clone());
+        if let Err(e) = w
+            .blocking(move |w| Ok(delivery::forget_sender(w.store(), &sender)?))
+            .await
+        {
+            tracing::warn!(error = ?e, "removing this sender's beat failed; it lapses instead");
+        }
         let released = tokio::task::spawn_blocking(move || lease.release()).await;
         if let Ok(Err(e)) = released {
             tracing::warn!(error = %e, "releasing the delivery lease failed; it lapses instead");
         }
     }
+    Ok(())
+}
+
+/// Beats as `sender` if a beat is due, and keeps the count of senders that
+/// beat within the cluster lease, which share each endpoint's cap.
+fn beat(
+    w: &Webhooks,
+    sender: &str,
+    lease: &Lease,
+    last_beat: &Mutex<Option<Instant>>,
+    senders: &std::sync::atomic::AtomicUsize,
+) -> Result<()> {
+    {
+        let mut last = match last_beat.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if last.is_some_and(|t| t.elapsed() < SENDER_BEAT) {
+            return Ok(());
+        }
+        *last = Some(Instant::now());
+    }
+    let now = w.now();
+    let window = SignedDuration::try_from(lease.lasts()).unwrap_or(SignedDuration::MAX);
+    let live_since = now.checked_sub(window).unwrap_or(Timestamp::MIN);
+    let n = delivery::beat_sender(w.store(), sender, now, live_since, FORGET_SENDER_AFTER)?;
+    if senders.swap(n, std::sync::atomic::Ordering::Relaxed) != n {
+        tracing::info!(
+            senders = n,
+            "replicas sending webhooks; each endpoint's cap is shared among them"
+        );
+    }
+    crate::metrics::delivery_senders(n);
     Ok(())
 }
 
@@ -275,6 +332,8 @@ impl Dispatcher {
     async fn pass(&self, tx: &mpsc::UnboundedSender<Outcome>, full: bool) -> Result<()> {
         let in_flight = self.in_flight.clone();
         let known_endpoints = self.endpoints.clone();
+        let senders = self.senders.clone();
+        let last_beat = self.last_beat.clone();
         let cap = self.webhooks.settings().per_endpoint_concurrency;
         let max = self.webhooks.settings().max_in_flight;
         let lease = self.lease.clone();
@@ -322,10 +381,14 @@ impl Dispatcher {
                         delivery::endpoint_count(w.store())?,
                         std::sync::atomic::Ordering::Relaxed,
                     );
+                    if let Some(lease) = &lease {
+                        beat(w, &sender, lease, &last_beat, &senders)?;
+                    }
                 }
                 let mut in_flight = lock(&in_flight);
                 let limits = Limits {
-                    per_endpoint: cap,
+                    per_endpoint: (cap / senders.load(std::sync::atomic::Ordering::Relaxed).max(1))
+                        .max(1),
                     total: max,
                     endpoints: known_endpoints
                         .load(std::sync::atomic::Ordering::Relaxed)

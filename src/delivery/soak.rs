@@ -250,7 +250,7 @@ fn bench_delivery_on(
         let duplicates: u32 = seen.arrivals.values().map(|(n, _)| n - 1).sum();
         let rate_s = seen.arrivals.len() as f64 / total.as_secs_f64();
         println!(
-            "delivery: {} messages queued in the {} outbox in batches of {batch} ({:.2}s{}), one endpoint, per-endpoint concurrency {}",
+            "delivery: {} messages queued in the {} outbox in batches of {batch} ({:.2}s{}), one endpoint, per-endpoint concurrency {} (shared by the replicas that send)",
             messages,
             backend.name(),
             queued_in.as_secs_f64(),

@@ -76,6 +76,89 @@ pub fn endpoint_count(store: &dyn Store) -> Result<usize> {
         .len())
 }
 
+/// A replica that sends webhooks, as of its last beat. Every sender
+/// beats while it runs; the senders seen recently share each endpoint's
+/// concurrency cap.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SenderBeat {
+    /// The replica's id.
+    pub replica: String,
+    /// When it last beat.
+    pub seen_at: Timestamp,
+}
+
+impl Record for SenderBeat {
+    const TREE: Tree = Tree::Meta;
+    const VERSION: u32 = 1;
+    fn key(&self) -> Vec<u8> {
+        sender_key(&self.replica)
+    }
+}
+
+const SENDER_PREFIX: &str = "sender/";
+
+fn sender_key(replica: &str) -> Vec<u8> {
+    format!("{SENDER_PREFIX}{replica}").into_bytes()
+}
+
+/// Senders read in one beat: far more replicas than anyone runs.
+const SENDERS_READ: usize = 1024;
+
+/// Records that `replica` sends (beating at `now`) and counts the senders
+/// that beat at or after `live_since`, this one included. Records of
+/// senders silent for `forget_after` go in the same commit (a replica
+/// restarted under a new id leaves its old one). A concurrent change to
+/// one of those makes the commit conflict; the count still stands and the
+/// next beat writes again. Blocking.
+pub fn beat_sender(
+    store: &dyn Store,
+    replica: &str,
+    now: Timestamp,
+    live_since: Timestamp,
+    forget_after: jiff::SignedDuration,
+) -> Result<usize> {
+    let forget_before = now.checked_sub(forget_after).unwrap_or(Timestamp::MIN);
+    let mut batch = Batch::new();
+    let mut live = 1;
+    for (key, raw) in store.scan_raw(Tree::Meta, SENDER_PREFIX.as_bytes(), SENDERS_READ, false)? {
+        let beat = decode::<SenderBeat>(&raw)?;
+        if beat.replica == replica {
+            continue;
+        }
+        if beat.seen_at >= live_since {
+            live += 1;
+        } else if beat.seen_at < forget_before {
+            batch.expect_raw(Tree::Meta, key.clone(), Some(raw));
+            batch.delete_raw(Tree::Meta, key);
+        }
+    }
+    batch.put(&SenderBeat {
+        replica: replica.to_string(),
+        seen_at: now,
+    })?;
+    match store.commit(batch) {
+        Ok(_) | Err(super::StoreError::Conflict(_)) => Ok(live),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes `replica`'s beat (it stops sending), so the others take up its
+/// share at their next beat. Blocking.
+pub fn forget_sender(store: &dyn Store, replica: &str) -> Result<()> {
+    let mut batch = Batch::new();
+    batch.delete_raw(Tree::Meta, sender_key(replica));
+    store.commit(batch).map(drop)
+}
+
+/// Every sender's last beat, by replica id.
+pub fn senders(store: &dyn Store) -> Result<Vec<SenderBeat>> {
+    store
+        .scan_raw(Tree::Meta, SENDER_PREFIX.as_bytes(), SENDERS_READ, false)?
+        .iter()
+        .map(|(_, raw)| decode::<SenderBeat>(raw))
+        .collect()
+}
+
 /// One outbox message.
 pub fn message(store: &dyn Store, id: &str) -> Result<Option<OutboxMessage>> {
     store.get::<OutboxMessage>(id.as_bytes())
@@ -787,5 +870,37 @@ mod tests {
             .get_raw(Tree::Meta, MESSAGE_INDEX_BUILT)
             .unwrap()
             .is_some());
+    }
+
+    #[test]
+    fn senders_count_those_seen_within_the_window_and_forget_the_long_silent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let t0 = Timestamp::from_second(1_800_000_000).unwrap();
+        let secs = jiff::SignedDuration::from_secs;
+        let hour = jiff::SignedDuration::from_hours(1);
+        let beat = |who: &str, at: Timestamp| {
+            beat_sender(store.as_ref(), who, at, at - secs(15), hour).unwrap()
+        };
+        assert_eq!(beat("old", t0), 1, "alone");
+        assert_eq!(beat("a", t0 + secs(10)), 2, "old beat 10 s ago");
+        assert_eq!(beat("b", t0 + secs(20)), 2, "old is past the 15 s window");
+        assert_eq!(beat("a", t0 + secs(21)), 2, "a counts itself once");
+        assert_eq!(
+            senders(store.as_ref()).unwrap().len(),
+            3,
+            "old is kept a while"
+        );
+        // An hour on, the next beat forgets the silent one.
+        let later = t0 + hour + secs(5);
+        assert_eq!(beat("a", later), 1);
+        let left: Vec<String> = senders(store.as_ref())
+            .unwrap()
+            .into_iter()
+            .map(|s| s.replica)
+            .collect();
+        assert_eq!(left, vec!["a".to_string(), "b".to_string()]);
+        forget_sender(store.as_ref(), "b").unwrap();
+        assert_eq!(senders(store.as_ref()).unwrap().len(), 1);
     }
 }

@@ -63,6 +63,8 @@ struct State {
     behaviors: Mutex<HashMap<String, Behavior>>,
     secrets: Mutex<HashMap<String, Vec<SigningSecret>>>,
     log: Mutex<Vec<Received>>,
+    /// Requests being answered now, and the most at once, by name.
+    in_flight: Mutex<HashMap<String, (usize, usize)>>,
 }
 
 /// A running receiver.
@@ -131,6 +133,16 @@ impl Receiver {
             .collect()
     }
 
+    /// The most requests to `name` being answered at once.
+    pub fn most_at_once(&self, name: &str) -> usize {
+        self.state
+            .in_flight
+            .lock()
+            .unwrap()
+            .get(name)
+            .map_or(0, |(_, most)| *most)
+    }
+
     /// Waits until `name` has received `n` requests answered 2xx (or panics
     /// after `within`); returns them.
     pub async fn wait_for(&self, name: &str, n: usize, within: Duration) -> Vec<Received> {
@@ -196,8 +208,17 @@ async fn receive(
         .get(&name)
         .cloned()
         .unwrap_or_default();
+    {
+        let mut in_flight = state.in_flight.lock().unwrap();
+        let (now, most) = in_flight.entry(name.clone()).or_default();
+        *now += 1;
+        *most = (*most).max(*now);
+    }
     if !behavior.delay.is_zero() {
         tokio::time::sleep(behavior.delay).await;
+    }
+    if let Some((now, _)) = state.in_flight.lock().unwrap().get_mut(&name) {
+        *now -= 1;
     }
     let mut log = state.log.lock().unwrap();
     let seen = log.iter().filter(|r| r.name == name).count();
