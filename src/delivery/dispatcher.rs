@@ -18,7 +18,9 @@
 //! others. `per_endpoint_concurrency` is the cap for the whole cluster:
 //! every sender beats in the store about once a second, and each takes an
 //! equal share of the cap among the senders that beat within the cluster
-//! lease (at least one request per endpoint each).
+//! lease (at least one request per endpoint each). A sender starts sending
+//! after its second beat, a second after the first, so that the others
+//! have made room for it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -143,6 +145,10 @@ struct Dispatcher {
     senders: Arc<std::sync::atomic::AtomicUsize>,
     /// When this sender last beat.
     last_beat: Arc<Mutex<Option<Instant>>>,
+    /// Beats counted so far. With several replicas a sender starts only
+    /// after its second beat: by then every other sender has seen its
+    /// first and lowered its share, and its own count includes them.
+    beats: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Runs the dispatcher until `stop` turns true, then lets attempts in
@@ -190,6 +196,7 @@ pub async fn run_with_lease(
         endpoints: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         senders: Arc::new(std::sync::atomic::AtomicUsize::new(1)),
         last_beat: Arc::new(Mutex::new(None)),
+        beats: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
     };
     let (sender, send_lease) = (dispatcher.sender.clone(), dispatcher.send_lease);
     let released = webhooks
@@ -274,6 +281,7 @@ fn beat(
     lease: &Lease,
     last_beat: &Mutex<Option<Instant>>,
     senders: &std::sync::atomic::AtomicUsize,
+    beats: &std::sync::atomic::AtomicUsize,
 ) -> Result<()> {
     {
         let mut last = match last_beat.lock() {
@@ -296,6 +304,7 @@ fn beat(
         );
     }
     crate::metrics::delivery_senders(n);
+    beats.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 
@@ -334,6 +343,7 @@ impl Dispatcher {
         let known_endpoints = self.endpoints.clone();
         let senders = self.senders.clone();
         let last_beat = self.last_beat.clone();
+        let beats = self.beats.clone();
         let cap = self.webhooks.settings().per_endpoint_concurrency;
         let max = self.webhooks.settings().max_in_flight;
         let lease = self.lease.clone();
@@ -382,8 +392,12 @@ impl Dispatcher {
                         std::sync::atomic::Ordering::Relaxed,
                     );
                     if let Some(lease) = &lease {
-                        beat(w, &sender, lease, &last_beat, &senders)?;
+                        beat(w, &sender, lease, &last_beat, &senders, &beats)?;
                     }
+                }
+                if lease.is_some() && beats.load(std::sync::atomic::Ordering::Relaxed) < 2 {
+                    // Not sending until its share of the caps is known.
+                    return Ok(Vec::new());
                 }
                 let mut in_flight = lock(&in_flight);
                 let limits = Limits {
