@@ -140,9 +140,9 @@ struct Dispatcher {
     /// Endpoints known at the last full pass (stops a due walk early once
     /// every endpoint is busy).
     endpoints: Arc<std::sync::atomic::AtomicUsize>,
-    /// Senders counted at the last beat (1 when this process is the only
-    /// one); each endpoint's cap is shared among them.
-    senders: Arc<std::sync::atomic::AtomicUsize>,
+    /// This sender's share of each endpoint's cap as of its last beat
+    /// (unused when this process is the only one: it has the whole cap).
+    share: Arc<std::sync::atomic::AtomicUsize>,
     /// When this sender last beat.
     last_beat: Arc<Mutex<Option<Instant>>>,
     /// Beats counted so far. With several replicas a sender starts only
@@ -194,7 +194,7 @@ pub async fn run_with_lease(
         .unwrap_or(SignedDuration::MAX),
         freed: Arc::new(tokio::sync::Notify::new()),
         endpoints: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-        senders: Arc::new(std::sync::atomic::AtomicUsize::new(1)),
+        share: Arc::new(std::sync::atomic::AtomicUsize::new(1)),
         last_beat: Arc::new(Mutex::new(None)),
         beats: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
     };
@@ -273,14 +273,14 @@ pub async fn run_with_lease(
     Ok(())
 }
 
-/// Beats as `sender` if a beat is due, and keeps the count of senders that
-/// beat within the cluster lease, which share each endpoint's cap.
+/// Beats as `sender` if a beat is due, and keeps its `share` of each
+/// endpoint's cap among the senders that beat within the cluster lease.
 fn beat(
     w: &Webhooks,
     sender: &str,
     lease: &Lease,
     last_beat: &Mutex<Option<Instant>>,
-    senders: &std::sync::atomic::AtomicUsize,
+    share: &std::sync::atomic::AtomicUsize,
     beats: &std::sync::atomic::AtomicUsize,
 ) -> Result<()> {
     {
@@ -296,14 +296,16 @@ fn beat(
     let now = w.now();
     let window = SignedDuration::try_from(lease.lasts()).unwrap_or(SignedDuration::MAX);
     let live_since = now.checked_sub(window).unwrap_or(Timestamp::MIN);
-    let n = delivery::beat_sender(w.store(), sender, now, live_since, FORGET_SENDER_AFTER)?;
-    if senders.swap(n, std::sync::atomic::Ordering::Relaxed) != n {
+    let seen = delivery::beat_sender(w.store(), sender, now, live_since, FORGET_SENDER_AFTER)?;
+    let mine = seen.share(w.settings().per_endpoint_concurrency);
+    if share.swap(mine, std::sync::atomic::Ordering::Relaxed) != mine {
         tracing::info!(
-            senders = n,
+            senders = seen.live,
+            share = mine,
             "replicas sending webhooks; each endpoint's cap is shared among them"
         );
     }
-    crate::metrics::delivery_senders(n);
+    crate::metrics::delivery_senders(seen.live);
     beats.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
@@ -341,7 +343,7 @@ impl Dispatcher {
     async fn pass(&self, tx: &mpsc::UnboundedSender<Outcome>, full: bool) -> Result<()> {
         let in_flight = self.in_flight.clone();
         let known_endpoints = self.endpoints.clone();
-        let senders = self.senders.clone();
+        let share = self.share.clone();
         let last_beat = self.last_beat.clone();
         let beats = self.beats.clone();
         let cap = self.webhooks.settings().per_endpoint_concurrency;
@@ -392,7 +394,7 @@ impl Dispatcher {
                         std::sync::atomic::Ordering::Relaxed,
                     );
                     if let Some(lease) = &lease {
-                        beat(w, &sender, lease, &last_beat, &senders, &beats)?;
+                        beat(w, &sender, lease, &last_beat, &share, &beats)?;
                     }
                 }
                 if lease.is_some() && beats.load(std::sync::atomic::Ordering::Relaxed) < 2 {
@@ -401,8 +403,11 @@ impl Dispatcher {
                 }
                 let mut in_flight = lock(&in_flight);
                 let limits = Limits {
-                    per_endpoint: (cap / senders.load(std::sync::atomic::Ordering::Relaxed).max(1))
-                        .max(1),
+                    per_endpoint: if lease.is_some() {
+                        share.load(std::sync::atomic::Ordering::Relaxed)
+                    } else {
+                        cap
+                    },
                     total: max,
                     endpoints: known_endpoints
                         .load(std::sync::atomic::Ordering::Relaxed)

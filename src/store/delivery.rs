@@ -104,6 +104,26 @@ fn sender_key(replica: &str) -> Vec<u8> {
 /// Senders read in one beat: far more replicas than anyone runs.
 const SENDERS_READ: usize = 1024;
 
+/// The senders alive at a beat, as the beating one sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Senders {
+    /// Senders that beat within the window, the beating one included.
+    pub live: usize,
+    /// How many of them have an id ordered before the beating one's (its
+    /// place when they share out a cap).
+    pub rank: usize,
+}
+
+impl Senders {
+    /// This sender's share of `cap`: an equal part, the remainder going
+    /// one each to the first in id order, at least one.
+    pub fn share(&self, cap: usize) -> usize {
+        let live = self.live.max(1);
+        let extra = usize::from(self.rank < cap % live);
+        (cap / live + extra).max(1)
+    }
+}
+
 /// Records that `replica` sends (beating at `now`) and counts the senders
 /// that beat at or after `live_since`, this one included. Records of
 /// senders silent for `forget_after` go in the same commit (a replica
@@ -116,10 +136,11 @@ pub fn beat_sender(
     now: Timestamp,
     live_since: Timestamp,
     forget_after: jiff::SignedDuration,
-) -> Result<usize> {
+) -> Result<Senders> {
     let forget_before = now.checked_sub(forget_after).unwrap_or(Timestamp::MIN);
     let mut batch = Batch::new();
     let mut live = 1;
+    let mut rank = 0;
     for (key, raw) in store.scan_raw(Tree::Meta, SENDER_PREFIX.as_bytes(), SENDERS_READ, false)? {
         let beat = decode::<SenderBeat>(&raw)?;
         if beat.replica == replica {
@@ -127,6 +148,7 @@ pub fn beat_sender(
         }
         if beat.seen_at >= live_since {
             live += 1;
+            rank += usize::from(beat.replica.as_str() < replica);
         } else if beat.seen_at < forget_before {
             batch.expect_raw(Tree::Meta, key.clone(), Some(raw));
             batch.delete_raw(Tree::Meta, key);
@@ -137,7 +159,7 @@ pub fn beat_sender(
         seen_at: now,
     })?;
     match store.commit(batch) {
-        Ok(_) | Err(super::StoreError::Conflict(_)) => Ok(live),
+        Ok(_) | Err(super::StoreError::Conflict(_)) => Ok(Senders { live, rank }),
         Err(e) => Err(e),
     }
 }
@@ -880,7 +902,9 @@ mod tests {
         let secs = jiff::SignedDuration::from_secs;
         let hour = jiff::SignedDuration::from_hours(1);
         let beat = |who: &str, at: Timestamp| {
-            beat_sender(store.as_ref(), who, at, at - secs(15), hour).unwrap()
+            beat_sender(store.as_ref(), who, at, at - secs(15), hour)
+                .unwrap()
+                .live
         };
         assert_eq!(beat("old", t0), 1, "alone");
         assert_eq!(beat("a", t0 + secs(10)), 2, "old beat 10 s ago");
@@ -902,5 +926,35 @@ mod tests {
         assert_eq!(left, vec!["a".to_string(), "b".to_string()]);
         forget_sender(store.as_ref(), "b").unwrap();
         assert_eq!(senders(store.as_ref()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn shares_of_a_cap_add_up_to_it_and_give_each_sender_at_least_one() {
+        for (cap, live) in [(8, 3), (8, 1), (8, 8), (7, 2), (2, 3), (1, 4), (64, 5)] {
+            let shares: Vec<usize> = (0..live)
+                .map(|rank| Senders { live, rank }.share(cap))
+                .collect();
+            assert!(shares.iter().all(|&s| s >= 1), "{cap}/{live}: {shares:?}");
+            let total: usize = shares.iter().sum();
+            assert_eq!(total, cap.max(live), "{cap}/{live}: {shares:?}");
+        }
+        assert_eq!(
+            (0..3)
+                .map(|rank| Senders { live: 3, rank }.share(8))
+                .collect::<Vec<_>>(),
+            vec![3, 3, 2]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let t0 = Timestamp::from_second(1_800_000_000).unwrap();
+        let window = t0 - jiff::SignedDuration::from_secs(15);
+        let hour = jiff::SignedDuration::from_hours(1);
+        for who in ["r-b", "r-a", "r-c"] {
+            beat_sender(store.as_ref(), who, t0, window, hour).unwrap();
+        }
+        let seen = |who| beat_sender(store.as_ref(), who, t0, window, hour).unwrap();
+        assert_eq!(seen("r-a"), Senders { live: 3, rank: 0 });
+        assert_eq!(seen("r-b"), Senders { live: 3, rank: 1 });
+        assert_eq!(seen("r-c"), Senders { live: 3, rank: 2 });
     }
 }
