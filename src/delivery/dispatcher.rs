@@ -14,8 +14,9 @@
 //! Everything it knows is in the store — the "not yet fanned out" index,
 //! the deliveries and their due-time index — so a restart simply carries
 //! on. In memory there is only the set of this replica's deliveries in
-//! flight, which caps each endpoint so a slow receiver cannot hold up
-//! others. `per_endpoint_concurrency` is the cap for the whole cluster:
+//! flight (leased, outcome not yet recorded) and, by endpoint, the
+//! requests awaiting an answer, which the endpoint's cap limits so a slow
+//! receiver cannot hold up others. `per_endpoint_concurrency` is the cap for the whole cluster:
 //! every sender beats in the store about once a second, and each takes an
 //! equal share of the cap among the senders that beat within the cluster
 //! lease (at least one request per endpoint each). A sender starts sending
@@ -91,24 +92,48 @@ struct Outcome {
 
 #[derive(Debug, Default)]
 struct InFlight {
-    deliveries: HashMap<String, String>,
+    /// Deliveries leased and not yet recorded: their endpoint, and whether
+    /// the endpoint has answered.
+    deliveries: HashMap<String, (String, bool)>,
+    /// Requests awaiting an endpoint's answer, by endpoint: what the
+    /// endpoint's cap limits.
     per_endpoint: HashMap<String, usize>,
 }
 
 impl InFlight {
     fn add(&mut self, delivery: &str, endpoint: &str) {
         self.deliveries
-            .insert(delivery.to_string(), endpoint.to_string());
+            .insert(delivery.to_string(), (endpoint.to_string(), false));
         *self.per_endpoint.entry(endpoint.to_string()).or_default() += 1;
     }
 
+    fn leave_endpoint(&mut self, endpoint: &str) {
+        if let Some(n) = self.per_endpoint.get_mut(endpoint) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_endpoint.remove(endpoint);
+            }
+        }
+    }
+
+    /// The endpoint answered (or the attempt ended without reaching it):
+    /// its place under the endpoint's cap is free, while the delivery
+    /// stays in flight until its outcome is recorded.
+    fn answered(&mut self, delivery: &str) {
+        let endpoint = match self.deliveries.get_mut(delivery) {
+            Some((endpoint, answered)) if !*answered => {
+                *answered = true;
+                endpoint.clone()
+            }
+            _ => return,
+        };
+        self.leave_endpoint(&endpoint);
+    }
+
     fn remove(&mut self, delivery: &str) {
-        if let Some(endpoint) = self.deliveries.remove(delivery) {
-            if let Some(n) = self.per_endpoint.get_mut(&endpoint) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    self.per_endpoint.remove(&endpoint);
-                }
+        if let Some((endpoint, answered)) = self.deliveries.remove(delivery) {
+            if !answered {
+                self.leave_endpoint(&endpoint);
             }
         }
     }
@@ -427,6 +452,10 @@ impl Dispatcher {
             tokio::spawn(async move {
                 let _permit = this.permits.clone().acquire_owned().await;
                 let outcome = this.attempt(delivery).await;
+                // The endpoint is free for another request while the
+                // outcome is recorded.
+                lock(&this.in_flight).answered(&outcome.delivery.id);
+                this.freed.notify_one();
                 let _ = tx.send(outcome);
             });
         }
@@ -1228,6 +1257,22 @@ mod tests {
             },
             verdict: Verdict::Delivered,
         }
+    }
+
+    #[test]
+    fn an_answer_frees_the_endpoints_place_and_recording_frees_the_delivery() {
+        let mut f = InFlight::default();
+        f.add("d1", "e1");
+        f.add("d2", "e1");
+        assert_eq!(f.per_endpoint.get("e1"), Some(&2));
+        f.answered("d1");
+        f.answered("d1");
+        assert_eq!(f.per_endpoint.get("e1"), Some(&1), "counted once");
+        assert_eq!(f.deliveries.len(), 2, "d1 stays in flight until recorded");
+        f.remove("d1");
+        assert_eq!(f.per_endpoint.get("e1"), Some(&1), "not freed twice");
+        f.remove("d2");
+        assert!(f.per_endpoint.is_empty() && f.deliveries.is_empty());
     }
 
     const ROOMY: Limits = Limits {
