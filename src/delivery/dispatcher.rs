@@ -453,9 +453,9 @@ impl Dispatcher {
                 let _permit = this.permits.clone().acquire_owned().await;
                 let outcome = this.attempt(delivery).await;
                 // The endpoint is free for another request while the
-                // outcome is recorded.
+                // outcome is recorded; the recorder rings for the next
+                // pass, which then fills every place freed meanwhile.
                 lock(&this.in_flight).answered(&outcome.delivery.id);
-                this.freed.notify_one();
                 let _ = tx.send(outcome);
             });
         }
