@@ -284,11 +284,13 @@ pub async fn run_with_lease(
     if let Some(lease) = lease {
         // The others take up this sender's share of the caps at once.
         let (w, sender) = (webhooks.clone(), dispatcher.sender.clone());
-        if let Err(e) = w
-            .blocking(move |w| Ok(delivery::forget_sender(w.store(), &sender)?))
-            .await
-        {
-            tracing::warn!(error = ?e, "removing this sender's beat failed; it lapses instead");
+        if !w.store().single_process() {
+            if let Err(e) = w
+                .blocking(move |w| Ok(delivery::forget_sender(w.store(), &sender)?))
+                .await
+            {
+                tracing::warn!(error = ?e, "removing this sender's beat failed; it lapses instead");
+            }
         }
         let released = tokio::task::spawn_blocking(move || lease.release()).await;
         if let Ok(Err(e)) = released {
@@ -296,6 +298,13 @@ pub async fn run_with_lease(
         }
     }
     Ok(())
+}
+
+/// The `delivery` lease when other processes may send from the same store
+/// (PostgreSQL): only then do senders beat and share the caps. A store that
+/// serves one process (sled) gives its one sender the whole cap at once.
+fn shared<'a>(w: &Webhooks, lease: &'a Option<Arc<Lease>>) -> Option<&'a Lease> {
+    lease.as_deref().filter(|_| !w.store().single_process())
 }
 
 /// Beats as `sender` if a beat is due, and keeps its `share` of each
@@ -418,17 +427,18 @@ impl Dispatcher {
                         delivery::endpoint_count(w.store())?,
                         std::sync::atomic::Ordering::Relaxed,
                     );
-                    if let Some(lease) = &lease {
+                    if let Some(lease) = shared(w, &lease) {
                         beat(w, &sender, lease, &last_beat, &share, &beats)?;
                     }
                 }
-                if lease.is_some() && beats.load(std::sync::atomic::Ordering::Relaxed) < 2 {
+                let cluster = shared(w, &lease).is_some();
+                if cluster && beats.load(std::sync::atomic::Ordering::Relaxed) < 2 {
                     // Not sending until its share of the caps is known.
                     return Ok(Vec::new());
                 }
                 let mut in_flight = lock(&in_flight);
                 let limits = Limits {
-                    per_endpoint: if lease.is_some() {
+                    per_endpoint: if cluster {
                         share.load(std::sync::atomic::Ordering::Relaxed)
                     } else {
                         cap
