@@ -6,7 +6,7 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::{decode, Batch, Record, Result, SharedStore, Store, StoreError, Tree};
+use super::{decode, Batch, Record, Result, SharedStore, Store, StoreError, Tree, Version};
 
 /// A reporter's reports in the last hour.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,18 +108,14 @@ pub fn reserve_fetch_start(
     let step = SignedDuration::try_from(interval)
         .map_err(|e| StoreError::Backend(format!("fetch interval {interval:?}: {e}")))?;
     for _ in 0..64 {
-        let raw = store.get_raw(Tree::Meta, &key)?;
-        let start = match raw.as_deref() {
-            Some(bytes) => decode::<HostPace>(bytes)?.next_start.max(now),
-            None => now,
-        };
-        let pace = HostPace {
+        let (pace, version) = Version::read::<HostPace>(store, key.clone())?;
+        let start = pace.map_or(now, |p| p.next_start.max(now));
+        let mut batch = Batch::new();
+        batch.expect_unchanged(&version);
+        batch.put(&HostPace {
             host: host.to_string(),
             next_start: start.checked_add(step).unwrap_or(Timestamp::MAX),
-        };
-        let mut batch = Batch::new();
-        batch.expect_raw(Tree::Meta, key.clone(), raw);
-        batch.put(&pace)?;
+        })?;
         match store.commit(batch) {
             Ok(_) => return Ok(start),
             Err(StoreError::Conflict(_)) => continue,
