@@ -139,7 +139,7 @@ impl InFlight {
     }
 }
 
-fn lock(m: &Mutex<InFlight>) -> std::sync::MutexGuard<'_, InFlight> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
@@ -165,15 +165,40 @@ struct Dispatcher {
     /// Endpoints known at the last full pass (stops a due walk early once
     /// every endpoint is busy).
     endpoints: Arc<std::sync::atomic::AtomicUsize>,
-    /// This sender's share of each endpoint's cap as of its last beat
-    /// (unused when this process is the only one: it has the whole cap).
-    share: Arc<std::sync::atomic::AtomicUsize>,
+    /// This sender's share of each endpoint's cap, when other processes
+    /// send from the same store (PostgreSQL); `None`: the only sender
+    /// (sled), with the whole cap.
+    cap_share: Option<Arc<Mutex<CapShare>>>,
+}
+
+/// A sender's share of each endpoint's cap among the senders that beat
+/// in the store within the cluster lease.
+#[derive(Debug, Default)]
+struct CapShare {
     /// When this sender last beat.
-    last_beat: Arc<Mutex<Option<Instant>>>,
-    /// Beats counted so far. With several replicas a sender starts only
-    /// after its second beat: by then every other sender has seen its
-    /// first and lowered its share, and its own count includes them.
-    beats: Arc<std::sync::atomic::AtomicUsize>,
+    last_beat: Option<Instant>,
+    /// Beats so far. A sender starts only after its second beat: by then
+    /// every other sender has seen its first and lowered its share, and
+    /// its own count includes them.
+    beats: usize,
+    /// Its share as of the last beat.
+    share: usize,
+}
+
+impl CapShare {
+    /// Whether a beat is due; if so, it is taken now.
+    fn beat_due(&mut self) -> bool {
+        if self.last_beat.is_some_and(|t| t.elapsed() < SENDER_BEAT) {
+            return false;
+        }
+        self.last_beat = Some(Instant::now());
+        true
+    }
+
+    /// This sender's cap on one endpoint; `None` before its second beat.
+    fn per_endpoint(&self) -> Option<usize> {
+        (self.beats >= 2).then_some(self.share)
+    }
 }
 
 /// Runs the dispatcher until `stop` turns true, then lets attempts in
@@ -219,9 +244,10 @@ pub async fn run_with_lease(
         .unwrap_or(SignedDuration::MAX),
         freed: Arc::new(tokio::sync::Notify::new()),
         endpoints: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-        share: Arc::new(std::sync::atomic::AtomicUsize::new(1)),
-        last_beat: Arc::new(Mutex::new(None)),
-        beats: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        cap_share: lease
+            .as_ref()
+            .filter(|_| !webhooks.store().single_process())
+            .map(|_| Arc::new(Mutex::new(CapShare::default()))),
     };
     let (sender, send_lease) = (dispatcher.sender.clone(), dispatcher.send_lease);
     let released = webhooks
@@ -284,7 +310,7 @@ pub async fn run_with_lease(
     if let Some(lease) = lease {
         // The others take up this sender's share of the caps at once.
         let (w, sender) = (webhooks.clone(), dispatcher.sender.clone());
-        if !w.store().single_process() {
+        if dispatcher.cap_share.is_some() {
             if let Err(e) = w
                 .blocking(move |w| Ok(delivery::forget_sender(w.store(), &sender)?))
                 .await
@@ -300,47 +326,28 @@ pub async fn run_with_lease(
     Ok(())
 }
 
-/// The `delivery` lease when other processes may send from the same store
-/// (PostgreSQL): only then do senders beat and share the caps. A store that
-/// serves one process (sled) gives its one sender the whole cap at once.
-fn shared<'a>(w: &Webhooks, lease: &'a Option<Arc<Lease>>) -> Option<&'a Lease> {
-    lease.as_deref().filter(|_| !w.store().single_process())
-}
-
-/// Beats as `sender` if a beat is due, and keeps its `share` of each
+/// Beats as `sender` if a beat is due, and keeps its share of each
 /// endpoint's cap among the senders that beat within the cluster lease.
-fn beat(
-    w: &Webhooks,
-    sender: &str,
-    lease: &Lease,
-    last_beat: &Mutex<Option<Instant>>,
-    share: &std::sync::atomic::AtomicUsize,
-    beats: &std::sync::atomic::AtomicUsize,
-) -> Result<()> {
-    {
-        let mut last = match last_beat.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        if last.is_some_and(|t| t.elapsed() < SENDER_BEAT) {
-            return Ok(());
-        }
-        *last = Some(Instant::now());
+fn beat(w: &Webhooks, sender: &str, lease: &Lease, cap_share: &Mutex<CapShare>) -> Result<()> {
+    if !lock(cap_share).beat_due() {
+        return Ok(());
     }
     let now = w.now();
     let window = SignedDuration::try_from(lease.lasts()).unwrap_or(SignedDuration::MAX);
     let live_since = now.checked_sub(window).unwrap_or(Timestamp::MIN);
     let seen = delivery::beat_sender(w.store(), sender, now, live_since, FORGET_SENDER_AFTER)?;
-    let mine = seen.share(w.settings().per_endpoint_concurrency);
-    if share.swap(mine, std::sync::atomic::Ordering::Relaxed) != mine {
+    let share = seen.share(w.settings().per_endpoint_concurrency);
+    let mut mine = lock(cap_share);
+    if mine.share != share {
         tracing::info!(
             senders = seen.live,
-            share = mine,
+            share,
             "replicas sending webhooks; each endpoint's cap is shared among them"
         );
     }
+    mine.share = share;
+    mine.beats += 1;
     crate::metrics::delivery_senders(seen.live);
-    beats.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 
@@ -377,9 +384,7 @@ impl Dispatcher {
     async fn pass(&self, tx: &mpsc::UnboundedSender<Outcome>, full: bool) -> Result<()> {
         let in_flight = self.in_flight.clone();
         let known_endpoints = self.endpoints.clone();
-        let share = self.share.clone();
-        let last_beat = self.last_beat.clone();
-        let beats = self.beats.clone();
+        let cap_share = self.cap_share.clone();
         let cap = self.webhooks.settings().per_endpoint_concurrency;
         let max = self.webhooks.settings().max_in_flight;
         let lease = self.lease.clone();
@@ -427,22 +432,21 @@ impl Dispatcher {
                         delivery::endpoint_count(w.store())?,
                         std::sync::atomic::Ordering::Relaxed,
                     );
-                    if let Some(lease) = shared(w, &lease) {
-                        beat(w, &sender, lease, &last_beat, &share, &beats)?;
+                    if let (Some(lease), Some(cap_share)) = (&lease, &cap_share) {
+                        beat(w, &sender, lease, cap_share)?;
                     }
                 }
-                let cluster = shared(w, &lease).is_some();
-                if cluster && beats.load(std::sync::atomic::Ordering::Relaxed) < 2 {
-                    // Not sending until its share of the caps is known.
-                    return Ok(Vec::new());
-                }
+                let per_endpoint = match &cap_share {
+                    None => cap,
+                    Some(cap_share) => match lock(cap_share).per_endpoint() {
+                        Some(share) => share,
+                        // Not sending until its share of the caps is known.
+                        None => return Ok(Vec::new()),
+                    },
+                };
                 let mut in_flight = lock(&in_flight);
                 let limits = Limits {
-                    per_endpoint: if cluster {
-                        share.load(std::sync::atomic::Ordering::Relaxed)
-                    } else {
-                        cap
-                    },
+                    per_endpoint,
                     total: max,
                     endpoints: known_endpoints
                         .load(std::sync::atomic::Ordering::Relaxed)
