@@ -10,7 +10,6 @@ use tracing_actix_web::TracingLogger;
 
 use crate::api::{self, auth::TokenRegistry, observe::RequestSpan, AppState};
 use crate::clock::{Clock, SystemClock};
-use crate::commands::CaseService;
 use crate::config::Settings;
 use crate::delivery::Webhooks;
 use crate::policy::sync::PolicySync;
@@ -18,6 +17,7 @@ use crate::policy::PolicyHandle;
 use crate::readiness::Readiness;
 use crate::sampling::guard::{Resolver, SystemResolver};
 use crate::sampling::{worker, Sampling};
+use crate::service::cases::CaseService;
 use crate::store::lease::{self, Lease};
 use crate::store::SharedStore;
 use crate::workers::Workers;
@@ -173,7 +173,17 @@ impl Application {
             max_body_bytes: settings.server.max_body_bytes,
             sampling: sampling.clone(),
             cases: cases.clone(),
-            reports_per_hour: settings.enforcement.reports_per_hour,
+            labels: crate::service::labels::Labels::new(
+                store.clone(),
+                policy.clone(),
+                clock.clone(),
+            ),
+            reports: crate::service::reports::Reports::new(
+                cases.clone(),
+                sampling.clone(),
+                policy.clone(),
+                settings.enforcement.reports_per_hour,
+            ),
             webhooks: webhooks.clone(),
             workers: enforcement_workers.clone(),
         });

@@ -13,12 +13,12 @@ use serde_json::json;
 use crate::bench_cluster::{run_on_backends, Backend, BackendArgs, Cluster, Figure};
 use crate::bench_sampling::{rss_mib, Scratch};
 use crate::clock::{ManualClock, SystemClock};
-use crate::commands::CaseService;
 use crate::config::{Secret, Settings};
 use crate::domain::{
     Actor, ActorKind, CaseId, Command, EvidenceKind, EvidenceRef, Severity, TenantId,
 };
 use crate::enforcement::{decide, Ladders};
+use crate::service::cases::CaseService;
 use crate::store::cases::transition_batch;
 use crate::store::{Batch, SharedStore};
 

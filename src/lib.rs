@@ -13,7 +13,6 @@ pub mod bench_review;
 pub mod bench_sampling;
 pub mod cli;
 pub mod clock;
-pub mod commands;
 pub mod config;
 pub mod console;
 pub mod delivery;
@@ -24,6 +23,7 @@ pub mod policy;
 pub mod readiness;
 pub mod review;
 pub mod sampling;
+pub mod service;
 pub mod store;
 pub mod telemetry;
 #[cfg(test)]

@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::watch;
 
-use crate::commands::{is_conflict, CaseService, CommandError};
 use crate::domain::{
     Actor, Case, CaseId, CaseState, Command, DomainEvent, Effect, EvidenceKind, EvidenceRef,
     SampleOutcome, Severity, ThresholdAlert, Transition,
@@ -18,6 +17,7 @@ use crate::domain::{
 use crate::enforcement::Opening;
 use crate::readiness::Heartbeat;
 use crate::sampling::Sampling;
+use crate::service::cases::{is_conflict, CaseService, CommandError};
 use crate::store::lease::{self, Fence, Lease};
 use crate::store::meta::{self, Cursor};
 use crate::store::{Batch, StoreError};

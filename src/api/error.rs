@@ -211,10 +211,37 @@ where
         .map_err(Into::into)
 }
 
-impl From<crate::commands::CommandError> for ApiError {
-    fn from(e: crate::commands::CommandError) -> Self {
-        use crate::commands::CommandError as C;
+impl From<crate::service::labels::LabelError> for ApiError {
+    fn from(e: crate::service::labels::LabelError) -> Self {
+        use crate::service::labels::LabelError as L;
+        match e {
+            L::UnknownTenant => ApiError::NotFound("tenant"),
+            L::UnknownItem => ApiError::NotFound("review item"),
+            L::NotScored => ApiError::Conflict {
+                code: "not_scored",
+                message: e.to_string(),
+            },
+            L::Store(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<crate::service::reports::ReportError> for ApiError {
+    fn from(e: crate::service::reports::ReportError) -> Self {
+        use crate::service::reports::ReportError as R;
+        match e {
+            R::UnknownCategory(_) => ApiError::bad_request("unknown_category", e.to_string()),
+            R::UnknownTenant => ApiError::NotFound("tenant"),
+            R::RateLimited(_) => ApiError::RateLimited(e.to_string()),
+            R::Command(c) => c.into(),
+        }
+    }
+}
+
+impl From<crate::service::cases::CommandError> for ApiError {
+    fn from(e: crate::service::cases::CommandError) -> Self {
         use crate::enforcement::DecisionError as D;
+        use crate::service::cases::CommandError as C;
         match e {
             C::NotFound => ApiError::NotFound("case"),
             C::Store(e) => ApiError::Internal(e),

@@ -42,9 +42,11 @@ pub struct AppState {
     /// The sampling room: tenants, sources, samples, prevalence.
     pub sampling: Arc<crate::sampling::Sampling>,
     /// The enforcement command path.
-    pub cases: crate::commands::CaseService,
-    /// Reports one reporter may file per hour.
-    pub reports_per_hour: u32,
+    pub cases: crate::service::cases::CaseService,
+    /// Recording reviewers' labels.
+    pub labels: crate::service::labels::Labels,
+    /// Filing employee reports.
+    pub reports: crate::service::reports::Reports,
     /// Carries out a transition's effects (cure verification) off the request.
     pub workers: crate::workers::Workers,
     /// Webhook endpoints, deliveries and action receipts.

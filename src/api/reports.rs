@@ -1,15 +1,14 @@
 //! Employee reports: file one, see the status of one's own.
 
 use actix_web::{web, HttpResponse};
-use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::auth::Reporter;
 use super::body::ApiJson;
-use super::error::blocking;
 use super::{ApiError, AppState};
 use crate::domain::limits::{within, MAX_DESCRIPTION_BYTES, MAX_ID_BYTES, MAX_URL_BYTES};
 use crate::domain::{Case, Report, TenantId};
+use crate::service::reports::NewReport;
 
 /// Routes under `/v1/reports`.
 pub fn routes(e: &mut super::routes::Endpoints) {
@@ -29,15 +28,6 @@ pub struct ReportRequest {
     tenant: String,
     category: String,
     urls: Vec<String>,
-    description: String,
-}
-
-/// A report, validated.
-#[derive(Debug)]
-pub struct NewReport {
-    tenant: TenantId,
-    category: String,
-    urls: Vec<url::Url>,
     description: String,
 }
 
@@ -82,25 +72,6 @@ impl TryFrom<ReportRequest> for NewReport {
     }
 }
 
-/// Counts the report against the reporter's hourly limit, kept in the
-/// store so it holds across replicas.
-async fn check_rate(state: &AppState, reporter: &str, now: Timestamp) -> Result<(), ApiError> {
-    let store = state.sampling.store().clone();
-    let (who, per_hour) = (reporter.to_string(), state.reports_per_hour);
-    let allowed = blocking("counting a report", move || {
-        crate::store::rate::take_report_slot(&store, &who, per_hour, now)
-            .map_err(|e| ApiError::Internal(e.into()))
-    })
-    .await?;
-    if !allowed {
-        return Err(ApiError::RateLimited(format!(
-            "at most {} reports an hour per reporter; try again later",
-            state.reports_per_hour
-        )));
-    }
-    Ok(())
-}
-
 /// Files a report: stores it, joins the tenant's open case for the category
 /// or opens one, and samples the URLs in the background.
 #[utoipa::path(
@@ -117,50 +88,11 @@ async fn file_report(
     body: ApiJson<ReportRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewReport::try_from(body.into_inner())?;
-    let engine = state.policy.current();
-    let category = engine
-        .policy()
-        .categories
-        .iter()
-        .find(|c| c.id == new.category)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "unknown_category",
-                format!("the policy has no category `{}`", new.category),
-            )
-        })?;
-    let severity = category.severity;
-    state
-        .sampling
-        .get_tenant(&new.tenant)
-        .map_err(|_| ApiError::NotFound("tenant"))?;
-    let now = state.cases.clock().now();
-    check_rate(&state, &caller.name, now).await?;
-
-    let mut report = Report {
-        id: format!("rep_{}", uuid::Uuid::now_v7().simple()),
-        reporter: caller.name.clone(),
-        tenant: new.tenant.clone(),
-        category: new.category.clone(),
-        urls: new.urls.iter().map(ToString::to_string).collect(),
-        description: new.description,
-        created_at: now,
-        case: None,
-    };
-    let transition = state
-        .cases
-        .file_report(&caller.actor(), &mut report, severity)
+    let filed = state
+        .reports
+        .file(&caller.actor(), &caller.name, new)
         .await?;
-
-    let sampling = state.sampling.clone();
-    let tenant = new.tenant.clone();
-    let urls = new.urls;
-    actix_web::rt::spawn(async move {
-        if let Err(e) = sampling.targeted(&tenant, urls).await {
-            tracing::warn!(tenant = %tenant, error = %e, "sampling a report's URLs failed");
-        }
-    });
-    Ok(HttpResponse::Accepted().json(report_view(&report, Some(&transition.case))))
+    Ok(HttpResponse::Accepted().json(report_view(&filed.report, Some(&filed.case))))
 }
 
 /// What a reporter sees of their report: never anything about other reports.
@@ -205,12 +137,6 @@ pub struct ReportList {
     pub reports: Vec<ReportView>,
 }
 
-async fn own_reports(state: &AppState, reporter: &str) -> Result<Vec<Report>, ApiError> {
-    let store = state.sampling.store().clone();
-    let all = blocking("report", move || crate::store::reports::list(&store)).await?;
-    Ok(all.into_iter().filter(|r| r.reporter == reporter).collect())
-}
-
 #[utoipa::path(
     get,
     path = "/v1/reports",
@@ -222,15 +148,14 @@ async fn list_own_reports(
     Reporter(caller): Reporter,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut out = Vec::new();
-    for r in own_reports(&state, &caller.name).await? {
-        let case = match &r.case {
-            Some(id) => state.cases.get(&super::cases::parse_case_id(id)?).await?,
-            None => None,
-        };
-        out.push(report_view(&r, case.as_ref()));
-    }
-    Ok(HttpResponse::Ok().json(ReportList { reports: out }))
+    let reports = state
+        .reports
+        .of_reporter(&caller.name)
+        .await?
+        .iter()
+        .map(|(r, case)| report_view(r, case.as_ref()))
+        .collect();
+    Ok(HttpResponse::Ok().json(ReportList { reports }))
 }
 
 #[utoipa::path(
@@ -247,14 +172,12 @@ async fn get_own_report(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let r = own_reports(&state, &caller.name)
+    let (r, case) = state
+        .reports
+        .of_reporter(&caller.name)
         .await?
         .into_iter()
-        .find(|r| r.id == id)
+        .find(|(r, _)| r.id == id)
         .ok_or(ApiError::NotFound("report"))?;
-    let case = match &r.case {
-        Some(id) => state.cases.get(&super::cases::parse_case_id(id)?).await?,
-        None => None,
-    };
     Ok(HttpResponse::Ok().json(report_view(&r, case.as_ref())))
 }

@@ -15,6 +15,7 @@ use super::{ApiError, AppState};
 use crate::domain::{EvidenceSpan, Label, LabelOrigin, ReviewAnswer, SampleId, TenantId};
 use crate::review::{self, Consensus, Queue, MAX_NOTE_BYTES};
 use crate::sampling::labelled::BANDS;
+use crate::service::labels::{LabelInput, Standing};
 use crate::store::{self, reviews, SharedStore};
 
 /// Registers the review routes under `/v1`.
@@ -167,17 +168,6 @@ pub struct LabelRequest {
     origin: LabelOrigin,
 }
 
-/// A label request checked against the policy's categories.
-#[derive(Debug, PartialEq)]
-pub struct LabelInput {
-    /// Answer per category.
-    pub labels: BTreeMap<String, ReviewAnswer>,
-    /// The note, trimmed; `None` when blank.
-    pub note: Option<String>,
-    /// How the reviewer came to the item.
-    pub origin: LabelOrigin,
-}
-
 impl TryFrom<(LabelRequest, &[String])> for LabelInput {
     type Error = ApiError;
 
@@ -267,6 +257,18 @@ pub struct ItemCategory {
     pub evidence: bool,
 }
 
+impl From<Standing> for ItemCategory {
+    fn from(s: Standing) -> Self {
+        ItemCategory {
+            category: s.category,
+            violates: s.violates,
+            does_not: s.does_not,
+            consensus: s.consensus,
+            evidence: s.evidence,
+        }
+    }
+}
+
 /// Reply of `POST /v1/review/{item}/label`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LabelItemResponse {
@@ -303,97 +305,16 @@ async fn label_item(
         .map_err(|_| ApiError::NotFound("review item"))?;
     let categories = policy_categories(&state);
     let input = LabelInput::try_from((body.into_inner(), categories.as_slice()))?;
-    let store: SharedStore = state.sampling.store().clone();
-    let reviewer = caller.0.name;
-    let (batch, stored) = blocking("label", move || -> Result<_, ApiError> {
-        require_tenant(&store, &tenant)?;
-        let sample = store::samples::get(&store, &tenant, &item)?
-            .ok_or(ApiError::NotFound("review item"))?;
-        if sample.verdict().is_none() {
-            return Err(ApiError::Conflict {
-                code: "not_scored",
-                message: "the item's content was gone when sampled: there is no text to label"
-                    .into(),
-            });
-        }
-        let at = jiff::Timestamp::now();
-        let mut batch = store::Batch::new();
-        let mut stored = Vec::new();
-        for (category, answer) in &input.labels {
-            let label = Label {
-                tenant: tenant.clone(),
-                sample: item,
-                category: category.clone(),
-                reviewer: reviewer.clone(),
-                answer: *answer,
-                origin: input.origin,
-                note: input.note.clone(),
-                at,
-            };
-            reviews::put_label(&mut batch, &label)?;
-            stored.push(label);
-        }
-        batch.event(
-            "review.labelled",
-            Some(tenant.as_str()),
-            serde_json::json!({
-                "tenant": tenant,
-                "item": item,
-                "reviewer": reviewer,
-                "origin": input.origin,
-                "labels": input.labels,
-                "note": input.note,
-            }),
-        )?;
-        Ok((batch, stored))
-    })
-    .await?;
-    store::commit_durably(state.sampling.store(), batch).await?;
-    let store: SharedStore = state.sampling.store().clone();
-    let (tenant, item) = (stored[0].tenant.clone(), stored[0].sample);
-    // The label is stored whatever happens next; a rule resting on labels
-    // may now be crossed.
-    let engine = state.policy.current();
-    let (crossing_store, crossing_tenant) = (store.clone(), tenant.clone());
-    match tokio::task::spawn_blocking(move || {
-        review::check_labels(&*crossing_store, &engine, &crossing_tenant)
-    })
-    .await
-    {
-        Ok(Ok(raised)) => {
-            for a in raised {
-                tracing::info!(tenant = %a.tenant, category = %a.category, "reviewers' labels crossed the case rule");
-            }
-        }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "cannot check the label-based case rules; the next label checks again")
-        }
-        Err(e) => tracing::error!(error = %e, "label-based case rule task failed"),
-    }
-    let reply = blocking("item labels", move || -> Result<_, ApiError> {
-        let all = reviews::item_labels(&store, &tenant, &item)?;
-        let categories = stored
-            .iter()
-            .map(|l| {
-                let (violates, does_not, consensus) = review::consensus(&all, &l.category);
-                ItemCategory {
-                    category: l.category.clone(),
-                    violates,
-                    does_not,
-                    consensus,
-                    evidence: review::is_evidence(&all, &l.category),
-                }
-            })
-            .collect();
-        Ok(LabelItemResponse {
-            item,
-            tenant,
-            labels: stored.into_iter().map(LabelView::from).collect(),
-            categories,
-        })
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(reply))
+    let done = state
+        .labels
+        .record(&tenant, item, &caller.0.name, input)
+        .await?;
+    Ok(HttpResponse::Ok().json(LabelItemResponse {
+        item,
+        tenant,
+        labels: done.labels.into_iter().map(LabelView::from).collect(),
+        categories: done.standings.into_iter().map(ItemCategory::from).collect(),
+    }))
 }
 
 /// Filters of `GET /v1/review/labels`.

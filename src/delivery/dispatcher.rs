@@ -1130,12 +1130,12 @@ fn update_health(w: &Webhooks, id: &str, h: &Health, now: Timestamp) -> Result<(
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
-    use crate::commands::CaseService;
     use crate::config::DeliverySettings;
     use crate::delivery::endpoints::NewEndpoint;
     use crate::domain::OutboxMessage;
     use crate::enforcement::Ladders;
     use crate::sampling::guard::SystemResolver;
+    use crate::service::cases::CaseService;
     use crate::store::delivery::queue_message;
     use crate::store::{SharedStore, SledStore};
     use std::collections::HashMap;

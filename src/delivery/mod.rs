@@ -17,10 +17,10 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::clock::Clock;
-use crate::commands::CaseService;
 use crate::config::DeliverySettings;
 use crate::domain::OutboxMessage;
 use crate::sampling::guard::{Guard, Resolver};
+use crate::service::cases::CaseService;
 use crate::store::SharedStore;
 
 /// Why a delivery-room request was not carried out. Nothing was written.

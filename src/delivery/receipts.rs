@@ -2,10 +2,10 @@
 //! An executed `enforcement.suspend` moves the case to `suspended` through
 //! the command path; a failed one is recorded and raises an alert.
 
-use crate::commands::CommandError;
 use crate::domain::{
     Actor, ActorKind, CaseId, CaseState, Command, OperatorAlert, Receipt, ReceiptOutcome,
 };
+use crate::service::cases::CommandError;
 use crate::store::delivery::new_id;
 use crate::store::Batch;
 

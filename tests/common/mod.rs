@@ -150,7 +150,7 @@ pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// The command path of the running app (drive cases without routes).
-    pub cases: aupd::commands::CaseService,
+    pub cases: aupd::service::cases::CaseService,
     /// A client with the admin token set.
     pub client: reqwest::Client,
     /// Stops the server.

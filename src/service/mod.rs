@@ -1,0 +1,25 @@
+//! The application's use cases: the one place API handlers and background
+//! workers call to change state. Handlers parse and check the shape of a
+//! request, call a use case here, and shape the reply; workers claim their
+//! work and call the same functions. The rules themselves live here and in
+//! the pure rooms these call (`enforcement::decide`, `policy`).
+//!
+//! - [`cases`]: act on a case, open one (by hand, from evidence, from a
+//!   report), fire due deadlines: read, let `enforcement::decide` judge,
+//!   commit the transition — case, audit events, deadlines, webhook
+//!   messages — in one transaction.
+//! - [`reports`]: file an employee report and list a reporter's own.
+//! - [`labels`]: record a reviewer's labels on a sampled item and check
+//!   the label-based case rules they may cross.
+//!
+//! Tenants, sources and pushed content go through the sampling room's
+//! [`crate::sampling::Sampling`], and webhook endpoints through
+//! [`crate::delivery::Webhooks`]; both already hold their rules in one
+//! place and handlers only call them.
+
+pub mod cases;
+pub mod labels;
+pub mod reports;
+
+#[cfg(test)]
+mod tests;

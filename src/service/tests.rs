@@ -1,0 +1,260 @@
+//! The use cases called directly, as a worker or a second replica would:
+//! one store on disk, two sets of services over it, a clock that moves only
+//! when told.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use super::cases::CaseService;
+use super::labels::{LabelError, LabelInput, Labels};
+use super::reports::{NewReport, ReportError, Reports};
+use crate::clock::{Clock, ManualClock};
+use crate::domain::{
+    Actor, ActorKind, LabelOrigin, ReviewAnswer, RiskTier, Tenant, TenantId, TenantStatus,
+};
+use crate::policy::PolicyHandle;
+use crate::sampling::{Item, Sampling};
+use crate::store::{self, Batch, SharedStore, SledStore, Store};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: SharedStore,
+    policy: Arc<PolicyHandle>,
+    clock: Arc<ManualClock>,
+    tenant: TenantId,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+    let start: Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
+    let tenant = TenantId::try_from("parlor").unwrap();
+    let mut batch = Batch::new();
+    batch
+        .put(&Tenant {
+            id: tenant.clone(),
+            name: "Parlor".into(),
+            contacts: Vec::new(),
+            risk_tier: RiskTier::High,
+            status: TenantStatus::Active,
+            intake_budget_per_hour: 1_000,
+            enforcement: None,
+            created_at: start,
+            updated_at: start,
+        })
+        .unwrap();
+    store.commit(batch).unwrap();
+    Fixture {
+        _dir: dir,
+        store,
+        policy: Arc::new(PolicyHandle::load(&crate::policy::shipped_dir()).unwrap()),
+        clock: Arc::new(ManualClock::new(start)),
+        tenant,
+    }
+}
+
+impl Fixture {
+    fn sampling(&self) -> Arc<Sampling> {
+        let settings = crate::config::SamplingSettings {
+            intake_sample_rate: 1.0,
+            ..Default::default()
+        };
+        Arc::new(
+            Sampling::new(
+                self.store.clone(),
+                self.policy.clone(),
+                settings,
+                Arc::new(crate::sampling::guard::SystemResolver),
+            )
+            .unwrap(),
+        )
+    }
+
+    /// The report use cases of one replica.
+    fn reports(&self, per_hour: u32) -> Reports {
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        let cases = CaseService::with_policy(self.store.clone(), self.policy.clone(), clock);
+        Reports::new(cases, self.sampling(), self.policy.clone(), per_hour)
+    }
+
+    /// Events in the log, leaving out the outcomes of the background
+    /// fetches a report starts (they land whenever the fetch ends).
+    fn events(&self) -> usize {
+        store::events::after(&self.store, 0, usize::MAX)
+            .unwrap()
+            .iter()
+            .filter(|e| !e.kind.starts_with("fetch.") && !e.kind.starts_with("sample."))
+            .count()
+    }
+}
+
+fn report(tenant: &TenantId, category: &str) -> NewReport {
+    NewReport {
+        tenant: tenant.clone(),
+        category: category.into(),
+        // Port 9 on loopback: the background sampling of the URL is
+        // refused by the SSRF guard and only logged.
+        urls: vec!["http://127.0.0.1:9/p/1".parse().unwrap()],
+        description: "a call to march armed on the town hall".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_join_one_case_and_the_hourly_limit_holds_across_replicas() {
+    let f = fixture();
+    let (a, b) = (f.reports(2), f.reports(2));
+    let carol = Actor::new(ActorKind::Reporter, "carol");
+    let category = f.policy.current().policy().categories[0].id.clone();
+
+    let first = a
+        .file(&carol, "carol", report(&f.tenant, &category))
+        .await
+        .unwrap();
+    let second = b
+        .file(&carol, "carol", report(&f.tenant, &category))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.case.id, second.case.id,
+        "the second report joins the open case"
+    );
+    assert_eq!(second.report.case, Some(first.case.id.0.to_string()));
+
+    // Two reports an hour per reporter, counted in the store: the other
+    // replica refuses the third, and it writes nothing.
+    let before = f.events();
+    let third = a.file(&carol, "carol", report(&f.tenant, &category)).await;
+    assert!(
+        matches!(third, Err(ReportError::RateLimited(2))),
+        "{third:?}"
+    );
+    assert_eq!(f.events(), before);
+    // Another reporter has their own allowance.
+    let dan = Actor::new(ActorKind::Reporter, "dan");
+    b.file(&dan, "dan", report(&f.tenant, &category))
+        .await
+        .unwrap();
+    // An hour on, carol may file again.
+    f.clock.advance(jiff::SignedDuration::from_hours(1));
+    a.file(&carol, "carol", report(&f.tenant, &category))
+        .await
+        .unwrap();
+
+    let mine = b.of_reporter("carol").await.unwrap();
+    assert_eq!(mine.len(), 3);
+    assert!(mine
+        .iter()
+        .all(|(r, c)| r.reporter == "carol" && c.as_ref().is_some_and(|c| c.id == first.case.id)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_report_writes_nothing_and_counts_nothing() {
+    let f = fixture();
+    let reports = f.reports(1);
+    let carol = Actor::new(ActorKind::Reporter, "carol");
+    let category = f.policy.current().policy().categories[0].id.clone();
+    let before = f.events();
+    let unknown = reports
+        .file(&carol, "carol", report(&f.tenant, "no-such-category"))
+        .await;
+    assert!(matches!(unknown, Err(ReportError::UnknownCategory(ref c)) if c == "no-such-category"));
+    let nobody = TenantId::try_from("nobody").unwrap();
+    let absent = reports
+        .file(&carol, "carol", report(&nobody, &category))
+        .await;
+    assert!(
+        matches!(absent, Err(ReportError::UnknownTenant)),
+        "{absent:?}"
+    );
+    assert_eq!(f.events(), before, "a refused report leaves no event");
+    assert!(store::reports::list(&f.store).unwrap().is_empty());
+    // Neither refusal took the one report this hour allows.
+    reports
+        .file(&carol, "carol", report(&f.tenant, &category))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_are_dated_by_the_service_clock_and_refusals_write_nothing() {
+    let f = fixture();
+    let sampling = f.sampling();
+    let items = vec![Item {
+        id: None,
+        url: None,
+        text: "we will storm the capitol tomorrow, bring rifles".into(),
+    }];
+    sampling.intake(&f.tenant, items).await.unwrap();
+    let sample = store::samples::newest(&f.store, &f.tenant, 1)
+        .unwrap()
+        .remove(0);
+    let category = f.policy.current().policy().categories[0].id.clone();
+    let labels = Labels::new(f.store.clone(), f.policy.clone(), f.clock.clone());
+    let input = |answer| LabelInput {
+        labels: BTreeMap::from([(category.clone(), answer)]),
+        note: None,
+        origin: LabelOrigin::Queue,
+    };
+
+    let before = f.events();
+    let one = labels
+        .record(&f.tenant, sample.id, "rita", input(ReviewAnswer::Violates))
+        .await
+        .unwrap();
+    assert_eq!(one.labels.len(), 1);
+    assert_eq!(
+        one.labels[0].at,
+        f.clock.now(),
+        "dated by the service clock"
+    );
+    assert_eq!(f.events(), before + 1, "one review.labelled event");
+    assert_eq!(
+        (one.standings[0].violates, one.standings[0].evidence),
+        (1, false)
+    );
+
+    let two = labels
+        .record(&f.tenant, sample.id, "sam", input(ReviewAnswer::Violates))
+        .await
+        .unwrap();
+    assert_eq!(
+        two.standings[0].violates, 2,
+        "standings count every reviewer"
+    );
+    assert!(
+        two.standings[0].evidence,
+        "two agreeing reviewers make evidence"
+    );
+
+    let after = f.events();
+    let missing = labels
+        .record(
+            &f.tenant,
+            crate::domain::SampleId(uuid::Uuid::now_v7()),
+            "rita",
+            input(ReviewAnswer::DoesNot),
+        )
+        .await;
+    assert!(
+        matches!(missing, Err(LabelError::UnknownItem)),
+        "{missing:?}"
+    );
+    let nobody = TenantId::try_from("nobody").unwrap();
+    let foreign = labels
+        .record(&nobody, sample.id, "rita", input(ReviewAnswer::DoesNot))
+        .await;
+    assert!(
+        matches!(foreign, Err(LabelError::UnknownTenant)),
+        "{foreign:?}"
+    );
+    assert_eq!(f.events(), after, "refused labels leave no event");
+    assert_eq!(
+        store::reviews::item_labels(&f.store, &f.tenant, &sample.id)
+            .unwrap()
+            .len(),
+        2
+    );
+}
