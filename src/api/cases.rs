@@ -12,10 +12,10 @@ use super::error::blocking;
 use super::{ApiError, AppState};
 use crate::domain::limits::{within, MAX_ID_BYTES, MAX_REASON_BYTES};
 use crate::domain::{
-    AppealOutcome, Case, CaseId, CaseState, Command, EvidenceKind, EvidenceRef, Severity,
-    SuspensionScope, TenantId,
+    AppealOutcome, Case, CaseId, CaseState, Command, Severity, SuspensionScope, TenantId,
 };
 use crate::enforcement::ladder::parse_duration;
+use crate::service::cases::HandOpen;
 
 /// Routes under `/v1/cases`.
 pub fn routes(e: &mut super::routes::Endpoints) {
@@ -258,57 +258,18 @@ async fn open_case(
     }
     let tenant = TenantId::try_from(body.tenant)
         .map_err(|m| ApiError::bad_request("invalid_tenant_id", m))?;
-    state
-        .sampling
-        .get_tenant(&tenant)
-        .map_err(|_| ApiError::NotFound("tenant"))?;
-    let engine = state.policy.current();
-    let mut severity = body.severity;
-    for c in &body.categories {
-        let cat = engine
-            .policy()
-            .categories
-            .iter()
-            .find(|k| &k.id == c)
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "unknown_category",
-                    format!("the policy has no category `{c}`"),
-                )
-            })?;
-        severity = Some(severity.map_or(cat.severity, |s| s.min(cat.severity)));
-    }
-    let Some(severity) = severity else {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            "name at least one category",
-        ));
-    };
     let reason = required_reason(&body.reason)?;
-    let evidence: Vec<EvidenceRef> = body
-        .findings
-        .iter()
-        .map(|f| EvidenceRef {
-            kind: EvidenceKind::Finding {
-                finding_id: f.clone(),
-                score: 0.0,
-            },
-            category: body.categories.first().cloned().unwrap_or_default(),
-            url: None,
-            policy_version: None,
-        })
-        .collect();
-    let command = Command::Open {
-        case_id: CaseId::new(),
+    let request = HandOpen {
         tenant,
         categories: body.categories,
-        severity,
-        evidence,
-        report: None,
+        severity: body.severity,
+        findings: body.findings,
+        reason,
     };
+    let engine = state.policy.current();
     let t = state
         .cases
-        .execute(None, &caller.actor(), command, Some(reason))
+        .open_by_hand(&caller.actor(), &engine, request)
         .await?;
     Ok(HttpResponse::Created().json(operator_view(&t.case, state.cases.clock().now())))
 }

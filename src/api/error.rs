@@ -226,6 +226,18 @@ impl From<crate::service::labels::LabelError> for ApiError {
     }
 }
 
+impl From<crate::service::cases::OpenError> for ApiError {
+    fn from(e: crate::service::cases::OpenError) -> Self {
+        use crate::service::cases::OpenError as O;
+        match e {
+            O::UnknownTenant => ApiError::NotFound("tenant"),
+            O::UnknownCategory(_) => ApiError::bad_request("unknown_category", e.to_string()),
+            O::NoCategory => ApiError::bad_request("invalid_body", e.to_string()),
+            O::Command(c) => c.into(),
+        }
+    }
+}
+
 impl From<crate::service::reports::ReportError> for ApiError {
     fn from(e: crate::service::reports::ReportError) -> Self {
         use crate::service::reports::ReportError as R;

@@ -38,6 +38,39 @@ pub enum CommandError {
     Store(#[from] anyhow::Error),
 }
 
+/// A case an operator opens by hand (`POST /v1/cases`), its fields checked
+/// for shape by whoever parsed them.
+#[derive(Debug, Clone)]
+pub struct HandOpen {
+    /// The tenant.
+    pub tenant: crate::domain::TenantId,
+    /// The policy categories at stake: at least one.
+    pub categories: Vec<String>,
+    /// A severity to start from; the categories' own may raise it.
+    pub severity: Option<Severity>,
+    /// Findings cited as evidence.
+    pub findings: Vec<String>,
+    /// Why the case is opened.
+    pub reason: String,
+}
+
+/// Why a case was not opened by hand. Nothing was written in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// No such tenant.
+    #[error("no such tenant")]
+    UnknownTenant,
+    /// The policy in force has no such category.
+    #[error("the policy has no category `{0}`")]
+    UnknownCategory(String),
+    /// No category was named.
+    #[error("name at least one category")]
+    NoCategory,
+    /// The command failed.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
 /// Where a [`CaseService`] takes its escalation ladders from.
 #[derive(Debug, Clone)]
 enum LadderSource {
@@ -226,6 +259,94 @@ impl CaseService {
                 // first: join it.
                 Err(e) if attempts < 3 && is_conflict(&e) => continue,
                 other => return other,
+            }
+        }
+    }
+
+    /// Opens the case an operator asks for by hand. The tenant must exist
+    /// and every category must be the policy's; the case's severity is the
+    /// most severe of the one asked for and its categories'. Each category
+    /// whose open-case slot is free is taken for the new case in the same
+    /// transaction, so a report or evidence arriving meanwhile joins this
+    /// case instead of opening a second one. A category already on another
+    /// open case keeps that case in its slot: the operator asked for a case
+    /// of their own and gets it, and later reports join the older one.
+    pub async fn open_by_hand(
+        &self,
+        actor: &Actor,
+        engine: &crate::policy::Engine,
+        request: HandOpen,
+    ) -> Result<Transition, OpenError> {
+        let tenant = request.tenant.clone();
+        let known = self
+            .read("reading the tenant", move |store| {
+                crate::store::tenants::get(&**store, &tenant)
+            })
+            .await
+            .map_err(CommandError::Store)?;
+        if known.is_none() {
+            return Err(OpenError::UnknownTenant);
+        }
+        let mut severity = request.severity;
+        for c in &request.categories {
+            let category = engine
+                .policy()
+                .categories
+                .iter()
+                .find(|k| &k.id == c)
+                .ok_or_else(|| OpenError::UnknownCategory(c.clone()))?;
+            severity = Some(severity.map_or(category.severity, |s| s.min(category.severity)));
+        }
+        let severity = severity.ok_or(OpenError::NoCategory)?;
+        let evidence: Vec<EvidenceRef> = request
+            .findings
+            .iter()
+            .map(|f| EvidenceRef {
+                kind: EvidenceKind::Finding {
+                    finding_id: f.clone(),
+                    score: 0.0,
+                },
+                category: request.categories.first().cloned().unwrap_or_default(),
+                url: None,
+                policy_version: None,
+            })
+            .collect();
+        let case_id = CaseId::new();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (tenant, categories) = (request.tenant.clone(), request.categories.clone());
+            let slots = self
+                .read("reading the open-case slots", move |store| {
+                    categories
+                        .iter()
+                        .map(|c| cases::open_slot(&**store, tenant.as_str(), c))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await
+                .map_err(CommandError::Store)?;
+            let mut extra = Batch::new();
+            for (held_by, slot) in &slots {
+                if held_by.is_none() {
+                    cases::take_open_slot(&mut extra, slot, &case_id);
+                }
+            }
+            let command = Command::Open {
+                case_id,
+                tenant: request.tenant.clone(),
+                categories: request.categories.clone(),
+                severity,
+                evidence: evidence.clone(),
+                report: None,
+            };
+            match self
+                .open_with(actor, command, Some(request.reason.clone()), extra)
+                .await
+            {
+                // A report or the evidence intake took a slot first: read
+                // the slots again and leave that one to its case.
+                Err(e) if attempts < 3 && is_conflict(&e) => continue,
+                other => return Ok(other?),
             }
         }
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::cases::CaseService;
+use super::cases::{CaseService, HandOpen, OpenError};
 use super::labels::{LabelError, LabelInput, Labels};
 use super::reports::{NewReport, ReportError, Reports};
 use crate::clock::{Clock, ManualClock};
@@ -257,4 +257,90 @@ async fn labels_are_dated_by_the_service_clock_and_refusals_write_nothing() {
             .len(),
         2
     );
+}
+
+fn hand_open(tenant: &TenantId, categories: &[&str]) -> HandOpen {
+    HandOpen {
+        tenant: tenant.clone(),
+        categories: categories.iter().map(|c| c.to_string()).collect(),
+        severity: None,
+        findings: vec!["finding-1".into()],
+        reason: "seen on the front page".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_opened_by_hand_takes_the_free_slot_so_reports_join_it() {
+    let f = fixture();
+    let clock: Arc<dyn Clock> = f.clock.clone();
+    let cases = CaseService::with_policy(f.store.clone(), f.policy.clone(), clock);
+    let engine = f.policy.current();
+    let category = engine.policy().categories[0].id.clone();
+    let ops = Actor::new(ActorKind::Operator, "olga");
+
+    // Read the slot as a racing opener would, before the hand-opened case.
+    let (_, stale) = store::cases::open_slot(&f.store, f.tenant.as_str(), &category).unwrap();
+    let first = cases
+        .open_by_hand(&ops, &engine, hand_open(&f.tenant, &[&category]))
+        .await
+        .unwrap();
+    let (holder, _) = store::cases::open_slot(&f.store, f.tenant.as_str(), &category).unwrap();
+    assert_eq!(
+        holder.map(|c| c.id),
+        Some(first.case.id),
+        "the slot names the hand-opened case"
+    );
+    // The racing opener's commit, made on the slot it read before, fails.
+    let mut racing = Batch::new();
+    store::cases::take_open_slot(&mut racing, &stale, &crate::domain::CaseId::new());
+    assert!(matches!(
+        f.store.commit(racing),
+        Err(store::StoreError::Conflict(_))
+    ));
+
+    // A second case by hand for the same category opens, and leaves the
+    // slot with the first: reports join the first.
+    let second = cases
+        .open_by_hand(&ops, &engine, hand_open(&f.tenant, &[&category]))
+        .await
+        .unwrap();
+    assert_ne!(second.case.id, first.case.id);
+    let (holder, _) = store::cases::open_slot(&f.store, f.tenant.as_str(), &category).unwrap();
+    assert_eq!(holder.map(|c| c.id), Some(first.case.id));
+    let carol = Actor::new(ActorKind::Reporter, "carol");
+    let filed = f
+        .reports(5)
+        .file(&carol, "carol", report(&f.tenant, &category))
+        .await
+        .unwrap();
+    assert_eq!(filed.case.id, first.case.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_by_hand_needs_a_known_tenant_and_policy_categories() {
+    let f = fixture();
+    let clock: Arc<dyn Clock> = f.clock.clone();
+    let cases = CaseService::with_policy(f.store.clone(), f.policy.clone(), clock);
+    let engine = f.policy.current();
+    let ops = Actor::new(ActorKind::Operator, "olga");
+    let before = f.events();
+    let nobody = TenantId::try_from("nobody").unwrap();
+    let category = engine.policy().categories[0].id.clone();
+    let r = cases
+        .open_by_hand(&ops, &engine, hand_open(&nobody, &[&category]))
+        .await;
+    assert!(matches!(r, Err(OpenError::UnknownTenant)), "{r:?}");
+    let r = cases
+        .open_by_hand(&ops, &engine, hand_open(&f.tenant, &[&category, "no-such"]))
+        .await;
+    assert!(
+        matches!(r, Err(OpenError::UnknownCategory(ref c)) if c == "no-such"),
+        "{r:?}"
+    );
+    let r = cases
+        .open_by_hand(&ops, &engine, hand_open(&f.tenant, &[]))
+        .await;
+    assert!(matches!(r, Err(OpenError::NoCategory)), "{r:?}");
+    assert_eq!(f.events(), before, "nothing written");
+    assert!(cases.all().await.unwrap().is_empty());
 }
