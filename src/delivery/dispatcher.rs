@@ -22,6 +22,17 @@
 //! lease (at least one request per endpoint each). A sender starts sending
 //! after its second beat, a second after the first, so that the others
 //! have made room for it.
+//!
+//! Past an endpoint's free places a pass leases up to `HELD_PER_PLACE`
+//! deliveries per place ahead and holds them: an attempt that ends starts
+//! the next held one for its endpoint at once, so the endpoint is kept busy
+//! while passes and outcome commits make their round trips to the store. A
+//! held delivery's lease lasts one attempt timeout longer, and one whose
+//! lease has too little left for an attempt is let go to come due again.
+//! The pass reads what its attempts need (each endpoint once, the messages
+//! in one read), so an attempt itself makes no store round trip; an
+//! endpoint disabled after that read may still get the attempts already
+//! leased for it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,7 +45,8 @@ use super::schedule::{next_attempt, parse_retry_after, Next};
 use super::signing::{signature_header, SigningSecret};
 use super::{envelope_body, Result, Webhooks};
 use crate::domain::{
-    Attempt, Delivery, DeliveryStatus, DomainEvent, Endpoint, OperatorAlert, OrderRef, SendLease,
+    Attempt, Delivery, DeliveryStatus, DomainEvent, Endpoint, OperatorAlert, OrderRef,
+    OutboxMessage, SendLease,
 };
 use crate::sampling::guard::GuardedDns;
 use crate::store::delivery::{
@@ -62,6 +74,9 @@ const SENDER_BEAT: Duration = Duration::from_secs(1);
 
 /// A sender silent this long is forgotten by the next beat of another.
 const FORGET_SENDER_AFTER: SignedDuration = SignedDuration::from_hours(1);
+/// Deliveries leased ahead per place under an endpoint's cap: each attempt
+/// that ends starts the next at once, while a pass leases more.
+const HELD_PER_PLACE: usize = 4;
 /// Results recorded per transaction at most.
 const RECORD_BATCH: usize = 1000;
 /// How often the dispatcher removes webhook history past its retention.
@@ -82,6 +97,16 @@ enum Verdict {
     Abandon,
 }
 
+/// What an attempt needs besides its delivery, read by the pass that
+/// leased it: the endpoint as of that pass (`None`: deleted) and the
+/// message (`None`: missing). One read per endpoint and one for all the
+/// messages of a pass, rather than two round trips per attempt.
+#[derive(Debug, Clone)]
+struct Context {
+    endpoint: Option<Arc<Endpoint>>,
+    message: Option<Arc<OutboxMessage>>,
+}
+
 #[derive(Debug)]
 struct Outcome {
     /// As leased: the outcome commits only if the store still holds it.
@@ -90,30 +115,117 @@ struct Outcome {
     verdict: Verdict,
 }
 
+/// Where a delivery in flight stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Leased ahead, waiting for a place under its endpoint's cap.
+    Held,
+    /// Sent, awaiting the endpoint's answer.
+    Sending,
+    /// Answered; its outcome is not recorded yet.
+    Answered,
+}
+
 #[derive(Debug, Default)]
 struct InFlight {
-    /// Deliveries leased and not yet recorded: their endpoint, and whether
-    /// the endpoint has answered.
-    deliveries: HashMap<String, (String, bool)>,
+    /// Deliveries leased and not yet recorded: their endpoint and stage.
+    deliveries: HashMap<String, (String, Stage)>,
     /// Requests awaiting an endpoint's answer, by endpoint: what the
     /// endpoint's cap limits.
     per_endpoint: HashMap<String, usize>,
+    /// Deliveries held, by endpoint (counted when chosen, before their
+    /// leases commit).
+    held: HashMap<String, usize>,
+    /// Held deliveries whose leases committed, by endpoint, in due order:
+    /// an attempt that ends takes the next of its endpoint at once, without
+    /// waiting for a pass and its round trips to the store.
+    waiting: HashMap<String, std::collections::VecDeque<Delivery>>,
+    /// The cap on one endpoint as of the last pass.
+    limit: usize,
+    /// Deliveries held, over all endpoints.
+    held_total: usize,
+}
+
+fn count_down(counts: &mut HashMap<String, usize>, endpoint: &str) {
+    if let Some(n) = counts.get_mut(endpoint) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(endpoint);
+        }
+    }
 }
 
 impl InFlight {
+    /// Counts `delivery` as sent to `endpoint` now.
     fn add(&mut self, delivery: &str, endpoint: &str) {
         self.deliveries
-            .insert(delivery.to_string(), (endpoint.to_string(), false));
+            .insert(delivery.to_string(), (endpoint.to_string(), Stage::Sending));
         *self.per_endpoint.entry(endpoint.to_string()).or_default() += 1;
     }
 
-    fn leave_endpoint(&mut self, endpoint: &str) {
-        if let Some(n) = self.per_endpoint.get_mut(endpoint) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.per_endpoint.remove(endpoint);
-            }
+    /// Counts `delivery` as held for `endpoint` until a place is free.
+    fn hold(&mut self, delivery: &str, endpoint: &str) {
+        self.deliveries
+            .insert(delivery.to_string(), (endpoint.to_string(), Stage::Held));
+        *self.held.entry(endpoint.to_string()).or_default() += 1;
+        self.held_total += 1;
+    }
+
+    fn stage(&self, delivery: &str) -> Option<Stage> {
+        self.deliveries.get(delivery).map(|(_, s)| *s)
+    }
+
+    /// Requests awaiting `endpoint`'s answer.
+    fn sending(&self, endpoint: &str) -> usize {
+        self.per_endpoint.get(endpoint).copied().unwrap_or(0)
+    }
+
+    /// Deliveries held for `endpoint`.
+    fn held_for(&self, endpoint: &str) -> usize {
+        self.held.get(endpoint).copied().unwrap_or(0)
+    }
+
+    /// Deliveries held, over all endpoints.
+    fn held_total(&self) -> usize {
+        self.held_total
+    }
+
+    /// Deliveries sent or answered and not yet recorded: what
+    /// `max_in_flight` bounds.
+    fn active(&self) -> usize {
+        self.deliveries.len() - self.held_total
+    }
+
+    /// Whether nothing more can be leased: every place in flight taken,
+    /// and as many held as half of them (held deliveries take no place in
+    /// flight, so they never keep another endpoint's delivery waiting).
+    fn full(&self, limits: &Limits) -> bool {
+        self.active() >= limits.total && self.held_total >= limits.total / 2
+    }
+
+    /// Queues a held delivery whose lease committed.
+    fn queue(&mut self, delivery: Delivery) {
+        self.waiting
+            .entry(delivery.endpoint_id.clone())
+            .or_default()
+            .push_back(delivery);
+    }
+
+    /// The next held delivery for `endpoint`, now counted as sent, if one
+    /// waits and the endpoint has a free place.
+    fn next_held(&mut self, endpoint: &str) -> Option<Delivery> {
+        if self.sending(endpoint) >= self.limit.max(1) {
+            return None;
         }
+        let queue = self.waiting.get_mut(endpoint)?;
+        let next = queue.pop_front()?;
+        if queue.is_empty() {
+            self.waiting.remove(endpoint);
+        }
+        count_down(&mut self.held, endpoint);
+        self.held_total = self.held_total.saturating_sub(1);
+        self.add(&next.id, endpoint);
+        Some(next)
     }
 
     /// The endpoint answered (or the attempt ended without reaching it):
@@ -121,20 +233,29 @@ impl InFlight {
     /// stays in flight until its outcome is recorded.
     fn answered(&mut self, delivery: &str) {
         let endpoint = match self.deliveries.get_mut(delivery) {
-            Some((endpoint, answered)) if !*answered => {
-                *answered = true;
+            Some((endpoint, stage)) if *stage == Stage::Sending => {
+                *stage = Stage::Answered;
                 endpoint.clone()
             }
             _ => return,
         };
-        self.leave_endpoint(&endpoint);
+        count_down(&mut self.per_endpoint, &endpoint);
     }
 
     fn remove(&mut self, delivery: &str) {
-        if let Some((endpoint, answered)) = self.deliveries.remove(delivery) {
-            if !answered {
-                self.leave_endpoint(&endpoint);
+        match self.deliveries.remove(delivery) {
+            Some((endpoint, Stage::Sending)) => count_down(&mut self.per_endpoint, &endpoint),
+            Some((endpoint, Stage::Held)) => {
+                count_down(&mut self.held, &endpoint);
+                self.held_total = self.held_total.saturating_sub(1);
+                if let Some(queue) = self.waiting.get_mut(&endpoint) {
+                    queue.retain(|d| d.id != delivery);
+                    if queue.is_empty() {
+                        self.waiting.remove(&endpoint);
+                    }
+                }
             }
+            _ => {}
         }
     }
 }
@@ -159,6 +280,10 @@ struct Dispatcher {
     /// How long a send lease lasts: the attempt timeout and a margin for
     /// recording the outcome.
     send_lease: SignedDuration,
+    /// The attempt timeout: a held delivery's lease lasts this much longer.
+    attempt_timeout: SignedDuration,
+    /// The context of each delivery leased and not yet sent, by id.
+    contexts: Arc<Mutex<HashMap<String, Context>>>,
     /// Rung by the recorder when attempts leave flight: the next pass only
     /// starts due deliveries in the freed places.
     freed: Arc<tokio::sync::Notify>,
@@ -233,6 +358,7 @@ pub async fn run_with_lease(
         webhooks: webhooks.clone(),
         client,
         in_flight: Arc::new(Mutex::new(InFlight::default())),
+        contexts: Arc::new(Mutex::new(HashMap::new())),
         permits: Arc::new(Semaphore::new(settings.max_in_flight)),
         lease: lease.clone(),
         sender: lease
@@ -242,6 +368,7 @@ pub async fn run_with_lease(
             timeout + lease.as_ref().map_or(SEND_LEASE_MARGIN, |l| l.lasts()),
         )
         .unwrap_or(SignedDuration::MAX),
+        attempt_timeout: SignedDuration::try_from(timeout).unwrap_or(SignedDuration::MAX),
         freed: Arc::new(tokio::sync::Notify::new()),
         endpoints: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         cap_share: lease
@@ -249,13 +376,19 @@ pub async fn run_with_lease(
             .filter(|_| !webhooks.store().single_process())
             .map(|_| Arc::new(Mutex::new(CapShare::default()))),
     };
-    let (sender, send_lease) = (dispatcher.sender.clone(), dispatcher.send_lease);
+    let (sender, send_lease, attempt_timeout) = (
+        dispatcher.sender.clone(),
+        dispatcher.send_lease,
+        dispatcher.attempt_timeout,
+    );
     let released = webhooks
         .blocking(move |w| {
             let now = w.now();
+            let until = now.checked_add(send_lease).unwrap_or(now);
             let terms = SendTerms {
                 holder: &sender,
-                until: now.checked_add(send_lease).unwrap_or(now),
+                until,
+                held_until: until.checked_add(attempt_timeout).unwrap_or(until),
             };
             release_own_leases(w, now, &terms)
         })
@@ -383,6 +516,8 @@ impl Dispatcher {
     /// receipts, and start due deliveries.
     async fn pass(&self, tx: &mpsc::UnboundedSender<Outcome>, full: bool) -> Result<()> {
         let in_flight = self.in_flight.clone();
+        let in_flight_ref = self.in_flight.clone();
+        let contexts = self.contexts.clone();
         let known_endpoints = self.endpoints.clone();
         let cap_share = self.cap_share.clone();
         let cap = self.webhooks.settings().per_endpoint_concurrency;
@@ -390,6 +525,7 @@ impl Dispatcher {
         let lease = self.lease.clone();
         let sender = self.sender.clone();
         let send_lease = self.send_lease;
+        let attempt_timeout = self.attempt_timeout;
         let due = self
             .webhooks
             .blocking(move |w| {
@@ -453,11 +589,37 @@ impl Dispatcher {
                         .max(1),
                 };
                 let now = w.now();
+                let until = now.checked_add(send_lease).unwrap_or(now);
                 let lease = SendTerms {
                     holder: &sender,
-                    until: now.checked_add(send_lease).unwrap_or(now),
+                    until,
+                    held_until: until.checked_add(attempt_timeout).unwrap_or(until),
                 };
-                lease_due(w, now, &lease, &limits, &mut in_flight)
+                let due = lease_due(w, now, &lease, &limits, &mut in_flight)?;
+                let mut unread: Vec<Delivery> = due.clone();
+                {
+                    let known = lock(&contexts);
+                    unread.extend(
+                        in_flight
+                            .waiting
+                            .values()
+                            .flatten()
+                            .filter(|d| !known.contains_key(&d.id))
+                            .cloned(),
+                    );
+                }
+                drop(in_flight);
+                let read = read_contexts(w, &unread)?;
+                // Only for deliveries not yet under way: an attempt that
+                // started meanwhile read its own.
+                let in_flight = lock(&in_flight_ref);
+                let mut known = lock(&contexts);
+                for (id, context) in read {
+                    if matches!(in_flight.stage(&id), Some(Stage::Held | Stage::Sending)) {
+                        known.insert(id, context);
+                    }
+                }
+                Ok(due)
             })
             .await?;
         for delivery in due {
@@ -465,15 +627,41 @@ impl Dispatcher {
             let tx = tx.clone();
             tokio::spawn(async move {
                 let _permit = this.permits.clone().acquire_owned().await;
-                let outcome = this.attempt(delivery).await;
-                // The endpoint is free for another request while the
-                // outcome is recorded; the recorder rings for the next
-                // pass, which then fills every place freed meanwhile.
-                lock(&this.in_flight).answered(&outcome.delivery.id);
-                let _ = tx.send(outcome);
+                let mut next = Some(delivery);
+                while let Some(delivery) = next {
+                    let endpoint = delivery.endpoint_id.clone();
+                    let outcome = this.attempt(delivery).await;
+                    // The endpoint is free for another request while the
+                    // outcome is recorded: a held delivery takes the place
+                    // at once; otherwise the recorder rings for the next
+                    // pass, which fills every place freed meanwhile.
+                    lock(&this.in_flight).answered(&outcome.delivery.id);
+                    next = this.next_held(&endpoint);
+                    let _ = tx.send(outcome);
+                }
             });
         }
         Ok(())
+    }
+
+    /// The next held delivery for `endpoint` if it has a free place, now
+    /// counted as sent. One whose lease would end before an attempt could
+    /// (it waited behind slow attempts) is let go instead: it comes due
+    /// again when its lease ends, and no other sender gets it meanwhile.
+    fn next_held(&self, endpoint: &str) -> Option<Delivery> {
+        loop {
+            let d = lock(&self.in_flight).next_held(endpoint)?;
+            let room = self.webhooks.now().checked_add(self.attempt_timeout).ok();
+            if d.lease
+                .as_ref()
+                .zip(room)
+                .is_some_and(|(l, room)| l.until >= room)
+            {
+                return Some(d);
+            }
+            lock(&self.in_flight).remove(&d.id);
+            lock(&self.contexts).remove(&d.id);
+        }
     }
 
     /// Sends one delivery once.
@@ -495,17 +683,36 @@ impl Dispatcher {
     }
 
     async fn send(&self, d: &Delivery) -> (Verdict, Option<u16>, Option<String>) {
-        let store = self.webhooks.store();
-        let endpoint = match delivery::endpoint(store, &d.endpoint_id) {
-            Ok(Some(e)) => e,
-            Ok(None) => {
+        // Store calls block (on PostgreSQL, a round trip each): off the
+        // async workers, which go on sending and receiving meanwhile.
+        let context = lock(&self.contexts).remove(&d.id);
+        let context = match context {
+            Some(c) => c,
+            None => {
+                let one = vec![d.clone()];
+                match self
+                    .webhooks
+                    .blocking(move |w| read_contexts(w, &one))
+                    .await
+                {
+                    Ok(mut read) => match read.pop() {
+                        Some((_, c)) => c,
+                        None => return (Verdict::Retry(None), None, Some("store: no read".into())),
+                    },
+                    Err(e) => return (Verdict::Retry(None), None, Some(format!("store: {e}"))),
+                }
+            }
+        };
+        let Context { endpoint, message } = context;
+        let endpoint = match endpoint {
+            Some(e) => e,
+            None => {
                 return (
                     Verdict::Abandon,
                     None,
                     Some("the endpoint was deleted".into()),
                 )
             }
-            Err(e) => return (Verdict::Retry(None), None, Some(format!("store: {e}"))),
         };
         if !endpoint.enabled {
             return (
@@ -514,16 +721,12 @@ impl Dispatcher {
                 Some("the endpoint is disabled".into()),
             );
         }
-        let message = match delivery::message(store, &d.message_id) {
-            Ok(Some(m)) => m,
-            Ok(None) => {
-                return (
-                    Verdict::Abandon,
-                    None,
-                    Some("the message is missing".into()),
-                )
-            }
-            Err(e) => return (Verdict::Retry(None), None, Some(format!("store: {e}"))),
+        let Some(message) = message else {
+            return (
+                Verdict::Abandon,
+                None,
+                Some("the message is missing".into()),
+            );
         };
         let url = match url::Url::parse(&endpoint.url) {
             Ok(u) => u,
@@ -648,6 +851,12 @@ impl Dispatcher {
                     in_flight.remove(id);
                 }
             }
+            {
+                let mut contexts = lock(&self.contexts);
+                for id in &ids {
+                    contexts.remove(id);
+                }
+            }
             self.freed.notify_one();
         }
     }
@@ -662,15 +871,21 @@ struct Limits {
     endpoints: usize,
 }
 
-/// The send lease a pass takes.
+/// The send leases a pass takes.
 #[derive(Debug)]
 struct SendTerms<'a> {
     holder: &'a str,
+    /// The end of a lease on a delivery sent at once.
     until: Timestamp,
+    /// The end of a lease on a delivery held for a free place: later by
+    /// one attempt timeout, the longest it waits behind the one before.
+    held_until: Timestamp,
 }
 
 /// Leases the deliveries due at `now` that fit in this replica's free
-/// places, oldest first, and returns them as leased (now in flight). The
+/// places, oldest first, and returns them as leased (now in flight). Past
+/// an endpoint's free places it leases as many again, held in `in_flight`
+/// for the attempts under way to take as they end. The
 /// due index is read a claimed page at a time, so replicas lease apart;
 /// each page's leases commit in its claim's transaction, each expecting
 /// the delivery unchanged since it was read. Entries that lead nowhere
@@ -689,7 +904,7 @@ fn lease_due(
     let mut start = Vec::new();
     let mut page_size = FIRST_DUE_PAGE;
     loop {
-        if in_flight.deliveries.len() >= limits.total {
+        if in_flight.full(limits) {
             break;
         }
         let mut page = claim_due_page(store, now, &start, page_size)?;
@@ -698,7 +913,7 @@ fn lease_due(
         let mut chosen: Vec<(&[u8], &str)> = Vec::new();
         for (key, id, endpoint) in &page.entries {
             looked += 1;
-            if looked > DUE_SCAN || in_flight.deliveries.len() >= limits.total {
+            if looked > DUE_SCAN || in_flight.full(limits) {
                 done = true;
                 break;
             }
@@ -706,7 +921,15 @@ fn lease_due(
                 // Its outcome is not recorded yet.
                 continue;
             }
-            if in_flight.per_endpoint.get(endpoint).copied().unwrap_or(0) >= limits.per_endpoint {
+            if in_flight.sending(endpoint) < limits.per_endpoint
+                && in_flight.active() < limits.total
+            {
+                in_flight.add(id, endpoint);
+            } else if in_flight.held_for(endpoint) < limits.per_endpoint * HELD_PER_PLACE
+                && in_flight.held_total() < limits.total / 2
+            {
+                in_flight.hold(id, endpoint);
+            } else {
                 busy.insert(endpoint.clone());
                 if busy.len() >= limits.endpoints {
                     done = true;
@@ -714,7 +937,6 @@ fn lease_due(
                 }
                 continue;
             }
-            in_flight.add(id, endpoint);
             chosen.push((key, id));
         }
         let mut batch = Batch::new();
@@ -723,10 +945,11 @@ fn lease_due(
         for ((key, id), found) in chosen.iter().zip(found) {
             match found {
                 Some((d, version)) => {
+                    let held = in_flight.stage(id) == Some(Stage::Held);
                     let lease = SendLease {
                         holder: terms.holder.to_string(),
                         token: format!("{:032x}", rand::random::<u128>()),
-                        until: terms.until,
+                        until: if held { terms.held_until } else { terms.until },
                     };
                     leased.push(lease_delivery(&mut batch, d, &version, lease)?);
                 }
@@ -738,7 +961,15 @@ fn lease_due(
         }
         if !batch.is_empty() {
             match page.commit(batch) {
-                Ok(_) => due.append(&mut leased),
+                Ok(_) => {
+                    for d in leased {
+                        if in_flight.stage(&d.id) == Some(Stage::Held) {
+                            in_flight.queue(d);
+                        } else {
+                            due.push(d);
+                        }
+                    }
+                }
                 Err(e) => {
                     for d in &leased {
                         in_flight.remove(&d.id);
@@ -757,22 +988,72 @@ fn lease_due(
         }
         page_size = (page_size * 2).min(MAX_DUE_PAGE);
     }
+    // Places freed meanwhile, or a larger share of the cap since the last
+    // pass: held deliveries take them now.
+    in_flight.limit = limits.per_endpoint;
+    let endpoints: Vec<String> = in_flight.waiting.keys().cloned().collect();
+    for endpoint in endpoints {
+        while let Some(d) = in_flight.next_held(&endpoint) {
+            due.push(d);
+        }
+    }
     Ok(due)
+}
+
+/// Reads what the attempts on `deliveries` need: each endpoint once, and
+/// the messages of enabled endpoints in one read. Blocking.
+fn read_contexts(w: &Webhooks, deliveries: &[Delivery]) -> Result<Vec<(String, Context)>> {
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let store = &**w.store();
+    let mut endpoints: HashMap<&str, Option<Arc<Endpoint>>> = HashMap::new();
+    for d in deliveries {
+        if !endpoints.contains_key(d.endpoint_id.as_str()) {
+            let e = delivery::endpoint(store, &d.endpoint_id)?.map(Arc::new);
+            endpoints.insert(&d.endpoint_id, e);
+        }
+    }
+    let wanted: Vec<&str> = deliveries
+        .iter()
+        .filter(|d| {
+            endpoints
+                .get(d.endpoint_id.as_str())
+                .is_some_and(|e| e.as_ref().is_some_and(|e| e.enabled))
+        })
+        .map(|d| d.message_id.as_str())
+        .collect();
+    let mut messages: HashMap<&str, Arc<OutboxMessage>> = HashMap::new();
+    for (id, m) in wanted.iter().zip(delivery::messages_by_id(store, &wanted)?) {
+        if let Some(m) = m {
+            messages.insert(id, Arc::new(m));
+        }
+    }
+    Ok(deliveries
+        .iter()
+        .map(|d| {
+            let context = Context {
+                endpoint: endpoints.get(d.endpoint_id.as_str()).cloned().flatten(),
+                message: messages.get(d.message_id.as_str()).cloned(),
+            };
+            (d.id.clone(), context)
+        })
+        .collect())
 }
 
 /// At start: deliveries leased in an earlier life of this replica (it died
 /// mid-attempt) are due again at once rather than when their leases end.
 /// On a store only this process can open every lease is such; on a shared
 /// one, those under this replica's name (a configured `cluster.replica_id`;
-/// a generated one is new at each start). Leases end at most one send lease
-/// from now, so the walk stops there. Returns how many it released.
+/// a generated one is new at each start). Leases end at most one held
+/// lease from now, so the walk stops there. Returns how many it released.
 fn release_own_leases(w: &Webhooks, now: Timestamp, terms: &SendTerms<'_>) -> Result<usize> {
     let store = &**w.store();
     let anyone = store.single_process();
     let mut released = 0;
     let mut start = Vec::new();
     loop {
-        let mut page = claim_due_page(store, terms.until, &start, MAX_DUE_PAGE)?;
+        let mut page = claim_due_page(store, terms.held_until, &start, MAX_DUE_PAGE)?;
         let mut batch = Batch::new();
         let entries: Vec<(&[u8], &str)> = page
             .entries
@@ -1304,7 +1585,11 @@ mod tests {
         assert_eq!(fan_out(&w).unwrap(), 1);
         let now = Timestamp::now();
         let secs = |n: i64| SignedDuration::from_secs(n);
-        let terms = |holder, until| SendTerms { holder, until };
+        let terms = |holder, until| SendTerms {
+            holder,
+            until,
+            held_until: until,
+        };
         let first = lease_due(
             &w,
             now,
@@ -1380,19 +1665,154 @@ mod tests {
         let terms = SendTerms {
             holder: "r1",
             until: now + SignedDuration::from_secs(30),
+            held_until: now + SignedDuration::from_secs(40),
         };
         let leased = lease_due(&w, now, &terms, &limits, &mut in_flight).unwrap();
         let mut per_endpoint: HashMap<&str, usize> = HashMap::new();
         for d in &leased {
             *per_endpoint.entry(d.endpoint_id.as_str()).or_default() += 1;
+            assert_eq!(d.lease.as_ref().map(|l| l.until), Some(terms.until));
         }
         assert_eq!(per_endpoint.len(), 3, "{per_endpoint:?}");
         assert!(per_endpoint.values().all(|&n| n == 4), "{per_endpoint:?}");
-        assert_eq!(in_flight.deliveries.len(), 12);
+        // More are leased ahead and held, on a longer lease.
+        let held: Vec<&Delivery> = in_flight.waiting.values().flatten().collect();
+        assert_eq!(held.len(), 12 * HELD_PER_PLACE);
+        assert!(held
+            .iter()
+            .all(|d| d.lease.as_ref().map(|l| l.until) == Some(terms.held_until)));
+        let total = 12 + 12 * HELD_PER_PLACE;
+        assert_eq!(in_flight.deliveries.len(), total);
         // Full: a second pass leases nothing more.
         assert!(lease_due(&w, now, &terms, &limits, &mut in_flight)
             .unwrap()
             .is_empty());
+        assert_eq!(in_flight.deliveries.len(), total);
+        // An answer frees a place, and the next held delivery of that
+        // endpoint takes it; the cap is never passed.
+        let first = &leased[0];
+        assert!(
+            in_flight.next_held(&first.endpoint_id).is_none(),
+            "no free place yet"
+        );
+        in_flight.answered(&first.id);
+        let next = in_flight.next_held(&first.endpoint_id).unwrap();
+        assert_eq!(next.endpoint_id, first.endpoint_id);
+        let held = 4 * HELD_PER_PLACE;
+        assert_eq!(in_flight.sending(&first.endpoint_id), 4);
+        assert_eq!(in_flight.held_for(&first.endpoint_id), held - 1);
+        // A held delivery whose lease is given up leaves the queue.
+        let other = in_flight.waiting[&first.endpoint_id][0].id.clone();
+        in_flight.remove(&other);
+        assert_eq!(in_flight.held_for(&first.endpoint_id), held - 2);
+        assert_eq!(in_flight.waiting[&first.endpoint_id].len(), held - 2);
+    }
+
+    /// A dispatcher on `w` that has sent nothing, with a 10 s attempt
+    /// timeout.
+    fn idle_dispatcher(w: &Webhooks) -> Dispatcher {
+        Dispatcher {
+            webhooks: w.clone(),
+            client: reqwest::Client::new(),
+            in_flight: Arc::new(Mutex::new(InFlight::default())),
+            contexts: Arc::new(Mutex::new(HashMap::new())),
+            permits: Arc::new(Semaphore::new(8)),
+            lease: None,
+            sender: "r1".into(),
+            send_lease: SignedDuration::from_secs(25),
+            attempt_timeout: SignedDuration::from_secs(10),
+            freed: Arc::new(tokio::sync::Notify::new()),
+            endpoints: Arc::new(std::sync::atomic::AtomicUsize::new(1)),
+            cap_share: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_held_delivery_is_let_go_rather_than_sent_on_a_lease_too_short_for_an_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let w = webhooks(&store, 1).await;
+        queue(&store, 3);
+        assert_eq!(fan_out(&w).unwrap(), 3);
+        let d = idle_dispatcher(&w);
+        let now = Timestamp::now();
+        let one = Limits {
+            per_endpoint: 1,
+            total: 100,
+            endpoints: 1,
+        };
+        let sent = {
+            let mut in_flight = lock(&d.in_flight);
+            let terms = SendTerms {
+                holder: "r1",
+                until: now + SignedDuration::from_secs(35),
+                // Shorter than the 10 s an attempt may take.
+                held_until: now + SignedDuration::from_secs(5),
+            };
+            let sent = lease_due(&w, now, &terms, &one, &mut in_flight).unwrap();
+            assert_eq!((sent.len(), in_flight.held_total()), (1, 2));
+            sent
+        };
+        let endpoint = sent[0].endpoint_id.clone();
+        lock(&d.in_flight).answered(&sent[0].id);
+        assert!(
+            d.next_held(&endpoint).is_none(),
+            "sent on a lease too short"
+        );
+        let in_flight = lock(&d.in_flight);
+        assert_eq!(in_flight.held_total(), 0);
+        assert_eq!(
+            in_flight.deliveries.len(),
+            1,
+            "only the answered one is left"
+        );
+        drop(in_flight);
+        // Let go, they stay leased to this sender until their leases end.
+        let held: Vec<Delivery> = delivery::deliveries(&store, false)
+            .unwrap()
+            .into_iter()
+            .filter(|x| x.id != sent[0].id)
+            .collect();
+        assert_eq!(held.len(), 2);
+        assert!(held
+            .iter()
+            .all(|x| x.lease.as_ref().is_some_and(
+                |l| l.holder == "r1" && l.until == now + SignedDuration::from_secs(5)
+            )));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_held_delivery_with_lease_enough_takes_the_place_an_answer_frees() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let w = webhooks(&store, 1).await;
+        queue(&store, 2);
+        assert_eq!(fan_out(&w).unwrap(), 2);
+        let d = idle_dispatcher(&w);
+        let now = Timestamp::now();
+        let one = Limits {
+            per_endpoint: 1,
+            total: 100,
+            endpoints: 1,
+        };
+        let sent = {
+            let mut in_flight = lock(&d.in_flight);
+            let terms = SendTerms {
+                holder: "r1",
+                until: now + SignedDuration::from_secs(35),
+                held_until: now + SignedDuration::from_secs(45),
+            };
+            lease_due(&w, now, &terms, &one, &mut in_flight).unwrap()
+        };
+        let endpoint = sent[0].endpoint_id.clone();
+        assert!(
+            d.next_held(&endpoint).is_none(),
+            "the endpoint's one place is taken"
+        );
+        lock(&d.in_flight).answered(&sent[0].id);
+        let next = d.next_held(&endpoint).unwrap();
+        assert_ne!(next.id, sent[0].id);
+        assert_eq!(lock(&d.in_flight).sending(&endpoint), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1411,7 +1831,11 @@ mod tests {
                     let mut in_flight = InFlight::default();
                     let mut ids = Vec::new();
                     loop {
-                        let terms = SendTerms { holder, until };
+                        let terms = SendTerms {
+                            holder,
+                            until,
+                            held_until: until,
+                        };
                         let leased = lease_due(&w, now, &terms, &ROOMY, &mut in_flight).unwrap();
                         if leased.is_empty() && lease_due_is_done(&w, now) {
                             return ids;
@@ -1445,11 +1869,19 @@ mod tests {
         let until = now + SignedDuration::from_secs(30);
         let one = Limits { total: 1, ..ROOMY };
         for &holder in holders {
-            let terms = SendTerms { holder, until };
+            let terms = SendTerms {
+                holder,
+                until,
+                held_until: until,
+            };
             let leased = lease_due(&w, now, &terms, &one, &mut InFlight::default()).unwrap();
             assert_eq!(leased.len(), 1);
         }
-        let terms = SendTerms { holder: me, until };
+        let terms = SendTerms {
+            holder: me,
+            until,
+            held_until: until,
+        };
         let released = release_own_leases(&w, now, &terms).unwrap();
         let mut left: Vec<String> = delivery::deliveries(store, false)
             .unwrap()

@@ -186,6 +186,17 @@ pub fn message(store: &dyn Store, id: &str) -> Result<Option<OutboxMessage>> {
     store.get::<OutboxMessage>(id.as_bytes())
 }
 
+/// Several outbox messages in one read (PostgreSQL: one round trip), in
+/// the order of `ids`.
+pub fn messages_by_id(store: &dyn Store, ids: &[&str]) -> Result<Vec<Option<OutboxMessage>>> {
+    let keys: Vec<Vec<u8>> = ids.iter().map(|id| id.as_bytes().to_vec()).collect();
+    store
+        .get_many_raw(Tree::Outbox, &keys)?
+        .into_iter()
+        .map(|raw| raw.map(|r| decode::<OutboxMessage>(&r)).transpose())
+        .collect()
+}
+
 /// Every outbox message, oldest first.
 pub fn messages(store: &dyn Store) -> Result<Vec<OutboxMessage>> {
     store.scan::<OutboxMessage>(b"", usize::MAX, false)
