@@ -375,7 +375,7 @@ fn log_audit_head(store: &SharedStore, message: &'static str) {
 /// Whether an admin token is already kept in the store (so a first-run
 /// hint would only be noise).
 fn has_active_admin(store: &SharedStore) -> bool {
-    crate::tokens::list(store).is_ok_and(|tokens| {
+    crate::service::tokens::list(store).is_ok_and(|tokens| {
         tokens
             .iter()
             .any(|t| t.revoked_at.is_none() && t.role == crate::domain::Role::Admin)

@@ -568,7 +568,7 @@ fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<i32> {
     match cmd {
         TokenCommand::Create { role, name } => {
             let role: crate::domain::Role = role.parse()?;
-            let made = crate::tokens::create(&store, role, &name, "command line")?;
+            let made = crate::service::tokens::create(&store, role, &name, "command line")?;
             println!("{}", made.token);
             eprintln!(
                 "token {} for {} ({}) created; the secret above is shown only now",
@@ -576,7 +576,7 @@ fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<i32> {
             );
         }
         TokenCommand::List => {
-            for t in crate::tokens::list(&store)? {
+            for t in crate::service::tokens::list(&store)? {
                 let status = match t.revoked_at {
                     Some(at) => format!("revoked {at}"),
                     None => "active".into(),
@@ -588,7 +588,7 @@ fn token(cmd: TokenCommand, settings: &Settings) -> anyhow::Result<i32> {
             }
         }
         TokenCommand::Revoke { id } => {
-            let t = crate::tokens::revoke(&store, &id, "command line")?;
+            let t = crate::service::tokens::revoke(&store, &id, "command line")?;
             println!("revoked {} ({})", t.id, t.name);
         }
     }

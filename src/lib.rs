@@ -28,5 +28,4 @@ pub mod store;
 pub mod telemetry;
 #[cfg(test)]
 mod test_rng;
-pub mod tokens;
 pub mod workers;

@@ -8,7 +8,7 @@ use super::body::ApiJson;
 use super::error::blocking;
 use super::{ApiError, AppState};
 use crate::domain::Role;
-use crate::tokens::{self, TokenError};
+use crate::service::tokens::{self, TokenError};
 
 /// Routes under `/v1/tokens`.
 pub fn routes(e: &mut super::routes::Endpoints) {
@@ -86,7 +86,7 @@ pub struct RevokedToken {
     path = "/v1/tokens",
     tag = "tokens",
     request_body(content = CreateTokenRequest, content_type = "application/json", description = "JSON body (unknown fields are refused)"),
-    responses((status = 201, description = "the token; its secret is shown this once", body = crate::tokens::NewToken)),
+    responses((status = 201, description = "the token; its secret is shown this once", body = crate::service::tokens::NewToken)),
     security(("bearer" = ["admin"]))
 )]
 async fn create_token(

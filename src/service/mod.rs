@@ -11,6 +11,8 @@
 //! - [`reports`]: file an employee report and list a reporter's own.
 //! - [`labels`]: record a reviewer's labels on a sampled item and check
 //!   the label-based case rules they may cross.
+//! - [`tokens`]: create, list and revoke API tokens (the API and the
+//!   command line both call it).
 //!
 //! Tenants, sources and pushed content go through the sampling room's
 //! [`crate::sampling::Sampling`], and webhook endpoints through
@@ -20,6 +22,7 @@
 pub mod cases;
 pub mod labels;
 pub mod reports;
+pub mod tokens;
 
 #[cfg(test)]
 mod tests;
