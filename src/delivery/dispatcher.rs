@@ -28,7 +28,8 @@
 //! the next held one for its endpoint at once, so the endpoint is kept busy
 //! while passes and outcome commits make their round trips to the store. A
 //! held delivery's lease lasts one attempt timeout longer, and one whose
-//! lease has too little left for an attempt is let go to come due again.
+//! lease has too little left for an attempt is let go to come due again;
+//! on stop, held deliveries are not started and their leases are ended.
 //! The pass reads what its attempts need (each endpoint once, the messages
 //! in one read), so an attempt itself makes no store round trip; an
 //! endpoint disabled after that read may still get the attempts already
@@ -284,6 +285,8 @@ struct Dispatcher {
     attempt_timeout: SignedDuration,
     /// The context of each delivery leased and not yet sent, by id.
     contexts: Arc<Mutex<HashMap<String, Context>>>,
+    /// Set when the dispatcher stops: no held delivery is started after.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
     /// Rung by the recorder when attempts leave flight: the next pass only
     /// starts due deliveries in the freed places.
     freed: Arc<tokio::sync::Notify>,
@@ -359,6 +362,7 @@ pub async fn run_with_lease(
         client,
         in_flight: Arc::new(Mutex::new(InFlight::default())),
         contexts: Arc::new(Mutex::new(HashMap::new())),
+        stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         permits: Arc::new(Semaphore::new(settings.max_in_flight)),
         lease: lease.clone(),
         sender: lease
@@ -434,11 +438,29 @@ pub async fn run_with_lease(
             }
         }
     }
+    // Attempts under way finish; held deliveries are not started.
+    dispatcher
+        .stopping
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     drop(tx);
     match tokio::time::timeout(timeout + Duration::from_secs(2), recorder).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "delivery recorder failed"),
         Err(_) => tracing::warn!("attempts still in flight at shutdown are sent again on restart"),
+    }
+    // Hand the held ones back, so another sender takes them now rather than
+    // when their leases end.
+    let held = dispatcher.take_held();
+    if !held.is_empty() {
+        match webhooks.blocking(move |w| release_held(w, &held)).await {
+            Ok(n) => tracing::info!(
+                deliveries = n,
+                "handed back the deliveries held for sending"
+            ),
+            Err(e) => {
+                tracing::warn!(error = ?e, "could not hand back the held deliveries; their leases end on their own")
+            }
+        }
     }
     if let Some(lease) = lease {
         // The others take up this sender's share of the caps at once.
@@ -649,6 +671,9 @@ impl Dispatcher {
     /// (it waited behind slow attempts) is let go instead: it comes due
     /// again when its lease ends, and no other sender gets it meanwhile.
     fn next_held(&self, endpoint: &str) -> Option<Delivery> {
+        if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
         loop {
             let d = lock(&self.in_flight).next_held(endpoint)?;
             let room = self.webhooks.now().checked_add(self.attempt_timeout).ok();
@@ -662,6 +687,16 @@ impl Dispatcher {
             lock(&self.in_flight).remove(&d.id);
             lock(&self.contexts).remove(&d.id);
         }
+    }
+
+    /// Takes every held delivery out of flight (the dispatcher stops).
+    fn take_held(&self) -> Vec<Delivery> {
+        let mut in_flight = lock(&self.in_flight);
+        let held: Vec<Delivery> = in_flight.waiting.values().flatten().cloned().collect();
+        for d in &held {
+            in_flight.remove(&d.id);
+        }
+        held
     }
 
     /// Sends one delivery once.
@@ -998,6 +1033,33 @@ fn lease_due(
         }
     }
     Ok(due)
+}
+
+/// Ends the send leases of `held` deliveries this sender will not start,
+/// where the store still holds them under the same lease: each is due again
+/// when it was due before, for any sender. Returns how many. Blocking.
+fn release_held(w: &Webhooks, held: &[Delivery]) -> Result<usize> {
+    let store = &**w.store();
+    let mut batch = Batch::new();
+    let mut released = 0;
+    for d in held {
+        let (Some(mut stored), version) = delivery::delivery_versioned(store, &d.id)? else {
+            continue;
+        };
+        if stored.lease.is_none() || stored.lease != d.lease {
+            continue;
+        }
+        batch.expect_unchanged(&version);
+        let previous = stored.due_at();
+        stored.lease = None;
+        put_delivery(&mut batch, &stored, previous)?;
+        released += 1;
+    }
+    if !batch.is_empty() {
+        store.commit(batch)?;
+        store.flush()?;
+    }
+    Ok(released)
 }
 
 /// Reads what the attempts on `deliveries` need: each endpoint once, and
@@ -1716,6 +1778,7 @@ mod tests {
             client: reqwest::Client::new(),
             in_flight: Arc::new(Mutex::new(InFlight::default())),
             contexts: Arc::new(Mutex::new(HashMap::new())),
+            stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             permits: Arc::new(Semaphore::new(8)),
             lease: None,
             sender: "r1".into(),
@@ -1779,6 +1842,54 @@ mod tests {
             .all(|x| x.lease.as_ref().is_some_and(
                 |l| l.holder == "r1" && l.until == now + SignedDuration::from_secs(5)
             )));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopping_sender_starts_no_held_delivery_and_hands_them_back_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let w = webhooks(&store, 1).await;
+        queue(&store, 3);
+        assert_eq!(fan_out(&w).unwrap(), 3);
+        let d = idle_dispatcher(&w);
+        let now = Timestamp::now();
+        let one = Limits {
+            per_endpoint: 1,
+            total: 100,
+            endpoints: 1,
+        };
+        let terms = SendTerms {
+            holder: "r1",
+            until: now + SignedDuration::from_secs(35),
+            held_until: now + SignedDuration::from_secs(45),
+        };
+        let sent = lease_due(&w, now, &terms, &one, &mut lock(&d.in_flight)).unwrap();
+        assert_eq!(sent.len(), 1);
+        lock(&d.in_flight).answered(&sent[0].id);
+        d.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            d.next_held(&sent[0].endpoint_id).is_none(),
+            "started while stopping"
+        );
+        let held = d.take_held();
+        assert_eq!(held.len(), 2);
+        assert_eq!(lock(&d.in_flight).held_total(), 0);
+        assert_eq!(release_held(&w, &held).unwrap(), 2);
+        // Another sender finds them due now, not when the leases would
+        // have ended; the one being sent stays leased.
+        let terms = SendTerms {
+            holder: "r2",
+            until: now + SignedDuration::from_secs(35),
+            held_until: now + SignedDuration::from_secs(45),
+        };
+        let taken = lease_due(&w, now, &terms, &ROOMY, &mut InFlight::default()).unwrap();
+        let mut ids: Vec<&str> = taken.iter().map(|x| x.id.as_str()).collect();
+        let mut want: Vec<&str> = held.iter().map(|x| x.id.as_str()).collect();
+        ids.sort();
+        want.sort();
+        assert_eq!(ids, want);
+        // A second hand-back finds the leases no longer this sender's.
+        assert_eq!(release_held(&w, &held).unwrap(), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
