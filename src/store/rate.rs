@@ -42,21 +42,18 @@ pub fn take_report_slot(
     let key = rate_key(reporter);
     let hour_ago = now - SignedDuration::from_hours(1);
     for _ in 0..32 {
-        let raw = store.get_raw(Tree::Meta, &key)?;
-        let mut rate = match raw.as_deref() {
-            Some(bytes) => decode::<ReportRate>(bytes)?,
-            None => ReportRate {
-                reporter: reporter.to_string(),
-                times: Vec::new(),
-            },
-        };
+        let (rate, version) = Version::read::<ReportRate>(&**store, key.clone())?;
+        let mut rate = rate.unwrap_or_else(|| ReportRate {
+            reporter: reporter.to_string(),
+            times: Vec::new(),
+        });
         rate.times.retain(|t| *t > hour_ago);
         if rate.times.len() >= per_hour as usize {
             return Ok(false);
         }
         rate.times.push(now);
         let mut batch = Batch::new();
-        batch.expect_raw(Tree::Meta, key.clone(), raw);
+        batch.expect_unchanged(&version);
         batch.put(&rate)?;
         match store.commit(batch) {
             Ok(_) => return Ok(true),
