@@ -1,6 +1,6 @@
 //! The use cases called directly, as a worker or a second replica would:
-//! one store on disk, two sets of services over it, a clock that moves only
-//! when told.
+//! one store (sled on disk, or PostgreSQL with `AUPD_TEST_DATABASE_URL`),
+//! two sets of services over it, a clock that moves only when told.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -19,17 +19,34 @@ use crate::policy::PolicyHandle;
 use crate::sampling::{Item, Sampling};
 use crate::store::{self, Batch, SharedStore, SledStore, Store};
 
+/// Keeps the store's backing alive for the test.
+enum Backing {
+    Disk(#[allow(dead_code)] tempfile::TempDir),
+    Database(#[allow(dead_code)] crate::store::TestDb),
+}
+
 struct Fixture {
-    _dir: tempfile::TempDir,
+    _backing: Backing,
     store: SharedStore,
     policy: Arc<PolicyHandle>,
     clock: Arc<ManualClock>,
     tenant: TenantId,
 }
 
+/// A store with one tenant: sled on disk, or a fresh PostgreSQL database
+/// when `AUPD_TEST_DATABASE_URL` names a server.
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+    let (backing, store): (Backing, SharedStore) = match crate::store::TestDb::new() {
+        Some(db) => {
+            let store = Arc::new(db.open());
+            (Backing::Database(db), store)
+        }
+        None => {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Arc::new(SledStore::open(dir.path()).unwrap());
+            (Backing::Disk(dir), store)
+        }
+    };
     let start: Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
     let tenant = TenantId::try_from("parlor").unwrap();
     let mut batch = Batch::new();
@@ -48,7 +65,7 @@ fn fixture() -> Fixture {
         .unwrap();
     store.commit(batch).unwrap();
     Fixture {
-        _dir: dir,
+        _backing: backing,
         store,
         policy: Arc::new(PolicyHandle::load(&crate::policy::shipped_dir()).unwrap()),
         clock: Arc::new(ManualClock::new(start)),
