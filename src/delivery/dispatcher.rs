@@ -1770,6 +1770,27 @@ mod tests {
         assert_eq!(in_flight.waiting[&first.endpoint_id].len(), held - 2);
     }
 
+    /// One place on one endpoint.
+    const ONE_PLACE: Limits = Limits {
+        per_endpoint: 1,
+        total: 100,
+        endpoints: 1,
+    };
+
+    /// A sled store with one endpoint and `messages` fanned out to it, and
+    /// an idle dispatcher on it.
+    async fn one_endpoint_with(
+        messages: usize,
+    ) -> (tempfile::TempDir, SharedStore, Webhooks, Dispatcher) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let w = webhooks(&store, 1).await;
+        queue(&store, messages);
+        assert_eq!(fan_out(&w).unwrap(), messages);
+        let d = idle_dispatcher(&w);
+        (dir, store, w, d)
+    }
+
     /// A dispatcher on `w` that has sent nothing, with a 10 s attempt
     /// timeout.
     fn idle_dispatcher(w: &Webhooks) -> Dispatcher {
@@ -1792,18 +1813,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_held_delivery_is_let_go_rather_than_sent_on_a_lease_too_short_for_an_attempt() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
-        let w = webhooks(&store, 1).await;
-        queue(&store, 3);
-        assert_eq!(fan_out(&w).unwrap(), 3);
-        let d = idle_dispatcher(&w);
-        let now = Timestamp::now();
-        let one = Limits {
-            per_endpoint: 1,
-            total: 100,
-            endpoints: 1,
-        };
+        let (_dir, store, w, d) = one_endpoint_with(3).await;
+        let (now, one) = (Timestamp::now(), ONE_PLACE);
         let sent = {
             let mut in_flight = lock(&d.in_flight);
             let terms = SendTerms {
@@ -1846,18 +1857,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stopping_sender_starts_no_held_delivery_and_hands_them_back_at_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
-        let w = webhooks(&store, 1).await;
-        queue(&store, 3);
-        assert_eq!(fan_out(&w).unwrap(), 3);
-        let d = idle_dispatcher(&w);
-        let now = Timestamp::now();
-        let one = Limits {
-            per_endpoint: 1,
-            total: 100,
-            endpoints: 1,
-        };
+        let (_dir, _store, w, d) = one_endpoint_with(3).await;
+        let (now, one) = (Timestamp::now(), ONE_PLACE);
         let terms = SendTerms {
             holder: "r1",
             until: now + SignedDuration::from_secs(35),
@@ -1894,18 +1895,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_held_delivery_with_lease_enough_takes_the_place_an_answer_frees() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
-        let w = webhooks(&store, 1).await;
-        queue(&store, 2);
-        assert_eq!(fan_out(&w).unwrap(), 2);
-        let d = idle_dispatcher(&w);
-        let now = Timestamp::now();
-        let one = Limits {
-            per_endpoint: 1,
-            total: 100,
-            endpoints: 1,
-        };
+        let (_dir, _store, w, d) = one_endpoint_with(2).await;
+        let (now, one) = (Timestamp::now(), ONE_PLACE);
         let sent = {
             let mut in_flight = lock(&d.in_flight);
             let terms = SendTerms {
