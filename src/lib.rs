@@ -5,12 +5,6 @@
 
 pub mod api;
 pub mod app;
-pub mod bench;
-pub mod bench_cluster;
-pub mod bench_enforcement;
-pub mod bench_memory;
-pub mod bench_review;
-pub mod bench_sampling;
 pub mod cli;
 pub mod clock;
 pub mod config;

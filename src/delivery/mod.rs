@@ -8,7 +8,6 @@ pub mod receipts;
 pub mod schedule;
 pub mod sealing;
 pub mod signing;
-pub mod soak;
 
 use std::sync::Arc;
 

@@ -509,6 +509,30 @@ pub fn read_bytes(source: &Source, bytes: &[u8], path: &Path) -> anyhow::Result<
     })
 }
 
+/// Reads one text column of a CSV file (`,` or `;` separated, by its header).
+pub fn read_text_column(path: &Path, column: &str) -> anyhow::Result<Vec<String>> {
+    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let delimiter = detect_delimiter(&raw);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(raw.as_slice());
+    let headers = reader.headers().context("reading the CSV header")?.clone();
+    let index = headers.iter().position(|h| h == column).with_context(|| {
+        format!(
+            "{} has no column `{column}` (columns: {})",
+            path.display(),
+            headers.iter().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let mut texts = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{}: data row {i}", path.display()))?;
+        texts.push(record.get(index).unwrap_or_default().to_string());
+    }
+    Ok(texts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -121,7 +121,7 @@ fn corpus(engine: &Engine) -> Vec<String> {
     ] {
         let path = data.join(file);
         if path.exists() {
-            match crate::bench::read_text_column(&path, column) {
+            match crate::policy::dataset::read_text_column(&path, column) {
                 Ok(t) => texts.extend(t),
                 Err(e) => panic!("{}: {e}", path.display()),
             }

@@ -3,7 +3,7 @@
 //! soak — the real binary killed with SIGKILL under load and restarted.
 //! They print figures; nothing here is a pass/fail test.
 
-use crate::bench::percentile;
+use crate::cli::bench::percentile;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -13,12 +13,12 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context;
 use jiff::Timestamp;
 
-use super::endpoints::NewEndpoint;
-use super::signing::{verify, SigningSecret};
-use super::Webhooks;
-use crate::bench_cluster::{run_on_backends, Backend, BackendArgs, Figure};
+use crate::cli::bench::cluster::{run_on_backends, Backend, BackendArgs, Figure};
 use crate::clock::SystemClock;
 use crate::config::DeliverySettings;
+use crate::delivery::endpoints::NewEndpoint;
+use crate::delivery::signing::{verify, SigningSecret};
+use crate::delivery::Webhooks;
 use crate::domain::OutboxMessage;
 use crate::enforcement::Ladders;
 use crate::sampling::guard::SystemResolver;
@@ -143,7 +143,7 @@ fn bench_delivery_on(
         let mut settings = settings;
         settings.allow_cidrs = vec!["127.0.0.0/8".into()];
         // One key for every replica, as a configured `delivery.secret_key`.
-        let key = Arc::new(super::sealing::SecretKey::generate());
+        let key = Arc::new(crate::delivery::sealing::SecretKey::generate());
         let mut replicas = Vec::new();
         for i in 0..backend.replicas() {
             let store: SharedStore = backend.open_store(&dir.join("store"))?;
@@ -181,7 +181,7 @@ fn bench_delivery_on(
         let dispatchers: Vec<_> = replicas
             .iter()
             .map(|(_, w, l)| {
-                tokio::spawn(super::dispatcher::run_with_lease(
+                tokio::spawn(crate::delivery::dispatcher::run_with_lease(
                     w.clone(),
                     leased.then(|| l.clone()),
                     stopped.clone(),

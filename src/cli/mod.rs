@@ -1,5 +1,7 @@
 //! The command line: `aupd serve`, `aupd policy …`, `aupd score`, `aupd bench …`.
 
+pub mod bench;
+
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
@@ -207,7 +209,7 @@ pub enum BenchCommand {
         tick_ms: u64,
         /// Backends and replicas.
         #[command(flatten)]
-        backend: crate::bench_cluster::BackendArgs,
+        backend: crate::cli::bench::cluster::BackendArgs,
     },
     /// Case actions through the HTTP API on loopback.
     Actions {
@@ -222,7 +224,7 @@ pub enum BenchCommand {
         secs: u64,
         /// Backends and replicas.
         #[command(flatten)]
-        backend: crate::bench_cluster::BackendArgs,
+        backend: crate::cli::bench::cluster::BackendArgs,
     },
     /// Sampler throughput from loopback JSON feeds (fetch, extract, score, store).
     Sampler {
@@ -252,7 +254,7 @@ pub enum BenchCommand {
         secs: u64,
         /// Backends and replicas.
         #[command(flatten)]
-        backend: crate::bench_cluster::BackendArgs,
+        backend: crate::cli::bench::cluster::BackendArgs,
     },
     /// Webhook deliveries per second to a loopback receiver, with the outbox
     /// on disk, and commit-to-delivery latency.
@@ -272,7 +274,7 @@ pub enum BenchCommand {
         rate: u64,
         /// Backends and replicas.
         #[command(flatten)]
-        backend: crate::bench_cluster::BackendArgs,
+        backend: crate::cli::bench::cluster::BackendArgs,
     },
     /// Resident memory of `aupd serve` under a steady mixed load over
     /// loopback, printed every few seconds with the store's size on disk.
@@ -396,25 +398,34 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             window,
             tick_ms,
             backend,
-        }) => crate::bench_enforcement::deadlines(&backend, cases, due, window, tick_ms),
+        }) => crate::cli::bench::enforcement::deadlines(&backend, cases, due, window, tick_ms),
         Command::Bench(BenchCommand::Actions {
             cases,
             connections,
             secs,
             backend,
-        }) => crate::bench_enforcement::actions(&settings, &backend, cases, connections, secs),
+        }) => {
+            crate::cli::bench::enforcement::actions(&settings, &backend, cases, connections, secs)
+        }
         Command::Bench(BenchCommand::Sampler {
             sources,
             items,
             secs,
-        }) => crate::bench_sampling::sampler(&settings, sources, items, secs),
+        }) => crate::cli::bench::sampling::sampler(&settings, sources, items, secs),
         Command::Bench(BenchCommand::Intake {
             batch,
             connections,
             tenants,
             secs,
             backend,
-        }) => crate::bench_sampling::intake(&settings, &backend, batch, connections, tenants, secs),
+        }) => crate::cli::bench::sampling::intake(
+            &settings,
+            &backend,
+            batch,
+            connections,
+            tenants,
+            secs,
+        ),
         Command::Bench(BenchCommand::Delivery {
             messages,
             batch,
@@ -425,7 +436,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let mut delivery = settings.delivery.clone();
             delivery.per_endpoint_concurrency = concurrency.max(1);
             delivery.max_in_flight = delivery.max_in_flight.max(concurrency);
-            crate::delivery::soak::bench_delivery(&backend, messages, batch.max(1), rate, delivery)
+            crate::cli::bench::soak::bench_delivery(
+                &backend,
+                messages,
+                batch.max(1),
+                rate,
+                delivery,
+            )
         }
         Command::Bench(BenchCommand::Memory {
             secs,
@@ -437,27 +454,27 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let exe = std::env::current_exe().context("finding the aupd binary")?;
             let policy = std::fs::canonicalize(&settings.policy.dir)
                 .with_context(|| format!("finding {}", settings.policy.dir.display()))?;
-            let run = crate::bench_memory::MemoryRun {
+            let run = crate::cli::bench::memory::MemoryRun {
                 secs,
                 rate,
                 every,
                 tenants,
                 cache_mb,
             };
-            crate::bench_memory::memory(&exe, &policy, run)
+            crate::cli::bench::memory::memory(&exe, &policy, run)
         }
         Command::Bench(BenchCommand::SoakKill { cycles, loaders }) => {
             let exe = std::env::current_exe().context("finding the aupd binary")?;
             let policy = std::fs::canonicalize(&settings.policy.dir)
                 .with_context(|| format!("finding {}", settings.policy.dir.display()))?;
-            crate::delivery::soak::soak_kill(&exe, &policy, cycles, loaders.max(1))
+            crate::cli::bench::soak::soak_kill(&exe, &policy, cycles, loaders.max(1))
         }
         Command::Bench(BenchCommand::ReviewPrevalence {
             data,
             reviewed,
             repetitions,
             policy,
-        }) => crate::bench_review::review_prevalence(
+        }) => crate::cli::bench::review::review_prevalence(
             &data,
             policy.as_deref().unwrap_or(&settings.policy.dir),
             reviewed,
@@ -470,7 +487,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             seed,
             draws,
             policy,
-        }) => crate::bench_review::review_learning(
+        }) => crate::cli::bench::review::review_learning(
             &data,
             policy.as_deref().unwrap_or(&settings.policy.dir),
             &reviewed,
@@ -767,8 +784,8 @@ fn bench_score(data: &Path, column: &str, rounds: usize, dir: &Path) -> anyhow::
         return Ok(0);
     }
     let engine = policy::load_engine(dir)?;
-    let texts = crate::bench::read_text_column(data, column)?;
-    let f = crate::bench::score_throughput(&engine, &texts, rounds)?;
+    let texts = crate::policy::dataset::read_text_column(data, column)?;
+    let f = crate::cli::bench::score_throughput(&engine, &texts, rounds)?;
     println!(
         "data: {} texts, {:.2} MB per pass, {} passes, single thread",
         f.texts,

@@ -1,7 +1,7 @@
 //! Enforcement benchmarks (`aupd bench deadlines`, `aupd bench actions`):
 //! they build real stores and servers and print figures. Never pass/fail.
 
-use crate::bench::percentile;
+use crate::cli::bench::percentile;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,8 +10,8 @@ use anyhow::Context;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
-use crate::bench_cluster::{run_on_backends, Backend, BackendArgs, Cluster, Figure};
-use crate::bench_sampling::{rss_mib, Scratch};
+use crate::cli::bench::cluster::{run_on_backends, Backend, BackendArgs, Cluster, Figure};
+use crate::cli::bench::sampling::{rss_mib, Scratch};
 use crate::clock::{ManualClock, SystemClock};
 use crate::config::{Secret, Settings};
 use crate::domain::{

@@ -13,7 +13,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::app::{Application, BuildOptions};
-use crate::bench_cluster::{run_on_backends, Backend, BackendArgs, Cluster, Figure};
+use crate::cli::bench::cluster::{run_on_backends, Backend, BackendArgs, Cluster, Figure};
 use crate::config::{Secret, Settings};
 
 const TOKEN: &str = "bench-admin-token-0123456789";

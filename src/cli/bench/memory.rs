@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::json;
 
-use crate::bench_sampling::Scratch;
-use crate::delivery::soak::{spawn_serve, wait_healthy};
+use crate::cli::bench::sampling::Scratch;
+use crate::cli::bench::soak::{spawn_serve, wait_healthy};
 
 const TOKEN: &str = "bench-memory-admin-token-0123456789";
 

@@ -1,7 +1,13 @@
 //! Throughput measurements that print figures (`aupd bench …`). Never used
-//! as pass/fail tests.
+//! as pass/fail tests, and never imported by the server.
 
-use std::path::Path;
+pub mod cluster;
+pub mod enforcement;
+pub mod memory;
+pub mod review;
+pub mod sampling;
+pub mod soak;
+
 use std::time::Instant;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
@@ -16,30 +22,6 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
-}
-
-/// Reads one text column of a CSV file (`,` or `;` separated, by its header).
-pub fn read_text_column(path: &Path, column: &str) -> anyhow::Result<Vec<String>> {
-    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let delimiter = crate::policy::dataset::detect_delimiter(&raw);
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .from_reader(raw.as_slice());
-    let headers = reader.headers().context("reading the CSV header")?.clone();
-    let index = headers.iter().position(|h| h == column).with_context(|| {
-        format!(
-            "{} has no column `{column}` (columns: {})",
-            path.display(),
-            headers.iter().collect::<Vec<_>>().join(", ")
-        )
-    })?;
-    let mut texts = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{}: data row {i}", path.display()))?;
-        texts.push(record.get(index).unwrap_or_default().to_string());
-    }
-    Ok(texts)
 }
 
 /// Figures from one scoring benchmark.
