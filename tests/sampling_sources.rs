@@ -279,6 +279,68 @@ async fn two_replicas_keep_the_spacing_between_fetches_to_one_host() {
     assert!(min_gap >= Duration::from_millis(40), "gap {min_gap:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_hold_a_hosts_concurrency_between_them() {
+    if common::test_database_admin().is_none() {
+        eprintln!("skipped: concurrency across replicas needs PostgreSQL (AUPD_TEST_DATABASE_URL)");
+        return;
+    }
+    use aupd::sampling::fetch::{FetchLimits, Fetcher};
+    use aupd::sampling::guard::{Guard, SystemResolver};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = dir.path().join("store");
+    // Each page takes 150 ms to answer.
+    let site = FakeSite::start(
+        posts_with_violations_at_the_end(8, 0),
+        Duration::from_millis(150),
+    )
+    .await;
+    let allow = aupd::config::SamplingSettings {
+        allow_cidrs: vec!["127.0.0.0/8".into()],
+        ..Default::default()
+    }
+    .allow_nets()
+    .unwrap();
+    // Two processes' fetchers, one fetch at a time to a host, no spacing.
+    let replicas: Vec<Arc<Fetcher>> = (0..2)
+        .map(|_| {
+            let guard = Arc::new(Guard::new(allow.clone(), Arc::new(SystemResolver)));
+            let limits = FetchLimits {
+                timeout: Duration::from_secs(5),
+                max_bytes: 1 << 20,
+                max_redirects: 2,
+                per_host_concurrency: 1,
+                per_host_min_interval: Duration::ZERO,
+                user_agent: "aupd/test".into(),
+            };
+            let store = common::open_test_store(&store_path);
+            Arc::new(Fetcher::new(guard, limits).unwrap().paced_through(store))
+        })
+        .collect();
+    let fetches: Vec<_> = (0..8)
+        .map(|i| {
+            let fetcher = replicas[i % 2].clone();
+            let url = url::Url::parse(&format!("{}/p/{i}", site.base)).unwrap();
+            tokio::spawn(async move { fetcher.get(&url).await.map(drop) })
+        })
+        .collect();
+    for fetch in fetches {
+        fetch.await.unwrap().unwrap();
+    }
+    drop(replicas);
+    common::drop_test_database(&store_path);
+
+    let mut starts = site.log.page_starts.lock().unwrap().clone();
+    assert_eq!(starts.len(), 8);
+    starts.sort();
+    // One at a time: each request arrives after the one before answered
+    // (150 ms); the slack is for arrival jitter. Each replica holding its
+    // own place would let two arrive together.
+    let min_gap = starts.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+    assert!(min_gap >= Duration::from_millis(100), "gap {min_gap:?}");
+}
+
 #[tokio::test]
 async fn a_redirect_to_the_metadata_address_marks_the_source_unhealthy_with_the_reason() {
     let app = spawn_app().await;

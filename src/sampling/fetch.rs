@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use url::Url;
@@ -86,6 +86,9 @@ struct HostSlot {
 
 /// Host slots kept before the idle ones are dropped.
 const MAX_IDLE_HOSTS: usize = 1024;
+/// How much longer than the request timeout a fetch place in the store is
+/// held if its fetcher never gives it back.
+const PLACE_MARGIN: Duration = Duration::from_secs(5);
 
 /// The fetcher shared by the sampler and targeted sampling.
 #[derive(Debug)]
@@ -201,6 +204,64 @@ impl Fetcher {
             .acquire_owned()
             .await
             .map_err(|_| FetchError::Transport("host limiter closed".into()))?;
+        // Across replicas, the host's places are in the store too: this
+        // process's permit alone would let every replica fetch at once.
+        let place = match &self.pace_store {
+            Some(store) => Some(self.take_place(store, &host).await?),
+            None => None,
+        };
+        let response = self.send_paced(url, &host, &slot).await;
+        if let (Some(store), Some(place)) = (&self.pace_store, place) {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = rate::give_back_host_place(store.as_ref(), &place) {
+                    tracing::warn!(host = %place.host, error = %e, "giving back a fetch place failed; it frees itself when its time runs out");
+                }
+            });
+        }
+        response
+    }
+
+    /// Takes one of the host's places in the store, waiting while every
+    /// place is taken by a fetch under way on some replica.
+    async fn take_place(
+        &self,
+        store: &SharedStore,
+        host: &str,
+    ) -> Result<rate::HostFetch, FetchError> {
+        let places = self.limits.per_host_concurrency.max(1);
+        // Held at most as long as the fetch may take: waiting for its start
+        // behind the other places' (one interval each), the request, and a
+        // margin.
+        let pacing = self.limits.per_host_min_interval * places as u32;
+        let hold = SignedDuration::try_from(self.limits.timeout + pacing + PLACE_MARGIN)
+            .unwrap_or(SignedDuration::from_secs(60));
+        loop {
+            let (store, key) = (store.clone(), host.to_string());
+            let now = Timestamp::now();
+            let taken = tokio::task::spawn_blocking(move || {
+                rate::take_host_place(store.as_ref(), &key, places, now + hold, now)
+            })
+            .await
+            .map_err(|e| FetchError::Transport(format!("taking a fetch place: {e}")))?
+            .map_err(|e| FetchError::Transport(format!("taking a fetch place: {e}")))?;
+            if let Some(place) = taken {
+                return Ok(place);
+            }
+            let wait = rand::random::<u64>() % 40 + 20;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
+
+    /// Waits for the host's next start (in the store across replicas, in
+    /// memory otherwise), then sends.
+    async fn send_paced(
+        &self,
+        url: &Url,
+        host: &str,
+        slot: &HostSlot,
+    ) -> Result<reqwest::Response, FetchError> {
+        let host = host.to_string();
         let interval = self.limits.per_host_min_interval;
         match &self.pace_store {
             Some(store) if !interval.is_zero() => {

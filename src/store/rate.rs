@@ -1,7 +1,8 @@
 //! Limits kept in the store so that they hold across every replica, each
 //! updated by compare-and-set: the per-reporter report rate limit (each
-//! reporter's report times of the last hour in one record) and the
-//! spacing of fetches to one host (when the next fetch may start).
+//! reporter's report times of the last hour in one record), the spacing of
+//! fetches to one host (when the next fetch may start) and the places for
+//! fetches under way to one host.
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -124,6 +125,82 @@ pub fn reserve_fetch_start(
     )))
 }
 
+/// A fetch under way to one host, holding one of the host's places.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostFetch {
+    /// `host:port`.
+    pub host: String,
+    /// Which place, below the host's concurrency.
+    pub place: usize,
+    /// Tells this holder from a later one of the same place.
+    pub token: String,
+    /// When the place is free again if never given back (the fetcher died).
+    pub until: Timestamp,
+}
+
+impl Record for HostFetch {
+    const TREE: Tree = Tree::Meta;
+    const VERSION: u32 = 1;
+    fn key(&self) -> Vec<u8> {
+        host_fetch_key(&self.host, self.place)
+    }
+}
+
+fn host_fetch_key(host: &str, place: usize) -> Vec<u8> {
+    format!("host_fetch/{host}/{place}").into_bytes()
+}
+
+/// Takes one of `host`'s `places` for a fetch from any replica: one never
+/// taken, given back, or whose holder's time ran out. The place is held
+/// until `until` unless given back first ([`give_back_host_place`]).
+/// `None`: every place is taken; wait and try again. Blocking.
+pub fn take_host_place(
+    store: &dyn Store,
+    host: &str,
+    places: usize,
+    until: Timestamp,
+    now: Timestamp,
+) -> Result<Option<HostFetch>> {
+    for place in 0..places.max(1) {
+        let (held, version) = Version::read::<HostFetch>(store, host_fetch_key(host, place))?;
+        if held.is_some_and(|h| h.until > now) {
+            continue;
+        }
+        let mine = HostFetch {
+            host: host.to_string(),
+            place,
+            token: format!("{:032x}", rand::random::<u128>()),
+            until,
+        };
+        let mut batch = Batch::new();
+        batch.expect_unchanged(&version);
+        batch.put(&mine)?;
+        match store.commit(batch) {
+            Ok(_) => return Ok(Some(mine)),
+            // Another fetch took it first: try the next place.
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
+/// Gives back a place taken by [`take_host_place`], unless its time ran
+/// out and another fetch holds it now. Blocking.
+pub fn give_back_host_place(store: &dyn Store, taken: &HostFetch) -> Result<()> {
+    let (held, version) = Version::read::<HostFetch>(store, taken.key())?;
+    if held.as_ref() != Some(taken) {
+        return Ok(());
+    }
+    let mut batch = Batch::new();
+    batch.expect_unchanged(&version);
+    batch.remove(taken);
+    match store.commit(batch) {
+        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Pace records looked at in one pass of [`forget_fetch_paces`].
 const PACES_PER_PASS: usize = 4096;
 
@@ -154,6 +231,56 @@ mod tests {
     use super::*;
     use crate::store::SledStore;
     use std::sync::Arc;
+
+    #[test]
+    fn a_hosts_places_are_taken_once_and_free_when_given_back_or_when_time_runs_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let until = now + SignedDuration::from_secs(20);
+        // Two places, taken by eight threads at once: two get one.
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || take_host_place(&*store, "a:80", 2, until, now).unwrap())
+            })
+            .collect();
+        let taken: Vec<HostFetch> = threads
+            .into_iter()
+            .filter_map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(taken.len(), 2);
+        assert_ne!(taken[0].place, taken[1].place);
+        assert!(take_host_place(&*store, "a:80", 2, until, now)
+            .unwrap()
+            .is_none());
+        // Another host has its own places.
+        assert!(take_host_place(&*store, "b:80", 2, until, now)
+            .unwrap()
+            .is_some());
+        // Given back, a place is free again.
+        give_back_host_place(&*store, &taken[0]).unwrap();
+        let again = take_host_place(&*store, "a:80", 2, until, now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.place, taken[0].place);
+        // A holder that never gives back loses its place when its time
+        // runs out; its late give-back leaves the new holder alone.
+        let later = until + SignedDuration::from_secs(1);
+        let after = take_host_place(
+            &*store,
+            "a:80",
+            2,
+            later + SignedDuration::from_secs(20),
+            later,
+        )
+        .unwrap()
+        .unwrap();
+        give_back_host_place(&*store, &taken[1]).unwrap();
+        give_back_host_place(&*store, &again).unwrap();
+        let held: Option<HostFetch> = store.get(&host_fetch_key("a:80", after.place)).unwrap();
+        assert_eq!(held, Some(after));
+    }
 
     #[test]
     fn the_limit_holds_for_reports_racing_on_two_replicas_and_frees_up_after_an_hour() {
