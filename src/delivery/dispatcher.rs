@@ -145,6 +145,10 @@ struct InFlight {
     limit: usize,
     /// Deliveries held, over all endpoints.
     held_total: usize,
+    /// What the attempt on each delivery not yet sent needs, by id, read by
+    /// the pass that leased it; taken by the attempt, dropped with the
+    /// delivery.
+    contexts: HashMap<String, Context>,
 }
 
 fn count_down(counts: &mut HashMap<String, usize>, endpoint: &str) {
@@ -244,6 +248,7 @@ impl InFlight {
     }
 
     fn remove(&mut self, delivery: &str) {
+        self.contexts.remove(delivery);
         match self.deliveries.remove(delivery) {
             Some((endpoint, Stage::Sending)) => count_down(&mut self.per_endpoint, &endpoint),
             Some((endpoint, Stage::Held)) => {
@@ -283,8 +288,6 @@ struct Dispatcher {
     send_lease: SignedDuration,
     /// The attempt timeout: a held delivery's lease lasts this much longer.
     attempt_timeout: SignedDuration,
-    /// The context of each delivery leased and not yet sent, by id.
-    contexts: Arc<Mutex<HashMap<String, Context>>>,
     /// Set when the dispatcher stops: no held delivery is started after.
     stopping: Arc<std::sync::atomic::AtomicBool>,
     /// Rung by the recorder when attempts leave flight: the next pass only
@@ -361,7 +364,6 @@ pub async fn run_with_lease(
         webhooks: webhooks.clone(),
         client,
         in_flight: Arc::new(Mutex::new(InFlight::default())),
-        contexts: Arc::new(Mutex::new(HashMap::new())),
         stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         permits: Arc::new(Semaphore::new(settings.max_in_flight)),
         lease: lease.clone(),
@@ -538,8 +540,6 @@ impl Dispatcher {
     /// receipts, and start due deliveries.
     async fn pass(&self, tx: &mpsc::UnboundedSender<Outcome>, full: bool) -> Result<()> {
         let in_flight = self.in_flight.clone();
-        let in_flight_ref = self.in_flight.clone();
-        let contexts = self.contexts.clone();
         let known_endpoints = self.endpoints.clone();
         let cap_share = self.cap_share.clone();
         let cap = self.webhooks.settings().per_endpoint_concurrency;
@@ -602,7 +602,7 @@ impl Dispatcher {
                         None => return Ok(Vec::new()),
                     },
                 };
-                let mut in_flight = lock(&in_flight);
+                let mut flight = lock(&in_flight);
                 let limits = Limits {
                     per_endpoint,
                     total: max,
@@ -617,28 +617,24 @@ impl Dispatcher {
                     until,
                     held_until: until.checked_add(attempt_timeout).unwrap_or(until),
                 };
-                let due = lease_due(w, now, &lease, &limits, &mut in_flight)?;
+                let due = lease_due(w, now, &lease, &limits, &mut flight)?;
                 let mut unread: Vec<Delivery> = due.clone();
-                {
-                    let known = lock(&contexts);
-                    unread.extend(
-                        in_flight
-                            .waiting
-                            .values()
-                            .flatten()
-                            .filter(|d| !known.contains_key(&d.id))
-                            .cloned(),
-                    );
-                }
-                drop(in_flight);
+                unread.extend(
+                    flight
+                        .waiting
+                        .values()
+                        .flatten()
+                        .filter(|d| !flight.contexts.contains_key(&d.id))
+                        .cloned(),
+                );
+                drop(flight);
                 let read = read_contexts(w, &unread)?;
                 // Only for deliveries not yet under way: an attempt that
                 // started meanwhile read its own.
-                let in_flight = lock(&in_flight_ref);
-                let mut known = lock(&contexts);
+                let mut flight = lock(&in_flight);
                 for (id, context) in read {
-                    if matches!(in_flight.stage(&id), Some(Stage::Held | Stage::Sending)) {
-                        known.insert(id, context);
+                    if matches!(flight.stage(&id), Some(Stage::Held | Stage::Sending)) {
+                        flight.contexts.insert(id, context);
                     }
                 }
                 Ok(due)
@@ -685,7 +681,6 @@ impl Dispatcher {
                 return Some(d);
             }
             lock(&self.in_flight).remove(&d.id);
-            lock(&self.contexts).remove(&d.id);
         }
     }
 
@@ -718,9 +713,10 @@ impl Dispatcher {
     }
 
     async fn send(&self, d: &Delivery) -> (Verdict, Option<u16>, Option<String>) {
-        // Store calls block (on PostgreSQL, a round trip each): off the
-        // async workers, which go on sending and receiving meanwhile.
-        let context = lock(&self.contexts).remove(&d.id);
+        // Read by the pass as a rule; when not (a held delivery started
+        // before its pass had read), off the async workers, since store
+        // calls block.
+        let context = lock(&self.in_flight).contexts.remove(&d.id);
         let context = match context {
             Some(c) => c,
             None => {
@@ -886,12 +882,6 @@ impl Dispatcher {
                     in_flight.remove(id);
                 }
             }
-            {
-                let mut contexts = lock(&self.contexts);
-                for id in &ids {
-                    contexts.remove(id);
-                }
-            }
             self.freed.notify_one();
         }
     }
@@ -1035,6 +1025,16 @@ fn lease_due(
     Ok(due)
 }
 
+/// Ends `d`'s send lease in `batch`, expecting the delivery unchanged since
+/// it was read at `version`: it is due again when it was due before.
+fn end_lease(batch: &mut Batch, mut d: Delivery, version: &Version) -> Result<()> {
+    batch.expect_unchanged(version);
+    let previous = d.due_at();
+    d.lease = None;
+    put_delivery(batch, &d, previous)?;
+    Ok(())
+}
+
 /// Ends the send leases of `held` deliveries this sender will not start,
 /// where the store still holds them under the same lease: each is due again
 /// when it was due before, for any sender. Returns how many. Blocking.
@@ -1043,16 +1043,13 @@ fn release_held(w: &Webhooks, held: &[Delivery]) -> Result<usize> {
     let mut batch = Batch::new();
     let mut released = 0;
     for d in held {
-        let (Some(mut stored), version) = delivery::delivery_versioned(store, &d.id)? else {
+        let (Some(stored), version) = delivery::delivery_versioned(store, &d.id)? else {
             continue;
         };
         if stored.lease.is_none() || stored.lease != d.lease {
             continue;
         }
-        batch.expect_unchanged(&version);
-        let previous = stored.due_at();
-        stored.lease = None;
-        put_delivery(&mut batch, &stored, previous)?;
+        end_lease(&mut batch, stored, &version)?;
         released += 1;
     }
     if !batch.is_empty() {
@@ -1123,17 +1120,14 @@ fn release_own_leases(w: &Webhooks, now: Timestamp, terms: &SendTerms<'_>) -> Re
             .map(|(key, id, _)| (key.as_slice(), id.as_str()))
             .collect();
         for found in due_entries(store, &entries)? {
-            let Some((mut d, version)) = found else {
+            let Some((d, version)) = found else {
                 continue;
             };
             if d.lease
                 .as_ref()
                 .is_some_and(|l| l.until > now && (anyone || l.holder == terms.holder))
             {
-                batch.expect_unchanged(&version);
-                let previous = d.due_at();
-                d.lease = None;
-                put_delivery(&mut batch, &d, previous)?;
+                end_lease(&mut batch, d, &version)?;
                 released += 1;
             }
         }
@@ -1798,7 +1792,6 @@ mod tests {
             webhooks: w.clone(),
             client: reqwest::Client::new(),
             in_flight: Arc::new(Mutex::new(InFlight::default())),
-            contexts: Arc::new(Mutex::new(HashMap::new())),
             stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             permits: Arc::new(Semaphore::new(8)),
             lease: None,
