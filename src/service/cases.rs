@@ -184,17 +184,14 @@ impl CaseService {
         .await
     }
 
-    /// Runs the store read `f` off the reactor; `what` names it in errors.
-    async fn read<T: Send + 'static>(
+    /// Runs the store work `f` off the reactor; `what` names it in errors.
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         what: &'static str,
         f: impl FnOnce(&SharedStore) -> Result<T, StoreError> + Send + 'static,
     ) -> anyhow::Result<T> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .context("store task failed")?
-            .context(what)
+        super::blocking(what, move || f(&store).context(what)).await
     }
 
     /// Runs `command` on case `id` (`None` only for `Command::Open`), with an

@@ -15,6 +15,8 @@ use crate::policy::PolicyHandle;
 use crate::review::{self, Consensus};
 use crate::store::{self, reviews, SharedStore};
 
+use super::blocking;
+
 /// Labels a reviewer gave one item, already checked against the policy's
 /// categories by whoever parsed them.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,7 +107,7 @@ impl Labels {
     ) -> Result<Labelled, LabelError> {
         let at = self.clock.now();
         let (store, t, who) = (self.store.clone(), tenant.clone(), reviewer.to_string());
-        let (batch, stored) = blocking(move || -> Result<_, LabelError> {
+        let (batch, stored) = blocking("recording labels", move || -> Result<_, LabelError> {
             store::tenants::get(&store, &t)?.ok_or(LabelError::UnknownTenant)?;
             let sample = store::samples::get(&store, &t, &item)?.ok_or(LabelError::UnknownItem)?;
             if sample.verdict().is_none() {
@@ -148,7 +150,11 @@ impl Labels {
         // labels may now be crossed.
         let engine = self.policy.current();
         let (store, t) = (self.store.clone(), tenant.clone());
-        match blocking(move || review::check_labels(&*store, &engine, &t)).await {
+        match blocking("checking label rules", move || {
+            review::check_labels(&*store, &engine, &t)
+        })
+        .await
+        {
             Ok(raised) => {
                 for a in raised {
                     tracing::info!(tenant = %a.tenant, category = %a.category, "reviewers' labels crossed the case rule");
@@ -160,9 +166,10 @@ impl Labels {
         }
 
         let (store, t) = (self.store.clone(), tenant.clone());
-        let all =
-            blocking(move || reviews::item_labels(&store, &t, &item).map_err(anyhow::Error::from))
-                .await?;
+        let all = blocking("reading an item's labels", move || {
+            reviews::item_labels(&store, &t, &item).map_err(anyhow::Error::from)
+        })
+        .await?;
         let standings = stored
             .iter()
             .map(|l| {
@@ -181,15 +188,4 @@ impl Labels {
             standings,
         })
     }
-}
-
-/// Runs blocking store work off the async reactor.
-async fn blocking<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, E>
-where
-    T: Send + 'static,
-    E: From<anyhow::Error> + Send + 'static,
-{
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| E::from(anyhow::anyhow!("label task failed: {e}")))?
 }

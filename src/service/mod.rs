@@ -24,5 +24,20 @@ pub mod labels;
 pub mod reports;
 pub mod tokens;
 
+/// Runs blocking store work off the async workers; `what` names it if the
+/// task itself dies.
+async fn blocking<T, E>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<anyhow::Error> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| E::from(anyhow::anyhow!("{what} task failed: {e}")))?
+}
+
 #[cfg(test)]
 mod tests;

@@ -99,14 +99,14 @@ impl Reports {
             .get_tenant(&new.tenant)
             .map_err(|_| ReportError::UnknownTenant)?;
         let now = self.cases.clock().now();
-        let store = self.cases.store().clone();
         let (who, per_hour) = (reporter.to_string(), self.per_hour);
-        let allowed = tokio::task::spawn_blocking(move || {
-            crate::store::rate::take_report_slot(&store, &who, per_hour, now)
-        })
-        .await
-        .map_err(|e| CommandError::Store(anyhow::anyhow!("report count task failed: {e}")))?
-        .map_err(|e| CommandError::Store(e.into()))?;
+        let allowed = self
+            .cases
+            .read("counting a report", move |store| {
+                crate::store::rate::take_report_slot(store, &who, per_hour, now)
+            })
+            .await
+            .map_err(CommandError::Store)?;
         if !allowed {
             return Err(ReportError::RateLimited(self.per_hour));
         }
@@ -140,10 +140,12 @@ impl Reports {
 
     /// The reports `reporter` filed, each with its case as it stands now.
     pub async fn of_reporter(&self, reporter: &str) -> anyhow::Result<Vec<(Report, Option<Case>)>> {
-        let store = self.cases.store().clone();
-        let all = tokio::task::spawn_blocking(move || crate::store::reports::list(&store))
-            .await
-            .map_err(|e| anyhow::anyhow!("report list task failed: {e}"))??;
+        let all = self
+            .cases
+            .read("listing reports", |store| {
+                crate::store::reports::list(store)
+            })
+            .await?;
         let mut out = Vec::new();
         for r in all.into_iter().filter(|r| r.reporter == reporter) {
             let case = match r.case.as_deref().map(uuid::Uuid::parse_str) {
