@@ -90,11 +90,15 @@ impl Fixture {
         )
     }
 
+    /// The case use cases of one replica.
+    fn cases(&self) -> CaseService {
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        CaseService::with_policy(self.store.clone(), self.policy.clone(), clock)
+    }
+
     /// The report use cases of one replica.
     fn reports(&self, per_hour: u32) -> Reports {
-        let clock: Arc<dyn Clock> = self.clock.clone();
-        let cases = CaseService::with_policy(self.store.clone(), self.policy.clone(), clock);
-        Reports::new(cases, self.sampling(), self.policy.clone(), per_hour)
+        Reports::new(self.cases(), self.sampling(), self.policy.clone(), per_hour)
     }
 
     /// Events in the log, leaving out the outcomes of the background
@@ -289,8 +293,7 @@ fn hand_open(tenant: &TenantId, categories: &[&str]) -> HandOpen {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_case_opened_by_hand_takes_the_free_slot_so_reports_join_it() {
     let f = fixture();
-    let clock: Arc<dyn Clock> = f.clock.clone();
-    let cases = CaseService::with_policy(f.store.clone(), f.policy.clone(), clock);
+    let cases = f.cases();
     let engine = f.policy.current();
     let category = engine.policy().categories[0].id.clone();
     let ops = Actor::new(ActorKind::Operator, "olga");
@@ -336,8 +339,7 @@ async fn a_case_opened_by_hand_takes_the_free_slot_so_reports_join_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_case_by_hand_needs_a_known_tenant_and_policy_categories() {
     let f = fixture();
-    let clock: Arc<dyn Clock> = f.clock.clone();
-    let cases = CaseService::with_policy(f.store.clone(), f.policy.clone(), clock);
+    let cases = f.cases();
     let engine = f.policy.current();
     let ops = Actor::new(ActorKind::Operator, "olga");
     let before = f.events();
