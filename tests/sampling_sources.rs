@@ -220,6 +220,58 @@ async fn the_sampler_is_polite_to_each_host() {
     );
 }
 
+/// Two fetchers, as two processes would have, each with its own
+/// connections to the store at `store_path`, allowed to fetch from
+/// loopback.
+fn fetchers_on_one_store(
+    store_path: &std::path::Path,
+    per_host_concurrency: usize,
+    per_host_min_interval: Duration,
+) -> Vec<Arc<aupd::sampling::fetch::Fetcher>> {
+    use aupd::sampling::fetch::{FetchLimits, Fetcher};
+    use aupd::sampling::guard::{Guard, SystemResolver};
+    let allow = aupd::config::SamplingSettings {
+        allow_cidrs: vec!["127.0.0.0/8".into()],
+        ..Default::default()
+    }
+    .allow_nets()
+    .unwrap();
+    (0..2)
+        .map(|_| {
+            let guard = Arc::new(Guard::new(allow.clone(), Arc::new(SystemResolver)));
+            let limits = FetchLimits {
+                timeout: Duration::from_secs(5),
+                max_bytes: 1 << 20,
+                max_redirects: 2,
+                per_host_concurrency,
+                per_host_min_interval,
+                user_agent: "aupd/test".into(),
+            };
+            let store = common::open_test_store(store_path);
+            Arc::new(Fetcher::new(guard, limits).unwrap().paced_through(store))
+        })
+        .collect()
+}
+
+/// Fetches `site`'s pages 0 to `pages` - 1 all at once, alternating
+/// between `replicas`.
+async fn fetch_pages(
+    replicas: &[Arc<aupd::sampling::fetch::Fetcher>],
+    site: &FakeSite,
+    pages: usize,
+) {
+    let fetches: Vec<_> = (0..pages)
+        .map(|i| {
+            let fetcher = replicas[i % replicas.len()].clone();
+            let url = url::Url::parse(&format!("{}/p/{i}", site.base)).unwrap();
+            tokio::spawn(async move { fetcher.get(&url).await.map(drop) })
+        })
+        .collect();
+    for fetch in fetches {
+        fetch.await.unwrap().unwrap();
+    }
+}
+
 /// Two replicas sharing one PostgreSQL store space their fetches to one
 /// host as one process would: each start is reserved in the store.
 #[tokio::test]
@@ -228,44 +280,12 @@ async fn two_replicas_keep_the_spacing_between_fetches_to_one_host() {
         eprintln!("skipped: spacing across replicas needs PostgreSQL (AUPD_TEST_DATABASE_URL)");
         return;
     }
-    use aupd::sampling::fetch::{FetchLimits, Fetcher};
-    use aupd::sampling::guard::{Guard, SystemResolver};
-
     let dir = tempfile::tempdir().unwrap();
     let store_path = dir.path().join("store");
     let site = FakeSite::start(posts_with_violations_at_the_end(12, 0), Duration::ZERO).await;
-    let allow = aupd::config::SamplingSettings {
-        allow_cidrs: vec!["127.0.0.0/8".into()],
-        ..Default::default()
-    }
-    .allow_nets()
-    .unwrap();
     // Two processes' fetchers, each with its own connections to the store.
-    let replicas: Vec<Arc<Fetcher>> = (0..2)
-        .map(|_| {
-            let guard = Arc::new(Guard::new(allow.clone(), Arc::new(SystemResolver)));
-            let limits = FetchLimits {
-                timeout: Duration::from_secs(5),
-                max_bytes: 1 << 20,
-                max_redirects: 2,
-                per_host_concurrency: 12,
-                per_host_min_interval: Duration::from_millis(80),
-                user_agent: "aupd/test".into(),
-            };
-            let store = common::open_test_store(&store_path);
-            Arc::new(Fetcher::new(guard, limits).unwrap().paced_through(store))
-        })
-        .collect();
-    let fetches: Vec<_> = (0..12)
-        .map(|i| {
-            let fetcher = replicas[i % 2].clone();
-            let url = url::Url::parse(&format!("{}/p/{i}", site.base)).unwrap();
-            tokio::spawn(async move { fetcher.get(&url).await.map(drop) })
-        })
-        .collect();
-    for fetch in fetches {
-        fetch.await.unwrap().unwrap();
-    }
+    let replicas = fetchers_on_one_store(&store_path, 12, Duration::from_millis(80));
+    fetch_pages(&replicas, &site, 12).await;
     drop(replicas);
     common::drop_test_database(&store_path);
 
@@ -285,9 +305,6 @@ async fn two_replicas_hold_a_hosts_concurrency_between_them() {
         eprintln!("skipped: concurrency across replicas needs PostgreSQL (AUPD_TEST_DATABASE_URL)");
         return;
     }
-    use aupd::sampling::fetch::{FetchLimits, Fetcher};
-    use aupd::sampling::guard::{Guard, SystemResolver};
-
     let dir = tempfile::tempdir().unwrap();
     let store_path = dir.path().join("store");
     // Each page takes 150 ms to answer.
@@ -296,38 +313,9 @@ async fn two_replicas_hold_a_hosts_concurrency_between_them() {
         Duration::from_millis(150),
     )
     .await;
-    let allow = aupd::config::SamplingSettings {
-        allow_cidrs: vec!["127.0.0.0/8".into()],
-        ..Default::default()
-    }
-    .allow_nets()
-    .unwrap();
     // Two processes' fetchers, one fetch at a time to a host, no spacing.
-    let replicas: Vec<Arc<Fetcher>> = (0..2)
-        .map(|_| {
-            let guard = Arc::new(Guard::new(allow.clone(), Arc::new(SystemResolver)));
-            let limits = FetchLimits {
-                timeout: Duration::from_secs(5),
-                max_bytes: 1 << 20,
-                max_redirects: 2,
-                per_host_concurrency: 1,
-                per_host_min_interval: Duration::ZERO,
-                user_agent: "aupd/test".into(),
-            };
-            let store = common::open_test_store(&store_path);
-            Arc::new(Fetcher::new(guard, limits).unwrap().paced_through(store))
-        })
-        .collect();
-    let fetches: Vec<_> = (0..8)
-        .map(|i| {
-            let fetcher = replicas[i % 2].clone();
-            let url = url::Url::parse(&format!("{}/p/{i}", site.base)).unwrap();
-            tokio::spawn(async move { fetcher.get(&url).await.map(drop) })
-        })
-        .collect();
-    for fetch in fetches {
-        fetch.await.unwrap().unwrap();
-    }
+    let replicas = fetchers_on_one_store(&store_path, 1, Duration::ZERO);
+    fetch_pages(&replicas, &site, 8).await;
     drop(replicas);
     common::drop_test_database(&store_path);
 

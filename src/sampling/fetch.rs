@@ -90,6 +90,21 @@ const MAX_IDLE_HOSTS: usize = 1024;
 /// held if its fetcher never gives it back.
 const PLACE_MARGIN: Duration = Duration::from_secs(5);
 
+/// Runs the store call `f` for `host` off the async workers; a failure is a
+/// transport error naming `what`.
+async fn on_store<T: Send + 'static>(
+    store: &SharedStore,
+    host: &str,
+    what: &'static str,
+    f: impl FnOnce(&dyn crate::store::Store, &str) -> crate::store::Result<T> + Send + 'static,
+) -> Result<T, FetchError> {
+    let (store, host) = (store.clone(), host.to_string());
+    tokio::task::spawn_blocking(move || f(store.as_ref(), &host))
+        .await
+        .map_err(|e| FetchError::Transport(format!("{what}: {e}")))?
+        .map_err(|e| FetchError::Transport(format!("{what}: {e}")))
+}
+
 /// The fetcher shared by the sampler and targeted sampling.
 #[derive(Debug)]
 pub struct Fetcher {
@@ -97,9 +112,9 @@ pub struct Fetcher {
     guard: Arc<Guard>,
     limits: FetchLimits,
     hosts: Mutex<HashMap<String, Arc<HostSlot>>>,
-    /// Where fetch starts are reserved when several processes share the
-    /// store; `None`: spacing kept in memory.
-    pace_store: Option<SharedStore>,
+    /// Where fetch starts are reserved and a host's places taken when
+    /// several processes share the store; `None`: both kept in memory.
+    shared: Option<SharedStore>,
 }
 
 impl Fetcher {
@@ -120,16 +135,17 @@ impl Fetcher {
             guard,
             limits,
             hosts: Mutex::new(HashMap::new()),
-            pace_store: None,
+            shared: None,
         })
     }
 
-    /// Spaces fetches to one host through `store`, so that the spacing
-    /// holds across every process sharing it. A store that serves one
-    /// process only (sled) is not used: memory does the same job there.
+    /// Spaces fetches to one host, and holds its concurrency, through
+    /// `store`, so that both hold across every process sharing it. A store
+    /// that serves one process only (sled) is not used: memory does the
+    /// same job there.
     pub fn paced_through(mut self, store: SharedStore) -> Self {
         if !store.single_process() {
-            self.pace_store = Some(store);
+            self.shared = Some(store);
         }
         self
     }
@@ -206,12 +222,12 @@ impl Fetcher {
             .map_err(|_| FetchError::Transport("host limiter closed".into()))?;
         // Across replicas, the host's places are in the store too: this
         // process's permit alone would let every replica fetch at once.
-        let place = match &self.pace_store {
+        let place = match &self.shared {
             Some(store) => Some(self.take_place(store, &host).await?),
             None => None,
         };
         let response = self.send_paced(url, &host, &slot).await;
-        if let (Some(store), Some(place)) = (&self.pace_store, place) {
+        if let (Some(store), Some(place)) = (&self.shared, place) {
             let store = store.clone();
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = rate::give_back_host_place(store.as_ref(), &place) {
@@ -237,14 +253,11 @@ impl Fetcher {
         let hold = SignedDuration::try_from(self.limits.timeout + pacing + PLACE_MARGIN)
             .unwrap_or(SignedDuration::from_secs(60));
         loop {
-            let (store, key) = (store.clone(), host.to_string());
             let now = Timestamp::now();
-            let taken = tokio::task::spawn_blocking(move || {
-                rate::take_host_place(store.as_ref(), &key, places, now + hold, now)
+            let taken = on_store(store, host, "taking a fetch place", move |store, host| {
+                rate::take_host_place(store, host, places, now + hold, now)
             })
-            .await
-            .map_err(|e| FetchError::Transport(format!("taking a fetch place: {e}")))?
-            .map_err(|e| FetchError::Transport(format!("taking a fetch place: {e}")))?;
+            .await?;
             if let Some(place) = taken {
                 return Ok(place);
             }
@@ -261,17 +274,18 @@ impl Fetcher {
         host: &str,
         slot: &HostSlot,
     ) -> Result<reqwest::Response, FetchError> {
-        let host = host.to_string();
         let interval = self.limits.per_host_min_interval;
-        match &self.pace_store {
+        match &self.shared {
             Some(store) if !interval.is_zero() => {
-                let store = store.clone();
-                let start = tokio::task::spawn_blocking(move || {
-                    rate::reserve_fetch_start(store.as_ref(), &host, interval, Timestamp::now())
-                })
-                .await
-                .map_err(|e| FetchError::Transport(format!("reserving a fetch start: {e}")))?
-                .map_err(|e| FetchError::Transport(format!("reserving a fetch start: {e}")))?;
+                let start = on_store(
+                    store,
+                    host,
+                    "reserving a fetch start",
+                    move |store, host| {
+                        rate::reserve_fetch_start(store, host, interval, Timestamp::now())
+                    },
+                )
+                .await?;
                 let wait = Timestamp::now().duration_until(start);
                 if wait.is_positive() {
                     tokio::time::sleep(wait.unsigned_abs()).await;
