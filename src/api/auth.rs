@@ -7,21 +7,13 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::{web, FromRequest, HttpRequest};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::domain::token::{hash_token, TokenHash};
 use crate::domain::{Actor, ActorKind, Role, TenantId};
 use crate::store::SharedStore;
-
-/// The SHA-256 of a token: all aupd keeps of a token.
-pub type TokenHash = [u8; 32];
-
-/// Hashes a bearer token for storage and comparison.
-pub fn hash_token(token: &str) -> TokenHash {
-    Sha256::digest(token.as_bytes()).into()
-}
 
 /// Id of the bootstrap admin token from the settings.
 pub const BOOTSTRAP_ID: &str = "bootstrap-admin";

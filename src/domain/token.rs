@@ -3,6 +3,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::ids::TenantId;
 
@@ -98,6 +99,15 @@ pub struct TokenRecord {
     pub created_at: jiff::Timestamp,
     /// When it was revoked, if it was.
     pub revoked_at: Option<jiff::Timestamp>,
+}
+
+/// A bearer token's SHA-256: all the store keeps of it, and what a
+/// presented token is compared with.
+pub type TokenHash = [u8; 32];
+
+/// Hashes a bearer token for storage and comparison.
+pub fn hash_token(token: &str) -> TokenHash {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 #[cfg(test)]

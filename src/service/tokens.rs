@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use rand::RngCore;
 
-use crate::api::auth::hash_token;
+use crate::domain::token::hash_token;
 use crate::domain::{Role, TokenRecord};
 use crate::store::{Batch, SharedStore};
 
