@@ -5,7 +5,7 @@ mod common;
 
 use common::run_aupd;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 fn policy_copy() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -613,11 +613,75 @@ fn miniature_shared_data(root: &Path) {
     }
 }
 
+/// A miniature word-vector set in winkNLP's JSON layout, turned into an
+/// embeddings file by `aupd policy embeddings`; returns its path.
+fn miniature_embeddings(dir: &Path) -> PathBuf {
+    let json = dir.join("vectors.json");
+    let words = [
+        "the", "you", "idiot", "lovely", "garden", "stupid", "people", "Idiot",
+    ];
+    let mut vectors = serde_json::Map::new();
+    for (i, w) in words.iter().enumerate() {
+        // Three numbers, then the norm and the index, as winkNLP stores them.
+        let v = [
+            i as f64 * 0.1,
+            1.0 - i as f64 * 0.1,
+            (i % 2) as f64,
+            1.0,
+            i as f64,
+        ];
+        vectors.insert(w.to_string(), serde_json::json!(v));
+    }
+    std::fs::write(
+        &json,
+        serde_json::json!({ "dimensions": 3, "words": words, "vectors": vectors }).to_string(),
+    )
+    .unwrap();
+    let out_path = dir.join("vectors.bin");
+    let out = run_aupd(&[
+        "policy",
+        "embeddings",
+        "--from",
+        json.to_str().unwrap(),
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // "Idiot" folds to "idiot", which the more frequent entry already holds.
+    assert!(stderr.contains("7 folded words of 3 numbers"), "{stderr}");
+    out_path
+}
+
+#[test]
+fn embeddings_from_a_file_that_is_not_word_vectors_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"words\": 3}").unwrap();
+    let out_path = dir.path().join("out.bin");
+    let out = run_aupd(&[
+        "policy",
+        "embeddings",
+        "--from",
+        bad.to_str().unwrap(),
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.json") && stderr.contains("word-vector JSON"),
+        "{stderr}"
+    );
+    assert!(!out_path.exists(), "nothing is written");
+}
+
 #[test]
 fn cross_source_evaluation_retrains_each_model_without_the_measured_source() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     miniature_shared_data(&data);
+    let embeddings = miniature_embeddings(dir.path());
     let out = run_aupd(&[
         "policy",
         "cross-source",
@@ -625,6 +689,8 @@ fn cross_source_evaluation_retrains_each_model_without_the_measured_source() {
         data.to_str().unwrap(),
         "--source",
         "olid",
+        "--embeddings",
+        embeddings.to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

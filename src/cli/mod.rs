@@ -93,6 +93,9 @@ pub enum PolicyCommand {
     /// The whole policy on every shared source's held-out part, each model
     /// retrained without that source (or as shipped, with `--shipped`).
     CrossSource(policy::crosssource::CrossSourceArgs),
+    /// Turn a published word-vector set into the file `train --embeddings`
+    /// reads (folded words, most frequent first).
+    Embeddings(policy::embeddings::EmbeddingsArgs),
 }
 
 /// `aupd token …`
@@ -367,6 +370,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Policy(PolicyCommand::Train(args)) => {
             policy::train::run_train(&args)?;
+            Ok(0)
+        }
+        Command::Policy(PolicyCommand::Embeddings(args)) => {
+            policy::embeddings::run_embeddings(&args)?;
             Ok(0)
         }
         Command::Policy(PolicyCommand::Eval(args)) => {

@@ -38,6 +38,10 @@ pub struct CrossSourceArgs {
     /// Policy directory (default: the configured one).
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// Word vectors for the recipes that read them, instead of the file
+    /// each recipe records (`bash policies/models/embeddings.sh` builds it).
+    #[arg(long)]
+    pub embeddings: Option<PathBuf>,
 }
 
 /// The shared sources: name, folder, and how to read the held-out part.
@@ -269,8 +273,13 @@ fn without_source(
     dir: &Path,
     data: &Path,
     folder: &str,
+    embeddings: Option<&Path>,
 ) -> anyhow::Result<(Policy, Vec<String>)> {
-    without_source_and(policy, dir, data, folder, &|_, _| {})
+    without_source_and(policy, dir, data, folder, &|_, recipe| {
+        if let (Some(e), Some(_)) = (embeddings, &recipe.embeddings) {
+            recipe.embeddings = Some(e.to_path_buf());
+        }
+    })
 }
 
 /// [`without_source`], with each retrained recipe passed through `adjust`
@@ -385,7 +394,7 @@ pub fn run_cross_source(args: &CrossSourceArgs, default_dir: &Path) -> anyhow::R
         let (measured, retrained) = if args.shipped {
             (policy.clone(), Vec::new())
         } else {
-            without_source(&policy, dir, &args.data, folder)?
+            without_source(&policy, dir, &args.data, folder, args.embeddings.as_deref())?
         };
         let trained_secs = started.elapsed().as_secs_f64();
         let margins = model_margins(&measured, &rows);

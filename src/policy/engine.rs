@@ -165,19 +165,46 @@ struct Bank {
     /// Each model's weight per quantisation step.
     steps: Vec<f32>,
     biases: Vec<f32>,
+    /// The models' word-vector terms (empty when none has one).
+    words: super::embeddings::BankTable,
 }
 
 impl Bank {
     /// [`super::model::LinearModel::explain`] for the model in `slot`, read
     /// from the quantised table: the rows scoring just touched are still in
     /// cache, where the model's own weights are not.
-    fn explain(&self, text: &Normalized, slot: usize, k: usize) -> Vec<(usize, usize, f32)> {
+    /// `words` are the text's words as scoring just hashed them.
+    fn explain(
+        &self,
+        text: &Normalized,
+        words: &[WordHash],
+        slot: usize,
+        k: usize,
+    ) -> Vec<(usize, usize, f32)> {
         let width = self.biases.len();
         let step = self.steps.get(slot).copied().unwrap_or(0.0);
-        super::model::explain_with(&self.spec, text, k, |index, sign| {
-            let row = 2 * index as usize + usize::from(sign < 0.0);
-            f32::from(self.table.get(row * width + slot).copied().unwrap_or(0)) * step
-        })
+        // The words' hashes, as scoring found them (hashed again only if
+        // they do not match the text's words).
+        let hashes: Vec<u64> = if self.words.is_empty() {
+            Vec::new()
+        } else if words.len() == text.word_count() {
+            words.iter().map(|w| w.hash).collect()
+        } else {
+            text.text()
+                .split(' ')
+                .map(super::features::word_hash)
+                .collect()
+        };
+        super::model::explain_with(
+            &self.spec,
+            text,
+            k,
+            |index, sign| {
+                let row = 2 * index as usize + usize::from(sign < 0.0);
+                f32::from(self.table.get(row * width + slot).copied().unwrap_or(0)) * step
+            },
+            |i| self.words.get(*hashes.get(i)?, slot),
+        )
     }
 
     /// Writes each model's margin (log-odds) into `out`, in one walk over
@@ -206,6 +233,7 @@ impl Bank {
             for (m, (o, d)) in out.iter_mut().zip(dots).enumerate() {
                 *o = d * bank.steps[m] + bank.biases[m];
             }
+            bank.words.add_terms(words, out);
         }
         match self.biases.len() {
             1 => put::<1>(self, text, words, buf, out, on_byte),
@@ -694,7 +722,7 @@ impl Engine {
                                 continue;
                             }
                             explained = self.banks[*bank]
-                                .explain(folded, *slot, 3)
+                                .explain(folded, words, *slot, 3)
                                 .into_iter()
                                 .map(|(s, e, _)| (s, e))
                                 .collect::<Vec<_>>();
@@ -894,9 +922,23 @@ fn assign_banks(detectors: &mut [CompiledDetector]) -> Vec<Bank> {
             model, bank, slot, ..
         } = &mut det.kind
         {
+            // Models that read word vectors share a bank only when they know
+            // the same words (the bank counts a text's known words once).
+            // A bank with word tables holds at most three models.
+            let fits = |ms: &[Arc<super::model::LinearModel>]| {
+                let tables: Vec<&super::embeddings::WordTable> = ms
+                    .iter()
+                    .map(|m| &m.words)
+                    .chain([&model.words])
+                    .filter(|t| !t.is_empty())
+                    .collect();
+                tables.is_empty()
+                    || (ms.len() < super::embeddings::BANK_TABLE_WIDTH
+                        && tables.windows(2).all(|w| w[0].same_words(w[1])))
+            };
             let b = match members
                 .iter()
-                .position(|(spec, ms)| *spec == model.spec && ms.len() < BANK_WIDTH)
+                .position(|(spec, ms)| *spec == model.spec && ms.len() < BANK_WIDTH && fits(ms))
             {
                 Some(b) => b,
                 None => {
@@ -925,11 +967,15 @@ fn assign_banks(detectors: &mut [CompiledDetector]) -> Vec<Bank> {
                 }
                 steps.push(step);
             }
+            let tables: Vec<&super::embeddings::WordTable> =
+                models.iter().map(|m| &m.words).collect();
             Bank {
                 spec,
                 table,
                 steps,
                 biases: models.iter().map(|m| m.bias).collect(),
+                // The banks were formed so that their word tables agree.
+                words: super::embeddings::BankTable::new(&tables).unwrap_or_default(),
             }
         })
         .collect()
@@ -986,6 +1032,16 @@ mod tests {
             *w = (((i * 7919 + seed * 104_729) % 2001) as f32 - 1000.0) / 700.0;
         }
         m.bias = bias;
+        // Model 1 also reads word vectors: some words carry a number.
+        if seed == 1 {
+            m.words = crate::policy::embeddings::WordTable::new(
+                ["kil", "them", "mayor", "tonight"]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| (crate::policy::features::word_hash(w), i as f32 - 1.3))
+                    .collect(),
+            );
+        }
         Arc::new(m)
     }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::dataset::{fold_of, read_source, Part, Row, Source};
+use super::embeddings::Embeddings;
 use super::load::{DetectorKind, Policy};
 use super::metrics::{average_precision, flag_rates, reliability, reliability_lines, Confusion};
 use super::normalize::normalize;
@@ -487,9 +488,10 @@ fn cross_validated_scores(
                         continue;
                     };
                     let params = sidecar_params(&dir.join(&*path))?;
+                    let emb = sidecar_embeddings(&dir.join(&*path))?;
                     let mut fit_rows = train_rows.clone();
                     fit_rows.extend(extra.iter().cloned());
-                    *model = Arc::new(train(&fit_rows, &params));
+                    *model = Arc::new(train(&fit_rows, &params, emb.as_ref()));
                 }
             }
         }
@@ -564,6 +566,20 @@ fn sidecar_params(model: &Path) -> anyhow::Result<TrainParams> {
         .cloned()
         .with_context(|| format!("{} has no `params`", path.display()))?;
     serde_json::from_value(params).with_context(|| format!("{}: bad `params`", path.display()))
+}
+
+/// The word vectors a model's sidecar says it was trained with, read from
+/// the path it records (relative to the working directory, as its data).
+fn sidecar_embeddings(model: &Path) -> anyhow::Result<Option<Embeddings>> {
+    let (_, v) = read_sidecar(model)?;
+    match v
+        .get("embeddings")
+        .and_then(|e| e.get("path"))
+        .and_then(|p| p.as_str())
+    {
+        Some(p) => Ok(Some(Embeddings::load(Path::new(p))?)),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]

@@ -112,6 +112,13 @@ pub struct WordHash {
     pub hash: u64,
 }
 
+/// The hash a folded word's n-grams start from (FNV-1a over its bytes), as
+/// [`WordHash::hash`] holds it.
+#[inline]
+pub fn word_hash(word: &str) -> u64 {
+    word.bytes().fold(FNV_OFFSET, fnv_step)
+}
+
 /// Writes into `out` (cleared first) the words of the folded `text`, as
 /// [`FeatureSpec::visit`] reads them (split at spaces), with their hashes.
 /// The plain statement of what the scoring walk finds; tests hold it to it.

@@ -5,6 +5,7 @@
 pub mod cases;
 pub mod crosssource;
 pub mod dataset;
+pub mod embeddings;
 pub mod engine;
 pub mod eval;
 pub mod features;

@@ -14,19 +14,29 @@
 //! | 4 | bias, `f32` |
 //! | 4·n | weights, `f32`, n = 2^bits |
 //!
-//! Nothing may follow the weights.
+//! Version 2 (a model that reads word vectors, see
+//! [`super::embeddings`]) follows the weights with its word table:
+//!
+//! | bytes | content |
+//! |---|---|
+//! | 4 | words `m`, `u32` |
+//! | 12·m | each word: its hash `u64`, its number `f32`, sorted by hash |
+//!
+//! A model without word vectors is written as version 1. Nothing may follow
+//! the last section.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::features::{FeatureSpec, Group};
+use super::embeddings::WordTable;
+use super::features::{word_hash, FeatureSpec, Group};
 use super::normalize::Normalized;
 
 /// The first bytes of every model file.
 pub const MAGIC: &[u8; 8] = b"AUPDLIN\0";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this build writes and reads (it reads 1 too).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Why a model file could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +56,7 @@ pub enum ModelError {
         path: PathBuf,
     },
     /// The file was written by a format this build does not know.
-    #[error("model file {path}: unsupported format version {version} (this build reads {FORMAT_VERSION})")]
+    #[error("model file {path}: unsupported format version {version} (this build reads 1 to {FORMAT_VERSION})")]
     Version {
         /// The file.
         path: PathBuf,
@@ -80,6 +90,9 @@ pub struct LinearModel {
     pub bias: f32,
     /// One weight per hash bucket (`spec.dim()` of them).
     pub weights: Vec<f32>,
+    /// The word-vector term: one number per word, averaged over the
+    /// text's words that have one (empty: no such term).
+    pub words: WordTable,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -102,6 +115,7 @@ impl LinearModel {
         for w in &mut self.weights {
             *w *= a;
         }
+        self.words.scale(a);
         self.bias = a * self.bias + b;
     }
 
@@ -111,13 +125,14 @@ impl LinearModel {
             spec,
             bias: 0.0,
             weights: vec![0.0; spec.dim()],
+            words: WordTable::default(),
         }
     }
 
     /// The raw score (log-odds) of an already folded text.
     #[inline]
     pub fn margin_folded(&self, folded: &str) -> f32 {
-        self.bias + self.spec.dot(folded, &self.weights)
+        self.bias + self.spec.dot(folded, &self.weights) + self.words.term(folded)
     }
 
     /// The probability that a folded text belongs to the category.
@@ -136,12 +151,21 @@ impl LinearModel {
     /// contribution is its unigram feature plus the character n-grams read
     /// inside it; n-grams spanning several words are left out.
     pub fn explain(&self, text: &Normalized, k: usize) -> Vec<(usize, usize, f32)> {
-        explain_with(&self.spec, text, k, |index, sign| {
-            sign * self.weights.get(index as usize).copied().unwrap_or(0.0)
-        })
+        let hashes: Vec<u64> = if self.words.is_empty() {
+            Vec::new()
+        } else {
+            text.text().split(' ').map(word_hash).collect()
+        };
+        explain_with(
+            &self.spec,
+            text,
+            k,
+            |index, sign| sign * self.weights.get(index as usize).copied().unwrap_or(0.0),
+            |i| self.words.get(*hashes.get(i)?),
+        )
     }
 
-    /// The model in the version-1 file format.
+    /// The model in the file format: version 1, or 2 with a word table.
     pub fn to_bytes(&self) -> Vec<u8> {
         let header = Header {
             spec: self.spec,
@@ -151,12 +175,20 @@ impl LinearModel {
         let json = serde_json::to_vec(&header).unwrap_or_default();
         let mut out = Vec::with_capacity(20 + json.len() + 4 * self.weights.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let version: u32 = if self.words.is_empty() { 1 } else { 2 };
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&(json.len() as u32).to_le_bytes());
         out.extend_from_slice(&json);
         out.extend_from_slice(&self.bias.to_le_bytes());
         for w in &self.weights {
             out.extend_from_slice(&w.to_le_bytes());
+        }
+        if version == 2 {
+            out.extend_from_slice(&(self.words.len() as u32).to_le_bytes());
+            for &(h, v) in self.words.entries() {
+                out.extend_from_slice(&h.to_le_bytes());
+                out.extend_from_slice(&v.to_le_bytes());
+            }
         }
         out
     }
@@ -184,7 +216,7 @@ impl LinearModel {
                 .ok_or_else(|| truncated(what))
         };
         let version = u32_at(8, "version")?;
-        if version != FORMAT_VERSION {
+        if version != 1 && version != 2 {
             return Err(ModelError::Version { path: p(), version });
         }
         let hlen = u32_at(12, "header length")? as usize;
@@ -210,12 +242,45 @@ impl LinearModel {
         if body.len() < need {
             return Err(truncated("weights"));
         }
-        if body.len() > need {
-            return Err(invalid(format!(
-                "wrong size: {} bytes after the weights",
-                body.len() - need
-            )));
-        }
+        let (body, rest) = body.split_at(need);
+        let words = if version == 2 {
+            let count = rest
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+                .ok_or_else(|| truncated("word count"))? as usize;
+            let table = &rest[4..];
+            if table.len() < 12 * count {
+                return Err(truncated("word table"));
+            }
+            if table.len() > 12 * count {
+                return Err(invalid(format!(
+                    "wrong size: {} bytes after the word table",
+                    table.len() - 12 * count
+                )));
+            }
+            let mut entries = Vec::with_capacity(count);
+            for c in table.chunks_exact(12) {
+                let h = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+                let v = f32::from_le_bytes([c[8], c[9], c[10], c[11]]);
+                if !v.is_finite() {
+                    return Err(invalid("a word's number is not finite".into()));
+                }
+                if entries.last().is_some_and(|&(p, _)| p >= h) {
+                    return Err(invalid("the word table is not sorted by hash".into()));
+                }
+                entries.push((h, v));
+            }
+            WordTable::new(entries)
+        } else {
+            if !rest.is_empty() {
+                return Err(invalid(format!(
+                    "wrong size: {} bytes after the weights",
+                    rest.len()
+                )));
+            }
+            WordTable::default()
+        };
         let mut floats = body
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
@@ -228,6 +293,7 @@ impl LinearModel {
             spec: header.spec,
             bias,
             weights,
+            words,
         })
     }
 
@@ -305,13 +371,15 @@ fn is_function_word(word: &str) -> bool {
 }
 
 /// [`LinearModel::explain`] with the weights read through `weight(bucket,
-/// sign)`, so a caller holding the weights in another layout (the engine's
+/// sign)` and word `i`'s number of the word-vector term through
+/// `word_value(i)`, so a caller holding the weights in another layout (the engine's
 /// quantised banks, still in cache from scoring) explains without them.
 pub fn explain_with(
     spec: &FeatureSpec,
     text: &Normalized,
     k: usize,
     weight: impl Fn(u32, f32) -> f32,
+    word_value: impl Fn(usize) -> Option<f32>,
 ) -> Vec<(usize, usize, f32)> {
     let folded = text.text();
     let starts: Vec<usize> = (0..text.word_count()).map(|i| text.word_start(i)).collect();
@@ -335,7 +403,7 @@ pub fn explain_with(
     });
     let scale = |n: u32| if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() };
     let (sw, sc) = (scale(nw), scale(nc));
-    let contrib: Vec<f32> = sums.iter().map(|&(w, c)| w * sw + c * sc).collect();
+    let mut contrib: Vec<f32> = sums.iter().map(|&(w, c)| w * sw + c * sc).collect();
     let word = |i: usize| {
         let start = starts[i];
         let end = folded[start..]
@@ -343,6 +411,17 @@ pub fn explain_with(
             .map_or(folded.len(), |off| start + off);
         (start, end)
     };
+    // The word-vector term: the mean of the numbers of the words that have
+    // one (`word_value(i)` of word `i`).
+    let values: Vec<Option<f32>> = (0..starts.len()).map(word_value).collect();
+    let hits = values.iter().flatten().count();
+    if hits > 0 {
+        for (c, v) in contrib.iter_mut().zip(&values) {
+            if let Some(v) = v {
+                *c += v / hits as f32;
+            }
+        }
+    }
     // A pronoun or an article may weigh in the model, but shown to a tenant
     // as evidence it says nothing; the words around it do.
     let mut order: Vec<usize> = (0..contrib.len())
@@ -411,10 +490,87 @@ mod tests {
         long.extend_from_slice(&[0; 8]);
         let err = LinearModel::from_bytes(&long, path).unwrap_err();
         assert!(err.to_string().contains("wrong size"), "{err}");
-        let mut v2 = bytes;
+        // A version-2 file must hold a word table after the weights.
+        let mut v2 = bytes.clone();
         v2[8] = 2;
         let err = LinearModel::from_bytes(&v2, path).unwrap_err();
-        assert!(err.to_string().contains("unsupported format version 2"));
+        assert_eq!(
+            err.to_string(),
+            "model file x.model: truncated (word count)"
+        );
+        let mut v3 = bytes;
+        v3[8] = 3;
+        let err = LinearModel::from_bytes(&v3, path).unwrap_err();
+        assert!(err.to_string().contains("unsupported format version 3"));
+    }
+
+    fn with_words() -> LinearModel {
+        let mut m = small();
+        m.words = WordTable::new(vec![
+            (word_hash("vermin"), 2.5),
+            (word_hash("flowers"), -1.0),
+        ]);
+        m
+    }
+
+    #[test]
+    fn a_model_with_word_vectors_round_trips_as_version_2() {
+        let plain = small().to_bytes();
+        assert_eq!(plain[8], 1, "without a word table the file stays version 1");
+        let m = with_words();
+        let bytes = m.to_bytes();
+        assert_eq!(bytes[8], 2);
+        assert_eq!(bytes.len(), plain.len() + 4 + 2 * 12);
+        let back = LinearModel::from_bytes(&bytes, Path::new("w.model")).unwrap();
+        assert_eq!(back, m);
+        // The term is the mean of the known words' numbers.
+        let t = "they are vermin not flowers";
+        let diff = back.margin_folded(t) - small().margin_folded(t);
+        assert!((diff - 0.75).abs() < 1e-5, "{diff}");
+        let p = Path::new("w.model");
+        let err = LinearModel::from_bytes(&bytes[..bytes.len() - 1], p).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "model file w.model: truncated (word table)"
+        );
+        let mut long = bytes.clone();
+        long.push(0);
+        let err = LinearModel::from_bytes(&long, p).unwrap_err();
+        assert!(err.to_string().contains("after the word table"), "{err}");
+        // Entries out of order are refused.
+        let n = bytes.len();
+        let mut swapped = bytes.clone();
+        let (a, b) = (bytes[n - 24..n - 12].to_vec(), bytes[n - 12..].to_vec());
+        swapped[n - 24..n - 12].copy_from_slice(&b);
+        swapped[n - 12..].copy_from_slice(&a);
+        let err = LinearModel::from_bytes(&swapped, p).unwrap_err();
+        assert!(err.to_string().contains("not sorted"), "{err}");
+    }
+
+    #[test]
+    fn calibration_scales_the_word_term_with_the_weights() {
+        let mut m = with_words();
+        let t = "vermin";
+        let before = m.margin_folded(t);
+        m.calibrate(2.0, 0.5);
+        assert!((m.margin_folded(t) - (2.0 * before + 0.5)).abs() < 1e-4);
+    }
+
+    #[test]
+    fn explain_counts_a_words_number_as_its_evidence() {
+        let spec = FeatureSpec {
+            bits: 12,
+            word_ngrams: (1, 1),
+            char_ngrams: (0, 0),
+        };
+        let mut m = LinearModel::zeros(spec);
+        // Only the word table speaks: "cockroaches" was never a training word.
+        m.words = WordTable::new(vec![(word_hash("cockroaches"), 4.0)]);
+        let t = normalize("those people are cockroaches");
+        let top = m.explain(&t, 3);
+        let words: Vec<&str> = top.iter().map(|&(s, e, _)| &t.text()[s..e]).collect();
+        assert_eq!(words, ["cockroaches"]);
+        assert!(m.predict(&t) > 0.9);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 
 use super::dataset::{fold_of, read_source, Part, Row, Source};
+use super::embeddings::{Embeddings, WordTable};
 use super::features::FeatureSpec;
 use super::labels::{in_part, read_labels, Answer};
 use super::metrics::{
@@ -51,6 +52,15 @@ pub struct TrainParams {
     /// existed were fitted by AdaGrad.
     #[serde(default)]
     pub solver: Solver,
+    /// When word vectors are read (`--embeddings`), the mean vector of a
+    /// text's words is multiplied by this before it joins the features
+    /// (0: no word vectors).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub embedding_scale: f32,
+}
+
+fn is_zero(x: &f32) -> bool {
+    *x == 0.0
 }
 
 /// How a model's weights are fitted.
@@ -92,6 +102,7 @@ impl Default for TrainParams {
             average: false,
             nb_alpha: 0.0,
             solver: Solver::Adagrad,
+            embedding_scale: 0.0,
         }
     }
 }
@@ -135,18 +146,38 @@ impl SplitMix64 {
     }
 }
 
-/// Trains a model on `examples`.
-pub fn train(examples: &[Example], params: &TrainParams) -> LinearModel {
+/// Trains a model on `examples`, reading word vectors when `emb` is given.
+pub fn train(examples: &[Example], params: &TrainParams, emb: Option<&Embeddings>) -> LinearModel {
+    let vectors = feature_vectors(examples, params, emb);
+    let all: Vec<usize> = (0..examples.len()).collect();
+    fit(&vectors, examples, &all, params, emb)
+}
+
+/// The feature vector of every example: its hashed n-grams, then (with word
+/// vectors) the scaled mean vector of its words, at indices from
+/// `spec.dim()` on.
+fn feature_vectors(
+    examples: &[Example],
+    params: &TrainParams,
+    emb: Option<&Embeddings>,
+) -> Vec<Vec<(u32, f32)>> {
+    let dim = params.spec.dim() as u32;
     let mut buf = Vec::new();
-    let vectors: Vec<Vec<(u32, f32)>> = examples
+    let mut mean = Vec::new();
+    examples
         .iter()
         .map(|e| {
             params.spec.vector(&e.folded, &mut buf);
+            if let Some(emb) = emb {
+                mean.clear();
+                mean.resize(emb.dims(), 0.0f32);
+                if emb.add_mean(&e.folded, params.embedding_scale, &mut mean) > 0 {
+                    buf.extend(mean.iter().enumerate().map(|(j, &v)| (dim + j as u32, v)));
+                }
+            }
             buf.clone()
         })
-        .collect();
-    let all: Vec<usize> = (0..examples.len()).collect();
-    fit(&vectors, examples, &all, params)
+        .collect()
 }
 
 /// Fits on the examples listed in `rows`, with their feature vectors given.
@@ -155,10 +186,16 @@ fn fit(
     examples: &[Example],
     rows: &[usize],
     params: &TrainParams,
+    emb: Option<&Embeddings>,
 ) -> LinearModel {
-    let dim = params.spec.dim();
-    let ratios =
-        (params.nb_alpha > 0.0).then(|| nb_ratios(vectors, examples, rows, dim, params.nb_alpha));
+    let hashed = params.spec.dim();
+    let dim = hashed + emb.map_or(0, Embeddings::dims);
+    // Naive-Bayes scaling is for counts; the word-vector features keep theirs.
+    let ratios = (params.nb_alpha > 0.0).then(|| {
+        let mut r = nb_ratios(vectors, examples, rows, dim, params.nb_alpha);
+        r[hashed..].iter_mut().for_each(|v| *v = 1.0);
+        r
+    });
     let scaled = |x: &[(u32, f32)], out: &mut Vec<(u32, f32)>| {
         out.clear();
         out.extend(
@@ -181,11 +218,7 @@ fn fit(
                 *v *= r;
             }
         }
-        return LinearModel {
-            spec: params.spec,
-            bias,
-            weights: w,
-        };
+        return split_model(params, bias, w, emb);
     }
     let mut w = vec![0.0f32; dim];
     let mut g2 = vec![0.0f32; dim];
@@ -236,10 +269,27 @@ fn fit(
             *v *= r;
         }
     }
+    split_model(params, bias, w, emb)
+}
+
+/// The model of fitted weights `w`: the hashed buckets' weights, and the
+/// word-vector weights (those after them) turned into a word table.
+fn split_model(
+    params: &TrainParams,
+    bias: f32,
+    mut w: Vec<f32>,
+    emb: Option<&Embeddings>,
+) -> LinearModel {
+    let on_vectors = w.split_off(params.spec.dim().min(w.len()));
+    let words = match emb {
+        Some(e) if !on_vectors.is_empty() => e.project(&on_vectors, params.embedding_scale),
+        _ => WordTable::default(),
+    };
     LinearModel {
         spec: params.spec,
         bias,
         weights: w,
+        words,
     }
 }
 
@@ -428,6 +478,7 @@ fn out_of_fold(
     rows: &[usize],
     k: usize,
     params: &TrainParams,
+    emb: Option<&Embeddings>,
 ) -> Vec<f32> {
     let mut scores = vec![0.0f32; rows.len()];
     for f in 0..k {
@@ -437,7 +488,7 @@ fn out_of_fold(
             .filter(|(p, _)| p % k != f)
             .map(|(_, &i)| i)
             .collect();
-        let m = fit(vectors, examples, &fit_rows, params);
+        let m = fit(vectors, examples, &fit_rows, params, emb);
         for (p, &i) in rows.iter().enumerate().filter(|(p, _)| p % k == f) {
             scores[p] = m.predict_folded(&examples[i].folded);
         }
@@ -515,6 +566,13 @@ pub struct TrainArgs {
     /// the mean loss).
     #[arg(long, default_value = "adagrad")]
     pub solver: Solver,
+    /// Word vectors to read besides the n-grams (an `aupd policy
+    /// embeddings` file): the model keeps one number per word of it.
+    #[arg(long)]
+    pub embeddings: Option<PathBuf>,
+    /// How much the mean word vector counts against the n-gram features.
+    #[arg(long, default_value_t = 0.3)]
+    pub embedding_scale: f32,
     /// Pick the threshold on the out-of-fold scores of these sources only (0-based `--data` index; default all).
     #[arg(long)]
     pub tune_on: Vec<usize>,
@@ -666,6 +724,9 @@ pub struct Sidecar {
     pub model_sha256: String,
     /// The data used.
     pub data: Vec<DataRecord>,
+    /// The word vectors read, when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<EmbeddingsRecord>,
     /// Reviewers' labels used, when any.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<LabelsRecord>,
@@ -683,6 +744,19 @@ pub struct Sidecar {
     /// Cross-validated figures, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cross_validation: Option<CvRecord>,
+}
+
+/// The word vectors a model was trained with.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbeddingsRecord {
+    /// The file, as given.
+    pub path: String,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// How many words it holds (the model keeps a number for each).
+    pub words: usize,
+    /// Numbers per vector.
+    pub dims: usize,
 }
 
 /// Cross-validation figures over the first source.
@@ -744,6 +818,13 @@ pub struct Calibration {
     pub reliability: Vec<Band>,
 }
 
+/// What a fit reads besides the rows: the parameters and the word vectors.
+#[derive(Clone, Copy)]
+struct Fitting<'a> {
+    params: &'a TrainParams,
+    emb: Option<&'a Embeddings>,
+}
+
 /// Fits a model on `rows` and picks its threshold (and, when asked, its
 /// calibration) out-of-fold among them.
 fn fit_with_threshold(
@@ -753,9 +834,10 @@ fn fit_with_threshold(
     rows: &[usize],
     tune: &dyn Fn(&Item) -> bool,
     tuning: Tuning<'_>,
-    params: &TrainParams,
+    how: Fitting<'_>,
 ) -> Fitted {
-    let oof = out_of_fold(vectors, examples, rows, 4, params);
+    let Fitting { params, emb } = how;
+    let oof = out_of_fold(vectors, examples, rows, 4, params, emb);
     let (mut s, mut l, mut g, mut src) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (p, &i) in rows.iter().enumerate() {
         if tune(&items[i]) {
@@ -807,7 +889,7 @@ fn fit_with_threshold(
         Vec::new()
     };
     let report = Report::new(&s, &l, &groups, threshold);
-    let mut model = fit(vectors, examples, rows, params);
+    let mut model = fit(vectors, examples, rows, params, emb);
     if let Some(c) = &calibration {
         model.calibrate(c.a as f32, c.b as f32);
     }
@@ -881,11 +963,28 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
         average: args.average,
         nb_alpha: args.nb_alpha,
         solver: args.solver,
+        embedding_scale: if args.embeddings.is_some() {
+            args.embedding_scale
+        } else {
+            0.0
+        },
     };
     params
         .spec
         .validate()
         .map_err(|e| anyhow::anyhow!("feature spec: {e}"))?;
+    if !(args.embedding_scale.is_finite() && args.embedding_scale > 0.0) {
+        bail!(
+            "--embedding-scale {}: must be a number above 0",
+            args.embedding_scale
+        );
+    }
+    let emb = args
+        .embeddings
+        .as_deref()
+        .map(Embeddings::load)
+        .transpose()?;
+    let emb = emb.as_ref();
     if let Some(&bad) = args.tune_on.iter().find(|&&i| i >= args.data.len()) {
         bail!(
             "--tune-on {bad}: there are only {} --data sources",
@@ -959,14 +1058,7 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
     let labels = add_labels(args, &mut examples, &mut items, verbose)?;
     // One answer, used for the threshold and written in the sidecar.
     let with_labels = labels.iter().any(|r| r.violating_used > 0);
-    let mut buf = Vec::new();
-    let vectors: Vec<Vec<(u32, f32)>> = examples
-        .iter()
-        .map(|e| {
-            params.spec.vector(&e.folded, &mut buf);
-            buf.clone()
-        })
-        .collect();
+    let vectors = feature_vectors(&examples, &params, emb);
     // Reviewed labels come from the platform the model is for: they always
     // take part in picking the threshold.
     let tune = |it: &Item| {
@@ -980,19 +1072,15 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
         calibrate: args.calibrate,
         with_labels,
     };
+    let how = Fitting {
+        params: &params,
+        emb,
+    };
     let cross_validation = args
         .cv
-        .map(|k| cross_validate(&vectors, &examples, &items, k, &tune, tuning, &params));
+        .map(|k| cross_validate(&vectors, &examples, &items, k, &tune, tuning, how));
     let train_rows: Vec<usize> = (0..items.len()).filter(|&i| items[i].train).collect();
-    let fitted = fit_with_threshold(
-        &vectors,
-        &examples,
-        &items,
-        &train_rows,
-        &tune,
-        tuning,
-        &params,
-    );
+    let fitted = fit_with_threshold(&vectors, &examples, &items, &train_rows, &tune, tuning, how);
     let (threshold, validation) = (fitted.threshold, fitted.report);
     if verbose {
         eprintln!("out-of-fold on the training part: {validation}");
@@ -1013,6 +1101,16 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
         model_file: String::new(),
         model_sha256: String::new(),
         data: records,
+        embeddings: args
+            .embeddings
+            .as_ref()
+            .zip(emb)
+            .map(|(p, e)| EmbeddingsRecord {
+                path: p.display().to_string(),
+                sha256: e.sha256.clone(),
+                words: e.len(),
+                dims: e.dims(),
+            }),
         labels,
         params,
         threshold,
@@ -1152,7 +1250,7 @@ fn cross_validate(
     k: usize,
     tune: &dyn Fn(&Item) -> bool,
     tuning: Tuning<'_>,
-    params: &TrainParams,
+    how: Fitting<'_>,
 ) -> CvRecord {
     let (mut scores, mut labels, mut thresholds) = (Vec::new(), Vec::new(), Vec::new());
     let mut fold_f1 = Vec::new();
@@ -1163,7 +1261,7 @@ fn cross_validate(
             model: m,
             threshold: t,
             ..
-        } = fit_with_threshold(vectors, examples, items, &fit_rows, tune, tuning, params);
+        } = fit_with_threshold(vectors, examples, items, &fit_rows, tune, tuning, how);
         let (mut s, mut l) = (Vec::new(), Vec::new());
         for i in (0..items.len()).filter(|&i| in_fold(&items[i])) {
             s.push(m.predict_folded(&examples[i].folded));
@@ -1289,6 +1387,68 @@ mod tests {
     }
 
     #[test]
+    fn word_vectors_give_a_weight_to_words_training_never_saw() {
+        // "cockroaches" never occurs in training; its vector lies near
+        // those of the hateful words, far from the ordinary ones.
+        let near_bad = [0.9f32, 0.1, 0.0];
+        let vectors: Vec<(&str, [f32; 3])> = vec![
+            ("lovely", [0.0, 1.0, 0.1]),
+            ("weather", [0.1, 0.9, 0.0]),
+            ("garden", [0.0, 1.0, 0.0]),
+            ("coffee", [0.1, 1.0, 0.1]),
+            ("friends", [0.0, 0.9, 0.2]),
+            ("music", [0.1, 0.8, 0.0]),
+            ("vermin", [1.0, 0.0, 0.0]),
+            ("exterminate", [0.9, 0.0, 0.1]),
+            ("subhuman", [1.0, 0.1, 0.0]),
+            ("filth", [0.8, 0.0, 0.0]),
+            ("cockroaches", near_bad),
+            ("tulips", [0.0, 1.0, 0.0]),
+        ];
+        let emb = Embeddings::from_words(3, vectors.iter().map(|(w, v)| (*w, v.as_slice())), 100);
+        let ex = synthetic(300);
+        for solver in [Solver::Adagrad, Solver::Lbfgs] {
+            let p = TrainParams {
+                spec: FeatureSpec {
+                    bits: 12,
+                    ..FeatureSpec::default()
+                },
+                epochs: 50,
+                l2: 1e-3,
+                solver,
+                // One word of five carries the signal: the mean vector
+                // needs room to speak.
+                embedding_scale: 5.0,
+                ..TrainParams::default()
+            };
+            let with = train(&ex, &p, Some(&emb));
+            assert_eq!(with.words.len(), emb.len(), "{solver:?}");
+            assert_eq!(
+                with.to_bytes(),
+                train(&ex, &p, Some(&emb)).to_bytes(),
+                "{solver:?}: deterministic"
+            );
+            let without = train(
+                &ex,
+                &TrainParams {
+                    embedding_scale: 0.0,
+                    ..p
+                },
+                None,
+            );
+            assert!(without.words.is_empty());
+            let unseen = normalize("lovely coffee garden friends cockroaches");
+            let kind = normalize("lovely coffee garden friends tulips");
+            let (a, b) = (with.predict(&unseen), with.predict(&kind));
+            let (c, d) = (without.predict(&unseen), without.predict(&kind));
+            assert!(
+                a - b > (c - d).abs() + 0.1,
+                "{solver:?}: with vectors {a} vs {b}, without {c} vs {d}"
+            );
+        }
+    }
+
+    #[test]
     fn training_twice_gives_byte_identical_models() {
         let ex = synthetic(300);
         let p = TrainParams {
@@ -1299,17 +1459,17 @@ mod tests {
             epochs: 3,
             ..TrainParams::default()
         };
-        let a = train(&ex, &p).to_bytes();
-        let b = train(&ex, &p).to_bytes();
+        let a = train(&ex, &p, None).to_bytes();
+        let b = train(&ex, &p, None).to_bytes();
         assert_eq!(a, b);
-        let other = train(&ex, &TrainParams { seed: 1, ..p }).to_bytes();
+        let other = train(&ex, &TrainParams { seed: 1, ..p }, None).to_bytes();
         assert_ne!(a, other, "the seed must matter");
     }
 
     #[test]
     fn training_learns_a_separable_signal() {
         let ex = synthetic(300);
-        let m = train(&ex, &TrainParams::default());
+        let m = train(&ex, &TrainParams::default(), None);
         let bad = m.predict(&normalize("lovely coffee garden friends subhuman"));
         let good = m.predict(&normalize("lovely coffee garden friends"));
         assert!(bad > 0.7 && good < 0.3, "{bad} {good}");
@@ -1328,8 +1488,8 @@ mod tests {
             solver: Solver::Lbfgs,
             ..TrainParams::default()
         };
-        let m = train(&ex, &p);
-        assert_eq!(m.to_bytes(), train(&ex, &p).to_bytes());
+        let m = train(&ex, &p, None);
+        assert_eq!(m.to_bytes(), train(&ex, &p, None).to_bytes());
         let bad = m.predict(&normalize("lovely coffee garden friends subhuman"));
         let good = m.predict(&normalize("lovely coffee garden friends"));
         assert!(bad > 0.7 && good < 0.3, "{bad} {good}");
@@ -1373,6 +1533,7 @@ mod tests {
                 epochs: 10,
                 ..p
             },
+            None,
         );
         let mut theta: Vec<f64> = ada.weights.iter().map(|&w| f64::from(w)).collect();
         theta.push(f64::from(ada.bias));
@@ -1453,6 +1614,8 @@ mod tests {
             average: true,
             nb_alpha: 0.0,
             solver: Solver::Adagrad,
+            embeddings: None,
+            embedding_scale: 0.3,
             tune_on: vec![],
             max_flag_rate: vec![],
             cv: None,
