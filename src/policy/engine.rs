@@ -1217,5 +1217,66 @@ second = ["storm"]
                 );
             }
         }
+        // Evidence from the bank weighs a word's number as the model does.
+        let text = normalize("we wil kil them al tonight");
+        let mut words = Vec::new();
+        banks[0].margins(
+            text.text(),
+            &mut words,
+            &mut Vec::new(),
+            &mut margins,
+            |_, _| {},
+        );
+        let from_bank = banks[0].explain(&text, &words, 0, 3);
+        let from_model = a.explain(&text, 3);
+        assert_eq!(from_bank.len(), from_model.len());
+        for (x, y) in from_bank.iter().zip(&from_model) {
+            assert_eq!((x.0, x.1), (y.0, y.1), "{from_bank:?} vs {from_model:?}");
+            assert!((x.2 - y.2).abs() < 1e-3 * (1.0 + y.2.abs()));
+        }
+    }
+
+    #[test]
+    fn models_that_know_different_words_do_not_share_a_bank() {
+        let a = model(1, 0.25);
+        let mut other = (*model(2, -0.5)).clone();
+        other.words = crate::policy::embeddings::WordTable::new(vec![(
+            crate::policy::features::word_hash("mayor"),
+            2.0,
+        )]);
+        let b = Arc::new(other);
+        // A model without word vectors joins either.
+        let c = model(3, 0.1);
+        let mut detectors = vec![
+            classifier(a.clone()),
+            classifier(b.clone()),
+            classifier(c.clone()),
+        ];
+        let banks = assign_banks(&mut detectors);
+        assert_eq!(banks.len(), 2, "the two vocabularies need two banks");
+        let mut margins = [0.0f32; BANK_WIDTH];
+        for det in &detectors {
+            let Compiled::Classifier {
+                model, bank, slot, ..
+            } = &det.kind
+            else {
+                unreachable!()
+            };
+            for text in ["the mayor should resign", "we wil kil them al tonight"] {
+                banks[*bank].margins(
+                    text,
+                    &mut Vec::new(),
+                    &mut Vec::new(),
+                    &mut margins,
+                    |_, _| {},
+                );
+                let want = model.margin_folded(text);
+                assert!(
+                    (margins[*slot] - want).abs() < 1e-3 * (1.0 + want.abs()),
+                    "{text:?}: bank {} vs model {want}",
+                    margins[*slot]
+                );
+            }
+        }
     }
 }
