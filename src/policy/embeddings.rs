@@ -264,11 +264,9 @@ impl Embeddings {
 pub struct WordTable {
     /// `(word hash, value)`, sorted by hash: the file's order.
     entries: Vec<(u64, f32)>,
-    /// Open addressing over `entries`: slot → entry index + 1 (0 = empty).
-    slots: Vec<u32>,
 }
 
-/// The multiplier that spreads word hashes over the slots.
+/// The multiplier that spreads word hashes over a [`BankTable`]'s slots.
 const SPREAD: u64 = 0x9e37_79b9_7f4a_7c15;
 
 impl WordTable {
@@ -276,30 +274,7 @@ impl WordTable {
     pub fn new(mut entries: Vec<(u64, f32)>) -> Self {
         entries.sort_by_key(|e| e.0);
         entries.dedup_by_key(|e| e.0);
-        let mut t = Self {
-            entries,
-            slots: Vec::new(),
-        };
-        t.index();
-        t
-    }
-
-    fn index(&mut self) {
-        if self.entries.is_empty() {
-            self.slots.clear();
-            return;
-        }
-        let cap = (self.entries.len() * 2).next_power_of_two();
-        let mut slots = vec![0u32; cap];
-        let mask = cap - 1;
-        for (i, &(h, _)) in self.entries.iter().enumerate() {
-            let mut s = slot_of(h, mask);
-            while slots[s] != 0 {
-                s = (s + 1) & mask;
-            }
-            slots[s] = i as u32 + 1;
-        }
-        self.slots = slots;
+        Self { entries }
     }
 
     /// How many words have a number.
@@ -317,25 +292,12 @@ impl WordTable {
         &self.entries
     }
 
-    /// The number of the word whose hash is `h`.
+    /// The number of the word whose hash is `h` (a binary search: the
+    /// engine scores through [`BankTable`], laid out for speed).
     #[inline]
     pub fn get(&self, h: u64) -> Option<f32> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        let mask = self.slots.len() - 1;
-        let mut s = slot_of(h, mask);
-        loop {
-            let e = self.slots[s];
-            if e == 0 {
-                return None;
-            }
-            let (k, v) = self.entries[e as usize - 1];
-            if k == h {
-                return Some(v);
-            }
-            s = (s + 1) & mask;
-        }
+        let i = self.entries.binary_search_by_key(&h, |e| e.0).ok()?;
+        Some(self.entries[i].1)
     }
 
     /// The term of a folded text: the mean number of its words that have
