@@ -371,19 +371,12 @@ impl BankTable {
     /// more than [`BANK_TABLE_WIDTH`] or two non-empty tables hold different
     /// words (they could not share a count).
     pub fn new(tables: &[&WordTable]) -> Option<Self> {
-        let mut vocab: Option<&WordTable> = None;
-        for t in tables.iter().filter(|t| !t.is_empty()) {
-            match vocab {
-                Some(v) if !v.same_words(t) => return None,
-                _ => vocab = Some(t),
-            }
-        }
-        let Some(vocab) = vocab else {
-            return Some(Self::default());
-        };
-        if tables.len() > BANK_TABLE_WIDTH {
+        if !Self::can_hold(tables) {
             return None;
         }
+        let Some(vocab) = tables.iter().find(|t| !t.is_empty()) else {
+            return Some(Self::default());
+        };
         let steps: Vec<f32> = tables
             .iter()
             .map(|t| {
@@ -416,6 +409,15 @@ impl BankTable {
             steps,
             words: vocab.len(),
         })
+    }
+
+    /// Whether one table can hold these models' word tables: when none has
+    /// one, or at most [`BANK_TABLE_WIDTH`] models whose non-empty tables
+    /// hold the same words (they share one count of a text's known words).
+    pub fn can_hold(tables: &[&WordTable]) -> bool {
+        let known: Vec<&&WordTable> = tables.iter().filter(|t| !t.is_empty()).collect();
+        known.is_empty()
+            || (tables.len() <= BANK_TABLE_WIDTH && known.windows(2).all(|w| w[0].same_words(w[1])))
     }
 
     /// Whether no model of the bank has a word table.

@@ -922,19 +922,12 @@ fn assign_banks(detectors: &mut [CompiledDetector]) -> Vec<Bank> {
             model, bank, slot, ..
         } = &mut det.kind
         {
-            // Models that read word vectors share a bank only when they know
-            // the same words (the bank counts a text's known words once).
-            // A bank with word tables holds at most three models.
+            // Models that read word vectors share a bank only when one word
+            // table can hold theirs.
             let fits = |ms: &[Arc<super::model::LinearModel>]| {
-                let tables: Vec<&super::embeddings::WordTable> = ms
-                    .iter()
-                    .map(|m| &m.words)
-                    .chain([&model.words])
-                    .filter(|t| !t.is_empty())
-                    .collect();
-                tables.is_empty()
-                    || (ms.len() < super::embeddings::BANK_TABLE_WIDTH
-                        && tables.windows(2).all(|w| w[0].same_words(w[1])))
+                let tables: Vec<&super::embeddings::WordTable> =
+                    ms.iter().map(|m| &m.words).chain([&model.words]).collect();
+                super::embeddings::BankTable::can_hold(&tables)
             };
             let b = match members
                 .iter()

@@ -454,7 +454,10 @@ fn cross_validated_scores(
     // Only classifiers trained on this file are retrained: a model that never
     // saw it (a gate trained on other data) is scored as it ships, since
     // refitting it to this file's labels would turn it into another model.
-    let mut extra: BTreeMap<PathBuf, Vec<Example>> = BTreeMap::new();
+    // What each retrained classifier is fitted with, read once for every
+    // fold: its other sources' rows, its parameters and its word vectors.
+    let mut extra: BTreeMap<PathBuf, (Vec<Example>, TrainParams, Option<Embeddings>)> =
+        BTreeMap::new();
     for cat in policy
         .categories
         .iter()
@@ -462,8 +465,10 @@ fn cross_validated_scores(
     {
         for det in &cat.detectors {
             if let DetectorKind::Classifier { path, .. } = &det.kind {
-                if let Some(examples) = sidecar_extra_examples(&dir.join(path), data)? {
-                    extra.insert(path.clone(), examples);
+                let model = dir.join(path);
+                if let Some(examples) = sidecar_extra_examples(&model, data)? {
+                    let (params, emb) = sidecar_fit(&model)?;
+                    extra.insert(path.clone(), (examples, params, emb));
                 }
             }
         }
@@ -484,14 +489,12 @@ fn cross_validated_scores(
         {
             for det in &mut cat.detectors {
                 if let DetectorKind::Classifier { path, model, .. } = &mut det.kind {
-                    let Some(extra) = extra.get(path) else {
+                    let Some((extra, params, emb)) = extra.get(path) else {
                         continue;
                     };
-                    let params = sidecar_params(&dir.join(&*path))?;
-                    let emb = sidecar_embeddings(&dir.join(&*path))?;
                     let mut fit_rows = train_rows.clone();
                     fit_rows.extend(extra.iter().cloned());
-                    *model = Arc::new(train(&fit_rows, &params, emb.as_ref()));
+                    *model = Arc::new(train(&fit_rows, params, emb.as_ref()));
                 }
             }
         }
@@ -558,28 +561,26 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// The training parameters recorded in a model's sidecar.
-fn sidecar_params(model: &Path) -> anyhow::Result<TrainParams> {
+/// What a model's sidecar says it was fitted with: its training parameters,
+/// and the word vectors it read (loaded from the path it records, relative
+/// to the working directory, as its data).
+fn sidecar_fit(model: &Path) -> anyhow::Result<(TrainParams, Option<Embeddings>)> {
     let (path, v) = read_sidecar(model)?;
     let params = v
         .get("params")
         .cloned()
         .with_context(|| format!("{} has no `params`", path.display()))?;
-    serde_json::from_value(params).with_context(|| format!("{}: bad `params`", path.display()))
-}
-
-/// The word vectors a model's sidecar says it was trained with, read from
-/// the path it records (relative to the working directory, as its data).
-fn sidecar_embeddings(model: &Path) -> anyhow::Result<Option<Embeddings>> {
-    let (_, v) = read_sidecar(model)?;
-    match v
+    let params = serde_json::from_value(params)
+        .with_context(|| format!("{}: bad `params`", path.display()))?;
+    let emb = match v
         .get("embeddings")
         .and_then(|e| e.get("path"))
         .and_then(|p| p.as_str())
     {
-        Some(p) => Ok(Some(Embeddings::load(Path::new(p))?)),
-        None => Ok(None),
-    }
+        Some(p) => Some(Embeddings::load(Path::new(p))?),
+        None => None,
+    };
+    Ok((params, emb))
 }
 
 #[cfg(test)]
