@@ -241,12 +241,7 @@ pub fn transition_batch(
         batch.event(&format!("case.{}", e.kind), tenant, e)?;
     }
     for d in &transition.schedule {
-        batch.put(d)?;
-        batch.put_raw(
-            Tree::DeadlineDue,
-            due_key(d.due_at, &d.id),
-            d.id.0.as_bytes().to_vec(),
-        );
+        schedule_deadline(&mut batch, d)?;
     }
     for id in transition.cancel.iter().chain(fired) {
         if let Some(d) = store.get::<Deadline>(id.0.as_bytes())? {
@@ -447,6 +442,17 @@ pub fn next_due(store: &dyn Store) -> Result<Option<Timestamp>> {
         let ms = u64::from_be_bytes(k.get(..8)?.try_into().ok()?);
         Timestamp::from_millisecond(ms as i64).ok()
     }))
+}
+
+/// Adds a pending deadline and its due-time index entry, in `batch`.
+pub fn schedule_deadline(batch: &mut Batch, d: &Deadline) -> Result<()> {
+    batch.put(d)?;
+    batch.put_raw(
+        Tree::DeadlineDue,
+        due_key(d.due_at, &d.id),
+        d.id.0.as_bytes().to_vec(),
+    );
+    Ok(())
 }
 
 /// Removes a deadline and its due-time index entry, in `batch`.

@@ -177,7 +177,7 @@ pub(crate) fn run(store: &SharedStore) {
     assert!(store.commit(Batch::new()).unwrap().is_empty());
 
     // Events: gapless, chained, indexed per case, written with the batch.
-    let mut b = batch(vec![put(Tree::Cases, b"c1", b"case")]);
+    let mut b = batch(vec![put(Tree::Reports, b"c1", b"case")]);
     b.event("case.opened", Some("t"), serde_json::json!({"case": "c1"}))
         .unwrap();
     b.event("delivery.sent", None, serde_json::json!({"case": "c1"}))
@@ -226,40 +226,40 @@ pub(crate) fn run(store: &SharedStore) {
     // nothing.
     store
         .commit(batch(vec![
-            put(Tree::DeadlineDue, b"d1", b"x"),
-            put(Tree::DeadlineDue, b"d2", b"y"),
-            put(Tree::DeadlineDue, b"d3", b"z"),
+            put(Tree::DeliveryDue, b"d1", b"x"),
+            put(Tree::DeliveryDue, b"d2", b"y"),
+            put(Tree::DeliveryDue, b"d3", b"z"),
         ]))
         .unwrap();
-    let mut claim = store.claim_raw(Tree::DeadlineDue, b"d1", b"d3", 5).unwrap();
+    let mut claim = store.claim_raw(Tree::DeliveryDue, b"d1", b"d3", 5).unwrap();
     assert_eq!(keys(claim.rows()), vec![b"d1".to_vec(), b"d2".to_vec()]);
     let mut stale = batch(vec![Op::Delete {
-        tree: Tree::DeadlineDue,
+        tree: Tree::DeliveryDue,
         key: b"d1".to_vec(),
     }]);
-    stale.expect_raw(Tree::DeadlineDue, b"d1".to_vec(), Some(b"old".to_vec()));
+    stale.expect_raw(Tree::DeliveryDue, b"d1".to_vec(), Some(b"old".to_vec()));
     assert!(matches!(claim.commit(stale), Err(StoreError::Conflict(_))));
-    assert!(store.get_raw(Tree::DeadlineDue, b"d1").unwrap().is_some());
+    assert!(store.get_raw(Tree::DeliveryDue, b"d1").unwrap().is_some());
     let mut fresh = batch(vec![Op::Delete {
-        tree: Tree::DeadlineDue,
+        tree: Tree::DeliveryDue,
         key: b"d1".to_vec(),
     }]);
-    fresh.expect_raw(Tree::DeadlineDue, b"d1".to_vec(), Some(b"x".to_vec()));
+    fresh.expect_raw(Tree::DeliveryDue, b"d1".to_vec(), Some(b"x".to_vec()));
     fresh
         .event("deadline.claimed", None, serde_json::json!({}))
         .unwrap();
     assert_eq!(claim.commit(fresh).unwrap(), vec![4]);
     assert!(claim.commit(Batch::new()).is_err());
     drop(claim);
-    assert!(store.get_raw(Tree::DeadlineDue, b"d1").unwrap().is_none());
-    let claim = store.claim_raw(Tree::DeadlineDue, b"", b"e", 1).unwrap();
+    assert!(store.get_raw(Tree::DeliveryDue, b"d1").unwrap().is_none());
+    let claim = store.claim_raw(Tree::DeliveryDue, b"", b"e", 1).unwrap();
     assert_eq!(keys(claim.rows()), vec![b"d2".to_vec()]);
     drop(claim);
-    let claim = store.claim_raw(Tree::DeadlineDue, b"", b"e", 9).unwrap();
+    let claim = store.claim_raw(Tree::DeliveryDue, b"", b"e", 9).unwrap();
     assert_eq!(keys(claim.rows()), vec![b"d2".to_vec(), b"d3".to_vec()]);
     drop(claim);
     assert!(store
-        .claim_raw(Tree::DeadlineDue, b"e", b"f", 9)
+        .claim_raw(Tree::DeliveryDue, b"e", b"f", 9)
         .unwrap()
         .rows()
         .is_empty());
@@ -272,6 +272,150 @@ pub(crate) fn run(store: &SharedStore) {
     // tenant's and an item's labels by prefix; the review state written
     // once, a second first write refused.
     review_records(store);
+
+    // Cases and deadlines (tables of their own on PostgreSQL): read by id,
+    // by tenant and while open; written only from the version read; due
+    // deadlines claimed in due order, forgotten and fired.
+    cases_and_deadlines(store);
+}
+
+fn cases_and_deadlines(store: &SharedStore) {
+    use crate::domain::{Case, CaseId, CaseState, Deadline, DeadlineId, DeadlineKind, Severity};
+    use crate::store::cases;
+    use jiff::Timestamp;
+    let at = |s: i64| Timestamp::from_second(1_800_000_000 + s).unwrap();
+    let case = |n: u128, tenant: &str, state| Case {
+        id: CaseId(uuid::Uuid::from_u128(n)),
+        tenant: crate::domain::TenantId::try_from(tenant.to_string()).unwrap(),
+        categories: vec!["hate-speech".into()],
+        severity: Severity::High,
+        state,
+        owner: None,
+        evidence: vec![],
+        reports: vec![],
+        plan: None,
+        suspension: None,
+        approvals: vec![],
+        deadline: None,
+        reminders: vec![],
+        paused_remaining: None,
+        appeals: vec![],
+        participants: vec![],
+        statements: vec![],
+        version: 1,
+        created_at: at(0),
+        updated_at: at(0),
+    };
+    let a = case(1, "parlor", CaseState::Noticed);
+    let b = case(2, "parlor", CaseState::Dismissed);
+    // A tenant whose name starts with another's.
+    let c = case(3, "parlorx", CaseState::Open);
+    let mut w = Batch::new();
+    for x in [&a, &b, &c] {
+        w.put(x).unwrap();
+        cases::index_case(&mut w, x);
+    }
+    store.commit(w).unwrap();
+    let ids = |v: Vec<Case>| {
+        let mut v: Vec<u128> = v.iter().map(|c| c.id.0.as_u128()).collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(cases::get(&**store, &a.id).unwrap().unwrap(), a);
+    assert!(cases::get(&**store, &CaseId(uuid::Uuid::from_u128(9)))
+        .unwrap()
+        .is_none());
+    assert_eq!(ids(cases::all(&**store).unwrap()), vec![1, 2, 3]);
+    assert_eq!(ids(cases::open_cases(store).unwrap()), vec![1, 3]);
+    assert_eq!(
+        ids(cases::tenant_cases(store, "parlor").unwrap()),
+        vec![1, 2]
+    );
+    assert_eq!(ids(cases::tenant_cases(store, "parlorx").unwrap()), vec![3]);
+    assert!(cases::tenant_cases(store, "par").unwrap().is_empty());
+
+    // A write from the version read commits once; again, it conflicts and
+    // changes nothing. A case that must not exist yet cannot be opened twice.
+    let (read, version) = cases::get_versioned(&**store, &a.id).unwrap();
+    let mut cured = read.unwrap();
+    cured.state = CaseState::Cured;
+    cured.version = 2;
+    cured.updated_at = at(5);
+    let mut w = Batch::new();
+    w.expect_unchanged(&version);
+    w.put(&cured).unwrap();
+    cases::index_case(&mut w, &cured);
+    store.commit(w.clone()).unwrap();
+    assert!(matches!(store.commit(w), Err(StoreError::Conflict(_))));
+    assert_eq!(cases::get(&**store, &a.id).unwrap().unwrap(), cured);
+    assert_eq!(ids(cases::open_cases(store).unwrap()), vec![3]);
+    assert_eq!(
+        ids(cases::tenant_cases(store, "parlor").unwrap()),
+        vec![1, 2]
+    );
+    let mut again = Batch::new();
+    again.expect_unchanged(&cases::absent(&c.id));
+    again.put(&c).unwrap();
+    assert!(matches!(store.commit(again), Err(StoreError::Conflict(_))));
+
+    // Deadlines fire in due order, whatever their ids.
+    let deadline = |id: &str, s: i64| Deadline {
+        id: DeadlineId(id.into()),
+        case: c.id,
+        kind: DeadlineKind::CureDeadline,
+        due_at: at(s),
+    };
+    let (d1, d2, d3) = (
+        deadline("dl-b", 100),
+        deadline("dl-a", 200),
+        deadline("dl-c", 9_000),
+    );
+    let mut w = Batch::new();
+    for d in [&d1, &d2, &d3] {
+        cases::schedule_deadline(&mut w, d).unwrap();
+    }
+    store.commit(w).unwrap();
+    assert_eq!(cases::pending_deadlines(&**store).unwrap(), 3);
+    assert_eq!(cases::next_due(&**store).unwrap(), Some(at(100)));
+    let now = at(1_000);
+    let first = cases::claim_due(&**store, now, None).unwrap().unwrap();
+    assert_eq!(first.deadline.as_ref(), Some(&d1));
+    let second = cases::claim_due(&**store, now, Some(&first.cursor()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.deadline.as_ref(), Some(&d2));
+    // The third is not due yet.
+    assert!(cases::claim_due(&**store, now, Some(&second.cursor()))
+        .unwrap()
+        .is_none());
+    drop(second);
+    first.forget().unwrap();
+    assert_eq!(cases::pending_deadlines(&**store).unwrap(), 2);
+    assert_eq!(cases::next_due(&**store).unwrap(), Some(at(200)));
+    let mut fire = cases::claim_due(&**store, now, None).unwrap().unwrap();
+    assert_eq!(fire.deadline.as_ref(), Some(&d2));
+    let mut w = Batch::new();
+    cases::drop_deadline(&mut w, &d2);
+    w.event(
+        "case.deadline_fired",
+        Some("parlorx"),
+        serde_json::json!({"case": c.id}),
+    )
+    .unwrap();
+    fire.commit(w).unwrap();
+    drop(fire);
+    assert_eq!(cases::pending_deadlines(&**store).unwrap(), 1);
+    assert_eq!(cases::next_due(&**store).unwrap(), Some(at(9_000)));
+    assert!(cases::claim_due(&**store, now, None).unwrap().is_none());
+    assert_eq!(
+        store
+            .case_events(&c.id.0.to_string())
+            .unwrap()
+            .iter()
+            .map(|e| e.kind.as_str())
+            .collect::<Vec<_>>(),
+        vec!["case.deadline_fired"]
+    );
 }
 
 fn review_records(store: &SharedStore) {

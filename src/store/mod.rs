@@ -24,8 +24,9 @@
 //! with a schema version (`encode`, `decode`). Trees, keys, key
 //! builders and raw reads and writes are visible only inside this module:
 //! the compiler keeps the layout here. The [`Store`] trait is the engine
-//! both backends implement ([`SledStore`] embedded, [`PgStore`] one
-//! `kv(tree, key, value)` table for several replicas); other rooms hold it
+//! both backends implement ([`SledStore`] embedded, [`PgStore`] for
+//! several replicas: a `kv(tree, key, value)` table, and tables of their
+//! own with SQL indexes for cases and deadlines); other rooms hold it
 //! as a [`SharedStore`] and pass it to the repositories. Tests that
 //! deliberately inspect or corrupt the on-disk layout use the hidden
 //! `tamper` module.
@@ -39,6 +40,7 @@ pub mod events;
 pub mod lease;
 pub mod meta;
 mod pg_store;
+mod pg_tables;
 pub mod rate;
 pub mod records;
 pub mod reports;

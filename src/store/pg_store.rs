@@ -1,9 +1,10 @@
 //! The PostgreSQL backend, for several replicas sharing one store.
 //!
-//! Every tree lives in one table, `kv (tree, key, value)`, holding the same
+//! Most trees live in one table, `kv (tree, key, value)`, holding the same
 //! bytes sled keeps: the event log under [`Tree::Events`] with big-endian
 //! sequence keys, its head in [`Tree::Meta`], so every reader works as on
-//! sled. The [`Store`] trait is synchronous and is called from blocking
+//! sled. Cases and deadlines have tables of their own, with typed columns
+//! and SQL indexes in place of sled's index trees (see [`super::pg_tables`]). The [`Store`] trait is synchronous and is called from blocking
 //! threads and from async code alike, so the store owns a small runtime of
 //! its own: each call runs there and the caller waits on a channel (never
 //! `block_on`, which panics inside another runtime).
@@ -39,8 +40,10 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::Notify;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls};
 
+use super::pg_tables::{self, CaseRows, DeadlineRows, Place, TableStatements};
 use super::sled_store::{EVENT_HEAD, EVENT_SEQ};
 use super::{chain_events, Batch, Claim, Op, Result, Store, StoreError, Topic, Tree};
 
@@ -66,6 +69,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "claims",
         sql: include_str!("migrations/0002_claims.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "cases_and_deadlines",
+        sql: include_str!("migrations/0003_cases_and_deadlines.sql"),
     },
 ];
 
@@ -129,7 +137,7 @@ fn key_lock(key: &[u8]) -> i32 {
 
 /// The smallest key greater than every key starting with `prefix`, or
 /// `None` when there is none (an empty prefix, or one of 0xFF bytes only).
-fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < 0xFF {
@@ -146,7 +154,7 @@ fn limit_param(limit: usize) -> i64 {
 
 /// Maps a PostgreSQL failure: a serialization failure or deadlock is a
 /// conflict (retry); everything else is a backend failure.
-fn pg_error(e: tokio_postgres::Error) -> StoreError {
+pub(super) fn pg_error(e: tokio_postgres::Error) -> StoreError {
     match e.code() {
         Some(c)
             if *c == SqlState::T_R_SERIALIZATION_FAILURE
@@ -286,7 +294,13 @@ impl PgStore {
     /// replicas starting together apply each once. Returns those applied
     /// (version, name). Refuses a database migrated by a newer build.
     pub fn migrate(&self) -> Result<Vec<(i32, &'static str)>> {
-        self.run(|pool| async move {
+        self.migrate_up_to(MIGRATIONS.last().map_or(0, |m| m.version))
+    }
+
+    /// Like [`migrate`](Self::migrate), applying none past `last` (tests
+    /// build a database as an older build left it).
+    fn migrate_up_to(&self, last: i32) -> Result<Vec<(i32, &'static str)>> {
+        self.run(move |pool| async move {
             let mut client = pool.get().await.map_err(pool_error)?;
             let tx = client.transaction().await.map_err(pg_error)?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -314,7 +328,10 @@ impl PgStore {
                 )));
             }
             let mut applied = Vec::new();
-            for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+            for m in MIGRATIONS
+                .iter()
+                .filter(|m| m.version > current && m.version <= last)
+            {
                 tx.batch_execute(m.sql).await.map_err(|e| {
                     StoreError::Backend(format!(
                         "applying migration {} ({}): {}",
@@ -358,6 +375,9 @@ impl Store for PgStore {
         let key = key.to_vec();
         self.run(move |pool| async move {
             let client = pool.get().await.map_err(pool_error)?;
+            if pg_tables::is_relational(tree) {
+                return pg_tables::get(&client, tree, &key).await;
+            }
             let stmt = client
                 .prepare_cached("SELECT value FROM kv WHERE tree = $1 AND key = $2")
                 .await
@@ -373,6 +393,9 @@ impl Store for PgStore {
     fn get_many_raw(&self, tree: Tree, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
+        }
+        if pg_tables::is_relational(tree) {
+            return keys.iter().map(|k| self.get_raw(tree, k)).collect();
         }
         let wanted = keys.to_vec();
         let found = self.run(move |pool| async move {
@@ -406,6 +429,12 @@ impl Store for PgStore {
         let start = prefix.to_vec();
         let end = prefix_successor(prefix);
         let limit = limit_param(limit);
+        if pg_tables::is_relational(tree) {
+            return self.run(move |pool| async move {
+                let client = pool.get().await.map_err(pool_error)?;
+                pg_tables::read(&client, tree, &start, end.as_deref(), limit, newest_first).await
+            });
+        }
         self.run(move |pool| async move {
             let id = tree_id(tree);
             match (end, newest_first) {
@@ -464,6 +493,12 @@ impl Store for PgStore {
             return Ok(Vec::new());
         }
         let (start, end, limit) = (start.to_vec(), end.to_vec(), limit_param(limit));
+        if pg_tables::is_relational(tree) {
+            return self.run(move |pool| async move {
+                let client = pool.get().await.map_err(pool_error)?;
+                pg_tables::read(&client, tree, &start, Some(&end), limit, false).await
+            });
+        }
         self.run(move |pool| async move {
             select_rows(
                 pool,
@@ -615,12 +650,15 @@ struct CommitStatements {
     upsert: tokio_postgres::Statement,
     lock_events: tokio_postgres::Statement,
     read_head: tokio_postgres::Statement,
+    /// Those on the tables of cases and deadlines.
+    tables: TableStatements,
 }
 
 impl CommitStatements {
     /// Prepares them (cached on the connection), in one round trip.
     async fn prepare(client: &deadpool_postgres::Object) -> Result<Self> {
-        let (lock_keys, read_expects, delete, upsert, lock_events, read_head) =
+        let tables = TableStatements::prepare(client);
+        let kv = async {
             futures_util::try_join!(
                 client.prepare_cached(
                     "SELECT pg_advisory_xact_lock(t, k) \
@@ -645,7 +683,10 @@ impl CommitStatements {
                     "SELECT key, value FROM kv WHERE tree = $1 AND key IN ($2, $3)"
                 ),
             )
-            .map_err(pg_error)?;
+            .map_err(pg_error)
+        };
+        let ((lock_keys, read_expects, delete, upsert, lock_events, read_head), tables) =
+            futures_util::try_join!(kv, tables)?;
         Ok(CommitStatements {
             lock_keys,
             read_expects,
@@ -653,6 +694,7 @@ impl CommitStatements {
             upsert,
             lock_events,
             read_head,
+            tables,
         })
     }
 }
@@ -704,6 +746,9 @@ async fn apply(
     let mut locks: Vec<(i32, i32)> = Vec::new();
     for op in batch.ops() {
         match op {
+            // Index entries an SQL index answers are not stored.
+            Op::Put { tree, key, .. } | Op::Delete { tree, key }
+                if pg_tables::place(*tree, key) == Place::Derived => {}
             Op::Put { tree, key, value } => {
                 writes.insert((tree_id(*tree), key), Some(value));
                 locks.push((i32::from(tree_id(*tree)), key_lock(key)));
@@ -711,6 +756,13 @@ async fn apply(
             Op::Delete { tree, key } => {
                 writes.insert((tree_id(*tree), key), None);
                 locks.push((i32::from(tree_id(*tree)), key_lock(key)));
+            }
+            Op::Expect { tree, key, .. } if pg_tables::place(*tree, key) == Place::Derived => {
+                return Err(StoreError::Backend(format!(
+                    "a precondition on a {} index entry, which PostgreSQL answers \
+                     from its table: expect the record instead",
+                    tree.name()
+                )));
             }
             Op::Expect { tree, key, value } => {
                 expects.push((*tree, key, value.as_deref()));
@@ -727,31 +779,82 @@ async fn apply(
     // under the lock). The key locks, then the preconditions read under
     // them: one round trip.
     let (trees, keys): (Vec<i32>, Vec<i32>) = locks.into_iter().unzip();
-    let expect_trees: Vec<i16> = expects.iter().map(|(t, _, _)| tree_id(*t)).collect();
-    let expect_keys: Vec<&[u8]> = expects.iter().map(|(_, k, _)| *k).collect();
+    // Preconditions by where their records live; `_at` maps each query's
+    // rows back to `expects`.
+    let mut kv_at: Vec<usize> = Vec::new();
+    let mut expect_trees: Vec<i16> = Vec::new();
+    let mut expect_keys: Vec<&[u8]> = Vec::new();
+    let mut case_at: Vec<usize> = Vec::new();
+    let mut case_keys: Vec<String> = Vec::new();
+    let mut deadline_at: Vec<usize> = Vec::new();
+    let mut deadline_keys: Vec<String> = Vec::new();
+    for (i, (tree, key, expected)) in expects.iter().enumerate() {
+        let (at, ids) = match pg_tables::place(*tree, key) {
+            Place::Cases => (&mut case_at, &mut case_keys),
+            Place::Deadlines => (&mut deadline_at, &mut deadline_keys),
+            _ => {
+                kv_at.push(i);
+                expect_trees.push(tree_id(*tree));
+                expect_keys.push(key);
+                continue;
+            }
+        };
+        match pg_tables::text_key(key) {
+            Some(id) => {
+                at.push(i);
+                ids.push(id);
+            }
+            // No row has such an id: only "still absent" holds.
+            None if expected.is_none() => {}
+            None => return Err(StoreError::Conflict(tree.name())),
+        }
+    }
     let take_locks = async {
         if trees.is_empty() {
             return Ok(0);
         }
         tx.execute(&st.lock_keys, &[&trees, &keys]).await
     };
-    let read = async {
+    let read_kv = async {
         if expect_trees.is_empty() {
             return Ok(Vec::new());
         }
         tx.query(&st.read_expects, &[&expect_trees, &expect_keys])
             .await
     };
-    let (_, rows) = futures_util::try_join!(take_locks, read).map_err(pg_error)?;
-    for row in rows {
-        let n: i64 = row.get(0);
-        let now: Option<Vec<u8>> = row.get(1);
-        let Some((tree, _, expected)) = usize::try_from(n - 1).ok().and_then(|i| expects.get(i))
-        else {
-            continue;
-        };
-        if now.as_deref() != *expected {
-            return Err(StoreError::Conflict(tree.name()));
+    let read_cases = async {
+        if case_keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        tx.query(&st.tables.read_cases, &[&case_keys]).await
+    };
+    let read_deadlines = async {
+        if deadline_keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        tx.query(&st.tables.read_deadlines, &[&deadline_keys]).await
+    };
+    let (_, kv_rows, case_rows, deadline_rows) =
+        futures_util::try_join!(take_locks, read_kv, read_cases, read_deadlines)
+            .map_err(pg_error)?;
+    for (rows, at) in [
+        (kv_rows, &kv_at),
+        (case_rows, &case_at),
+        (deadline_rows, &deadline_at),
+    ] {
+        for row in rows {
+            let n: i64 = row.get(0);
+            let now: Option<Vec<u8>> = row.get(1);
+            let Some((tree, _, expected)) = usize::try_from(n - 1)
+                .ok()
+                .and_then(|i| at.get(i))
+                .and_then(|i| expects.get(*i))
+            else {
+                continue;
+            };
+            if now.as_deref() != *expected {
+                return Err(StoreError::Conflict(tree.name()));
+            }
         }
     }
 
@@ -763,14 +866,31 @@ async fn apply(
     let mut put_values: Vec<&[u8]> = Vec::new();
     let mut del_trees: Vec<i16> = Vec::new();
     let mut del_keys: Vec<&[u8]> = Vec::new();
+    let mut case_puts = CaseRows::default();
+    let mut case_dels: Vec<String> = Vec::new();
+    let mut deadline_puts = DeadlineRows::default();
+    let mut deadline_dels: Vec<String> = Vec::new();
+    let (cases_id, deadlines_id) = (tree_id(Tree::Cases), tree_id(Tree::Deadlines));
     for ((tree, key), value) in &writes {
-        match value {
-            Some(v) => {
+        match (value, *tree) {
+            (Some(v), t) if t == cases_id => case_puts.push(key, v)?,
+            (Some(v), t) if t == deadlines_id => deadline_puts.push(key, v)?,
+            (None, t) if t == cases_id || t == deadlines_id => {
+                let Some(id) = pg_tables::text_key(key) else {
+                    continue;
+                };
+                if t == cases_id {
+                    case_dels.push(id);
+                } else {
+                    deadline_dels.push(id);
+                }
+            }
+            (Some(v), _) => {
                 put_trees.push(*tree);
                 put_keys.push(key);
                 put_values.push(v);
             }
-            None => {
+            (None, _) => {
                 del_trees.push(*tree);
                 del_keys.push(key);
             }
@@ -789,7 +909,41 @@ async fn apply(
         tx.execute(&st.upsert, &[&put_trees, &put_keys, &put_values])
             .await
     };
-    futures_util::try_join!(deletes, puts).map_err(pg_error)?;
+    let table_writes = async {
+        let t = &st.tables;
+        let case_deletes = async {
+            if case_dels.is_empty() {
+                return Ok(0);
+            }
+            tx.execute(&t.delete_cases, &[&case_dels]).await
+        };
+        let deadline_deletes = async {
+            if deadline_dels.is_empty() {
+                return Ok(0);
+            }
+            tx.execute(&t.delete_deadlines, &[&deadline_dels]).await
+        };
+        let case_upserts = async {
+            if case_puts.is_empty() {
+                return Ok(0);
+            }
+            tx.execute(&t.upsert_cases, &case_puts.params()).await
+        };
+        let deadline_upserts = async {
+            if deadline_puts.is_empty() {
+                return Ok(0);
+            }
+            tx.execute(&t.upsert_deadlines, &deadline_puts.params())
+                .await
+        };
+        futures_util::try_join!(
+            case_deletes,
+            deadline_deletes,
+            case_upserts,
+            deadline_upserts
+        )
+    };
+    futures_util::try_join!(deletes, puts, table_writes).map_err(pg_error)?;
 
     if batch.events().is_empty() {
         return Ok(Applied {
@@ -930,8 +1084,21 @@ async fn open_claim<'c>(
     (tree, start, end, limit): &(Tree, Vec<u8>, Vec<u8>, i32),
 ) -> Result<(deadpool_postgres::Transaction<'c>, CommitStatements, Rows)> {
     let st = CommitStatements::prepare(client).await?;
+    // Due deadlines are claimed from their table (`aupd_claim_due`, in
+    // migrations/0003_cases_and_deadlines.sql), every other tree from `kv`.
+    let due = *tree == Tree::DeadlineDue;
+    if !due && pg_tables::is_relational(*tree) {
+        return Err(StoreError::Backend(format!(
+            "the {} tree cannot be claimed",
+            tree.name()
+        )));
+    }
     let claim = client
-        .prepare_cached("SELECT claimed_key, claimed_value FROM aupd_claim($1, $2, $3, $4, $5)")
+        .prepare_cached(if due {
+            "SELECT claimed_key, claimed_value FROM aupd_claim_due($1, $2, $3, $4)"
+        } else {
+            "SELECT claimed_key, claimed_value FROM aupd_claim($1, $2, $3, $4, $5)"
+        })
         .await
         .map_err(pg_error)?;
     let tx = client
@@ -941,8 +1108,14 @@ async fn open_claim<'c>(
         .await
         .map_err(pg_error)?;
     let ns = CLAIM_LOCKS | i32::from(tree_id(*tree));
+    let tree_param = tree_id(*tree);
+    let params: Vec<&(dyn ToSql + Sync)> = if due {
+        vec![start, end, limit, &ns]
+    } else {
+        vec![&tree_param, start, end, limit, &ns]
+    };
     let rows = tx
-        .query(&claim, &[&tree_id(*tree), start, end, limit, &ns])
+        .query(&claim, &params)
         .await
         .map_err(pg_error)?
         .into_iter()
@@ -1222,7 +1395,10 @@ pub(crate) mod tests {
     fn migrations_apply_once_and_a_newer_database_is_refused() {
         let Some(db) = TestDb::new() else { return };
         let store = PgStore::connect(&db.url, 2).unwrap();
-        assert_eq!(store.migrate().unwrap(), vec![(1, "kv"), (2, "claims")]);
+        assert_eq!(
+            store.migrate().unwrap(),
+            vec![(1, "kv"), (2, "claims"), (3, "cases_and_deadlines")]
+        );
         assert!(store.migrate().unwrap().is_empty());
         let url = db.url.clone();
         admin(
@@ -1300,30 +1476,176 @@ pub(crate) mod tests {
         assert_eq!(store.case_events("c3").unwrap().len(), per_thread);
     }
 
+    fn test_case(n: u128, tenant: &str, state: crate::domain::CaseState) -> crate::domain::Case {
+        let at = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        crate::domain::Case {
+            id: crate::domain::CaseId(uuid::Uuid::from_u128(n)),
+            tenant: crate::domain::TenantId::try_from(tenant.to_string()).unwrap(),
+            categories: vec!["hate-speech".into()],
+            severity: crate::domain::Severity::High,
+            state,
+            owner: None,
+            evidence: vec![],
+            reports: vec![],
+            plan: None,
+            suspension: None,
+            approvals: vec![],
+            deadline: None,
+            reminders: vec![],
+            paused_remaining: None,
+            appeals: vec![],
+            participants: vec![],
+            statements: vec![],
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn test_deadline(id: &str, case: &crate::domain::Case, s: i64) -> crate::domain::Deadline {
+        crate::domain::Deadline {
+            id: crate::domain::DeadlineId(id.into()),
+            case: case.id,
+            kind: crate::domain::DeadlineKind::CureDeadline,
+            due_at: jiff::Timestamp::from_second(1_800_000_000 + s).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_due_deadline_claimed_by_one_replica_is_passed_over_by_another() {
+        use crate::store::cases;
+        let Some(db) = TestDb::new() else { return };
+        let (one, two) = (db.open(), db.open());
+        let case = test_case(1, "parlor", crate::domain::CaseState::Noticed);
+        let mut w = Batch::new();
+        for (id, s) in [("dl-2", 10), ("dl-1", 20)] {
+            cases::schedule_deadline(&mut w, &test_deadline(id, &case, s)).unwrap();
+        }
+        one.commit(w).unwrap();
+        let now = jiff::Timestamp::from_second(1_800_000_100).unwrap();
+        let first = cases::claim_due(&one, now, None).unwrap().unwrap();
+        assert_eq!(first.deadline.as_ref().unwrap().id.0, "dl-2");
+        let second = cases::claim_due(&two, now, None).unwrap().unwrap();
+        assert_eq!(second.deadline.as_ref().unwrap().id.0, "dl-1");
+        assert!(cases::claim_due(&two, now, None).unwrap().is_none());
+        drop(second);
+        first.forget().unwrap();
+        let again = cases::claim_due(&two, now, None).unwrap().unwrap();
+        assert_eq!(again.deadline.as_ref().unwrap().id.0, "dl-1");
+    }
+
+    #[test]
+    fn a_database_from_before_the_case_tables_keeps_its_cases_and_deadlines() {
+        use crate::domain::CaseState;
+        use crate::store::{cases, encode};
+        let Some(db) = TestDb::new() else { return };
+        let store = PgStore::connect(&db.url, 2).unwrap();
+        store.migrate_up_to(2).unwrap();
+        // The rows an older build wrote into `kv`, index entries included.
+        let open = test_case(1, "parlor", CaseState::Noticed);
+        let closed = test_case(2, "parlor", CaseState::Dismissed);
+        let d = test_deadline("dl-1", &open, 10);
+        let id = |c: &crate::domain::Case| c.id.0.to_string().into_bytes();
+        let mut rows: Vec<(Tree, Vec<u8>, Vec<u8>)> = vec![
+            (Tree::Cases, id(&open), encode(&open).unwrap()),
+            (Tree::Cases, id(&closed), encode(&closed).unwrap()),
+            (Tree::Deadlines, b"dl-1".to_vec(), encode(&d).unwrap()),
+            (
+                Tree::DeadlineDue,
+                cases::due_key(d.due_at, &d.id),
+                b"dl-1".to_vec(),
+            ),
+            (
+                Tree::CaseIndex,
+                [b"o/".as_slice(), &id(&open)].concat(),
+                vec![],
+            ),
+            (Tree::CaseIndex, b"s/parlor/hate-speech".to_vec(), id(&open)),
+        ];
+        for c in [&open, &closed] {
+            rows.push((
+                Tree::CaseIndex,
+                [b"t/parlor/".as_slice(), &id(c)].concat(),
+                vec![],
+            ));
+        }
+        store
+            .run(move |pool| async move {
+                let client = pool.get().await.map_err(pool_error)?;
+                for (tree, key, value) in rows {
+                    client
+                        .execute(
+                            "INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3)",
+                            &[&tree_id(tree), &key, &value],
+                        )
+                        .await
+                        .map_err(pg_error)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+
+        assert_eq!(store.migrate().unwrap(), vec![(3, "cases_and_deadlines")]);
+        let store: SharedStore = Arc::new(store);
+        assert_eq!(cases::get(&*store, &open.id).unwrap().unwrap(), open);
+        let ids = |v: Vec<crate::domain::Case>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(ids(cases::open_cases(&store).unwrap()), vec![open.id]);
+        assert_eq!(
+            ids(cases::tenant_cases(&store, "parlor").unwrap()),
+            vec![open.id, closed.id]
+        );
+        let (holder, _) = cases::open_slot(&*store, "parlor", "hate-speech").unwrap();
+        assert_eq!(holder.map(|c| c.id), Some(open.id));
+        assert_eq!(cases::pending_deadlines(&*store).unwrap(), 1);
+        assert_eq!(cases::next_due(&*store).unwrap(), Some(d.due_at));
+        let now = jiff::Timestamp::from_second(1_800_000_100).unwrap();
+        let due = cases::claim_due(&*store, now, None).unwrap().unwrap();
+        assert_eq!(due.deadline.as_ref(), Some(&d));
+        drop(due);
+        // Nothing of them is left in `kv` but the slot.
+        let left = admin_count(
+            &db.url,
+            "SELECT count(*) FROM kv WHERE tree IN (11, 12, 13, 25)",
+        );
+        assert_eq!(left, 1);
+    }
+
+    /// One number a query answers, on a connection of its own.
+    fn admin_count(url: &str, sql: &'static str) -> i64 {
+        let store = PgStore::connect(url, 1).unwrap();
+        store
+            .run(move |pool| async move {
+                let client = pool.get().await.map_err(pool_error)?;
+                let row = client.query_one(sql, &[]).await.map_err(pg_error)?;
+                Ok(row.get::<_, i64>(0))
+            })
+            .unwrap()
+    }
+
     #[test]
     fn a_claimed_row_is_passed_over_by_other_claims_until_its_claim_ends() {
         let Some(db) = TestDb::new() else { return };
         let store: SharedStore = Arc::new(db.open());
         let mut rows = Batch::new();
         for k in [b"k1", b"k2", b"k3"] {
-            rows.put_raw(Tree::DeadlineDue, k.to_vec(), b"v".to_vec());
+            rows.put_raw(Tree::DeliveryDue, k.to_vec(), b"v".to_vec());
         }
         store.commit(rows).unwrap();
         let keys = |c: &dyn Claim| c.rows().iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
 
-        let mut first = store.claim_raw(Tree::DeadlineDue, b"k", b"l", 1).unwrap();
+        let mut first = store.claim_raw(Tree::DeliveryDue, b"k", b"l", 1).unwrap();
         assert_eq!(keys(&*first), vec![b"k1".to_vec()]);
         // Another replica's claim, at the same time, gets the others.
-        let second = store.claim_raw(Tree::DeadlineDue, b"k", b"l", 5).unwrap();
+        let second = store.claim_raw(Tree::DeliveryDue, b"k", b"l", 5).unwrap();
         assert_eq!(keys(&*second), vec![b"k2".to_vec(), b"k3".to_vec()]);
         assert!(store
-            .claim_raw(Tree::DeadlineDue, b"k", b"l", 5)
+            .claim_raw(Tree::DeliveryDue, b"k", b"l", 5)
             .unwrap()
             .rows()
             .is_empty());
         // Dropped without a commit: its rows are free again.
         drop(second);
-        let third = store.claim_raw(Tree::DeadlineDue, b"k", b"l", 5).unwrap();
+        let third = store.claim_raw(Tree::DeliveryDue, b"k", b"l", 5).unwrap();
         assert_eq!(keys(&*third), vec![b"k2".to_vec(), b"k3".to_vec()]);
         drop(third);
 
@@ -1332,12 +1654,12 @@ pub(crate) mod tests {
         // deadline): the claim's own commit then finds its precondition
         // broken, and may decide again.
         let mut b = Batch::new();
-        b.put_raw(Tree::DeadlineDue, b"k1".to_vec(), b"cancelled".to_vec());
+        b.put_raw(Tree::DeliveryDue, b"k1".to_vec(), b"cancelled".to_vec());
         store.commit(b).unwrap();
         let fire = |seen: &[u8]| {
             let mut b = Batch::new();
-            b.expect_raw(Tree::DeadlineDue, b"k1".to_vec(), Some(seen.to_vec()));
-            b.delete_raw(Tree::DeadlineDue, b"k1".to_vec());
+            b.expect_raw(Tree::DeliveryDue, b"k1".to_vec(), Some(seen.to_vec()));
+            b.delete_raw(Tree::DeliveryDue, b"k1".to_vec());
             b
         };
         assert!(matches!(
@@ -1346,13 +1668,13 @@ pub(crate) mod tests {
         ));
         // Still claimed after the conflict.
         assert!(store
-            .claim_raw(Tree::DeadlineDue, b"k1", b"k2", 1)
+            .claim_raw(Tree::DeliveryDue, b"k1", b"k2", 1)
             .unwrap()
             .rows()
             .is_empty());
         first.commit(fire(b"cancelled")).unwrap();
-        assert!(store.get_raw(Tree::DeadlineDue, b"k1").unwrap().is_none());
-        let after = store.claim_raw(Tree::DeadlineDue, b"k", b"l", 5).unwrap();
+        assert!(store.get_raw(Tree::DeliveryDue, b"k1").unwrap().is_none());
+        let after = store.claim_raw(Tree::DeliveryDue, b"k", b"l", 5).unwrap();
         assert_eq!(keys(&*after), vec![b"k2".to_vec(), b"k3".to_vec()]);
     }
 
