@@ -3,9 +3,11 @@
 //! Most trees live in one table, `kv (tree, key, value)`, holding the same
 //! bytes sled keeps: the event log under [`Tree::Events`] with big-endian
 //! sequence keys, its head in [`Tree::Meta`], so every reader works as on
-//! sled. Cases and deadlines have tables of their own, with typed columns
-//! and SQL indexes in place of sled's index trees (see [`super::pg_tables`]). The [`Store`] trait is synchronous and is called from blocking
-//! threads and from async code alike, so the store owns a small runtime of
+//! sled. Cases, deadlines, tenants, sources, tokens and reports have
+//! tables of their own, with typed columns, and SQL indexes in place of
+//! sled's index trees (see [`super::pg_tables`]).
+//!
+//! The [`Store`] trait is synchronous and is called from blocking threads and from async code alike, so the store owns a small runtime of
 //! its own: each call runs there and the caller waits on a channel (never
 //! `block_on`, which panics inside another runtime).
 //!
@@ -43,7 +45,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls};
 
-use super::pg_tables::{self, CaseRows, DeadlineRows, Place, TableStatements};
+use super::pg_tables::{self, Place, TableExpects, TableWrites};
 use super::sled_store::{EVENT_HEAD, EVENT_SEQ};
 use super::{chain_events, Batch, Claim, Op, Result, Store, StoreError, Topic, Tree};
 
@@ -74,6 +76,16 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "cases_and_deadlines",
         sql: include_str!("migrations/0003_cases_and_deadlines.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "tenants_tokens_reports",
+        sql: include_str!("migrations/0004_tenants_tokens_reports.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "webhook_records",
+        sql: include_str!("migrations/0005_webhook_records.sql"),
     },
 ];
 
@@ -394,6 +406,13 @@ impl Store for PgStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(table) = pg_tables::table(tree) {
+            let keys = keys.to_vec();
+            return self.run(move |pool| async move {
+                let client = pool.get().await.map_err(pool_error)?;
+                pg_tables::get_many(&client, table, &keys).await
+            });
+        }
         if pg_tables::is_relational(tree) {
             return keys.iter().map(|k| self.get_raw(tree, k)).collect();
         }
@@ -650,15 +669,12 @@ struct CommitStatements {
     upsert: tokio_postgres::Statement,
     lock_events: tokio_postgres::Statement,
     read_head: tokio_postgres::Statement,
-    /// Those on the tables of cases and deadlines.
-    tables: TableStatements,
 }
 
 impl CommitStatements {
     /// Prepares them (cached on the connection), in one round trip.
     async fn prepare(client: &deadpool_postgres::Object) -> Result<Self> {
-        let tables = TableStatements::prepare(client);
-        let kv = async {
+        let (lock_keys, read_expects, delete, upsert, lock_events, read_head) =
             futures_util::try_join!(
                 client.prepare_cached(
                     "SELECT pg_advisory_xact_lock(t, k) \
@@ -683,10 +699,7 @@ impl CommitStatements {
                     "SELECT key, value FROM kv WHERE tree = $1 AND key IN ($2, $3)"
                 ),
             )
-            .map_err(pg_error)
-        };
-        let ((lock_keys, read_expects, delete, upsert, lock_events, read_head), tables) =
-            futures_util::try_join!(kv, tables)?;
+            .map_err(pg_error)?;
         Ok(CommitStatements {
             lock_keys,
             read_expects,
@@ -694,7 +707,6 @@ impl CommitStatements {
             upsert,
             lock_events,
             read_head,
-            tables,
         })
     }
 }
@@ -735,7 +747,7 @@ async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
 /// [`finish`]. On [`StoreError::Conflict`] a precondition no longer held and
 /// the caller rolls back (the whole transaction, or to a savepoint).
 async fn apply(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     st: &CommitStatements,
     batch: &Batch,
 ) -> Result<Applied> {
@@ -748,7 +760,7 @@ async fn apply(
         match op {
             // Index entries an SQL index answers are not stored.
             Op::Put { tree, key, .. } | Op::Delete { tree, key }
-                if pg_tables::place(*tree, key) == Place::Derived => {}
+                if matches!(pg_tables::place(*tree, key), Place::Derived) => {}
             Op::Put { tree, key, value } => {
                 writes.insert((tree_id(*tree), key), Some(value));
                 locks.push((i32::from(tree_id(*tree)), key_lock(key)));
@@ -757,7 +769,9 @@ async fn apply(
                 writes.insert((tree_id(*tree), key), None);
                 locks.push((i32::from(tree_id(*tree)), key_lock(key)));
             }
-            Op::Expect { tree, key, .. } if pg_tables::place(*tree, key) == Place::Derived => {
+            Op::Expect { tree, key, .. }
+                if matches!(pg_tables::place(*tree, key), Place::Derived) =>
+            {
                 return Err(StoreError::Backend(format!(
                     "a precondition on a {} index entry, which PostgreSQL answers \
                      from its table: expect the record instead",
@@ -779,34 +793,26 @@ async fn apply(
     // under the lock). The key locks, then the preconditions read under
     // them: one round trip.
     let (trees, keys): (Vec<i32>, Vec<i32>) = locks.into_iter().unzip();
-    // Preconditions by where their records live; `_at` maps each query's
-    // rows back to `expects`.
+    // Preconditions by where their records live: `kv_at` maps the kv
+    // query's rows back to `expects`, `in_tables` does for the tables.
     let mut kv_at: Vec<usize> = Vec::new();
     let mut expect_trees: Vec<i16> = Vec::new();
     let mut expect_keys: Vec<&[u8]> = Vec::new();
-    let mut case_at: Vec<usize> = Vec::new();
-    let mut case_keys: Vec<String> = Vec::new();
-    let mut deadline_at: Vec<usize> = Vec::new();
-    let mut deadline_keys: Vec<String> = Vec::new();
+    let mut in_tables = TableExpects::default();
     for (i, (tree, key, expected)) in expects.iter().enumerate() {
-        let (at, ids) = match pg_tables::place(*tree, key) {
-            Place::Cases => (&mut case_at, &mut case_keys),
-            Place::Deadlines => (&mut deadline_at, &mut deadline_keys),
+        match pg_tables::place(*tree, key) {
+            Place::Table(table) => {
+                // No row has a key that is not an id: only "still absent"
+                // holds for it.
+                if !in_tables.add(i, table, key) && expected.is_some() {
+                    return Err(StoreError::Conflict(tree.name()));
+                }
+            }
             _ => {
                 kv_at.push(i);
                 expect_trees.push(tree_id(*tree));
                 expect_keys.push(key);
-                continue;
             }
-        };
-        match pg_tables::text_key(key) {
-            Some(id) => {
-                at.push(i);
-                ids.push(id);
-            }
-            // No row has such an id: only "still absent" holds.
-            None if expected.is_none() => {}
-            None => return Err(StoreError::Conflict(tree.name())),
         }
     }
     let take_locks = async {
@@ -822,39 +828,19 @@ async fn apply(
         tx.query(&st.read_expects, &[&expect_trees, &expect_keys])
             .await
     };
-    let read_cases = async {
-        if case_keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        tx.query(&st.tables.read_cases, &[&case_keys]).await
-    };
-    let read_deadlines = async {
-        if deadline_keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        tx.query(&st.tables.read_deadlines, &[&deadline_keys]).await
-    };
-    let (_, kv_rows, case_rows, deadline_rows) =
-        futures_util::try_join!(take_locks, read_kv, read_cases, read_deadlines)
-            .map_err(pg_error)?;
-    for (rows, at) in [
-        (kv_rows, &kv_at),
-        (case_rows, &case_at),
-        (deadline_rows, &deadline_at),
-    ] {
-        for row in rows {
-            let n: i64 = row.get(0);
-            let now: Option<Vec<u8>> = row.get(1);
-            let Some((tree, _, expected)) = usize::try_from(n - 1)
-                .ok()
-                .and_then(|i| at.get(i))
-                .and_then(|i| expects.get(*i))
-            else {
-                continue;
-            };
-            if now.as_deref() != *expected {
-                return Err(StoreError::Conflict(tree.name()));
-            }
+    let (_, kv_rows, table_rows) =
+        futures_util::try_join!(take_locks, read_kv, in_tables.read(tx)).map_err(pg_error)?;
+    let now_kv = kv_rows.into_iter().filter_map(|row| {
+        let n: i64 = row.get(0);
+        let i = *kv_at.get(usize::try_from(n - 1).ok()?)?;
+        Some((i, row.get::<_, Option<Vec<u8>>>(1)))
+    });
+    for (i, now) in now_kv.chain(table_rows) {
+        let Some((tree, _, expected)) = expects.get(i) else {
+            continue;
+        };
+        if now.as_deref() != *expected {
+            return Err(StoreError::Conflict(tree.name()));
         }
     }
 
@@ -866,31 +852,21 @@ async fn apply(
     let mut put_values: Vec<&[u8]> = Vec::new();
     let mut del_trees: Vec<i16> = Vec::new();
     let mut del_keys: Vec<&[u8]> = Vec::new();
-    let mut case_puts = CaseRows::default();
-    let mut case_dels: Vec<String> = Vec::new();
-    let mut deadline_puts = DeadlineRows::default();
-    let mut deadline_dels: Vec<String> = Vec::new();
-    let (cases_id, deadlines_id) = (tree_id(Tree::Cases), tree_id(Tree::Deadlines));
+    let mut in_tables = TableWrites::default();
     for ((tree, key), value) in &writes {
-        match (value, *tree) {
-            (Some(v), t) if t == cases_id => case_puts.push(key, v)?,
-            (Some(v), t) if t == deadlines_id => deadline_puts.push(key, v)?,
-            (None, t) if t == cases_id || t == deadlines_id => {
-                let Some(id) = pg_tables::text_key(key) else {
-                    continue;
-                };
-                if t == cases_id {
-                    case_dels.push(id);
-                } else {
-                    deadline_dels.push(id);
-                }
-            }
-            (Some(v), _) => {
+        let table = Tree::ALL
+            .into_iter()
+            .find(|t| tree_id(*t) == *tree)
+            .and_then(pg_tables::table);
+        match (value, table) {
+            (Some(v), Some(table)) => in_tables.put(table, key, v)?,
+            (None, Some(table)) => in_tables.delete(table, key),
+            (Some(v), None) => {
                 put_trees.push(*tree);
                 put_keys.push(key);
                 put_values.push(v);
             }
-            (None, _) => {
+            (None, None) => {
                 del_trees.push(*tree);
                 del_keys.push(key);
             }
@@ -909,40 +885,7 @@ async fn apply(
         tx.execute(&st.upsert, &[&put_trees, &put_keys, &put_values])
             .await
     };
-    let table_writes = async {
-        let t = &st.tables;
-        let case_deletes = async {
-            if case_dels.is_empty() {
-                return Ok(0);
-            }
-            tx.execute(&t.delete_cases, &[&case_dels]).await
-        };
-        let deadline_deletes = async {
-            if deadline_dels.is_empty() {
-                return Ok(0);
-            }
-            tx.execute(&t.delete_deadlines, &[&deadline_dels]).await
-        };
-        let case_upserts = async {
-            if case_puts.is_empty() {
-                return Ok(0);
-            }
-            tx.execute(&t.upsert_cases, &case_puts.params()).await
-        };
-        let deadline_upserts = async {
-            if deadline_puts.is_empty() {
-                return Ok(0);
-            }
-            tx.execute(&t.upsert_deadlines, &deadline_puts.params())
-                .await
-        };
-        futures_util::try_join!(
-            case_deletes,
-            deadline_deletes,
-            case_upserts,
-            deadline_upserts
-        )
-    };
+    let table_writes = in_tables.apply(tx);
     futures_util::try_join!(deletes, puts, table_writes).map_err(pg_error)?;
 
     if batch.events().is_empty() {
@@ -1397,7 +1340,13 @@ pub(crate) mod tests {
         let store = PgStore::connect(&db.url, 2).unwrap();
         assert_eq!(
             store.migrate().unwrap(),
-            vec![(1, "kv"), (2, "claims"), (3, "cases_and_deadlines")]
+            vec![
+                (1, "kv"),
+                (2, "claims"),
+                (3, "cases_and_deadlines"),
+                (4, "tenants_tokens_reports"),
+                (5, "webhook_records")
+            ]
         );
         assert!(store.migrate().unwrap().is_empty());
         let url = db.url.clone();
@@ -1448,7 +1397,7 @@ pub(crate) mod tests {
                 s.spawn(move || {
                     for i in 0..per_thread {
                         let mut b = Batch::new();
-                        b.put_raw(Tree::Tenants, format!("t{t}/{i}").into_bytes(), vec![1]);
+                        b.put_raw(Tree::Intake, format!("t{t}/{i}").into_bytes(), vec![1]);
                         b.event(
                             "case.noted",
                             Some("t"),
@@ -1545,6 +1494,14 @@ pub(crate) mod tests {
         let open = test_case(1, "parlor", CaseState::Noticed);
         let closed = test_case(2, "parlor", CaseState::Dismissed);
         let d = test_deadline("dl-1", &open, 10);
+        let token = crate::domain::TokenRecord {
+            id: "tok_1".into(),
+            hash: "ab".repeat(32),
+            name: "parlor dashboard".into(),
+            role: crate::domain::Role::Tenant(crate::domain::TenantId::try_from("parlor").unwrap()),
+            created_at: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+            revoked_at: Some(jiff::Timestamp::from_second(1_800_000_500).unwrap()),
+        };
         let id = |c: &crate::domain::Case| c.id.0.to_string().into_bytes();
         let mut rows: Vec<(Tree, Vec<u8>, Vec<u8>)> = vec![
             (Tree::Cases, id(&open), encode(&open).unwrap()),
@@ -1561,6 +1518,22 @@ pub(crate) mod tests {
                 vec![],
             ),
             (Tree::CaseIndex, b"s/parlor/hate-speech".to_vec(), id(&open)),
+            (
+                Tree::Tokens,
+                token.hash.clone().into_bytes(),
+                encode(&token).unwrap(),
+            ),
+            // A source: its key holds the UUID as 16 raw bytes.
+            (
+                Tree::Sources,
+                [b"parlor/".as_slice(), uuid::Uuid::from_u128(7).as_bytes()].concat(),
+                serde_json::to_vec(&serde_json::json!({"v": 1, "r": {
+                    "id": uuid::Uuid::from_u128(7), "tenant": "parlor",
+                    "kind": {"kind": "rss"}, "url": "https://parlor.example/feed",
+                    "enabled": true,
+                }}))
+                .unwrap(),
+            ),
         ];
         for c in [&open, &closed] {
             rows.push((
@@ -1585,7 +1558,14 @@ pub(crate) mod tests {
             })
             .unwrap();
 
-        assert_eq!(store.migrate().unwrap(), vec![(3, "cases_and_deadlines")]);
+        assert_eq!(
+            store.migrate().unwrap(),
+            vec![
+                (3, "cases_and_deadlines"),
+                (4, "tenants_tokens_reports"),
+                (5, "webhook_records")
+            ]
+        );
         let store: SharedStore = Arc::new(store);
         assert_eq!(cases::get(&*store, &open.id).unwrap().unwrap(), open);
         let ids = |v: Vec<crate::domain::Case>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
@@ -1602,21 +1582,46 @@ pub(crate) mod tests {
         let due = cases::claim_due(&*store, now, None).unwrap().unwrap();
         assert_eq!(due.deadline.as_ref(), Some(&d));
         drop(due);
+        assert_eq!(
+            crate::store::tokens::get(&*store, &token.hash).unwrap(),
+            Some(token.clone())
+        );
+        // The columns say what the record says.
+        let role = serde_json::to_value(&token.role).unwrap();
+        let revoked = admin_count(
+            &db.url,
+            format!(
+                "SELECT count(*) FROM tokens WHERE role = '{}' AND name = 'parlor dashboard' \
+                 AND revoked_at = '2027-01-15T08:08:20Z'",
+                role.as_str().unwrap()
+            ),
+        );
+        assert_eq!(revoked, 1);
+        let sources = admin_count(
+            &db.url,
+            format!(
+                "SELECT count(*) FROM sources WHERE tenant = 'parlor' AND kind = 'rss' \
+                 AND enabled AND source = '{}' AND key = '\\x{}'::bytea",
+                uuid::Uuid::from_u128(7),
+                hex::encode([b"parlor/".as_slice(), uuid::Uuid::from_u128(7).as_bytes()].concat())
+            ),
+        );
+        assert_eq!(sources, 1);
         // Nothing of them is left in `kv` but the slot.
         let left = admin_count(
             &db.url,
-            "SELECT count(*) FROM kv WHERE tree IN (11, 12, 13, 25)",
+            "SELECT count(*) FROM kv WHERE tree IN (3, 11, 12, 13, 15, 25)".into(),
         );
         assert_eq!(left, 1);
     }
 
     /// One number a query answers, on a connection of its own.
-    fn admin_count(url: &str, sql: &'static str) -> i64 {
+    fn admin_count(url: &str, sql: String) -> i64 {
         let store = PgStore::connect(url, 1).unwrap();
         store
             .run(move |pool| async move {
                 let client = pool.get().await.map_err(pool_error)?;
-                let row = client.query_one(sql, &[]).await.map_err(pg_error)?;
+                let row = client.query_one(&sql, &[]).await.map_err(pg_error)?;
                 Ok(row.get::<_, i64>(0))
             })
             .unwrap()
@@ -1753,7 +1758,7 @@ pub(crate) mod tests {
                         for i in 0..per_thread {
                             let mut b = Batch::new();
                             b.put_raw(
-                                Tree::Tenants,
+                                Tree::Intake,
                                 format!("{threads}/{t}/{i}").into_bytes(),
                                 vec![0; 64],
                             );

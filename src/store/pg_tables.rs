@@ -1,35 +1,293 @@
-//! PostgreSQL tables for the aggregates that have left the `kv` table:
-//! cases and their deadlines (migrations/0003_cases_and_deadlines.sql).
+//! PostgreSQL tables for the aggregates that have left the `kv` table
+//! (migrations 3 to 5): cases and their deadlines, tenants, sources and
+//! their schedules, API tokens, employee reports, and the webhook side
+//! (outbox messages, deliveries, endpoints, orders, receipts, operator
+//! alerts; the queues the dispatcher claims from stay in `kv`).
 //!
-//! Each has a table with the columns an operator queries by (a case's
-//! tenant and state, a deadline's case, kind and due time) beside the
-//! versioned record the service reads, and SQL indexes replace the index
-//! trees sled keeps beside them: `cases (tenant, id)` answers the
-//! `case_index` entries under `t/`, the partial index on open cases those
-//! under `o/`, and `deadlines (due_key)` the `deadline_due` tree. Writes of
-//! those index entries are dropped here ([`Place::Derived`]); reads of them
-//! are answered from the tables in the same key order sled gives, so the
-//! repositories read and claim the same way on both backends.
+//! Each aggregate has a table keyed by its record's key as text (`id`),
+//! with the columns an operator queries by (a case's tenant and state, a
+//! deadline's due time, a token's role, …) beside `record`, the versioned
+//! JSON the service reads (the same bytes as on sled, so a precondition
+//! still compares the exact record read). The columns are written from the
+//! record in the same statement; [`TABLES`] says which.
+//!
+//! SQL indexes replace the index trees sled keeps beside two of them:
+//! `cases (tenant, id)` answers the `case_index` entries under `t/`, the
+//! partial index on open cases those under `o/`, and `deadlines (due_key)`
+//! the `deadline_due` tree. Writes of those entries are dropped here
+//! ([`Place::Derived`]); reads of them are answered from the tables in the
+//! same key order sled gives, so the repositories read and claim the same
+//! way on both backends.
 
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use serde_json::Value;
 use tokio_postgres::types::ToSql;
 
-use super::{decode, Result, StoreError, Tree};
-use crate::domain::{Case, Deadline};
+use super::{Result, StoreError, Tree};
 
 /// Prefix of the open-case entries of [`Tree::CaseIndex`].
 const OPEN: &[u8] = b"o/";
 /// Prefix of the tenant entries of [`Tree::CaseIndex`].
 const TENANT: &[u8] = b"t/";
 
+/// How a column's value is taken from the stored record.
+#[derive(Clone, Copy)]
+enum Source {
+    /// The field at this JSON pointer inside the record (`/tenant`): a
+    /// string as itself, anything else as its JSON text; absent or null is
+    /// NULL.
+    Field(&'static str),
+    /// Worked out from the record and its key.
+    Derived(fn(&[u8], &Value) -> Option<String>),
+}
+
+/// A column besides `id` and `record`.
+struct Column {
+    name: &'static str,
+    /// Its SQL type; values are sent as text and cast.
+    sql_type: &'static str,
+    source: Source,
+}
+
+/// How a table holds its records' keys.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Key {
+    /// As text, column `id` (collation "C", so ids order as bytes): keys
+    /// that are ids or names.
+    Text,
+    /// As bytes, column `key`: keys with raw bytes in them (a tenant then a
+    /// binary UUID).
+    Bytes,
+}
+
+impl Key {
+    fn column(self) -> &'static str {
+        match self {
+            Key::Text => "id",
+            Key::Bytes => "key",
+        }
+    }
+
+    fn sql_type(self) -> &'static str {
+        match self {
+            Key::Text => "text",
+            Key::Bytes => "bytea",
+        }
+    }
+
+    /// The column as the bytes of the key.
+    fn as_bytes(self) -> &'static str {
+        match self {
+            Key::Text => "convert_to(id, 'UTF8')",
+            Key::Bytes => "key",
+        }
+    }
+}
+
+/// An aggregate's table.
+pub(super) struct Table {
+    tree: Tree,
+    name: &'static str,
+    key: Key,
+    columns: &'static [Column],
+}
+
+const fn col(name: &'static str, sql_type: &'static str, field: &'static str) -> Column {
+    Column {
+        name,
+        sql_type,
+        source: Source::Field(field),
+    }
+}
+
+fn case_open(_: &[u8], r: &Value) -> Option<String> {
+    let state: crate::domain::CaseState = serde_json::from_value(r.get("state")?.clone()).ok()?;
+    Some(state.is_open().to_string())
+}
+
+/// The due-order key sled keeps a deadline under in `deadline_due`, as
+/// bytea input (`\x` + hex).
+fn deadline_due_key(key: &[u8], r: &Value) -> Option<String> {
+    let due: jiff::Timestamp = r.get("due_at")?.as_str()?.parse().ok()?;
+    let id = crate::domain::DeadlineId(std::str::from_utf8(key).ok()?.to_string());
+    Some(format!(
+        "\\x{}",
+        hex::encode(super::cases::due_key(due, &id))
+    ))
+}
+
+/// Every aggregate with a table of its own; the rest stay in `kv`.
+static TABLES: &[Table] = &[
+    Table {
+        key: Key::Text,
+        tree: Tree::Cases,
+        name: "cases",
+        columns: &[
+            col("tenant", "text", "/tenant"),
+            col("state", "text", "/state"),
+            Column {
+                name: "open",
+                sql_type: "boolean",
+                source: Source::Derived(case_open),
+            },
+            col("updated_at", "timestamptz", "/updated_at"),
+        ],
+    },
+    Table {
+        key: Key::Text,
+        tree: Tree::Deadlines,
+        name: "deadlines",
+        columns: &[
+            col("case_id", "text", "/case"),
+            col("kind", "text", "/kind"),
+            col("due_at", "timestamptz", "/due_at"),
+            Column {
+                name: "due_key",
+                sql_type: "bytea",
+                source: Source::Derived(deadline_due_key),
+            },
+        ],
+    },
+    Table {
+        key: Key::Text,
+        tree: Tree::Tenants,
+        name: "tenants",
+        columns: &[
+            col("name", "text", "/name"),
+            col("status", "text", "/status"),
+            col("risk_tier", "text", "/risk_tier"),
+            col("updated_at", "timestamptz", "/updated_at"),
+        ],
+    },
+    Table {
+        key: Key::Bytes,
+        tree: Tree::Sources,
+        name: "sources",
+        columns: &[
+            col("tenant", "text", "/tenant"),
+            col("source", "uuid", "/id"),
+            col("kind", "text", "/kind/kind"),
+            col("url", "text", "/url"),
+            col("enabled", "boolean", "/enabled"),
+        ],
+    },
+    Table {
+        key: Key::Bytes,
+        tree: Tree::SourceState,
+        name: "source_states",
+        columns: &[
+            col("tenant", "text", "/tenant"),
+            col("source", "uuid", "/source"),
+            col("next_due", "timestamptz", "/next_due"),
+            col("health", "text", "/health"),
+            col("claimed_by", "text", "/claimed_by"),
+        ],
+    },
+    Table {
+        key: Key::Text,
+        tree: Tree::Tokens,
+        name: "tokens",
+        columns: &[
+            col("name", "text", "/name"),
+            col("role", "text", "/role"),
+            col("created_at", "timestamptz", "/created_at"),
+            col("revoked_at", "timestamptz", "/revoked_at"),
+        ],
+    },
+    Table {
+        key: Key::Text,
+        tree: Tree::Reports,
+        name: "reports",
+        columns: &[
+            col("tenant", "text", "/tenant"),
+            col("reporter", "text", "/reporter"),
+            col("category", "text", "/category"),
+            col("created_at", "timestamptz", "/created_at"),
+        ],
+    },
+    Table {
+        key: Key::Text,
+        tree: Tree::Outbox,
+        name: "outbox",
+        columns: &[
+            col("event_type", "text", "/event_type"),
+            col("idempotency_key", "text", "/idempotency_key"),
+            col("tenant", "text", "/tenant"),
+            col("endpoint", "text", "/endpoint"),
+            col("created_at", "timestamptz", "/created_at"),
+        ],
+    },
+    Table {
+        key: Key::Text,
+        tree: Tree::Deliveries,
+        name: "deliveries",
+        columns: &[
+            col("message_id", "text", "/message_id"),
+            col("endpoint_id", "text", "/endpoint_id"),
+            col("event_type", "text", "/event_type"),
+            col("status", "text", "/status"),
+            col("next_attempt_at", "timestamptz", "/next_attempt_at"),
+            col("updated_at", "timestamptz", "/updated_at"),
+        ],
+    },
+    Table {
+        key: Key::Text,
+        tree: Tree::Endpoints,
+        name: "endpoints",
+        columns: &[
+            col("url", "text", "/url"),
+            col("enabled", "boolean", "/enabled"),
+            col("dry_run", "boolean", "/dry_run"),
+            col("failing_since", "timestamptz", "/failing_since"),
+        ],
+    },
+    Table {
+        key: Key::Text,
+        tree: Tree::Orders,
+        name: "orders",
+        columns: &[
+            col("case_id", "text", "/case_id"),
+            col("event_type", "text", "/event_type"),
+            col("message_id", "text", "/message_id"),
+        ],
+    },
+    Table {
+        key: Key::Text,
+        tree: Tree::Receipts,
+        name: "receipts",
+        columns: &[
+            col("case_id", "text", "/case_id"),
+            col("event_type", "text", "/event_type"),
+            col("outcome", "text", "/outcome"),
+            col("received_at", "timestamptz", "/received_at"),
+        ],
+    },
+    Table {
+        key: Key::Text,
+        tree: Tree::OperatorAlerts,
+        name: "operator_alerts",
+        columns: &[
+            col("kind", "text", "/kind"),
+            col("subject", "text", "/subject"),
+            col("at", "timestamptz", "/at"),
+        ],
+    },
+];
+
+/// The table `tree` lives in, if it has one.
+pub(super) fn table(tree: Tree) -> Option<&'static Table> {
+    TABLES.iter().find(|t| t.tree == tree)
+}
+
 /// Where a write to a tree's key goes on PostgreSQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub(super) enum Place {
     /// The `kv` table.
     Kv,
-    /// The `cases` table.
-    Cases,
-    /// The `deadlines` table.
-    Deadlines,
+    /// The aggregate's own table.
+    Table(&'static Table),
     /// Nowhere: an index entry sled keeps beside a record, which an SQL
     /// index over that record's table answers here.
     Derived,
@@ -37,9 +295,10 @@ pub(super) enum Place {
 
 /// Where `tree`'s record at `key` lives.
 pub(super) fn place(tree: Tree, key: &[u8]) -> Place {
+    if let Some(t) = table(tree) {
+        return Place::Table(t);
+    }
     match tree {
-        Tree::Cases => Place::Cases,
-        Tree::Deadlines => Place::Deadlines,
         Tree::DeadlineDue => Place::Derived,
         Tree::CaseIndex if key.starts_with(OPEN) || key.starts_with(TENANT) => Place::Derived,
         _ => Place::Kv,
@@ -48,172 +307,271 @@ pub(super) fn place(tree: Tree, key: &[u8]) -> Place {
 
 /// Whether reading `tree` needs more than the `kv` table.
 pub(super) fn is_relational(tree: Tree) -> bool {
-    matches!(
-        tree,
-        Tree::Cases | Tree::Deadlines | Tree::DeadlineDue | Tree::CaseIndex
-    )
+    table(tree).is_some() || matches!(tree, Tree::DeadlineDue | Tree::CaseIndex)
 }
 
-/// A key of the `cases` or `deadlines` table as its text id; `None` when
-/// it is not UTF-8 (no such row can exist).
-pub(super) fn text_key(key: &[u8]) -> Option<String> {
+/// A key as a table's text id; `None` when it is not UTF-8 (no such row
+/// can exist).
+fn text_key(key: &[u8]) -> Option<String> {
     std::str::from_utf8(key).ok().map(str::to_string)
 }
 
-/// Cases to upsert, as parallel columns.
-#[derive(Debug, Default)]
-pub(super) struct CaseRows {
-    pub ids: Vec<String>,
-    pub tenants: Vec<String>,
-    pub states: Vec<&'static str>,
-    pub open: Vec<bool>,
-    pub updated_at: Vec<String>,
-    pub records: Vec<Vec<u8>>,
+/// The SQL each table's writes and reads use, made once.
+struct TableSql {
+    upsert: String,
+    delete: String,
+    read_records: String,
+    get: String,
+    get_many: String,
 }
 
-impl CaseRows {
-    /// Adds the case stored as `value` under `key`.
-    pub fn push(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        let case: Case = decode(value)?;
-        let id = case.id.0.to_string();
-        if id.as_bytes() != key {
-            return Err(StoreError::Encode {
-                tree: Tree::Cases.name(),
-                message: format!("case {id} written under another key"),
-            });
-        }
-        self.ids.push(id);
-        self.tenants.push(case.tenant.as_str().to_string());
-        self.states.push(case.state.as_str());
-        self.open.push(case.state.is_open());
-        self.updated_at.push(case.updated_at.to_string());
-        self.records.push(value.to_vec());
-        Ok(())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    pub fn params(&self) -> [&(dyn ToSql + Sync); 6] {
-        [
-            &self.ids,
-            &self.tenants,
-            &self.states,
-            &self.open,
-            &self.updated_at,
-            &self.records,
-        ]
-    }
-}
-
-/// Deadlines to upsert, as parallel columns.
-#[derive(Debug, Default)]
-pub(super) struct DeadlineRows {
-    pub ids: Vec<String>,
-    pub cases: Vec<String>,
-    pub kinds: Vec<&'static str>,
-    pub due_at: Vec<String>,
-    pub due_keys: Vec<Vec<u8>>,
-    pub records: Vec<Vec<u8>>,
-}
-
-impl DeadlineRows {
-    /// Adds the deadline stored as `value` under `key`.
-    pub fn push(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        let d: Deadline = decode(value)?;
-        if d.id.0.as_bytes() != key {
-            return Err(StoreError::Encode {
-                tree: Tree::Deadlines.name(),
-                message: format!("deadline {} written under another key", d.id),
-            });
-        }
-        self.due_keys.push(super::cases::due_key(d.due_at, &d.id));
-        self.ids.push(d.id.0);
-        self.cases.push(d.case.0.to_string());
-        self.kinds.push(d.kind.as_str());
-        self.due_at.push(d.due_at.to_string());
-        self.records.push(value.to_vec());
-        Ok(())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    pub fn params(&self) -> [&(dyn ToSql + Sync); 6] {
-        [
-            &self.ids,
-            &self.cases,
-            &self.kinds,
-            &self.due_at,
-            &self.due_keys,
-            &self.records,
-        ]
-    }
-}
-
-/// The statements a commit uses on these tables, prepared once per
-/// connection.
-pub(super) struct TableStatements {
-    pub read_cases: tokio_postgres::Statement,
-    pub read_deadlines: tokio_postgres::Statement,
-    pub delete_cases: tokio_postgres::Statement,
-    pub delete_deadlines: tokio_postgres::Statement,
-    pub upsert_cases: tokio_postgres::Statement,
-    pub upsert_deadlines: tokio_postgres::Statement,
-}
-
-impl TableStatements {
-    pub async fn prepare(client: &deadpool_postgres::Object) -> Result<Self> {
-        let (
-            read_cases,
-            read_deadlines,
-            delete_cases,
-            delete_deadlines,
-            upsert_cases,
-            upsert_deadlines,
-        ) = futures_util::try_join!(
-            client.prepare_cached(
-                "SELECT u.n, c.record \
-                     FROM unnest($1::text[]) WITH ORDINALITY AS u(k, n) \
-                     LEFT JOIN cases c ON c.id = u.k ORDER BY u.n",
-            ),
-            client.prepare_cached(
-                "SELECT u.n, d.record \
-                     FROM unnest($1::text[]) WITH ORDINALITY AS u(k, n) \
-                     LEFT JOIN deadlines d ON d.id = u.k ORDER BY u.n",
-            ),
-            client.prepare_cached("DELETE FROM cases WHERE id = ANY($1::text[])"),
-            client.prepare_cached("DELETE FROM deadlines WHERE id = ANY($1::text[])"),
-            client.prepare_cached(
-                "INSERT INTO cases (id, tenant, state, open, updated_at, record) \
-                     SELECT i, t, s, o, u::timestamptz, r \
-                     FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], \
-                                 $6::bytea[]) AS x(i, t, s, o, u, r) \
-                     ON CONFLICT (id) DO UPDATE SET tenant = EXCLUDED.tenant, \
-                         state = EXCLUDED.state, open = EXCLUDED.open, \
-                         updated_at = EXCLUDED.updated_at, record = EXCLUDED.record",
-            ),
-            client.prepare_cached(
-                "INSERT INTO deadlines (id, case_id, kind, due_at, due_key, record) \
-                     SELECT i, c, k, d::timestamptz, dk, r \
-                     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], \
-                                 $6::bytea[]) AS x(i, c, k, d, dk, r) \
-                     ON CONFLICT (id) DO UPDATE SET case_id = EXCLUDED.case_id, \
-                         kind = EXCLUDED.kind, due_at = EXCLUDED.due_at, \
-                         due_key = EXCLUDED.due_key, record = EXCLUDED.record",
-            ),
-        )
-        .map_err(super::pg_store::pg_error)?;
-        Ok(TableStatements {
-            read_cases,
-            read_deadlines,
-            delete_cases,
-            delete_deadlines,
-            upsert_cases,
-            upsert_deadlines,
+static SQL: LazyLock<Vec<TableSql>> = LazyLock::new(|| {
+    TABLES
+        .iter()
+        .map(|t| {
+            let names: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
+            let n = t.columns.len();
+            let (k, k_type, k_bytes) = (t.key.column(), t.key.sql_type(), t.key.as_bytes());
+            let params: Vec<String> = [format!("$1::{k_type}[]")]
+                .into_iter()
+                .chain((2..=n + 1).map(|i| format!("${i}::text[]")))
+                .chain([format!("${}::bytea[]", n + 2)])
+                .collect();
+            let casts: Vec<String> = t
+                .columns
+                .iter()
+                .map(|c| format!("x.{}::{}", c.name, c.sql_type))
+                .collect();
+            let updates: Vec<String> = names
+                .iter()
+                .chain(["record"].iter())
+                .map(|c| format!("{c} = EXCLUDED.{c}"))
+                .collect();
+            TableSql {
+                upsert: format!(
+                    "INSERT INTO {table} ({k}, {cols}, record) \
+                     SELECT x.k, {casts}, x.record \
+                     FROM unnest({params}) AS x(k, {cols}, record) \
+                     ON CONFLICT ({k}) DO UPDATE SET {updates}",
+                    table = t.name,
+                    cols = names.join(", "),
+                    casts = casts.join(", "),
+                    params = params.join(", "),
+                    updates = updates.join(", "),
+                ),
+                delete: format!("DELETE FROM {} WHERE {k} = ANY($1::{k_type}[])", t.name),
+                read_records: format!(
+                    "SELECT u.n, t.record FROM unnest($1::{k_type}[]) WITH ORDINALITY AS u(k, n) \
+                     LEFT JOIN {} t ON t.{k} = u.k ORDER BY u.n",
+                    t.name
+                ),
+                get: format!("SELECT record FROM {} WHERE {k} = $1", t.name),
+                get_many: format!(
+                    "SELECT {k_bytes}, record FROM {} WHERE {k} = ANY($1::{k_type}[])",
+                    t.name
+                ),
+            }
         })
+        .collect()
+});
+
+fn sql(table: &Table) -> &'static TableSql {
+    let i = TABLES
+        .iter()
+        .position(|t| std::ptr::eq(t, table))
+        .unwrap_or_default();
+    &SQL[i]
+}
+
+/// Keys as a table takes them (see [`Key`]).
+#[derive(Debug)]
+enum Keys {
+    Text(Vec<String>),
+    Bytes(Vec<Vec<u8>>),
+}
+
+impl Keys {
+    fn new(key: Key) -> Self {
+        match key {
+            Key::Text => Keys::Text(Vec::new()),
+            Key::Bytes => Keys::Bytes(Vec::new()),
+        }
+    }
+
+    /// Adds `key`; false when the table cannot hold it (a text table and
+    /// a key that is not UTF-8).
+    fn push(&mut self, key: &[u8]) -> bool {
+        match self {
+            Keys::Text(ids) => match text_key(key) {
+                Some(id) => {
+                    ids.push(id);
+                    true
+                }
+                None => false,
+            },
+            Keys::Bytes(keys) => {
+                keys.push(key.to_vec());
+                true
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Keys::Text(ids) => ids.is_empty(),
+            Keys::Bytes(keys) => keys.is_empty(),
+        }
+    }
+
+    fn param(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            Keys::Text(ids) => ids,
+            Keys::Bytes(keys) => keys,
+        }
+    }
+}
+
+/// One table's rows to upsert, as parallel columns, and keys to delete.
+struct Writes {
+    keys: Keys,
+    columns: Vec<Vec<Option<String>>>,
+    records: Vec<Vec<u8>>,
+    deletes: Keys,
+}
+
+/// The writes of one commit to the tables.
+#[derive(Default)]
+pub(super) struct TableWrites(BTreeMap<&'static str, (&'static Table, Writes)>);
+
+impl TableWrites {
+    fn of(&mut self, table: &'static Table) -> &mut Writes {
+        &mut self
+            .0
+            .entry(table.name)
+            .or_insert_with(|| {
+                (
+                    table,
+                    Writes {
+                        keys: Keys::new(table.key),
+                        columns: vec![Vec::new(); table.columns.len()],
+                        records: Vec::new(),
+                        deletes: Keys::new(table.key),
+                    },
+                )
+            })
+            .1
+    }
+
+    /// Adds the record stored as `value` under `key`.
+    pub fn put(&mut self, table: &'static Table, key: &[u8], value: &[u8]) -> Result<()> {
+        let encode = |message: String| StoreError::Encode {
+            tree: table.tree.name(),
+            message,
+        };
+        if table.key == Key::Text && text_key(key).is_none() {
+            return Err(encode("its key is not UTF-8".into()));
+        }
+        let envelope: Value =
+            serde_json::from_slice(value).map_err(|e| encode(format!("not JSON: {e}")))?;
+        let record = envelope
+            .get("r")
+            .ok_or_else(|| encode("no record in its envelope".into()))?;
+        let w = self.of(table);
+        for (c, out) in table.columns.iter().zip(w.columns.iter_mut()) {
+            out.push(match c.source {
+                Source::Field(pointer) => match record.pointer(pointer) {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(other) => Some(other.to_string()),
+                },
+                Source::Derived(f) => f(key, record),
+            });
+        }
+        w.keys.push(key);
+        w.records.push(value.to_vec());
+        Ok(())
+    }
+
+    /// Deletes the record under `key`.
+    pub fn delete(&mut self, table: &'static Table, key: &[u8]) {
+        // A key a text table cannot hold names no row: nothing to delete.
+        self.of(table).deletes.push(key);
+    }
+
+    /// Sends every write, pipelined: deletes and upserts of distinct keys
+    /// (the batch keeps only the last write of each key). Statements are
+    /// prepared once per connection, for the tables a commit touches.
+    pub async fn apply(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+    ) -> std::result::Result<(), tokio_postgres::Error> {
+        let mut sends = Vec::new();
+        for (table, w) in self.0.values() {
+            let sql = sql(table);
+            if !w.deletes.is_empty() {
+                sends.push(Box::pin(async move {
+                    let delete = tx.prepare_cached(&sql.delete).await?;
+                    tx.execute(&delete, &[w.deletes.param()]).await
+                })
+                    as std::pin::Pin<
+                        Box<dyn std::future::Future<Output = _> + Send + '_>,
+                    >);
+            }
+            if !w.keys.is_empty() {
+                sends.push(Box::pin(async move {
+                    let upsert = tx.prepare_cached(&sql.upsert).await?;
+                    let mut params: Vec<&(dyn ToSql + Sync)> = vec![w.keys.param()];
+                    params.extend(w.columns.iter().map(|c| c as &(dyn ToSql + Sync)));
+                    params.push(&w.records);
+                    tx.execute(&upsert, &params).await
+                }));
+            }
+        }
+        futures_util::future::try_join_all(sends).await.map(drop)
+    }
+}
+
+/// Preconditions on records in the tables: which of a batch's expects
+/// (by position) reads which table's row.
+#[derive(Default)]
+pub(super) struct TableExpects(BTreeMap<&'static str, (&'static Table, Vec<usize>, Keys)>);
+
+impl TableExpects {
+    /// Adds the batch's expect number `at`, on `key` of `table`. Returns
+    /// false when no row can have that key (a text table's key that is not
+    /// UTF-8).
+    pub fn add(&mut self, at: usize, table: &'static Table, key: &[u8]) -> bool {
+        let e = self
+            .0
+            .entry(table.name)
+            .or_insert_with(|| (table, Vec::new(), Keys::new(table.key)));
+        if !e.2.push(key) {
+            return false;
+        }
+        e.1.push(at);
+        true
+    }
+
+    /// The records as stored now, each with the expect number it answers.
+    pub async fn read(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+    ) -> std::result::Result<Vec<(usize, Option<Vec<u8>>)>, tokio_postgres::Error> {
+        let reads = self.0.values().map(|(table, at, ids)| async move {
+            let read = tx.prepare_cached(&sql(table).read_records).await?;
+            let rows = tx.query(&read, &[ids.param()]).await?;
+            Ok::<_, tokio_postgres::Error>(
+                rows.into_iter()
+                    .filter_map(|row| {
+                        let n: i64 = row.get(0);
+                        let i = *at.get(usize::try_from(n - 1).ok()?)?;
+                        Some((i, row.get::<_, Option<Vec<u8>>>(1)))
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        });
+        let all = futures_util::future::try_join_all(reads).await?;
+        Ok(all.into_iter().flatten().collect())
     }
 }
 
@@ -260,25 +618,44 @@ pub(super) async fn read(
     desc: bool,
 ) -> Result<Rows> {
     let order = if desc { "DESC" } else { "ASC" };
+    if let Some(table) = table(tree) {
+        // Ids compare as bytes (collation "C"), so text bounds read the
+        // primary key index in sled's order; bounds that are not UTF-8
+        // compare as bytes instead.
+        let name = table.name;
+        if table.key == Key::Bytes {
+            let sql = format!(
+                "SELECT key, record FROM {name} \
+                 WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) \
+                 ORDER BY key {order} LIMIT $3"
+            );
+            return query(client, &sql, &[&lo, &hi, &limit]).await;
+        }
+        // A bound that starts with a byte UTF-8 never uses is above every
+        // id: no bound at all.
+        let hi = hi.filter(|h| h.first().is_none_or(|b| *b < 0xF5));
+        return match (text_key(lo), hi.map(text_key)) {
+            (Some(lo), None | Some(Some(_))) => {
+                let hi = hi.and_then(text_key);
+                let sql = format!(
+                    "SELECT convert_to(id, 'UTF8'), record FROM {name} \
+                     WHERE id >= $1 AND ($2::text IS NULL OR id < $2) \
+                     ORDER BY id {order} LIMIT $3"
+                );
+                query(client, &sql, &[&lo, &hi, &limit]).await
+            }
+            _ => {
+                let sql = format!(
+                    "SELECT convert_to(id, 'UTF8'), record FROM {name} \
+                     WHERE convert_to(id, 'UTF8') >= $1 \
+                       AND ($2::bytea IS NULL OR convert_to(id, 'UTF8') < $2) \
+                     ORDER BY id {order} LIMIT $3"
+                );
+                query(client, &sql, &[&lo, &hi, &limit]).await
+            }
+        };
+    }
     let mut rows = match tree {
-        Tree::Cases => {
-            let sql = format!(
-                "SELECT convert_to(id, 'UTF8'), record FROM cases \
-                 WHERE convert_to(id, 'UTF8') >= $1 \
-                   AND ($2::bytea IS NULL OR convert_to(id, 'UTF8') < $2) \
-                 ORDER BY id {order} LIMIT $3"
-            );
-            query(client, &sql, &[&lo, &hi, &limit]).await?
-        }
-        Tree::Deadlines => {
-            let sql = format!(
-                "SELECT convert_to(id, 'UTF8'), record FROM deadlines \
-                 WHERE convert_to(id, 'UTF8') >= $1 \
-                   AND ($2::bytea IS NULL OR convert_to(id, 'UTF8') < $2) \
-                 ORDER BY id {order} LIMIT $3"
-            );
-            query(client, &sql, &[&lo, &hi, &limit]).await?
-        }
         Tree::DeadlineDue => {
             let sql = format!(
                 "SELECT due_key, convert_to(id, 'UTF8') FROM deadlines \
@@ -359,6 +736,24 @@ async fn tenant_entries(
     query(client, &sql, &[&lo, &hi, &limit]).await
 }
 
+/// The records of `table` at `keys`, in the order asked (one round trip).
+pub(super) async fn get_many(
+    client: &deadpool_postgres::Object,
+    table: &Table,
+    keys: &[Vec<u8>],
+) -> Result<Vec<Option<Vec<u8>>>> {
+    let mut ids = Keys::new(table.key);
+    for k in keys {
+        ids.push(k);
+    }
+    let found: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+        query(client, &sql(table).get_many, &[ids.param()])
+            .await?
+            .into_iter()
+            .collect();
+    Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+}
+
 /// `tree`'s record at `key`, for a tree [`is_relational`] says needs more
 /// than `kv`.
 pub(super) async fn get(
@@ -366,23 +761,21 @@ pub(super) async fn get(
     tree: Tree,
     key: &[u8],
 ) -> Result<Option<Vec<u8>>> {
-    let table = match tree {
-        Tree::Cases => Some("SELECT record FROM cases WHERE id = $1"),
-        Tree::Deadlines => Some("SELECT record FROM deadlines WHERE id = $1"),
-        _ => None,
-    };
-    if let Some(sql) = table {
-        let Some(id) = text_key(key) else {
-            return Ok(None);
-        };
+    if let Some(table) = table(tree) {
         let stmt = client
-            .prepare_cached(sql)
+            .prepare_cached(&sql(table).get)
             .await
             .map_err(super::pg_store::pg_error)?;
-        let row = client
-            .query_opt(&stmt, &[&id])
-            .await
-            .map_err(super::pg_store::pg_error)?;
+        let row = match table.key {
+            Key::Text => {
+                let Some(id) = text_key(key) else {
+                    return Ok(None);
+                };
+                client.query_opt(&stmt, &[&id]).await
+            }
+            Key::Bytes => client.query_opt(&stmt, &[&key]).await,
+        }
+        .map_err(super::pg_store::pg_error)?;
         return Ok(row.map(|r| r.get::<_, Vec<u8>>(0)));
     }
     // An index entry: the one row of the range holding just this key.
@@ -399,15 +792,39 @@ pub(super) async fn get(
 mod tests {
     use super::*;
 
+    fn where_(tree: Tree, key: &[u8]) -> String {
+        match place(tree, key) {
+            Place::Kv => "kv".into(),
+            Place::Table(t) => t.name.into(),
+            Place::Derived => "derived".into(),
+        }
+    }
+
     #[test]
     fn index_entries_go_nowhere_and_slots_stay_in_kv() {
-        assert_eq!(place(Tree::Cases, b"x"), Place::Cases);
-        assert_eq!(place(Tree::Deadlines, b"x"), Place::Deadlines);
-        assert_eq!(place(Tree::DeadlineDue, b"x"), Place::Derived);
-        assert_eq!(place(Tree::CaseIndex, b"o/1"), Place::Derived);
-        assert_eq!(place(Tree::CaseIndex, b"t/a/1"), Place::Derived);
-        assert_eq!(place(Tree::CaseIndex, b"s/a/hate"), Place::Kv);
-        assert_eq!(place(Tree::Tenants, b"o/1"), Place::Kv);
+        assert_eq!(where_(Tree::Cases, b"x"), "cases");
+        assert_eq!(where_(Tree::Deadlines, b"x"), "deadlines");
+        assert_eq!(where_(Tree::Tenants, b"o/1"), "tenants");
+        assert_eq!(where_(Tree::DeadlineDue, b"x"), "derived");
+        assert_eq!(where_(Tree::CaseIndex, b"o/1"), "derived");
+        assert_eq!(where_(Tree::CaseIndex, b"t/a/1"), "derived");
+        assert_eq!(where_(Tree::CaseIndex, b"s/a/hate"), "kv");
+        assert_eq!(where_(Tree::Samples, b"o/1"), "kv");
+    }
+
+    #[test]
+    fn every_table_is_a_distinct_tree_and_name() {
+        for (i, a) in TABLES.iter().enumerate() {
+            for b in &TABLES[i + 1..] {
+                assert!(a.tree != b.tree && a.name != b.name);
+            }
+        }
+        assert_eq!(SQL.len(), TABLES.len());
+        assert!(
+            SQL[0].upsert.contains("x.open::boolean"),
+            "{}",
+            SQL[0].upsert
+        );
     }
 
     #[test]
@@ -418,5 +835,30 @@ mod tests {
         assert!(!reaches(b"o/", b"t/", Some(b"t0")));
         assert!(!reaches(b"t/", b"o/", Some(b"o0")));
         assert!(!reaches(b"o/", b"s/", None));
+    }
+
+    #[test]
+    fn columns_come_from_the_record_and_derived_ones_from_code() {
+        let mut w = TableWrites::default();
+        let deadlines = table(Tree::Deadlines).unwrap();
+        w.put(
+            deadlines,
+            b"dl-1",
+            br#"{"v":1,"r":{"id":"dl-1","case":"c","kind":"reminder","due_at":"2027-01-15T12:00:00Z"}}"#,
+        )
+        .unwrap();
+        let (_, got) = &w.0["deadlines"];
+        assert!(matches!(&got.keys, Keys::Text(ids) if ids == &["dl-1"]));
+        assert_eq!(got.columns[0], vec![Some("c".to_string())]);
+        assert_eq!(got.columns[1], vec![Some("reminder".to_string())]);
+        let due: jiff::Timestamp = "2027-01-15T12:00:00Z".parse().unwrap();
+        let key = super::super::cases::due_key(due, &crate::domain::DeadlineId("dl-1".into()));
+        assert_eq!(
+            got.columns[3],
+            vec![Some(format!("\\x{}", hex::encode(key)))]
+        );
+        // Not a record: refused, nothing half-written.
+        let err = w.put(deadlines, b"dl-2", b"not json").unwrap_err();
+        assert!(err.to_string().contains("not JSON"), "{err}");
     }
 }
