@@ -88,3 +88,6 @@ holders
     || { echo "FAILED: the leases did not move off $ticker"; exit 1; }
 survivor="$(holders | awk '/enforcement lease/ { print substr($NF, 9) }')"
 api "127.0.0.1:1808$survivor/v1/audit/head" | jq -r '"audit log head: " + .head'
+# The same state, straight from PostgreSQL's tables (docs/replicas.md).
+psql -qAt "$db" -c "SELECT 'cases table: ' || tenant || ' ' || state || CASE WHEN open THEN ' (open)' ELSE '' END FROM cases"
+psql -qAt "$db" -c "SELECT 'deadlines table: ' || count(*) || ' pending' FROM deadlines"
