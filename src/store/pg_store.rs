@@ -87,6 +87,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "webhook_records",
         sql: include_str!("migrations/0005_webhook_records.sql"),
     },
+    Migration {
+        version: 6,
+        name: "source_kind",
+        sql: include_str!("migrations/0006_source_kind.sql"),
+    },
 ];
 
 /// Advisory lock (one bigint key) held while migrations are applied.
@@ -1345,7 +1350,8 @@ pub(crate) mod tests {
                 (2, "claims"),
                 (3, "cases_and_deadlines"),
                 (4, "tenants_tokens_reports"),
-                (5, "webhook_records")
+                (5, "webhook_records"),
+                (6, "source_kind")
             ]
         );
         assert!(store.migrate().unwrap().is_empty());
@@ -1529,7 +1535,7 @@ pub(crate) mod tests {
                 [b"parlor/".as_slice(), uuid::Uuid::from_u128(7).as_bytes()].concat(),
                 serde_json::to_vec(&serde_json::json!({"v": 1, "r": {
                     "id": uuid::Uuid::from_u128(7), "tenant": "parlor",
-                    "kind": {"kind": "rss"}, "url": "https://parlor.example/feed",
+                    "kind": "rss", "url": "https://parlor.example/feed",
                     "enabled": true,
                 }}))
                 .unwrap(),
@@ -1563,7 +1569,8 @@ pub(crate) mod tests {
             vec![
                 (3, "cases_and_deadlines"),
                 (4, "tenants_tokens_reports"),
-                (5, "webhook_records")
+                (5, "webhook_records"),
+                (6, "source_kind")
             ]
         );
         let store: SharedStore = Arc::new(store);

@@ -168,7 +168,8 @@ static TABLES: &[Table] = &[
         columns: &[
             col("tenant", "text", "/tenant"),
             col("source", "uuid", "/id"),
-            col("kind", "text", "/kind/kind"),
+            // The kind's fields are flattened into the source.
+            col("kind", "text", "/kind"),
             col("url", "text", "/url"),
             col("enabled", "boolean", "/enabled"),
         ],
@@ -824,6 +825,43 @@ mod tests {
             SQL[0].upsert.contains("x.open::boolean"),
             "{}",
             SQL[0].upsert
+        );
+    }
+
+    #[test]
+    fn a_source_written_by_its_repository_fills_its_columns() {
+        use crate::domain::{Source, SourceId, SourceKind, TenantId};
+        let at = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let source = Source {
+            id: SourceId(uuid::Uuid::from_u128(7)),
+            tenant: TenantId::try_from("parlor").unwrap(),
+            kind: SourceKind::Rss,
+            url: "https://parlor.example/feed.xml".parse().unwrap(),
+            budget_per_hour: 50,
+            interval_secs: 600,
+            enabled: true,
+            created_at: at,
+            updated_at: at,
+        };
+        let mut w = TableWrites::default();
+        let sources = table(Tree::Sources).unwrap();
+        w.put(
+            sources,
+            &super::super::Record::key(&source),
+            &super::super::encode(&source).unwrap(),
+        )
+        .unwrap();
+        let (_, got) = &w.0["sources"];
+        let columns: Vec<Option<String>> = got.columns.iter().map(|c| c[0].clone()).collect();
+        assert_eq!(
+            columns,
+            vec![
+                Some("parlor".into()),
+                Some(uuid::Uuid::from_u128(7).to_string()),
+                Some("rss".into()),
+                Some("https://parlor.example/feed.xml".into()),
+                Some("true".into()),
+            ]
         );
     }
 
