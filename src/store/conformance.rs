@@ -280,36 +280,14 @@ pub(crate) fn run(store: &SharedStore) {
 }
 
 fn cases_and_deadlines(store: &SharedStore) {
-    use crate::domain::{Case, CaseId, CaseState, Deadline, DeadlineId, DeadlineKind, Severity};
+    use crate::domain::{Case, CaseId, CaseState};
     use crate::store::cases;
     use jiff::Timestamp;
     let at = |s: i64| Timestamp::from_second(1_800_000_000 + s).unwrap();
-    let case = |n: u128, tenant: &str, state| Case {
-        id: CaseId(uuid::Uuid::from_u128(n)),
-        tenant: crate::domain::TenantId::try_from(tenant.to_string()).unwrap(),
-        categories: vec!["hate-speech".into()],
-        severity: Severity::High,
-        state,
-        owner: None,
-        evidence: vec![],
-        reports: vec![],
-        plan: None,
-        suspension: None,
-        approvals: vec![],
-        deadline: None,
-        reminders: vec![],
-        paused_remaining: None,
-        appeals: vec![],
-        participants: vec![],
-        statements: vec![],
-        version: 1,
-        created_at: at(0),
-        updated_at: at(0),
-    };
-    let a = case(1, "parlor", CaseState::Noticed);
-    let b = case(2, "parlor", CaseState::Dismissed);
+    let a = test_case(1, "parlor", CaseState::Noticed);
+    let b = test_case(2, "parlor", CaseState::Dismissed);
     // A tenant whose name starts with another's.
-    let c = case(3, "parlorx", CaseState::Open);
+    let c = test_case(3, "parlorx", CaseState::Open);
     let mut w = Batch::new();
     for x in [&a, &b, &c] {
         w.put(x).unwrap();
@@ -359,12 +337,7 @@ fn cases_and_deadlines(store: &SharedStore) {
     assert!(matches!(store.commit(again), Err(StoreError::Conflict(_))));
 
     // Deadlines fire in due order, whatever their ids.
-    let deadline = |id: &str, s: i64| Deadline {
-        id: DeadlineId(id.into()),
-        case: c.id,
-        kind: DeadlineKind::CureDeadline,
-        due_at: at(s),
-    };
+    let deadline = |id: &str, s: i64| test_deadline(id, &c, s);
     let (d1, d2, d3) = (
         deadline("dl-b", 100),
         deadline("dl-a", 200),
@@ -473,4 +446,50 @@ fn review_records(store: &SharedStore) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(reviews::state_versioned(store, &t).unwrap().0, Some(state));
+}
+
+/// A case for store tests: one category, opened and updated at
+/// 1,800,000,000 s.
+pub(crate) fn test_case(
+    n: u128,
+    tenant: &str,
+    state: crate::domain::CaseState,
+) -> crate::domain::Case {
+    let at = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+    crate::domain::Case {
+        id: crate::domain::CaseId(uuid::Uuid::from_u128(n)),
+        tenant: crate::domain::TenantId::try_from(tenant.to_string()).unwrap(),
+        categories: vec!["hate-speech".into()],
+        severity: crate::domain::Severity::High,
+        state,
+        owner: None,
+        evidence: vec![],
+        reports: vec![],
+        plan: None,
+        suspension: None,
+        approvals: vec![],
+        deadline: None,
+        reminders: vec![],
+        paused_remaining: None,
+        appeals: vec![],
+        participants: vec![],
+        statements: vec![],
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// A cure deadline of `case`, due `s` seconds after 1,800,000,000 s.
+pub(crate) fn test_deadline(
+    id: &str,
+    case: &crate::domain::Case,
+    s: i64,
+) -> crate::domain::Deadline {
+    crate::domain::Deadline {
+        id: crate::domain::DeadlineId(id.into()),
+        case: case.id,
+        kind: crate::domain::DeadlineKind::CureDeadline,
+        due_at: jiff::Timestamp::from_second(1_800_000_000 + s).unwrap(),
+    }
 }

@@ -663,6 +663,9 @@ async fn listen(config: tokio_postgres::Config, target: String, topic: Topic, wa
     }
 }
 
+/// A write's place and its value (`None`: a delete).
+type Write<'a> = (Place, Option<&'a [u8]>);
+
 /// A precondition: tree, key, the value it must still hold.
 type Expected<'a> = (Tree, &'a [u8], Option<&'a [u8]>);
 
@@ -758,36 +761,38 @@ async fn apply(
 ) -> Result<Applied> {
     // The last write of each key wins, as when sled applies them in order;
     // one upsert may touch a row only once.
-    let mut writes: BTreeMap<(i16, &[u8]), Option<&[u8]>> = BTreeMap::new();
-    let mut expects: Vec<Expected> = Vec::new();
+    // Each op's place is worked out once, here.
+    let mut writes: BTreeMap<(i16, &[u8]), Write> = BTreeMap::new();
+    let mut expects: Vec<(Place, Expected)> = Vec::new();
     let mut locks: Vec<(i32, i32)> = Vec::new();
     for op in batch.ops() {
-        match op {
+        let (tree, key) = match op {
+            Op::Put { tree, key, .. } | Op::Delete { tree, key } | Op::Expect { tree, key, .. } => {
+                (*tree, key.as_slice())
+            }
+        };
+        let place = pg_tables::place(tree, key);
+        match (op, place) {
             // Index entries an SQL index answers are not stored.
-            Op::Put { tree, key, .. } | Op::Delete { tree, key }
-                if matches!(pg_tables::place(*tree, key), Place::Derived) => {}
-            Op::Put { tree, key, value } => {
-                writes.insert((tree_id(*tree), key), Some(value));
-                locks.push((i32::from(tree_id(*tree)), key_lock(key)));
-            }
-            Op::Delete { tree, key } => {
-                writes.insert((tree_id(*tree), key), None);
-                locks.push((i32::from(tree_id(*tree)), key_lock(key)));
-            }
-            Op::Expect { tree, key, .. }
-                if matches!(pg_tables::place(*tree, key), Place::Derived) =>
-            {
+            (Op::Put { .. } | Op::Delete { .. }, Place::Derived) => continue,
+            (Op::Expect { .. }, Place::Derived) => {
                 return Err(StoreError::Backend(format!(
                     "a precondition on a {} index entry, which PostgreSQL answers \
                      from its table: expect the record instead",
                     tree.name()
                 )));
             }
-            Op::Expect { tree, key, value } => {
-                expects.push((*tree, key, value.as_deref()));
-                locks.push((i32::from(tree_id(*tree)), key_lock(key)));
+            (Op::Put { value, .. }, _) => {
+                writes.insert((tree_id(tree), key), (place, Some(value)));
+            }
+            (Op::Delete { .. }, _) => {
+                writes.insert((tree_id(tree), key), (place, None));
+            }
+            (Op::Expect { value, .. }, _) => {
+                expects.push((place, (tree, key, value.as_deref())));
             }
         }
+        locks.push((i32::from(tree_id(tree)), key_lock(key)));
     }
     locks.sort_unstable();
     locks.dedup();
@@ -804,8 +809,8 @@ async fn apply(
     let mut expect_trees: Vec<i16> = Vec::new();
     let mut expect_keys: Vec<&[u8]> = Vec::new();
     let mut in_tables = TableExpects::default();
-    for (i, (tree, key, expected)) in expects.iter().enumerate() {
-        match pg_tables::place(*tree, key) {
+    for (i, (place, (tree, key, expected))) in expects.iter().enumerate() {
+        match place {
             Place::Table(table) => {
                 // No row has a key that is not an id: only "still absent"
                 // holds for it.
@@ -841,7 +846,7 @@ async fn apply(
         Some((i, row.get::<_, Option<Vec<u8>>>(1)))
     });
     for (i, now) in now_kv.chain(table_rows) {
-        let Some((tree, _, expected)) = expects.get(i) else {
+        let Some((_, (tree, _, expected))) = expects.get(i) else {
             continue;
         };
         if now.as_deref() != *expected {
@@ -858,20 +863,16 @@ async fn apply(
     let mut del_trees: Vec<i16> = Vec::new();
     let mut del_keys: Vec<&[u8]> = Vec::new();
     let mut in_tables = TableWrites::default();
-    for ((tree, key), value) in &writes {
-        let table = Tree::ALL
-            .into_iter()
-            .find(|t| tree_id(*t) == *tree)
-            .and_then(pg_tables::table);
-        match (value, table) {
-            (Some(v), Some(table)) => in_tables.put(table, key, v)?,
-            (None, Some(table)) => in_tables.delete(table, key),
-            (Some(v), None) => {
+    for ((tree, key), (place, value)) in &writes {
+        match (value, place) {
+            (Some(v), Place::Table(table)) => in_tables.put(table, key, v)?,
+            (None, Place::Table(table)) => in_tables.delete(table, key),
+            (Some(v), _) => {
                 put_trees.push(*tree);
                 put_keys.push(key);
                 put_values.push(v);
             }
-            (None, None) => {
+            (None, _) => {
                 del_trees.push(*tree);
                 del_keys.push(key);
             }
@@ -910,7 +911,7 @@ async fn apply(
     )
     .map_err(pg_error)?;
     // This batch's own writes to the meta keys count, as on sled.
-    let pending = |key: &[u8]| writes.get(&(tree_id(Tree::Meta), key)).copied();
+    let pending = |key: &[u8]| writes.get(&(tree_id(Tree::Meta), key)).map(|(_, v)| *v);
     let stored = |rows: &[tokio_postgres::Row], key: &[u8]| {
         rows.iter()
             .find(|r| r.get::<_, &[u8]>(0) == key)
@@ -1200,7 +1201,8 @@ fn admin(admin_url: &str, sql: String) -> Result<()> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::store::{conformance, SharedStore};
+    use crate::store::conformance::{self, test_case, test_deadline};
+    use crate::store::SharedStore;
     use std::sync::Arc;
 
     /// A fresh database for one test, dropped with it.
@@ -1429,41 +1431,6 @@ pub(crate) mod tests {
         let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
         assert_eq!(store.case_events("c3").unwrap().len(), per_thread);
-    }
-
-    fn test_case(n: u128, tenant: &str, state: crate::domain::CaseState) -> crate::domain::Case {
-        let at = jiff::Timestamp::from_second(1_800_000_000).unwrap();
-        crate::domain::Case {
-            id: crate::domain::CaseId(uuid::Uuid::from_u128(n)),
-            tenant: crate::domain::TenantId::try_from(tenant.to_string()).unwrap(),
-            categories: vec!["hate-speech".into()],
-            severity: crate::domain::Severity::High,
-            state,
-            owner: None,
-            evidence: vec![],
-            reports: vec![],
-            plan: None,
-            suspension: None,
-            approvals: vec![],
-            deadline: None,
-            reminders: vec![],
-            paused_remaining: None,
-            appeals: vec![],
-            participants: vec![],
-            statements: vec![],
-            version: 1,
-            created_at: at,
-            updated_at: at,
-        }
-    }
-
-    fn test_deadline(id: &str, case: &crate::domain::Case, s: i64) -> crate::domain::Deadline {
-        crate::domain::Deadline {
-            id: crate::domain::DeadlineId(id.into()),
-            case: case.id,
-            kind: crate::domain::DeadlineKind::CureDeadline,
-            due_at: jiff::Timestamp::from_second(1_800_000_000 + s).unwrap(),
-        }
     }
 
     #[test]
