@@ -92,6 +92,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "source_kind",
         sql: include_str!("migrations/0006_source_kind.sql"),
     },
+    Migration {
+        version: 7,
+        name: "samples_and_reviews",
+        sql: include_str!("migrations/0007_samples_and_reviews.sql"),
+    },
 ];
 
 /// Advisory lock (one bigint key) held while migrations are applied.
@@ -1353,7 +1358,8 @@ pub(crate) mod tests {
                 (3, "cases_and_deadlines"),
                 (4, "tenants_tokens_reports"),
                 (5, "webhook_records"),
-                (6, "source_kind")
+                (6, "source_kind"),
+                (7, "samples_and_reviews")
             ]
         );
         assert!(store.migrate().unwrap().is_empty());
@@ -1457,9 +1463,9 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_database_from_before_the_case_tables_keeps_its_cases_and_deadlines() {
+    fn a_database_from_before_the_tables_keeps_its_records() {
         use crate::domain::CaseState;
-        use crate::store::{cases, encode};
+        use crate::store::{cases, encode, Record};
         let Some(db) = TestDb::new() else { return };
         let store = PgStore::connect(&db.url, 2).unwrap();
         store.migrate_up_to(2).unwrap();
@@ -1475,8 +1481,27 @@ pub(crate) mod tests {
             created_at: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
             revoked_at: Some(jiff::Timestamp::from_second(1_800_000_500).unwrap()),
         };
+        let tenant = crate::domain::TenantId::try_from("parlor").unwrap();
+        let tally = crate::domain::Tally {
+            tenant: tenant.clone(),
+            hour: 500_000,
+            sampled: 40,
+            flagged: [("hate-speech".to_string(), 3)].into(),
+        };
+        let label = crate::domain::Label {
+            tenant: tenant.clone(),
+            sample: crate::domain::SampleId(uuid::Uuid::from_u128(9)),
+            category: "harassment".into(),
+            reviewer: "ana".into(),
+            answer: crate::domain::ReviewAnswer::Violates,
+            origin: crate::domain::LabelOrigin::Queue,
+            note: None,
+            at: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+        };
         let id = |c: &crate::domain::Case| c.id.0.to_string().into_bytes();
         let mut rows: Vec<(Tree, Vec<u8>, Vec<u8>)> = vec![
+            (Tree::Tallies, tally.key(), encode(&tally).unwrap()),
+            (Tree::Labels, label.key(), encode(&label).unwrap()),
             (Tree::Cases, id(&open), encode(&open).unwrap()),
             (Tree::Cases, id(&closed), encode(&closed).unwrap()),
             (Tree::Deadlines, b"dl-1".to_vec(), encode(&d).unwrap()),
@@ -1537,7 +1562,8 @@ pub(crate) mod tests {
                 (3, "cases_and_deadlines"),
                 (4, "tenants_tokens_reports"),
                 (5, "webhook_records"),
-                (6, "source_kind")
+                (6, "source_kind"),
+                (7, "samples_and_reviews")
             ]
         );
         let store: SharedStore = Arc::new(store);
@@ -1581,10 +1607,26 @@ pub(crate) mod tests {
             ),
         );
         assert_eq!(sources, 1);
+        assert_eq!(
+            crate::store::samples::tallies(&*store, &tenant).unwrap(),
+            vec![tally]
+        );
+        assert_eq!(
+            crate::store::reviews::labels(&*store, &tenant).unwrap(),
+            vec![label]
+        );
+        let columns = admin_count(
+            &db.url,
+            "SELECT (SELECT count(*) FROM tallies WHERE tenant = 'parlor' AND hour = 500000 \
+               AND sampled = 40 AND (flagged ->> 'hate-speech')::int = 3) \
+             + (SELECT count(*) FROM labels WHERE answer = 'violates' AND reviewer = 'ana')"
+                .into(),
+        );
+        assert_eq!(columns, 2);
         // Nothing of them is left in `kv` but the slot.
         let left = admin_count(
             &db.url,
-            "SELECT count(*) FROM kv WHERE tree IN (3, 11, 12, 13, 15, 25)".into(),
+            "SELECT count(*) FROM kv WHERE tree IN (3, 8, 11, 12, 13, 15, 25, 27)".into(),
         );
         assert_eq!(left, 1);
     }

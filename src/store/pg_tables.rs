@@ -1,8 +1,9 @@
 //! PostgreSQL tables for the aggregates that have left the `kv` table
-//! (migrations 3 to 5): cases and their deadlines, tenants, sources and
-//! their schedules, API tokens, employee reports, and the webhook side
+//! (migrations 3 to 5 and 7): cases and their deadlines, tenants, sources
+//! and their schedules, API tokens, employee reports, the webhook side
 //! (outbox messages, deliveries, endpoints, orders, receipts, operator
-//! alerts; the queues the dispatcher claims from stay in `kv`).
+//! alerts; the queues the dispatcher claims from stay in `kv`), samples,
+//! findings, hourly tallies, reviewers' labels and review states.
 //!
 //! Each aggregate has a table keyed by its record's key (as text, `id`; as
 //! bytes, `key`, where the key holds a binary UUID), with the columns an operator queries by (a case's tenant and state, a
@@ -264,6 +265,68 @@ static TABLES: &[Table] = &[
             col("outcome", "text", "/outcome"),
             col("received_at", "timestamptz", "/received_at"),
         ],
+    },
+    Table {
+        key: Key::Bytes,
+        tree: Tree::Samples,
+        name: "samples",
+        columns: &[
+            col("tenant", "text", "/tenant"),
+            col("sample", "uuid", "/id"),
+            col("origin", "text", "/origin/type"),
+            col("source", "uuid", "/origin/source"),
+            // The outcome's fields are flattened into the sample.
+            col("status", "text", "/status"),
+            col("fetched_at", "timestamptz", "/fetched_at"),
+            col("content_hash", "text", "/content_hash"),
+            col("policy_version", "text", "/verdict/policy_version"),
+            col("scores", "jsonb", "/verdict/scores"),
+        ],
+    },
+    Table {
+        key: Key::Bytes,
+        tree: Tree::Findings,
+        name: "findings",
+        columns: &[
+            col("tenant", "text", "/tenant"),
+            col("category", "text", "/category"),
+            col("sample", "uuid", "/sample"),
+            col("severity", "text", "/severity"),
+            col("score", "real", "/score"),
+            col("policy_version", "text", "/policy_version"),
+            col("found_at", "timestamptz", "/found_at"),
+        ],
+    },
+    Table {
+        key: Key::Bytes,
+        tree: Tree::Tallies,
+        name: "tallies",
+        columns: &[
+            col("tenant", "text", "/tenant"),
+            col("hour", "bigint", "/hour"),
+            col("sampled", "bigint", "/sampled"),
+            col("flagged", "jsonb", "/flagged"),
+        ],
+    },
+    Table {
+        key: Key::Text,
+        tree: Tree::Labels,
+        name: "labels",
+        columns: &[
+            col("tenant", "text", "/tenant"),
+            col("sample", "uuid", "/sample"),
+            col("category", "text", "/category"),
+            col("reviewer", "text", "/reviewer"),
+            col("answer", "text", "/answer"),
+            col("origin", "text", "/origin"),
+            col("at", "timestamptz", "/at"),
+        ],
+    },
+    Table {
+        key: Key::Text,
+        tree: Tree::ReviewState,
+        name: "review_states",
+        columns: &[col("seed", "numeric", "/seed")],
     },
     Table {
         key: Key::Text,
@@ -820,7 +883,8 @@ mod tests {
         assert_eq!(where_(Tree::CaseIndex, b"o/1"), "derived");
         assert_eq!(where_(Tree::CaseIndex, b"t/a/1"), "derived");
         assert_eq!(where_(Tree::CaseIndex, b"s/a/hate"), "kv");
-        assert_eq!(where_(Tree::Samples, b"o/1"), "kv");
+        assert_eq!(where_(Tree::Samples, b"o/1"), "samples");
+        assert_eq!(where_(Tree::Seen, b"o/1"), "kv");
     }
 
     #[test]
@@ -873,6 +937,136 @@ mod tests {
                 Some("true".into()),
             ]
         );
+    }
+
+    /// The columns `record` fills in its table.
+    fn columns_of<R: super::super::Record>(record: &R) -> Vec<Option<String>> {
+        let mut w = TableWrites::default();
+        let t = table(R::TREE).unwrap();
+        w.put(
+            t,
+            &super::super::Record::key(record),
+            &super::super::encode(record).unwrap(),
+        )
+        .unwrap();
+        let (_, got) = &w.0[t.name];
+        got.columns.iter().map(|c| c[0].clone()).collect()
+    }
+
+    #[test]
+    fn samples_findings_tallies_and_labels_fill_their_columns() {
+        use crate::domain::{
+            Finding, FlaggedCategory, Label, LabelOrigin, ReviewAnswer, ReviewState, Sample,
+            SampleId, SampleOrigin, SampleOutcome, SampleVerdict, Severity, SourceId, Tally,
+            TenantId,
+        };
+        let at = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let tenant = TenantId::try_from("parlor").unwrap();
+        let id = SampleId(uuid::Uuid::from_u128(9));
+        let source = SourceId(uuid::Uuid::from_u128(7));
+        let sample = Sample {
+            id,
+            tenant: tenant.clone(),
+            origin: SampleOrigin::Source { source },
+            url: Some("https://parlor.example/p/1".into()),
+            item_id: None,
+            fetched_at: at,
+            content_hash: "ab".repeat(32),
+            excerpt: "text".into(),
+            outcome: SampleOutcome::Scored {
+                verdict: SampleVerdict {
+                    policy_version: "pv1".into(),
+                    scores: [("hate-speech".to_string(), 0.5f32)].into(),
+                    flagged: vec![FlaggedCategory {
+                        category: "hate-speech".into(),
+                        severity: Severity::High,
+                        score: 0.5,
+                    }],
+                    evidence: Vec::new(),
+                },
+            },
+        };
+        assert_eq!(
+            columns_of(&sample),
+            vec![
+                Some("parlor".into()),
+                Some(id.0.to_string()),
+                Some("source".into()),
+                Some(source.0.to_string()),
+                Some("scored".into()),
+                Some("2027-01-15T08:00:00Z".into()),
+                Some("ab".repeat(32)),
+                Some("pv1".into()),
+                Some(r#"{"hate-speech":0.5}"#.into()),
+            ]
+        );
+        let finding = Finding {
+            tenant: tenant.clone(),
+            category: "hate-speech".into(),
+            severity: Severity::High,
+            score: 0.5,
+            sample: id,
+            origin: SampleOrigin::Intake,
+            url: None,
+            excerpt: "text".into(),
+            evidence: Vec::new(),
+            policy_version: "pv1".into(),
+            found_at: at,
+        };
+        assert_eq!(
+            columns_of(&finding),
+            vec![
+                Some("parlor".into()),
+                Some("hate-speech".into()),
+                Some(id.0.to_string()),
+                Some("high".into()),
+                Some("0.5".into()),
+                Some("pv1".into()),
+                Some("2027-01-15T08:00:00Z".into()),
+            ]
+        );
+        let tally = Tally {
+            tenant: tenant.clone(),
+            hour: 500_000,
+            sampled: 40,
+            flagged: [("hate-speech".to_string(), 3)].into(),
+        };
+        assert_eq!(
+            columns_of(&tally),
+            vec![
+                Some("parlor".into()),
+                Some("500000".into()),
+                Some("40".into()),
+                Some(r#"{"hate-speech":3}"#.into()),
+            ]
+        );
+        let label = Label {
+            tenant: tenant.clone(),
+            sample: id,
+            category: "harassment".into(),
+            reviewer: "ana".into(),
+            answer: ReviewAnswer::DoesNot,
+            origin: LabelOrigin::Feedback,
+            note: None,
+            at,
+        };
+        assert_eq!(
+            columns_of(&label),
+            vec![
+                Some("parlor".into()),
+                Some(id.0.to_string()),
+                Some("harassment".into()),
+                Some("ana".into()),
+                Some("does_not".into()),
+                Some("feedback".into()),
+                Some("2027-01-15T08:00:00Z".into()),
+            ]
+        );
+        let state = ReviewState {
+            tenant,
+            seed: u64::MAX,
+        };
+        assert_eq!(columns_of(&state), vec![Some(u64::MAX.to_string())]);
     }
 
     #[test]
