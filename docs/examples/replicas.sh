@@ -91,3 +91,4 @@ api "127.0.0.1:1808$survivor/v1/audit/head" | jq -r '"audit log head: " + .head'
 # The same state, straight from PostgreSQL's tables (docs/replicas.md).
 psql -qAt "$db" -c "SELECT 'cases table: ' || tenant || ' ' || state || CASE WHEN open THEN ' (open)' ELSE '' END FROM cases"
 psql -qAt "$db" -c "SELECT 'deadlines table: ' || count(*) || ' pending' FROM deadlines"
+psql -qAt "$db" -c "SELECT 'findings table: ' || tenant || ' ' || category || ' ' || severity || ' (score ' || round(score::numeric, 2) || ')' FROM findings"
