@@ -25,25 +25,31 @@ pub(crate) fn run(store: &SharedStore) {
     // Round trip, trees kept apart.
     store
         .commit(batch(vec![
-            put(Tree::Intake, b"a", b"1"),
-            put(Tree::Alerts, b"a", b"2"),
+            put(Tree::OutboxNew, b"a", b"1"),
+            put(Tree::MessageDeliveries, b"a", b"2"),
         ]))
         .unwrap();
-    assert_eq!(store.get_raw(Tree::Intake, b"a").unwrap().unwrap(), b"1");
-    assert_eq!(store.get_raw(Tree::Alerts, b"a").unwrap().unwrap(), b"2");
+    assert_eq!(store.get_raw(Tree::OutboxNew, b"a").unwrap().unwrap(), b"1");
+    assert_eq!(
+        store
+            .get_raw(Tree::MessageDeliveries, b"a")
+            .unwrap()
+            .unwrap(),
+        b"2"
+    );
     assert!(store.get_raw(Tree::Seen, b"a").unwrap().is_none());
     // Several at once, in the order asked, missing ones as such, a key
     // asked twice answered twice.
     assert_eq!(
         store
             .get_many_raw(
-                Tree::Intake,
+                Tree::OutboxNew,
                 &[b"zz".to_vec(), b"a".to_vec(), b"a".to_vec()]
             )
             .unwrap(),
         vec![None, Some(b"1".to_vec()), Some(b"1".to_vec())]
     );
-    assert!(store.get_many_raw(Tree::Intake, &[]).unwrap().is_empty());
+    assert!(store.get_many_raw(Tree::OutboxNew, &[]).unwrap().is_empty());
 
     // Prefix scans both ways, with 0xFF bytes in keys and prefixes.
     let ks: Vec<Vec<u8>> = vec![
@@ -104,24 +110,24 @@ pub(crate) fn run(store: &SharedStore) {
     let head = super::audit::head(store).unwrap();
     let mut b = batch(vec![
         Op::Expect {
-            tree: Tree::Intake,
+            tree: Tree::OutboxNew,
             key: b"a".to_vec(),
             value: Some(b"old".to_vec()),
         },
-        put(Tree::Intake, b"a", b"3"),
-        put(Tree::Intake, b"new", b"3"),
+        put(Tree::OutboxNew, b"a", b"3"),
+        put(Tree::OutboxNew, b"new", b"3"),
     ]);
     b.event("x.lost", None, serde_json::json!({})).unwrap();
     match store.commit(b) {
-        Err(StoreError::Conflict(tree)) => assert_eq!(tree, "intake"),
+        Err(StoreError::Conflict(tree)) => assert_eq!(tree, "outbox_new"),
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert_eq!(store.get_raw(Tree::Intake, b"a").unwrap().unwrap(), b"1");
-    assert!(store.get_raw(Tree::Intake, b"new").unwrap().is_none());
+    assert_eq!(store.get_raw(Tree::OutboxNew, b"a").unwrap().unwrap(), b"1");
+    assert!(store.get_raw(Tree::OutboxNew, b"new").unwrap().is_none());
     assert_eq!(super::audit::head(store).unwrap(), head);
     // Expecting absence of a present record conflicts; of an absent one holds.
     let absent = |key: &[u8]| Op::Expect {
-        tree: Tree::Intake,
+        tree: Tree::OutboxNew,
         key: key.to_vec(),
         value: None,
     };
@@ -133,38 +139,38 @@ pub(crate) fn run(store: &SharedStore) {
         .commit(batch(vec![
             absent(b"b"),
             Op::Expect {
-                tree: Tree::Intake,
+                tree: Tree::OutboxNew,
                 key: b"a".to_vec(),
                 value: Some(b"1".to_vec()),
             },
-            put(Tree::Intake, b"b", b"4"),
+            put(Tree::OutboxNew, b"b", b"4"),
         ]))
         .unwrap();
-    assert_eq!(store.get_raw(Tree::Intake, b"b").unwrap().unwrap(), b"4");
+    assert_eq!(store.get_raw(Tree::OutboxNew, b"b").unwrap().unwrap(), b"4");
 
     // Writes of one key apply in order: the last wins.
     store
         .commit(batch(vec![
-            put(Tree::Intake, b"c", b"1"),
+            put(Tree::OutboxNew, b"c", b"1"),
             Op::Delete {
-                tree: Tree::Intake,
+                tree: Tree::OutboxNew,
                 key: b"c".to_vec(),
             },
-            put(Tree::Intake, b"d", b"1"),
-            put(Tree::Intake, b"d", b"2"),
+            put(Tree::OutboxNew, b"d", b"1"),
+            put(Tree::OutboxNew, b"d", b"2"),
             Op::Delete {
-                tree: Tree::Intake,
+                tree: Tree::OutboxNew,
                 key: b"b".to_vec(),
             },
         ]))
         .unwrap();
-    assert!(store.get_raw(Tree::Intake, b"c").unwrap().is_none());
-    assert!(store.get_raw(Tree::Intake, b"b").unwrap().is_none());
-    assert_eq!(store.get_raw(Tree::Intake, b"d").unwrap().unwrap(), b"2");
+    assert!(store.get_raw(Tree::OutboxNew, b"c").unwrap().is_none());
+    assert!(store.get_raw(Tree::OutboxNew, b"b").unwrap().is_none());
+    assert_eq!(store.get_raw(Tree::OutboxNew, b"d").unwrap().unwrap(), b"2");
     // Deleting what is not there is no error.
     store
         .commit(batch(vec![Op::Delete {
-            tree: Tree::Intake,
+            tree: Tree::OutboxNew,
             key: b"nothing".to_vec(),
         }]))
         .unwrap();

@@ -97,6 +97,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "samples_and_reviews",
         sql: include_str!("migrations/0007_samples_and_reviews.sql"),
     },
+    Migration {
+        version: 8,
+        name: "thresholds_and_intake",
+        sql: include_str!("migrations/0008_thresholds_and_intake.sql"),
+    },
 ];
 
 /// Advisory lock (one bigint key) held while migrations are applied.
@@ -1359,7 +1364,8 @@ pub(crate) mod tests {
                 (4, "tenants_tokens_reports"),
                 (5, "webhook_records"),
                 (6, "source_kind"),
-                (7, "samples_and_reviews")
+                (7, "samples_and_reviews"),
+                (8, "thresholds_and_intake")
             ]
         );
         assert!(store.migrate().unwrap().is_empty());
@@ -1411,7 +1417,7 @@ pub(crate) mod tests {
                 s.spawn(move || {
                     for i in 0..per_thread {
                         let mut b = Batch::new();
-                        b.put_raw(Tree::Intake, format!("t{t}/{i}").into_bytes(), vec![1]);
+                        b.put_raw(Tree::OutboxNew, format!("t{t}/{i}").into_bytes(), vec![1]);
                         b.event(
                             "case.noted",
                             Some("t"),
@@ -1498,10 +1504,18 @@ pub(crate) mod tests {
             note: None,
             at: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
         };
+        let counter = crate::domain::IntakeCounter {
+            tenant: tenant.clone(),
+            window_start: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+            kept_in_window: 12,
+            seen_total: 2_000,
+            kept_total: 100,
+        };
         let id = |c: &crate::domain::Case| c.id.0.to_string().into_bytes();
         let mut rows: Vec<(Tree, Vec<u8>, Vec<u8>)> = vec![
             (Tree::Tallies, tally.key(), encode(&tally).unwrap()),
             (Tree::Labels, label.key(), encode(&label).unwrap()),
+            (Tree::Intake, counter.key(), encode(&counter).unwrap()),
             (Tree::Cases, id(&open), encode(&open).unwrap()),
             (Tree::Cases, id(&closed), encode(&closed).unwrap()),
             (Tree::Deadlines, b"dl-1".to_vec(), encode(&d).unwrap()),
@@ -1563,7 +1577,8 @@ pub(crate) mod tests {
                 (4, "tenants_tokens_reports"),
                 (5, "webhook_records"),
                 (6, "source_kind"),
-                (7, "samples_and_reviews")
+                (7, "samples_and_reviews"),
+                (8, "thresholds_and_intake")
             ]
         );
         let store: SharedStore = Arc::new(store);
@@ -1619,14 +1634,19 @@ pub(crate) mod tests {
             &db.url,
             "SELECT (SELECT count(*) FROM tallies WHERE tenant = 'parlor' AND hour = 500000 \
                AND sampled = 40 AND (flagged ->> 'hate-speech')::int = 3) \
-             + (SELECT count(*) FROM labels WHERE answer = 'violates' AND reviewer = 'ana')"
+             + (SELECT count(*) FROM labels WHERE answer = 'violates' AND reviewer = 'ana') \
+             + (SELECT count(*) FROM intake_counters WHERE id = 'parlor' AND seen_total = 2000)"
                 .into(),
         );
-        assert_eq!(columns, 2);
+        assert_eq!(columns, 3);
+        assert_eq!(
+            crate::store::samples::intake(&*store, &tenant).unwrap(),
+            Some(counter)
+        );
         // Nothing of them is left in `kv` but the slot.
         let left = admin_count(
             &db.url,
-            "SELECT count(*) FROM kv WHERE tree IN (3, 8, 11, 12, 13, 15, 25, 27)".into(),
+            "SELECT count(*) FROM kv WHERE tree IN (3, 8, 10, 11, 12, 13, 15, 25, 27)".into(),
         );
         assert_eq!(left, 1);
     }
@@ -1713,17 +1733,21 @@ pub(crate) mod tests {
                 s.spawn(move || {
                     for _ in 0..30 {
                         loop {
-                            let now = store.get_raw(Tree::Intake, b"n").unwrap();
+                            let now = store.get_raw(Tree::OutboxNew, b"n").unwrap();
                             let n = now
                                 .as_deref()
                                 .map_or(0, |v| u64::from_be_bytes(v.try_into().unwrap()));
                             let mut b = Batch::new();
                             b.ops.push(Op::Expect {
-                                tree: Tree::Intake,
+                                tree: Tree::OutboxNew,
                                 key: b"n".to_vec(),
                                 value: now,
                             });
-                            b.put_raw(Tree::Intake, b"n".to_vec(), (n + 1).to_be_bytes().to_vec());
+                            b.put_raw(
+                                Tree::OutboxNew,
+                                b"n".to_vec(),
+                                (n + 1).to_be_bytes().to_vec(),
+                            );
                             match store.commit(b) {
                                 Ok(_) => {
                                     committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -1737,7 +1761,7 @@ pub(crate) mod tests {
                 });
             }
         });
-        let n = store.get_raw(Tree::Intake, b"n").unwrap().unwrap();
+        let n = store.get_raw(Tree::OutboxNew, b"n").unwrap().unwrap();
         assert_eq!(u64::from_be_bytes(n.try_into().unwrap()), 120);
         assert_eq!(committed.load(std::sync::atomic::Ordering::SeqCst), 120);
     }
@@ -1774,7 +1798,7 @@ pub(crate) mod tests {
                         for i in 0..per_thread {
                             let mut b = Batch::new();
                             b.put_raw(
-                                Tree::Intake,
+                                Tree::OutboxNew,
                                 format!("{threads}/{t}/{i}").into_bytes(),
                                 vec![0; 64],
                             );

@@ -1,9 +1,10 @@
 //! PostgreSQL tables for the aggregates that have left the `kv` table
-//! (migrations 3 to 5 and 7): cases and their deadlines, tenants, sources
+//! (migrations 3 to 5, 7 and 8): cases and their deadlines, tenants, sources
 //! and their schedules, API tokens, employee reports, the webhook side
 //! (outbox messages, deliveries, endpoints, orders, receipts, operator
 //! alerts; the queues the dispatcher claims from stay in `kv`), samples,
-//! findings, hourly tallies, reviewers' labels and review states.
+//! findings, hourly tallies, raised thresholds, intake counters, reviewers'
+//! labels and review states.
 //!
 //! Each aggregate has a table keyed by its record's key (as text, `id`; as
 //! bytes, `key`, where the key holds a binary UUID), with the columns an operator queries by (a case's tenant and state, a
@@ -306,6 +307,31 @@ static TABLES: &[Table] = &[
             col("hour", "bigint", "/hour"),
             col("sampled", "bigint", "/sampled"),
             col("flagged", "jsonb", "/flagged"),
+        ],
+    },
+    Table {
+        key: Key::Text,
+        tree: Tree::Alerts,
+        name: "threshold_alerts",
+        columns: &[
+            col("tenant", "text", "/tenant"),
+            col("category", "text", "/category"),
+            col("reason", "text", "/reason"),
+            col("raised_at", "timestamptz", "/raised_at"),
+            col("sampled", "bigint", "/prevalence/sampled"),
+            col("flagged", "bigint", "/prevalence/flagged"),
+            col("lower_bound", "double precision", "/prevalence/lower"),
+        ],
+    },
+    Table {
+        key: Key::Text,
+        tree: Tree::Intake,
+        name: "intake_counters",
+        columns: &[
+            col("window_start", "timestamptz", "/window_start"),
+            col("kept_in_window", "bigint", "/kept_in_window"),
+            col("seen_total", "bigint", "/seen_total"),
+            col("kept_total", "bigint", "/kept_total"),
         ],
     },
     Table {
@@ -954,7 +980,7 @@ mod tests {
     }
 
     #[test]
-    fn samples_findings_tallies_and_labels_fill_their_columns() {
+    fn sampling_and_review_records_fill_their_columns() {
         use crate::domain::{
             Finding, FlaggedCategory, Label, LabelOrigin, ReviewAnswer, ReviewState, Sample,
             SampleId, SampleOrigin, SampleOutcome, SampleVerdict, Severity, SourceId, Tally,
@@ -1063,10 +1089,53 @@ mod tests {
             ]
         );
         let state = ReviewState {
-            tenant,
+            tenant: tenant.clone(),
             seed: u64::MAX,
         };
         assert_eq!(columns_of(&state), vec![Some(u64::MAX.to_string())]);
+        let alert = crate::domain::ThresholdAlert {
+            tenant: tenant.clone(),
+            category: "hate-speech".into(),
+            reason: crate::domain::CrossingReason::Prevalence,
+            raised_at: at,
+            prevalence: crate::domain::Prevalence {
+                sampled: 200,
+                flagged: 30,
+                rate: 0.15,
+                lower: 0.107,
+                upper: 0.206,
+            },
+            findings: vec![id],
+            labels: None,
+        };
+        assert_eq!(
+            columns_of(&alert),
+            vec![
+                Some("parlor".into()),
+                Some("hate-speech".into()),
+                Some("prevalence".into()),
+                Some("2027-01-15T08:00:00Z".into()),
+                Some("200".into()),
+                Some("30".into()),
+                Some("0.107".into()),
+            ]
+        );
+        let counter = crate::domain::IntakeCounter {
+            tenant,
+            window_start: at,
+            kept_in_window: 12,
+            seen_total: 2_000,
+            kept_total: 100,
+        };
+        assert_eq!(
+            columns_of(&counter),
+            vec![
+                Some("2027-01-15T08:00:00Z".into()),
+                Some("12".into()),
+                Some("2000".into()),
+                Some("100".into()),
+            ]
+        );
     }
 
     #[test]

@@ -1,0 +1,47 @@
+-- Raised evidence thresholds and push-intake counters leave the `kv` table
+-- for tables of their own (see src/store/pg_tables.rs), so "which tenants
+-- have a raised threshold, and on what figures" and "how much has each
+-- tenant pushed" are plain SQL. A threshold is keyed `tenant/category`, an
+-- intake counter by its tenant.
+CREATE TABLE threshold_alerts (
+    id text COLLATE "C" PRIMARY KEY,
+    tenant text COLLATE "C",
+    category text,
+    reason text,
+    raised_at timestamptz,
+    sampled bigint,
+    flagged bigint,
+    lower_bound double precision,
+    record bytea NOT NULL
+);
+
+CREATE TABLE intake_counters (
+    id text COLLATE "C" PRIMARY KEY,
+    window_start timestamptz,
+    kept_in_window bigint,
+    seen_total bigint,
+    kept_total bigint,
+    record bytea NOT NULL
+);
+
+-- Rows written by earlier builds move over. Tree ids (`tree_id` in
+-- src/store/pg_store.rs): 9 alerts, 10 intake.
+CREATE TEMPORARY TABLE moving AS
+SELECT tree, convert_from(key, 'UTF8') AS id, value,
+       convert_from(value, 'UTF8')::jsonb -> 'r' AS r
+FROM kv WHERE tree IN (9, 10);
+
+INSERT INTO threshold_alerts (id, tenant, category, reason, raised_at, sampled, flagged,
+                              lower_bound, record)
+SELECT id, r ->> 'tenant', r ->> 'category', r ->> 'reason', (r ->> 'raised_at')::timestamptz,
+       (r -> 'prevalence' ->> 'sampled')::bigint, (r -> 'prevalence' ->> 'flagged')::bigint,
+       (r -> 'prevalence' ->> 'lower')::double precision, value
+FROM moving WHERE tree = 9;
+
+INSERT INTO intake_counters (id, window_start, kept_in_window, seen_total, kept_total, record)
+SELECT id, (r ->> 'window_start')::timestamptz, (r ->> 'kept_in_window')::bigint,
+       (r ->> 'seen_total')::bigint, (r ->> 'kept_total')::bigint, value
+FROM moving WHERE tree = 10;
+
+DELETE FROM kv WHERE tree IN (9, 10);
+DROP TABLE moving;
