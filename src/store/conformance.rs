@@ -493,3 +493,53 @@ pub(crate) fn test_deadline(
         due_at: jiff::Timestamp::from_second(1_800_000_000 + s).unwrap(),
     }
 }
+
+/// A scored sample of `tenant` drawn from source 7, flagged `hate-speech`
+/// at 0.5, fetched at 1,800,000,000 s.
+pub(crate) fn test_sample(n: u128, tenant: &str) -> crate::domain::Sample {
+    use crate::domain::{
+        FlaggedCategory, Sample, SampleId, SampleOrigin, SampleOutcome, SampleVerdict, Severity,
+        SourceId, TenantId,
+    };
+    Sample {
+        id: SampleId(uuid::Uuid::from_u128(n)),
+        tenant: TenantId::try_from(tenant.to_string()).unwrap(),
+        origin: SampleOrigin::Source {
+            source: SourceId(uuid::Uuid::from_u128(7)),
+        },
+        url: Some("https://parlor.example/p/1".into()),
+        item_id: None,
+        fetched_at: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+        content_hash: "ab".repeat(32),
+        excerpt: "text".into(),
+        outcome: SampleOutcome::Scored {
+            verdict: SampleVerdict {
+                policy_version: "pv1".into(),
+                scores: [("hate-speech".to_string(), 0.5f32)].into(),
+                flagged: vec![FlaggedCategory {
+                    category: "hate-speech".into(),
+                    severity: Severity::High,
+                    score: 0.5,
+                }],
+                evidence: Vec::new(),
+            },
+        },
+    }
+}
+
+/// The `hate-speech` finding of `sample`.
+pub(crate) fn test_finding(sample: &crate::domain::Sample) -> crate::domain::Finding {
+    crate::domain::Finding {
+        tenant: sample.tenant.clone(),
+        category: "hate-speech".into(),
+        severity: crate::domain::Severity::High,
+        score: 0.5,
+        sample: sample.id,
+        origin: sample.origin,
+        url: sample.url.clone(),
+        excerpt: sample.excerpt.clone(),
+        evidence: Vec::new(),
+        policy_version: "pv1".into(),
+        found_at: sample.fetched_at,
+    }
+}

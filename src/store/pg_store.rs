@@ -1511,11 +1511,15 @@ pub(crate) mod tests {
             seen_total: 2_000,
             kept_total: 100,
         };
+        let sample = conformance::test_sample(9, "parlor");
+        let finding = conformance::test_finding(&sample);
         let id = |c: &crate::domain::Case| c.id.0.to_string().into_bytes();
         let mut rows: Vec<(Tree, Vec<u8>, Vec<u8>)> = vec![
             (Tree::Tallies, tally.key(), encode(&tally).unwrap()),
             (Tree::Labels, label.key(), encode(&label).unwrap()),
             (Tree::Intake, counter.key(), encode(&counter).unwrap()),
+            (Tree::Samples, sample.key(), encode(&sample).unwrap()),
+            (Tree::Findings, finding.key(), encode(&finding).unwrap()),
             (Tree::Cases, id(&open), encode(&open).unwrap()),
             (Tree::Cases, id(&closed), encode(&closed).unwrap()),
             (Tree::Deadlines, b"dl-1".to_vec(), encode(&d).unwrap()),
@@ -1635,10 +1639,23 @@ pub(crate) mod tests {
             "SELECT (SELECT count(*) FROM tallies WHERE tenant = 'parlor' AND hour = 500000 \
                AND sampled = 40 AND (flagged ->> 'hate-speech')::int = 3) \
              + (SELECT count(*) FROM labels WHERE answer = 'violates' AND reviewer = 'ana') \
-             + (SELECT count(*) FROM intake_counters WHERE id = 'parlor' AND seen_total = 2000)"
+             + (SELECT count(*) FROM intake_counters WHERE id = 'parlor' AND seen_total = 2000) \
+             + (SELECT count(*) FROM samples WHERE tenant = 'parlor' AND origin = 'source' \
+                AND source = '00000000-0000-0000-0000-000000000007' AND status = 'scored' \
+                AND policy_version = 'pv1' AND (scores ->> 'hate-speech')::real = 0.5) \
+             + (SELECT count(*) FROM findings WHERE category = 'hate-speech' AND severity = 'high' \
+                AND score = 0.5 AND sample = '00000000-0000-0000-0000-000000000009')"
                 .into(),
         );
-        assert_eq!(columns, 3);
+        assert_eq!(columns, 5);
+        assert_eq!(
+            crate::store::samples::get(&*store, &tenant, &sample.id).unwrap(),
+            Some(sample)
+        );
+        assert_eq!(
+            crate::store::samples::findings(&*store, &tenant, "hate-speech", 10).unwrap(),
+            vec![finding]
+        );
         assert_eq!(
             crate::store::samples::intake(&*store, &tenant).unwrap(),
             Some(counter)
@@ -1646,7 +1663,7 @@ pub(crate) mod tests {
         // Nothing of them is left in `kv` but the slot.
         let left = admin_count(
             &db.url,
-            "SELECT count(*) FROM kv WHERE tree IN (3, 8, 10, 11, 12, 13, 15, 25, 27)".into(),
+            "SELECT count(*) FROM kv WHERE tree IN (3, 5, 7, 8, 10, 11, 12, 13, 15, 25, 27)".into(),
         );
         assert_eq!(left, 1);
     }

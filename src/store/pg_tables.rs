@@ -981,44 +981,18 @@ mod tests {
 
     #[test]
     fn sampling_and_review_records_fill_their_columns() {
-        use crate::domain::{
-            Finding, FlaggedCategory, Label, LabelOrigin, ReviewAnswer, ReviewState, Sample,
-            SampleId, SampleOrigin, SampleOutcome, SampleVerdict, Severity, SourceId, Tally,
-            TenantId,
-        };
+        use crate::domain::{Label, LabelOrigin, ReviewAnswer, ReviewState, Tally, TenantId};
         let at = jiff::Timestamp::from_second(1_800_000_000).unwrap();
         let tenant = TenantId::try_from("parlor").unwrap();
-        let id = SampleId(uuid::Uuid::from_u128(9));
-        let source = SourceId(uuid::Uuid::from_u128(7));
-        let sample = Sample {
-            id,
-            tenant: tenant.clone(),
-            origin: SampleOrigin::Source { source },
-            url: Some("https://parlor.example/p/1".into()),
-            item_id: None,
-            fetched_at: at,
-            content_hash: "ab".repeat(32),
-            excerpt: "text".into(),
-            outcome: SampleOutcome::Scored {
-                verdict: SampleVerdict {
-                    policy_version: "pv1".into(),
-                    scores: [("hate-speech".to_string(), 0.5f32)].into(),
-                    flagged: vec![FlaggedCategory {
-                        category: "hate-speech".into(),
-                        severity: Severity::High,
-                        score: 0.5,
-                    }],
-                    evidence: Vec::new(),
-                },
-            },
-        };
+        let sample = crate::store::conformance::test_sample(9, "parlor");
+        let (id, source) = (sample.id, uuid::Uuid::from_u128(7));
         assert_eq!(
             columns_of(&sample),
             vec![
                 Some("parlor".into()),
                 Some(id.0.to_string()),
                 Some("source".into()),
-                Some(source.0.to_string()),
+                Some(source.to_string()),
                 Some("scored".into()),
                 Some("2027-01-15T08:00:00Z".into()),
                 Some("ab".repeat(32)),
@@ -1026,19 +1000,7 @@ mod tests {
                 Some(r#"{"hate-speech":0.5}"#.into()),
             ]
         );
-        let finding = Finding {
-            tenant: tenant.clone(),
-            category: "hate-speech".into(),
-            severity: Severity::High,
-            score: 0.5,
-            sample: id,
-            origin: SampleOrigin::Intake,
-            url: None,
-            excerpt: "text".into(),
-            evidence: Vec::new(),
-            policy_version: "pv1".into(),
-            found_at: at,
-        };
+        let finding = crate::store::conformance::test_finding(&sample);
         assert_eq!(
             columns_of(&finding),
             vec![
