@@ -37,7 +37,7 @@ pub(crate) fn run(store: &SharedStore) {
             .unwrap(),
         b"2"
     );
-    assert!(store.get_raw(Tree::Seen, b"a").unwrap().is_none());
+    assert!(store.get_raw(Tree::CaseEvents, b"a").unwrap().is_none());
     // Several at once, in the order asked, missing ones as such, a key
     // asked twice answered twice.
     assert_eq!(
@@ -65,12 +65,14 @@ pub(crate) fn run(store: &SharedStore) {
         vec![0xFF, 0xFF, 1],
     ];
     store
-        .commit(batch(ks.iter().map(|k| put(Tree::Seen, k, b"v")).collect()))
+        .commit(batch(
+            ks.iter().map(|k| put(Tree::CaseEvents, k, b"v")).collect(),
+        ))
         .unwrap();
     let scan = |prefix: &[u8], limit, newest_first| {
         keys(
             &store
-                .scan_raw(Tree::Seen, prefix, limit, newest_first)
+                .scan_raw(Tree::CaseEvents, prefix, limit, newest_first)
                 .unwrap(),
         )
     };
@@ -95,14 +97,18 @@ pub(crate) fn run(store: &SharedStore) {
     let range = |start: &[u8], end: &[u8], limit| {
         keys(
             &store
-                .range_raw_limited(Tree::Seen, start, end, limit)
+                .range_raw_limited(Tree::CaseEvents, start, end, limit)
                 .unwrap(),
         )
     };
     assert_eq!(range(b"p/1", b"p/2", 10), vec![b"p/1".to_vec()]);
     assert_eq!(range(b"p/", b"q", 2), ks[0..2].to_vec());
     assert_eq!(
-        keys(&store.range_raw(Tree::Seen, b"p0", &[0xFF, 0xFF]).unwrap()),
+        keys(
+            &store
+                .range_raw(Tree::CaseEvents, b"p0", &[0xFF, 0xFF])
+                .unwrap()
+        ),
         vec![b"p0".to_vec(), b"q".to_vec(), vec![0xFF]]
     );
 
@@ -177,7 +183,7 @@ pub(crate) fn run(store: &SharedStore) {
     assert!(store.commit(Batch::new()).unwrap().is_empty());
 
     // Events: gapless, chained, indexed per case, written with the batch.
-    let mut b = batch(vec![put(Tree::Seen, b"c1", b"case")]);
+    let mut b = batch(vec![put(Tree::OutboxNew, b"c1", b"case")]);
     b.event("case.opened", Some("t"), serde_json::json!({"case": "c1"}))
         .unwrap();
     b.event("delivery.sent", None, serde_json::json!({"case": "c1"}))

@@ -28,8 +28,8 @@
 //! several replicas: a `kv(tree, key, value)` table, and tables of their
 //! own with typed columns and SQL indexes for the domain's aggregates:
 //! cases, deadlines, tenants, sources, tokens, reports, webhook records,
-//! samples, findings, tallies, raised thresholds, intake counters and
-//! labels); other rooms hold it
+//! samples, findings, tallies, raised thresholds, intake counters, sampled
+//! content hashes and labels); other rooms hold it
 //! as a [`SharedStore`] and pass it to the repositories. Tests that
 //! deliberately inspect or corrupt the on-disk layout use the hidden
 //! `tamper` module.

@@ -1513,6 +1513,11 @@ pub(crate) mod tests {
         };
         let sample = conformance::test_sample(9, "parlor");
         let finding = conformance::test_finding(&sample);
+        let seen = crate::store::records::Seen {
+            tenant: "parlor".into(),
+            hash: sample.content_hash.clone(),
+            sample: sample.id,
+        };
         let id = |c: &crate::domain::Case| c.id.0.to_string().into_bytes();
         let mut rows: Vec<(Tree, Vec<u8>, Vec<u8>)> = vec![
             (Tree::Tallies, tally.key(), encode(&tally).unwrap()),
@@ -1520,6 +1525,7 @@ pub(crate) mod tests {
             (Tree::Intake, counter.key(), encode(&counter).unwrap()),
             (Tree::Samples, sample.key(), encode(&sample).unwrap()),
             (Tree::Findings, finding.key(), encode(&finding).unwrap()),
+            (Tree::Seen, seen.key(), encode(&seen).unwrap()),
             (Tree::Cases, id(&open), encode(&open).unwrap()),
             (Tree::Cases, id(&closed), encode(&closed).unwrap()),
             (Tree::Deadlines, b"dl-1".to_vec(), encode(&d).unwrap()),
@@ -1644,10 +1650,13 @@ pub(crate) mod tests {
                 AND source = '00000000-0000-0000-0000-000000000007' AND status = 'scored' \
                 AND policy_version = 'pv1' AND (scores ->> 'hate-speech')::real = 0.5) \
              + (SELECT count(*) FROM findings WHERE category = 'hate-speech' AND severity = 'high' \
-                AND score = 0.5 AND sample = '00000000-0000-0000-0000-000000000009')"
+                AND score = 0.5 AND sample = '00000000-0000-0000-0000-000000000009') \
+             + (SELECT count(*) FROM seen_content WHERE tenant = 'parlor' \
+                AND sample = '00000000-0000-0000-0000-000000000009')"
                 .into(),
         );
-        assert_eq!(columns, 5);
+        assert_eq!(columns, 6);
+        assert!(crate::store::samples::is_seen(&*store, &tenant, &seen.hash).unwrap());
         assert_eq!(
             crate::store::samples::get(&*store, &tenant, &sample.id).unwrap(),
             Some(sample)
@@ -1663,7 +1672,8 @@ pub(crate) mod tests {
         // Nothing of them is left in `kv` but the slot.
         let left = admin_count(
             &db.url,
-            "SELECT count(*) FROM kv WHERE tree IN (3, 5, 7, 8, 10, 11, 12, 13, 15, 25, 27)".into(),
+            "SELECT count(*) FROM kv WHERE tree IN (3, 5, 6, 7, 8, 10, 11, 12, 13, 15, 25, 27)"
+                .into(),
         );
         assert_eq!(left, 1);
     }

@@ -3,8 +3,8 @@
 //! and their schedules, API tokens, employee reports, the webhook side
 //! (outbox messages, deliveries, endpoints, orders, receipts, operator
 //! alerts; the queues the dispatcher claims from stay in `kv`), samples,
-//! findings, hourly tallies, raised thresholds, intake counters, reviewers'
-//! labels and review states.
+//! findings, hourly tallies, raised thresholds, intake counters, the content
+//! hashes already sampled, reviewers' labels and review states.
 //!
 //! Each aggregate has a table keyed by its record's key (as text, `id`; as
 //! bytes, `key`, where the key holds a binary UUID), with the columns an operator queries by (a case's tenant and state, a
@@ -332,6 +332,15 @@ static TABLES: &[Table] = &[
             col("kept_in_window", "bigint", "/kept_in_window"),
             col("seen_total", "bigint", "/seen_total"),
             col("kept_total", "bigint", "/kept_total"),
+        ],
+    },
+    Table {
+        key: Key::Text,
+        tree: Tree::Seen,
+        name: "seen_content",
+        columns: &[
+            col("tenant", "text", "/tenant"),
+            col("sample", "uuid", "/sample"),
         ],
     },
     Table {
@@ -910,7 +919,8 @@ mod tests {
         assert_eq!(where_(Tree::CaseIndex, b"t/a/1"), "derived");
         assert_eq!(where_(Tree::CaseIndex, b"s/a/hate"), "kv");
         assert_eq!(where_(Tree::Samples, b"o/1"), "samples");
-        assert_eq!(where_(Tree::Seen, b"o/1"), "kv");
+        assert_eq!(where_(Tree::Seen, b"o/1"), "seen_content");
+        assert_eq!(where_(Tree::OutboxNew, b"o/1"), "kv");
     }
 
     #[test]

@@ -1,8 +1,9 @@
--- Raised evidence thresholds and push-intake counters leave the `kv` table
--- for tables of their own (see src/store/pg_tables.rs), so "which tenants
--- have a raised threshold, and on what figures" and "how much has each
--- tenant pushed" are plain SQL. A threshold is keyed `tenant/category`, an
--- intake counter by its tenant.
+-- Raised evidence thresholds, push-intake counters and the content hashes
+-- already sampled leave the `kv` table for tables of their own (see
+-- src/store/pg_tables.rs), so "which tenants have a raised threshold, and
+-- on what figures" and "how much has each tenant pushed" are plain SQL. A
+-- threshold is keyed `tenant/category`, an intake counter by its tenant, a
+-- content hash by `tenant/hash`.
 CREATE TABLE threshold_alerts (
     id text COLLATE "C" PRIMARY KEY,
     tenant text COLLATE "C",
@@ -24,12 +25,21 @@ CREATE TABLE intake_counters (
     record bytea NOT NULL
 );
 
+-- The sample that took the hash: a pushed or fetched text seen again is
+-- recorded as a duplicate of it.
+CREATE TABLE seen_content (
+    id text COLLATE "C" PRIMARY KEY,
+    tenant text COLLATE "C",
+    sample uuid,
+    record bytea NOT NULL
+);
+
 -- Rows written by earlier builds move over. Tree ids (`tree_id` in
--- src/store/pg_store.rs): 9 alerts, 10 intake.
+-- src/store/pg_store.rs): 6 seen, 9 alerts, 10 intake.
 CREATE TEMPORARY TABLE moving AS
 SELECT tree, convert_from(key, 'UTF8') AS id, value,
        convert_from(value, 'UTF8')::jsonb -> 'r' AS r
-FROM kv WHERE tree IN (9, 10);
+FROM kv WHERE tree IN (6, 9, 10);
 
 INSERT INTO threshold_alerts (id, tenant, category, reason, raised_at, sampled, flagged,
                               lower_bound, record)
@@ -43,5 +53,9 @@ SELECT id, (r ->> 'window_start')::timestamptz, (r ->> 'kept_in_window')::bigint
        (r ->> 'seen_total')::bigint, (r ->> 'kept_total')::bigint, value
 FROM moving WHERE tree = 10;
 
-DELETE FROM kv WHERE tree IN (9, 10);
+INSERT INTO seen_content (id, tenant, sample, record)
+SELECT id, r ->> 'tenant', (r ->> 'sample')::uuid, value
+FROM moving WHERE tree = 6;
+
+DELETE FROM kv WHERE tree IN (6, 9, 10);
 DROP TABLE moving;
