@@ -287,6 +287,33 @@ pub(in crate::store) fn chain_events(
     Ok((writes, seqs))
 }
 
+/// The part of an event's hashed bytes between its `at` and its `prev`
+/// fields: `,"kind":…,"tenant":…,"data":…`. PostgreSQL's
+/// `aupd_append_events` (migration 9) puts the sequence number, the time
+/// and the previous hash around it under the event lock, giving the bytes
+/// [`EventRecord::seal`] would.
+pub(in crate::store) fn event_rest(event: &NewEvent) -> Result<Vec<u8>> {
+    #[derive(Serialize)]
+    struct Rest<'a> {
+        kind: &'a str,
+        tenant: &'a Option<String>,
+        data: &'a serde_json::Value,
+    }
+    let mut bytes = serde_json::to_vec(&Rest {
+        kind: &event.kind,
+        tenant: &event.tenant,
+        data: &event.data,
+    })
+    .map_err(|e| StoreError::Encode {
+        tree: Tree::Events.name(),
+        message: e.to_string(),
+    })?;
+    // `{…}` becomes `,…`: the fields follow `at` inside the event.
+    bytes[0] = b',';
+    bytes.pop();
+    Ok(bytes)
+}
+
 /// The `prev` of the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -962,6 +989,38 @@ mod tests {
         assert_eq!(bytes, br#"{"v":2,"r":{"id":"a"}}"#);
         assert_eq!(decode::<Thing>(&bytes).unwrap(), t);
         assert_eq!(decode::<Thing>(br#"{"v":1,"r":{"id":"a"}}"#).unwrap(), t);
+    }
+
+    #[test]
+    fn an_events_rest_is_what_its_hashed_bytes_hold_between_at_and_prev() {
+        let event = NewEvent {
+            kind: "case.opened".into(),
+            tenant: Some("parlor \"quoted\" ü".into()),
+            data: serde_json::json!({"case": "c1", "score": 0.1, "list": [1, null]}),
+        };
+        let record = EventRecord {
+            seq: 42,
+            at: "2027-01-15T08:00:00.12345Z".parse().unwrap(),
+            kind: event.kind.clone(),
+            tenant: event.tenant.clone(),
+            data: event.data.clone(),
+            prev: "ab".repeat(32),
+            hash: String::new(),
+        };
+        let mut built = br#"{"seq":42,"at":"2027-01-15T08:00:00.12345Z""#.to_vec();
+        built.extend(event_rest(&event).unwrap());
+        built.extend(format!(r#","prev":"{}"}}"#, "ab".repeat(32)).into_bytes());
+        assert_eq!(
+            String::from_utf8(built).unwrap(),
+            String::from_utf8(record.hashed_bytes().unwrap()).unwrap()
+        );
+        let none = NewEvent {
+            tenant: None,
+            ..event
+        };
+        assert!(String::from_utf8(event_rest(&none).unwrap())
+            .unwrap()
+            .starts_with(r#","kind":"case.opened","tenant":null,"data":"#));
     }
 
     #[test]

@@ -15,13 +15,15 @@
 //! lock per key it touches, in sorted order, so two writers of one key
 //! queue and a precondition read under the lock cannot be raced; then it
 //! checks the preconditions, applies the writes, and, when it has events,
-//! takes one global event lock last, reads the chain head, seals its events
-//! and writes them with the new head. The event lock makes the log gapless:
-//! the next committer reads the head only after the previous one committed.
+//! calls `aupd_append_events` (migration 9), which takes one global event
+//! lock, reads the chain head, seals the events and writes them with the
+//! new head, all in the server. The event lock makes the log gapless: the
+//! next committer reads the head only after the previous one committed.
 //! Statements are prepared once per connection, and those that need no
-//! answer in between are pipelined, so a commit with events holds the event
-//! lock for two round trips: lock and head read, then event writes and
-//! COMMIT.
+//! answer in between are pipelined: the function call and COMMIT go out
+//! together, so the event lock is held for no round trip to the replica.
+//! (A batch that writes the chain's head itself, which only tests and
+//! repairs do, has its events sealed here under the lock instead.)
 //!
 //! A claim ([`Store::claim_raw`]) is a transaction kept open in a task on
 //! the store's runtime: it takes a claim lock (an advisory lock of its own
@@ -101,6 +103,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 8,
         name: "thresholds_and_intake",
         sql: include_str!("migrations/0008_thresholds_and_intake.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "append_events",
+        sql: include_str!("migrations/0009_append_events.sql"),
     },
 ];
 
@@ -687,12 +694,13 @@ struct CommitStatements {
     upsert: tokio_postgres::Statement,
     lock_events: tokio_postgres::Statement,
     read_head: tokio_postgres::Statement,
+    append_events: tokio_postgres::Statement,
 }
 
 impl CommitStatements {
     /// Prepares them (cached on the connection), in one round trip.
     async fn prepare(client: &deadpool_postgres::Object) -> Result<Self> {
-        let (lock_keys, read_expects, delete, upsert, lock_events, read_head) =
+        let (lock_keys, read_expects, delete, upsert, lock_events, read_head, append_events) =
             futures_util::try_join!(
                 client.prepare_cached(
                     "SELECT pg_advisory_xact_lock(t, k) \
@@ -716,6 +724,7 @@ impl CommitStatements {
                 client.prepare_cached(
                     "SELECT key, value FROM kv WHERE tree = $1 AND key IN ($2, $3)"
                 ),
+                client.prepare_cached("SELECT aupd_append_events($1, $2, $3)"),
             )
             .map_err(pg_error)?;
         Ok(CommitStatements {
@@ -725,16 +734,29 @@ impl CommitStatements {
             upsert,
             lock_events,
             read_head,
+            append_events,
         })
     }
 }
 
-/// What is left of a batch once [`apply`] made its writes: the sequence
-/// numbers its events were given and their rows (tree, key, value), which
-/// [`finish`] sends together with COMMIT.
+/// What is left of a batch once [`apply`] made its writes: its events,
+/// which [`finish`] sends together with COMMIT.
 struct Applied {
-    seqs: Vec<u64>,
-    events: Option<EventRows>,
+    events: Option<Events>,
+}
+
+/// A batch's events, as [`finish`] sends them.
+enum Events {
+    /// For `aupd_append_events` (migration 9), which chains them in the
+    /// server under the event lock: each event's JSON between `at` and
+    /// `prev` ([`super::event_rest`]), and the case it is indexed under.
+    Append {
+        rests: Vec<Vec<u8>>,
+        cases: Vec<Option<Vec<u8>>>,
+    },
+    /// Sealed here, under the event lock [`apply`] took, because the batch
+    /// writes the chain's head itself: their sequence numbers and rows.
+    Sealed { seqs: Vec<u64>, rows: EventRows },
 }
 
 /// Rows of sealed events as parallel columns: trees, keys, values.
@@ -905,9 +927,24 @@ async fn apply(
     futures_util::try_join!(deletes, puts, table_writes).map_err(pg_error)?;
 
     if batch.events().is_empty() {
+        return Ok(Applied { events: None });
+    }
+    // This batch's own writes to the meta keys count, as on sled.
+    let pending = |key: &[u8]| writes.get(&(tree_id(Tree::Meta), key)).map(|(_, v)| *v);
+    if pending(EVENT_SEQ).is_none() && pending(EVENT_HEAD).is_none() {
+        // The usual case: [`finish`] has the server chain the events.
+        let rests = batch
+            .events()
+            .iter()
+            .map(super::event_rest)
+            .collect::<Result<Vec<_>>>()?;
+        let cases = batch
+            .events()
+            .iter()
+            .map(|e| super::event_case(&e.kind, &e.data).map(|c| c.as_bytes().to_vec()))
+            .collect();
         return Ok(Applied {
-            seqs: Vec::new(),
-            events: None,
+            events: Some(Events::Append { rests, cases }),
         });
     }
     // Under the event lock: the lock and the head read (one round trip);
@@ -920,8 +957,6 @@ async fn apply(
         tx.query(&st.read_head, &head_params),
     )
     .map_err(pg_error)?;
-    // This batch's own writes to the meta keys count, as on sled.
-    let pending = |key: &[u8]| writes.get(&(tree_id(Tree::Meta), key)).map(|(_, v)| *v);
     let stored = |rows: &[tokio_postgres::Row], key: &[u8]| {
         rows.iter()
             .find(|r| r.get::<_, &[u8]>(0) == key)
@@ -955,35 +990,54 @@ async fn apply(
         ev_values.push(v);
     }
     Ok(Applied {
-        seqs,
-        events: Some((ev_trees, ev_keys, ev_values)),
+        events: Some(Events::Sealed {
+            seqs,
+            rows: (ev_trees, ev_keys, ev_values),
+        }),
     })
 }
 
-/// Commits what [`apply`] left: with events, their writes and COMMIT go
-/// out together, so the event lock is let go one round trip after the head
-/// was read (should the writes fail, the server turns that COMMIT into a
-/// ROLLBACK).
+/// Commits what [`apply`] left. With events, their writes and COMMIT go
+/// out together (should the writes fail, the server turns that COMMIT into
+/// a ROLLBACK): `aupd_append_events` takes the event lock, chains and
+/// writes the events and the new head in the server, so the lock is held
+/// for no round trip to this process; events sealed here were written
+/// under the lock [`apply`] took, one round trip after it read the head.
 async fn finish(
     tx: deadpool_postgres::Transaction<'_>,
     st: &CommitStatements,
     applied: Applied,
 ) -> Result<Vec<u64>> {
-    let Some((ev_trees, ev_keys, ev_values)) = applied.events else {
-        tx.commit().await.map_err(pg_error)?;
-        return Ok(applied.seqs);
+    let seqs = match applied.events {
+        None => {
+            tx.commit().await.map_err(pg_error)?;
+            return Ok(Vec::new());
+        }
+        Some(Events::Append { rests, cases }) => {
+            let params: [&(dyn ToSql + Sync); 3] = [&EVENT_LOCK, &rests, &cases];
+            let (appended, committed) = futures_util::join!(
+                tx.query_one(&st.append_events, &params),
+                tx.batch_execute("COMMIT"),
+            );
+            let first: i64 = appended.map_err(pg_error)?.get(0);
+            committed.map_err(pg_error)?;
+            let first = u64::try_from(first)
+                .map_err(|_| StoreError::Backend("event sequence is corrupt".into()))?;
+            (first..first + rests.len() as u64).collect()
+        }
+        Some(Events::Sealed { seqs, rows }) => {
+            let (trees, keys, values) = rows;
+            let params: [&(dyn ToSql + Sync); 3] = [&trees, &keys, &values];
+            let (written, committed) =
+                futures_util::join!(tx.execute(&st.upsert, &params), tx.batch_execute("COMMIT"),);
+            written.map_err(pg_error)?;
+            committed.map_err(pg_error)?;
+            seqs
+        }
     };
-    let ev_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
-        [&ev_trees, &ev_keys, &ev_values];
-    let (written, committed) = futures_util::join!(
-        tx.execute(&st.upsert, &ev_params),
-        tx.batch_execute("COMMIT"),
-    );
-    written.map_err(pg_error)?;
-    committed.map_err(pg_error)?;
     // Committed: dropping the handle would send a needless ROLLBACK.
     std::mem::forget(tx);
-    Ok(applied.seqs)
+    Ok(seqs)
 }
 
 /// A batch sent to a claim's transaction, and where its outcome goes.
@@ -1365,7 +1419,8 @@ pub(crate) mod tests {
                 (5, "webhook_records"),
                 (6, "source_kind"),
                 (7, "samples_and_reviews"),
-                (8, "thresholds_and_intake")
+                (8, "thresholds_and_intake"),
+                (9, "append_events")
             ]
         );
         assert!(store.migrate().unwrap().is_empty());
@@ -1443,6 +1498,85 @@ pub(crate) mod tests {
         let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
         assert_eq!(store.case_events("c3").unwrap().len(), per_thread);
+    }
+
+    #[test]
+    fn events_chained_in_the_server_hold_the_bytes_the_service_seals() {
+        let Some(db) = TestDb::new() else { return };
+        let store: SharedStore = Arc::new(db.open());
+        let mut b = Batch::new();
+        b.event(
+            "case.opened",
+            Some("parlor"),
+            serde_json::json!({"case": "c1", "note": "ü \"quoted\"\n", "f": 0.1}),
+        )
+        .unwrap();
+        b.event(
+            "tenant.updated",
+            None,
+            serde_json::json!({"list": [1, null]}),
+        )
+        .unwrap();
+        assert_eq!(store.commit(b).unwrap(), vec![1, 2]);
+        let mut b = Batch::new();
+        b.event(
+            "case.closed",
+            Some("parlor"),
+            serde_json::json!({"case": "c1"}),
+        )
+        .unwrap();
+        assert_eq!(store.commit(b).unwrap(), vec![3]);
+        let events = store.events_after(0, 10).unwrap();
+        assert_eq!(events.len(), 3);
+        for (i, e) in events.iter().enumerate() {
+            // What the server hashed is what serialising the record gives.
+            assert_eq!(e.compute_hash(), e.hash, "event {}", e.seq);
+            if i > 0 {
+                assert_eq!(e.prev, events[i - 1].hash);
+                assert!(e.at >= events[i - 1].at);
+            }
+        }
+        assert_eq!(events[0].prev, crate::store::GENESIS_HASH);
+        assert_eq!(events[0].data["note"], "ü \"quoted\"\n");
+        let of_case: Vec<u64> = store
+            .case_events("c1")
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(of_case, vec![1, 3]);
+        let verdict = crate::store::audit::verify(&store, None).unwrap();
+        assert!(
+            matches!(
+                verdict,
+                crate::store::audit::AuditVerdict::Intact { records: 3, .. }
+            ),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn a_batch_that_writes_the_chain_head_has_its_events_chained_from_it() {
+        let Some(db) = TestDb::new() else { return };
+        let store: SharedStore = Arc::new(db.open());
+        let mut b = Batch::new();
+        b.put_raw(Tree::Meta, EVENT_SEQ.to_vec(), 10u64.to_be_bytes().to_vec());
+        b.put_raw(
+            Tree::Meta,
+            EVENT_HEAD.to_vec(),
+            "cd".repeat(32).into_bytes(),
+        );
+        b.event("case.opened", Some("t"), serde_json::json!({"case": "c1"}))
+            .unwrap();
+        assert_eq!(store.commit(b).unwrap(), vec![11]);
+        let mut b = Batch::new();
+        b.event("case.closed", Some("t"), serde_json::json!({"case": "c1"}))
+            .unwrap();
+        assert_eq!(store.commit(b).unwrap(), vec![12]);
+        let events = store.events_after(10, 10).unwrap();
+        assert_eq!(events[0].prev, "cd".repeat(32));
+        assert_eq!(events[1].prev, events[0].hash);
+        assert_eq!(events[0].compute_hash(), events[0].hash);
     }
 
     #[test]
@@ -1588,7 +1722,8 @@ pub(crate) mod tests {
                 (5, "webhook_records"),
                 (6, "source_kind"),
                 (7, "samples_and_reviews"),
-                (8, "thresholds_and_intake")
+                (8, "thresholds_and_intake"),
+                (9, "append_events")
             ]
         );
         let store: SharedStore = Arc::new(store);
