@@ -22,8 +22,8 @@
 //! Statements are prepared once per connection, and those that need no
 //! answer in between are pipelined: the function call and COMMIT go out
 //! together, so the event lock is held for no round trip to the replica.
-//! (A batch that writes the chain's head itself, which only tests and
-//! repairs do, has its events sealed here under the lock instead.)
+//! (A batch that writes the chain's head itself, as only tests do, has
+//! its events sealed here under the lock instead.)
 //!
 //! A claim ([`Store::claim_raw`]) is a transaction kept open in a task on
 //! the store's runtime: it takes a claim lock (an advisory lock of its own
