@@ -24,9 +24,11 @@ use crate::store::records::Seen;
 use crate::store::samples;
 use crate::store::{self, Batch, SharedStore, Store};
 
-/// How many times a recording is made again after another writer changed
-/// what it read.
-const RECORD_TRIES: u32 = 24;
+/// How long a recording goes on being made again after other writers
+/// changed what it read, before the caller is told to try later. A time,
+/// not a count of tries: replicas pushing for one tenant at once can lose
+/// many short races in a row, and what the client sees is the time.
+const RECORD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A random pause before try number `tries` (from 1): up to 1, 2, 4 …
 /// 32 ms, so writers that keep colliding spread out.
@@ -35,7 +37,7 @@ fn backoff(tries: u32) -> std::time::Duration {
     std::time::Duration::from_millis(rand::thread_rng().gen_range(1..=ceiling))
 }
 
-/// The answer when the tries ran out because other replicas kept
+/// The answer when [`RECORD_PATIENCE`] ran out because other replicas kept
 /// recording for the same tenant: retryable, not a failure of aupd.
 fn busy() -> SamplingError {
     SamplingError::Busy(
@@ -508,7 +510,7 @@ impl Sampling {
         let tenant = tenant.clone();
         let (excerpt_chars, window) = (self.settings.excerpt_chars, self.settings.window_secs);
         blocking(move || {
-            let mut tries = 0;
+            let (mut tries, started) = (0, std::time::Instant::now());
             loop {
                 tries += 1;
                 match record_blocking(
@@ -523,7 +525,7 @@ impl Sampling {
                     window,
                 ) {
                     Err(SamplingError::Internal(e)) if own_conflict(&e) => {
-                        if tries >= RECORD_TRIES {
+                        if started.elapsed() >= RECORD_PATIENCE {
                             return Err(busy());
                         }
                         tracing::debug!(tenant = %tenant, "another writer recorded for this tenant first; recording again");
@@ -547,7 +549,7 @@ impl Sampling {
         let tenant = self.tenant(tenant_id)?;
         let lock = self.lock(tenant_id).await;
         let received = items.len();
-        let mut tries = 0;
+        let (mut tries, started) = (0, std::time::Instant::now());
         // The counter is read, added to and written back with a
         // precondition, so replicas taking the same tenant's pushes at once
         // neither lose a count nor overrun the budget: the loser counts
@@ -604,7 +606,7 @@ impl Sampling {
             {
                 Ok(recorded) => break (counter, recorded),
                 Err(e) if is_conflict(&e) => {
-                    if tries >= RECORD_TRIES {
+                    if started.elapsed() >= RECORD_PATIENCE {
                         return Err(busy());
                     }
                     tokio::time::sleep(backoff(tries)).await;
@@ -938,6 +940,25 @@ mod replica_tests {
     async fn replicas_pushing_for_one_tenant_at_once_count_every_sample_once() {
         let dir = tempfile::tempdir().unwrap();
         let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
+        push_from_replicas_sharing(store, None).await;
+    }
+
+    /// The same on PostgreSQL, where each replica has its own handle (its
+    /// own connection pool) on one database.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn replicas_pushing_for_one_tenant_at_once_count_every_sample_once_on_postgres() {
+        let Some(db) = crate::store::TestDb::new() else {
+            return;
+        };
+        let first: SharedStore = Arc::new(db.open());
+        let second: SharedStore = Arc::new(db.open());
+        push_from_replicas_sharing(first, Some(second)).await;
+    }
+
+    /// Two replicas push 30 batches of 5 distinct items each for one
+    /// tenant at once; `second` is the other replica's own handle on the
+    /// store (`None`: both use `store`).
+    async fn push_from_replicas_sharing(store: SharedStore, second: Option<SharedStore>) {
         let now = Timestamp::now();
         let mut batch = Batch::new();
         batch
@@ -954,7 +975,7 @@ mod replica_tests {
             })
             .unwrap();
         store.commit(batch).unwrap();
-        let (a, b) = (replica(&store), replica(&store));
+        let (a, b) = (replica(&store), replica(second.as_ref().unwrap_or(&store)));
         let tenant = TenantId::try_from("parlor".to_string()).unwrap();
         let mut tasks = Vec::new();
         for r in 0..2 {
