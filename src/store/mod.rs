@@ -230,9 +230,10 @@ pub struct EventRecord {
 /// The writes that append `events` to the chain whose head is `seq_bytes`
 /// (the stored `event_seq`) and `head_bytes` (the stored `event_head`):
 /// each event sealed under its sequence key, its case-index entry, then
-/// the new head. Both backends call it under their own exclusion (sled's
-/// transaction, PostgreSQL's event lock). Returns the writes as (tree,
-/// key, value) and the sequence numbers given.
+/// the new head. sled calls it inside its transaction; PostgreSQL does the
+/// same in the server (`aupd_append_events`, migration 9, from
+/// [`event_rest`]), to the same bytes. Returns the writes as (tree, key,
+/// value) and the sequence numbers given.
 #[allow(clippy::type_complexity)]
 pub(in crate::store) fn chain_events(
     events: &[NewEvent],

@@ -23,7 +23,8 @@
 //! answer in between are pipelined: the function call and COMMIT go out
 //! together, so the event lock is held for no round trip to the replica.
 //! (A batch that writes the chain's head itself, as only tests do, has
-//! its events sealed here under the lock instead.)
+//! its events chained from that head: the function reads the head inside
+//! the same transaction, after the batch's writes.)
 //!
 //! A claim ([`Store::claim_raw`]) is a transaction kept open in a task on
 //! the store's runtime: it takes a claim lock (an advisory lock of its own
@@ -48,8 +49,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls};
 
 use super::pg_tables::{self, Place, TableExpects, TableWrites};
-use super::sled_store::{EVENT_HEAD, EVENT_SEQ};
-use super::{chain_events, Batch, Claim, Op, Result, Store, StoreError, Topic, Tree};
+use super::{Batch, Claim, Op, Result, Store, StoreError, Topic, Tree};
 
 /// One schema migration, applied once per database in version order.
 #[derive(Debug, Clone, Copy)]
@@ -692,75 +692,53 @@ struct CommitStatements {
     read_expects: tokio_postgres::Statement,
     delete: tokio_postgres::Statement,
     upsert: tokio_postgres::Statement,
-    lock_events: tokio_postgres::Statement,
-    read_head: tokio_postgres::Statement,
     append_events: tokio_postgres::Statement,
 }
 
 impl CommitStatements {
     /// Prepares them (cached on the connection), in one round trip.
     async fn prepare(client: &deadpool_postgres::Object) -> Result<Self> {
-        let (lock_keys, read_expects, delete, upsert, lock_events, read_head, append_events) =
-            futures_util::try_join!(
-                client.prepare_cached(
-                    "SELECT pg_advisory_xact_lock(t, k) \
+        let (lock_keys, read_expects, delete, upsert, append_events) = futures_util::try_join!(
+            client.prepare_cached(
+                "SELECT pg_advisory_xact_lock(t, k) \
                  FROM unnest($1::int4[], $2::int4[]) WITH ORDINALITY AS u(t, k, n) ORDER BY n",
-                ),
-                client.prepare_cached(
-                    "SELECT u.n, kv.value \
+            ),
+            client.prepare_cached(
+                "SELECT u.n, kv.value \
                  FROM unnest($1::smallint[], $2::bytea[]) WITH ORDINALITY AS u(t, k, n) \
                  LEFT JOIN kv ON kv.tree = u.t AND kv.key = u.k ORDER BY u.n",
-                ),
-                client.prepare_cached(
-                    "DELETE FROM kv WHERE (tree, key) IN \
+            ),
+            client.prepare_cached(
+                "DELETE FROM kv WHERE (tree, key) IN \
                  (SELECT t, k FROM unnest($1::smallint[], $2::bytea[]) AS u(t, k))",
-                ),
-                client.prepare_cached(
-                    "INSERT INTO kv (tree, key, value) \
+            ),
+            client.prepare_cached(
+                "INSERT INTO kv (tree, key, value) \
                  SELECT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) \
                  ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
-                ),
-                client.prepare_cached("SELECT pg_advisory_xact_lock($1)"),
-                client.prepare_cached(
-                    "SELECT key, value FROM kv WHERE tree = $1 AND key IN ($2, $3)"
-                ),
-                client.prepare_cached("SELECT aupd_append_events($1, $2, $3)"),
-            )
-            .map_err(pg_error)?;
+            ),
+            client.prepare_cached("SELECT aupd_append_events($1, $2, $3)"),
+        )
+        .map_err(pg_error)?;
         Ok(CommitStatements {
             lock_keys,
             read_expects,
             delete,
             upsert,
-            lock_events,
-            read_head,
             append_events,
         })
     }
 }
 
 /// What is left of a batch once [`apply`] made its writes: its events,
-/// which [`finish`] sends together with COMMIT.
+/// which [`finish`] sends together with COMMIT to `aupd_append_events`
+/// (migration 9), which chains them in the server under the event lock:
+/// each event's JSON between `at` and `prev` ([`super::event_rest`]), and
+/// the case it is indexed under. Empty when the batch has no events.
 struct Applied {
-    events: Option<Events>,
+    rests: Vec<Vec<u8>>,
+    cases: Vec<Option<Vec<u8>>>,
 }
-
-/// A batch's events, as [`finish`] sends them.
-enum Events {
-    /// For `aupd_append_events` (migration 9), which chains them in the
-    /// server under the event lock: each event's JSON between `at` and
-    /// `prev` ([`super::event_rest`]), and the case it is indexed under.
-    Append {
-        rests: Vec<Vec<u8>>,
-        cases: Vec<Option<Vec<u8>>>,
-    },
-    /// Sealed here, under the event lock [`apply`] took, because the batch
-    /// writes the chain's head itself: their sequence numbers and rows.
-    Sealed { seqs: Vec<u64>, rows: EventRows },
-}
-
-/// Rows of sealed events as parallel columns: trees, keys, values.
-type EventRows = (Vec<i16>, Vec<Vec<u8>>, Vec<Vec<u8>>);
 
 async fn commit(pool: Pool, batch: Batch) -> Result<Vec<u64>> {
     let mut client = pool.get().await.map_err(pool_error)?;
@@ -926,118 +904,48 @@ async fn apply(
     let table_writes = in_tables.apply(tx);
     futures_util::try_join!(deletes, puts, table_writes).map_err(pg_error)?;
 
-    if batch.events().is_empty() {
-        return Ok(Applied { events: None });
-    }
-    // This batch's own writes to the meta keys count, as on sled.
-    let pending = |key: &[u8]| writes.get(&(tree_id(Tree::Meta), key)).map(|(_, v)| *v);
-    if pending(EVENT_SEQ).is_none() && pending(EVENT_HEAD).is_none() {
-        // The usual case: [`finish`] has the server chain the events.
-        let rests = batch
-            .events()
-            .iter()
-            .map(super::event_rest)
-            .collect::<Result<Vec<_>>>()?;
-        let cases = batch
-            .events()
-            .iter()
-            .map(|e| super::event_case(&e.kind, &e.data).map(|c| c.as_bytes().to_vec()))
-            .collect();
-        return Ok(Applied {
-            events: Some(Events::Append { rests, cases }),
-        });
-    }
-    // Under the event lock: the lock and the head read (one round trip);
-    // [`finish`] sends the sealed events, the new head and COMMIT (one).
-    let meta = tree_id(Tree::Meta);
-    let head_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
-        [&meta, &EVENT_SEQ, &EVENT_HEAD];
-    let (_, rows) = futures_util::try_join!(
-        tx.execute(&st.lock_events, &[&EVENT_LOCK]),
-        tx.query(&st.read_head, &head_params),
-    )
-    .map_err(pg_error)?;
-    let stored = |rows: &[tokio_postgres::Row], key: &[u8]| {
-        rows.iter()
-            .find(|r| r.get::<_, &[u8]>(0) == key)
-            .map(|r| r.get::<_, Vec<u8>>(1))
-    };
-    let seq_bytes = match pending(EVENT_SEQ) {
-        Some(v) => v.map(<[u8]>::to_vec),
-        None => stored(&rows, EVENT_SEQ),
-    };
-    let head_bytes = match pending(EVENT_HEAD) {
-        Some(v) => v.map(<[u8]>::to_vec),
-        None => stored(&rows, EVENT_HEAD),
-    };
-    // Taken under the event lock, so times follow the sequence.
-    let (chain, seqs) = chain_events(
-        batch.events(),
-        seq_bytes.as_deref(),
-        head_bytes.as_deref(),
-        jiff::Timestamp::now(),
-    )?;
-    let extra: BTreeMap<(i16, Vec<u8>), Vec<u8>> = chain
-        .into_iter()
-        .map(|(tree, key, value)| ((tree_id(tree), key), value))
+    // The function chains from the head as it stands in this transaction,
+    // this batch's own writes to it included, as on sled.
+    let rests = batch
+        .events()
+        .iter()
+        .map(super::event_rest)
+        .collect::<Result<Vec<_>>>()?;
+    let cases = batch
+        .events()
+        .iter()
+        .map(|e| super::event_case(&e.kind, &e.data).map(|c| c.as_bytes().to_vec()))
         .collect();
-    let mut ev_trees: Vec<i16> = Vec::with_capacity(extra.len());
-    let mut ev_keys: Vec<Vec<u8>> = Vec::with_capacity(extra.len());
-    let mut ev_values: Vec<Vec<u8>> = Vec::with_capacity(extra.len());
-    for ((t, k), v) in extra {
-        ev_trees.push(t);
-        ev_keys.push(k);
-        ev_values.push(v);
-    }
-    Ok(Applied {
-        events: Some(Events::Sealed {
-            seqs,
-            rows: (ev_trees, ev_keys, ev_values),
-        }),
-    })
+    Ok(Applied { rests, cases })
 }
 
-/// Commits what [`apply`] left. With events, their writes and COMMIT go
-/// out together (should the writes fail, the server turns that COMMIT into
-/// a ROLLBACK): `aupd_append_events` takes the event lock, chains and
-/// writes the events and the new head in the server, so the lock is held
-/// for no round trip to this process; events sealed here were written
-/// under the lock [`apply`] took, one round trip after it read the head.
+/// Commits what [`apply`] left. With events, the call that appends them
+/// and COMMIT go out together (should the call fail, the server turns that
+/// COMMIT into a ROLLBACK): `aupd_append_events` takes the event lock,
+/// chains and writes the events and the new head in the server, so the
+/// lock is held for no round trip to this process.
 async fn finish(
     tx: deadpool_postgres::Transaction<'_>,
     st: &CommitStatements,
     applied: Applied,
 ) -> Result<Vec<u64>> {
-    let seqs = match applied.events {
-        None => {
-            tx.commit().await.map_err(pg_error)?;
-            return Ok(Vec::new());
-        }
-        Some(Events::Append { rests, cases }) => {
-            let params: [&(dyn ToSql + Sync); 3] = [&EVENT_LOCK, &rests, &cases];
-            let (appended, committed) = futures_util::join!(
-                tx.query_one(&st.append_events, &params),
-                tx.batch_execute("COMMIT"),
-            );
-            let first: i64 = appended.map_err(pg_error)?.get(0);
-            committed.map_err(pg_error)?;
-            let first = u64::try_from(first)
-                .map_err(|_| StoreError::Backend("event sequence is corrupt".into()))?;
-            (first..first + rests.len() as u64).collect()
-        }
-        Some(Events::Sealed { seqs, rows }) => {
-            let (trees, keys, values) = rows;
-            let params: [&(dyn ToSql + Sync); 3] = [&trees, &keys, &values];
-            let (written, committed) =
-                futures_util::join!(tx.execute(&st.upsert, &params), tx.batch_execute("COMMIT"),);
-            written.map_err(pg_error)?;
-            committed.map_err(pg_error)?;
-            seqs
-        }
-    };
+    let Applied { rests, cases } = applied;
+    if rests.is_empty() {
+        tx.commit().await.map_err(pg_error)?;
+        return Ok(Vec::new());
+    }
+    let params: [&(dyn ToSql + Sync); 3] = [&EVENT_LOCK, &rests, &cases];
+    let (appended, committed) = futures_util::join!(
+        tx.query_one(&st.append_events, &params),
+        tx.batch_execute("COMMIT"),
+    );
+    let first: i64 = appended.map_err(pg_error)?.get(0);
+    committed.map_err(pg_error)?;
+    let first = u64::try_from(first)
+        .map_err(|_| StoreError::Backend("event sequence is corrupt".into()))?;
     // Committed: dropping the handle would send a needless ROLLBACK.
     std::mem::forget(tx);
-    Ok(seqs)
+    Ok((first..first + rests.len() as u64).collect())
 }
 
 /// A batch sent to a claim's transaction, and where its outcome goes.
@@ -1266,6 +1174,7 @@ fn admin(admin_url: &str, sql: String) -> Result<()> {
 pub(crate) mod tests {
     use super::*;
     use crate::store::conformance::{self, test_case, test_deadline};
+    use crate::store::sled_store::{EVENT_HEAD, EVENT_SEQ};
     use crate::store::SharedStore;
     use std::sync::Arc;
 
