@@ -549,3 +549,41 @@ pub(crate) fn test_finding(sample: &crate::domain::Sample) -> crate::domain::Fin
         found_at: sample.fetched_at,
     }
 }
+
+/// An hour of `tenant`'s prevalence tally: 40 sampled, 3 of them flagged
+/// `hate-speech`.
+pub(crate) fn test_tally(tenant: &str) -> crate::domain::Tally {
+    crate::domain::Tally {
+        tenant: crate::domain::TenantId::try_from(tenant.to_string()).unwrap(),
+        hour: 500_000,
+        sampled: 40,
+        flagged: [("hate-speech".to_string(), 3)].into(),
+    }
+}
+
+/// Reviewer ana's `harassment` answer on `sample`: violates, from the
+/// review queue, at 1,800,000,000 s.
+pub(crate) fn test_label(sample: &crate::domain::Sample) -> crate::domain::Label {
+    crate::domain::Label {
+        tenant: sample.tenant.clone(),
+        sample: sample.id,
+        category: "harassment".into(),
+        reviewer: "ana".into(),
+        answer: crate::domain::ReviewAnswer::Violates,
+        origin: crate::domain::LabelOrigin::Queue,
+        note: None,
+        at: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+    }
+}
+
+/// `tenant`'s push-intake counter: a window opened at 1,800,000,000 s with
+/// 12 items kept, 2,000 seen and 100 kept in all.
+pub(crate) fn test_intake_counter(tenant: &str) -> crate::domain::IntakeCounter {
+    crate::domain::IntakeCounter {
+        tenant: crate::domain::TenantId::try_from(tenant.to_string()).unwrap(),
+        window_start: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+        kept_in_window: 12,
+        seen_total: 2_000,
+        kept_total: 100,
+    }
+}

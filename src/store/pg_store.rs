@@ -1531,30 +1531,10 @@ pub(crate) mod tests {
             revoked_at: Some(jiff::Timestamp::from_second(1_800_000_500).unwrap()),
         };
         let tenant = crate::domain::TenantId::try_from("parlor").unwrap();
-        let tally = crate::domain::Tally {
-            tenant: tenant.clone(),
-            hour: 500_000,
-            sampled: 40,
-            flagged: [("hate-speech".to_string(), 3)].into(),
-        };
-        let label = crate::domain::Label {
-            tenant: tenant.clone(),
-            sample: crate::domain::SampleId(uuid::Uuid::from_u128(9)),
-            category: "harassment".into(),
-            reviewer: "ana".into(),
-            answer: crate::domain::ReviewAnswer::Violates,
-            origin: crate::domain::LabelOrigin::Queue,
-            note: None,
-            at: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
-        };
-        let counter = crate::domain::IntakeCounter {
-            tenant: tenant.clone(),
-            window_start: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
-            kept_in_window: 12,
-            seen_total: 2_000,
-            kept_total: 100,
-        };
         let sample = conformance::test_sample(9, "parlor");
+        let tally = conformance::test_tally("parlor");
+        let label = conformance::test_label(&sample);
+        let counter = conformance::test_intake_counter("parlor");
         let finding = conformance::test_finding(&sample);
         let seen = crate::store::records::Seen {
             tenant: "parlor".into(),

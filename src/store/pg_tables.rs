@@ -991,7 +991,7 @@ mod tests {
 
     #[test]
     fn sampling_and_review_records_fill_their_columns() {
-        use crate::domain::{Label, LabelOrigin, ReviewAnswer, ReviewState, Tally, TenantId};
+        use crate::domain::{Label, LabelOrigin, ReviewAnswer, ReviewState, TenantId};
         let at = jiff::Timestamp::from_second(1_800_000_000).unwrap();
         let tenant = TenantId::try_from("parlor").unwrap();
         let sample = crate::store::conformance::test_sample(9, "parlor");
@@ -1023,12 +1023,7 @@ mod tests {
                 Some("2027-01-15T08:00:00Z".into()),
             ]
         );
-        let tally = Tally {
-            tenant: tenant.clone(),
-            hour: 500_000,
-            sampled: 40,
-            flagged: [("hate-speech".to_string(), 3)].into(),
-        };
+        let tally = crate::store::conformance::test_tally("parlor");
         assert_eq!(
             columns_of(&tally),
             vec![
@@ -1039,14 +1034,9 @@ mod tests {
             ]
         );
         let label = Label {
-            tenant: tenant.clone(),
-            sample: id,
-            category: "harassment".into(),
-            reviewer: "ana".into(),
             answer: ReviewAnswer::DoesNot,
             origin: LabelOrigin::Feedback,
-            note: None,
-            at,
+            ..crate::store::conformance::test_label(&sample)
         };
         assert_eq!(
             columns_of(&label),
@@ -1066,7 +1056,7 @@ mod tests {
         };
         assert_eq!(columns_of(&state), vec![Some(u64::MAX.to_string())]);
         let alert = crate::domain::ThresholdAlert {
-            tenant: tenant.clone(),
+            tenant,
             category: "hate-speech".into(),
             reason: crate::domain::CrossingReason::Prevalence,
             raised_at: at,
@@ -1092,13 +1082,7 @@ mod tests {
                 Some("0.107".into()),
             ]
         );
-        let counter = crate::domain::IntakeCounter {
-            tenant,
-            window_start: at,
-            kept_in_window: 12,
-            seen_total: 2_000,
-            kept_total: 100,
-        };
+        let counter = crate::store::conformance::test_intake_counter("parlor");
         assert_eq!(
             columns_of(&counter),
             vec![
