@@ -7,7 +7,8 @@
 //! and other format characters, Cyrillic and Greek homoglyphs, leetspeak inside
 //! words (`k1ll`, `h4ng`, `@ss`), stretched letters (`kiiiill`, folded to one
 //! letter per run, so `kill` and `kiiill` both become `kil`), and words spelled
-//! out letter by letter (`k.i.l.l`, `k i l l`).
+//! out letter by letter (`k.i.l.l`, `k i l l`), and swear words and slurs
+//! masked with asterisks (`f***ing`, `b*tch`, `n****r`).
 //!
 //! Phrase lists go through the same function, so a list entry and the text it
 //! should catch always meet in the same form.
@@ -115,6 +116,7 @@ pub fn normalize_into(original: &str, out: &mut Normalized) {
         (text, out.words) = folder.finish();
     }
     restore_doubles(original, &mut text, &mut out.words);
+    unmask(original, &mut text, &mut out.words);
     // Only whole characters were ever written, so this never falls back.
     out.text = String::from_utf8(text)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
@@ -255,6 +257,147 @@ fn restore_doubles(original: &str, text: &mut Vec<u8>, words: &mut [Word]) {
         w.folded_start = start;
     }
     *text = out;
+}
+
+/// Swear words and slurs that writers mask with asterisks (`f***`, `sh*t`,
+/// `b****`), most common first: a masked word reads as the first entry of
+/// its length whose letters agree with every letter written. (Asterisks
+/// separate words, so unread `f***ing` would fold to "f ing" and leave the
+/// insult invisible to every detector and model.)
+const MASKED: [&str; 44] = [
+    "fuck",
+    "fucking",
+    "fucked",
+    "fucker",
+    "fuckers",
+    "fuckin",
+    "motherfucker",
+    "shit",
+    "shitty",
+    "bullshit",
+    "bitch",
+    "bitches",
+    "cunt",
+    "cunts",
+    "asshole",
+    "assholes",
+    "ass",
+    "dick",
+    "dickhead",
+    "pussy",
+    "whore",
+    "whores",
+    "slut",
+    "sluts",
+    "bastard",
+    "bastards",
+    "nigger",
+    "niggers",
+    "nigga",
+    "niggas",
+    "faggot",
+    "faggots",
+    "fag",
+    "retard",
+    "retarded",
+    "damn",
+    "cock",
+    "kike",
+    "kikes",
+    "spic",
+    "chink",
+    "tranny",
+    "twat",
+    "prick",
+];
+
+/// The folded form of the [`MASKED`] word that `token` (ASCII letters and
+/// asterisks, at least one of each, starting with a letter) stands for.
+fn unmasked(token: &[u8]) -> Option<&'static str> {
+    static FOLDED: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| MASKED.iter().map(|w| normalize(w).text).collect());
+    let i = MASKED.iter().position(|w| {
+        w.len() == token.len()
+            && w.bytes()
+                .zip(token)
+                .all(|(c, &t)| t == b'*' || c == t.to_ascii_lowercase())
+    })?;
+    Some(FOLDED[i].as_str())
+}
+
+/// Reads the words masked with asterisks as the words they stand for (see
+/// [`MASKED`]). The folded words that came from inside a masked word become
+/// that one word, whose original span is the whole masked word. Texts
+/// without an asterisk are left untouched at the cost of one scan.
+fn unmask(original: &str, text: &mut Vec<u8>, words: &mut Vec<Word>) {
+    let bytes = original.as_bytes();
+    if !bytes.contains(&b'*') {
+        return;
+    }
+    // Masked words: runs of ASCII letters and asterisks that start with a
+    // letter and hold an asterisk, as (start, end, folded word).
+    let mut masked: Vec<(u32, u32, &'static str)> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_alphabetic() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && (bytes[i].is_ascii_alphabetic() || bytes[i] == b'*') {
+            i += 1;
+        }
+        // A run that ends in asterisks may be a full stop's worth of them
+        // ("f***"), or a word then emphasis ("great**"): the letters decide.
+        let token = &bytes[start..i];
+        if token.contains(&b'*') {
+            if let Some(word) = unmasked(token) {
+                masked.push((start as u32, i as u32, word));
+            }
+        }
+    }
+    if masked.is_empty() {
+        return;
+    }
+    let mut out = Vec::with_capacity(text.len() + 16);
+    let mut kept = Vec::with_capacity(words.len());
+    let mut m = 0;
+    for (i, w) in words.iter().enumerate() {
+        let end = words
+            .get(i + 1)
+            .map_or(text.len(), |next| next.folded_start as usize - 1);
+        while m < masked.len() && masked[m].1 <= w.original_start {
+            m += 1;
+        }
+        let inside = masked
+            .get(m)
+            .filter(|&&(s, e, _)| s <= w.original_start && w.original_end <= e);
+        let (piece, span): (&[u8], _) = match inside {
+            // The first word inside a masked word writes it; the others
+            // inside it are dropped.
+            Some(&(s, e, word)) => {
+                if kept.last().is_some_and(|k: &Word| k.original_start == s) {
+                    continue;
+                }
+                (word.as_bytes(), (s, e))
+            }
+            None => (
+                &text[w.folded_start as usize..end],
+                (w.original_start, w.original_end),
+            ),
+        };
+        if !out.is_empty() {
+            out.push(b' ');
+        }
+        kept.push(Word {
+            folded_start: out.len() as u32,
+            original_start: span.0,
+            original_end: span.1,
+        });
+        out.extend_from_slice(piece);
+    }
+    *text = out;
+    *words = kept;
 }
 
 const A_SEP: u8 = 0;
@@ -862,6 +1005,28 @@ mod tests {
         assert_eq!(fold("k\u{200B}i\u{200D}ll"), "kil");
         assert_eq!(fold("kíll"), "kil");
         assert_eq!(fold("k\u{0301}ill"), "kil");
+    }
+
+    #[test]
+    fn words_masked_with_asterisks_read_as_the_words_they_stand_for() {
+        assert_eq!(fold("you f***ing idiot"), "you fucking idiot");
+        assert_eq!(fold("F*ck you"), "fuck you");
+        assert_eq!(fold("a piece of s***."), "a piece of shit");
+        assert_eq!(fold("what a b****"), "what a bitch");
+        assert_eq!(fold("shut up you c**t"), "shut up you cunt");
+        assert_eq!(fold("a**hole"), "ashole");
+        assert_eq!(fold("you are a n****r"), "you are a nigger");
+        // Not a masked word: emphasis, arithmetic, a footnote, no match.
+        assert_eq!(fold("**great** game"), "great game");
+        assert_eq!(fold("5*3 is 15"), "5 3 is 15");
+        assert_eq!(fold("see note*"), "se note");
+        assert_eq!(fold("x*y*z"), "xyz");
+        // Evidence points at the masked word as written.
+        let n = normalize("oh you f***ing idiot");
+        let at = n.text().find("fucking").unwrap();
+        assert_eq!(n.original_span(at, at + "fucking".len()), (7, 14));
+        let at = n.text().find("idiot").unwrap();
+        assert_eq!(n.original_span(at, at + 5), (15, 20));
     }
 
     #[test]
