@@ -401,9 +401,6 @@ pub fn explain_with(
             }
         }
     });
-    let scale = |n: u32| if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() };
-    let (sw, sc) = (scale(nw), scale(nc));
-    let mut contrib: Vec<f32> = sums.iter().map(|&(w, c)| w * sw + c * sc).collect();
     let word = |i: usize| {
         let start = starts[i];
         let end = folded[start..]
@@ -411,9 +408,29 @@ pub fn explain_with(
             .map_or(folded.len(), |off| start + off);
         (start, end)
     };
+    rank_words(folded, &sums, (nw, nc), word, word_value, k)
+}
+
+/// The end of [`explain_with`], for a caller that has the sums already:
+/// from each word's unscaled unigram and character sums (`sums[i]`, each
+/// added up from 0 in [`FeatureSpec::visit`]'s order), the sizes of the
+/// word and character groups (`counts`), where each word is in `folded`
+/// (`span(i)`) and its number of the word-vector term (`word_value(i)`),
+/// the (at most) `k` words that pushed the score up the most, best first.
+pub fn rank_words(
+    folded: &str,
+    sums: &[(f32, f32)],
+    counts: (u32, u32),
+    span: impl Fn(usize) -> (usize, usize),
+    word_value: impl Fn(usize) -> Option<f32>,
+    k: usize,
+) -> Vec<(usize, usize, f32)> {
+    let scale = |n: u32| if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() };
+    let (sw, sc) = (scale(counts.0), scale(counts.1));
+    let mut contrib: Vec<f32> = sums.iter().map(|&(w, c)| w * sw + c * sc).collect();
     // The word-vector term: the mean of the numbers of the words that have
     // one (`word_value(i)` of word `i`).
-    let values: Vec<Option<f32>> = (0..starts.len()).map(word_value).collect();
+    let values: Vec<Option<f32>> = (0..sums.len()).map(word_value).collect();
     let hits = values.iter().flatten().count();
     if hits > 0 {
         for (c, v) in contrib.iter_mut().zip(&values) {
@@ -427,7 +444,7 @@ pub fn explain_with(
     let mut order: Vec<usize> = (0..contrib.len())
         .filter(|&i| contrib[i] > 0.0)
         .filter(|&i| {
-            let (s, e) = word(i);
+            let (s, e) = span(i);
             !is_function_word(&folded[s..e])
         })
         .collect();
@@ -436,7 +453,7 @@ pub fn explain_with(
     order
         .into_iter()
         .map(|i| {
-            let (start, end) = word(i);
+            let (start, end) = span(i);
             (start, end, contrib[i])
         })
         .collect()
