@@ -427,36 +427,47 @@ pub fn rank_words(
 ) -> Vec<(usize, usize, f32)> {
     let scale = |n: u32| if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() };
     let (sw, sc) = (scale(counts.0), scale(counts.1));
-    let mut contrib: Vec<f32> = sums.iter().map(|&(w, c)| w * sw + c * sc).collect();
+    // Each word's contribution from its n-grams, and its number of the
+    // word-vector term (`word_value(i)` of word `i`).
+    let mut contrib: Vec<(f32, Option<f32>)> = sums
+        .iter()
+        .enumerate()
+        .map(|(i, &(w, c))| (w * sw + c * sc, word_value(i)))
+        .collect();
     // The word-vector term: the mean of the numbers of the words that have
-    // one (`word_value(i)` of word `i`).
-    let values: Vec<Option<f32>> = (0..sums.len()).map(word_value).collect();
-    let hits = values.iter().flatten().count();
+    // one.
+    let hits = contrib.iter().filter(|(_, v)| v.is_some()).count();
     if hits > 0 {
-        for (c, v) in contrib.iter_mut().zip(&values) {
+        for (c, v) in &mut contrib {
             if let Some(v) = v {
-                *c += v / hits as f32;
+                *c += *v / hits as f32;
             }
         }
     }
-    // A pronoun or an article may weigh in the model, but shown to a tenant
-    // as evidence it says nothing; the words around it do.
-    let mut order: Vec<usize> = (0..contrib.len())
-        .filter(|&i| contrib[i] > 0.0)
-        .filter(|&i| {
-            let (s, e) = span(i);
-            !is_function_word(&folded[s..e])
-        })
-        .collect();
-    order.sort_by(|&a, &b| contrib[b].total_cmp(&contrib[a]).then(a.cmp(&b)));
-    order.truncate(k);
-    order
-        .into_iter()
-        .map(|i| {
+    // The best `k` words with a positive contribution, best first, an
+    // earlier word first among equals: kept in order as the words are read,
+    // so a word joins only by beating the last of a full list.
+    let mut best: Vec<(usize, usize, f32)> = Vec::with_capacity(k + 1);
+    for (i, &(c, _)) in contrib.iter().enumerate() {
+        if c > 0.0 {
+            let at = best
+                .iter()
+                .position(|b| c.total_cmp(&b.2).is_gt())
+                .unwrap_or(best.len());
+            if at >= k {
+                continue;
+            }
+            // A pronoun or an article may weigh in the model, but shown to
+            // a tenant as evidence it says nothing; the words around it do.
             let (start, end) = span(i);
-            (start, end, contrib[i])
-        })
-        .collect()
+            if is_function_word(&folded[start..end]) {
+                continue;
+            }
+            best.insert(at, (start, end, c));
+            best.truncate(k);
+        }
+    }
+    best
 }
 
 #[cfg(test)]
