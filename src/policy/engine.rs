@@ -372,6 +372,9 @@ pub struct Engine {
     /// the category whose score it gets (the last of that id).
     scores_template: BTreeMap<Arc<str>, f32>,
     scores_order: Vec<usize>,
+    /// Each category's detectors (indices): compiled a category at a
+    /// time, so they are next to each other.
+    category_detectors: Vec<std::ops::Range<usize>>,
 }
 
 thread_local! {
@@ -425,6 +428,7 @@ impl Engine {
                 uses[id].push(u);
             };
         let mut detectors = Vec::new();
+        let mut category_detectors = Vec::with_capacity(policy.categories.len());
         for (c, cat) in policy.categories.iter().enumerate() {
             for det in &cat.detectors {
                 let d = detectors.len();
@@ -469,6 +473,7 @@ impl Engine {
             // Loading checked that every required id is a detector of this
             // category.
             let first = detectors.len() - cat.detectors.len();
+            category_detectors.push(first..detectors.len());
             for (j, det) in cat.detectors.iter().enumerate() {
                 let requires = det
                     .requires
@@ -540,6 +545,7 @@ impl Engine {
             category_ids,
             scores_template,
             scores_order,
+            category_detectors,
         })
     }
 
@@ -744,8 +750,9 @@ impl Engine {
                 });
             }
             if score > 0.0 {
-                for (d, det) in self.detectors.iter().enumerate() {
-                    if det.category != c || det_scores[d] <= 0.0 {
+                for d in self.category_detectors[c].clone() {
+                    let det = &self.detectors[d];
+                    if det_scores[d] <= 0.0 {
                         continue;
                     }
                     // A model's evidence (the words that pushed it up) costs
