@@ -28,7 +28,7 @@ use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::{dfa::DFA, Anchored, MatchKind};
 use serde::{Deserialize, Serialize};
 
-use super::features::{FeatureSpec, WordHash};
+use super::features::{FeatureSpec, Group, WordHash};
 use super::load::{DetectorKind, Policy};
 use super::normalize::{normalize, normalize_into, Normalized};
 use crate::domain::Severity;
@@ -173,7 +173,10 @@ impl Bank {
     /// [`super::model::LinearModel::explain`] for the model in `slot`, read
     /// from the quantised table: the rows scoring just touched are still in
     /// cache, where the model's own weights are not.
-    /// `words` are the text's words as scoring just hashed them.
+    /// `words` are the text's words as scoring just found and hashed them:
+    /// when they are the text's words, only what each word scores on its
+    /// own is hashed again (its unigram and its character n-grams), from
+    /// their hashes and bounds; otherwise every feature is.
     fn explain(
         &self,
         text: &Normalized,
@@ -183,6 +186,42 @@ impl Bank {
     ) -> Vec<(usize, usize, f32)> {
         let width = self.biases.len();
         let step = self.steps.get(slot).copied().unwrap_or(0.0);
+        // The weight of a table entry (its row: the bucket, then the sign).
+        let weight =
+            |row: usize| f32::from(self.table.get(row * width + slot).copied().unwrap_or(0)) * step;
+        let same_words = words.len() == text.word_count()
+            && words
+                .iter()
+                .enumerate()
+                .all(|(i, w)| w.start as usize == text.word_start(i));
+        if same_words {
+            // Each word's unigram and character sums, added up in the
+            // order `explain_with` adds them, so the same floats.
+            let mut sums = vec![(0.0f32, 0.0f32); words.len()];
+            let counts = self.spec.own_entries(text.text(), words, |i, group, e| {
+                let w = weight(e as usize);
+                if let Some(slot) = sums.get_mut(i) {
+                    match group {
+                        Group::Word => slot.0 += w,
+                        Group::Char => slot.1 += w,
+                    }
+                }
+            });
+            return super::model::rank_words(
+                text.text(),
+                &sums,
+                counts,
+                |i| (words[i].start as usize, words[i].end as usize),
+                |i| {
+                    if self.words.is_empty() {
+                        None
+                    } else {
+                        self.words.get(words.get(i)?.hash, slot)
+                    }
+                },
+                k,
+            );
+        }
         // The words' hashes, as scoring found them (hashed again only if
         // they do not match the text's words).
         let hashes: Vec<u64> = if self.words.is_empty() {
@@ -199,10 +238,7 @@ impl Bank {
             &self.spec,
             text,
             k,
-            |index, sign| {
-                let row = 2 * index as usize + usize::from(sign < 0.0);
-                f32::from(self.table.get(row * width + slot).copied().unwrap_or(0)) * step
-            },
+            |index, sign| weight(2 * index as usize + usize::from(sign < 0.0)),
             |i| self.words.get(*hashes.get(i)?, slot),
         )
     }
@@ -336,6 +372,9 @@ pub struct Engine {
     /// the category whose score it gets (the last of that id).
     scores_template: BTreeMap<Arc<str>, f32>,
     scores_order: Vec<usize>,
+    /// Each category's detectors (indices): compiled a category at a
+    /// time, so they are next to each other.
+    category_detectors: Vec<std::ops::Range<usize>>,
 }
 
 thread_local! {
@@ -389,6 +428,7 @@ impl Engine {
                 uses[id].push(u);
             };
         let mut detectors = Vec::new();
+        let mut category_detectors = Vec::with_capacity(policy.categories.len());
         for (c, cat) in policy.categories.iter().enumerate() {
             for det in &cat.detectors {
                 let d = detectors.len();
@@ -433,6 +473,7 @@ impl Engine {
             // Loading checked that every required id is a detector of this
             // category.
             let first = detectors.len() - cat.detectors.len();
+            category_detectors.push(first..detectors.len());
             for (j, det) in cat.detectors.iter().enumerate() {
                 let requires = det
                     .requires
@@ -504,6 +545,7 @@ impl Engine {
             category_ids,
             scores_template,
             scores_order,
+            category_detectors,
         })
     }
 
@@ -708,8 +750,9 @@ impl Engine {
                 });
             }
             if score > 0.0 {
-                for (d, det) in self.detectors.iter().enumerate() {
-                    if det.category != c || det_scores[d] <= 0.0 {
+                for d in self.category_detectors[c].clone() {
+                    let det = &self.detectors[d];
+                    if det_scores[d] <= 0.0 {
                         continue;
                     }
                     // A model's evidence (the words that pushed it up) costs
@@ -1227,6 +1270,42 @@ second = ["storm"]
             assert_eq!((x.0, x.1), (y.0, y.1), "{from_bank:?} vs {from_model:?}");
             assert!((x.2 - y.2).abs() < 1e-3 * (1.0 + y.2.abs()));
         }
+    }
+
+    #[test]
+    fn a_bank_explains_from_the_scored_words_exactly_as_from_every_feature() {
+        let (a, b, c) = (model(1, 0.25), model(2, -0.5), model(3, 0.1));
+        let mut detectors = vec![classifier(a), classifier(b), classifier(c)];
+        let banks = assign_banks(&mut detectors);
+        assert_eq!(banks.len(), 1);
+        let mut margins = [0.0f32; BANK_WIDTH];
+        let mut shown = 0;
+        for original in [
+            "We will KILL them all tonight, the mayor too",
+            "k i l l the mayor",
+            "coon",
+            "a",
+            "",
+            "\u{fb01}ne words, caf\u{e9} kil\u{200b}l",
+        ] {
+            let text = normalize(original);
+            let mut words = Vec::new();
+            banks[0].margins(
+                text.text(),
+                &mut words,
+                &mut Vec::new(),
+                &mut margins,
+                |_, _| {},
+            );
+            for slot in 0..3 {
+                // No words given: every feature is hashed again.
+                let every = banks[0].explain(&text, &[], slot, 3);
+                let scored = banks[0].explain(&text, &words, slot, 3);
+                assert_eq!(scored, every, "{original:?} slot {slot}");
+                shown += every.len();
+            }
+        }
+        assert!(shown >= 10, "{shown}");
     }
 
     #[test]

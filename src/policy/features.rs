@@ -427,6 +427,72 @@ fn walk_sum<const K: usize>(
     (sum, count)
 }
 
+/// The loop behind [`FeatureSpec::own_entries`], for word `wl..=wh`-grams
+/// and character `cl..=ch`-grams.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn walk_own(
+    text: &str,
+    words: &[WordHash],
+    wl: usize,
+    wh: usize,
+    cl: usize,
+    ch: usize,
+    shift: u32,
+    mut on: impl FnMut(usize, Group, u32),
+) -> (u32, u32) {
+    let bytes = text.as_bytes();
+    let (mut nw, mut nc) = (0u32, 0u32);
+    // The word n-grams ending at word `i` have the lengths
+    // `max(wl, 1)..=min(wh, i + 1)`.
+    let shortest = wl.max(1);
+    for (i, w) in words.iter().enumerate() {
+        let longest = wh.min(i + 1);
+        if longest >= shortest {
+            nw += (longest + 1 - shortest) as u32;
+        }
+        if shortest == 1 && wh >= 1 {
+            // The unigram, hashed as `word_entries` hashes it.
+            let comb = (WORD_SEED.rotate_left(23) ^ w.hash).wrapping_mul(FNV_PRIME);
+            on(i, Group::Word, entry((comb ^ 1).wrapping_mul(MIX), shift));
+        }
+        if ch == 0 {
+            continue;
+        }
+        let word = bytes
+            .get(w.start as usize..w.end as usize)
+            .unwrap_or_default();
+        // The padded word through a window of its last eight bytes, as in
+        // `char_step`: the n-gram ending at the `at`-th byte is the window's
+        // low n bytes.
+        let mut window = u64::from(b' ');
+        let mut at = 1usize;
+        #[allow(clippy::needless_range_loop)]
+        for n in cl..=ch.min(at) {
+            on(
+                i,
+                Group::Char,
+                entry(char_hash(window & CHAR_MASKS[n]), shift),
+            );
+            nc += 1;
+        }
+        for &b in word.iter().chain(std::iter::once(&b' ')) {
+            window = (window << 8) | u64::from(b);
+            at += 1;
+            #[allow(clippy::needless_range_loop)]
+            for n in cl..=ch.min(at) {
+                on(
+                    i,
+                    Group::Char,
+                    entry(char_hash(window & CHAR_MASKS[n]), shift),
+                );
+                nc += 1;
+            }
+        }
+    }
+    (nw, nc)
+}
+
 /// Each of `K` models' dot product, in units of its quantisation step, from
 /// the table entries of a text's word and character n-grams (see
 /// `FeatureSpec::dot_quantised_words`).
@@ -697,6 +763,36 @@ impl FeatureSpec {
             out[m] = scale(word_sum[m] as f32, nw as u32) + scale(char_sum[m] as f32, nc as u32);
         }
         out
+    }
+
+    /// What each word of `text` scores on its own, for a model's evidence:
+    /// for every word of `words` (the text's words as
+    /// [`Self::dot_quantised_walk`] found them, with their hashes), calls
+    /// `on(i, group, entry)` with the table entry (bucket and sign, as the
+    /// walk reads them) of the word's unigram, when the spec has unigrams,
+    /// then of each character n-gram inside the padded word, in the order of
+    /// [`Self::visit`]. Word n-grams of two or more words belong to no one
+    /// word and are only counted. Returns the sizes of the word and the
+    /// character groups of the whole text, as [`Self::visit`] counts them.
+    ///
+    /// The same features as a walk of [`Self::visit`] that keeps only these,
+    /// without finding and hashing the words again.
+    pub fn own_entries(
+        &self,
+        text: &str,
+        words: &[WordHash],
+        on: impl FnMut(usize, Group, u32),
+    ) -> (u32, u32) {
+        let shift = 64 - u32::from(self.bits);
+        let (wl, wh) = (self.word_ngrams.0 as usize, self.word_ngrams.1 as usize);
+        // The ranges of the shipped models get their own copy of the loop,
+        // with the n-gram lengths known when it is compiled.
+        match self.char_ngrams {
+            (4, 5) => walk_own(text, words, wl, wh, 4, 5, shift, on),
+            (3, 5) => walk_own(text, words, wl, wh, 3, 5, shift, on),
+            (2, 4) => walk_own(text, words, wl, wh, 2, 4, shift, on),
+            (cl, ch) => walk_own(text, words, wl, wh, cl.into(), ch.into(), shift, on),
+        }
     }
 
     /// The sparse feature vector of `text`, sorted by index with repeats

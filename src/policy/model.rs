@@ -401,9 +401,6 @@ pub fn explain_with(
             }
         }
     });
-    let scale = |n: u32| if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() };
-    let (sw, sc) = (scale(nw), scale(nc));
-    let mut contrib: Vec<f32> = sums.iter().map(|&(w, c)| w * sw + c * sc).collect();
     let word = |i: usize| {
         let start = starts[i];
         let end = folded[start..]
@@ -411,35 +408,66 @@ pub fn explain_with(
             .map_or(folded.len(), |off| start + off);
         (start, end)
     };
+    rank_words(folded, &sums, (nw, nc), word, word_value, k)
+}
+
+/// The end of [`explain_with`], for a caller that has the sums already:
+/// from each word's unscaled unigram and character sums (`sums[i]`, each
+/// added up from 0 in [`FeatureSpec::visit`]'s order), the sizes of the
+/// word and character groups (`counts`), where each word is in `folded`
+/// (`span(i)`) and its number of the word-vector term (`word_value(i)`),
+/// the (at most) `k` words that pushed the score up the most, best first.
+pub fn rank_words(
+    folded: &str,
+    sums: &[(f32, f32)],
+    counts: (u32, u32),
+    span: impl Fn(usize) -> (usize, usize),
+    word_value: impl Fn(usize) -> Option<f32>,
+    k: usize,
+) -> Vec<(usize, usize, f32)> {
+    let scale = |n: u32| if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() };
+    let (sw, sc) = (scale(counts.0), scale(counts.1));
+    // Each word's contribution from its n-grams, and its number of the
+    // word-vector term (`word_value(i)` of word `i`).
+    let mut contrib: Vec<(f32, Option<f32>)> = sums
+        .iter()
+        .enumerate()
+        .map(|(i, &(w, c))| (w * sw + c * sc, word_value(i)))
+        .collect();
     // The word-vector term: the mean of the numbers of the words that have
-    // one (`word_value(i)` of word `i`).
-    let values: Vec<Option<f32>> = (0..starts.len()).map(word_value).collect();
-    let hits = values.iter().flatten().count();
+    // one.
+    let hits = contrib.iter().filter(|(_, v)| v.is_some()).count();
     if hits > 0 {
-        for (c, v) in contrib.iter_mut().zip(&values) {
+        for (c, v) in &mut contrib {
             if let Some(v) = v {
-                *c += v / hits as f32;
+                *c += *v / hits as f32;
             }
         }
     }
-    // A pronoun or an article may weigh in the model, but shown to a tenant
-    // as evidence it says nothing; the words around it do.
-    let mut order: Vec<usize> = (0..contrib.len())
-        .filter(|&i| contrib[i] > 0.0)
-        .filter(|&i| {
-            let (s, e) = word(i);
-            !is_function_word(&folded[s..e])
-        })
-        .collect();
-    order.sort_by(|&a, &b| contrib[b].total_cmp(&contrib[a]).then(a.cmp(&b)));
-    order.truncate(k);
-    order
-        .into_iter()
-        .map(|i| {
-            let (start, end) = word(i);
-            (start, end, contrib[i])
-        })
-        .collect()
+    // The best `k` words with a positive contribution, best first, an
+    // earlier word first among equals: kept in order as the words are read,
+    // so a word joins only by beating the last of a full list.
+    let mut best: Vec<(usize, usize, f32)> = Vec::with_capacity(k + 1);
+    for (i, &(c, _)) in contrib.iter().enumerate() {
+        if c > 0.0 {
+            let at = best
+                .iter()
+                .position(|b| c.total_cmp(&b.2).is_gt())
+                .unwrap_or(best.len());
+            if at >= k {
+                continue;
+            }
+            // A pronoun or an article may weigh in the model, but shown to
+            // a tenant as evidence it says nothing; the words around it do.
+            let (start, end) = span(i);
+            if is_function_word(&folded[start..end]) {
+                continue;
+            }
+            best.insert(at, (start, end, c));
+            best.truncate(k);
+        }
+    }
+    best
 }
 
 #[cfg(test)]
