@@ -91,7 +91,7 @@ fn semantic_errors_are_all_reported_with_file_line_and_key() {
     let regex_line = line_of(&file, "pattern = '(?-u:\\b)({{rallying-calls}}");
     let stderr = failed_check(&policies);
     assert!(
-        stderr.contains(&format!("default.toml:{regex_line}: category[0].detector[6].pattern: invalid regular expression")),
+        stderr.contains(&format!("default.toml:{regex_line}: category[0].detector[8].pattern: invalid regular expression")),
         "{stderr}"
     );
     assert!(
@@ -153,7 +153,7 @@ fn a_gate_that_is_not_a_detector_of_the_category_is_refused() {
     // The gate is in another category.
     assert!(
         stderr.contains(&format!(
-            "default.toml:{line}: category[0].detector[8].requires: no detector `threat.explicit` in this category"
+            "default.toml:{line}: category[0].detector[10].requires: no detector `threat.explicit` in this category"
         )),
         "{stderr}"
     );
@@ -179,7 +179,7 @@ fn a_gate_that_is_not_a_detector_of_the_category_is_refused() {
     .unwrap();
     let stderr = failed_check(&policies);
     assert!(
-        stderr.contains("category[0].detector[7].weight: a detector of weight 0 adds nothing unless another detector `requires` it"),
+        stderr.contains("category[0].detector[9].weight: a detector of weight 0 adds nothing unless another detector `requires` it"),
         "{stderr}"
     );
 
@@ -192,8 +192,9 @@ fn a_gate_that_is_not_a_detector_of_the_category_is_refused() {
     );
     let stderr = failed_check(&policies);
     assert!(
-        stderr
-            .contains("category[0].detector[8].requires: `incitement.model` cannot require itself"),
+        stderr.contains(
+            "category[0].detector[10].requires: `incitement.model` cannot require itself"
+        ),
         "{stderr}"
     );
 }
