@@ -465,18 +465,10 @@ fn walk_own(
         // The padded word through a window of its last eight bytes, as in
         // `char_step`: the n-gram ending at the `at`-th byte is the window's
         // low n bytes.
-        let mut window = u64::from(b' ');
-        let mut at = 1usize;
-        #[allow(clippy::needless_range_loop)]
-        for n in cl..=ch.min(at) {
-            on(
-                i,
-                Group::Char,
-                entry(char_hash(window & CHAR_MASKS[n]), shift),
-            );
-            nc += 1;
-        }
-        for &b in word.iter().chain(std::iter::once(&b' ')) {
+        let mut window = 0u64;
+        let mut at = 0usize;
+        let pad = std::iter::once(&b' ');
+        for &b in pad.clone().chain(word).chain(pad) {
             window = (window << 8) | u64::from(b);
             at += 1;
             #[allow(clippy::needless_range_loop)]
