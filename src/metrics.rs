@@ -341,14 +341,14 @@ pub struct StoreGauges {
 pub fn store_gauges(store: &dyn crate::store::Store) -> crate::store::Result<StoreGauges> {
     use std::collections::BTreeMap;
     let mut open: BTreeMap<(&'static str, &'static str), u64> = BTreeMap::new();
-    for case in crate::store::cases::all(store)? {
+    for case in store.all_cases()? {
         if case.state.is_open() {
             *open
                 .entry((case.state.as_str(), case.severity.as_str()))
                 .or_default() += 1;
         }
     }
-    let deadlines_pending = crate::store::cases::pending_deadlines(store)? as u64;
+    let deadlines_pending = store.pending_deadlines()? as u64;
     let now = jiff::Timestamp::now();
     let (mut webhook_queued, mut webhook_dead) = (0u64, 0u64);
     let mut oldest: Option<jiff::Timestamp> = None;

@@ -307,11 +307,8 @@ impl Workers {
                         if !already {
                             // Opened since the list was read (by a report
                             // on another replica, say)?
-                            let (opened, slot) = crate::store::cases::open_slot(
-                                &*store,
-                                alert.tenant.as_str(),
-                                &alert.category,
-                            )?;
+                            let (opened, slot) =
+                                store.open_slot(alert.tenant.as_str(), &alert.category)?;
                             match opened {
                                 Some(case) => cases.push(case),
                                 None => to_open = Some((alert, severity, slot)),

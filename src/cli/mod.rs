@@ -655,7 +655,7 @@ fn report_transparency(
         }
     };
     let store = open_store(settings)?;
-    let cases = crate::store::cases::all(&*store).context("reading cases")?;
+    let cases = store.all_cases().context("reading cases")?;
     let reports = crate::store::reports::list(&*store).context("reading reports")?;
     let report = count(window, &cases, &reports);
     if format == "csv" {

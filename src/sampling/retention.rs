@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use super::{blocking, Result, Sampling};
 use crate::domain::EvidenceKind;
-use crate::store::{cases, rate, samples, tenants, Batch, Store, StoreError};
+use crate::store::{rate, samples, tenants, Batch, Store, StoreError};
 
 /// How often the retention pass runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -42,7 +42,7 @@ pub struct Pruned {
 /// Sample ids that cases and raised alerts cite.
 fn cited(store: &dyn Store) -> Result<HashSet<String>> {
     let mut ids = HashSet::new();
-    for case in cases::all(store)? {
+    for case in store.all_cases()? {
         for e in &case.evidence {
             if let EvidenceKind::Finding { finding_id, .. } = &e.kind {
                 ids.insert(finding_id.clone());

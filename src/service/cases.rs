@@ -158,28 +158,26 @@ impl CaseService {
     /// Reads one case.
     pub async fn get(&self, id: &CaseId) -> anyhow::Result<Option<Case>> {
         let id = *id;
-        self.read("reading a case", move |store| cases::get(store, &id))
+        self.read("reading a case", move |store| store.case(&id))
             .await
     }
 
     /// Every case, for filtering by the caller.
     pub async fn all(&self) -> anyhow::Result<Vec<Case>> {
-        self.read("listing cases", |store| cases::all(store)).await
+        self.read("listing cases", |store| store.all_cases()).await
     }
 
     /// Every open case, read through the open-case index.
     pub async fn open(&self) -> anyhow::Result<Vec<Case>> {
-        self.read("listing open cases", |store| {
-            crate::store::cases::open_cases(store)
-        })
-        .await
+        self.read("listing open cases", |store| store.open_cases())
+            .await
     }
 
     /// Every case of one tenant, read through the tenant index.
     pub async fn of_tenant(&self, tenant: &str) -> anyhow::Result<Vec<Case>> {
         let tenant = tenant.to_string();
         self.read("listing a tenant's cases", move |store| {
-            crate::store::cases::tenant_cases(store, &tenant)
+            store.tenant_cases(&tenant)
         })
         .await
     }
@@ -317,7 +315,7 @@ impl CaseService {
                 .read("reading the open-case slots", move |store| {
                     categories
                         .iter()
-                        .map(|c| cases::open_slot(&**store, tenant.as_str(), c))
+                        .map(|c| store.open_slot(tenant.as_str(), c))
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .await
@@ -369,7 +367,7 @@ impl CaseService {
         let (tenant, category) = (report.tenant.clone(), report.category.clone());
         let (slotted, slot) = self
             .read("reading the open-case slot", move |store| {
-                cases::open_slot(&**store, tenant.as_str(), &category)
+                store.open_slot(tenant.as_str(), &category)
             })
             .await?;
         let open = listed.or(slotted);
@@ -507,8 +505,7 @@ impl CaseService {
             _ => None,
         };
         for _ in 0..CONFLICT_RETRIES {
-            let (case, version) =
-                cases::get_versioned(&*self.store, &case_id).map_err(store_err)?;
+            let (case, version) = self.store.case_versioned(&case_id).map_err(store_err)?;
             if id.is_some() && case.is_none() {
                 return Err(CommandError::NotFound);
             }
@@ -620,7 +617,9 @@ impl CaseService {
         let mut fired = Vec::new();
         let mut from = None;
         for _ in 0..limit {
-            let Some(mut claim) = cases::claim_due(&*self.store, now, from.as_ref())
+            let Some(mut claim) = self
+                .store
+                .claim_due(now, from.as_ref())
                 .context("claiming a due deadline")?
             else {
                 break;
@@ -679,7 +678,7 @@ impl CaseService {
 
     /// When the next pending deadline is due, if any.
     pub fn next_due(&self) -> anyhow::Result<Option<Timestamp>> {
-        cases::next_due(&*self.store).context("reading the next deadline")
+        self.store.next_due().context("reading the next deadline")
     }
 }
 
@@ -721,7 +720,7 @@ mod tests {
             )
             .unwrap();
         let due = t.case.deadline.unwrap().due_at;
-        let pending = crate::store::cases::pending_deadlines(&store).unwrap();
+        let pending = store.pending_deadlines().unwrap();
 
         clock.set(due - jiff::SignedDuration::from_micros(200));
         // Reminders are due earlier; fire them, then nothing else may go.
@@ -735,7 +734,7 @@ mod tests {
             first.iter().all(|id| !id.0.contains("cure_deadline")),
             "{first:?}"
         );
-        let after = crate::store::cases::pending_deadlines(&store).unwrap();
+        let after = store.pending_deadlines().unwrap();
         assert_eq!(
             after,
             pending - first.len(),
@@ -770,7 +769,7 @@ mod tests {
     }
 
     #[test]
-    fn the_case_indexes_follow_every_transition_and_are_rebuilt_for_an_older_store() {
+    fn the_case_indexes_follow_every_transition() {
         let dir = tempfile::tempdir().unwrap();
         let store: SharedStore = Arc::new(SledStore::open(dir.path()).unwrap());
         let clock = Arc::new(ManualClock::new(
@@ -808,28 +807,21 @@ mod tests {
             ids
         };
         let check = || {
-            use crate::store::cases::{open_cases, tenant_cases};
             assert_eq!(
-                sorted(open_cases(&store).unwrap()),
+                sorted(store.open_cases().unwrap()),
                 expect(&[&ids[1], &ids[2]])
             );
             assert_eq!(
-                sorted(tenant_cases(&store, "parlor").unwrap()),
+                sorted(store.tenant_cases("parlor").unwrap()),
                 expect(&[&ids[0], &ids[1]])
             );
             assert_eq!(
-                sorted(tenant_cases(&store, "quill").unwrap()),
+                sorted(store.tenant_cases("quill").unwrap()),
                 expect(&[&ids[2]])
             );
             // A tenant whose name is a prefix of another's sees only its own.
-            assert!(tenant_cases(&store, "par").unwrap().is_empty());
+            assert!(store.tenant_cases("par").unwrap().is_empty());
         };
-        check();
-
-        // A store written before the index: no entries, no marker.
-        crate::store::cases::forget_case_index(&store).unwrap();
-        assert!(crate::store::cases::open_cases(&store).unwrap().is_empty());
-        crate::store::cases::ensure_case_index(&store).unwrap();
         check();
     }
 }

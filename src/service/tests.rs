@@ -299,12 +299,12 @@ async fn a_case_opened_by_hand_takes_the_free_slot_so_reports_join_it() {
     let ops = Actor::new(ActorKind::Operator, "olga");
 
     // Read the slot as a racing opener would, before the hand-opened case.
-    let (_, stale) = store::cases::open_slot(&f.store, f.tenant.as_str(), &category).unwrap();
+    let (_, stale) = f.store.open_slot(f.tenant.as_str(), &category).unwrap();
     let first = cases
         .open_by_hand(&ops, &engine, hand_open(&f.tenant, &[&category]))
         .await
         .unwrap();
-    let (holder, _) = store::cases::open_slot(&f.store, f.tenant.as_str(), &category).unwrap();
+    let (holder, _) = f.store.open_slot(f.tenant.as_str(), &category).unwrap();
     assert_eq!(
         holder.map(|c| c.id),
         Some(first.case.id),
@@ -325,7 +325,7 @@ async fn a_case_opened_by_hand_takes_the_free_slot_so_reports_join_it() {
         .await
         .unwrap();
     assert_ne!(second.case.id, first.case.id);
-    let (holder, _) = store::cases::open_slot(&f.store, f.tenant.as_str(), &category).unwrap();
+    let (holder, _) = f.store.open_slot(f.tenant.as_str(), &category).unwrap();
     assert_eq!(holder.map(|c| c.id), Some(first.case.id));
     let carol = Actor::new(ActorKind::Reporter, "carol");
     let filed = f

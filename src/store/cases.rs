@@ -1,7 +1,10 @@
-//! The case repository: cases, their indexes and deadlines, and the one
-//! transaction that commits an enforcement transition. (The outbox, token
-//! and report records are also declared here; see `delivery`, `tokens` and
-//! `reports` for their repositories.)
+//! The case repository: cases and their deadlines, read through
+//! [`CaseRepository`], which each backend implements in its own terms
+//! (sled: records in trees with index trees beside them, kept by its
+//! commit; PostgreSQL: the `cases` and `deadlines` tables and their SQL
+//! indexes), and the one transaction that commits an enforcement
+//! transition. (The outbox, token and report records are also declared
+//! here; see `delivery`, `tokens` and `reports` for their repositories.)
 
 use jiff::Timestamp;
 
@@ -51,15 +54,49 @@ impl Record for Report {
     }
 }
 
-/// One case.
-pub fn get(store: &dyn Store, id: &CaseId) -> Result<Option<Case>> {
-    store.get::<Case>(&case_key(id))
-}
-
-/// One case and the version read, for a write that must follow on from it.
-/// A case not yet written has an absent version.
-pub fn get_versioned(store: &dyn Store, id: &CaseId) -> Result<(Option<Case>, Version)> {
-    Version::read::<Case>(store, case_key(id))
+/// What the service reads of cases and deadlines. Writes go into a
+/// [`Batch`] ([`transition_batch`], [`schedule_deadline`],
+/// [`drop_deadline`], [`take_open_slot`]); each backend keeps the indexes
+/// it needs from the records themselves, so a batch names no index.
+pub trait CaseRepository {
+    /// One case.
+    fn case(&self, id: &CaseId) -> Result<Option<Case>>;
+    /// One case and the version read, for a write that must follow on from
+    /// it. A case not yet written has an absent version.
+    fn case_versioned(&self, id: &CaseId) -> Result<(Option<Case>, Version)>;
+    /// Every case, in id order.
+    fn all_cases(&self) -> Result<Vec<Case>>;
+    /// Every open case ([`CaseState::is_open`]), in id order.
+    fn open_cases(&self) -> Result<Vec<Case>>;
+    /// Every case of `tenant`, in id order.
+    fn tenant_cases(&self, tenant: &str) -> Result<Vec<Case>>;
+    /// The case aupd last opened on its own (from evidence or a report) for
+    /// `tenant` and `category`, if it is still open, with the slot's
+    /// version. An opener that finds none takes the slot with
+    /// [`take_open_slot`] in the transaction that opens its case, so two
+    /// openers racing (two replicas, a report and the evidence intake)
+    /// never both open one: the second's commit conflicts, and when it
+    /// looks again it finds the first's case open and joins it. A slot
+    /// naming a case that has closed since is free.
+    fn open_slot(&self, tenant: &str, category: &str) -> Result<(Option<Case>, Version)>;
+    /// One pending deadline.
+    fn deadline(&self, id: &DeadlineId) -> Result<Option<Deadline>>;
+    /// How many deadlines are pending.
+    fn pending_deadlines(&self) -> Result<usize>;
+    /// When the next pending deadline is due, if any.
+    fn next_due(&self) -> Result<Option<Timestamp>>;
+    /// Claims the first deadline due before `now` (after `from`, when a
+    /// pass is under way) that no other replica has claimed; `None` when
+    /// there is none. Deadlines are claimed oldest first. Only deadlines
+    /// due in an earlier millisecond than `now` are surely due: one due
+    /// later within this same millisecond waits for the next look.
+    fn claim_due(&self, now: Timestamp, from: Option<&DueCursor>) -> Result<Option<DueClaim<'_>>>;
+    /// Brings the backend's own case indexes up to date with cases written
+    /// before they existed (sled; nothing to do where SQL indexes answer).
+    /// Run at start-up.
+    fn ensure_case_index(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The version of a case that does not exist yet (for opening one without
@@ -68,9 +105,19 @@ pub fn absent(id: &CaseId) -> Version {
     Version::absent::<Case>(case_key(id))
 }
 
-/// Every case.
-pub fn all(store: &dyn Store) -> Result<Vec<Case>> {
-    store.scan::<Case>(b"", usize::MAX, false)
+/// The due-order bounds of a claim for deadlines due before `now`, from
+/// `from` (or the start): what both backends' [`CaseRepository::claim_due`]
+/// scan.
+pub(in crate::store) fn due_range(now: Timestamp, from: Option<&DueCursor>) -> (Vec<u8>, Vec<u8>) {
+    let end = (now.as_millisecond().max(0) as u64).to_be_bytes().to_vec();
+    let start = from.map_or_else(|| vec![0u8; 8], |c| c.0.clone());
+    (start, end)
+}
+
+/// The due time a due-order key starts with.
+pub(in crate::store) fn due_of_key(key: &[u8]) -> Option<Timestamp> {
+    let ms = u64::from_be_bytes(key.get(..8)?.try_into().ok()?);
+    Timestamp::from_millisecond(ms as i64).ok()
 }
 
 /// Whether `e` is a conflict on a case or a tenant: a transition read a
@@ -86,114 +133,23 @@ pub(in crate::store) fn case_key(id: &CaseId) -> Vec<u8> {
     id.0.to_string().into_bytes()
 }
 
-/// Key of an open case in [`Tree::CaseIndex`].
-pub(in crate::store) fn open_case_key(id: &CaseId) -> Vec<u8> {
-    let mut key = b"o/".to_vec();
-    key.extend_from_slice(&case_key(id));
-    key
-}
-
-/// Prefix of a tenant's cases in [`Tree::CaseIndex`]: `t/tenant/`.
-pub(in crate::store) fn tenant_cases_prefix(tenant: &str) -> Vec<u8> {
-    format!("t/{tenant}/").into_bytes()
-}
-
-/// Adds `case`'s index entries to `batch`: under its tenant always, under
-/// the open cases while it is open.
-pub fn index_case(batch: &mut Batch, case: &Case) {
-    let mut key = tenant_cases_prefix(case.tenant.as_str());
-    key.extend_from_slice(&case_key(&case.id));
-    batch.put_raw(Tree::CaseIndex, key, Vec::new());
-    if case.state.is_open() {
-        batch.put_raw(Tree::CaseIndex, open_case_key(&case.id), Vec::new());
-    } else {
-        batch.delete_raw(Tree::CaseIndex, open_case_key(&case.id));
-    }
-}
-
 /// Key in [`Tree::CaseIndex`] of the slot for the case aupd opens on its
-/// own (from evidence or a report) for `tenant` and `category`.
-fn open_slot_key(tenant: &str, category: &str) -> Vec<u8> {
+/// own (from evidence or a report) for `tenant` and `category` (a record
+/// of its own on both backends, not an index).
+pub(in crate::store) fn open_slot_key(tenant: &str, category: &str) -> Vec<u8> {
     format!("s/{tenant}/{category}").into_bytes()
 }
 
-/// The case aupd last opened on its own for `tenant` and `category`, if
-/// it is still open, with the slot's version. An opener that finds none
-/// takes the slot with [`take_open_slot`] in the transaction that opens
-/// its case, so two openers racing (two replicas, a report and the
-/// evidence intake) never both open one: the second's commit conflicts,
-/// and when it looks again it finds the first's case open and joins it.
-/// A slot naming a case that has closed since is free.
-pub fn open_slot(
-    store: &dyn Store,
-    tenant: &str,
-    category: &str,
-) -> Result<(Option<Case>, Version)> {
-    let key = open_slot_key(tenant, category);
-    let raw = store.get_raw(Tree::CaseIndex, &key)?;
-    let holder = raw
-        .as_deref()
-        .and_then(|id| uuid::Uuid::try_parse_ascii(id).ok())
-        .map(CaseId);
-    let case = match holder {
-        Some(id) => get(store, &id)?.filter(|c| c.state.is_open()),
-        None => None,
-    };
-    Ok((
-        case,
-        Version {
-            tree: Tree::CaseIndex,
-            key,
-            raw,
-        },
-    ))
-}
-
-/// Takes the slot read at `version` (see [`open_slot`]) for the new case
-/// `id`, in `batch`: the batch commits only if the slot is unchanged.
+/// Takes the slot read at `version` (see [`CaseRepository::open_slot`])
+/// for the new case `id`, in `batch`: the batch commits only if the slot is unchanged.
 pub fn take_open_slot(batch: &mut Batch, version: &Version, id: &CaseId) {
     batch.expect_unchanged(version);
     batch.put_raw(Tree::CaseIndex, version.key.clone(), case_key(id));
 }
 
-/// Marks a store whose cases are all in [`Tree::CaseIndex`].
-const CASE_INDEX_BUILT: &[u8] = b"case_state_index_built";
-
-/// Indexes the cases of a store written before [`Tree::CaseIndex`] existed
-/// (see [`super::ensure_indexes`]).
-pub fn ensure_case_index(store: &SharedStore) -> Result<()> {
-    super::build_once(store, CASE_INDEX_BUILT, || {
-        let mut batch = Batch::new();
-        for case in store.scan::<Case>(b"", usize::MAX, false)? {
-            index_case(&mut batch, &case);
-        }
-        store.commit(batch).map(drop)
-    })
-}
-
-/// The cases whose ids are listed under `prefix` in [`Tree::CaseIndex`].
-fn indexed_cases(store: &SharedStore, prefix: &[u8]) -> Result<Vec<Case>> {
-    let mut out = Vec::new();
-    for (key, _) in store.scan_raw(Tree::CaseIndex, prefix, usize::MAX, false)? {
-        if let Some(case) = store.get::<Case>(&key[prefix.len()..])? {
-            out.push(case);
-        }
-    }
-    Ok(out)
-}
-
-/// Every open case, read through the index.
-pub fn open_cases(store: &SharedStore) -> Result<Vec<Case>> {
-    indexed_cases(store, b"o/")
-}
-
-/// Every case of `tenant`, read through the index.
-pub fn tenant_cases(store: &SharedStore, tenant: &str) -> Result<Vec<Case>> {
-    indexed_cases(store, &tenant_cases_prefix(tenant))
-}
-
-/// Key of a deadline in the due-time index: milliseconds big-endian, then id,
-/// so a range scan from zero to now yields due deadlines in time order.
+/// The order deadlines fire in, as bytes: due time in milliseconds
+/// big-endian, then the id. sled keys its due-time index with it;
+/// PostgreSQL keeps it in `deadlines.due_key`. A [`DueCursor`] holds one.
 pub(in crate::store) fn due_key(due_at: Timestamp, id: &DeadlineId) -> Vec<u8> {
     let ms = due_at.as_millisecond().max(0) as u64;
     let mut key = ms.to_be_bytes().to_vec();
@@ -235,7 +191,6 @@ pub fn transition_batch(
     batch.expect_unchanged(read);
     follow_enforcement(store, &mut batch, case, before, now)?;
     batch.put(case)?;
-    index_case(&mut batch, case);
     let tenant = Some(case.tenant.as_str());
     for e in &transition.events {
         batch.event(&format!("case.{}", e.kind), tenant, e)?;
@@ -244,9 +199,6 @@ pub fn transition_batch(
         schedule_deadline(&mut batch, d)?;
     }
     for id in transition.cancel.iter().chain(fired) {
-        if let Some(d) = store.get::<Deadline>(id.0.as_bytes())? {
-            batch.delete_raw(Tree::DeadlineDue, due_key(d.due_at, &d.id));
-        }
         batch.delete::<Deadline>(id.0.as_bytes().to_vec());
     }
     for m in &transition.outbox {
@@ -309,7 +261,8 @@ fn follow_enforcement(
             status_before,
         });
     } else {
-        let still = tenant_cases(store, case.tenant.as_str())?
+        let still = store
+            .tenant_cases(case.tenant.as_str())?
             .into_iter()
             .find(|c| c.id != case.id && c.state == CaseState::Suspended);
         tenant.enforcement = Some(match still {
@@ -353,8 +306,8 @@ fn follow_enforcement(
 pub struct DueCursor(Vec<u8>);
 
 /// A due deadline claimed for firing. While the claim holds, no other
-/// replica claims it (PostgreSQL: its due-index row is locked with `FOR
-/// UPDATE SKIP LOCKED`, see [`Store::claim_raw`]), and its consequence
+/// replica claims it (PostgreSQL: its row's claim lock is held by the
+/// claim's transaction, see [`Store::claim_raw`]), and its consequence
 /// commits through [`DueClaim::commit`] in the claim's own transaction.
 /// Dropped without a commit, the deadline is left for the next pass.
 pub struct DueClaim<'a> {
@@ -363,6 +316,9 @@ pub struct DueClaim<'a> {
     /// The deadline; `None` when the due index names a deadline that is
     /// gone (see [`DueClaim::forget`]).
     pub deadline: Option<Deadline>,
+    /// What forgetting a due entry whose deadline is gone writes (sled:
+    /// removes the stale index entry).
+    orphan: Batch,
 }
 
 impl std::fmt::Debug for DueClaim<'_> {
@@ -373,7 +329,24 @@ impl std::fmt::Debug for DueClaim<'_> {
     }
 }
 
-impl DueClaim<'_> {
+impl<'a> DueClaim<'a> {
+    /// A claim on the due entry at `key` (in due order, see [`due_key`]),
+    /// naming `deadline`; `orphan` is what forgetting the entry writes when
+    /// the deadline is gone.
+    pub(in crate::store) fn new(
+        claim: Box<dyn Claim + 'a>,
+        key: Vec<u8>,
+        deadline: Option<Deadline>,
+        orphan: Batch,
+    ) -> Self {
+        DueClaim {
+            claim,
+            key,
+            deadline,
+            orphan,
+        }
+    }
+
     /// Where the pass goes on from.
     pub fn cursor(&self) -> DueCursor {
         let mut next = self.key.clone();
@@ -392,83 +365,25 @@ impl DueClaim<'_> {
     /// its case is gone), or the due-index entry alone when the deadline
     /// record is already gone.
     pub fn forget(mut self) -> Result<()> {
-        let mut batch = Batch::new();
-        match &self.deadline {
-            Some(d) => drop_deadline(&mut batch, d),
-            None => {
-                batch.delete_raw(Tree::DeadlineDue, self.key.clone());
+        let batch = match &self.deadline {
+            Some(d) => {
+                let mut batch = Batch::new();
+                drop_deadline(&mut batch, d);
+                batch
             }
-        }
+            None => std::mem::take(&mut self.orphan),
+        };
         self.claim.commit(batch).map(|_| ())
     }
 }
 
-/// Claims the first deadline due at or before `now` (after `from`, when a
-/// pass is under way) that no other replica has claimed; `None` when there
-/// is none. Deadlines are claimed oldest first.
-pub fn claim_due<'a>(
-    store: &'a dyn Store,
-    now: Timestamp,
-    from: Option<&DueCursor>,
-) -> Result<Option<DueClaim<'a>>> {
-    // Keys hold whole milliseconds: only deadlines due in an earlier
-    // millisecond than `now` are surely due (one due later within this same
-    // millisecond waits for the next look).
-    let end = (now.as_millisecond().max(0) as u64).to_be_bytes().to_vec();
-    let start = from.map_or_else(|| vec![0u8; 8], |c| c.0.clone());
-    let claim = store.claim_raw(Tree::DeadlineDue, &start, &end, 1)?;
-    let Some((key, id)) = claim.rows().first().cloned() else {
-        return Ok(None);
-    };
-    let deadline = store.get::<Deadline>(&id)?;
-    Ok(Some(DueClaim {
-        claim,
-        key,
-        deadline,
-    }))
-}
-
-/// How many deadlines are pending.
-pub fn pending_deadlines(store: &dyn Store) -> Result<usize> {
-    Ok(store
-        .scan_raw(Tree::DeadlineDue, b"", usize::MAX, false)?
-        .len())
-}
-
-/// When the next pending deadline is due, if any.
-pub fn next_due(store: &dyn Store) -> Result<Option<Timestamp>> {
-    let first = store.scan_raw(Tree::DeadlineDue, b"", 1, false)?;
-    Ok(first.first().and_then(|(k, _)| {
-        let ms = u64::from_be_bytes(k.get(..8)?.try_into().ok()?);
-        Timestamp::from_millisecond(ms as i64).ok()
-    }))
-}
-
-/// Adds a pending deadline and its due-time index entry, in `batch`.
+/// Adds a pending deadline, in `batch`.
 pub fn schedule_deadline(batch: &mut Batch, d: &Deadline) -> Result<()> {
     batch.put(d)?;
-    batch.put_raw(
-        Tree::DeadlineDue,
-        due_key(d.due_at, &d.id),
-        d.id.0.as_bytes().to_vec(),
-    );
     Ok(())
 }
 
-/// Removes a deadline and its due-time index entry, in `batch`.
+/// Removes a deadline, in `batch`.
 pub fn drop_deadline(batch: &mut Batch, d: &Deadline) {
-    batch.delete_raw(Tree::DeadlineDue, due_key(d.due_at, &d.id));
     batch.remove(d);
-}
-
-/// Removes every entry of the case index and its built marker, as a store
-/// written before the index existed would be.
-#[cfg(test)]
-pub(crate) fn forget_case_index(store: &SharedStore) -> Result<()> {
-    let mut wipe = Batch::new();
-    for (key, _) in store.scan_raw(Tree::CaseIndex, b"", usize::MAX, false)? {
-        wipe.delete_raw(Tree::CaseIndex, key);
-    }
-    wipe.delete_raw(Tree::Meta, CASE_INDEX_BUILT.to_vec());
-    store.commit(wipe).map(drop)
 }

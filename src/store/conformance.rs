@@ -297,7 +297,6 @@ fn cases_and_deadlines(store: &SharedStore) {
     let mut w = Batch::new();
     for x in [&a, &b, &c] {
         w.put(x).unwrap();
-        cases::index_case(&mut w, x);
     }
     store.commit(w).unwrap();
     let ids = |v: Vec<Case>| {
@@ -305,22 +304,20 @@ fn cases_and_deadlines(store: &SharedStore) {
         v.sort_unstable();
         v
     };
-    assert_eq!(cases::get(&**store, &a.id).unwrap().unwrap(), a);
-    assert!(cases::get(&**store, &CaseId(uuid::Uuid::from_u128(9)))
+    assert_eq!(store.case(&a.id).unwrap().unwrap(), a);
+    assert!(store
+        .case(&CaseId(uuid::Uuid::from_u128(9)))
         .unwrap()
         .is_none());
-    assert_eq!(ids(cases::all(&**store).unwrap()), vec![1, 2, 3]);
-    assert_eq!(ids(cases::open_cases(store).unwrap()), vec![1, 3]);
-    assert_eq!(
-        ids(cases::tenant_cases(store, "parlor").unwrap()),
-        vec![1, 2]
-    );
-    assert_eq!(ids(cases::tenant_cases(store, "parlorx").unwrap()), vec![3]);
-    assert!(cases::tenant_cases(store, "par").unwrap().is_empty());
+    assert_eq!(ids(store.all_cases().unwrap()), vec![1, 2, 3]);
+    assert_eq!(ids(store.open_cases().unwrap()), vec![1, 3]);
+    assert_eq!(ids(store.tenant_cases("parlor").unwrap()), vec![1, 2]);
+    assert_eq!(ids(store.tenant_cases("parlorx").unwrap()), vec![3]);
+    assert!(store.tenant_cases("par").unwrap().is_empty());
 
     // A write from the version read commits once; again, it conflicts and
     // changes nothing. A case that must not exist yet cannot be opened twice.
-    let (read, version) = cases::get_versioned(&**store, &a.id).unwrap();
+    let (read, version) = store.case_versioned(&a.id).unwrap();
     let mut cured = read.unwrap();
     cured.state = CaseState::Cured;
     cured.version = 2;
@@ -328,15 +325,11 @@ fn cases_and_deadlines(store: &SharedStore) {
     let mut w = Batch::new();
     w.expect_unchanged(&version);
     w.put(&cured).unwrap();
-    cases::index_case(&mut w, &cured);
     store.commit(w.clone()).unwrap();
     assert!(matches!(store.commit(w), Err(StoreError::Conflict(_))));
-    assert_eq!(cases::get(&**store, &a.id).unwrap().unwrap(), cured);
-    assert_eq!(ids(cases::open_cases(store).unwrap()), vec![3]);
-    assert_eq!(
-        ids(cases::tenant_cases(store, "parlor").unwrap()),
-        vec![1, 2]
-    );
+    assert_eq!(store.case(&a.id).unwrap().unwrap(), cured);
+    assert_eq!(ids(store.open_cases().unwrap()), vec![3]);
+    assert_eq!(ids(store.tenant_cases("parlor").unwrap()), vec![1, 2]);
     let mut again = Batch::new();
     again.expect_unchanged(&cases::absent(&c.id));
     again.put(&c).unwrap();
@@ -354,24 +347,26 @@ fn cases_and_deadlines(store: &SharedStore) {
         cases::schedule_deadline(&mut w, d).unwrap();
     }
     store.commit(w).unwrap();
-    assert_eq!(cases::pending_deadlines(&**store).unwrap(), 3);
-    assert_eq!(cases::next_due(&**store).unwrap(), Some(at(100)));
+    assert_eq!(store.pending_deadlines().unwrap(), 3);
+    assert_eq!(store.next_due().unwrap(), Some(at(100)));
     let now = at(1_000);
-    let first = cases::claim_due(&**store, now, None).unwrap().unwrap();
+    let first = store.claim_due(now, None).unwrap().unwrap();
     assert_eq!(first.deadline.as_ref(), Some(&d1));
-    let second = cases::claim_due(&**store, now, Some(&first.cursor()))
+    let second = store
+        .claim_due(now, Some(&first.cursor()))
         .unwrap()
         .unwrap();
     assert_eq!(second.deadline.as_ref(), Some(&d2));
     // The third is not due yet.
-    assert!(cases::claim_due(&**store, now, Some(&second.cursor()))
+    assert!(store
+        .claim_due(now, Some(&second.cursor()))
         .unwrap()
         .is_none());
     drop(second);
     first.forget().unwrap();
-    assert_eq!(cases::pending_deadlines(&**store).unwrap(), 2);
-    assert_eq!(cases::next_due(&**store).unwrap(), Some(at(200)));
-    let mut fire = cases::claim_due(&**store, now, None).unwrap().unwrap();
+    assert_eq!(store.pending_deadlines().unwrap(), 2);
+    assert_eq!(store.next_due().unwrap(), Some(at(200)));
+    let mut fire = store.claim_due(now, None).unwrap().unwrap();
     assert_eq!(fire.deadline.as_ref(), Some(&d2));
     let mut w = Batch::new();
     cases::drop_deadline(&mut w, &d2);
@@ -383,9 +378,9 @@ fn cases_and_deadlines(store: &SharedStore) {
     .unwrap();
     fire.commit(w).unwrap();
     drop(fire);
-    assert_eq!(cases::pending_deadlines(&**store).unwrap(), 1);
-    assert_eq!(cases::next_due(&**store).unwrap(), Some(at(9_000)));
-    assert!(cases::claim_due(&**store, now, None).unwrap().is_none());
+    assert_eq!(store.pending_deadlines().unwrap(), 1);
+    assert_eq!(store.next_due().unwrap(), Some(at(9_000)));
+    assert!(store.claim_due(now, None).unwrap().is_none());
     assert_eq!(
         store
             .case_events(&c.id.0.to_string())

@@ -16,7 +16,7 @@
 //! Repositories add typed writes to it (`batch.put(&record)`,
 //! `batch.remove(&record)`, helpers such as `cases::transition_batch`).
 //! A read that a write must follow on from is a versioned read — e.g.
-//! `let (case, version) = cases::get_versioned(store, &id)?` — and the
+//! `let (case, version) = store.case_versioned(&id)?` — and the
 //! batch takes `batch.expect_unchanged(&version)`: the commit fails with
 //! [`StoreError::Conflict`] if someone changed the record meanwhile.
 //!
@@ -42,6 +42,7 @@ pub mod delivery;
 pub mod events;
 pub mod lease;
 pub mod meta;
+mod pg_cases;
 mod pg_store;
 mod pg_tables;
 pub mod rate;
@@ -49,6 +50,7 @@ pub mod records;
 pub mod reports;
 pub mod reviews;
 pub mod samples;
+mod sled_cases;
 mod sled_store;
 #[doc(hidden)]
 pub mod tamper;
@@ -584,7 +586,7 @@ impl Batch {
 
 /// A storage backend. Calls block: async callers use `spawn_blocking` for
 /// commits, flushes and large scans.
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: cases::CaseRepository + Send + Sync + std::fmt::Debug {
     /// Reads one raw record.
     fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Reads several raw records at once (PostgreSQL: one round trip), in
@@ -746,6 +748,54 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn single_process(&self) -> bool {
         (**self).single_process()
+    }
+}
+
+/// A shared store is a case repository (see [`Store`]'s impl for `Arc`).
+impl<S: Store + ?Sized> cases::CaseRepository for Arc<S> {
+    fn case(&self, id: &crate::domain::CaseId) -> Result<Option<crate::domain::Case>> {
+        (**self).case(id)
+    }
+    fn case_versioned(
+        &self,
+        id: &crate::domain::CaseId,
+    ) -> Result<(Option<crate::domain::Case>, Version)> {
+        (**self).case_versioned(id)
+    }
+    fn all_cases(&self) -> Result<Vec<crate::domain::Case>> {
+        (**self).all_cases()
+    }
+    fn open_cases(&self) -> Result<Vec<crate::domain::Case>> {
+        (**self).open_cases()
+    }
+    fn tenant_cases(&self, tenant: &str) -> Result<Vec<crate::domain::Case>> {
+        (**self).tenant_cases(tenant)
+    }
+    fn open_slot(
+        &self,
+        tenant: &str,
+        category: &str,
+    ) -> Result<(Option<crate::domain::Case>, Version)> {
+        (**self).open_slot(tenant, category)
+    }
+    fn deadline(&self, id: &crate::domain::DeadlineId) -> Result<Option<crate::domain::Deadline>> {
+        (**self).deadline(id)
+    }
+    fn pending_deadlines(&self) -> Result<usize> {
+        (**self).pending_deadlines()
+    }
+    fn next_due(&self) -> Result<Option<jiff::Timestamp>> {
+        (**self).next_due()
+    }
+    fn claim_due(
+        &self,
+        now: jiff::Timestamp,
+        from: Option<&cases::DueCursor>,
+    ) -> Result<Option<cases::DueClaim<'_>>> {
+        (**self).claim_due(now, from)
+    }
+    fn ensure_case_index(&self) -> Result<()> {
+        (**self).ensure_case_index()
     }
 }
 
@@ -930,7 +980,7 @@ pub fn ensure_indexes(store: &SharedStore) -> Result<()> {
             store.commit(batch)?;
         }
     })?;
-    cases::ensure_case_index(store)?;
+    store.ensure_case_index()?;
     delivery::ensure_message_index(store)
 }
 

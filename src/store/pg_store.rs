@@ -219,7 +219,7 @@ fn describe(e: &tokio_postgres::Error) -> String {
     text
 }
 
-fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+pub(super) fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     match e {
         deadpool_postgres::PoolError::Backend(e) => pg_error(e),
         other => StoreError::Backend(format!("postgres connection pool: {other}")),
@@ -303,13 +303,63 @@ impl PgStore {
         })
     }
 
+    /// Claims at most `limit` rows of `of` with `start <= key < end` (see
+    /// [`Store::claim_raw`]).
+    fn claim(
+        &self,
+        of: ClaimOf,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Box<dyn Claim + '_>> {
+        if limit == 0 || start >= end {
+            return Ok(Box::new(PgClaim {
+                rows: Vec::new(),
+                requests: None,
+                ended: None,
+            }));
+        }
+        let (rows_to, rows_from) = mpsc::sync_channel(1);
+        let (requests, requests_from) = tokio::sync::mpsc::unbounded_channel();
+        let (ended_to, ended) = mpsc::sync_channel(1);
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let (start, end) = (start.to_vec(), end.to_vec());
+        self.handle.spawn(hold_claim(
+            self.pool.clone(),
+            (of, start, end, limit),
+            rows_to,
+            (requests_from, ended_to),
+        ));
+        let rows = rows_from
+            .recv()
+            .map_err(|_| StoreError::Backend("the postgres runtime stopped".into()))??;
+        let requests = (!rows.is_empty()).then_some(requests);
+        Ok(Box::new(PgClaim {
+            rows,
+            requests,
+            ended: Some(ended),
+        }))
+    }
+
+    /// Claims at most `limit` pending deadlines with `start <= due_key <
+    /// end`, in due order, passing over those another claim holds; each
+    /// row is the due key and the deadline's id.
+    pub(super) fn claim_due_rows(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Box<dyn Claim + '_>> {
+        self.claim(ClaimOf::DueDeadlines, start, end, limit)
+    }
+
     /// Where the store connects, password masked.
     pub fn target(&self) -> &str {
         &self.target
     }
 
     /// Runs `work` on the store's runtime and waits for its answer.
-    fn run<T, F, Fut>(&self, work: F) -> Result<T>
+    pub(super) fn run<T, F, Fut>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(Pool) -> Fut,
@@ -565,33 +615,7 @@ impl Store for PgStore {
         end: &[u8],
         limit: usize,
     ) -> Result<Box<dyn Claim + '_>> {
-        if limit == 0 || start >= end {
-            return Ok(Box::new(PgClaim {
-                rows: Vec::new(),
-                requests: None,
-                ended: None,
-            }));
-        }
-        let (rows_to, rows_from) = mpsc::sync_channel(1);
-        let (requests, requests_from) = tokio::sync::mpsc::unbounded_channel();
-        let (ended_to, ended) = mpsc::sync_channel(1);
-        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
-        let (start, end) = (start.to_vec(), end.to_vec());
-        self.handle.spawn(hold_claim(
-            self.pool.clone(),
-            (tree, start, end, limit),
-            rows_to,
-            (requests_from, ended_to),
-        ));
-        let rows = rows_from
-            .recv()
-            .map_err(|_| StoreError::Backend("the postgres runtime stopped".into()))??;
-        let requests = (!rows.is_empty()).then_some(requests);
-        Ok(Box::new(PgClaim {
-            rows,
-            requests,
-            ended: Some(ended),
-        }))
+        self.claim(ClaimOf::Kv(tree), start, end, limit)
     }
 
     /// A commit is durable once PostgreSQL acknowledged it.
@@ -783,12 +807,12 @@ async fn apply(
         };
         let place = pg_tables::place(tree, key);
         match (op, place) {
-            // Index entries an SQL index answers are not stored.
-            (Op::Put { .. } | Op::Delete { .. }, Place::Derived) => continue,
-            (Op::Expect { .. }, Place::Derived) => {
+            // Index entries sled keeps beside records: an SQL index
+            // answers them here, and no batch names one.
+            (_, Place::SledOnly) => {
                 return Err(StoreError::Backend(format!(
-                    "a precondition on a {} index entry, which PostgreSQL answers \
-                     from its table: expect the record instead",
+                    "a write or precondition on sled's {} index, which PostgreSQL \
+                     answers from its tables",
                     tree.name()
                 )));
             }
@@ -951,6 +975,21 @@ async fn finish(
 /// A batch sent to a claim's transaction, and where its outcome goes.
 type ClaimRequest = (Batch, mpsc::SyncSender<Result<Vec<u64>>>);
 
+/// What a claim takes rows from.
+#[derive(Debug, Clone, Copy)]
+enum ClaimOf {
+    /// A queue kept in `kv`.
+    Kv(Tree),
+    /// Pending deadlines, in due order (the `deadlines` table).
+    DueDeadlines,
+}
+
+/// The number that stands for pending deadlines in their claim locks'
+/// namespace: what the due-time index tree was numbered when it lived in
+/// `kv`, so replicas of older and newer builds keep out of each other's
+/// claims during a rolling upgrade.
+const DUE_CLAIM_TREE_ID: i16 = 13;
+
 /// A claim on PostgreSQL: its transaction lives in a task on the store's
 /// runtime ([`hold_claim`]), which holds the rows' locks until a batch
 /// commits or this handle is dropped.
@@ -1002,18 +1041,21 @@ impl Claim for PgClaim {
 /// holds (migrations/0002_claims.sql).
 async fn open_claim<'c>(
     client: &'c mut deadpool_postgres::Object,
-    (tree, start, end, limit): &(Tree, Vec<u8>, Vec<u8>, i32),
+    (of, start, end, limit): &(ClaimOf, Vec<u8>, Vec<u8>, i32),
 ) -> Result<(deadpool_postgres::Transaction<'c>, CommitStatements, Rows)> {
     let st = CommitStatements::prepare(client).await?;
     // Due deadlines are claimed from their table (`aupd_claim_due`, in
-    // migrations/0003_cases_and_deadlines.sql), every other tree from `kv`.
-    let due = *tree == Tree::DeadlineDue;
-    if !due && pg_tables::is_relational(*tree) {
-        return Err(StoreError::Backend(format!(
-            "the {} tree cannot be claimed",
-            tree.name()
-        )));
-    }
+    // migrations/0003_cases_and_deadlines.sql), queues from `kv`.
+    let (due, tree) = match *of {
+        ClaimOf::DueDeadlines => (true, None),
+        ClaimOf::Kv(tree) if pg_tables::is_relational(tree) => {
+            return Err(StoreError::Backend(format!(
+                "the {} tree cannot be claimed",
+                tree.name()
+            )))
+        }
+        ClaimOf::Kv(tree) => (false, Some(tree)),
+    };
     let claim = client
         .prepare_cached(if due {
             "SELECT claimed_key, claimed_value FROM aupd_claim_due($1, $2, $3, $4)"
@@ -1028,8 +1070,8 @@ async fn open_claim<'c>(
         .start()
         .await
         .map_err(pg_error)?;
-    let ns = CLAIM_LOCKS | i32::from(tree_id(*tree));
-    let tree_param = tree_id(*tree);
+    let ns = CLAIM_LOCKS | i32::from(tree.map_or(DUE_CLAIM_TREE_ID, tree_id));
+    let tree_param = tree.map_or(DUE_CLAIM_TREE_ID, tree_id);
     let params: Vec<&(dyn ToSql + Sync)> = if due {
         vec![start, end, limit, &ns]
     } else {
@@ -1051,7 +1093,7 @@ async fn open_claim<'c>(
 /// back when the handle is dropped first.
 async fn hold_claim(
     pool: Pool,
-    range: (Tree, Vec<u8>, Vec<u8>, i32),
+    range: (ClaimOf, Vec<u8>, Vec<u8>, i32),
     rows_to: mpsc::SyncSender<Result<Rows>>,
     (mut requests, _ended): (
         tokio::sync::mpsc::UnboundedReceiver<ClaimRequest>,
@@ -1173,6 +1215,7 @@ fn admin(admin_url: &str, sql: String) -> Result<()> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::store::cases::CaseRepository;
     use crate::store::conformance::{self, test_case, test_deadline};
     use crate::store::sled_store::{EVENT_HEAD, EVENT_SEQ};
     use crate::store::SharedStore;
@@ -1500,14 +1543,14 @@ pub(crate) mod tests {
         }
         one.commit(w).unwrap();
         let now = jiff::Timestamp::from_second(1_800_000_100).unwrap();
-        let first = cases::claim_due(&one, now, None).unwrap().unwrap();
+        let first = one.claim_due(now, None).unwrap().unwrap();
         assert_eq!(first.deadline.as_ref().unwrap().id.0, "dl-2");
-        let second = cases::claim_due(&two, now, None).unwrap().unwrap();
+        let second = two.claim_due(now, None).unwrap().unwrap();
         assert_eq!(second.deadline.as_ref().unwrap().id.0, "dl-1");
-        assert!(cases::claim_due(&two, now, None).unwrap().is_none());
+        assert!(two.claim_due(now, None).unwrap().is_none());
         drop(second);
         first.forget().unwrap();
-        let again = cases::claim_due(&two, now, None).unwrap().unwrap();
+        let again = two.claim_due(now, None).unwrap().unwrap();
         assert_eq!(again.deadline.as_ref().unwrap().id.0, "dl-1");
     }
 
@@ -1616,19 +1659,19 @@ pub(crate) mod tests {
             ]
         );
         let store: SharedStore = Arc::new(store);
-        assert_eq!(cases::get(&*store, &open.id).unwrap().unwrap(), open);
+        assert_eq!(store.case(&open.id).unwrap().unwrap(), open);
         let ids = |v: Vec<crate::domain::Case>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
-        assert_eq!(ids(cases::open_cases(&store).unwrap()), vec![open.id]);
+        assert_eq!(ids(store.open_cases().unwrap()), vec![open.id]);
         assert_eq!(
-            ids(cases::tenant_cases(&store, "parlor").unwrap()),
+            ids(store.tenant_cases("parlor").unwrap()),
             vec![open.id, closed.id]
         );
-        let (holder, _) = cases::open_slot(&*store, "parlor", "hate-speech").unwrap();
+        let (holder, _) = store.open_slot("parlor", "hate-speech").unwrap();
         assert_eq!(holder.map(|c| c.id), Some(open.id));
-        assert_eq!(cases::pending_deadlines(&*store).unwrap(), 1);
-        assert_eq!(cases::next_due(&*store).unwrap(), Some(d.due_at));
+        assert_eq!(store.pending_deadlines().unwrap(), 1);
+        assert_eq!(store.next_due().unwrap(), Some(d.due_at));
         let now = jiff::Timestamp::from_second(1_800_000_100).unwrap();
-        let due = cases::claim_due(&*store, now, None).unwrap().unwrap();
+        let due = store.claim_due(now, None).unwrap().unwrap();
         assert_eq!(due.deadline.as_ref(), Some(&d));
         drop(due);
         assert_eq!(

@@ -13,13 +13,10 @@
 //! still compares the exact record read). The columns are written from the
 //! record in the same statement; [`TABLES`] says which.
 //!
-//! SQL indexes replace the index trees sled keeps beside two of them:
-//! `cases (tenant, id)` answers the `case_index` entries under `t/`, the
-//! partial index on open cases those under `o/`, and `deadlines (due_key)`
-//! the `deadline_due` tree. Writes of those entries are dropped here
-//! ([`Place::Derived`]); reads of them are answered from the tables in the
-//! same key order sled gives, so the repositories read and claim the same
-//! way on both backends.
+//! SQL indexes replace the index trees sled keeps beside two of them
+//! (`cases (tenant, id)`, the partial index on open cases, `deadlines
+//! (due_key)`): the case repository reads them in SQL (`pg_cases.rs`), and
+//! those trees are never written or read here ([`Place::SledOnly`]).
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -29,9 +26,9 @@ use tokio_postgres::types::ToSql;
 
 use super::{Result, StoreError, Tree};
 
-/// Prefix of the open-case entries of [`Tree::CaseIndex`].
+/// Prefix of sled's open-case entries of [`Tree::CaseIndex`].
 const OPEN: &[u8] = b"o/";
-/// Prefix of the tenant entries of [`Tree::CaseIndex`].
+/// Prefix of sled's tenant entries of [`Tree::CaseIndex`].
 const TENANT: &[u8] = b"t/";
 
 /// How a column's value is taken from the stored record.
@@ -387,9 +384,10 @@ pub(super) enum Place {
     Kv,
     /// The aggregate's own table.
     Table(&'static Table),
-    /// Nowhere: an index entry sled keeps beside a record, which an SQL
-    /// index over that record's table answers here.
-    Derived,
+    /// Nowhere: an index entry sled's commit keeps beside a record, which
+    /// an SQL index over that record's table answers here. No batch names
+    /// one; one that did is refused.
+    SledOnly,
 }
 
 /// Where `tree`'s record at `key` lives.
@@ -398,15 +396,15 @@ pub(super) fn place(tree: Tree, key: &[u8]) -> Place {
         return Place::Table(t);
     }
     match tree {
-        Tree::DeadlineDue => Place::Derived,
-        Tree::CaseIndex if key.starts_with(OPEN) || key.starts_with(TENANT) => Place::Derived,
+        Tree::DeadlineDue => Place::SledOnly,
+        Tree::CaseIndex if key.starts_with(OPEN) || key.starts_with(TENANT) => Place::SledOnly,
         _ => Place::Kv,
     }
 }
 
 /// Whether reading `tree` needs more than the `kv` table.
 pub(super) fn is_relational(tree: Tree) -> bool {
-    table(tree).is_some() || matches!(tree, Tree::DeadlineDue | Tree::CaseIndex)
+    table(tree).is_some() || tree == Tree::DeadlineDue
 }
 
 /// A key as a table's text id; `None` when it is not UTF-8 (no such row
@@ -674,23 +672,6 @@ impl TableExpects {
 
 type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// Whether some key starting with `prefix` lies in `lo <= key < hi`.
-fn reaches(prefix: &[u8], lo: &[u8], hi: Option<&[u8]>) -> bool {
-    let above_lo = match super::pg_store::prefix_successor(prefix) {
-        Some(end) => lo < end.as_slice(),
-        None => true,
-    };
-    above_lo && hi.is_none_or(|hi| hi > prefix)
-}
-
-/// Whether every key in `lo <= key < hi` starts with `prefix`.
-fn within(prefix: &[u8], lo: &[u8], hi: Option<&[u8]>) -> bool {
-    match (super::pg_store::prefix_successor(prefix), hi) {
-        (Some(end), Some(hi)) => lo.starts_with(prefix) && hi <= end.as_slice(),
-        _ => false,
-    }
-}
-
 async fn query(
     client: &deadpool_postgres::Object,
     sql: &str,
@@ -760,89 +741,10 @@ pub(super) async fn read(
             }
         };
     }
-    let mut rows = match tree {
-        Tree::DeadlineDue => {
-            let sql = format!(
-                "SELECT due_key, convert_to(id, 'UTF8') FROM deadlines \
-                 WHERE due_key >= $1 AND ($2::bytea IS NULL OR due_key < $2) \
-                 ORDER BY due_key {order} LIMIT $3"
-            );
-            query(client, &sql, &[&lo, &hi, &limit]).await?
-        }
-        Tree::CaseIndex => {
-            let mut rows = Vec::new();
-            // The entries kept as they are (the open slots, `s/`), unless the
-            // range lies inside a prefix the tables answer (the open cases,
-            // one tenant's cases: what the repository asks).
-            if !within(OPEN, lo, hi) && !within(TENANT, lo, hi) {
-                let kv = super::pg_store::tree_id(Tree::CaseIndex);
-                let sql = format!(
-                    "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 \
-                       AND ($3::bytea IS NULL OR key < $3) ORDER BY key {order} LIMIT $4"
-                );
-                rows.extend(query(client, &sql, &[&kv, &lo, &hi, &limit]).await?);
-            }
-            if reaches(OPEN, lo, hi) {
-                let sql = format!(
-                    "SELECT 'o/'::bytea || convert_to(id, 'UTF8'), ''::bytea FROM cases \
-                     WHERE open AND 'o/'::bytea || convert_to(id, 'UTF8') >= $1 \
-                       AND ($2::bytea IS NULL OR 'o/'::bytea || convert_to(id, 'UTF8') < $2) \
-                     ORDER BY id {order} LIMIT $3"
-                );
-                rows.extend(query(client, &sql, &[&lo, &hi, &limit]).await?);
-            }
-            if reaches(TENANT, lo, hi) {
-                rows.extend(tenant_entries(client, lo, hi, limit, order).await?);
-            }
-            rows
-        }
-        other => {
-            return Err(StoreError::Backend(format!(
-                "the {} tree has no table of its own",
-                other.name()
-            )))
-        }
-    };
-    // Parts read separately (the case index) come together in key order.
-    if desc {
-        rows.sort_by(|a, b| b.0.cmp(&a.0));
-    } else {
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-    }
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    Ok(rows)
-}
-
-/// The `t/tenant/id` entries of the case index in `lo <= key < hi`: one
-/// tenant's cases through the `(tenant, id)` index when the range is
-/// exactly one tenant's prefix (what the repository asks), else every
-/// case's entry filtered by the bounds.
-async fn tenant_entries(
-    client: &deadpool_postgres::Object,
-    lo: &[u8],
-    hi: Option<&[u8]>,
-    limit: i64,
-    order: &str,
-) -> Result<Rows> {
-    let one_tenant = lo
-        .strip_prefix(TENANT)
-        .and_then(|rest| rest.strip_suffix(b"/"))
-        .filter(|t| !t.contains(&b'/'))
-        .and_then(|t| std::str::from_utf8(t).ok())
-        .filter(|_| hi == super::pg_store::prefix_successor(lo).as_deref());
-    if let Some(tenant) = one_tenant {
-        let sql = format!(
-            "SELECT $2::bytea || convert_to(id, 'UTF8'), ''::bytea FROM cases \
-             WHERE tenant = $1 ORDER BY id {order} LIMIT $3"
-        );
-        return query(client, &sql, &[&tenant, &lo, &limit]).await;
-    }
-    let sql = format!(
-        "SELECT k, ''::bytea FROM \
-           (SELECT convert_to('t/' || tenant || '/' || id, 'UTF8') AS k FROM cases) AS e \
-         WHERE k >= $1 AND ($2::bytea IS NULL OR k < $2) ORDER BY k {order} LIMIT $3"
-    );
-    query(client, &sql, &[&lo, &hi, &limit]).await
+    Err(StoreError::Backend(format!(
+        "the {} tree is sled's own index: PostgreSQL answers it from its tables",
+        tree.name()
+    )))
 }
 
 /// The records of `table` at `keys`, in the order asked (one round trip).
@@ -887,14 +789,10 @@ pub(super) async fn get(
         .map_err(super::pg_store::pg_error)?;
         return Ok(row.map(|r| r.get::<_, Vec<u8>>(0)));
     }
-    // An index entry: the one row of the range holding just this key.
-    let mut next = key.to_vec();
-    next.push(0);
-    Ok(read(client, tree, key, Some(&next), 1, false)
-        .await?
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v))
+    Err(StoreError::Backend(format!(
+        "the {} tree is sled's own index: PostgreSQL answers it from its tables",
+        tree.name()
+    )))
 }
 
 #[cfg(test)]
@@ -905,18 +803,18 @@ mod tests {
         match place(tree, key) {
             Place::Kv => "kv".into(),
             Place::Table(t) => t.name.into(),
-            Place::Derived => "derived".into(),
+            Place::SledOnly => "sled only".into(),
         }
     }
 
     #[test]
-    fn index_entries_go_nowhere_and_slots_stay_in_kv() {
+    fn sleds_index_entries_are_refused_and_slots_stay_in_kv() {
         assert_eq!(where_(Tree::Cases, b"x"), "cases");
         assert_eq!(where_(Tree::Deadlines, b"x"), "deadlines");
         assert_eq!(where_(Tree::Tenants, b"o/1"), "tenants");
-        assert_eq!(where_(Tree::DeadlineDue, b"x"), "derived");
-        assert_eq!(where_(Tree::CaseIndex, b"o/1"), "derived");
-        assert_eq!(where_(Tree::CaseIndex, b"t/a/1"), "derived");
+        assert_eq!(where_(Tree::DeadlineDue, b"x"), "sled only");
+        assert_eq!(where_(Tree::CaseIndex, b"o/1"), "sled only");
+        assert_eq!(where_(Tree::CaseIndex, b"t/a/1"), "sled only");
         assert_eq!(where_(Tree::CaseIndex, b"s/a/hate"), "kv");
         assert_eq!(where_(Tree::Samples, b"o/1"), "samples");
         assert_eq!(where_(Tree::Seen, b"o/1"), "seen_content");
@@ -1092,25 +990,6 @@ mod tests {
                 Some("100".into()),
             ]
         );
-    }
-
-    #[test]
-    fn a_range_lies_within_a_prefix_only_when_bounded_by_it() {
-        assert!(within(b"o/", b"o/", Some(b"o0")));
-        assert!(within(b"t/", b"t/parlor/", Some(b"t/parlor0")));
-        assert!(!within(b"o/", b"", Some(b"o0")));
-        assert!(!within(b"o/", b"o/", None));
-        assert!(!within(b"t/", b"t/", Some(b"u")));
-    }
-
-    #[test]
-    fn a_range_reaches_a_prefix_only_when_they_overlap() {
-        assert!(reaches(b"o/", b"", None));
-        assert!(reaches(b"o/", b"o/", Some(b"o0")));
-        assert!(reaches(b"o/", b"o/abc", Some(b"o/abd")));
-        assert!(!reaches(b"o/", b"t/", Some(b"t0")));
-        assert!(!reaches(b"t/", b"o/", Some(b"o0")));
-        assert!(!reaches(b"o/", b"s/", None));
     }
 
     #[test]

@@ -76,7 +76,7 @@ impl SledStore {
         })
     }
 
-    fn tree(&self, tree: Tree) -> &sled::Tree {
+    pub(super) fn tree(&self, tree: Tree) -> &sled::Tree {
         &self.trees[tree.index()]
     }
 }
@@ -160,6 +160,7 @@ impl Store for SledStore {
                 }
             }
             for op in batch.ops() {
+                super::sled_cases::derive(t, op)?;
                 match op {
                     Op::Expect { .. } => {}
                     Op::Put { tree, key, value } => {

@@ -256,7 +256,7 @@ fn deadlines_on(
     lags.sort_by(f64::total_cmp);
     let fired_overdue: usize = runs.iter().map(|r| r.overdue).sum();
     let errors: usize = runs.iter().map(|r| r.errors).sum();
-    let remaining = crate::store::cases::pending_deadlines(services[0].store())?;
+    let remaining = services[0].store().pending_deadlines()?;
     let (p50, p99, max) = (
         percentile(&lags, 0.5) * 1000.0,
         percentile(&lags, 0.99) * 1000.0,
