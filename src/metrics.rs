@@ -352,7 +352,7 @@ pub fn store_gauges(store: &dyn crate::store::Store) -> crate::store::Result<Sto
     let now = jiff::Timestamp::now();
     let (mut webhook_queued, mut webhook_dead) = (0u64, 0u64);
     let mut oldest: Option<jiff::Timestamp> = None;
-    for d in crate::store::delivery::deliveries(store, false)? {
+    for d in store.deliveries(false)? {
         match d.status {
             crate::domain::DeliveryStatus::Pending => {
                 webhook_queued += 1;

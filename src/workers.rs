@@ -287,7 +287,7 @@ impl Workers {
                 tracing::warn!(event = e.seq, kind = %kind, "skipping an event whose data cannot be read");
             }
             if let DomainEvent::ThresholdCrossed { tenant, category } = event {
-                if let Some(alert) = crate::store::samples::alert(&*store, &tenant, &category)? {
+                if let Some(alert) = store.threshold_alert(&tenant, &category)? {
                     let severity = engine
                         .policy()
                         .categories
@@ -388,9 +388,11 @@ impl Workers {
             });
         }
         for sample_id in &alert.findings {
-            let sample =
-                crate::store::samples::get(&**self.sampling.store(), &alert.tenant, sample_id)
-                    .map_err(|e| CommandError::Store(e.into()))?;
+            let sample = self
+                .sampling
+                .store()
+                .sample(&alert.tenant, sample_id)
+                .map_err(|e| CommandError::Store(e.into()))?;
             let (url, score, version) = match &sample {
                 Some(s) => match &s.outcome {
                     SampleOutcome::Scored { verdict } => (

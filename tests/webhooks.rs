@@ -918,9 +918,7 @@ async fn a_plain_secret_left_by_an_older_store_is_sealed_at_start_and_still_sign
         // What an aupd from before sealing wrote: a plain secret, and no
         // mark that the store's secrets were sealed.
         let store = common::open_test_store(&dir.path().join("store"));
-        let mut e: Endpoint = aupd::store::delivery::endpoint(&store, &id)
-            .unwrap()
-            .unwrap();
+        let mut e: Endpoint = store.endpoint(&id).unwrap().unwrap();
         e.secret = SecretText(secret.clone());
         let mut batch = Batch::new();
         batch.put(&e).unwrap();

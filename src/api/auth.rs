@@ -54,7 +54,7 @@ impl TokenRegistry {
             }
         }
         let key = hex::encode(hash);
-        let Some(record) = crate::store::tokens::get(&self.store, &key)? else {
+        let Some(record) = self.store.token(&key)? else {
             return Ok(None);
         };
         // The lookup was by hash; check the stored hash in constant time too.

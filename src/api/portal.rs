@@ -209,11 +209,9 @@ fn tenant_view(state: &AppState, case: &Case, now: Timestamp) -> TenantCaseView 
         let category = e.category.clone();
         evidence.push(match &e.kind {
             EvidenceKind::Finding { finding_id, score } => {
-                let sample = uuid::Uuid::parse_str(finding_id).ok().and_then(|id| {
-                    crate::store::samples::get(store, &case.tenant, &SampleId(id))
-                        .ok()
-                        .flatten()
-                });
+                let sample = uuid::Uuid::parse_str(finding_id)
+                    .ok()
+                    .and_then(|id| store.sample(&case.tenant, &SampleId(id)).ok().flatten());
                 TenantEvidence::SampledItem {
                     category,
                     url: e.url.clone(),

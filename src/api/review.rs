@@ -16,7 +16,7 @@ use crate::domain::{EvidenceSpan, Label, LabelOrigin, ReviewAnswer, SampleId, Te
 use crate::review::{self, Consensus, Queue, MAX_NOTE_BYTES};
 use crate::sampling::labelled::BANDS;
 use crate::service::labels::{LabelInput, Standing};
-use crate::store::{self, reviews, SharedStore};
+use crate::store::SharedStore;
 
 /// Registers the review routes under `/v1`.
 pub fn routes(e: &mut super::routes::Endpoints) {
@@ -368,9 +368,9 @@ async fn list_labels(
         let all = match &tenant {
             Some(t) => {
                 require_tenant(&store, t)?;
-                reviews::labels(&store, t)?
+                store.labels(t)?
             }
-            None => reviews::all_labels(&store)?,
+            None => store.all_labels()?,
         };
         let disputed: BTreeSet<(TenantId, SampleId, String)> = if q.disagreement {
             disputed_items(&all)
@@ -442,9 +442,9 @@ async fn get_agreement(
         let labels = match &tenant {
             Some(t) => {
                 require_tenant(&store, t)?;
-                reviews::labels(&store, t)?
+                store.labels(t)?
             }
-            None => reviews::all_labels(&store)?,
+            None => store.all_labels()?,
         };
         Ok(review::agreement(&labels))
     })
@@ -516,7 +516,7 @@ fn policy_categories(state: &AppState) -> Vec<String> {
 }
 
 fn require_tenant(store: &SharedStore, tenant: &TenantId) -> Result<(), ApiError> {
-    store::tenants::get(store, tenant)?.ok_or(ApiError::NotFound("tenant"))?;
+    store.tenant(tenant)?.ok_or(ApiError::NotFound("tenant"))?;
     Ok(())
 }
 

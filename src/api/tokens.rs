@@ -118,7 +118,7 @@ async fn create_token(
 )]
 async fn list_tokens(_caller: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.sampling.store().clone();
-    let all = blocking("token", move || tokens::list(&store)).await?;
+    let all = blocking("token", move || store.tokens()).await?;
     let tokens: Vec<TokenView> = all
         .into_iter()
         .map(|t| TokenView {

@@ -64,7 +64,7 @@ async fn get_transparency_report(
     };
     let cases = state.cases.all().await?;
     let store = state.sampling.store().clone();
-    let reports = blocking("reports", move || crate::store::reports::list(&*store)).await?;
+    let reports = blocking("reports", move || store.reports()).await?;
     let report = count(window, &cases, &reports);
     if csv {
         return Ok(HttpResponse::Ok()

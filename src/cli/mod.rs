@@ -656,7 +656,7 @@ fn report_transparency(
     };
     let store = open_store(settings)?;
     let cases = store.all_cases().context("reading cases")?;
-    let reports = crate::store::reports::list(&*store).context("reading reports")?;
+    let reports = store.reports().context("reading reports")?;
     let report = count(window, &cases, &reports);
     if format == "csv" {
         print!("{}", to_csv(&report));
@@ -672,7 +672,7 @@ fn review_export(settings: &Settings, tenant: &str) -> anyhow::Result<i32> {
         return Ok(2);
     };
     let store = open_store(settings)?;
-    if crate::store::tenants::get(&store, &tenant)?.is_none() {
+    if store.tenant(&tenant)?.is_none() {
         eprintln!("no tenant {}", tenant.as_str());
         return Ok(1);
     }

@@ -587,7 +587,7 @@ impl Dispatcher {
                         }
                     }
                     known_endpoints.store(
-                        delivery::endpoint_count(w.store())?,
+                        w.store().endpoint_count()?,
                         std::sync::atomic::Ordering::Relaxed,
                     );
                     if let (Some(lease), Some(cap_share)) = (&lease, &cap_share) {
@@ -1043,7 +1043,7 @@ fn release_held(w: &Webhooks, held: &[Delivery]) -> Result<usize> {
     let mut batch = Batch::new();
     let mut released = 0;
     for d in held {
-        let (Some(stored), version) = delivery::delivery_versioned(store, &d.id)? else {
+        let (Some(stored), version) = store.delivery_versioned(&d.id)? else {
             continue;
         };
         if stored.lease.is_none() || stored.lease != d.lease {
@@ -1069,7 +1069,7 @@ fn read_contexts(w: &Webhooks, deliveries: &[Delivery]) -> Result<Vec<(String, C
     let mut endpoints: HashMap<&str, Option<Arc<Endpoint>>> = HashMap::new();
     for d in deliveries {
         if !endpoints.contains_key(d.endpoint_id.as_str()) {
-            let e = delivery::endpoint(store, &d.endpoint_id)?.map(Arc::new);
+            let e = store.endpoint(&d.endpoint_id)?.map(Arc::new);
             endpoints.insert(&d.endpoint_id, e);
         }
     }
@@ -1083,7 +1083,7 @@ fn read_contexts(w: &Webhooks, deliveries: &[Delivery]) -> Result<Vec<(String, C
         .map(|d| d.message_id.as_str())
         .collect();
     let mut messages: HashMap<&str, Arc<OutboxMessage>> = HashMap::new();
-    for (id, m) in wanted.iter().zip(delivery::messages_by_id(store, &wanted)?) {
+    for (id, m) in wanted.iter().zip(store.messages_by_id(&wanted)?) {
         if let Some(m) = m {
             messages.insert(id, Arc::new(m));
         }
@@ -1169,7 +1169,7 @@ fn fan_out(w: &Webhooks) -> Result<usize> {
         return Ok(0);
     }
     let messages = std::mem::take(&mut claim.messages);
-    let endpoints: Vec<Endpoint> = delivery::endpoints(w.store())?;
+    let endpoints: Vec<Endpoint> = w.store().endpoints()?;
     let now = w.now();
     let global_dry_run = w.settings().dry_run;
     let mut batch = Batch::new();
@@ -1296,7 +1296,7 @@ fn record_outcomes(w: &Webhooks, outcomes: Vec<Outcome>) -> Result<()> {
             }
             Err(StoreError::Conflict(_)) => {
                 for o in &outcomes {
-                    let (_, now) = delivery::delivery_versioned(w.store(), &o.delivery.id)?;
+                    let (_, now) = w.store().delivery_versioned(&o.delivery.id)?;
                     if now != Version::of(&o.delivery)? && lost.insert(o.delivery.id.clone()) {
                         tracing::warn!(
                             delivery = %o.delivery.id,
@@ -1404,7 +1404,7 @@ fn update_health(w: &Webhooks, id: &str, h: &Health, now: Timestamp) -> Result<(
         i64::try_from(w.settings().disable_after_failing_secs).unwrap_or(i64::MAX / 2),
     );
     for _ in 0..8 {
-        let (Some(mut e), version) = delivery::endpoint_versioned(w.store(), id)? else {
+        let (Some(mut e), version) = w.store().endpoint_versioned(id)? else {
             return Ok(());
         };
         let before = (e.failing_since, e.enabled);
@@ -1523,7 +1523,7 @@ mod tests {
 
     fn deliveries_per_pair(store: &SharedStore) -> HashMap<(String, String), usize> {
         let mut pairs = HashMap::new();
-        for d in delivery::deliveries(store, false).unwrap() {
+        for d in store.deliveries(false).unwrap() {
             *pairs.entry((d.message_id, d.endpoint_id)).or_default() += 1;
         }
         pairs
@@ -1687,12 +1687,12 @@ mod tests {
 
         // The first sender's late outcome is left out; the holder's counts.
         record_outcomes(&w, vec![delivered(&first[0], "r1")]).unwrap();
-        let stored = delivery::delivery(&store, &id).unwrap().unwrap();
+        let stored = store.delivery(&id).unwrap().unwrap();
         assert_eq!(stored.status, DeliveryStatus::Pending);
         assert!(stored.attempts.is_empty());
         assert_eq!(stored.lease.as_ref().map(|l| l.holder.as_str()), Some("r2"));
         record_outcomes(&w, vec![delivered(&second[0], "r2")]).unwrap();
-        let stored = delivery::delivery(&store, &id).unwrap().unwrap();
+        let stored = store.delivery(&id).unwrap().unwrap();
         assert_eq!(stored.status, DeliveryStatus::Delivered);
         assert_eq!(stored.lease, None);
         assert_eq!(stored.attempts.len(), 1);
@@ -1835,7 +1835,8 @@ mod tests {
         );
         drop(in_flight);
         // Let go, they stay leased to this sender until their leases end.
-        let held: Vec<Delivery> = delivery::deliveries(&store, false)
+        let held: Vec<Delivery> = store
+            .deliveries(false)
             .unwrap()
             .into_iter()
             .filter(|x| x.id != sent[0].id)
@@ -1978,7 +1979,8 @@ mod tests {
             held_until: until,
         };
         let released = release_own_leases(&w, now, &terms).unwrap();
-        let mut left: Vec<String> = delivery::deliveries(store, false)
+        let mut left: Vec<String> = store
+            .deliveries(false)
             .unwrap()
             .into_iter()
             .filter_map(|d| d.lease.map(|l| l.holder))

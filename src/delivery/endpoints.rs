@@ -11,7 +11,7 @@ use crate::domain::webhook::EVENT_TYPES;
 use crate::domain::{
     Delivery, DeliveryStatus, Endpoint, OperatorAlert, OutboxMessage, PreviousSecret, SecretText,
 };
-use crate::store::delivery::{self, new_id, put_delivery, queue_message};
+use crate::store::delivery::{new_id, put_delivery, queue_message};
 use crate::store::meta::{self, Upgrade};
 use crate::store::{Batch, StoreError};
 
@@ -142,14 +142,16 @@ impl Webhooks {
 
     /// Every endpoint, oldest first.
     pub async fn list_endpoints(&self) -> Result<Vec<Endpoint>> {
-        self.blocking(|w| Ok(delivery::endpoints(&w.store)?)).await
+        self.blocking(|w| Ok(w.store.endpoints()?)).await
     }
 
     /// One endpoint.
     pub async fn get_endpoint(&self, id: &str) -> Result<Endpoint> {
         let id = id.to_string();
         self.blocking(move |w| {
-            delivery::endpoint(&w.store, &id)?.ok_or(WebhookError::NotFound("webhook endpoint"))
+            w.store
+                .endpoint(&id)?
+                .ok_or(WebhookError::NotFound("webhook endpoint"))
         })
         .await
     }
@@ -165,7 +167,7 @@ impl Webhooks {
         let id = id.to_string();
         self.blocking(move |w| {
             for _ in 0..8 {
-                let (endpoint, version) = delivery::endpoint_versioned(&w.store, &id)?;
+                let (endpoint, version) = w.store.endpoint_versioned(&id)?;
                 let mut endpoint = endpoint.ok_or(WebhookError::NotFound("webhook endpoint"))?;
                 let now = w.now();
                 change(&mut endpoint, now)?;
@@ -232,7 +234,7 @@ impl Webhooks {
             plain
         };
         meta::run_once(&self.store, Upgrade::WebhookSecretsSealed, || {
-            for (mut e, version) in delivery::endpoints_versioned(&self.store)? {
+            for (mut e, version) in self.store.endpoints_versioned()? {
                 let id = e.id.clone();
                 let current = seal(&mut e.secret, &id);
                 let previous = e
@@ -326,9 +328,9 @@ impl Webhooks {
     ) -> Result<Vec<Delivery>> {
         self.blocking(move |w| {
             let mut out = Vec::new();
-            for d in delivery::deliveries(&w.store, true)? {
+            for d in w.store.deliveries(true)? {
                 if let Some(case) = &filter.case {
-                    let message = delivery::message(&w.store, &d.message_id)?;
+                    let message = w.store.message(&d.message_id)?;
                     let prefix = format!("{case}:");
                     if !message.is_some_and(|m| m.idempotency_key.starts_with(&prefix)) {
                         continue;
@@ -350,7 +352,9 @@ impl Webhooks {
     pub async fn get_delivery(&self, id: &str) -> Result<Delivery> {
         let id = id.to_string();
         self.blocking(move |w| {
-            delivery::delivery(&w.store, &id)?.ok_or(WebhookError::NotFound("delivery"))
+            w.store
+                .delivery(&id)?
+                .ok_or(WebhookError::NotFound("delivery"))
         })
         .await
     }
@@ -360,7 +364,7 @@ impl Webhooks {
         let id = id.to_string();
         let replayed = self
             .blocking(move |w| {
-                let (d, version) = delivery::delivery_versioned(&w.store, &id)?;
+                let (d, version) = w.store.delivery_versioned(&id)?;
                 let d = d.ok_or(WebhookError::NotFound("delivery"))?;
                 if d.status == DeliveryStatus::Pending {
                     return Err(WebhookError::Conflict {
@@ -397,7 +401,7 @@ impl Webhooks {
             .blocking(move |w| {
                 let mut count = 0;
                 let mut batch = Batch::new();
-                for (d, version) in delivery::deliveries_versioned(&w.store)? {
+                for (d, version) in w.store.deliveries_versioned()? {
                     if !filter.matches(&d) {
                         continue;
                     }
@@ -434,7 +438,7 @@ impl Webhooks {
 
     /// Alerts for operators, newest first.
     pub async fn list_alerts(&self, limit: usize) -> Result<Vec<OperatorAlert>> {
-        self.blocking(move |w| Ok(delivery::operator_alerts(&w.store, limit)?))
+        self.blocking(move |w| Ok(w.store.operator_alerts(limit)?))
             .await
     }
 }

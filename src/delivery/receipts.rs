@@ -43,9 +43,11 @@ impl Webhooks {
         let k = key.to_string();
         let (order, existing) = self
             .blocking(move |w| {
-                let order = crate::store::delivery::order(w.store(), &k)?
+                let order = w
+                    .store()
+                    .order(&k)?
                     .ok_or(WebhookError::NotFound("action"))?;
-                Ok((order, crate::store::delivery::receipt(w.store(), &k)?))
+                Ok((order, w.store().receipt(&k)?))
             })
             .await?;
         let case_id: Option<CaseId> = order.case_id.parse().ok().map(CaseId);

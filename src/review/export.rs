@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use super::{consensus, Consensus};
 use crate::domain::{Label, LabelOrigin, SampleId, TenantId};
-use crate::store::{reviews, samples, Store};
+use crate::store::Store;
 
 /// Writes every labelled item and category of `tenant` to `out`: one row
 /// each, the agreed answer once, an open disagreement (or only "unsure"
@@ -17,7 +17,7 @@ use crate::store::{reviews, samples, Store};
 /// item and category came as feedback, else `queue`. Returns the rows written.
 pub fn export(store: &dyn Store, tenant: &TenantId, out: impl Write) -> anyhow::Result<u64> {
     let mut groups: BTreeMap<(SampleId, String), Vec<Label>> = BTreeMap::new();
-    for l in reviews::labels(store, tenant).context("reading the labels")? {
+    for l in store.labels(tenant).context("reading the labels")? {
         groups
             .entry((l.sample, l.category.clone()))
             .or_default()
@@ -27,7 +27,7 @@ pub fn export(store: &dyn Store, tenant: &TenantId, out: impl Write) -> anyhow::
     csv.write_record(["sample_id", "tenant", "category", "label", "origin", "text"])?;
     let mut rows = 0;
     for ((sample, category), labels) in groups {
-        let Some(item) = samples::get(store, tenant, &sample).context("reading a sample")? else {
+        let Some(item) = store.sample(tenant, &sample).context("reading a sample")? else {
             // Retention removed the sample: its text is gone, so is the row.
             continue;
         };

@@ -92,7 +92,7 @@ pub fn abuse_score(sample: &Sample) -> Option<f64> {
 pub fn seed(store: &dyn Store, tenant: &TenantId) -> anyhow::Result<u64> {
     use anyhow::Context;
     for _ in 0..3 {
-        let (state, version) = reviews::state_versioned(store, tenant)?;
+        let (state, version) = store.review_state_versioned(tenant)?;
         if let Some(s) = state {
             return Ok(s.seed);
         }
@@ -120,7 +120,7 @@ pub fn seed(store: &dyn Store, tenant: &TenantId) -> anyhow::Result<u64> {
 pub fn population(store: &dyn Store, tenant: &TenantId) -> anyhow::Result<Population> {
     let seed = seed(store, tenant)?;
     let mut bands: [Vec<Candidate>; BANDS] = Default::default();
-    for sample in samples::newest(store, tenant, usize::MAX)? {
+    for sample in store.newest_samples(tenant, usize::MAX)? {
         if !sample.origin.is_random() {
             continue;
         }
@@ -140,7 +140,7 @@ pub fn population(store: &dyn Store, tenant: &TenantId) -> anyhow::Result<Popula
         band.sort_by_key(|c| (c.key, c.sample.id));
     }
     let mut labels: HashMap<SampleId, Vec<Label>> = HashMap::new();
-    for l in reviews::labels(store, tenant)? {
+    for l in store.labels(tenant)? {
         labels.entry(l.sample).or_default().push(l);
     }
     Ok(Population {
@@ -437,7 +437,7 @@ pub fn raise_label_crossings(
     let total: u64 = population.counts().iter().sum();
     let mut raised = Vec::new();
     for (category, rule) in rules {
-        if total < rule.min_samples || samples::alert_raised(store, tenant, &category)? {
+        if total < rule.min_samples || store.threshold_raised(tenant, &category)? {
             continue;
         }
         let figures = population.figures(&category);
@@ -569,7 +569,7 @@ pub fn labelled_evidence(
     categories: &[String],
 ) -> crate::store::Result<u64> {
     let mut by_item: HashMap<SampleId, Vec<Label>> = HashMap::new();
-    for l in reviews::labels(store, tenant)? {
+    for l in store.labels(tenant)? {
         by_item.entry(l.sample).or_default().push(l);
     }
     Ok(by_item
@@ -587,7 +587,7 @@ pub fn review_counts(
     category: &str,
 ) -> crate::store::Result<(u64, u64)> {
     let mut by_item: HashMap<SampleId, Vec<Label>> = HashMap::new();
-    for l in reviews::labels(store, tenant)? {
+    for l in store.labels(tenant)? {
         if l.category == category {
             by_item.entry(l.sample).or_default().push(l);
         }

@@ -211,7 +211,7 @@ fn window_tallies(
 ) -> Result<Vec<Tally>> {
     let end = hour_of(now) + 1;
     let start = end.saturating_sub(window_secs / 3600);
-    Ok(samples::tallies_between(store, tenant, start, end)?)
+    Ok(store.tallies_between(tenant, start, end)?)
 }
 
 fn sum(tallies: &[Tally]) -> (u64, BTreeMap<String, u64>) {
@@ -249,7 +249,7 @@ fn record_blocking(
     let mut batch_findings: BTreeMap<String, Vec<SampleId>> = BTreeMap::new();
     for item in items {
         let hash = content_hash(&item.text);
-        if dedup && (!hashes.insert(hash.clone()) || samples::is_seen(store, tenant, &hash)?) {
+        if dedup && (!hashes.insert(hash.clone()) || store.is_seen(tenant, &hash)?) {
             out.duplicates += 1;
             continue;
         }
@@ -315,7 +315,7 @@ fn record_blocking(
     let mut tallies = Vec::new();
     if origin.is_random() && !out.samples.is_empty() {
         let hour = hour_of(now);
-        let (tally, tally_version) = samples::tally_versioned(store, tenant, hour)?;
+        let (tally, tally_version) = store.tally_versioned(tenant, hour)?;
         // The hour's tally is read, added to and written back: the commit
         // holds only if no other writer changed it meanwhile.
         batch.expect_unchanged(&tally_version);
@@ -347,7 +347,7 @@ fn record_blocking(
         else {
             continue;
         };
-        if samples::alert_raised(store, tenant, category)? {
+        if store.threshold_raised(tenant, category)? {
             continue;
         }
         // A threshold is raised once: a second writer finds it raised.
@@ -370,7 +370,7 @@ fn record_blocking(
             continue;
         };
         let mut findings: Vec<SampleId> = ids.iter().rev().copied().collect();
-        for f in samples::findings(store, tenant, category, 50)? {
+        for f in store.findings(tenant, category, 50)? {
             if findings.len() >= 50 {
                 break;
             }
@@ -539,7 +539,9 @@ impl Sampling {
     }
 
     pub(super) fn tenant(&self, id: &TenantId) -> Result<Tenant> {
-        store::tenants::get(&self.store, id)?.ok_or(SamplingError::NotFound("tenant"))
+        self.store
+            .tenant(id)?
+            .ok_or(SamplingError::NotFound("tenant"))
     }
 
     /// Counts a pushed batch and keeps a Bernoulli sample of it within the
@@ -557,7 +559,7 @@ impl Sampling {
         let (counter, recorded) = loop {
             tries += 1;
             let now = Timestamp::now();
-            let (counter, version) = samples::intake_versioned(&self.store, tenant_id)?;
+            let (counter, version) = self.store.intake_counter_versioned(tenant_id)?;
             let mut counter = counter.unwrap_or(IntakeCounter {
                 tenant: tenant_id.clone(),
                 window_start: now,
@@ -738,7 +740,7 @@ impl Sampling {
             let (n, x) = sum(&tallies);
             let mut out = Vec::new();
             for c in &engine.policy().categories {
-                let crossed = samples::alert_raised(&store, &t, &c.id)?;
+                let crossed = store.threshold_raised(&t, &c.id)?;
                 out.push(CategoryPrevalence {
                     category: c.id.clone(),
                     prevalence: Prevalence::wilson(x.get(&c.id).copied().unwrap_or(0), n),
@@ -779,7 +781,7 @@ impl Sampling {
         blocking(move || {
             let mut all = Vec::new();
             for c in categories {
-                all.extend(samples::findings(&store, &t, &c, limit)?);
+                all.extend(store.findings(&t, &c, limit)?);
             }
             all.sort_by_key(|f| std::cmp::Reverse(f.sample));
             all.truncate(limit);
@@ -793,14 +795,14 @@ impl Sampling {
         self.tenant(tenant_id)?;
         let store = self.store.clone();
         let t = tenant_id.clone();
-        blocking(move || Ok(samples::newest(&store, &t, limit)?)).await
+        blocking(move || Ok(store.newest_samples(&t, limit)?)).await
     }
 
     /// Clears a raised threshold so it can be raised again.
     pub async fn clear_threshold(&self, tenant_id: &TenantId, category: &str) -> Result<bool> {
         self.tenant(tenant_id)?;
         let _lock = self.lock(tenant_id).await;
-        if !samples::alert_raised(&self.store, tenant_id, category)? {
+        if !self.store.threshold_raised(tenant_id, category)? {
             return Ok(false);
         }
         let mut batch = Batch::new();
@@ -842,7 +844,7 @@ mod tests {
                 })
                 .unwrap();
         }
-        store.commit(batch).unwrap();
+        crate::store::StoreEngine::commit(&store, batch).unwrap();
         let tallies = window_tallies(
             &store,
             &TenantId::try_from("parlor").unwrap(),
@@ -1001,9 +1003,10 @@ mod replica_tests {
         }
         assert_eq!(kept, 300, "every distinct pushed item is kept at rate 1");
         let parlor = TenantId::try_from("parlor").unwrap();
-        let samples = samples::newest(&store, &parlor, usize::MAX).unwrap().len();
-        let counter: IntakeCounter = samples::intake(&store, &parlor).unwrap().unwrap();
-        let tallied: u64 = samples::tallies(&store, &parlor)
+        let samples = store.newest_samples(&parlor, usize::MAX).unwrap().len();
+        let counter: IntakeCounter = store.intake_counter(&parlor).unwrap().unwrap();
+        let tallied: u64 = store
+            .tallies(&parlor)
             .unwrap()
             .iter()
             .map(|t| t.sampled)

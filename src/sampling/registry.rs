@@ -88,7 +88,7 @@ impl Sampling {
     #[tracing::instrument(skip_all, fields(tenant = %new.id))]
     pub async fn create_tenant(&self, new: NewTenant) -> Result<Tenant> {
         let _lock = self.lock(&new.id).await;
-        if tenants::get(&self.store, &new.id)?.is_some() {
+        if self.store.tenant(&new.id)?.is_some() {
             return Err(SamplingError::Conflict {
                 code: "tenant_exists",
                 message: format!("tenant `{}` already exists", new.id),
@@ -121,7 +121,7 @@ impl Sampling {
     /// Every tenant, by id.
     pub async fn list_tenants(&self) -> Result<Vec<Tenant>> {
         let store = self.store.clone();
-        blocking(move || Ok(tenants::list(&store)?)).await
+        blocking(move || Ok(store.tenants()?)).await
     }
 
     /// Changes a tenant.
@@ -132,7 +132,7 @@ impl Sampling {
         // and our write: the write carries the read as a precondition and
         // is tried again on a conflict, so neither overwrites the other.
         for _ in 0..8 {
-            let (tenant, version) = tenants::get_versioned(&self.store, id)?;
+            let (tenant, version) = self.store.tenant_versioned(id)?;
             let tenant = tenant.ok_or(SamplingError::NotFound("tenant"))?;
             let tenant = apply_patch(tenant, &patch)?;
             let mut batch = Batch::new();
@@ -151,7 +151,7 @@ impl Sampling {
     }
 
     fn view(&self, tenant: &Tenant, source: Source) -> Result<SourceView> {
-        let state = tenants::source_state(&self.store, &tenant.id, source.id)?;
+        let state = self.store.source_state(&tenant.id, source.id)?;
         Ok(SourceView {
             effective_budget_per_hour: source.effective_budget(tenant.risk_tier),
             source,
@@ -202,12 +202,14 @@ impl Sampling {
     /// A tenant's sources.
     pub async fn list_sources(&self, tenant_id: &TenantId) -> Result<Vec<SourceView>> {
         let tenant = self.tenant(tenant_id)?;
-        let sources = tenants::sources(&self.store, tenant_id)?;
+        let sources = self.store.sources(tenant_id)?;
         sources.into_iter().map(|s| self.view(&tenant, s)).collect()
     }
 
     fn source(&self, tenant_id: &TenantId, id: SourceId) -> Result<Source> {
-        tenants::source(&self.store, tenant_id, id)?.ok_or(SamplingError::NotFound("source"))
+        self.store
+            .source(tenant_id, id)?
+            .ok_or(SamplingError::NotFound("source"))
     }
 
     /// One source.
@@ -228,7 +230,9 @@ impl Sampling {
         let _lock = self.lock(tenant_id).await;
         let mut source = self.source(tenant_id, id)?;
         let now = Timestamp::now();
-        let mut state = tenants::source_state(&self.store, tenant_id, id)?
+        let mut state = self
+            .store
+            .source_state(tenant_id, id)?
             .unwrap_or_else(|| SourceState::new(tenant_id.clone(), id, now));
         if let Some(url) = patch.url {
             self.check_source_url(&url)?;

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use super::{blocking, Result, Sampling};
 use crate::domain::EvidenceKind;
-use crate::store::{rate, samples, tenants, Batch, Store, StoreError};
+use crate::store::{rate, samples, Batch, Store, StoreError};
 
 /// How often the retention pass runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -49,7 +49,7 @@ fn cited(store: &dyn Store) -> Result<HashSet<String>> {
             }
         }
     }
-    for alert in samples::alerts(store)? {
+    for alert in store.threshold_alerts()? {
         ids.extend(alert.findings.iter().map(|s| s.0.to_string()));
     }
     Ok(ids)
@@ -61,12 +61,12 @@ pub fn prune(store: &dyn Store, cutoff: Timestamp, tally_cutoff: Timestamp) -> R
     let cited = cited(store)?;
     let mut pruned = Pruned::default();
     let tally_hour = u64::try_from(tally_cutoff.as_second().max(0)).unwrap_or(0) / 3600;
-    for tenant in tenants::list(store)? {
+    for tenant in store.tenants()? {
         let id = &tenant.id;
         let t = id.as_str();
         let mut after = None;
         'pages: loop {
-            let page = samples::page(store, id, after.as_ref(), PAGE)?;
+            let page = store.sample_page(id, after.as_ref(), PAGE)?;
             let mut batch = Batch::new();
             let (mut removed, mut findings) = (0usize, 0usize);
             let mut newer_reached = false;
@@ -84,7 +84,7 @@ pub fn prune(store: &dyn Store, cutoff: Timestamp, tally_cutoff: Timestamp) -> R
                 batch.remove(sample);
                 removed += 1;
                 for flag in sample.verdict().map_or(&[][..], |v| &v.flagged[..]) {
-                    if samples::has_finding(store, id, &flag.category, &sample.id)? {
+                    if store.has_finding(id, &flag.category, &sample.id)? {
                         samples::delete_finding(&mut batch, id, &flag.category, &sample.id);
                         findings += 1;
                     }
@@ -92,7 +92,7 @@ pub fn prune(store: &dyn Store, cutoff: Timestamp, tally_cutoff: Timestamp) -> R
                 // The content may be sampled again once its sample is gone;
                 // a newer sample of the same content keeps its hash.
                 if let (Some(seen), seen_version) =
-                    samples::seen_versioned(store, id, &sample.content_hash)?
+                    store.seen_versioned(id, &sample.content_hash)?
                 {
                     if seen.sample == sample.id {
                         batch.expect_unchanged(&seen_version);
@@ -130,7 +130,7 @@ pub fn prune(store: &dyn Store, cutoff: Timestamp, tally_cutoff: Timestamp) -> R
         }
 
         // Tallies are keyed by big-endian hour: the old ones come first.
-        let old = samples::tallies_before(store, id, tally_hour)?;
+        let old = store.tallies_before(id, tally_hour)?;
         if !old.is_empty() {
             let mut batch = Batch::new();
             for tally in &old {
@@ -399,14 +399,15 @@ mod tests {
             }
         );
 
-        let has = |s: &Sample| samples::get(&store, &s.tenant, &s.id).unwrap().is_some();
+        let has = |s: &Sample| store.sample(&s.tenant, &s.id).unwrap().is_some();
         assert!(!has(&gone) && !has(&resampled) && !has(&other));
         assert!(has(&in_case) && has(&in_alert) && has(&recent) && has(&again));
-        let finding = |s: &Sample| samples::has_finding(&store, &s.tenant, CAT, &s.id).unwrap();
+        let finding = |s: &Sample| store.has_finding(&s.tenant, CAT, &s.id).unwrap();
         assert!(!finding(&gone));
         assert!(finding(&in_case) && finding(&in_alert));
         let seen = |t: &str, h: &str| {
-            samples::seen_versioned(&store, &TenantId::try_from(t).unwrap(), h)
+            store
+                .seen_versioned(&TenantId::try_from(t).unwrap(), h)
                 .unwrap()
                 .0
         };
@@ -414,7 +415,9 @@ mod tests {
         assert!(seen("forum", "h1").is_none());
         assert_eq!(seen("parlor", "h4").map(|s| s.sample), Some(again.id));
         assert_eq!(seen("parlor", "h2").map(|s| s.sample), Some(in_case.id));
-        let tallies = samples::tallies(&store, &TenantId::try_from("parlor").unwrap()).unwrap();
+        let tallies = store
+            .tallies(&TenantId::try_from("parlor").unwrap())
+            .unwrap();
         assert_eq!(tallies.len(), 1);
 
         // One event per tenant that lost samples, one for the tallies.

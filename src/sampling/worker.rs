@@ -22,7 +22,7 @@ use crate::domain::{
     Health, SampleOrigin, Source, SourceId, SourceKind, SourceState, TenantId, TenantStatus,
 };
 use crate::readiness::Heartbeat;
-use crate::store::{self, samples, tenants, Batch, Version};
+use crate::store::{self, tenants, Batch, Version};
 
 /// What one visit to a source did.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -121,7 +121,7 @@ impl Sampling {
         force: bool,
     ) -> Result<SourceRun> {
         let tenant = self.tenant(tenant_id)?;
-        let Some(source) = tenants::source(&self.store, tenant_id, source_id)? else {
+        let Some(source) = self.store.source(tenant_id, source_id)? else {
             // Deleted while a visit was in flight: drop the orphaned schedule.
             let mut batch = Batch::new();
             tenants::delete_source_state(&mut batch, tenant_id, source_id);
@@ -173,7 +173,7 @@ impl Sampling {
                     let mut dup = 0usize;
                     for item in items {
                         let hash = content_hash(&item.text);
-                        if samples::is_seen(&store, &t, &hash)? {
+                        if store.is_seen(&t, &hash)? {
                             dup += 1;
                         } else {
                             fresh.push(item);
@@ -248,7 +248,7 @@ impl Sampling {
         force: bool,
         now: Timestamp,
     ) -> Result<Option<(SourceState, Claim)>> {
-        let (state, version) = tenants::source_state_versioned(&self.store, tenant_id, source_id)?;
+        let (state, version) = self.store.source_state_versioned(tenant_id, source_id)?;
         let state = state.unwrap_or_else(|| SourceState::new(tenant_id.clone(), source_id, now));
         if state.next_due > now && (!force || state.claimed_by.is_some()) {
             return Ok(None);
@@ -413,7 +413,7 @@ impl Sampling {
         let store = self.store.clone();
         blocking(move || {
             let now = Timestamp::now();
-            let all = tenants::source_states(&store)?;
+            let all = store.source_states()?;
             Ok(all.into_iter().filter(|s| s.next_due <= now).collect())
         })
         .await
@@ -614,18 +614,17 @@ mod tests {
         assert_eq!(hits.load(Ordering::SeqCst), 4, "each source fetched once");
         assert_eq!(sampled, 4);
         let parlor = TenantId::try_from("parlor").unwrap();
-        let samples = store::samples::newest(&store, &parlor, usize::MAX).unwrap();
+        let samples = store.newest_samples(&parlor, usize::MAX).unwrap();
         assert_eq!(samples.len(), 4);
-        let tallied: u64 = store::samples::tallies(&store, &parlor)
+        let tallied: u64 = store
+            .tallies(&parlor)
             .unwrap()
             .iter()
             .map(|t| t.sampled)
             .sum();
         assert_eq!(tallied, 4, "the prevalence tally counts each visit once");
         for id in &sources {
-            let state = tenants::source_state(&store, &parlor, *id)
-                .unwrap()
-                .unwrap();
+            let state = store.source_state(&parlor, *id).unwrap().unwrap();
             assert_eq!(
                 state.claimed_by, None,
                 "the claim is let go after the visit"
@@ -661,7 +660,7 @@ mod tests {
         // a stalls past its claim; b takes the source over.
         let later = now + SignedDuration::from_secs(3600);
         let (_, claim_b) = b.claim(&tenant, id, false, later).await.unwrap().unwrap();
-        let mut stale = tenants::source_state(&store, &tenant, id).unwrap().unwrap();
+        let mut stale = store.source_state(&tenant, id).unwrap().unwrap();
         assert_eq!(stale.claimed_by.as_deref(), Some("replica-b"));
         stale.claimed_by = None;
         stale.samples_taken = 99;
@@ -669,7 +668,7 @@ mod tests {
         claim_a.hold(&mut batch);
         batch.put(&stale).unwrap();
         claim_a.commit(&store, batch).await.unwrap();
-        let now_state = tenants::source_state(&store, &tenant, id).unwrap().unwrap();
+        let now_state = store.source_state(&tenant, id).unwrap().unwrap();
         assert_eq!(
             now_state.samples_taken, 0,
             "a's late visit was not recorded"
@@ -679,7 +678,8 @@ mod tests {
         batch.put(&stale).unwrap();
         claim_b.commit(&store, batch).await.unwrap();
         assert_eq!(
-            tenants::source_state(&store, &tenant, id)
+            store
+                .source_state(&tenant, id)
                 .unwrap()
                 .unwrap()
                 .samples_taken,

@@ -274,9 +274,7 @@ impl CaseService {
     ) -> Result<Transition, OpenError> {
         let tenant = request.tenant.clone();
         let known = self
-            .read("reading the tenant", move |store| {
-                crate::store::tenants::get(&**store, &tenant)
-            })
+            .read("reading the tenant", move |store| store.tenant(&tenant))
             .await
             .map_err(CommandError::Store)?;
         if known.is_none() {

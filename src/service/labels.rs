@@ -108,8 +108,8 @@ impl Labels {
         let at = self.clock.now();
         let (store, t, who) = (self.store.clone(), tenant.clone(), reviewer.to_string());
         let (batch, stored) = blocking("recording labels", move || -> Result<_, LabelError> {
-            store::tenants::get(&store, &t)?.ok_or(LabelError::UnknownTenant)?;
-            let sample = store::samples::get(&store, &t, &item)?.ok_or(LabelError::UnknownItem)?;
+            store.tenant(&t)?.ok_or(LabelError::UnknownTenant)?;
+            let sample = store.sample(&t, &item)?.ok_or(LabelError::UnknownItem)?;
             if sample.verdict().is_none() {
                 return Err(LabelError::NotScored);
             }
@@ -167,7 +167,7 @@ impl Labels {
 
         let (store, t) = (self.store.clone(), tenant.clone());
         let all = blocking("reading an item's labels", move || {
-            reviews::item_labels(&store, &t, &item).map_err(anyhow::Error::from)
+            store.item_labels(&t, &item).map_err(anyhow::Error::from)
         })
         .await?;
         let standings = stored

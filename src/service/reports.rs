@@ -142,9 +142,7 @@ impl Reports {
     pub async fn of_reporter(&self, reporter: &str) -> anyhow::Result<Vec<(Report, Option<Case>)>> {
         let all = self
             .cases
-            .read("listing reports", |store| {
-                crate::store::reports::list(store)
-            })
+            .read("listing reports", |store| store.reports())
             .await?;
         let mut out = Vec::new();
         for r in all.into_iter().filter(|r| r.reporter == reporter) {

@@ -17,7 +17,7 @@ use crate::domain::{
 };
 use crate::policy::PolicyHandle;
 use crate::sampling::{Item, Sampling};
-use crate::store::{self, Batch, SharedStore, SledStore, Store};
+use crate::store::{self, Batch, SharedStore, SledStore};
 
 /// Keeps the store's backing alive for the test.
 enum Backing {
@@ -191,7 +191,7 @@ async fn a_refused_report_writes_nothing_and_counts_nothing() {
         "{absent:?}"
     );
     assert_eq!(f.events(), before, "a refused report leaves no event");
-    assert!(store::reports::list(&f.store).unwrap().is_empty());
+    assert!(f.store.reports().unwrap().is_empty());
     // Neither refusal took the one report this hour allows.
     reports
         .file(&carol, "carol", report(&f.tenant, &category))
@@ -209,9 +209,7 @@ async fn labels_are_dated_by_the_service_clock_and_refusals_write_nothing() {
         text: "we will storm the capitol tomorrow, bring rifles".into(),
     }];
     sampling.intake(&f.tenant, items).await.unwrap();
-    let sample = store::samples::newest(&f.store, &f.tenant, 1)
-        .unwrap()
-        .remove(0);
+    let sample = f.store.newest_samples(&f.tenant, 1).unwrap().remove(0);
     let category = f.policy.current().policy().categories[0].id.clone();
     let labels = Labels::new(f.store.clone(), f.policy.clone(), f.clock.clone());
     let input = |answer| LabelInput {
@@ -272,12 +270,7 @@ async fn labels_are_dated_by_the_service_clock_and_refusals_write_nothing() {
         "{foreign:?}"
     );
     assert_eq!(f.events(), after, "refused labels leave no event");
-    assert_eq!(
-        store::reviews::item_labels(&f.store, &f.tenant, &sample.id)
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(f.store.item_labels(&f.tenant, &sample.id).unwrap().len(), 2);
 }
 
 fn hand_open(tenant: &TenantId, categories: &[&str]) -> HandOpen {

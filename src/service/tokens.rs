@@ -81,7 +81,7 @@ pub fn create(
 
 /// Every token, newest first, without secrets.
 pub fn list(store: &SharedStore) -> Result<Vec<TokenRecord>, TokenError> {
-    let mut all = crate::store::tokens::list(store)?;
+    let mut all = store.tokens()?;
     all.sort_by_key(|t| std::cmp::Reverse(t.created_at));
     Ok(all)
 }

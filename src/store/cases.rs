@@ -6,9 +6,10 @@
 //! transition. (The outbox, token and report records are also declared
 //! here; see `delivery`, `tokens` and `reports` for their repositories.)
 
+use crate::store::StoreEngine;
 use jiff::Timestamp;
 
-use super::{Batch, Claim, Record, Result, SharedStore, Store, StoreError, Tree, Version};
+use super::{Batch, Claim, Record, Result, SharedStore, StoreError, Tree, Version};
 use crate::domain::{
     Case, CaseId, CaseState, Deadline, DeadlineId, OrderRef, OutboxMessage, Report, Tenant,
     TenantEnforcement, TenantStatus, TokenRecord, Transition,
@@ -163,7 +164,8 @@ pub fn new_message_id() -> String {
 }
 
 /// Builds the batch for a transition: the case (only if it is still the
-/// version that was read: `read`, from [`get_versioned`] or [`absent`]),
+/// version that was read: `read`, from [`CaseRepository::case_versioned`] or
+/// [`absent`]),
 /// its audit events, the deadlines it schedules and cancels (plus the one
 /// that fired, if any), and its webhook messages with the order index that
 /// lets a receipt find them — one transaction.
@@ -299,7 +301,7 @@ fn follow_enforcement(
     Ok(())
 }
 
-/// Where the next [`claim_due`] of one pass starts: after the last
+/// Where the next [`CaseRepository::claim_due`] of one pass starts: after the last
 /// deadline claimed, so a deadline kept for the next pass is not claimed
 /// again in this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,7 +309,7 @@ pub struct DueCursor(Vec<u8>);
 
 /// A due deadline claimed for firing. While the claim holds, no other
 /// replica claims it (PostgreSQL: its row's claim lock is held by the
-/// claim's transaction, see [`Store::claim_raw`]), and its consequence
+/// claim's transaction, see [`super::StoreEngine::claim_raw`]), and its consequence
 /// commits through [`DueClaim::commit`] in the claim's own transaction.
 /// Dropped without a commit, the deadline is left for the next pass.
 pub struct DueClaim<'a> {

@@ -283,6 +283,190 @@ pub(crate) fn run(store: &SharedStore) {
     // by tenant and while open; written only from the version read; due
     // deadlines claimed in due order, forgotten and fired.
     cases_and_deadlines(store);
+
+    // Tenants, sources, tokens and reports (tables of their own on
+    // PostgreSQL): by id, in key order, one tenant's sources only.
+    tenants_tokens_reports(store);
+
+    // Webhook records (tables of their own on PostgreSQL): messages read
+    // several at once in the order asked, alerts newest first.
+    webhook_records(store);
+}
+
+fn webhook_records(store: &SharedStore) {
+    use crate::domain::{OperatorAlert, OutboxMessage};
+    let at = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+    let message = |id: &str| OutboxMessage {
+        id: id.into(),
+        event_type: "case.noticed".into(),
+        idempotency_key: format!("key-{id}"),
+        tenant: None,
+        payload: serde_json::json!({"n": id}),
+        created_at: at,
+        endpoint: None,
+    };
+    let alert = |id: &str| OperatorAlert {
+        id: id.into(),
+        kind: "delivery.failed".into(),
+        subject: "ep_1".into(),
+        message: "gave up".into(),
+        at,
+    };
+    let (m1, m2) = (message("msg_1"), message("msg_2"));
+    let mut w = Batch::new();
+    w.put(&m2).unwrap();
+    w.put(&m1).unwrap();
+    for id in ["alt_1", "alt_3", "alt_2"] {
+        w.put(&alert(id)).unwrap();
+    }
+    store.commit(w).unwrap();
+    assert_eq!(store.message("msg_2").unwrap(), Some(m2.clone()));
+    assert_eq!(
+        store.messages_by_id(&["msg_2", "msg_9", "msg_1"]).unwrap(),
+        vec![Some(m2.clone()), None, Some(m1.clone())]
+    );
+    assert!(store.messages_by_id(&[]).unwrap().is_empty());
+    assert_eq!(store.messages().unwrap(), vec![m1, m2]);
+    let ids = |v: Vec<OperatorAlert>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.operator_alerts(2).unwrap()), ["alt_3", "alt_2"]);
+    assert_eq!(store.endpoint_count().unwrap(), 0);
+    assert!(store.endpoints_versioned().unwrap().is_empty());
+}
+
+fn tenants_tokens_reports(store: &SharedStore) {
+    use crate::domain::{
+        Report, RiskTier, Source, SourceId, SourceKind, SourceState, Tenant, TenantId,
+        TenantStatus, TokenRecord,
+    };
+    let at = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+    let tenant = |id: &str| Tenant {
+        id: TenantId::try_from(id).unwrap(),
+        name: format!("{id} forum"),
+        contacts: Vec::new(),
+        risk_tier: RiskTier::Standard,
+        status: TenantStatus::Active,
+        intake_budget_per_hour: 100,
+        enforcement: None,
+        created_at: at,
+        updated_at: at,
+    };
+    let source = |tenant: &str, n: u128| Source {
+        id: SourceId(uuid::Uuid::from_u128(n)),
+        tenant: TenantId::try_from(tenant).unwrap(),
+        kind: SourceKind::Rss,
+        url: format!("https://{tenant}.example/feed/{n}")
+            .parse()
+            .unwrap(),
+        budget_per_hour: 10,
+        interval_secs: 60,
+        enabled: true,
+        created_at: at,
+        updated_at: at,
+    };
+    let (parlor, parlorx) = (tenant("parlor"), tenant("parlorx"));
+    // The second source's id sorts first: sources come back in id order.
+    let sources = [
+        source("parlor", 2),
+        source("parlor", 1),
+        source("parlorx", 3),
+    ];
+    let mut w = Batch::new();
+    w.put(&parlorx).unwrap();
+    w.put(&parlor).unwrap();
+    for s in &sources {
+        w.put(s).unwrap();
+        w.put(&SourceState::new(s.tenant.clone(), s.id, at))
+            .unwrap();
+    }
+    let token = |n: u8, name: &str| TokenRecord {
+        id: format!("tok_{n}"),
+        hash: format!("{n:02x}").repeat(32),
+        name: name.into(),
+        role: crate::domain::Role::Operator,
+        created_at: at,
+        revoked_at: None,
+    };
+    let (t2, t1) = (token(2, "second"), token(1, "first"));
+    w.put(&t2).unwrap();
+    w.put(&t1).unwrap();
+    let report = |id: &str| Report {
+        id: id.into(),
+        reporter: "ana".into(),
+        tenant: parlor.id.clone(),
+        category: "hate-speech".into(),
+        urls: Vec::new(),
+        description: "posts".into(),
+        created_at: at,
+        case: None,
+    };
+    let (r2, r1) = (report("rpt_2"), report("rpt_1"));
+    w.put(&r2).unwrap();
+    w.put(&r1).unwrap();
+    store.commit(w).unwrap();
+
+    assert_eq!(store.tenant(&parlor.id).unwrap(), Some(parlor.clone()));
+    assert!(store
+        .tenant(&TenantId::try_from("quill").unwrap())
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store.tenants().unwrap(),
+        vec![parlor.clone(), parlorx.clone()]
+    );
+    assert_eq!(
+        store.sources(&parlor.id).unwrap(),
+        vec![sources[1].clone(), sources[0].clone()]
+    );
+    assert_eq!(
+        store.sources(&parlorx.id).unwrap(),
+        vec![sources[2].clone()]
+    );
+    assert!(store
+        .sources(&TenantId::try_from("par").unwrap())
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.source(&parlor.id, sources[0].id).unwrap(),
+        Some(sources[0].clone())
+    );
+    assert!(store.source(&parlorx.id, sources[0].id).unwrap().is_none());
+    assert_eq!(store.source_states().unwrap().len(), 3);
+    assert_eq!(
+        store
+            .source_state(&parlorx.id, sources[2].id)
+            .unwrap()
+            .map(|s| s.source),
+        Some(sources[2].id)
+    );
+    assert_eq!(store.token(&t1.hash).unwrap(), Some(t1.clone()));
+    assert!(store.token(&"ff".repeat(32)).unwrap().is_none());
+    assert_eq!(store.tokens().unwrap(), vec![t1, t2]);
+    assert_eq!(store.reports().unwrap(), vec![r1, r2]);
+
+    // Writes that follow on from a versioned read commit once.
+    let (read, version) = store.tenant_versioned(&parlor.id).unwrap();
+    let mut paused = read.unwrap();
+    paused.status = TenantStatus::Paused;
+    let mut w = Batch::new();
+    w.expect_unchanged(&version);
+    w.put(&paused).unwrap();
+    store.commit(w.clone()).unwrap();
+    assert!(matches!(store.commit(w), Err(StoreError::Conflict(_))));
+    assert_eq!(store.tenant(&parlor.id).unwrap(), Some(paused));
+    let (state, version) = store
+        .source_state_versioned(&parlor.id, sources[0].id)
+        .unwrap();
+    let mut claimed = state.unwrap();
+    claimed.claimed_by = Some("replica-1".into());
+    let mut w = Batch::new();
+    w.expect_unchanged(&version);
+    w.put(&claimed).unwrap();
+    store.commit(w.clone()).unwrap();
+    assert!(matches!(store.commit(w), Err(StoreError::Conflict(_))));
+    let (_, absent) = store
+        .source_state_versioned(&parlor.id, SourceId(uuid::Uuid::from_u128(9)))
+        .unwrap();
+    assert!(!absent.exists());
 }
 
 fn cases_and_deadlines(store: &SharedStore) {
@@ -424,15 +608,15 @@ fn review_records(store: &SharedStore) {
     let mut batch = Batch::new();
     reviews::put_label(&mut batch, &label(&t, a, "bob", ReviewAnswer::Violates)).unwrap();
     store.commit(batch).unwrap();
-    assert_eq!(reviews::labels(store, &t).unwrap().len(), 3);
-    let item = reviews::item_labels(store, &t, &a).unwrap();
+    assert_eq!(store.labels(&t).unwrap().len(), 3);
+    let item = store.item_labels(&t, &a).unwrap();
     assert_eq!(
         item.iter().map(|l| l.answer).collect::<Vec<_>>(),
         vec![ReviewAnswer::Violates, ReviewAnswer::Violates]
     );
-    assert_eq!(reviews::all_labels(store).unwrap().len(), 4);
+    assert_eq!(store.all_labels().unwrap().len(), 4);
 
-    let (none, version) = reviews::state_versioned(store, &t).unwrap();
+    let (none, version) = store.review_state_versioned(&t).unwrap();
     assert!(none.is_none());
     let state = ReviewState {
         tenant: t.clone(),
@@ -446,7 +630,7 @@ fn review_records(store: &SharedStore) {
         store.commit(std::mem::take(&mut second)),
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(reviews::state_versioned(store, &t).unwrap().0, Some(state));
+    assert_eq!(store.review_state_versioned(&t).unwrap().0, Some(state));
 }
 
 /// A case for store tests: one category, opened and updated at

@@ -1,5 +1,7 @@
 //! The webhook repository: endpoints, the outbox, deliveries and their
-//! due-time index, the order index, action receipts and operator alerts.
+//! due-time index, the order index, action receipts and operator alerts
+//! ([`DeliveryRepository`]; sled: `sled_delivery.rs`, PostgreSQL:
+//! `pg_delivery.rs`), and the dispatcher's queues.
 
 use jiff::Timestamp;
 
@@ -48,32 +50,45 @@ impl Record for OperatorAlert {
     }
 }
 
-/// One endpoint.
-pub fn endpoint(store: &dyn Store, id: &str) -> Result<Option<Endpoint>> {
-    store.get::<Endpoint>(id.as_bytes())
-}
-
-/// One endpoint and the version read, for a write that must follow on
-/// from it.
-pub fn endpoint_versioned(store: &dyn Store, id: &str) -> Result<(Option<Endpoint>, Version)> {
-    Version::read::<Endpoint>(store, id.as_bytes().to_vec())
-}
-
-/// Every endpoint, by id.
-pub fn endpoints(store: &dyn Store) -> Result<Vec<Endpoint>> {
-    store.scan::<Endpoint>(b"", usize::MAX, false)
-}
-
-/// Every endpoint, by id, each with the version read.
-pub fn endpoints_versioned(store: &dyn Store) -> Result<Vec<(Endpoint, Version)>> {
-    versioned::<Endpoint>(store)
-}
-
-/// How many endpoints there are.
-pub fn endpoint_count(store: &dyn Store) -> Result<usize> {
-    Ok(store
-        .scan_raw(Tree::Endpoints, b"", usize::MAX, false)?
-        .len())
+/// What the service reads of webhook records: endpoints, outbox messages,
+/// deliveries, orders, receipts and operator alerts. Writes go into a
+/// [`Batch`]. The queues the dispatcher claims from (new messages, due
+/// deliveries, a message's deliveries) and the senders' beats are kept in
+/// the engine's ordered key space on both backends, read by the functions
+/// below.
+pub trait DeliveryRepository {
+    /// One endpoint.
+    fn endpoint(&self, id: &str) -> Result<Option<Endpoint>>;
+    /// One endpoint and the version read, for a write that must follow on
+    /// from it.
+    fn endpoint_versioned(&self, id: &str) -> Result<(Option<Endpoint>, Version)>;
+    /// Every endpoint, by id.
+    fn endpoints(&self) -> Result<Vec<Endpoint>>;
+    /// Every endpoint, by id, each with the version read.
+    fn endpoints_versioned(&self) -> Result<Vec<(Endpoint, Version)>>;
+    /// How many endpoints there are.
+    fn endpoint_count(&self) -> Result<usize>;
+    /// One outbox message.
+    fn message(&self, id: &str) -> Result<Option<OutboxMessage>>;
+    /// Several outbox messages in one read (PostgreSQL: one round trip),
+    /// in the order of `ids`.
+    fn messages_by_id(&self, ids: &[&str]) -> Result<Vec<Option<OutboxMessage>>>;
+    /// Every outbox message, oldest first.
+    fn messages(&self) -> Result<Vec<OutboxMessage>>;
+    /// One delivery.
+    fn delivery(&self, id: &str) -> Result<Option<Delivery>>;
+    /// One delivery and the version read.
+    fn delivery_versioned(&self, id: &str) -> Result<(Option<Delivery>, Version)>;
+    /// Every delivery (oldest first, or newest first).
+    fn deliveries(&self, newest_first: bool) -> Result<Vec<Delivery>>;
+    /// Every delivery, oldest first, each with the version read.
+    fn deliveries_versioned(&self) -> Result<Vec<(Delivery, Version)>>;
+    /// The order with this idempotency key.
+    fn order(&self, idempotency_key: &str) -> Result<Option<OrderRef>>;
+    /// The receipt for the order with this idempotency key.
+    fn receipt(&self, idempotency_key: &str) -> Result<Option<Receipt>>;
+    /// The newest operator alerts, at most `limit`.
+    fn operator_alerts(&self, limit: usize) -> Result<Vec<OperatorAlert>>;
 }
 
 /// A replica that sends webhooks, as of its last beat. Every sender
@@ -181,73 +196,17 @@ pub fn senders(store: &dyn Store) -> Result<Vec<SenderBeat>> {
         .collect()
 }
 
-/// One outbox message.
-pub fn message(store: &dyn Store, id: &str) -> Result<Option<OutboxMessage>> {
-    store.get::<OutboxMessage>(id.as_bytes())
-}
-
-/// Several outbox messages in one read (PostgreSQL: one round trip), in
-/// the order of `ids`.
-pub fn messages_by_id(store: &dyn Store, ids: &[&str]) -> Result<Vec<Option<OutboxMessage>>> {
-    let keys: Vec<Vec<u8>> = ids.iter().map(|id| id.as_bytes().to_vec()).collect();
-    store
-        .get_many_raw(Tree::Outbox, &keys)?
-        .into_iter()
-        .map(|raw| raw.map(|r| decode::<OutboxMessage>(&r)).transpose())
-        .collect()
-}
-
-/// Every outbox message, oldest first.
-pub fn messages(store: &dyn Store) -> Result<Vec<OutboxMessage>> {
-    store.scan::<OutboxMessage>(b"", usize::MAX, false)
-}
-
-/// One delivery.
-pub fn delivery(store: &dyn Store, id: &str) -> Result<Option<Delivery>> {
-    store.get::<Delivery>(id.as_bytes())
-}
-
-/// One delivery and the version read.
-pub fn delivery_versioned(store: &dyn Store, id: &str) -> Result<(Option<Delivery>, Version)> {
-    Version::read::<Delivery>(store, id.as_bytes().to_vec())
-}
-
-/// Every delivery (oldest first, or newest first).
-pub fn deliveries(store: &dyn Store, newest_first: bool) -> Result<Vec<Delivery>> {
-    store.scan::<Delivery>(b"", usize::MAX, newest_first)
-}
-
-/// Every delivery, oldest first, each with the version read.
-pub fn deliveries_versioned(store: &dyn Store) -> Result<Vec<(Delivery, Version)>> {
-    versioned::<Delivery>(store)
-}
-
-/// The order with this idempotency key.
-pub fn order(store: &dyn Store, idempotency_key: &str) -> Result<Option<OrderRef>> {
-    store.get::<OrderRef>(idempotency_key.as_bytes())
-}
-
-/// The receipt for the order with this idempotency key.
-pub fn receipt(store: &dyn Store, idempotency_key: &str) -> Result<Option<Receipt>> {
-    store.get::<Receipt>(idempotency_key.as_bytes())
-}
-
 /// The version of the receipt for an order while none was recorded: a
 /// precondition that no other replica recorded one meanwhile.
 pub fn receipt_absent(idempotency_key: &str) -> Version {
     Version::absent::<Receipt>(idempotency_key.as_bytes().to_vec())
 }
 
-/// The newest operator alerts, at most `limit`.
-pub fn operator_alerts(store: &dyn Store, limit: usize) -> Result<Vec<OperatorAlert>> {
-    store.scan::<OperatorAlert>(b"", limit, true)
-}
-
-/// Every record of `R`'s tree with the version read.
-fn versioned<R: Record>(store: &dyn Store) -> Result<Vec<(R, Version)>> {
-    store
-        .scan_raw(R::TREE, b"", usize::MAX, false)?
-        .into_iter()
+/// Each stored row (key, record) of `R` with the version read.
+pub(in crate::store) fn all_versioned<R: Record>(
+    rows: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<Vec<(R, Version)>> {
+    rows.into_iter()
         .map(|(key, raw)| {
             Ok((
                 super::decode::<R>(&raw)?,
@@ -282,7 +241,7 @@ pub fn queue_message(batch: &mut Batch, message: &OutboxMessage) -> Result<()> {
 }
 
 /// Messages waiting for fan-out, claimed so that no other replica fans
-/// them out meanwhile (see [`Store::claim_raw`]); the fan-out commits
+/// them out meanwhile (see [`StoreEngine::claim_raw`](super::StoreEngine::claim_raw)); the fan-out commits
 /// through [`RoutingClaim::commit`], in the claim's transaction.
 pub struct RoutingClaim<'a> {
     claim: Box<dyn Claim + 'a>,
@@ -346,7 +305,7 @@ pub(in crate::store) fn delivery_due_key(due_at: Timestamp, id: &str) -> Vec<u8>
     key
 }
 
-/// One page of the due-time index, claimed (see [`Store::claim_raw`]) so
+/// One page of the due-time index, claimed (see [`StoreEngine::claim_raw`](super::StoreEngine::claim_raw)) so
 /// that no other replica leases these deliveries meanwhile. The sender
 /// leases what it will attempt with [`lease_delivery`] and commits through
 /// [`DuePage::commit`]; entries it leaves alone are free again once the

@@ -1,36 +1,41 @@
 //! The store: the only room that touches sled or PostgreSQL.
 //!
-//! **Repositories.** Other rooms read and write through one module per
-//! aggregate, in domain ids and types: [`tenants`] (tenants, sources,
-//! source states), [`samples`] (samples, findings, tallies, raised
-//! thresholds, intake counters, content hashes), [`cases`] (cases, their
-//! indexes and deadlines, the transition batch), [`delivery`] (webhook
-//! endpoints, the outbox, deliveries, orders, receipts, operator alerts),
-//! [`reports`] and [`rate`], [`reviews`] (labels and review state), [`tokens`], [`events`] (the audit log, a
-//! case's events, the stored JSON), [`meta`] (consumer cursors, the wanted
-//! policy version, one-off upgrades), [`lease`] and [`audit`].
+//! **Repositories.** Other rooms read through one trait per aggregate, in
+//! domain ids and types: [`cases::CaseRepository`] (cases, the open-case
+//! slots, deadlines, claiming a due one), [`tenants::TenantRepository`]
+//! (tenants, sources, source states), [`tokens::TokenRepository`],
+//! [`reports::ReportRepository`], [`samples::SampleRepository`] (samples,
+//! findings, tallies, raised thresholds, intake counters, content hashes),
+//! [`reviews::ReviewRepository`] (labels, review states),
+//! [`delivery::DeliveryRepository`] (endpoints, outbox messages,
+//! deliveries, orders, receipts, operator alerts) and
+//! [`events::AuditRepository`] (the hash-chained log). Each backend
+//! implements each in its own terms: `sled_*.rs` read trees (sled's commit
+//! keeps the index trees beside cases and deadlines from the records
+//! written), `pg_*.rs` answer in SQL from each aggregate's table. A
+//! [`Store`] is all of them over a [`StoreEngine`]; other rooms hold it as
+//! a [`SharedStore`].
 //!
 //! **Unit of work.** Every state change is one [`Batch`] (also named
 //! [`UnitOfWork`]) committed in one transaction, on either backend,
 //! together with the events it appends to the hash-chained log.
-//! Repositories add typed writes to it (`batch.put(&record)`,
+//! Repository modules add typed writes to it (`batch.put(&record)`,
 //! `batch.remove(&record)`, helpers such as `cases::transition_batch`).
 //! A read that a write must follow on from is a versioned read — e.g.
-//! `let (case, version) = store.case_versioned(&id)?` — and the
-//! batch takes `batch.expect_unchanged(&version)`: the commit fails with
+//! `let (case, version) = store.case_versioned(&id)?` — and the batch
+//! takes `batch.expect_unchanged(&version)`: the commit fails with
 //! [`StoreError::Conflict`] if someone changed the record meanwhile.
 //!
-//! **Layout.** Records live in typed trees (`Tree`) under byte keys, each
-//! with a schema version (`encode`, `decode`). Trees, keys, key
-//! builders and raw reads and writes are visible only inside this module:
-//! the compiler keeps the layout here. The [`Store`] trait is the engine
-//! both backends implement ([`SledStore`] embedded, [`PgStore`] for
-//! several replicas: a `kv(tree, key, value)` table, and tables of their
-//! own with typed columns and SQL indexes for the domain's aggregates:
-//! cases, deadlines, tenants, sources, tokens, reports, webhook records,
-//! samples, findings, tallies, raised thresholds, intake counters, sampled
-//! content hashes and labels); other rooms hold it
-//! as a [`SharedStore`] and pass it to the repositories. Tests that
+//! **Engine and layout.** The [`StoreEngine`] commits batches, claims rows
+//! for one process to act on, flushes, wakes other processes, and keeps an
+//! ordered key space: on sled every record lives there, in typed trees
+//! (`Tree`) under byte keys with a schema version (`encode`, `decode`); on
+//! PostgreSQL ([`PgStore`]) it is the `kv (tree, key, value)` table and
+//! holds only what is not a domain aggregate (leases, cursors, rate
+//! counters, the dispatcher's queues, the audit log's rows), while each
+//! aggregate has a table with typed columns and SQL indexes (`pg_tables`
+//! maps a batch's writes to them). Trees, keys and raw reads are visible
+//! only inside this module: the compiler keeps the layout here. Tests that
 //! deliberately inspect or corrupt the on-disk layout use the hidden
 //! `tamper` module.
 
@@ -43,15 +48,23 @@ pub mod events;
 pub mod lease;
 pub mod meta;
 mod pg_cases;
+mod pg_delivery;
+mod pg_events;
+mod pg_samples;
 mod pg_store;
 mod pg_tables;
+mod pg_tenants;
 pub mod rate;
 pub mod records;
 pub mod reports;
 pub mod reviews;
 pub mod samples;
 mod sled_cases;
+mod sled_delivery;
+mod sled_events;
+mod sled_samples;
 mod sled_store;
+mod sled_tenants;
 #[doc(hidden)]
 pub mod tamper;
 pub mod tenants;
@@ -60,9 +73,15 @@ mod tree;
 
 use std::sync::Arc;
 
+use crate::domain::{
+    Delivery, Endpoint, Finding, IntakeCounter, Label, OperatorAlert, OrderRef, OutboxMessage,
+    Receipt, ReviewState, Sample, SampleId, Tally, TenantId, ThresholdAlert,
+};
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use pg_store::prefix_successor;
 #[cfg(test)]
 pub(crate) use pg_store::tests::TestDb;
 pub use pg_store::{create_database, database_url, drop_database, PgStore, MIGRATIONS};
@@ -442,7 +461,7 @@ impl Version {
 /// of work. Repositories add typed writes and preconditions to it
 /// ([`put`](Batch::put), [`remove`](Batch::remove),
 /// [`expect_unchanged`](Batch::expect_unchanged) and helpers such as
-/// `cases::transition_batch`); one [`Store::commit`] applies it atomically
+/// `cases::transition_batch`); one [`StoreEngine::commit`] applies it atomically
 /// on either backend.
 pub type UnitOfWork = Batch;
 
@@ -584,9 +603,35 @@ impl Batch {
     }
 }
 
-/// A storage backend. Calls block: async callers use `spawn_blocking` for
+/// A storage backend: every repository, over the engine that commits
+/// their writes. Calls block: async callers use `spawn_blocking` for
 /// commits, flushes and large scans.
-pub trait Store: cases::CaseRepository + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    StoreEngine
+    + cases::CaseRepository
+    + tenants::TenantRepository
+    + tokens::TokenRepository
+    + reports::ReportRepository
+    + samples::SampleRepository
+    + reviews::ReviewRepository
+    + delivery::DeliveryRepository
+    + events::AuditRepository
+{
+}
+
+impl Store for SledStore {}
+impl Store for PgStore {}
+impl<S: Store + ?Sized> Store for Arc<S> {}
+
+/// The engine under the repositories: commits a [`Batch`] atomically,
+/// claims rows for one process to act on, makes commits durable, wakes
+/// other processes, and keeps an ordered key space. On sled that key space
+/// holds every record (in trees); on PostgreSQL it is the `kv` table,
+/// which holds only what is not a domain aggregate (leases, cursors, rate
+/// counters, the dispatcher's queues, the audit log's rows): aggregates are
+/// read through the repository traits, in SQL. Its raw reads take a
+/// `Tree`, which only `src/store` can name.
+pub trait StoreEngine: Send + Sync + std::fmt::Debug {
     /// Reads one raw record.
     fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Reads several raw records at once (PostgreSQL: one round trip), in
@@ -630,7 +675,7 @@ pub trait Store: cases::CaseRepository + Send + Sync + std::fmt::Debug {
     /// mid-work lets its rows go with its connection. Any write to a
     /// claimed row must go through the claim: another commit touching it
     /// waits until the claim ends. sled serves one process, so its claim
-    /// holds nothing and commits as [`Store::commit`] does.
+    /// holds nothing and commits as [`StoreEngine::commit`] does.
     fn claim_raw(
         &self,
         tree: Tree,
@@ -665,7 +710,7 @@ pub trait Store: cases::CaseRepository + Send + Sync + std::fmt::Debug {
 }
 
 /// Rows claimed to act on, with the transaction the work commits in (see
-/// [`Store::claim_raw`]). Dropped without a commit, it lets them go.
+/// [`StoreEngine::claim_raw`]). Dropped without a commit, it lets them go.
 pub trait Claim: Send {
     /// The claimed rows (key, value), in key order.
     fn rows(&self) -> &[(Vec<u8>, Vec<u8>)];
@@ -697,7 +742,7 @@ pub type SharedStore = Arc<dyn Store>;
 
 /// A shared store is a store: repository functions take `&dyn Store`, and
 /// a `&SharedStore` can be passed as one.
-impl<S: Store + ?Sized> Store for Arc<S> {
+impl<S: Store + ?Sized> StoreEngine for Arc<S> {
     fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
         (**self).get_raw(tree, key)
     }
@@ -799,6 +844,212 @@ impl<S: Store + ?Sized> cases::CaseRepository for Arc<S> {
     }
 }
 
+/// A shared store is a tenant repository.
+impl<S: Store + ?Sized> tenants::TenantRepository for Arc<S> {
+    fn tenant(&self, id: &crate::domain::TenantId) -> Result<Option<crate::domain::Tenant>> {
+        (**self).tenant(id)
+    }
+    fn tenant_versioned(
+        &self,
+        id: &crate::domain::TenantId,
+    ) -> Result<(Option<crate::domain::Tenant>, Version)> {
+        (**self).tenant_versioned(id)
+    }
+    fn tenants(&self) -> Result<Vec<crate::domain::Tenant>> {
+        (**self).tenants()
+    }
+    fn source(
+        &self,
+        tenant: &crate::domain::TenantId,
+        id: crate::domain::SourceId,
+    ) -> Result<Option<crate::domain::Source>> {
+        (**self).source(tenant, id)
+    }
+    fn sources(&self, tenant: &crate::domain::TenantId) -> Result<Vec<crate::domain::Source>> {
+        (**self).sources(tenant)
+    }
+    fn source_state(
+        &self,
+        tenant: &crate::domain::TenantId,
+        id: crate::domain::SourceId,
+    ) -> Result<Option<crate::domain::SourceState>> {
+        (**self).source_state(tenant, id)
+    }
+    fn source_state_versioned(
+        &self,
+        tenant: &crate::domain::TenantId,
+        id: crate::domain::SourceId,
+    ) -> Result<(Option<crate::domain::SourceState>, Version)> {
+        (**self).source_state_versioned(tenant, id)
+    }
+    fn source_states(&self) -> Result<Vec<crate::domain::SourceState>> {
+        (**self).source_states()
+    }
+}
+
+/// A shared store is a token repository.
+impl<S: Store + ?Sized> tokens::TokenRepository for Arc<S> {
+    fn token(&self, hash: &str) -> Result<Option<crate::domain::TokenRecord>> {
+        (**self).token(hash)
+    }
+    fn tokens(&self) -> Result<Vec<crate::domain::TokenRecord>> {
+        (**self).tokens()
+    }
+}
+
+/// A shared store is a report repository.
+impl<S: Store + ?Sized> reports::ReportRepository for Arc<S> {
+    fn reports(&self) -> Result<Vec<crate::domain::Report>> {
+        (**self).reports()
+    }
+}
+
+/// A shared store is a sampling repository.
+impl<S: Store + ?Sized> samples::SampleRepository for Arc<S> {
+    fn sample(&self, tenant: &TenantId, id: &SampleId) -> Result<Option<Sample>> {
+        (**self).sample(tenant, id)
+    }
+    fn newest_samples(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Sample>> {
+        (**self).newest_samples(tenant, limit)
+    }
+    fn sample_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&Sample>,
+        limit: usize,
+    ) -> Result<Vec<(Sample, Version)>> {
+        (**self).sample_page(tenant, after, limit)
+    }
+    fn findings(&self, tenant: &TenantId, category: &str, limit: usize) -> Result<Vec<Finding>> {
+        (**self).findings(tenant, category, limit)
+    }
+    fn has_finding(&self, tenant: &TenantId, category: &str, sample: &SampleId) -> Result<bool> {
+        (**self).has_finding(tenant, category, sample)
+    }
+    fn is_seen(&self, tenant: &TenantId, hash: &str) -> Result<bool> {
+        (**self).is_seen(tenant, hash)
+    }
+    fn seen_versioned(
+        &self,
+        tenant: &TenantId,
+        hash: &str,
+    ) -> Result<(Option<records::Seen>, Version)> {
+        (**self).seen_versioned(tenant, hash)
+    }
+    fn tally_versioned(&self, tenant: &TenantId, hour: u64) -> Result<(Option<Tally>, Version)> {
+        (**self).tally_versioned(tenant, hour)
+    }
+    fn tallies_between(&self, tenant: &TenantId, start: u64, end: u64) -> Result<Vec<Tally>> {
+        (**self).tallies_between(tenant, start, end)
+    }
+    fn tallies(&self, tenant: &TenantId) -> Result<Vec<Tally>> {
+        (**self).tallies(tenant)
+    }
+    fn tallies_before(&self, tenant: &TenantId, hour: u64) -> Result<Vec<Tally>> {
+        (**self).tallies_before(tenant, hour)
+    }
+    fn threshold_alert(&self, tenant: &TenantId, category: &str) -> Result<Option<ThresholdAlert>> {
+        (**self).threshold_alert(tenant, category)
+    }
+    fn threshold_raised(&self, tenant: &TenantId, category: &str) -> Result<bool> {
+        (**self).threshold_raised(tenant, category)
+    }
+    fn threshold_alerts(&self) -> Result<Vec<ThresholdAlert>> {
+        (**self).threshold_alerts()
+    }
+    fn intake_counter(&self, tenant: &TenantId) -> Result<Option<IntakeCounter>> {
+        (**self).intake_counter(tenant)
+    }
+    fn intake_counter_versioned(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(Option<IntakeCounter>, Version)> {
+        (**self).intake_counter_versioned(tenant)
+    }
+}
+
+/// A shared store is a review repository.
+impl<S: Store + ?Sized> reviews::ReviewRepository for Arc<S> {
+    fn labels(&self, tenant: &TenantId) -> Result<Vec<Label>> {
+        (**self).labels(tenant)
+    }
+    fn all_labels(&self) -> Result<Vec<Label>> {
+        (**self).all_labels()
+    }
+    fn item_labels(&self, tenant: &TenantId, sample: &SampleId) -> Result<Vec<Label>> {
+        (**self).item_labels(tenant, sample)
+    }
+    fn review_state_versioned(&self, tenant: &TenantId) -> Result<(Option<ReviewState>, Version)> {
+        (**self).review_state_versioned(tenant)
+    }
+}
+
+/// A shared store is a webhook repository.
+impl<S: Store + ?Sized> delivery::DeliveryRepository for Arc<S> {
+    fn endpoint(&self, id: &str) -> Result<Option<Endpoint>> {
+        (**self).endpoint(id)
+    }
+    fn endpoint_versioned(&self, id: &str) -> Result<(Option<Endpoint>, Version)> {
+        (**self).endpoint_versioned(id)
+    }
+    fn endpoints(&self) -> Result<Vec<Endpoint>> {
+        (**self).endpoints()
+    }
+    fn endpoints_versioned(&self) -> Result<Vec<(Endpoint, Version)>> {
+        (**self).endpoints_versioned()
+    }
+    fn endpoint_count(&self) -> Result<usize> {
+        (**self).endpoint_count()
+    }
+    fn message(&self, id: &str) -> Result<Option<OutboxMessage>> {
+        (**self).message(id)
+    }
+    fn messages_by_id(&self, ids: &[&str]) -> Result<Vec<Option<OutboxMessage>>> {
+        (**self).messages_by_id(ids)
+    }
+    fn messages(&self) -> Result<Vec<OutboxMessage>> {
+        (**self).messages()
+    }
+    fn delivery(&self, id: &str) -> Result<Option<Delivery>> {
+        (**self).delivery(id)
+    }
+    fn delivery_versioned(&self, id: &str) -> Result<(Option<Delivery>, Version)> {
+        (**self).delivery_versioned(id)
+    }
+    fn deliveries(&self, newest_first: bool) -> Result<Vec<Delivery>> {
+        (**self).deliveries(newest_first)
+    }
+    fn deliveries_versioned(&self) -> Result<Vec<(Delivery, Version)>> {
+        (**self).deliveries_versioned()
+    }
+    fn order(&self, idempotency_key: &str) -> Result<Option<OrderRef>> {
+        (**self).order(idempotency_key)
+    }
+    fn receipt(&self, idempotency_key: &str) -> Result<Option<Receipt>> {
+        (**self).receipt(idempotency_key)
+    }
+    fn operator_alerts(&self, limit: usize) -> Result<Vec<OperatorAlert>> {
+        (**self).operator_alerts(limit)
+    }
+}
+
+/// A shared store is the audit log's repository.
+impl<S: Store + ?Sized> events::AuditRepository for Arc<S> {
+    fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventRecord>> {
+        (**self).events_after(after, limit)
+    }
+    fn events_after_raw(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Box<serde_json::value::RawValue>)>> {
+        (**self).events_after_raw(after, limit)
+    }
+    fn case_events(&self, case: &str) -> Result<Vec<EventRecord>> {
+        (**self).case_events(case)
+    }
+}
+
 impl<'a> dyn Store + 'a {
     /// Reads one typed record.
     pub(in crate::store) fn get<R: Record>(&self, key: &[u8]) -> Result<Option<R>> {
@@ -826,70 +1077,6 @@ impl<'a> dyn Store + 'a {
             .iter()
             .map(|(_, v)| decode::<R>(v))
             .collect()
-    }
-
-    /// The events of one case, oldest first, read through the case index
-    /// (no scan of the whole log).
-    pub(in crate::store) fn case_events(&self, case: &str) -> Result<Vec<EventRecord>> {
-        let mut out = Vec::new();
-        for (key, _) in self.scan_raw(
-            Tree::CaseEvents,
-            &case_events_prefix(case),
-            usize::MAX,
-            false,
-        )? {
-            let Some(seq) = key.get(key.len().saturating_sub(8)..) else {
-                continue;
-            };
-            if let Some(v) = self.get_raw(Tree::Events, seq)? {
-                out.push(serde_json::from_slice(&v).map_err(|e| StoreError::Decode {
-                    tree: Tree::Events.name(),
-                    message: e.to_string(),
-                })?);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Events with a sequence number above `after`, oldest first.
-    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventRecord>> {
-        let start = after.saturating_add(1).to_be_bytes();
-        let end = u64::MAX.to_be_bytes();
-        let mut out = Vec::new();
-        for (_, v) in self.range_raw_limited(Tree::Events, &start, &end, limit)? {
-            out.push(serde_json::from_slice(&v).map_err(|e| StoreError::Decode {
-                tree: Tree::Events.name(),
-                message: e.to_string(),
-            })?);
-        }
-        Ok(out)
-    }
-
-    /// Like [`events_after`](Self::events_after), each event as the exact
-    /// JSON stored, with its sequence number: what the audit route serves,
-    /// so a reader sees the very bytes the chain hash covers.
-    pub(in crate::store) fn events_after_raw(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, Box<serde_json::value::RawValue>)>> {
-        let start = after.saturating_add(1).to_be_bytes();
-        let end = u64::MAX.to_be_bytes();
-        let mut out = Vec::new();
-        for (key, v) in self.range_raw_limited(Tree::Events, &start, &end, limit)? {
-            let decode = |message: String| StoreError::Decode {
-                tree: Tree::Events.name(),
-                message,
-            };
-            let seq = <[u8; 8]>::try_from(key.as_slice())
-                .map(u64::from_be_bytes)
-                .map_err(|_| decode("an event key is not a sequence number".into()))?;
-            let text = String::from_utf8(v).map_err(|e| decode(e.to_string()))?;
-            let raw = serde_json::value::RawValue::from_string(text)
-                .map_err(|e| decode(e.to_string()))?;
-            out.push((seq, raw));
-        }
-        Ok(out)
     }
 }
 

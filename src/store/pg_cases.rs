@@ -15,11 +15,11 @@ use super::{decode, Batch, PgStore, Result, Tree, Version};
 use crate::domain::{Case, CaseId, Deadline, DeadlineId};
 
 /// A query parameter owned by the query's task.
-type Param = Box<dyn ToSql + Sync + Send>;
+pub(super) type Param = Box<dyn ToSql + Sync + Send>;
 
 impl PgStore {
     /// The first column (bytes) of every row `sql` returns.
-    fn column(&self, sql: &'static str, params: Vec<Param>) -> Result<Vec<Vec<u8>>> {
+    pub(super) fn column(&self, sql: &'static str, params: Vec<Param>) -> Result<Vec<Vec<u8>>> {
         self.run(move |pool| async move {
             let client = pool.get().await.map_err(pool_error)?;
             let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;

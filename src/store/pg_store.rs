@@ -49,7 +49,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, IsolationLevel, NoTls};
 
 use super::pg_tables::{self, Place, TableExpects, TableWrites};
-use super::{Batch, Claim, Op, Result, Store, StoreError, Topic, Tree};
+use super::{Batch, Claim, Op, Result, StoreEngine, StoreError, Topic, Tree};
 
 /// One schema migration, applied once per database in version order.
 #[derive(Debug, Clone, Copy)]
@@ -171,7 +171,7 @@ fn key_lock(key: &[u8]) -> i32 {
 
 /// The smallest key greater than every key starting with `prefix`, or
 /// `None` when there is none (an empty prefix, or one of 0xFF bytes only).
-pub(super) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(in crate::store) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < 0xFF {
@@ -454,7 +454,7 @@ async fn select_rows(
         .collect())
 }
 
-impl Store for PgStore {
+impl StoreEngine for PgStore {
     fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let key = key.to_vec();
         self.run(move |pool| async move {
@@ -1674,10 +1674,7 @@ pub(crate) mod tests {
         let due = store.claim_due(now, None).unwrap().unwrap();
         assert_eq!(due.deadline.as_ref(), Some(&d));
         drop(due);
-        assert_eq!(
-            crate::store::tokens::get(&*store, &token.hash).unwrap(),
-            Some(token.clone())
-        );
+        assert_eq!(store.token(&token.hash).unwrap(), Some(token.clone()));
         // The columns say what the record says.
         let role = serde_json::to_value(&token.role).unwrap();
         let revoked = admin_count(
@@ -1699,14 +1696,8 @@ pub(crate) mod tests {
             ),
         );
         assert_eq!(sources, 1);
-        assert_eq!(
-            crate::store::samples::tallies(&*store, &tenant).unwrap(),
-            vec![tally]
-        );
-        assert_eq!(
-            crate::store::reviews::labels(&*store, &tenant).unwrap(),
-            vec![label]
-        );
+        assert_eq!(store.tallies(&tenant).unwrap(), vec![tally]);
+        assert_eq!(store.labels(&tenant).unwrap(), vec![label]);
         let columns = admin_count(
             &db.url,
             "SELECT (SELECT count(*) FROM tallies WHERE tenant = 'parlor' AND hour = 500000 \
@@ -1723,19 +1714,13 @@ pub(crate) mod tests {
                 .into(),
         );
         assert_eq!(columns, 6);
-        assert!(crate::store::samples::is_seen(&*store, &tenant, &seen.hash).unwrap());
+        assert!(store.is_seen(&tenant, &seen.hash).unwrap());
+        assert_eq!(store.sample(&tenant, &sample.id).unwrap(), Some(sample));
         assert_eq!(
-            crate::store::samples::get(&*store, &tenant, &sample.id).unwrap(),
-            Some(sample)
-        );
-        assert_eq!(
-            crate::store::samples::findings(&*store, &tenant, "hate-speech", 10).unwrap(),
+            store.findings(&tenant, "hate-speech", 10).unwrap(),
             vec![finding]
         );
-        assert_eq!(
-            crate::store::samples::intake(&*store, &tenant).unwrap(),
-            Some(counter)
-        );
+        assert_eq!(store.intake_counter(&tenant).unwrap(), Some(counter));
         // Nothing of them is left in `kv` but the slot.
         let left = admin_count(
             &db.url,

@@ -1,10 +1,13 @@
-//! The employee report repository (the per-reporter rate limit is in
-//! `rate`).
+//! The employee report repository ([`ReportRepository`]; sled:
+//! `sled_tenants.rs`, PostgreSQL: `pg_tenants.rs`). The per-reporter rate
+//! limit is in `rate`.
 
-use super::{Result, Store};
+use super::Result;
 use crate::domain::Report;
 
-/// Every report, by id.
-pub fn list(store: &dyn Store) -> Result<Vec<Report>> {
-    store.scan::<Report>(b"", usize::MAX, false)
+/// What the service reads of employee reports. Writes go into a
+/// [`super::Batch`].
+pub trait ReportRepository {
+    /// Every report, by id.
+    fn reports(&self) -> Result<Vec<Report>>;
 }

@@ -1,5 +1,6 @@
 //! The review repository: reviewers' labels, and each tenant's review
-//! state (the seed of its draw order).
+//! state (the seed of its draw order) ([`ReviewRepository`]; sled:
+//! `sled_samples.rs`, PostgreSQL: `pg_samples.rs`).
 //!
 //! Labels are keyed `tenant/sample/category/reviewer`, so one reviewer has
 //! one answer per item and category (a later one replaces it), a tenant's
@@ -28,29 +29,25 @@ impl Record for ReviewState {
     }
 }
 
-fn item_prefix(sample: &SampleId) -> Vec<u8> {
+pub(in crate::store) fn item_prefix(sample: &SampleId) -> Vec<u8> {
     let mut rest = sample.0.to_string().into_bytes();
     rest.push(b'/');
     rest
 }
 
-/// Every label of a tenant, by item, category and reviewer.
-pub fn labels(store: &dyn Store, tenant: &TenantId) -> Result<Vec<Label>> {
-    store.scan::<Label>(&tenant_key(tenant.as_str(), b""), usize::MAX, false)
-}
-
-/// Every label of every tenant.
-pub fn all_labels(store: &dyn Store) -> Result<Vec<Label>> {
-    store.scan::<Label>(b"", usize::MAX, false)
-}
-
-/// The labels of one item, by category and reviewer.
-pub fn item_labels(store: &dyn Store, tenant: &TenantId, sample: &SampleId) -> Result<Vec<Label>> {
-    store.scan::<Label>(
-        &tenant_key(tenant.as_str(), &item_prefix(sample)),
-        usize::MAX,
-        false,
-    )
+/// What the service reads of reviewers' labels and review states. Writes go
+/// into a [`Batch`] ([`put_label`]). The marks of tenants whose labels
+/// await a look are store metadata, read by [`pending_checks`].
+pub trait ReviewRepository {
+    /// Every label of a tenant, by item, category and reviewer.
+    fn labels(&self, tenant: &TenantId) -> Result<Vec<Label>>;
+    /// Every label of every tenant.
+    fn all_labels(&self) -> Result<Vec<Label>>;
+    /// The labels of one item, by category and reviewer.
+    fn item_labels(&self, tenant: &TenantId, sample: &SampleId) -> Result<Vec<Label>>;
+    /// A tenant's review state and the version read (absent before its
+    /// first draw).
+    fn review_state_versioned(&self, tenant: &TenantId) -> Result<(Option<ReviewState>, Version)>;
 }
 
 /// Puts a label (replacing the same reviewer's earlier answer), in `batch`,
@@ -123,11 +120,7 @@ pub fn checked(store: &dyn Store, mark: &Version) -> Result<bool> {
     }
 }
 
-/// A tenant's review state and the version read (absent before its first
-/// draw).
-pub fn state_versioned(
-    store: &dyn Store,
-    tenant: &TenantId,
-) -> Result<(Option<ReviewState>, Version)> {
-    Version::read::<ReviewState>(store, tenant.as_str().as_bytes().to_vec())
+/// Key of a tenant's review state.
+pub(in crate::store) fn review_state_key(tenant: &TenantId) -> Vec<u8> {
+    tenant.as_str().as_bytes().to_vec()
 }

@@ -8,13 +8,14 @@
 //! `s/tenant/category` in the same tree, are records of their own, written
 //! by [`super::cases::take_open_slot`].)
 
+use crate::store::StoreEngine;
 use jiff::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::cases::{
     case_key, due_key, due_of_key, due_range, open_slot_key, CaseRepository, DueClaim, DueCursor,
 };
-use super::{decode, Batch, Op, Result, SledStore, Store, Tree, Version};
+use super::{decode, Batch, Op, Result, SledStore, Tree, Version};
 use crate::domain::{Case, CaseId, Deadline, DeadlineId};
 
 /// Prefix of the open-case entries of [`Tree::CaseIndex`].
@@ -106,10 +107,6 @@ pub(super) fn derive(t: &[TransactionalTree], op: &Op) -> TxResult<()> {
 }
 
 impl SledStore {
-    fn as_store(&self) -> &dyn Store {
-        self
-    }
-
     /// The cases whose ids are listed under `prefix` in [`Tree::CaseIndex`].
     fn indexed_cases(&self, prefix: &[u8]) -> Result<Vec<Case>> {
         let store = self.as_store();

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-use super::{chain_events, Batch, Claim, Op, Result, Store, StoreError, Tree};
+use super::{chain_events, Batch, Claim, Op, Result, Store, StoreEngine, StoreError, Tree};
 
 pub(super) const EVENT_SEQ: &[u8] = b"event_seq";
 pub(super) const EVENT_HEAD: &[u8] = b"event_head";
@@ -76,6 +76,11 @@ impl SledStore {
         })
     }
 
+    /// This store as the engine its repositories read through.
+    pub(super) fn as_store(&self) -> &dyn Store {
+        self
+    }
+
     pub(super) fn tree(&self, tree: Tree) -> &sled::Tree {
         &self.trees[tree.index()]
     }
@@ -90,7 +95,7 @@ fn collect(
         .collect()
 }
 
-impl Store for SledStore {
+impl StoreEngine for SledStore {
     fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self
             .tree(tree)

@@ -1,14 +1,14 @@
-//! The API token repository.
+//! The API token repository ([`TokenRepository`]; sled: `sled_tenants.rs`,
+//! PostgreSQL: `pg_tenants.rs`).
 
-use super::{Result, Store};
+use super::Result;
 use crate::domain::TokenRecord;
 
-/// The token whose secret hashes to `hash` (hex SHA-256).
-pub fn get(store: &dyn Store, hash: &str) -> Result<Option<TokenRecord>> {
-    store.get::<TokenRecord>(hash.as_bytes())
-}
-
-/// Every token, by hash.
-pub fn list(store: &dyn Store) -> Result<Vec<TokenRecord>> {
-    store.scan::<TokenRecord>(b"", usize::MAX, false)
+/// What the service reads of API tokens. Writes go into a
+/// [`super::Batch`].
+pub trait TokenRepository {
+    /// The token whose secret hashes to `hash` (hex SHA-256).
+    fn token(&self, hash: &str) -> Result<Option<TokenRecord>>;
+    /// Every token, by hash.
+    fn tokens(&self) -> Result<Vec<TokenRecord>>;
 }

@@ -222,7 +222,7 @@ fn bench_delivery_on(
             let _ = d.await;
         }
         let mut per_sender: std::collections::BTreeMap<String, usize> = Default::default();
-        for d in crate::store::delivery::deliveries(&store, false)? {
+        for d in store.deliveries(false)? {
             for a in d.attempts {
                 *per_sender.entry(a.sender.unwrap_or_default()).or_default() += 1;
             }
@@ -232,7 +232,7 @@ fn bench_delivery_on(
             .map(|(s, n)| format!("{s} {n}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let created: HashMap<String, Timestamp> = crate::store::delivery::messages(&store)?
+        let created: HashMap<String, Timestamp> = store.messages()?
             .into_iter()
             .map(|m| (m.id, m.created_at))
             .collect();

@@ -1,0 +1,149 @@
+//! The webhook repository on PostgreSQL: the `endpoints`, `outbox`,
+//! `deliveries`, `orders`, `receipts` and `operator_alerts` tables
+//! (migration 5) read in SQL, in the order sled gives.
+
+use tokio_postgres::types::ToSql;
+
+use super::delivery::{all_versioned, DeliveryRepository};
+use super::pg_cases::Param;
+use super::pg_store::{pg_error, pool_error};
+use super::{PgStore, Record, Result, Version};
+use crate::domain::{Delivery, Endpoint, OperatorAlert, OrderRef, OutboxMessage, Receipt};
+
+impl PgStore {
+    /// The (key, record) rows `sql` selects.
+    pub(super) fn keyed_rows(
+        &self,
+        sql: &'static str,
+        params: Vec<Param>,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            let rows = client.query(&stmt, &refs).await.map_err(pg_error)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+                .collect())
+        })
+    }
+
+    /// The one record of `sql` (which takes the id as `$1`).
+    fn by_id<R: Record>(&self, sql: &'static str, id: &str) -> Result<Option<R>> {
+        Ok(self
+            .records_where(sql, vec![Box::new(id.to_string())])?
+            .pop())
+    }
+
+    /// How many rows `sql` counts.
+    fn count(&self, sql: &'static str) -> Result<usize> {
+        let n = self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
+            let row = client.query_one(&stmt, &[]).await.map_err(pg_error)?;
+            Ok(row.get::<_, i64>(0))
+        })?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+}
+
+const ENDPOINT: &str = "SELECT record FROM endpoints WHERE id = $1";
+const DELIVERY: &str = "SELECT record FROM deliveries WHERE id = $1";
+const MESSAGE: &str = "SELECT record FROM outbox WHERE id = $1";
+
+impl DeliveryRepository for PgStore {
+    fn endpoint(&self, id: &str) -> Result<Option<Endpoint>> {
+        self.by_id(ENDPOINT, id)
+    }
+
+    fn endpoint_versioned(&self, id: &str) -> Result<(Option<Endpoint>, Version)> {
+        self.versioned(ENDPOINT, id.as_bytes().to_vec(), Box::new(id.to_string()))
+    }
+
+    fn endpoints(&self) -> Result<Vec<Endpoint>> {
+        self.records_where("SELECT record FROM endpoints ORDER BY id", Vec::new())
+    }
+
+    fn endpoints_versioned(&self) -> Result<Vec<(Endpoint, Version)>> {
+        all_versioned::<Endpoint>(self.keyed_rows(
+            "SELECT convert_to(id, 'UTF8'), record FROM endpoints ORDER BY id",
+            Vec::new(),
+        )?)
+    }
+
+    fn endpoint_count(&self) -> Result<usize> {
+        self.count("SELECT count(*) FROM endpoints")
+    }
+
+    fn message(&self, id: &str) -> Result<Option<OutboxMessage>> {
+        self.by_id(MESSAGE, id)
+    }
+
+    fn messages_by_id(&self, ids: &[&str]) -> Result<Vec<Option<OutboxMessage>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        let found: std::collections::HashMap<Vec<u8>, Vec<u8>> = self
+            .keyed_rows(
+                "SELECT convert_to(id, 'UTF8'), record FROM outbox WHERE id = ANY($1)",
+                vec![Box::new(wanted)],
+            )?
+            .into_iter()
+            .collect();
+        ids.iter()
+            .map(|id| {
+                found
+                    .get(id.as_bytes())
+                    .map(|raw| super::decode::<OutboxMessage>(raw))
+                    .transpose()
+            })
+            .collect()
+    }
+
+    fn messages(&self) -> Result<Vec<OutboxMessage>> {
+        self.records_where("SELECT record FROM outbox ORDER BY id", Vec::new())
+    }
+
+    fn delivery(&self, id: &str) -> Result<Option<Delivery>> {
+        self.by_id(DELIVERY, id)
+    }
+
+    fn delivery_versioned(&self, id: &str) -> Result<(Option<Delivery>, Version)> {
+        self.versioned(DELIVERY, id.as_bytes().to_vec(), Box::new(id.to_string()))
+    }
+
+    fn deliveries(&self, newest_first: bool) -> Result<Vec<Delivery>> {
+        if newest_first {
+            self.records_where("SELECT record FROM deliveries ORDER BY id DESC", Vec::new())
+        } else {
+            self.records_where("SELECT record FROM deliveries ORDER BY id", Vec::new())
+        }
+    }
+
+    fn deliveries_versioned(&self) -> Result<Vec<(Delivery, Version)>> {
+        all_versioned::<Delivery>(self.keyed_rows(
+            "SELECT convert_to(id, 'UTF8'), record FROM deliveries ORDER BY id",
+            Vec::new(),
+        )?)
+    }
+
+    fn order(&self, idempotency_key: &str) -> Result<Option<OrderRef>> {
+        self.by_id("SELECT record FROM orders WHERE id = $1", idempotency_key)
+    }
+
+    fn receipt(&self, idempotency_key: &str) -> Result<Option<Receipt>> {
+        self.by_id("SELECT record FROM receipts WHERE id = $1", idempotency_key)
+    }
+
+    fn operator_alerts(&self, limit: usize) -> Result<Vec<OperatorAlert>> {
+        self.records_where(
+            "SELECT record FROM operator_alerts ORDER BY id DESC LIMIT $1",
+            vec![Box::new(i64::try_from(limit).unwrap_or(i64::MAX))],
+        )
+    }
+}

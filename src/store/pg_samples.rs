@@ -1,0 +1,262 @@
+//! The sampling and review repositories on PostgreSQL: the `samples`,
+//! `findings`, `tallies`, `threshold_alerts`, `seen_content`,
+//! `intake_counters`, `labels` and `review_states` tables (migrations 7 and
+//! 8) read in SQL, in the order sled gives. A
+//! tenant's samples, a tenant's findings in one category and a tenant's
+//! tallies are each one range of the table's primary key.
+
+use tokio_postgres::types::ToSql;
+
+use super::pg_cases::Param;
+use super::pg_store::{pg_error, pool_error};
+use super::records::{finding_key, Seen};
+use super::reviews::{item_prefix, review_state_key, ReviewRepository};
+use super::samples::{
+    alert_key, intake_key, sample_key, seen_key, tally_key, tenant_prefix, SampleRepository,
+};
+use super::{decode, prefix_successor, tenant_key, PgStore, Result, Tree, Version};
+use crate::domain::{
+    Finding, IntakeCounter, Label, ReviewState, Sample, SampleId, Tally, TenantId, ThresholdAlert,
+};
+
+/// A text key (the tables keyed by text ids hold only UTF-8 keys).
+fn text(key: Vec<u8>) -> Param {
+    Box::new(String::from_utf8_lossy(&key).into_owned())
+}
+
+impl PgStore {
+    /// Whether `sql` finds a row.
+    fn exists(&self, sql: &'static str, param: Param) -> Result<bool> {
+        Ok(!self.column(sql, vec![param])?.is_empty())
+    }
+}
+
+impl SampleRepository for PgStore {
+    fn sample(&self, tenant: &TenantId, id: &SampleId) -> Result<Option<Sample>> {
+        Ok(self
+            .records_where(
+                "SELECT record FROM samples WHERE key = $1",
+                vec![Box::new(sample_key(tenant, id))],
+            )?
+            .pop())
+    }
+
+    fn newest_samples(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Sample>> {
+        let lo = tenant_prefix(tenant);
+        let hi = prefix_successor(&lo);
+        self.records_where(
+            "SELECT record FROM samples \
+             WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key DESC LIMIT $3",
+            vec![Box::new(lo), Box::new(hi), Box::new(limit_param(limit))],
+        )
+    }
+
+    fn sample_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&Sample>,
+        limit: usize,
+    ) -> Result<Vec<(Sample, Version)>> {
+        let prefix = tenant_prefix(tenant);
+        let hi = prefix_successor(&prefix);
+        let lo = match after {
+            Some(s) => {
+                let mut k = sample_key(tenant, &s.id);
+                k.push(0);
+                k
+            }
+            None => prefix,
+        };
+        let limit = limit_param(limit);
+        let rows = self.run(move |pool| async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT key, record FROM samples \
+                     WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key LIMIT $3",
+                )
+                .await
+                .map_err(pg_error)?;
+            let params: [&(dyn ToSql + Sync); 3] = [&lo, &hi, &limit];
+            let rows = client.query(&stmt, &params).await.map_err(pg_error)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+                .collect::<Vec<_>>())
+        })?;
+        rows.into_iter()
+            .map(|(key, raw)| {
+                let sample = decode::<Sample>(&raw)?;
+                Ok((
+                    sample,
+                    Version {
+                        tree: Tree::Samples,
+                        key,
+                        raw: Some(raw),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    fn findings(&self, tenant: &TenantId, category: &str, limit: usize) -> Result<Vec<Finding>> {
+        let mut rest = category.as_bytes().to_vec();
+        rest.push(b'/');
+        let lo = tenant_key(tenant.as_str(), &rest);
+        let hi = prefix_successor(&lo);
+        self.records_where(
+            "SELECT record FROM findings \
+             WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key DESC LIMIT $3",
+            vec![Box::new(lo), Box::new(hi), Box::new(limit_param(limit))],
+        )
+    }
+
+    fn has_finding(&self, tenant: &TenantId, category: &str, sample: &SampleId) -> Result<bool> {
+        self.exists(
+            "SELECT key FROM findings WHERE key = $1",
+            Box::new(finding_key(tenant.as_str(), category, sample)),
+        )
+    }
+
+    fn is_seen(&self, tenant: &TenantId, hash: &str) -> Result<bool> {
+        self.exists(
+            "SELECT record FROM seen_content WHERE id = $1",
+            text(seen_key(tenant, hash)),
+        )
+    }
+
+    fn seen_versioned(&self, tenant: &TenantId, hash: &str) -> Result<(Option<Seen>, Version)> {
+        let key = seen_key(tenant, hash);
+        self.versioned(
+            "SELECT record FROM seen_content WHERE id = $1",
+            key.clone(),
+            text(key),
+        )
+    }
+
+    fn tally_versioned(&self, tenant: &TenantId, hour: u64) -> Result<(Option<Tally>, Version)> {
+        let key = tally_key(tenant, hour);
+        self.versioned(
+            "SELECT record FROM tallies WHERE key = $1",
+            key.clone(),
+            Box::new(key),
+        )
+    }
+
+    fn tallies_between(&self, tenant: &TenantId, start: u64, end: u64) -> Result<Vec<Tally>> {
+        self.records_where(
+            "SELECT record FROM tallies WHERE key >= $1 AND key < $2 ORDER BY key",
+            vec![
+                Box::new(tally_key(tenant, start)),
+                Box::new(tally_key(tenant, end)),
+            ],
+        )
+    }
+
+    fn tallies(&self, tenant: &TenantId) -> Result<Vec<Tally>> {
+        let lo = tenant_prefix(tenant);
+        let hi = prefix_successor(&lo);
+        self.records_where(
+            "SELECT record FROM tallies \
+             WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key",
+            vec![Box::new(lo), Box::new(hi)],
+        )
+    }
+
+    fn tallies_before(&self, tenant: &TenantId, hour: u64) -> Result<Vec<Tally>> {
+        self.records_where(
+            "SELECT record FROM tallies WHERE key >= $1 AND key < $2 ORDER BY key",
+            vec![
+                Box::new(tenant_prefix(tenant)),
+                Box::new(tally_key(tenant, hour)),
+            ],
+        )
+    }
+
+    fn threshold_alert(&self, tenant: &TenantId, category: &str) -> Result<Option<ThresholdAlert>> {
+        Ok(self
+            .records_where(
+                "SELECT record FROM threshold_alerts WHERE id = $1",
+                vec![text(alert_key(tenant, category))],
+            )?
+            .pop())
+    }
+
+    fn threshold_raised(&self, tenant: &TenantId, category: &str) -> Result<bool> {
+        self.exists(
+            "SELECT record FROM threshold_alerts WHERE id = $1",
+            text(alert_key(tenant, category)),
+        )
+    }
+
+    fn threshold_alerts(&self) -> Result<Vec<ThresholdAlert>> {
+        self.records_where(
+            "SELECT record FROM threshold_alerts ORDER BY id",
+            Vec::new(),
+        )
+    }
+
+    fn intake_counter(&self, tenant: &TenantId) -> Result<Option<IntakeCounter>> {
+        Ok(self
+            .records_where(
+                "SELECT record FROM intake_counters WHERE id = $1",
+                vec![text(intake_key(tenant))],
+            )?
+            .pop())
+    }
+
+    fn intake_counter_versioned(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(Option<IntakeCounter>, Version)> {
+        let key = intake_key(tenant);
+        self.versioned(
+            "SELECT record FROM intake_counters WHERE id = $1",
+            key.clone(),
+            text(key),
+        )
+    }
+}
+
+impl PgStore {
+    /// The labels whose ids start with `prefix`, in id order.
+    fn labels_under(&self, prefix: Vec<u8>) -> Result<Vec<Label>> {
+        let hi = prefix_successor(&prefix);
+        self.records_where(
+            "SELECT record FROM labels \
+             WHERE id >= $1 AND ($2::text IS NULL OR id < $2) ORDER BY id",
+            vec![
+                text(prefix),
+                Box::new(hi.map(|h| String::from_utf8_lossy(&h).into_owned())),
+            ],
+        )
+    }
+}
+
+impl ReviewRepository for PgStore {
+    fn labels(&self, tenant: &TenantId) -> Result<Vec<Label>> {
+        self.labels_under(tenant_key(tenant.as_str(), b""))
+    }
+
+    fn all_labels(&self) -> Result<Vec<Label>> {
+        self.records_where("SELECT record FROM labels ORDER BY id", Vec::new())
+    }
+
+    fn item_labels(&self, tenant: &TenantId, sample: &SampleId) -> Result<Vec<Label>> {
+        self.labels_under(tenant_key(tenant.as_str(), &item_prefix(sample)))
+    }
+
+    fn review_state_versioned(&self, tenant: &TenantId) -> Result<(Option<ReviewState>, Version)> {
+        let key = review_state_key(tenant);
+        self.versioned(
+            "SELECT record FROM review_states WHERE id = $1",
+            key.clone(),
+            text(key),
+        )
+    }
+}
+
+/// A row limit as SQL takes it.
+fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}

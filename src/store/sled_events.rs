@@ -1,0 +1,50 @@
+//! The audit log on sled: events under their big-endian sequence numbers
+//! in the `events` tree, and a case's events listed in `case_events`
+//! (`case/` + sequence), both written by the commit that chains them.
+
+use super::events::{parse_event, raw_event, AuditRepository};
+use super::{case_events_prefix, EventRecord, Result, SledStore, Tree};
+
+impl AuditRepository for SledStore {
+    fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventRecord>> {
+        let start = after.saturating_add(1).to_be_bytes();
+        let end = u64::MAX.to_be_bytes();
+        self.as_store()
+            .range_raw_limited(Tree::Events, &start, &end, limit)?
+            .iter()
+            .map(|(_, v)| parse_event(v))
+            .collect()
+    }
+
+    fn events_after_raw(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Box<serde_json::value::RawValue>)>> {
+        let start = after.saturating_add(1).to_be_bytes();
+        let end = u64::MAX.to_be_bytes();
+        self.as_store()
+            .range_raw_limited(Tree::Events, &start, &end, limit)?
+            .into_iter()
+            .map(|(k, v)| raw_event(&k, v))
+            .collect()
+    }
+
+    fn case_events(&self, case: &str) -> Result<Vec<EventRecord>> {
+        let mut out = Vec::new();
+        for (key, _) in self.as_store().scan_raw(
+            Tree::CaseEvents,
+            &case_events_prefix(case),
+            usize::MAX,
+            false,
+        )? {
+            let Some(seq) = key.get(key.len().saturating_sub(8)..) else {
+                continue;
+            };
+            if let Some(v) = self.as_store().get_raw(Tree::Events, seq)? {
+                out.push(parse_event(&v)?);
+            }
+        }
+        Ok(out)
+    }
+}
