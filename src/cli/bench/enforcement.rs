@@ -324,7 +324,8 @@ fn actions_on(
         }
     })?;
     let urls = cluster.urls.clone();
-    let load = std::thread::spawn(move || -> anyhow::Result<(u64, Vec<f64>, f64)> {
+    type Load = (u64, Vec<f64>, f64, Reads);
+    let load = std::thread::spawn(move || -> anyhow::Result<Load> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -335,6 +336,7 @@ fn actions_on(
                 .pool_max_idle_per_host(256)
                 .build()
                 .context("building the client")?;
+            let reader = c.clone();
             let post = move |api: String, path: String, body: serde_json::Value| {
                 let c = c.clone();
                 async move {
@@ -390,16 +392,48 @@ fn actions_on(
             for t in tasks {
                 all.extend(t.await.context("load task")??);
             }
-            Ok((all.len() as u64, all, t0.elapsed().as_secs_f64()))
+            let elapsed = t0.elapsed().as_secs_f64();
+            // Reads after the load: the tenant's case list, and case views
+            // (each with the events the actions appended).
+            let get = |api: &str, path: String| {
+                let (c, url) = (reader.clone(), format!("{api}{path}"));
+                async move {
+                    let sent = Instant::now();
+                    let r = c.get(&url).bearer_auth(TOKEN).send().await?;
+                    let status = r.status();
+                    r.bytes().await?;
+                    anyhow::ensure!(status.is_success(), "GET {url}: {status}");
+                    Ok::<_, anyhow::Error>(sent.elapsed().as_secs_f64())
+                }
+            };
+            let mut reads = Reads::default();
+            for k in 0..20 {
+                let api = &urls[k % urls.len()];
+                reads.list.push(get(api, "/v1/cases?tenant=bench-actions".into()).await?);
+            }
+            for k in 0..100 {
+                let api = &urls[k % urls.len()];
+                reads.view.push(get(api, format!("/v1/cases/{}", ids[k % ids.len()])).await?);
+            }
+            Ok((all.len() as u64, all, elapsed, reads))
         })
     });
     let result = load
         .join()
         .map_err(|_| anyhow::anyhow!("load thread panicked"));
     let stopped = cluster.stop();
-    let (count, mut lat, elapsed) = result??;
+    let (count, mut lat, elapsed, mut reads) = result??;
     stopped?;
     lat.sort_by(f64::total_cmp);
+    reads.list.sort_by(f64::total_cmp);
+    reads.view.sort_by(f64::total_cmp);
+    let ms = |v: &[f64], q: f64| format!("{:.1}", percentile(v, q) * 1000.0);
+    println!(
+        "case reads: the tenant's {cases} cases listed in p50 {} ms (20 reads), a case with its events viewed in p50 {} ms, p99 {} ms (100 reads)",
+        ms(&reads.list, 0.5),
+        ms(&reads.view, 0.5),
+        ms(&reads.view, 0.99)
+    );
     let rate = count as f64 / elapsed;
     println!(
         "case actions: {count} in {elapsed:.1}s = {rate:.0} actions/s over {connections} connections to {} replica(s) on {cases} cases; latency p50 {:.1} ms, p99 {:.1} ms (each one read, decided, committed with its audit event and flushed)",
@@ -419,5 +453,14 @@ fn actions_on(
             format!("{:.1}", percentile(&lat, 0.99) * 1000.0),
             "",
         ),
+        Figure::new("case list p50 ms", ms(&reads.list, 0.5), ""),
+        Figure::new("case view p50 ms", ms(&reads.view, 0.5), ""),
     ])
+}
+
+/// Read latencies (seconds) measured after the actions.
+#[derive(Default)]
+struct Reads {
+    list: Vec<f64>,
+    view: Vec<f64>,
 }
