@@ -6,12 +6,11 @@
 //! transition. (The outbox, token and report records are also declared
 //! here; see `delivery`, `tokens` and `reports` for their repositories.)
 
-use crate::store::StoreEngine;
 use jiff::Timestamp;
 
 use super::{Batch, Claim, Record, Result, SharedStore, StoreError, Tree, Version};
 use crate::domain::{
-    Case, CaseId, CaseState, Deadline, DeadlineId, OrderRef, OutboxMessage, Report, Tenant,
+    Case, CaseId, CaseState, Deadline, DeadlineId, OrderRef, OutboxMessage, Report,
     TenantEnforcement, TenantStatus, TokenRecord, Transition,
 };
 
@@ -244,11 +243,9 @@ fn follow_enforcement(
     if !suspends && !lifts {
         return Ok(());
     }
-    let key = case.tenant.as_str().as_bytes().to_vec();
-    let Some(raw) = store.get_raw(Tree::Tenants, &key)? else {
+    let (Some(mut tenant), version) = store.tenant_versioned(&case.tenant)? else {
         return Ok(());
     };
-    let mut tenant: Tenant = super::decode(&raw)?;
     let from = tenant.status;
     let status_before = match (&tenant.enforcement, tenant.status) {
         (Some(e), TenantStatus::Suspended) => e.status_before,
@@ -286,7 +283,7 @@ fn follow_enforcement(
         });
     }
     tenant.updated_at = now;
-    batch.expect::<Tenant>(key, Some(raw));
+    batch.expect_unchanged(&version);
     batch.put(&tenant)?;
     batch.event(
         "tenant.status_changed",

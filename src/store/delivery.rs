@@ -75,6 +75,9 @@ pub trait DeliveryRepository {
     fn messages_by_id(&self, ids: &[&str]) -> Result<Vec<Option<OutboxMessage>>>;
     /// Every outbox message, oldest first.
     fn messages(&self) -> Result<Vec<OutboxMessage>>;
+    /// At most `limit` outbox messages with ids above `after` (from the
+    /// first when empty), oldest first, each with the version read.
+    fn messages_after(&self, after: &str, limit: usize) -> Result<Vec<(OutboxMessage, Version)>>;
     /// One delivery.
     fn delivery(&self, id: &str) -> Result<Option<Delivery>>;
     /// One delivery and the version read.
@@ -83,6 +86,9 @@ pub trait DeliveryRepository {
     fn deliveries(&self, newest_first: bool) -> Result<Vec<Delivery>>;
     /// Every delivery, oldest first, each with the version read.
     fn deliveries_versioned(&self) -> Result<Vec<(Delivery, Version)>>;
+    /// Several deliveries in one read (PostgreSQL: one round trip), in the
+    /// order of `ids`, each with the version read.
+    fn deliveries_by_id(&self, ids: &[&str]) -> Result<Vec<Option<(Delivery, Version)>>>;
     /// The order with this idempotency key.
     fn order(&self, idempotency_key: &str) -> Result<Option<OrderRef>>;
     /// The receipt for the order with this idempotency key.
@@ -282,12 +288,17 @@ pub fn claim_unrouted(store: &dyn Store, limit: usize) -> Result<RoutingClaim<'_
     let claim = store.claim_raw(Tree::OutboxNew, b"", &[0xFF], limit)?;
     let mut messages = Vec::new();
     let mut orphans = Vec::new();
-    let ids: Vec<Vec<u8>> = claim.rows().iter().map(|(id, _)| id.clone()).collect();
-    let raws = store.get_many_raw(Tree::Outbox, &ids)?;
-    for (id, raw) in ids.into_iter().zip(raws) {
-        match raw {
-            Some(raw) => messages.push(decode::<OutboxMessage>(&raw)?),
-            None => orphans.push(id),
+    let ids: Vec<String> = claim
+        .rows()
+        .iter()
+        .map(|(id, _)| String::from_utf8_lossy(id).into_owned())
+        .collect();
+    let wanted: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let found = store.messages_by_id(&wanted)?;
+    for (id, message) in ids.iter().zip(found) {
+        match message {
+            Some(message) => messages.push(message),
+            None => orphans.push(id.as_bytes().to_vec()),
         }
     }
     Ok(RoutingClaim {
@@ -377,30 +388,20 @@ pub fn due_entries(
     store: &dyn Store,
     entries: &[(&[u8], &str)],
 ) -> Result<Vec<Option<(Delivery, Version)>>> {
-    let keys: Vec<Vec<u8>> = entries
+    let ids: Vec<&str> = entries.iter().map(|(_, id)| *id).collect();
+    let found = store.deliveries_by_id(&ids)?;
+    Ok(entries
         .iter()
-        .map(|(_, id)| id.as_bytes().to_vec())
-        .collect();
-    let raws = store.get_many_raw(Tree::Deliveries, &keys)?;
-    entries
-        .iter()
-        .zip(keys)
-        .zip(raws)
-        .map(|(((due_key, _), key), raw)| {
-            let Some(raw) = raw else { return Ok(None) };
-            let d: Delivery = decode(&raw)?;
-            let here = d.due_at().map(|due| delivery_due_key(due, &d.id));
-            if here.as_deref() != Some(*due_key) {
-                return Ok(None);
-            }
-            let version = Version {
-                tree: Tree::Deliveries,
-                key,
-                raw: Some(raw),
-            };
-            Ok(Some((d, version)))
+        .zip(found)
+        .map(|((due_key, _), found)| {
+            found.filter(|(d, _)| {
+                d.due_at()
+                    .map(|due| delivery_due_key(due, &d.id))
+                    .as_deref()
+                    == Some(*due_key)
+            })
         })
-        .collect()
+        .collect())
 }
 
 /// Drops a due entry that leads nowhere (see [`due_entry`]).
@@ -465,7 +466,7 @@ const MESSAGE_INDEX_BUILT: &[u8] = b"message_deliveries_built";
 pub fn ensure_message_index(store: &SharedStore) -> Result<()> {
     super::build_once(store, MESSAGE_INDEX_BUILT, || {
         let mut batch = Batch::new();
-        for d in store.scan::<Delivery>(b"", usize::MAX, false)? {
+        for d in store.deliveries(false)? {
             batch.put_raw(
                 Tree::MessageDeliveries,
                 message_delivery_key(&d.message_id, &d.id),
@@ -497,19 +498,19 @@ pub struct Pruned {
 pub fn prune_messages(store: &SharedStore, cutoff: Timestamp, limit: usize) -> Result<Pruned> {
     const PAGE: usize = 256;
     let mut pruned = Pruned::default();
-    let mut start: Vec<u8> = Vec::new();
+    let mut after = String::new();
     loop {
-        let page = store.range_raw_limited(Tree::Outbox, &start, &[0xff], PAGE)?;
-        for (key, raw) in &page {
+        let page = store.messages_after(&after, PAGE)?;
+        for (m, version) in &page {
             if pruned.messages >= limit {
                 return Ok(pruned);
             }
-            let m: OutboxMessage = super::decode(raw)?;
+            let key = m.id.as_bytes().to_vec();
             if m.created_at >= cutoff {
                 // Ids are minted in time order: every later one is newer.
                 return Ok(pruned);
             }
-            if store.get_raw(Tree::OutboxNew, key)?.is_some() {
+            if store.get_raw(Tree::OutboxNew, &key)?.is_some() {
                 continue;
             }
             let mut prefix = key.clone();
@@ -520,26 +521,25 @@ pub fn prune_messages(store: &SharedStore, cutoff: Timestamp, limit: usize) -> R
             for (index_key, _) in
                 store.scan_raw(Tree::MessageDeliveries, &prefix, usize::MAX, false)?
             {
-                let id = &index_key[prefix.len()..];
-                let Some(d_raw) = store.get_raw(Tree::Deliveries, id)? else {
+                let id = String::from_utf8_lossy(&index_key[prefix.len()..]).into_owned();
+                let (Some(d), d_version) = store.delivery_versioned(&id)? else {
                     batch.delete_raw(Tree::MessageDeliveries, index_key.clone());
                     continue;
                 };
-                let d: Delivery = super::decode(&d_raw)?;
                 if d.status == DeliveryStatus::Pending || d.updated_at >= cutoff {
                     keep = true;
                     break;
                 }
-                batch.expect::<Delivery>(id.to_vec(), Some(d_raw));
-                batch.delete::<Delivery>(id.to_vec());
+                batch.expect_unchanged(&d_version);
+                batch.remove(&d);
                 batch.delete_raw(Tree::MessageDeliveries, index_key.clone());
                 deliveries += 1;
             }
             if keep {
                 continue;
             }
-            batch.expect::<OutboxMessage>(key.clone(), Some(raw.clone()));
-            batch.delete::<OutboxMessage>(key.clone());
+            batch.expect_unchanged(version);
+            batch.remove(m);
             batch.event(
                 "webhook.message_pruned",
                 m.tenant.as_ref().map(|t| t.as_str()),
@@ -561,10 +561,7 @@ pub fn prune_messages(store: &SharedStore, cutoff: Timestamp, limit: usize) -> R
             }
         }
         match page.last() {
-            Some((last, _)) if page.len() == PAGE => {
-                start = last.clone();
-                start.push(0);
-            }
+            Some((last, _)) if page.len() == PAGE => after = last.id.clone(),
             _ => return Ok(pruned),
         }
     }

@@ -511,21 +511,6 @@ impl Batch {
         self
     }
 
-    /// Adds a precondition: the batch aborts with [`StoreError::Conflict`]
-    /// unless `R`'s record at `key` still holds exactly `value`.
-    pub(in crate::store) fn expect<R: Record>(
-        &mut self,
-        key: Vec<u8>,
-        value: Option<Vec<u8>>,
-    ) -> &mut Self {
-        self.ops.push(Op::Expect {
-            tree: R::TREE,
-            key,
-            value,
-        });
-        self
-    }
-
     /// Adds a precondition on a raw key (for records kept as plain bytes,
     /// such as cursors): the batch aborts with [`StoreError::Conflict`]
     /// unless it still holds exactly `value` (`None`: still absent).
@@ -1010,6 +995,9 @@ impl<S: Store + ?Sized> delivery::DeliveryRepository for Arc<S> {
     fn messages(&self) -> Result<Vec<OutboxMessage>> {
         (**self).messages()
     }
+    fn messages_after(&self, after: &str, limit: usize) -> Result<Vec<(OutboxMessage, Version)>> {
+        (**self).messages_after(after, limit)
+    }
     fn delivery(&self, id: &str) -> Result<Option<Delivery>> {
         (**self).delivery(id)
     }
@@ -1021,6 +1009,9 @@ impl<S: Store + ?Sized> delivery::DeliveryRepository for Arc<S> {
     }
     fn deliveries_versioned(&self) -> Result<Vec<(Delivery, Version)>> {
         (**self).deliveries_versioned()
+    }
+    fn deliveries_by_id(&self, ids: &[&str]) -> Result<Vec<Option<(Delivery, Version)>>> {
+        (**self).deliveries_by_id(ids)
     }
     fn order(&self, idempotency_key: &str) -> Result<Option<OrderRef>> {
         (**self).order(idempotency_key)

@@ -109,6 +109,16 @@ impl DeliveryRepository for PgStore {
         self.records_where("SELECT record FROM outbox ORDER BY id", Vec::new())
     }
 
+    fn messages_after(&self, after: &str, limit: usize) -> Result<Vec<(OutboxMessage, Version)>> {
+        all_versioned::<OutboxMessage>(self.keyed_rows(
+            "SELECT convert_to(id, 'UTF8'), record FROM outbox WHERE id > $1 ORDER BY id LIMIT $2",
+            vec![
+                Box::new(after.to_string()),
+                Box::new(i64::try_from(limit).unwrap_or(i64::MAX)),
+            ],
+        )?)
+    }
+
     fn delivery(&self, id: &str) -> Result<Option<Delivery>> {
         self.by_id(DELIVERY, id)
     }
@@ -130,6 +140,22 @@ impl DeliveryRepository for PgStore {
             "SELECT convert_to(id, 'UTF8'), record FROM deliveries ORDER BY id",
             Vec::new(),
         )?)
+    }
+
+    fn deliveries_by_id(&self, ids: &[&str]) -> Result<Vec<Option<(Delivery, Version)>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        let mut found: std::collections::HashMap<Vec<u8>, (Delivery, Version)> =
+            all_versioned::<Delivery>(self.keyed_rows(
+                "SELECT convert_to(id, 'UTF8'), record FROM deliveries WHERE id = ANY($1)",
+                vec![Box::new(wanted)],
+            )?)?
+            .into_iter()
+            .map(|(d, v)| (d.id.as_bytes().to_vec(), (d, v)))
+            .collect();
+        Ok(ids.iter().map(|id| found.remove(id.as_bytes())).collect())
     }
 
     fn order(&self, idempotency_key: &str) -> Result<Option<OrderRef>> {

@@ -44,6 +44,20 @@ impl DeliveryRepository for SledStore {
             .scan::<OutboxMessage>(b"", usize::MAX, false)
     }
 
+    fn messages_after(&self, after: &str, limit: usize) -> Result<Vec<(OutboxMessage, Version)>> {
+        let mut start = after.as_bytes().to_vec();
+        if !start.is_empty() {
+            start.push(0);
+        }
+        // Message ids are ASCII (`msg_…`): every one sorts below 0xFF.
+        all_versioned::<OutboxMessage>(self.as_store().range_raw_limited(
+            Tree::Outbox,
+            &start,
+            &[0xFF],
+            limit,
+        )?)
+    }
+
     fn delivery(&self, id: &str) -> Result<Option<Delivery>> {
         self.as_store().get::<Delivery>(id.as_bytes())
     }
@@ -64,6 +78,15 @@ impl DeliveryRepository for SledStore {
             usize::MAX,
             false,
         )?)
+    }
+
+    fn deliveries_by_id(&self, ids: &[&str]) -> Result<Vec<Option<(Delivery, Version)>>> {
+        ids.iter()
+            .map(|id| {
+                let (d, version) = self.delivery_versioned(id)?;
+                Ok(d.map(|d| (d, version)))
+            })
+            .collect()
     }
 
     fn order(&self, idempotency_key: &str) -> Result<Option<OrderRef>> {
