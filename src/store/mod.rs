@@ -14,7 +14,11 @@
 //! keeps the index trees beside cases and deadlines from the records
 //! written), `pg_*.rs` answer in SQL from each aggregate's table. A
 //! [`Store`] is all of them over a [`StoreEngine`]; other rooms hold it as
-//! a [`SharedStore`].
+//! a [`SharedStore`]. What is not a domain aggregate is built on the
+//! engine's compare-and-set, the same on both backends: work leases and
+//! fences ([`lease`]), consumer cursors, the wanted policy version and
+//! one-off upgrades ([`meta`]), rate counters ([`rate`]), the dispatcher's
+//! queues (in [`delivery`]) and the audit chain's check ([`audit`]).
 //!
 //! **Unit of work.** Every state change is one [`Batch`] (also named
 //! [`UnitOfWork`]) committed in one transaction, on either backend,
