@@ -6,7 +6,7 @@ use tokio_postgres::types::ToSql;
 
 use super::delivery::{all_versioned, DeliveryRepository};
 use super::pg_cases::Param;
-use super::pg_store::{pg_error, pool_error};
+use super::pg_store::{limit_param, pg_error, pool_error};
 use super::{PgStore, Record, Result, Version};
 use crate::domain::{Delivery, Endpoint, OperatorAlert, OrderRef, OutboxMessage, Receipt};
 
@@ -112,10 +112,7 @@ impl DeliveryRepository for PgStore {
     fn messages_after(&self, after: &str, limit: usize) -> Result<Vec<(OutboxMessage, Version)>> {
         all_versioned::<OutboxMessage>(self.keyed_rows(
             "SELECT convert_to(id, 'UTF8'), record FROM outbox WHERE id > $1 ORDER BY id LIMIT $2",
-            vec![
-                Box::new(after.to_string()),
-                Box::new(i64::try_from(limit).unwrap_or(i64::MAX)),
-            ],
+            vec![Box::new(after.to_string()), Box::new(limit_param(limit))],
         )?)
     }
 
@@ -169,7 +166,7 @@ impl DeliveryRepository for PgStore {
     fn operator_alerts(&self, limit: usize) -> Result<Vec<OperatorAlert>> {
         self.records_where(
             "SELECT record FROM operator_alerts ORDER BY id DESC LIMIT $1",
-            vec![Box::new(i64::try_from(limit).unwrap_or(i64::MAX))],
+            vec![Box::new(limit_param(limit))],
         )
     }
 }

@@ -5,7 +5,7 @@
 //! join of its index entries to the events, not a read per event.
 
 use super::events::{parse_event, raw_event, AuditRepository};
-use super::pg_store::tree_id;
+use super::pg_store::{limit_param, tree_id};
 use super::{case_events_prefix, prefix_successor, EventRecord, PgStore, Result, Tree};
 
 impl PgStore {
@@ -18,7 +18,7 @@ impl PgStore {
             vec![
                 Box::new(tree_id(Tree::Events)),
                 Box::new(start),
-                Box::new(i64::try_from(limit).unwrap_or(i64::MAX)),
+                Box::new(limit_param(limit)),
             ],
         )
     }

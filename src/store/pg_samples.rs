@@ -5,16 +5,15 @@
 //! tenant's samples, a tenant's findings in one category and a tenant's
 //! tallies are each one range of the table's primary key.
 
-use tokio_postgres::types::ToSql;
-
+use super::delivery::all_versioned;
 use super::pg_cases::Param;
-use super::pg_store::{pg_error, pool_error};
+use super::pg_store::limit_param;
 use super::records::{finding_key, Seen};
 use super::reviews::{item_prefix, review_state_key, ReviewRepository};
 use super::samples::{
     alert_key, intake_key, sample_key, seen_key, tally_key, tenant_prefix, SampleRepository,
 };
-use super::{decode, prefix_successor, tenant_key, PgStore, Result, Tree, Version};
+use super::{prefix_successor, tenant_key, PgStore, Result, Version};
 use crate::domain::{
     Finding, IntakeCounter, Label, ReviewState, Sample, SampleId, Tally, TenantId, ThresholdAlert,
 };
@@ -67,36 +66,11 @@ impl SampleRepository for PgStore {
             }
             None => prefix,
         };
-        let limit = limit_param(limit);
-        let rows = self.run(move |pool| async move {
-            let client = pool.get().await.map_err(pool_error)?;
-            let stmt = client
-                .prepare_cached(
-                    "SELECT key, record FROM samples \
-                     WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key LIMIT $3",
-                )
-                .await
-                .map_err(pg_error)?;
-            let params: [&(dyn ToSql + Sync); 3] = [&lo, &hi, &limit];
-            let rows = client.query(&stmt, &params).await.map_err(pg_error)?;
-            Ok(rows
-                .into_iter()
-                .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
-                .collect::<Vec<_>>())
-        })?;
-        rows.into_iter()
-            .map(|(key, raw)| {
-                let sample = decode::<Sample>(&raw)?;
-                Ok((
-                    sample,
-                    Version {
-                        tree: Tree::Samples,
-                        key,
-                        raw: Some(raw),
-                    },
-                ))
-            })
-            .collect()
+        all_versioned::<Sample>(self.keyed_rows(
+            "SELECT key, record FROM samples \
+             WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key LIMIT $3",
+            vec![Box::new(lo), Box::new(hi), Box::new(limit_param(limit))],
+        )?)
     }
 
     fn findings(&self, tenant: &TenantId, category: &str, limit: usize) -> Result<Vec<Finding>> {
@@ -254,9 +228,4 @@ impl ReviewRepository for PgStore {
             text(key),
         )
     }
-}
-
-/// A row limit as SQL takes it.
-fn limit_param(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
 }

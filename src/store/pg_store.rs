@@ -182,7 +182,8 @@ pub(in crate::store) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-fn limit_param(limit: usize) -> i64 {
+/// A row limit as SQL takes it.
+pub(super) fn limit_param(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
