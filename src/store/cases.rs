@@ -140,6 +140,24 @@ pub(in crate::store) fn open_slot_key(tenant: &str, category: &str) -> Vec<u8> {
     format!("s/{tenant}/{category}").into_bytes()
 }
 
+/// What reading the open slot at `key` found: its stored value `raw`
+/// (`None`: free) and the case it names, `holder`, which counts only while
+/// it is open. Both backends' [`CaseRepository::open_slot`] end here.
+pub(in crate::store) fn slot_read(
+    key: Vec<u8>,
+    raw: Option<Vec<u8>>,
+    holder: Option<Case>,
+) -> (Option<Case>, Version) {
+    (
+        holder.filter(|c| c.state.is_open()),
+        Version {
+            tree: Tree::CaseIndex,
+            key,
+            raw,
+        },
+    )
+}
+
 /// Takes the slot read at `version` (see [`CaseRepository::open_slot`])
 /// for the new case `id`, in `batch`: the batch commits only if the slot is unchanged.
 pub fn take_open_slot(batch: &mut Batch, version: &Version, id: &CaseId) {

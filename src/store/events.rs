@@ -40,11 +40,20 @@ pub(in crate::store) fn parse_event(bytes: &[u8]) -> Result<EventRecord> {
     })
 }
 
+/// Stored events (sequence key, bytes) parsed.
+pub(in crate::store) fn parse_events(rows: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<EventRecord>> {
+    rows.iter().map(|(_, v)| parse_event(v)).collect()
+}
+
+/// Stored events (sequence key, bytes) as their exact JSON.
+pub(in crate::store) fn raw_events(
+    rows: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<Vec<(u64, Box<serde_json::value::RawValue>)>> {
+    rows.into_iter().map(|(k, v)| raw_event(&k, v)).collect()
+}
+
 /// A stored event as its exact JSON, with the sequence number its key holds.
-pub(in crate::store) fn raw_event(
-    key: &[u8],
-    value: Vec<u8>,
-) -> Result<(u64, Box<serde_json::value::RawValue>)> {
+fn raw_event(key: &[u8], value: Vec<u8>) -> Result<(u64, Box<serde_json::value::RawValue>)> {
     let decode = |message: String| StoreError::Decode {
         tree: Tree::Events.name(),
         message,

@@ -54,6 +54,7 @@ pub mod meta;
 mod pg_cases;
 mod pg_delivery;
 mod pg_events;
+mod pg_read;
 mod pg_samples;
 mod pg_store;
 mod pg_tables;
@@ -425,6 +426,12 @@ impl Version {
     /// The version of `R`'s record at `key` as the store holds it now.
     fn read<R: Record>(store: &dyn Store, key: Vec<u8>) -> Result<(Option<R>, Version)> {
         let raw = store.get_raw(R::TREE, &key)?;
+        Version::found::<R>(key, raw)
+    }
+
+    /// The version of `R`'s record at `key`, read as `raw` (`None`:
+    /// absent), with the record decoded.
+    fn found<R: Record>(key: Vec<u8>, raw: Option<Vec<u8>>) -> Result<(Option<R>, Version)> {
         let record = raw.as_deref().map(decode::<R>).transpose()?;
         Ok((
             record,
@@ -1125,7 +1132,7 @@ pub async fn flush(store: &SharedStore) -> anyhow::Result<()> {
 /// be safe to run again), then `marker` is set in [`Tree::Meta`], so an
 /// interrupted build simply runs again at the next start.
 pub(in crate::store) fn build_once(
-    store: &SharedStore,
+    store: &dyn Store,
     marker: &[u8],
     build: impl FnOnce() -> Result<()>,
 ) -> Result<()> {

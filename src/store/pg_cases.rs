@@ -5,86 +5,39 @@
 //! the rows themselves. The open-case slots stay records in `kv`.
 
 use jiff::Timestamp;
-use tokio_postgres::types::ToSql;
 
 use super::cases::{
-    case_key, due_of_key, due_range, open_slot_key, CaseRepository, DueClaim, DueCursor,
+    case_key, due_of_key, due_range, open_slot_key, slot_read, CaseRepository, DueClaim, DueCursor,
 };
-use super::pg_store::{pg_error, pool_error, tree_id};
+use super::pg_read::Param;
+use super::pg_store::tree_id;
 use super::{decode, Batch, PgStore, Result, Tree, Version};
 use crate::domain::{Case, CaseId, Deadline, DeadlineId};
 
-/// A query parameter owned by the query's task.
-pub(super) type Param = Box<dyn ToSql + Sync + Send>;
-
-impl PgStore {
-    /// The first column (bytes) of every row `sql` returns.
-    pub(super) fn column(&self, sql: &'static str, params: Vec<Param>) -> Result<Vec<Vec<u8>>> {
-        self.run(move |pool| async move {
-            let client = pool.get().await.map_err(pool_error)?;
-            let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
-            let refs: Vec<&(dyn ToSql + Sync)> = params
-                .iter()
-                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-                .collect();
-            let rows = client.query(&stmt, &refs).await.map_err(pg_error)?;
-            Ok(rows.into_iter().map(|r| r.get::<_, Vec<u8>>(0)).collect())
-        })
-    }
-
-    /// The cases `sql` selects (their `record` column).
-    fn cases_where(&self, sql: &'static str, params: Vec<Param>) -> Result<Vec<Case>> {
-        self.column(sql, params)?
-            .iter()
-            .map(|raw| decode::<Case>(raw))
-            .collect()
-    }
-
-    /// One case's stored bytes.
-    fn case_raw(&self, id: &CaseId) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .column(
-                "SELECT record FROM cases WHERE id = $1",
-                vec![Box::new(id.0.to_string())],
-            )?
-            .pop())
-    }
-}
+const CASE: &str = "SELECT record FROM cases WHERE id = $1";
 
 impl CaseRepository for PgStore {
     fn case(&self, id: &CaseId) -> Result<Option<Case>> {
-        self.case_raw(id)?
-            .as_deref()
-            .map(decode::<Case>)
-            .transpose()
+        self.record(CASE, Box::new(id.0.to_string()))
     }
 
     fn case_versioned(&self, id: &CaseId) -> Result<(Option<Case>, Version)> {
-        let raw = self.case_raw(id)?;
-        let case = raw.as_deref().map(decode::<Case>).transpose()?;
-        Ok((
-            case,
-            Version {
-                tree: Tree::Cases,
-                key: case_key(id),
-                raw,
-            },
-        ))
+        self.versioned(CASE, case_key(id), Box::new(id.0.to_string()))
     }
 
     fn all_cases(&self) -> Result<Vec<Case>> {
-        self.cases_where("SELECT record FROM cases ORDER BY id", Vec::new())
+        self.records_where("SELECT record FROM cases ORDER BY id", Vec::new())
     }
 
     fn open_cases(&self) -> Result<Vec<Case>> {
-        self.cases_where(
+        self.records_where(
             "SELECT record FROM cases WHERE open ORDER BY id",
             Vec::new(),
         )
     }
 
     fn tenant_cases(&self, tenant: &str) -> Result<Vec<Case>> {
-        self.cases_where(
+        self.records_where(
             "SELECT record FROM cases WHERE tenant = $1 ORDER BY id",
             vec![Box::new(tenant.to_string())],
         )
@@ -94,63 +47,31 @@ impl CaseRepository for PgStore {
         let key = open_slot_key(tenant, category);
         let params: Vec<Param> = vec![Box::new(tree_id(Tree::CaseIndex)), Box::new(key.clone())];
         // The slot and the case it names, in one round trip.
-        let row = self.run(move |pool| async move {
-            let client = pool.get().await.map_err(pool_error)?;
-            let stmt = client
-                .prepare_cached(
-                    "SELECT s.value, c.record FROM kv s \
-                     LEFT JOIN cases c ON c.id = convert_from(s.value, 'UTF8') \
-                     WHERE s.tree = $1 AND s.key = $2",
-                )
-                .await
-                .map_err(pg_error)?;
-            let refs: Vec<&(dyn ToSql + Sync)> = params
-                .iter()
-                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-                .collect();
-            let row = client.query_opt(&stmt, &refs).await.map_err(pg_error)?;
-            Ok(row.map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Option<Vec<u8>>>(1))))
-        })?;
-        let (raw, case) = match row {
-            Some((slot, record)) => (Some(slot), record),
+        let row = self
+            .rows(
+                "SELECT s.value, c.record FROM kv s \
+                 LEFT JOIN cases c ON c.id = convert_from(s.value, 'UTF8') \
+                 WHERE s.tree = $1 AND s.key = $2",
+                params,
+            )?
+            .pop();
+        let (raw, holder) = match row {
+            Some(r) => (Some(r.get::<_, Vec<u8>>(0)), r.get::<_, Option<Vec<u8>>>(1)),
             None => (None, None),
         };
-        let case = case
-            .as_deref()
-            .map(decode::<Case>)
-            .transpose()?
-            .filter(|c| c.state.is_open());
-        Ok((
-            case,
-            Version {
-                tree: Tree::CaseIndex,
-                key,
-                raw,
-            },
-        ))
+        let holder = holder.as_deref().map(decode::<Case>).transpose()?;
+        Ok(slot_read(key, raw, holder))
     }
 
     fn deadline(&self, id: &DeadlineId) -> Result<Option<Deadline>> {
-        self.column(
+        self.record(
             "SELECT record FROM deadlines WHERE id = $1",
-            vec![Box::new(id.0.clone())],
-        )?
-        .first()
-        .map(|raw| decode::<Deadline>(raw))
-        .transpose()
+            Box::new(id.0.clone()),
+        )
     }
 
     fn pending_deadlines(&self) -> Result<usize> {
-        let n = self.run(|pool| async move {
-            let client = pool.get().await.map_err(pool_error)?;
-            let stmt = client
-                .prepare_cached("SELECT count(*) FROM deadlines")
-                .await
-                .map_err(pg_error)?;
-            let row = client.query_one(&stmt, &[]).await.map_err(pg_error)?;
-            Ok(row.get::<_, i64>(0))
-        })?;
-        Ok(usize::try_from(n).unwrap_or(0))
+        self.count("SELECT count(*) FROM deadlines")
     }
 
     fn next_due(&self) -> Result<Option<Timestamp>> {

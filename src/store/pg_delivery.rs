@@ -2,54 +2,10 @@
 //! `deliveries`, `orders`, `receipts` and `operator_alerts` tables
 //! (migration 5) read in SQL, in the order sled gives.
 
-use tokio_postgres::types::ToSql;
-
 use super::delivery::{all_versioned, DeliveryRepository};
-use super::pg_cases::Param;
-use super::pg_store::{limit_param, pg_error, pool_error};
-use super::{PgStore, Record, Result, Version};
+use super::pg_store::limit_param;
+use super::{PgStore, Result, Version};
 use crate::domain::{Delivery, Endpoint, OperatorAlert, OrderRef, OutboxMessage, Receipt};
-
-impl PgStore {
-    /// The (key, record) rows `sql` selects.
-    pub(super) fn keyed_rows(
-        &self,
-        sql: &'static str,
-        params: Vec<Param>,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.run(move |pool| async move {
-            let client = pool.get().await.map_err(pool_error)?;
-            let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
-            let refs: Vec<&(dyn ToSql + Sync)> = params
-                .iter()
-                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-                .collect();
-            let rows = client.query(&stmt, &refs).await.map_err(pg_error)?;
-            Ok(rows
-                .into_iter()
-                .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
-                .collect())
-        })
-    }
-
-    /// The one record of `sql` (which takes the id as `$1`).
-    fn by_id<R: Record>(&self, sql: &'static str, id: &str) -> Result<Option<R>> {
-        Ok(self
-            .records_where(sql, vec![Box::new(id.to_string())])?
-            .pop())
-    }
-
-    /// How many rows `sql` counts.
-    fn count(&self, sql: &'static str) -> Result<usize> {
-        let n = self.run(move |pool| async move {
-            let client = pool.get().await.map_err(pool_error)?;
-            let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
-            let row = client.query_one(&stmt, &[]).await.map_err(pg_error)?;
-            Ok(row.get::<_, i64>(0))
-        })?;
-        Ok(usize::try_from(n).unwrap_or(0))
-    }
-}
 
 const ENDPOINT: &str = "SELECT record FROM endpoints WHERE id = $1";
 const DELIVERY: &str = "SELECT record FROM deliveries WHERE id = $1";
@@ -57,7 +13,7 @@ const MESSAGE: &str = "SELECT record FROM outbox WHERE id = $1";
 
 impl DeliveryRepository for PgStore {
     fn endpoint(&self, id: &str) -> Result<Option<Endpoint>> {
-        self.by_id(ENDPOINT, id)
+        self.record(ENDPOINT, Box::new(id.to_string()))
     }
 
     fn endpoint_versioned(&self, id: &str) -> Result<(Option<Endpoint>, Version)> {
@@ -80,7 +36,7 @@ impl DeliveryRepository for PgStore {
     }
 
     fn message(&self, id: &str) -> Result<Option<OutboxMessage>> {
-        self.by_id(MESSAGE, id)
+        self.record(MESSAGE, Box::new(id.to_string()))
     }
 
     fn messages_by_id(&self, ids: &[&str]) -> Result<Vec<Option<OutboxMessage>>> {
@@ -117,7 +73,7 @@ impl DeliveryRepository for PgStore {
     }
 
     fn delivery(&self, id: &str) -> Result<Option<Delivery>> {
-        self.by_id(DELIVERY, id)
+        self.record(DELIVERY, Box::new(id.to_string()))
     }
 
     fn delivery_versioned(&self, id: &str) -> Result<(Option<Delivery>, Version)> {
@@ -156,11 +112,17 @@ impl DeliveryRepository for PgStore {
     }
 
     fn order(&self, idempotency_key: &str) -> Result<Option<OrderRef>> {
-        self.by_id("SELECT record FROM orders WHERE id = $1", idempotency_key)
+        self.record(
+            "SELECT record FROM orders WHERE id = $1",
+            Box::new(idempotency_key.to_string()),
+        )
     }
 
     fn receipt(&self, idempotency_key: &str) -> Result<Option<Receipt>> {
-        self.by_id("SELECT record FROM receipts WHERE id = $1", idempotency_key)
+        self.record(
+            "SELECT record FROM receipts WHERE id = $1",
+            Box::new(idempotency_key.to_string()),
+        )
     }
 
     fn operator_alerts(&self, limit: usize) -> Result<Vec<OperatorAlert>> {

@@ -4,14 +4,18 @@
 //! under tree 24. Each question is one SQL query: a case's events are one
 //! join of its index entries to the events, not a read per event.
 
-use super::events::{parse_event, raw_event, AuditRepository};
+use super::events::{parse_event, parse_events, raw_events, AuditRepository};
+use super::pg_read::byte_prefix;
 use super::pg_store::{limit_param, tree_id};
-use super::{case_events_prefix, prefix_successor, EventRecord, PgStore, Result, Tree};
+use super::{case_events_prefix, EventRecord, PgStore, Result, Tree};
 
 impl PgStore {
     /// The stored events with a sequence number above `after`, at most
     /// `limit`, as (key, value).
     fn event_rows(&self, after: u64, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        if after == u64::MAX {
+            return Ok(Vec::new());
+        }
         let start = after.saturating_add(1).to_be_bytes().to_vec();
         self.keyed_rows(
             "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 ORDER BY key LIMIT $3",
@@ -26,13 +30,7 @@ impl PgStore {
 
 impl AuditRepository for PgStore {
     fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventRecord>> {
-        if after == u64::MAX {
-            return Ok(Vec::new());
-        }
-        self.event_rows(after, limit)?
-            .iter()
-            .map(|(_, v)| parse_event(v))
-            .collect()
+        parse_events(self.event_rows(after, limit)?)
     }
 
     fn events_after_raw(
@@ -40,18 +38,11 @@ impl AuditRepository for PgStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(u64, Box<serde_json::value::RawValue>)>> {
-        if after == u64::MAX {
-            return Ok(Vec::new());
-        }
-        self.event_rows(after, limit)?
-            .into_iter()
-            .map(|(k, v)| raw_event(&k, v))
-            .collect()
+        raw_events(self.event_rows(after, limit)?)
     }
 
     fn case_events(&self, case: &str) -> Result<Vec<EventRecord>> {
-        let lo = case_events_prefix(case);
-        let hi = prefix_successor(&lo);
+        let [lo, hi] = byte_prefix(case_events_prefix(case));
         // An index entry's last 8 bytes are the event's sequence key.
         self.column(
             "SELECT e.value FROM kv c \
@@ -61,8 +52,8 @@ impl AuditRepository for PgStore {
             vec![
                 Box::new(tree_id(Tree::Events)),
                 Box::new(tree_id(Tree::CaseEvents)),
-                Box::new(lo),
-                Box::new(hi),
+                lo,
+                hi,
             ],
         )?
         .iter()

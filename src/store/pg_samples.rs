@@ -6,47 +6,38 @@
 //! tallies are each one range of the table's primary key.
 
 use super::delivery::all_versioned;
-use super::pg_cases::Param;
+use super::pg_read::{byte_prefix, text, text_prefix, Param};
 use super::pg_store::limit_param;
 use super::records::{finding_key, Seen};
 use super::reviews::{item_prefix, review_state_key, ReviewRepository};
 use super::samples::{
-    alert_key, intake_key, sample_key, seen_key, tally_key, tenant_prefix, SampleRepository,
+    alert_key, intake_key, page_bounds, sample_key, seen_key, tally_key, tenant_prefix,
+    SampleRepository,
 };
-use super::{prefix_successor, tenant_key, PgStore, Result, Version};
+use super::{tenant_key, PgStore, Result, Version};
 use crate::domain::{
     Finding, IntakeCounter, Label, ReviewState, Sample, SampleId, Tally, TenantId, ThresholdAlert,
 };
 
-/// A text key (the tables keyed by text ids hold only UTF-8 keys).
-fn text(key: Vec<u8>) -> Param {
-    Box::new(String::from_utf8_lossy(&key).into_owned())
-}
-
-impl PgStore {
-    /// Whether `sql` finds a row.
-    fn exists(&self, sql: &'static str, param: Param) -> Result<bool> {
-        Ok(!self.column(sql, vec![param])?.is_empty())
-    }
+/// A tenant-keyed range and a row limit, as `$1`, `$2`, `$3`.
+fn prefix_and_limit(prefix: Vec<u8>, limit: usize) -> Vec<Param> {
+    let [lo, hi] = byte_prefix(prefix);
+    vec![lo, hi, Box::new(limit_param(limit))]
 }
 
 impl SampleRepository for PgStore {
     fn sample(&self, tenant: &TenantId, id: &SampleId) -> Result<Option<Sample>> {
-        Ok(self
-            .records_where(
-                "SELECT record FROM samples WHERE key = $1",
-                vec![Box::new(sample_key(tenant, id))],
-            )?
-            .pop())
+        self.record(
+            "SELECT record FROM samples WHERE key = $1",
+            Box::new(sample_key(tenant, id)),
+        )
     }
 
     fn newest_samples(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Sample>> {
-        let lo = tenant_prefix(tenant);
-        let hi = prefix_successor(&lo);
         self.records_where(
             "SELECT record FROM samples \
              WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key DESC LIMIT $3",
-            vec![Box::new(lo), Box::new(hi), Box::new(limit_param(limit))],
+            prefix_and_limit(tenant_prefix(tenant), limit),
         )
     }
 
@@ -56,16 +47,7 @@ impl SampleRepository for PgStore {
         after: Option<&Sample>,
         limit: usize,
     ) -> Result<Vec<(Sample, Version)>> {
-        let prefix = tenant_prefix(tenant);
-        let hi = prefix_successor(&prefix);
-        let lo = match after {
-            Some(s) => {
-                let mut k = sample_key(tenant, &s.id);
-                k.push(0);
-                k
-            }
-            None => prefix,
-        };
+        let (lo, hi) = page_bounds(tenant, after);
         all_versioned::<Sample>(self.keyed_rows(
             "SELECT key, record FROM samples \
              WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key LIMIT $3",
@@ -76,12 +58,10 @@ impl SampleRepository for PgStore {
     fn findings(&self, tenant: &TenantId, category: &str, limit: usize) -> Result<Vec<Finding>> {
         let mut rest = category.as_bytes().to_vec();
         rest.push(b'/');
-        let lo = tenant_key(tenant.as_str(), &rest);
-        let hi = prefix_successor(&lo);
         self.records_where(
             "SELECT record FROM findings \
              WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key DESC LIMIT $3",
-            vec![Box::new(lo), Box::new(hi), Box::new(limit_param(limit))],
+            prefix_and_limit(tenant_key(tenant.as_str(), &rest), limit),
         )
     }
 
@@ -128,12 +108,10 @@ impl SampleRepository for PgStore {
     }
 
     fn tallies(&self, tenant: &TenantId) -> Result<Vec<Tally>> {
-        let lo = tenant_prefix(tenant);
-        let hi = prefix_successor(&lo);
         self.records_where(
             "SELECT record FROM tallies \
              WHERE key >= $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key",
-            vec![Box::new(lo), Box::new(hi)],
+            byte_prefix(tenant_prefix(tenant)).into(),
         )
     }
 
@@ -148,12 +126,10 @@ impl SampleRepository for PgStore {
     }
 
     fn threshold_alert(&self, tenant: &TenantId, category: &str) -> Result<Option<ThresholdAlert>> {
-        Ok(self
-            .records_where(
-                "SELECT record FROM threshold_alerts WHERE id = $1",
-                vec![text(alert_key(tenant, category))],
-            )?
-            .pop())
+        self.record(
+            "SELECT record FROM threshold_alerts WHERE id = $1",
+            text(alert_key(tenant, category)),
+        )
     }
 
     fn threshold_raised(&self, tenant: &TenantId, category: &str) -> Result<bool> {
@@ -171,12 +147,10 @@ impl SampleRepository for PgStore {
     }
 
     fn intake_counter(&self, tenant: &TenantId) -> Result<Option<IntakeCounter>> {
-        Ok(self
-            .records_where(
-                "SELECT record FROM intake_counters WHERE id = $1",
-                vec![text(intake_key(tenant))],
-            )?
-            .pop())
+        self.record(
+            "SELECT record FROM intake_counters WHERE id = $1",
+            text(intake_key(tenant)),
+        )
     }
 
     fn intake_counter_versioned(
@@ -195,14 +169,10 @@ impl SampleRepository for PgStore {
 impl PgStore {
     /// The labels whose ids start with `prefix`, in id order.
     fn labels_under(&self, prefix: Vec<u8>) -> Result<Vec<Label>> {
-        let hi = prefix_successor(&prefix);
         self.records_where(
             "SELECT record FROM labels \
              WHERE id >= $1 AND ($2::text IS NULL OR id < $2) ORDER BY id",
-            vec![
-                text(prefix),
-                Box::new(hi.map(|h| String::from_utf8_lossy(&h).into_owned())),
-            ],
+            text_prefix(prefix).into(),
         )
     }
 }

@@ -32,6 +32,25 @@ pub(in crate::store) fn tenant_prefix(tenant: &TenantId) -> Vec<u8> {
     tenant_key(tenant.as_str(), b"")
 }
 
+/// Where a page of a tenant's samples starts (just after `after`, or at
+/// the tenant's first) and the bound of the tenant's keys (`None`: none).
+pub(in crate::store) fn page_bounds(
+    tenant: &TenantId,
+    after: Option<&Sample>,
+) -> (Vec<u8>, Option<Vec<u8>>) {
+    let prefix = tenant_prefix(tenant);
+    let end = super::prefix_successor(&prefix);
+    let start = match after {
+        Some(s) => {
+            let mut k = sample_key(tenant, &s.id);
+            k.push(0);
+            k
+        }
+        None => prefix,
+    };
+    (start, end)
+}
+
 /// Whether `e` is a conflict on a record a recording reads and writes back
 /// itself (a tally, a content hash, a threshold): the recording can be made
 /// again from what the other writer left.

@@ -8,14 +8,14 @@
 //! `s/tenant/category` in the same tree, are records of their own, written
 //! by [`super::cases::take_open_slot`].)
 
-use crate::store::StoreEngine;
 use jiff::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::cases::{
-    case_key, due_key, due_of_key, due_range, open_slot_key, CaseRepository, DueClaim, DueCursor,
+    case_key, due_key, due_of_key, due_range, open_slot_key, slot_read, CaseRepository, DueClaim,
+    DueCursor,
 };
-use super::{decode, Batch, Op, Result, SledStore, Tree, Version};
+use super::{build_once, decode, Batch, Op, Result, SledStore, StoreEngine, Tree, Version};
 use crate::domain::{Case, CaseId, Deadline, DeadlineId};
 
 /// Prefix of the open-case entries of [`Tree::CaseIndex`].
@@ -148,18 +148,11 @@ impl CaseRepository for SledStore {
             .as_deref()
             .and_then(|id| uuid::Uuid::try_parse_ascii(id).ok())
             .map(CaseId);
-        let case = match holder {
-            Some(id) => self.case(&id)?.filter(|c| c.state.is_open()),
+        let holder = match holder {
+            Some(id) => self.case(&id)?,
             None => None,
         };
-        Ok((
-            case,
-            Version {
-                tree: Tree::CaseIndex,
-                key,
-                raw,
-            },
-        ))
+        Ok(slot_read(key, raw, holder))
     }
 
     fn deadline(&self, id: &DeadlineId) -> Result<Option<Deadline>> {
@@ -188,19 +181,16 @@ impl CaseRepository for SledStore {
     }
 
     fn ensure_case_index(&self) -> Result<()> {
-        if self.get_raw(Tree::Meta, CASE_INDEX_BUILT)?.is_some() {
-            return Ok(());
-        }
-        let mut batch = Batch::new();
-        for case in self.all_cases()? {
-            batch.put_raw(Tree::CaseIndex, tenant_case_key(&case), Vec::new());
-            if case.state.is_open() {
-                batch.put_raw(Tree::CaseIndex, open_case_key(&case.id), Vec::new());
+        build_once(self, CASE_INDEX_BUILT, || {
+            let mut batch = Batch::new();
+            for case in self.all_cases()? {
+                batch.put_raw(Tree::CaseIndex, tenant_case_key(&case), Vec::new());
+                if case.state.is_open() {
+                    batch.put_raw(Tree::CaseIndex, open_case_key(&case.id), Vec::new());
+                }
             }
-        }
-        batch.put_raw(Tree::Meta, CASE_INDEX_BUILT.to_vec(), vec![1]);
-        self.commit(batch)?;
-        self.flush()
+            self.commit(batch).map(drop)
+        })
     }
 }
 

@@ -6,13 +6,13 @@
 use super::records::{finding_key, Seen};
 use super::reviews::{item_prefix, review_state_key, ReviewRepository};
 use super::samples::{
-    alert_key, intake_key, sample_key, seen_key, tally_key, tenant_prefix, SampleRepository,
+    alert_key, intake_key, page_bounds, sample_key, seen_key, tally_key, tenant_prefix,
+    SampleRepository,
 };
-use super::{decode, prefix_successor, tenant_key, Result, SledStore, Tree, Version};
+use super::{decode, tenant_key, Result, SledStore, StoreEngine, Tree, Version};
 use crate::domain::{
     Finding, IntakeCounter, Label, ReviewState, Sample, SampleId, Tally, TenantId, ThresholdAlert,
 };
-use crate::store::StoreEngine;
 
 impl SampleRepository for SledStore {
     fn sample(&self, tenant: &TenantId, id: &SampleId) -> Result<Option<Sample>> {
@@ -30,16 +30,8 @@ impl SampleRepository for SledStore {
         after: Option<&Sample>,
         limit: usize,
     ) -> Result<Vec<(Sample, Version)>> {
-        let prefix = tenant_prefix(tenant);
-        let start = match after {
-            Some(s) => {
-                let mut k = sample_key(tenant, &s.id);
-                k.push(0);
-                k
-            }
-            None => prefix.clone(),
-        };
-        let rows = match prefix_successor(&prefix) {
+        let (start, end) = page_bounds(tenant, after);
+        let rows = match end {
             Some(end) => self
                 .as_store()
                 .range_raw_limited(Tree::Samples, &start, &end, limit)?,
