@@ -451,6 +451,13 @@ pub fn load_dir(dir: &Path) -> Result<Policy, PolicyErrors> {
             check_sidecar(dir, model, &bytes, &mut hasher, &mut errors);
         }
     }
+    // The same files fold text differently under other folding rules: the
+    // version covers the rules too.
+    hash_named(
+        &mut hasher,
+        "(folding)",
+        super::normalize::FOLDING.as_bytes(),
+    );
     let ladders = load_ladders(dir, &mut hasher, &mut errors);
     check_labels_have_approvers(dir, &categories, &ladders, &mut errors);
     if errors.is_empty() && categories.is_empty() {

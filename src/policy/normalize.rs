@@ -8,7 +8,9 @@
 //! words (`k1ll`, `h4ng`, `@ss`), stretched letters (`kiiiill`, folded to one
 //! letter per run, so `kill` and `kiiill` both become `kil`), and words spelled
 //! out letter by letter (`k.i.l.l`, `k i l l`), and swear words and slurs
-//! masked with asterisks (`f***ing`, `b*tch`, `n****r`).
+//! masked with asterisks (`f***ing`, `b*tch`, `n****r`), group names and
+//! words of hate misspelt by one letter (`Mulsims`, `imigrants`,
+//! `disgustign`), and words run together (`IhateMuslims`).
 //!
 //! Phrase lists go through the same function, so a list entry and the text it
 //! should catch always meet in the same form.
@@ -117,6 +119,7 @@ pub fn normalize_into(original: &str, out: &mut Normalized) {
     }
     restore_doubles(original, &mut text, &mut out.words);
     unmask(original, &mut text, &mut out.words);
+    respell(original, &mut text, &mut out.words);
     // Only whole characters were ever written, so this never falls back.
     out.text = String::from_utf8(text)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
@@ -727,6 +730,435 @@ impl Folder {
     }
 }
 
+/// What a policy's version owes to folding (`load.rs` hashes it in): a
+/// revision of the rules, to be raised whenever a change to this file
+/// folds some text differently, and the word lists folding reads.
+pub static FOLDING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "revision 2\nmasked {MASKED:?}\nrespelt {RESPELT:?}\nwords {}",
+        WORDS.len()
+    ) + WORDS
+});
+
+/// General English words, most frequent first: the 80,000 most frequent
+/// words of lowercase letters in the GloVe vocabulary (Wikipedia and
+/// Gigaword; `policies/models/words.sh` writes the file). A word of the text
+/// found here is left as it is; one that is not may be a misspelling or
+/// words run together.
+const WORDS: &str = include_str!("words.txt");
+
+/// Words a writer misspells by a letter to slip past word lists and models
+/// ("I hate Mulsims", "imigrants are vermin", "disgustign"): the groups most
+/// often attacked, and the words of hate and dehumanisation. A word of four
+/// letters or more that is not in [`WORDS`] and is one edit (a letter
+/// dropped, added, changed, or two neighbours swapped) from one of these
+/// reads as it; the first in this order wins.
+const RESPELT: [&str; 52] = [
+    "women",
+    "woman",
+    "muslims",
+    "muslim",
+    "immigrants",
+    "immigrant",
+    "migrants",
+    "refugees",
+    "jews",
+    "jewish",
+    "black",
+    "blacks",
+    "gays",
+    "trans",
+    "transgender",
+    "disabled",
+    "homosexuals",
+    "lesbians",
+    "mexicans",
+    "arabs",
+    "asians",
+    "africans",
+    "hindus",
+    "people",
+    "hate",
+    "hatred",
+    "despise",
+    "disgusting",
+    "vermin",
+    "animals",
+    "parasites",
+    "cockroaches",
+    "subhuman",
+    "savages",
+    "scum",
+    "filthy",
+    "worthless",
+    "criminals",
+    "terrorists",
+    "rapists",
+    "kill",
+    "murder",
+    "exterminate",
+    "deport",
+    "deported",
+    "genocide",
+    "inferior",
+    "disease",
+    "plague",
+    "cancer",
+    "trash",
+    "garbage",
+];
+
+/// Words run together are split only into words this frequent (rank in
+/// [`WORDS`]); words of three letters and two only into more frequent ones
+/// ("are", "the"; "is", "we", "to"), single letters only into "i" and "a".
+const SPLIT_RANK: u32 = 40_000;
+const SPLIT_RANK_THREE_LETTERS: u32 = 5_000;
+const SPLIT_RANK_TWO_LETTERS: u32 = 300;
+/// The rank given to the words of [`RESPELT`] and [`MASKED`] that
+/// [`WORDS`] ranks lower or lacks.
+const KNOWN_RANK: u32 = 2_000;
+
+/// FNV-1a, for the dictionary's short keys.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FnvMap<V> = std::collections::HashMap<Box<[u8]>, V, std::hash::BuildHasherDefault<Fnv>>;
+
+/// [`WORDS`], [`RESPELT`] and [`MASKED`] in folded form.
+struct Dictionary {
+    /// Folded word to its rank (0: the most frequent).
+    rank: FnvMap<u32>,
+    respelt: Vec<Vec<u8>>,
+    /// The words of [`RESPELT`] and [`MASKED`]: a split must bring one out.
+    listed: FnvMap<()>,
+    /// Those of four letters or more, to find in a run of words.
+    /// (`None` only if the automaton could not be built, which a few
+    /// short words never cause; then nothing is split.)
+    listed_within: Option<aho_corasick::AhoCorasick>,
+    /// Their four-letter pieces, hashed into bits: a run of words holds a
+    /// listed word only if one of its own pieces is set here, a test far
+    /// cheaper than the automaton.
+    listed_quads: Box<[u64; QUAD_WORDS]>,
+    /// Indices in `respelt` by first letter.
+    respelt_by_first: [Vec<u8>; 26],
+    /// By first letter, the word lengths one edit could reach a listed word
+    /// from (bit `n` for length `n`): most words are ruled out by this one
+    /// load.
+    respelt_lengths: [u64; 26],
+    /// Swear words and slurs: never split or respelt, whatever the
+    /// dictionary holds ("niggas" is not "nig as"; "nigas", as folded, is
+    /// not in it).
+    kept: FnvMap<()>,
+}
+
+/// A lowercase ASCII word folded as [`normalize`] folds it: a run of one
+/// letter becomes one letter. (The words of [`WORDS`] go through this, not
+/// through `normalize`, which reads the dictionary itself.)
+fn squeezed(word: &str) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(word.len());
+    for b in word.bytes() {
+        if out.last() != Some(&b) {
+            out.push(b);
+        }
+    }
+    out
+}
+
+static DICTIONARY: std::sync::LazyLock<Dictionary> = std::sync::LazyLock::new(|| {
+    let mut rank = FnvMap::default();
+    for (i, word) in WORDS.lines().enumerate() {
+        rank.entry(squeezed(word).into_boxed_slice())
+            .or_insert(i as u32);
+    }
+    // The listed words and the swear words are words too, however rare in
+    // news text ("vermin", "fucking"): known as they are, and pieces of a
+    // split ("fuckingvermin").
+    for word in RESPELT.iter().chain(&MASKED) {
+        let r = rank
+            .entry(squeezed(word).into_boxed_slice())
+            .or_insert(KNOWN_RANK);
+        *r = (*r).min(KNOWN_RANK);
+    }
+    let kept = MASKED
+        .iter()
+        .map(|w| (squeezed(w).into_boxed_slice(), ()))
+        .collect();
+    let listed: FnvMap<()> = RESPELT
+        .iter()
+        .chain(&MASKED)
+        .map(|w| (squeezed(w).into_boxed_slice(), ()))
+        .collect();
+    let listed_within = aho_corasick::AhoCorasick::new(listed.keys().filter(|w| w.len() >= 4)).ok();
+    let mut listed_quads = Box::new([0u64; QUAD_WORDS]);
+    for w in listed.keys().filter(|w| w.len() >= 4) {
+        for quad in w.windows(4) {
+            let bit = quad_bit(quad);
+            listed_quads[bit / 64] |= 1 << (bit % 64);
+        }
+    }
+    let respelt: Vec<Vec<u8>> = RESPELT.iter().map(|w| squeezed(w)).collect();
+    let mut respelt_by_first: [Vec<u8>; 26] = Default::default();
+    let mut respelt_lengths = [0u64; 26];
+    for (i, w) in respelt.iter().enumerate() {
+        let first = usize::from(w[0] - b'a');
+        respelt_by_first[first].push(i as u8);
+        respelt_lengths[first] |= 0b111 << (w.len() - 1);
+    }
+    Dictionary {
+        rank,
+        listed,
+        listed_within,
+        listed_quads,
+        respelt_by_first,
+        respelt_lengths,
+        respelt,
+        kept,
+    }
+});
+
+/// Whether `a` is one edit from `b`: a letter dropped, added or changed, or
+/// two neighbouring letters swapped, never the first letter (a changed
+/// first letter makes another word far more often than a typo: "Krabs",
+/// "hews").
+#[inline]
+fn one_edit(a: &[u8], b: &[u8]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if long.len() - short.len() > 1 || short.first() != long.first() {
+        return false;
+    }
+    let prefix = short.iter().zip(long).take_while(|(x, y)| x == y).count();
+    if prefix == 0 {
+        return false;
+    }
+    match long.len() - short.len() {
+        0 => {
+            if prefix == short.len() {
+                return false;
+            }
+            let (s, l) = (&short[prefix..], &long[prefix..]);
+            s[1..] == l[1..] || (s.len() >= 2 && s[0] == l[1] && s[1] == l[0] && s[2..] == l[2..])
+        }
+        1 => short[prefix..] == long[prefix + 1..],
+        _ => false,
+    }
+}
+
+/// Endings that make a known word into an unknown one ("bitching",
+/// "jihadis", "thinkin"): such a word is that word, not two.
+const ENDINGS: [&[u8]; 14] = [
+    b"s", b"es", b"ed", b"ing", b"in", b"er", b"ers", b"y", b"ies", b"ness", b"ly", b"ish", b"est",
+    b"iest",
+];
+
+/// Size of [`Dictionary::listed_quads`] in 64-bit words (2^14 bits).
+const QUAD_WORDS: usize = 256;
+
+fn quad_bit(quad: &[u8]) -> usize {
+    let q = u32::from_le_bytes([quad[0], quad[1], quad[2], quad[3]]);
+    (q.wrapping_mul(0x9e37_79b1) >> 18) as usize
+}
+
+impl Dictionary {
+    /// Whether `word` (lowercase ASCII letters) could be respelt or split:
+    /// one edit from a listed word with its first letter, or long enough
+    /// to split and holding a listed word.
+    fn may_respell(&self, word: &[u8]) -> bool {
+        let first = usize::from(word[0] - b'a');
+        let near = word.len() < 64
+            && self.respelt_lengths[first] & (1 << word.len()) != 0
+            && self.respelt_by_first[first]
+                .iter()
+                .map(|&i| &self.respelt[usize::from(i)])
+                .any(|t| t.len().abs_diff(word.len()) <= 1 && one_edit(word, t));
+        near || (word.len() >= 7 && self.holds_listed(word))
+    }
+
+    fn holds_listed(&self, word: &[u8]) -> bool {
+        word.windows(4).any(|quad| {
+            let bit = quad_bit(quad);
+            self.listed_quads[bit / 64] & (1 << (bit % 64)) != 0
+        }) && self
+            .listed_within
+            .as_ref()
+            .is_some_and(|ac| ac.is_match(word))
+    }
+
+    /// Whether `word` is a known word with one of [`ENDINGS`] (its final
+    /// "e" dropped or not: "hating" is "hate" + "ing").
+    fn inflected(&self, word: &[u8]) -> bool {
+        ENDINGS.iter().any(|ending| {
+            word.strip_suffix(*ending).is_some_and(|stem| {
+                stem.len() >= 3
+                    && (self.rank.contains_key(stem)
+                        || self.rank.contains_key(&[stem, b"e"].concat()[..]))
+            })
+        })
+    }
+
+    /// What an unknown folded word reads as: a word of [`RESPELT`] one edit
+    /// away, or (seven letters or more) the cheapest split into frequent
+    /// words, each word costing its log rank plus a fixed price so that
+    /// fewer, longer words win.
+    fn respelt(&self, word: &[u8]) -> Option<Vec<u8>> {
+        let kept = |w: &[u8]| self.kept.contains_key(w);
+        if kept(word)
+            || ENDINGS
+                .iter()
+                .any(|e| word.strip_suffix(*e).is_some_and(kept))
+        {
+            return None;
+        }
+        if let Some(target) = self.respelt_by_first[usize::from(word[0] - b'a')]
+            .iter()
+            .map(|&i| &self.respelt[usize::from(i)])
+            .find(|t| one_edit(word, t))
+        {
+            return Some(target.clone());
+        }
+        if word.len() < 7 || word.len() > 40 || self.inflected(word) {
+            return None;
+        }
+        const PIECE: f32 = 6.0;
+        let n = word.len();
+        let mut best = vec![(f32::INFINITY, 0usize); n + 1];
+        best[0].0 = 0.0;
+        for end in 1..=n {
+            for start in end.saturating_sub(20)..end {
+                if !best[start].0.is_finite() {
+                    continue;
+                }
+                let piece = &word[start..end];
+                let Some(&rank) = self.rank.get(piece) else {
+                    continue;
+                };
+                let allowed = match piece.len() {
+                    1 => piece == b"i" || piece == b"a",
+                    2 => rank < SPLIT_RANK_TWO_LETTERS,
+                    3 => rank < SPLIT_RANK_THREE_LETTERS,
+                    _ => rank < SPLIT_RANK,
+                };
+                if !allowed {
+                    continue;
+                }
+                let cost = best[start].0 + (rank as f32 + 10.0).ln() + PIECE;
+                if cost < best[end].0 {
+                    best[end] = (cost, start);
+                }
+            }
+        }
+        if !best[n].0.is_finite() {
+            return None;
+        }
+        let mut cuts = vec![n];
+        let mut at = n;
+        while at > 0 {
+            at = best[at].1;
+            cuts.push(at);
+        }
+        cuts.reverse();
+        // Only a split that brings out a listed word is an evasion undone;
+        // others would only guess at slang and names ("congrats" is not
+        // "cong rats").
+        if !cuts
+            .windows(2)
+            .map(|pair| &word[pair[0]..pair[1]])
+            .any(|piece| piece.len() >= 4 && self.listed.contains_key(piece))
+        {
+            return None;
+        }
+        let mut out = Vec::with_capacity(n + cuts.len());
+        for pair in cuts.windows(2) {
+            if !out.is_empty() {
+                out.push(b' ');
+            }
+            out.extend_from_slice(&word[pair[0]..pair[1]]);
+        }
+        Some(out)
+    }
+}
+
+/// Reads misspelt group names and words of hate, and words run together,
+/// as the words they stand for (see [`RESPELT`] and [`Dictionary::respelt`]).
+/// Only words of four lowercase letters or more that [`WORDS`] does not
+/// hold are looked at, never a hashtag or an @-mention; every word a split
+/// makes keeps the original span of the whole run. The text is rebuilt
+/// only when a word changes.
+fn respell(original: &str, text: &mut Vec<u8>, words: &mut Vec<Word>) {
+    let bytes = original.as_bytes();
+    let dictionary = &*DICTIONARY;
+    let mut changed: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let start = w.folded_start as usize;
+        let end = words
+            .get(i + 1)
+            .map_or(text.len(), |next| next.folded_start as usize - 1);
+        let word = &text[start..end];
+        if word.len() < 4 || !word.iter().all(u8::is_ascii_lowercase) {
+            continue;
+        }
+        // Cheap tests first: most words are near no listed word and hold
+        // none, and need no lookup in the large table.
+        if !dictionary.may_respell(word) || dictionary.rank.contains_key(word) {
+            continue;
+        }
+        // A hashtag, or an @-mention (whose "@" folding may have read as
+        // an "a").
+        let at = w.original_start as usize;
+        let before = at.checked_sub(1).and_then(|at| bytes.get(at));
+        if matches!(before, Some(b'#' | b'@')) || bytes.get(at) == Some(&b'@') {
+            continue;
+        }
+        if let Some(read) = dictionary.respelt(word) {
+            changed.push((i, read));
+        }
+    }
+    if changed.is_empty() {
+        return;
+    }
+    let mut out = Vec::with_capacity(text.len() + 16);
+    let mut kept = Vec::with_capacity(words.len() + 8);
+    let mut next = changed.iter().peekable();
+    for (i, w) in words.iter().enumerate() {
+        let end = words
+            .get(i + 1)
+            .map_or(text.len(), |next| next.folded_start as usize - 1);
+        let read: &[u8] = match next.next_if(|(at, _)| *at == i) {
+            Some((_, read)) => read,
+            None => &text[w.folded_start as usize..end],
+        };
+        for piece in read.split(|&b| b == b' ') {
+            if !out.is_empty() {
+                out.push(b' ');
+            }
+            kept.push(Word {
+                folded_start: out.len() as u32,
+                ..*w
+            });
+            out.extend_from_slice(piece);
+        }
+    }
+    *text = out;
+    *words = kept;
+}
+
 /// The ASCII path: the rules of [`Folder`] a word at a time (a word's gap is
 /// the separators right before it), in one pass that writes straight into
 /// the output. A word is a run of letters, digits, symbols and apostrophes,
@@ -940,6 +1372,40 @@ mod tests {
         assert_eq!(fold("h4ng"), "hang");
         assert_eq!(fold("@ss"), "as");
         assert_eq!(fold("5h00t"), fold("shoot"));
+    }
+
+    #[test]
+    fn misspelt_group_names_and_words_of_hate_read_as_written_right() {
+        assert_eq!(fold("I hate Mulsims."), "i hate muslims");
+        assert_eq!(fold("Imigrants are disgustign"), "imigrants are disgusting");
+        assert_eq!(fold("Balck people are vermn"), "black people are vermin");
+        assert_eq!(fold("I hate woen"), "i hate women");
+        // The evidence of a respelt word is the word as written.
+        let n = normalize("we hate Mulsims here");
+        let at = n.text().find("muslims").unwrap();
+        assert_eq!(n.original_span(at, at + 7), (8, 15));
+        // Known words stay as they are, however close to a listed one.
+        assert_eq!(fold("I hate Mondays"), "i hate mondays");
+        assert_eq!(fold("the tarn and the trains"), "the tarn and the trains");
+        assert_eq!(fold("woman women"), "woman women");
+    }
+
+    #[test]
+    fn words_run_together_are_split_into_frequent_words() {
+        assert_eq!(fold("IhateMuslims"), "i hate muslims");
+        assert_eq!(fold("Gaypeoplearevermin."), "gay people are vermin");
+        // Every word of a split points at the whole run.
+        let n = normalize("so IhateMuslims ok");
+        for word in ["i", "hate", "muslims"] {
+            let at = n.text().find(&format!(" {word} ")).unwrap() + 1;
+            assert_eq!(n.original_span(at, at + word.len()), (3, 15), "{word}");
+        }
+        // Hashtags, @-mentions, swear words and slurs, and words the
+        // dictionary knows are never split.
+        assert_eq!(fold("#IhateMuslims"), "ihatemuslims");
+        assert_eq!(fold("@IhateMuslims"), "aihatemuslims");
+        assert_eq!(fold("niggas motherfucker"), "nigas motherfucker");
+        assert_eq!(fold("everything"), "everything");
     }
 
     #[test]
