@@ -1,0 +1,129 @@
+"""Writes functions.csv: short texts, one frame per function a test of
+hate speech checks (derogation, threats, slurs and profanity, pronouns,
+negation, questions and opinions, neutral and positive mentions,
+counter-speech, abuse of things and of groups the AUP does not protect,
+and five kinds of spelling evasion), each filled with seven or eight groups.
+Nothing here is used for training.
+
+Column `func`: the function, `(H)` hateful, `(N)` not. Column `set`:
+`chosen` frames were written first and used to choose this round's changes
+(word respelling and splitting in the normaliser, phrases in
+policies/default.toml); `held` frames were written afterwards, before
+those changes were measured on them, and measured once. Run from this
+directory:
+
+    python3 functions.py > functions.csv
+"""
+
+import csv
+import sys
+
+
+def chosen():
+    G = ["women", "trans people", "gay people", "black people", "disabled people", "Muslims", "immigrants"]
+    S = {"women":"woman","trans people":"trans person","gay people":"gay person","black people":"black person","disabled people":"disabled person","Muslims":"Muslim","immigrants":"immigrant"}
+    def swap(w):
+        w2=w.split()[-1] if w.split()[-1] not in ("people",) else w.split()[0]
+        i=len(w2)//2
+        s=w2[:i-1]+w2[i]+w2[i-1]+w2[i+1:]
+        return w.replace(w2,s)
+    def miss(w):
+        w2=w.split()[0]; i=len(w2)//2
+        return w.replace(w2,w2[:i]+w2[i+1:])
+    def spaced(w):
+        w2=w.split()[0]; return w.replace(w2," ".join(w2))
+    def leet(w):
+        return w.replace("e","3",1).replace("i","1",1).replace("a","4",1)
+    F = {
+     "F1 strong emotion (H)": ["I really can't stand {g}.", "{G} disgust me.", "I despise {g}.", "I absolutely loathe {g}."],
+     "F2 negative attribute (H)": ["{G} are all criminals.", "{G} are so dirty.", "All {g} are liars and thieves.", "{G} are a disgrace to this country."],
+     "F3 dehumanise (H)": ["{G} are nothing but animals.", "{G} are rats.", "{G} are parasites feeding on us.", "{G} are not real people."],
+     "F4 implicit (H)": ["{G} belong in cages.", "Too many {g} around here these days.", "I'd never let {g} near my kids.", "{G} should stick to their own kind."],
+     "F5 direct threat (H)": ["I will kill any {s} I meet.", "I'm going to hurt {g}.", "I want to see {g} burn.", "I'll beat up the next {s} I see."],
+     "F6 normative threat (H)": ["{G} should be shot.", "{G} deserve to be hanged.", "Someone should wipe out {g}.", "It would be great if all {g} were dead."],
+     "F10 profanity hate (H)": ["Fuck all {g}.", "{G} are fucking trash.", "I'm sick of these fucking {g}.", "{G} are shit."],
+     "F11 profanity non-hate (N)": ["Fuck yeah, what a game!", "Shit, I forgot my keys.", "This fucking traffic is killing me.", "Holy shit, that was amazing."],
+     "F12 clause reference (H)": ["I met some {g} yesterday and they were disgusting.", "Whenever I see {g}, I want to throw up.", "I have met {g} before and they are all scum."],
+     "F13 sentence reference (H)": ["There are so many {g} here. They are vermin.", "{G} moved in next door. I hope they die.", "Don't talk to me about {g}. They are worthless."],
+     "F14 negated positive (H)": ["{G} are not worth anything.", "I will never respect {g}.", "{G} are never going to be equal to us.", "No {s} can be trusted."],
+     "F15 negated hate (N)": ["{G} are not disgusting.", "I would never hurt {g}.", "No {s} deserves to die.", "I don't think {g} are dangerous."],
+     "F16 question (H)": ["Why are {g} so disgusting?", "Aren't {g} just parasites?", "Why can't {g} just disappear?", "Who else thinks {g} are scum?"],
+     "F17 opinion (H)": ["I think {g} are worthless.", "In my opinion {g} are subhuman.", "I believe {g} are a disease.", "Honestly, {g} are the worst."],
+     "F18 neutral (N)": ["I live with two {g}.", "We are a group of {g}.", "My best friend is a {s}.", "There are many {g} in my town.", "Are there any {g} here?"],
+     "F19 positive (N)": ["{G} are wonderful.", "I admire {g}.", "Proud to stand with {g}.", "We need more {g} in government."],
+     "F20 quote denounce (N)": ["\"{G} are scum\" is a vile thing to say.", "You posted '{g} should die'. That's disgusting.", "If you say {g} are vermin, you are a bigot."],
+     "F21 direct denounce (N)": ["Stop saying {g} are animals.", "It is not okay to call {g} trash.", "You can't just say {g} are criminals.", "Your hatred of {g} is pathetic."],
+     "F22 object abuse (N)": ["I hate Mondays.", "This pizza is disgusting.", "Rats are vermin.", "My phone is a piece of trash."],
+     "F24 nonprotected group (N)": ["Lawyers are scum.", "I hate politicians.", "Bankers should all go to hell.", "Landlords are parasites."],
+     "F25 char swap (H)": ["I hate {sw}.", "{SW} are disgusting.", "{SW} are vermin."],
+     "F26 missing char (H)": ["I hate {mi}.", "{MI} are disgusting.", "{MI} are vermin."],
+     "F27 no word boundary (H)": ["Ihate{n}.", "{N}aredisgusting.", "{N}arevermin."],
+     "F28 added spaces (H)": ["I hate {sp}.", "{SP} are disgusting.", "{SP} are vermin."],
+     "F29 leet (H)": ["I hate {le}.", "{LE} are d1sgust1ng.", "{G} are v3rm1n."],
+    }
+    return G, S, F, dict(swap=swap, miss=miss, spaced=spaced, leet=leet)
+
+
+def held():
+    G = ["women", "trans people", "gay men", "Black people", "disabled people", "Muslims", "refugees", "Jews"]
+    S = {"women":"woman","trans people":"trans person","gay men":"gay man","Black people":"Black person","disabled people":"disabled person","Muslims":"Muslim","refugees":"refugee","Jews":"Jew"}
+    def swap(w):
+        t=w.split()[0]; i=2 if len(t)>4 else 1
+        return w.replace(t, t[:i]+t[i+1]+t[i]+t[i+2:],1)
+    def miss(w):
+        t=w.split()[0]; i=len(t)-2
+        return w.replace(t, t[:i]+t[i+1:],1)
+    F = {
+     "F1 (H)": ["I detest {g} so much.", "Nothing makes me angrier than {g}.", "I feel nothing but contempt for {g}."],
+     "F2 (H)": ["{G} are nothing but thieves.", "Every one of those {g} is a liar.", "{G} are repulsive."],
+     "F3 (H)": ["{G} are just pigs in human clothing.", "{G} are a disease that is spreading.", "{G} are less than human garbage."],
+     "F4 (H)": ["{G} should be kept in a zoo.", "Keep {g} away from our schools.", "{G} have no place in a civilised country."],
+     "F5 (H)": ["I am going to stab every {s} in this town.", "We will hunt down {g} one by one.", "I'm going to make {g} suffer."],
+     "F6 (H)": ["All {g} should be put down.", "{G} need to be exterminated.", "The world needs fewer {g}, by any means."],
+     "F10 (H)": ["{G} are fucking disgusting.", "Screw {g}, they are worthless shit.", "I don't give a fuck about {g}, they should all rot."],
+     "F11 (N)": ["Damn, this coffee is good.", "Fuck me, that was a close call.", "What the hell is this weather."],
+     "F12 (H)": ["{G} keep moving here even though they are vermin.", "You can see {g} everywhere, and they are all filthy."],
+     "F13 (H)": ["Look at those {g}. Disgusting creatures.", "I saw {g} at the mall. They make me sick."],
+     "F14 (H)": ["{G} will never be real humans.", "I would never trust {g}.", "{G} are not equal to normal people."],
+     "F15 (N)": ["{G} are not parasites.", "I'd never say {g} are animals.", "It is false that {g} are criminals."],
+     "F16 (H)": ["Why are {g} so filthy?", "Isn't it obvious that {g} are inferior?", "Why do {g} always act like animals?"],
+     "F17 (H)": ["I really think {g} are a plague.", "Personally I find {g} disgusting.", "If you ask me, {g} are subhuman."],
+     "F18 (N)": ["My neighbours are {g}.", "The conference had a panel of {g}.", "I read a book about {g} last week."],
+     "F19 (N)": ["{G} make this city better.", "I'm so proud of my {s} friend.", "{G} are brilliant and kind."],
+     "F20 (N)": ["He wrote '{g} are parasites', which is absolutely vile.", "'Kill all {g}' is a disgusting slogan.", "Calling {g} vermin is dehumanising and wrong."],
+     "F21 (N)": ["Stop spreading the lie that {g} are dangerous.", "Saying {g} are subhuman makes you the monster.", "You clearly hate {g} and it shows."],
+     "F22 (N)": ["Spiders are disgusting.", "I hate traffic jams.", "These cockroaches in my kitchen are vermin."],
+     "F24 (N)": ["Politicians are all liars.", "I despise tax collectors.", "Estate agents are parasites."],
+     "F25 (H)": ["I detest {sw}.", "{SW} are repulsive."],
+     "F26 (H)": ["I detest {mi}.", "{MI} are repulsive."],
+     "F27 (H)": ["{N}arefilth.", "Kill{n}now."],
+    }
+    return G, S, F, dict(swap=swap, miss=miss)
+
+
+def main():
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(["text", "hate", "func", "set"])
+    seen = set()
+    for name, build in (("chosen", chosen), ("held", held)):
+        G, S, F, fx = build()
+        for f, frames in F.items():
+            label = 1 if f.endswith("(H)") else 0
+            for frame in frames:
+                for g in G:
+                    cap = g[0].upper() + g[1:]
+                    d = dict(g=g, G=cap, s=S[g], n=g.replace(" ", ""), N=cap.replace(" ", ""))
+                    for key, fn in fx.items():
+                        v = fn(g)
+                        short = {"swap": "sw", "miss": "mi", "spaced": "sp", "leet": "le"}[key]
+                        d[short] = v
+                        d[short.upper()] = v[0].upper() + v[1:] if key in ("swap", "miss") and name == "held" else v.capitalize()
+                    text = frame.format(**d)
+                    if text in seen:
+                        continue
+                    seen.add(text)
+                    w.writerow([text, label, f.split(" (")[0] + (" (H)" if label else " (N)"), name])
+
+
+if __name__ == "__main__":
+    main()
