@@ -849,13 +849,9 @@ struct Dictionary {
     respelt: Vec<Vec<u8>>,
     /// The words of [`RESPELT`] and [`MASKED`]: a split must bring one out.
     listed: FnvMap<()>,
-    /// Those of four letters or more, to find in a run of words.
-    /// (`None` only if the automaton could not be built, which a few
-    /// short words never cause; then nothing is split.)
-    listed_within: Option<aho_corasick::AhoCorasick>,
-    /// Their four-letter pieces, hashed into bits: a run of words holds a
-    /// listed word only if one of its own pieces is set here, a test far
-    /// cheaper than the automaton.
+    /// The four-letter pieces of those of four letters or more, hashed
+    /// into bits: a run of words holds a listed word only if one of its
+    /// own pieces is set here (the split itself checks that it does).
     listed_quads: Box<[u64; QUAD_WORDS]>,
     /// Indices in `respelt` by first letter.
     respelt_by_first: [Vec<u8>; 26],
@@ -906,7 +902,6 @@ static DICTIONARY: std::sync::LazyLock<Dictionary> = std::sync::LazyLock::new(||
         .chain(&MASKED)
         .map(|w| (squeezed(w).into_boxed_slice(), ()))
         .collect();
-    let listed_within = aho_corasick::AhoCorasick::new(listed.keys().filter(|w| w.len() >= 4)).ok();
     let mut listed_quads = Box::new([0u64; QUAD_WORDS]);
     for w in listed.keys().filter(|w| w.len() >= 4) {
         for quad in w.windows(4) {
@@ -925,7 +920,6 @@ static DICTIONARY: std::sync::LazyLock<Dictionary> = std::sync::LazyLock::new(||
     Dictionary {
         rank,
         listed,
-        listed_within,
         listed_quads,
         respelt_by_first,
         respelt_lengths,
@@ -977,28 +971,27 @@ fn quad_bit(quad: &[u8]) -> usize {
 }
 
 impl Dictionary {
-    /// Whether `word` (lowercase ASCII letters) could be respelt or split:
-    /// one edit from a listed word with its first letter, or long enough
-    /// to split and holding a listed word.
-    fn may_respell(&self, word: &[u8]) -> bool {
+    /// The listed word (of [`RESPELT`]) one edit from `word`, if any; most
+    /// words are ruled out by their first letter and length alone.
+    fn near(&self, word: &[u8]) -> Option<&[u8]> {
         let first = usize::from(word[0] - b'a');
-        let near = word.len() < 64
-            && self.respelt_lengths[first] & (1 << word.len()) != 0
-            && self.respelt_by_first[first]
-                .iter()
-                .map(|&i| &self.respelt[usize::from(i)])
-                .any(|t| t.len().abs_diff(word.len()) <= 1 && one_edit(word, t));
-        near || (word.len() >= 7 && self.holds_listed(word))
+        if word.len() >= 64 || self.respelt_lengths[first] & (1 << word.len()) == 0 {
+            return None;
+        }
+        self.respelt_by_first[first]
+            .iter()
+            .map(|&i| self.respelt[usize::from(i)].as_slice())
+            .find(|t| one_edit(word, t))
     }
 
-    fn holds_listed(&self, word: &[u8]) -> bool {
-        word.windows(4).any(|quad| {
-            let bit = quad_bit(quad);
-            self.listed_quads[bit / 64] & (1 << (bit % 64)) != 0
-        }) && self
-            .listed_within
-            .as_ref()
-            .is_some_and(|ac| ac.is_match(word))
+    /// Whether a run of words might hold a listed word: long enough to
+    /// split, with a four-letter piece of one.
+    fn may_hold_listed(&self, word: &[u8]) -> bool {
+        word.len() >= 7
+            && word.windows(4).any(|quad| {
+                let bit = quad_bit(quad);
+                self.listed_quads[bit / 64] & (1 << (bit % 64)) != 0
+            })
     }
 
     /// Whether `word` is a known word with one of [`ENDINGS`] (its final
@@ -1013,11 +1006,11 @@ impl Dictionary {
         })
     }
 
-    /// What an unknown folded word reads as: a word of [`RESPELT`] one edit
-    /// away, or (seven letters or more) the cheapest split into frequent
-    /// words, each word costing its log rank plus a fixed price so that
-    /// fewer, longer words win.
-    fn respelt(&self, word: &[u8]) -> Option<Vec<u8>> {
+    /// What an unknown folded word reads as: `near`, the word of
+    /// [`RESPELT`] one edit away, or (seven letters or more) the cheapest
+    /// split into frequent words, each word costing its log rank plus a
+    /// fixed price so that fewer, longer words win.
+    fn respelt(&self, word: &[u8], near: Option<&[u8]>) -> Option<Vec<u8>> {
         let kept = |w: &[u8]| self.kept.contains_key(w);
         if kept(word)
             || ENDINGS
@@ -1026,12 +1019,8 @@ impl Dictionary {
         {
             return None;
         }
-        if let Some(target) = self.respelt_by_first[usize::from(word[0] - b'a')]
-            .iter()
-            .map(|&i| &self.respelt[usize::from(i)])
-            .find(|t| one_edit(word, t))
-        {
-            return Some(target.clone());
+        if let Some(target) = near {
+            return Some(target.to_vec());
         }
         if word.len() < 7 || word.len() > 40 || self.inflected(word) {
             return None;
@@ -1116,7 +1105,10 @@ fn respell(original: &str, text: &mut Vec<u8>, words: &mut Vec<Word>) {
         }
         // Cheap tests first: most words are near no listed word and hold
         // none, and need no lookup in the large table.
-        if !dictionary.may_respell(word) || dictionary.rank.contains_key(word) {
+        let near = dictionary.near(word);
+        if (near.is_none() && !dictionary.may_hold_listed(word))
+            || dictionary.rank.contains_key(word)
+        {
             continue;
         }
         // A hashtag, or an @-mention (whose "@" folding may have read as
@@ -1126,7 +1118,7 @@ fn respell(original: &str, text: &mut Vec<u8>, words: &mut Vec<Word>) {
         if matches!(before, Some(b'#' | b'@')) || bytes.get(at) == Some(&b'@') {
             continue;
         }
-        if let Some(read) = dictionary.respelt(word) {
+        if let Some(read) = dictionary.respelt(word, near) {
             changed.push((i, read));
         }
     }
