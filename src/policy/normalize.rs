@@ -842,10 +842,73 @@ impl std::hash::Hasher for Fnv {
 
 type FnvMap<V> = std::collections::HashMap<Box<[u8]>, V, std::hash::BuildHasherDefault<Fnv>>;
 
+/// For keys that are [`packed`] words: mixes the bits (the map's index
+/// comes from the low ones, which packing leaves to the last letters).
+#[derive(Default)]
+struct PackedHasher(u64);
+
+impl std::hash::Hasher for PackedHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is called for a u64 key; this is for
+        // completeness.
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        let h = (key ^ key >> 29).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        self.0 = h ^ h >> 32;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Each word of the dictionary to its rank: words of up to 12 letters by
+/// their [`packed`] form (one number, compared exactly without following a
+/// pointer: the common case, and the split's many lookups), longer ones by
+/// their bytes.
+#[derive(Default)]
+struct Ranks {
+    short: std::collections::HashMap<u64, u32, std::hash::BuildHasherDefault<PackedHasher>>,
+    long: FnvMap<u32>,
+}
+
+impl Ranks {
+    /// Gives `word` the rank `rank`, or keeps the better one it has.
+    fn insert_min(&mut self, word: &[u8], rank: u32) {
+        let r = match packed(word) {
+            Some(key) => self.short.entry(key).or_insert(rank),
+            None => self.long.entry(word.into()).or_insert(rank),
+        };
+        *r = (*r).min(rank);
+    }
+
+    #[inline]
+    fn get(&self, word: &[u8]) -> Option<u32> {
+        match packed(word) {
+            Some(key) => self.get_packed(key),
+            None => self.long.get(word).copied(),
+        }
+    }
+
+    #[inline]
+    fn get_packed(&self, key: u64) -> Option<u32> {
+        self.short.get(&key).copied()
+    }
+
+    #[inline]
+    fn contains(&self, word: &[u8]) -> bool {
+        self.get(word).is_some()
+    }
+}
+
 /// [`WORDS`], [`RESPELT`] and [`MASKED`] in folded form.
 struct Dictionary {
     /// Folded word to its rank (0: the most frequent).
-    rank: FnvMap<u32>,
+    rank: Ranks,
     respelt: Vec<Vec<u8>>,
     /// The words of [`RESPELT`] and [`MASKED`]: a split must bring one out.
     listed: FnvMap<()>,
@@ -853,12 +916,13 @@ struct Dictionary {
     /// into bits: a run of words holds a listed word only if one of its
     /// own pieces is set here (the split itself checks that it does).
     listed_quads: Box<[u64; QUAD_WORDS]>,
-    /// Indices in `respelt` by first letter.
-    respelt_by_first: [Vec<u8>; 26],
-    /// By first letter, the word lengths one edit could reach a listed word
-    /// from (bit `n` for length `n`): most words are ruled out by this one
-    /// load.
-    respelt_lengths: [u64; 26],
+    /// Every word one edit from a word of `respelt` ([`one_edit`]), packed
+    /// ([`packed`]), with the index of the first such word in `respelt`;
+    /// sorted by the packed word.
+    variants: Vec<(u64, u8)>,
+    /// The packed words of `variants` hashed into bits: most words are
+    /// ruled out by this one load.
+    variant_bits: Box<[u64; VARIANT_WORDS]>,
     /// Swear words and slurs: never split or respelt, whatever the
     /// dictionary holds ("niggas" is not "nig as"; "nigas", as folded, is
     /// not in it).
@@ -879,19 +943,15 @@ fn squeezed(word: &str) -> Vec<u8> {
 }
 
 static DICTIONARY: std::sync::LazyLock<Dictionary> = std::sync::LazyLock::new(|| {
-    let mut rank = FnvMap::default();
+    let mut rank = Ranks::default();
     for (i, word) in WORDS.lines().enumerate() {
-        rank.entry(squeezed(word).into_boxed_slice())
-            .or_insert(i as u32);
+        rank.insert_min(&squeezed(word), i as u32);
     }
     // The listed words and the swear words are words too, however rare in
     // news text ("vermin", "fucking"): known as they are, and pieces of a
     // split ("fuckingvermin").
     for word in RESPELT.iter().chain(&MASKED) {
-        let r = rank
-            .entry(squeezed(word).into_boxed_slice())
-            .or_insert(KNOWN_RANK);
-        *r = (*r).min(KNOWN_RANK);
+        rank.insert_min(&squeezed(word), KNOWN_RANK);
     }
     let kept = MASKED
         .iter()
@@ -910,19 +970,29 @@ static DICTIONARY: std::sync::LazyLock<Dictionary> = std::sync::LazyLock::new(||
         }
     }
     let respelt: Vec<Vec<u8>> = RESPELT.iter().map(|w| squeezed(w)).collect();
-    let mut respelt_by_first: [Vec<u8>; 26] = Default::default();
-    let mut respelt_lengths = [0u64; 26];
+    let mut variants: Vec<(u64, u8)> = Vec::new();
     for (i, w) in respelt.iter().enumerate() {
-        let first = usize::from(w[0] - b'a');
-        respelt_by_first[first].push(i as u8);
-        respelt_lengths[first] |= 0b111 << (w.len() - 1);
+        one_edit_variants(w, |v| {
+            if let Some(key) = packed(v) {
+                variants.push((key, i as u8));
+            }
+        });
+    }
+    // Sorted by word, then by index: the first of a word's entries is the
+    // first listed word it is an edit of, as a search of the list in order
+    // would find.
+    variants.sort_unstable();
+    variants.dedup_by_key(|(key, _)| *key);
+    let mut variant_bits = Box::new([0u64; VARIANT_WORDS]);
+    for &(key, _) in &variants {
+        variant_bits[variant_slot(key)] |= self::variant_bits(key);
     }
     Dictionary {
         rank,
         listed,
         listed_quads,
-        respelt_by_first,
-        respelt_lengths,
+        variants,
+        variant_bits,
         respelt,
         kept,
     }
@@ -962,6 +1032,75 @@ const ENDINGS: [&[u8]; 14] = [
     b"iest",
 ];
 
+/// Size of [`Dictionary::variant_bits`] in 64-bit words (2^18 bits, 32 KiB).
+const VARIANT_WORDS: usize = 4096;
+
+/// A word of 12 lowercase letters or fewer as one number, five bits a
+/// letter (none is 0, so words of different lengths differ too).
+#[inline]
+fn packed(word: &[u8]) -> Option<u64> {
+    if word.len() > 12 {
+        return None;
+    }
+    word.iter().try_fold(0u64, |key, &b| {
+        b.is_ascii_lowercase()
+            .then(|| key << 5 | u64::from(b - b'a' + 1))
+    })
+}
+
+/// The word of [`Dictionary::variant_bits`] a packed word sets bits in...
+#[inline]
+fn variant_slot(key: u64) -> usize {
+    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize
+}
+
+/// ... and the two bits it sets there (a filter that one load tests:
+/// about one word in fifty near no listed word passes it).
+#[inline]
+fn variant_bits(key: u64) -> u64 {
+    let h = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    1 << ((h >> 40) & 63) | 1 << ((h >> 34) & 63)
+}
+
+/// Calls `add` with every word [`one_edit`] finds one edit from `word`
+/// (lowercase letters only): a letter added, dropped or changed, or two
+/// neighbours swapped, never at the first letter.
+fn one_edit_variants(word: &[u8], mut add: impl FnMut(&[u8])) {
+    let mut v: Vec<u8> = Vec::with_capacity(word.len() + 1);
+    let mut try_add = |v: &[u8]| {
+        if one_edit(v, word) {
+            add(v);
+        }
+    };
+    for i in 1..=word.len() {
+        for c in b'a'..=b'z' {
+            v.clear();
+            v.extend_from_slice(&word[..i]);
+            v.push(c);
+            v.extend_from_slice(&word[i..]);
+            try_add(&v);
+        }
+    }
+    for i in 1..word.len() {
+        v.clear();
+        v.extend_from_slice(word);
+        v.remove(i);
+        try_add(&v);
+        for c in b'a'..=b'z' {
+            v.clear();
+            v.extend_from_slice(word);
+            v[i] = c;
+            try_add(&v);
+        }
+        if i + 1 < word.len() {
+            v.clear();
+            v.extend_from_slice(word);
+            v.swap(i, i + 1);
+            try_add(&v);
+        }
+    }
+}
+
 /// Size of [`Dictionary::listed_quads`] in 64-bit words (2^14 bits).
 const QUAD_WORDS: usize = 256;
 
@@ -971,17 +1110,23 @@ fn quad_bit(quad: &[u8]) -> usize {
 }
 
 impl Dictionary {
-    /// The listed word (of [`RESPELT`]) one edit from `word`, if any; most
-    /// words are ruled out by their first letter and length alone.
+    /// [`Dictionary::near_packed`] for a word not yet packed.
+    #[cfg(test)]
     fn near(&self, word: &[u8]) -> Option<&[u8]> {
-        let first = usize::from(word[0] - b'a');
-        if word.len() >= 64 || self.respelt_lengths[first] & (1 << word.len()) == 0 {
+        self.near_packed(packed(word)?)
+    }
+
+    /// The listed word (of [`RESPELT`]) one edit from a [`packed`] word, if
+    /// any: the first in the list, as [`one_edit`] tried on each in turn
+    /// would find, but looked up (most words are ruled out by one load).
+    #[inline]
+    fn near_packed(&self, key: u64) -> Option<&[u8]> {
+        let bits = variant_bits(key);
+        if self.variant_bits[variant_slot(key)] & bits != bits {
             return None;
         }
-        self.respelt_by_first[first]
-            .iter()
-            .map(|&i| self.respelt[usize::from(i)].as_slice())
-            .find(|t| one_edit(word, t))
+        let at = self.variants.binary_search_by_key(&key, |&(k, _)| k).ok()?;
+        Some(&self.respelt[usize::from(self.variants[at].1)])
     }
 
     /// Whether a run of words might hold a listed word: long enough to
@@ -1000,8 +1145,7 @@ impl Dictionary {
         ENDINGS.iter().any(|ending| {
             word.strip_suffix(*ending).is_some_and(|stem| {
                 stem.len() >= 3
-                    && (self.rank.contains_key(stem)
-                        || self.rank.contains_key(&[stem, b"e"].concat()[..]))
+                    && (self.rank.contains(stem) || self.rank.contains(&[stem, b"e"].concat()[..]))
             })
         })
     }
@@ -1035,7 +1179,7 @@ impl Dictionary {
                     continue;
                 }
                 let piece = &word[start..end];
-                let Some(&rank) = self.rank.get(piece) else {
+                let Some(rank) = self.rank.get(piece) else {
                     continue;
                 };
                 let allowed = match piece.len() {
@@ -1100,15 +1244,26 @@ fn respell(original: &str, text: &mut Vec<u8>, words: &mut Vec<Word>) {
             .get(i + 1)
             .map_or(text.len(), |next| next.folded_start as usize - 1);
         let word = &text[start..end];
-        if word.len() < 4 || !word.iter().all(u8::is_ascii_lowercase) {
+        if word.len() < 4 {
             continue;
         }
         // Cheap tests first: most words are near no listed word and hold
-        // none, and need no lookup in the large table.
-        let near = dictionary.near(word);
-        if (near.is_none() && !dictionary.may_hold_listed(word))
-            || dictionary.rank.contains_key(word)
-        {
+        // none, and need no lookup in the large table. (Packing a word of
+        // up to 12 letters checks that all are lowercase letters.)
+        let key = packed(word);
+        let near = match key {
+            Some(key) => dictionary.near_packed(key),
+            None if word.len() <= 12 || !word.iter().all(u8::is_ascii_lowercase) => continue,
+            None => None,
+        };
+        if near.is_none() && !dictionary.may_hold_listed(word) {
+            continue;
+        }
+        let known = match key {
+            Some(key) => dictionary.rank.get_packed(key).is_some(),
+            None => dictionary.rank.contains(word),
+        };
+        if known {
             continue;
         }
         // A hashtag, or an @-mention (whose "@" folding may have read as
@@ -1380,6 +1535,53 @@ mod tests {
         assert_eq!(fold("I hate Mondays"), "i hate mondays");
         assert_eq!(fold("the tarn and the trains"), "the tarn and the trains");
         assert_eq!(fold("woman women"), "woman women");
+    }
+
+    #[test]
+    fn the_table_of_edits_finds_what_comparing_each_listed_word_finds() {
+        let dictionary = &*DICTIONARY;
+        let scan = |word: &[u8]| {
+            dictionary
+                .respelt
+                .iter()
+                .find(|t| one_edit(word, t))
+                .map(Vec::as_slice)
+        };
+        let (mut checked, mut near) = (0, 0);
+        let mut check = |word: &[u8]| {
+            if (4..=12).contains(&word.len()) {
+                let expected = scan(word);
+                checked += 1;
+                near += usize::from(expected.is_some());
+                assert_eq!(
+                    dictionary.near(word),
+                    expected,
+                    "{}",
+                    String::from_utf8_lossy(word)
+                );
+            }
+        };
+        for word in WORDS.lines() {
+            check(&squeezed(word));
+        }
+        for t in &dictionary.respelt {
+            one_edit_variants(t, &mut check);
+            // Two edits away (one in 16 of them): near a listed word
+            // only when the edits undo each other or make another edit.
+            let mut k = 0usize;
+            one_edit_variants(t, |v| {
+                one_edit_variants(v, |w| {
+                    k += 1;
+                    if k.is_multiple_of(16) {
+                        check(w);
+                    }
+                })
+            });
+        }
+        assert!(near > 10_000 && checked > near * 5, "{near} of {checked}");
+        assert_eq!(dictionary.near(b"mulsims"), Some(&b"muslims"[..]));
+        assert_eq!(dictionary.near(b"people"), None);
+        assert_eq!(dictionary.near(b"nuslims"), None);
     }
 
     #[test]
