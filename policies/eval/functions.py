@@ -9,8 +9,9 @@ Column `func`: the function, `(H)` hateful, `(N)` not. Column `set`:
 `chosen` frames were written first and used to choose this round's changes
 (word respelling and splitting in the normaliser, phrases in
 policies/default.toml); `held` frames were written afterwards, before
-those changes were measured on them, and measured once. Run from this
-directory:
+those changes were measured on them, and measured once. `quotes` frames
+(texts with quotation marks) were written later still, before quoted
+claims were given a context signal. Run from this directory:
 
     python3 functions.py > functions.csv
 """
@@ -101,11 +102,42 @@ def held():
     return G, S, F, dict(swap=swap, miss=miss)
 
 
+def quotes():
+    """Texts with quotation marks, written before quoted claims were given a
+    context signal: claims quoted to condemn them (N), and hate that quotes,
+    approves a quote or uses scare quotes (H), which must stay hate."""
+    G = ["women", "trans people", "gay men", "Black people", "disabled people", "Muslims", "immigrants", "Jews"]
+    S = {"women":"woman","trans people":"trans person","gay men":"gay man","Black people":"Black person","disabled people":"disabled person","Muslims":"Muslim","immigrants":"immigrant","Jews":"Jew"}
+    F = {
+     "Q1 quote denounce (N)": [
+        "Someone spray-painted \"{g} out\" on the wall. Horrible.",
+        "My uncle keeps saying \"{g} are animals\" and I find it repulsive.",
+        "The sign said \"{g} are vermin\". Absolutely shameful.",
+        "\"{G} are a disease\" - what an ugly, hateful thing to post.",
+        "I reported the comment \"{g} should be exterminated\" because it is hate speech.",
+        "A man on the bus yelled \"{g} are filth\" and everyone was appalled.",
+        "\"All {g} are criminals\"? That is a bigoted lie.",
+        "She tweeted \"death to {g}\" and was rightly called out for it.",
+     ],
+     "Q2 hate with quotes (H)": [
+        "My grandad always said \"{g} are parasites\" and he was right.",
+        "\"{G} are vermin.\" Truer words were never spoken.",
+        "They call it \"diversity\", I call it an invasion of filthy {g}.",
+        "{G} and their \"rights\" make me sick.",
+        "\"{G} are scum\" - finally someone said it.",
+        "I agree with the post that said \"{g} are a plague\".",
+        "\"Kill all {g}\" is the best slogan ever.",
+        "People say \"be kind to {g}\" but they are disgusting animals.",
+     ],
+    }
+    return G, S, F, {}
+
+
 def main():
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(["text", "hate", "func", "set"])
     seen = set()
-    for name, build in (("chosen", chosen), ("held", held)):
+    for name, build in (("chosen", chosen), ("held", held), ("quotes", quotes)):
         G, S, F, fx = build()
         for f, frames in F.items():
             label = 1 if f.endswith("(H)") else 0
