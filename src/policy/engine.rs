@@ -111,6 +111,11 @@ enum Use {
     Context {
         signal: usize,
     },
+    /// A phrase of a signal that judges a quotation: where it stands is
+    /// checked once the detectors have run.
+    Judgement {
+        signal: usize,
+    },
     /// A word that a regular expression's matches may start with: sets bit
     /// `bit` of the scan's triggers.
     Trigger {
@@ -347,6 +352,11 @@ impl<'a> Scan<'a> {
                     Use::First { detector } => push_span(&mut hits.first[detector], (s, e)),
                     Use::Second { detector } => push_span(&mut hits.second[detector], (s, e)),
                     Use::Context { signal } => hits.context[signal] = true,
+                    Use::Judgement { signal } => {
+                        if hits.judgements.len() < 64 {
+                            hits.judgements.push((signal, s, e));
+                        }
+                    }
                     Use::Trigger { bit } => self.triggered |= 1 << bit,
                 }
             }
@@ -405,6 +415,9 @@ struct Hits {
     first: Vec<Vec<(usize, usize)>>,
     second: Vec<Vec<(usize, usize)>>,
     context: Vec<bool>,
+    /// Phrases of signals that judge a quotation: the signal and where the
+    /// phrase stands in the folded text.
+    judgements: Vec<(usize, usize, usize)>,
 }
 
 /// Why a policy could not be compiled.
@@ -485,8 +498,13 @@ impl Engine {
             }
         }
         for (s, signal) in policy.context.signals.iter().enumerate() {
+            let used = if signal.judges_quote {
+                Use::Judgement { signal: s }
+            } else {
+                Use::Context { signal: s }
+            };
             for p in &signal.phrases {
-                add(p, Use::Context { signal: s }, &mut patterns, &mut uses);
+                add(p, used, &mut patterns, &mut uses);
             }
         }
         let mut gates = 0u32;
@@ -710,6 +728,9 @@ impl Engine {
             }
         }
 
+        if !hits.judgements.is_empty() {
+            self.judge_quotes(original, folded, hits, det_scores);
+        }
         let signals = &self.policy.context.signals;
         let mut keep = 1.0f32;
         let mut context_signals = Vec::new();
@@ -817,6 +838,51 @@ impl Engine {
             evidence,
             context,
             context_signals,
+        }
+    }
+
+    /// Fires the signals that judge a quotation (see
+    /// [`super::ContextSignal::judges_quote`]) whose phrases stand outside
+    /// every quotation of `original`, when the phrase and pattern evidence
+    /// of the context-sensitive categories all stands inside one.
+    fn judge_quotes(
+        &self,
+        original: &str,
+        folded: &Normalized,
+        hits: &mut Hits,
+        det_scores: &[f32],
+    ) {
+        let quotes = quotations(original);
+        if quotes.is_empty() {
+            return;
+        }
+        let quoted = |(s, e): (usize, usize)| {
+            let (os, oe) = folded.original_span(s, e);
+            quotes.iter().any(|&(qs, qe)| qs <= os && oe <= qe)
+        };
+        let mut evidence = 0usize;
+        for (d, det) in self.detectors.iter().enumerate() {
+            if det_scores[d] <= 0.0
+                || matches!(det.kind, Compiled::Classifier { .. })
+                || !self.policy.categories[det.category].context_sensitive
+            {
+                continue;
+            }
+            for &span in &hits.spans[d] {
+                if !quoted(span) {
+                    return;
+                }
+                evidence += 1;
+            }
+        }
+        if evidence == 0 {
+            return;
+        }
+        for &(signal, s, e) in &hits.judgements {
+            let (os, oe) = folded.original_span(s, e);
+            if quotes.iter().all(|&(qs, qe)| oe <= qs || qe <= os) {
+                hits.context[signal] = true;
+            }
         }
     }
 
@@ -935,6 +1001,50 @@ fn starts_of_seq(items: &[regex_syntax::hir::Hir]) -> Option<Vec<(Vec<u8>, bool)
     Some(acc)
 }
 
+/// The quotations of a text: the byte ranges between pairs of quotation
+/// marks (`"`, `'`, `“ ”`, `‘ ’`, `„ “`, `« »`). A mark opens only at the
+/// start of the text or after a space, a bracket or another mark, and
+/// closes only where no letter or digit follows, so that the apostrophes
+/// of "don't" and "women's" and a stray mark after a word are neither. A
+/// mark left open quotes nothing.
+fn quotations(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    // Most texts have no mark at all.
+    if !text.contains(['"', '\'', '\u{201c}', '\u{201e}', '\u{ab}', '\u{2018}']) {
+        return out;
+    }
+    let mut open: Option<(usize, &[char])> = None;
+    let mut prev: Option<char> = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next = chars.peek().map(|&(_, n)| n);
+        match open {
+            None => {
+                let may_open =
+                    prev.is_none_or(|p| p.is_whitespace() || "([{\"'\u{201c}\u{2018}".contains(p));
+                let closers: Option<&[char]> = match c {
+                    '"' => Some(&['"', '\u{201d}']),
+                    '\u{201c}' | '\u{201e}' => Some(&['\u{201d}', '\u{201c}', '"']),
+                    '\u{ab}' => Some(&['\u{bb}']),
+                    '\'' | '\u{2018}' => Some(&['\'', '\u{2019}']),
+                    _ => None,
+                };
+                if let (true, Some(closers)) = (may_open, closers) {
+                    open = Some((i + c.len_utf8(), closers));
+                }
+            }
+            Some((start, closers)) => {
+                if closers.contains(&c) && i > start && next.is_none_or(|n| !n.is_alphanumeric()) {
+                    out.push((start, i));
+                    open = None;
+                }
+            }
+        }
+        prev = Some(c);
+    }
+    out
+}
+
 fn push_span(spans: &mut Vec<(usize, usize)>, span: (usize, usize)) {
     if spans.len() < 64 {
         spans.push(span);
@@ -953,6 +1063,7 @@ impl Hits {
         }
         self.context.clear();
         self.context.resize(signals, false);
+        self.judgements.clear();
     }
 }
 
@@ -1350,5 +1461,29 @@ second = ["storm"]
                 );
             }
         }
+    }
+
+    #[test]
+    fn quotations_are_pairs_of_marks_around_words_not_apostrophes() {
+        let quoted = |t: &str| -> Vec<String> {
+            quotations(t)
+                .into_iter()
+                .map(|(s, e)| t[s..e].to_string())
+                .collect()
+        };
+        assert_eq!(quoted("He wrote 'X are Y', which is vile."), ["X are Y"]);
+        assert_eq!(
+            quoted("\"A\" and \u{201c}B\u{201d} and \u{ab}C\u{bb}"),
+            ["A", "B", "C"]
+        );
+        assert_eq!(quoted("'Kill all X' is a slogan"), ["Kill all X"]);
+        // Apostrophes and a stray mark after a word quote nothing.
+        assert!(quoted("don't say the women's rights aren't real").is_empty());
+        assert!(quoted("Honestly\" X are Y\" and it is wrong").is_empty());
+        // A mark left open quotes nothing.
+        assert!(quoted("he said \"X are Y").is_empty());
+        assert!(quoted("no marks at all").is_empty());
+        // A closing mark has no letter after it: "'em" does not close.
+        assert_eq!(quoted("'give 'em hell' he wrote"), ["give 'em hell"]);
     }
 }

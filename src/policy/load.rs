@@ -96,6 +96,12 @@ pub struct ContextSignal {
     pub weight: f32,
     /// Folded phrases.
     pub phrases: Vec<String>,
+    /// Whether the signal judges a quotation: it fires only when one of its
+    /// phrases stands outside the quotation marks of the original text and
+    /// all the phrase and pattern evidence of the context-sensitive
+    /// categories stands inside them ("'X are vermin' is a vile thing to
+    /// say"), never for the same words said outright.
+    pub judges_quote: bool,
 }
 
 /// One category of the acceptable-use policy.
@@ -231,6 +237,8 @@ struct RawSignal {
     id: Spanned<String>,
     weight: Spanned<f32>,
     phrases: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    judges_quote: bool,
 }
 
 #[derive(Deserialize)]
@@ -863,6 +871,7 @@ fn validate_context(
             id: s.id.into_inner(),
             weight,
             phrases,
+            judges_quote: s.judges_quote,
         });
     }
     Context { dampening, signals }
