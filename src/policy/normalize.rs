@@ -15,6 +15,7 @@
 //! Phrase lists go through the same function, so a list entry and the text it
 //! should catch always meet in the same form.
 
+use std::collections::{HashMap, HashSet};
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
 /// Text folded for matching, with a map from its words back to the original.
@@ -818,30 +819,6 @@ const SPLIT_RANK_TWO_LETTERS: u32 = 300;
 /// [`WORDS`] ranks lower or lacks.
 const KNOWN_RANK: u32 = 2_000;
 
-/// FNV-1a, for the dictionary's short keys.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FnvMap<V> = std::collections::HashMap<Box<[u8]>, V, std::hash::BuildHasherDefault<Fnv>>;
-
 /// For keys that are [`packed`] words: mixes the bits (the map's index
 /// comes from the low ones, which packing leaves to the last letters).
 #[derive(Default)]
@@ -868,12 +845,12 @@ impl std::hash::Hasher for PackedHasher {
 
 /// Each word of the dictionary to its rank: words of up to 12 letters by
 /// their [`packed`] form (one number, compared exactly without following a
-/// pointer: the common case, and the split's many lookups), longer ones by
-/// their bytes.
+/// pointer: the common case, and the split's many lookups), longer ones,
+/// rarely looked up, by their bytes.
 #[derive(Default)]
 struct Ranks {
-    short: std::collections::HashMap<u64, u32, std::hash::BuildHasherDefault<PackedHasher>>,
-    long: FnvMap<u32>,
+    short: HashMap<u64, u32, std::hash::BuildHasherDefault<PackedHasher>>,
+    long: HashMap<Box<[u8]>, u32>,
 }
 
 impl Ranks {
@@ -911,7 +888,7 @@ struct Dictionary {
     rank: Ranks,
     respelt: Vec<Vec<u8>>,
     /// The words of [`RESPELT`] and [`MASKED`]: a split must bring one out.
-    listed: FnvMap<()>,
+    listed: HashSet<Box<[u8]>>,
     /// The four-letter pieces of those of four letters or more, hashed
     /// into bits: a run of words holds a listed word only if one of its
     /// own pieces is set here (the split itself checks that it does).
@@ -926,7 +903,7 @@ struct Dictionary {
     /// Swear words and slurs: never split or respelt, whatever the
     /// dictionary holds ("niggas" is not "nig as"; "nigas", as folded, is
     /// not in it).
-    kept: FnvMap<()>,
+    kept: HashSet<Box<[u8]>>,
 }
 
 /// A lowercase ASCII word folded as [`normalize`] folds it: a run of one
@@ -955,15 +932,15 @@ static DICTIONARY: std::sync::LazyLock<Dictionary> = std::sync::LazyLock::new(||
     }
     let kept = MASKED
         .iter()
-        .map(|w| (squeezed(w).into_boxed_slice(), ()))
+        .map(|w| squeezed(w).into_boxed_slice())
         .collect();
-    let listed: FnvMap<()> = RESPELT
+    let listed: HashSet<Box<[u8]>> = RESPELT
         .iter()
         .chain(&MASKED)
-        .map(|w| (squeezed(w).into_boxed_slice(), ()))
+        .map(|w| squeezed(w).into_boxed_slice())
         .collect();
     let mut listed_quads = Box::new([0u64; QUAD_WORDS]);
-    for w in listed.keys().filter(|w| w.len() >= 4) {
+    for w in listed.iter().filter(|w| w.len() >= 4) {
         for quad in w.windows(4) {
             let bit = quad_bit(quad);
             listed_quads[bit / 64] |= 1 << (bit % 64);
@@ -985,7 +962,8 @@ static DICTIONARY: std::sync::LazyLock<Dictionary> = std::sync::LazyLock::new(||
     variants.dedup_by_key(|(key, _)| *key);
     let mut variant_bits = Box::new([0u64; VARIANT_WORDS]);
     for &(key, _) in &variants {
-        variant_bits[variant_slot(key)] |= self::variant_bits(key);
+        let (slot, bits) = variant_filter(key);
+        variant_bits[slot] |= bits;
     }
     Dictionary {
         rank,
@@ -1048,18 +1026,16 @@ fn packed(word: &[u8]) -> Option<u64> {
     })
 }
 
-/// The word of [`Dictionary::variant_bits`] a packed word sets bits in...
+/// The word of [`Dictionary::variant_bits`] a packed word sets bits in,
+/// and the two bits it sets there (a filter that one load tests: about one
+/// word in fifty near no listed word passes it).
 #[inline]
-fn variant_slot(key: u64) -> usize {
-    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize
-}
-
-/// ... and the two bits it sets there (a filter that one load tests:
-/// about one word in fifty near no listed word passes it).
-#[inline]
-fn variant_bits(key: u64) -> u64 {
+fn variant_filter(key: u64) -> (usize, u64) {
     let h = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    1 << ((h >> 40) & 63) | 1 << ((h >> 34) & 63)
+    (
+        (h >> 52) as usize,
+        1 << ((h >> 40) & 63) | 1 << ((h >> 34) & 63),
+    )
 }
 
 /// Calls `add` with every word [`one_edit`] finds one edit from `word`
@@ -1121,8 +1097,8 @@ impl Dictionary {
     /// would find, but looked up (most words are ruled out by one load).
     #[inline]
     fn near_packed(&self, key: u64) -> Option<&[u8]> {
-        let bits = variant_bits(key);
-        if self.variant_bits[variant_slot(key)] & bits != bits {
+        let (slot, bits) = variant_filter(key);
+        if self.variant_bits[slot] & bits != bits {
             return None;
         }
         let at = self.variants.binary_search_by_key(&key, |&(k, _)| k).ok()?;
@@ -1155,7 +1131,7 @@ impl Dictionary {
     /// split into frequent words, each word costing its log rank plus a
     /// fixed price so that fewer, longer words win.
     fn respelt(&self, word: &[u8], near: Option<&[u8]>) -> Option<Vec<u8>> {
-        let kept = |w: &[u8]| self.kept.contains_key(w);
+        let kept = |w: &[u8]| self.kept.contains(w);
         if kept(word)
             || ENDINGS
                 .iter()
@@ -1213,7 +1189,7 @@ impl Dictionary {
         if !cuts
             .windows(2)
             .map(|pair| &word[pair[0]..pair[1]])
-            .any(|piece| piece.len() >= 4 && self.listed.contains_key(piece))
+            .any(|piece| piece.len() >= 4 && self.listed.contains(piece))
         {
             return None;
         }
