@@ -11,7 +11,9 @@ Column `func`: the function, `(H)` hateful, `(N)` not. Column `set`:
 policies/default.toml); `held` frames were written afterwards, before
 those changes were measured on them, and measured once. `quotes` frames
 (texts with quotation marks) were written later still, before quoted
-claims were given a context signal. Run from this directory:
+claims were given a context signal. `threats` frames (violence and
+groups) were written before hate-speech was given evidence for harm aimed
+at a group. Run from this directory:
 
     python3 functions.py > functions.csv
 """
@@ -133,11 +135,45 @@ def quotes():
     return G, S, F, {}
 
 
+def threats():
+    """Threats of violence, written before hate-speech was given evidence
+    for harm aimed at a group: threats against a group or its members (H),
+    and texts that name a group beside violence without threatening it --
+    reports, condemnation, protection, idioms (N)."""
+    G = ["women", "trans people", "gay men", "Black people", "disabled people", "Muslims", "immigrants", "Jews"]
+    S = {"women":"woman","trans people":"trans person","gay men":"gay man","Black people":"Black person","disabled people":"disabled person","Muslims":"Muslim","immigrants":"immigrant","Jews":"Jew"}
+    F = {
+     "T1 threat to a group (H)": [
+        "I'm going to shoot every {s} who walks past my house.",
+        "Tonight we burn the homes of {g}.",
+        "I will personally make sure {g} in this city get hurt.",
+        "Next {s} I see is getting a bullet.",
+        "We are coming for {g} with knives.",
+        "{G} will be lined up and shot when we take power.",
+        "I want to strangle every {s} I meet.",
+        "Give me a gun and I'll deal with {g} myself.",
+        "{G} ought to be hanged in the street.",
+        "Every {s} deserves a bullet.",
+     ],
+     "T2 violence named, no threat (N)": [
+        "Police arrested a man who threatened to shoot {g} at a rally.",
+        "Threats to hurt {g} must be taken seriously and reported.",
+        "Anyone who says they will attack {g} should be locked up.",
+        "I will never let anyone hurt {g} in my town.",
+        "We are coming to support {g} at the march on Saturday.",
+        "I'm going to shoot a documentary about {g} in this city.",
+        "The man who stabbed two {g} outside the club was sentenced to life today.",
+        "I'm going to kill this workout and then have lunch with my {s} neighbour.",
+     ],
+    }
+    return G, S, F, {}
+
+
 def main():
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(["text", "hate", "func", "set"])
     seen = set()
-    for name, build in (("chosen", chosen), ("held", held), ("quotes", quotes)):
+    for name, build in (("chosen", chosen), ("held", held), ("quotes", quotes), ("threats", threats)):
         G, S, F, fx = build()
         for f, frames in F.items():
             label = 1 if f.endswith("(H)") else 0
