@@ -13,7 +13,9 @@ those changes were measured on them, and measured once. `quotes` frames
 (texts with quotation marks) were written later still, before quoted
 claims were given a context signal. `threats` frames (violence and
 groups) were written before hate-speech was given evidence for harm aimed
-at a group. Run from this directory:
+at a group. `denials` frames (claims denied, and hate in words of denial)
+were written before claims in the scope of a denial were given a context
+signal. Run from this directory:
 
     python3 functions.py > functions.csv
 """
@@ -169,11 +171,43 @@ def threats():
     return G, S, F, {}
 
 
+def denials():
+    """Claims about a group denied or called baseless (N), and hate that uses
+    the same words of denial -- a denial of humanity or equality, a denial
+    turned round, "it's not racist to say" (H). Written before claims in the
+    scope of a denial were given a context signal."""
+    G = ["women", "trans people", "gay men", "Black people", "disabled people", "Muslims", "immigrants", "Jews"]
+    S = {"women":"woman","trans people":"trans person","gay men":"gay man","Black people":"Black person","disabled people":"disabled person","Muslims":"Muslim","immigrants":"immigrant","Jews":"Jew"}
+    F = {
+     "D1 claim denied (N)": [
+        "I would never say that {g} are animals.",
+        "It is completely false that {g} are criminals.",
+        "Nobody with a brain believes {g} are vermin.",
+        "The idea that {g} are inferior has been debunked again and again.",
+        "Don't let anyone tell you {g} are dangerous.",
+        "There is no evidence that {g} are a threat to anyone.",
+        "It's ridiculous to claim {g} are a disease on society.",
+        "My teacher taught us that calling {g} subhuman is how genocide starts.",
+     ],
+     "D2 hate in words of denial (H)": [
+        "It is false that {g} are human beings; they are animals.",
+        "Nobody can tell me {g} are not vermin.",
+        "The idea that {g} are equal to us is a joke.",
+        "Don't let anyone tell you {g} are peaceful, they are savages.",
+        "There is no evidence that {g} are anything but parasites.",
+        "It's not racist to say {g} are criminals, it's the truth.",
+        "I would never trust {g}, they are all liars.",
+        "Never forget that {g} are a disease.",
+     ],
+    }
+    return G, S, F, {}
+
+
 def main():
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(["text", "hate", "func", "set"])
     seen = set()
-    for name, build in (("chosen", chosen), ("held", held), ("quotes", quotes), ("threats", threats)):
+    for name, build in (("chosen", chosen), ("held", held), ("quotes", quotes), ("threats", threats), ("denials", denials)):
         G, S, F, fx = build()
         for f, frames in F.items():
             label = 1 if f.endswith("(H)") else 0
