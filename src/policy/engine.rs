@@ -111,8 +111,8 @@ enum Use {
     Context {
         signal: usize,
     },
-    /// A phrase of a signal that judges a quotation: where it stands is
-    /// checked once the detectors have run.
+    /// A phrase of a signal that judges a quotation or denies a clause:
+    /// where it stands is checked once the detectors have run.
     Judgement {
         signal: usize,
     },
@@ -498,7 +498,7 @@ impl Engine {
             }
         }
         for (s, signal) in policy.context.signals.iter().enumerate() {
-            let used = if signal.judges_quote {
+            let used = if signal.judges_quote || signal.denies_clause {
                 Use::Judgement { signal: s }
             } else {
                 Use::Context { signal: s }
@@ -729,7 +729,7 @@ impl Engine {
         }
 
         if !hits.judgements.is_empty() {
-            self.judge_quotes(original, folded, hits, det_scores);
+            self.judge_claims(original, folded, hits, det_scores);
         }
         let signals = &self.policy.context.signals;
         let mut keep = 1.0f32;
@@ -841,26 +841,21 @@ impl Engine {
         }
     }
 
-    /// Fires the signals that judge a quotation (see
-    /// [`super::ContextSignal::judges_quote`]) whose phrases stand outside
-    /// every quotation of `original`, when the phrase and pattern evidence
-    /// of the context-sensitive categories all stands inside one.
-    fn judge_quotes(
+    /// Fires the signals that judge a quotation or deny a clause (see
+    /// [`super::ContextSignal::judges_quote`] and
+    /// [`super::ContextSignal::denies_clause`]) when the phrase and pattern
+    /// evidence of the context-sensitive categories all stands where the
+    /// signal's phrase puts it: inside the quotations (the phrase outside
+    /// them), or in the clause the phrase opens. At least one piece of such
+    /// evidence must be there; models' words do not count.
+    fn judge_claims(
         &self,
         original: &str,
         folded: &Normalized,
         hits: &mut Hits,
         det_scores: &[f32],
     ) {
-        let quotes = quotations(original);
-        if quotes.is_empty() {
-            return;
-        }
-        let quoted = |(s, e): (usize, usize)| {
-            let (os, oe) = folded.original_span(s, e);
-            quotes.iter().any(|&(qs, qe)| qs <= os && oe <= qe)
-        };
-        let mut evidence = 0usize;
+        let mut evidence = Vec::new();
         for (d, det) in self.detectors.iter().enumerate() {
             if det_scores[d] <= 0.0
                 || matches!(det.kind, Compiled::Classifier { .. })
@@ -868,19 +863,32 @@ impl Engine {
             {
                 continue;
             }
-            for &span in &hits.spans[d] {
-                if !quoted(span) {
-                    return;
-                }
-                evidence += 1;
-            }
+            evidence.extend(
+                hits.spans[d]
+                    .iter()
+                    .map(|&(s, e)| folded.original_span(s, e)),
+            );
         }
-        if evidence == 0 {
+        if evidence.is_empty() {
             return;
         }
+        let signals = &self.policy.context.signals;
+        let mut quotes = None;
         for &(signal, s, e) in &hits.judgements {
             let (os, oe) = folded.original_span(s, e);
-            if quotes.iter().all(|&(qs, qe)| oe <= qs || qe <= os) {
+            let fires = if signals[signal].denies_clause {
+                let end = clause_end(original, oe);
+                evidence.iter().all(|&(es, ee)| oe <= es && ee <= end)
+            } else {
+                let quotes: &Vec<(usize, usize)> =
+                    quotes.get_or_insert_with(|| quotations(original));
+                !quotes.is_empty()
+                    && quotes.iter().all(|&(qs, qe)| oe <= qs || qe <= os)
+                    && evidence
+                        .iter()
+                        .all(|&(es, ee)| quotes.iter().any(|&(qs, qe)| qs <= es && ee <= qe))
+            };
+            if fires {
                 hits.context[signal] = true;
             }
         }
@@ -1043,6 +1051,15 @@ fn quotations(text: &str) -> Vec<(usize, usize)> {
         prev = Some(c);
     }
     out
+}
+
+/// Where the clause that starts at byte `from` of `text` ends: at the next
+/// `.`, `,`, `;`, `:`, `!`, `?` or line break, or at the end of the text.
+fn clause_end(text: &str, from: usize) -> usize {
+    text.as_bytes()[from..]
+        .iter()
+        .position(|b| matches!(b, b'.' | b',' | b';' | b':' | b'!' | b'?' | b'\n' | b'\r'))
+        .map_or(text.len(), |i| from + i)
 }
 
 fn push_span(spans: &mut Vec<(usize, usize)>, span: (usize, usize)) {
@@ -1461,6 +1478,76 @@ second = ["storm"]
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_denying_signal_fires_only_when_all_the_evidence_is_in_the_clause_it_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("p.toml"),
+            r#"
+[context]
+dampening = 1.0
+
+[[context.signal]]
+id = "c.denied"
+denies_clause = true
+weight = 0.8
+phrases = ["false that", "no evidence that"]
+
+[[category]]
+id = "c"
+title = "C"
+aup = "No vilifying."
+severity = "high"
+flag_threshold = 0.5
+context_sensitive = true
+
+[[category.detector]]
+id = "c.vermin"
+kind = "phrases"
+weight = 0.9
+phrases = ["are vermin", "are animals"]
+"#,
+        )
+        .unwrap();
+        let engine = Engine::compile(crate::policy::load_dir(dir.path()).unwrap()).unwrap();
+        let denied = |text: &str| {
+            let v = engine.score(text);
+            let fired = v.context_signals.iter().any(|s| s == "c.denied");
+            // Where it fires it lowers the evidence's 0.9 below the flag line.
+            assert!(!(fired && v.is_flagged("c")), "{text:?}: {v:?}");
+            fired
+        };
+        assert!(denied("It is false that they are vermin."));
+        assert!(denied("There is NO evidence that they are vermin"));
+        // Before the phrase, after the clause, or on both sides of it.
+        assert!(!denied(
+            "They are vermin, and it is false that they are kind."
+        ));
+        assert!(!denied(
+            "It is false that they are people; they are animals."
+        ));
+        assert!(!denied(
+            "It is false that they are vermin, they are animals."
+        ));
+        // No evidence at all: nothing to lower, and the signal stays quiet.
+        assert!(!denied("It is false that it rained."));
+        // Without a denying phrase the evidence flags as usual.
+        assert!(!denied("They are vermin."));
+        assert!(engine.score("They are vermin.").is_flagged("c"));
+        assert!(engine
+            .score("It is false that they are people; they are animals.")
+            .is_flagged("c"));
+    }
+
+    #[test]
+    fn a_clause_ends_at_the_next_punctuation_mark_or_line_break() {
+        assert_eq!(clause_end("false that a b. c", 10), 14);
+        assert_eq!(clause_end("false that a, b", 10), 12);
+        assert_eq!(clause_end("false that a\nb", 10), 12);
+        assert_eq!(clause_end("false that a b", 10), 14);
+        assert_eq!(clause_end("false that", 10), 10);
     }
 
     #[test]

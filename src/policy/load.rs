@@ -102,6 +102,14 @@ pub struct ContextSignal {
     /// categories stands inside them ("'X are vermin' is a vile thing to
     /// say"), never for the same words said outright.
     pub judges_quote: bool,
+    /// Whether the signal denies a claim: it fires only when all the phrase
+    /// and pattern evidence of the context-sensitive categories stands in
+    /// the clause that one of its phrases opens, from the end of the phrase
+    /// to the next `.`, `,`, `;`, `:`, `!`, `?` or line break ("it is false
+    /// that X are criminals"), never when the evidence stands before the
+    /// phrase or after the clause ("it is false that X are human; they are
+    /// animals").
+    pub denies_clause: bool,
 }
 
 /// One category of the acceptable-use policy.
@@ -239,6 +247,7 @@ struct RawSignal {
     phrases: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     judges_quote: bool,
+    denies_clause: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -867,11 +876,20 @@ fn validate_context(
         }
         let weight = check_unit(report, &s.weight, &format!("{key}.weight"));
         let phrases = fold_terms(report, lists, &s.phrases, &format!("{key}.phrases"));
+        let denies_clause = s.denies_clause.as_ref().is_some_and(|d| *d.get_ref());
+        if let (true, Some(d)) = (s.judges_quote && denies_clause, &s.denies_clause) {
+            report.at(
+                d.span(),
+                format!("{key}.denies_clause"),
+                "a signal either judges a quotation or denies a clause, not both",
+            );
+        }
         signals.push(ContextSignal {
             id: s.id.into_inner(),
             weight,
             phrases,
             judges_quote: s.judges_quote,
+            denies_clause,
         });
     }
     Context { dampening, signals }
@@ -1246,6 +1264,39 @@ mod tests {
             errors[0].message,
             "is \"vibes\": use \"model\", \"labelled\" or \"corrected\""
         );
+    }
+
+    #[test]
+    fn a_signal_may_judge_a_quotation_or_deny_a_clause_but_not_both() {
+        let with = |fields: &str| {
+            format!(
+                "{SPAM}\n[context]\ndampening = 0.8\n\n[[context.signal]]\nid = \"c.d\"\nweight = 0.8\nphrases = [\"false that\"]\n{fields}\n"
+            )
+        };
+        let denies = load_one(&with("denies_clause = true")).unwrap();
+        let signal = &denies.context.signals[0];
+        assert!(signal.denies_clause && !signal.judges_quote);
+        let plain = load_one(&with("")).unwrap();
+        assert!(!plain.context.signals[0].denies_clause);
+        let line_of = |toml: &str| {
+            1 + toml
+                .lines()
+                .position(|l| l.starts_with("denies_clause"))
+                .unwrap()
+        };
+        let both = with("judges_quote = true\ndenies_clause = true");
+        let errors = load_one(&both).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, line_of(&both));
+        assert_eq!(errors[0].key, "context.signal[0].denies_clause");
+        assert_eq!(
+            errors[0].message,
+            "a signal either judges a quotation or denies a clause, not both"
+        );
+        let yes = with("denies_clause = \"yes\"");
+        let errors = load_one(&yes).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, line_of(&yes));
     }
 
     const SPAM: &str = r#"[lists]
