@@ -15,7 +15,9 @@ claims were given a context signal. `threats` frames (violence and
 groups) were written before hate-speech was given evidence for harm aimed
 at a group. `denials` frames (claims denied, and hate in words of denial)
 were written before claims in the scope of a denial were given a context
-signal. Run from this directory:
+signal. `exclusion` frames (contempt and calls to keep a group out, and
+the same frames turned to respect) were written before hate-speech read
+those forms. Run from this directory:
 
     python3 functions.py > functions.csv
 """
@@ -203,11 +205,47 @@ def denials():
     return G, S, F, {}
 
 
+def exclusion():
+    """Contempt for a group and calls to keep it out, in words the other
+    sets do not use (H), and the same frames turned to respect, welcome or
+    blame of those who mistreat the group (N). Written before hate-speech
+    was given evidence for contempt and exclusion in these forms."""
+    G = ["women", "trans people", "gay men", "Black people", "disabled people", "Muslims", "immigrants", "Jews"]
+    S = {"women":"woman","trans people":"trans person","gay men":"gay man","Black people":"Black person","disabled people":"disabled person","Muslims":"Muslim","immigrants":"immigrant","Jews":"Jew"}
+    F = {
+     "E1 contempt and exclusion (H)": [
+        "I have nothing but hatred for {g}.",
+        "My contempt for {g} grows every day.",
+        "Honestly, {g} fill me with disgust.",
+        "I find {g} revolting.",
+        "There is no one I despise more than {g}.",
+        "Keep {g} out of our neighbourhood.",
+        "{G} have no business living among decent people.",
+        "We don't want {g} in this country.",
+        "Ban {g} from our schools.",
+        "No {g} allowed in my shop.",
+     ],
+     "E2 respect and welcome (N)": [
+        "I have nothing but respect for {g}.",
+        "My admiration for {g} grows every day.",
+        "Honestly, {g} fill me with hope.",
+        "I find the way people treat {g} revolting.",
+        "There is no one I admire more than {g}.",
+        "Keep {g} safe in our neighbourhood.",
+        "{G} have every right to live among us.",
+        "We want {g} to feel welcome in this country.",
+        "Ban discrimination against {g} in our schools.",
+        "{G} are allowed in every shop, as they should be.",
+     ],
+    }
+    return G, S, F, {}
+
+
 def main():
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(["text", "hate", "func", "set"])
     seen = set()
-    for name, build in (("chosen", chosen), ("held", held), ("quotes", quotes), ("threats", threats), ("denials", denials)):
+    for name, build in (("chosen", chosen), ("held", held), ("quotes", quotes), ("threats", threats), ("denials", denials), ("exclusion", exclusion)):
         G, S, F, fx = build()
         for f, frames in F.items():
             label = 1 if f.endswith("(H)") else 0
