@@ -17,7 +17,9 @@ at a group. `denials` frames (claims denied, and hate in words of denial)
 were written before claims in the scope of a denial were given a context
 signal. `exclusion` frames (contempt and calls to keep a group out, and
 the same frames turned to respect) were written before hate-speech read
-those forms. Run from this directory:
+those forms. `attributed` frames (claims put in someone else's mouth,
+judged or approved) were written before such claims were read like
+quotations. Run from this directory:
 
     python3 functions.py > functions.csv
 """
@@ -241,11 +243,43 @@ def exclusion():
     return G, S, F, {}
 
 
+def attributed():
+    """Claims about a group put in someone else's mouth ("people who say",
+    "if you think") and judged (N), and the same claims approved, or hate
+    said beside them (H). Written before attributed claims were read like
+    quotations."""
+    G = ["women", "trans people", "gay men", "Black people", "disabled people", "Muslims", "immigrants", "Jews"]
+    S = {"women":"woman","trans people":"trans person","gay men":"gay man","Black people":"Black person","disabled people":"disabled person","Muslims":"Muslim","immigrants":"immigrant","Jews":"Jew"}
+    F = {
+     "A1 attributed and judged (N)": [
+        "People who say {g} are animals are ignorant.",
+        "Whoever claims {g} are criminals needs to get educated.",
+        "If you believe {g} are subhuman, you need help.",
+        "Those who call {g} vermin are the real danger.",
+        "Anyone who thinks {g} are inferior is a fool.",
+        "When people say {g} are a plague, I feel sick.",
+        "My cousin says {g} are parasites, and I told him he is a bigot.",
+        "Folks who claim {g} are dirty should look in a mirror.",
+     ],
+     "A2 attributed and approved (H)": [
+        "People who say {g} are animals are right.",
+        "Whoever claims {g} are criminals is telling the truth.",
+        "If you believe {g} are subhuman, you are correct.",
+        "Those who call {g} vermin are brave heroes.",
+        "Anyone who thinks {g} are inferior is simply honest.",
+        "My cousin says {g} are parasites, and he is right.",
+        "People who defend {g} are fools, {g} are filth.",
+        "If you think {g} deserve rights, you are wrong, they are vermin.",
+     ],
+    }
+    return G, S, F, {}
+
+
 def main():
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(["text", "hate", "func", "set"])
     seen = set()
-    for name, build in (("chosen", chosen), ("held", held), ("quotes", quotes), ("threats", threats), ("denials", denials), ("exclusion", exclusion)):
+    for name, build in (("chosen", chosen), ("held", held), ("quotes", quotes), ("threats", threats), ("denials", denials), ("exclusion", exclusion), ("attributed", attributed)):
         G, S, F, fx = build()
         for f, frames in F.items():
             label = 1 if f.endswith("(H)") else 0
