@@ -116,6 +116,11 @@ enum Use {
     Judgement {
         signal: usize,
     },
+    /// A phrase that puts a claim in someone else's mouth, read by a signal
+    /// that judges a quotation.
+    Attribution {
+        signal: usize,
+    },
     /// A word that a regular expression's matches may start with: sets bit
     /// `bit` of the scan's triggers.
     Trigger {
@@ -357,6 +362,11 @@ impl<'a> Scan<'a> {
                             hits.judgements.push((signal, s, e));
                         }
                     }
+                    Use::Attribution { signal } => {
+                        if hits.attributions.len() < 64 {
+                            hits.attributions.push((signal, s, e));
+                        }
+                    }
                     Use::Trigger { bit } => self.triggered |= 1 << bit,
                 }
             }
@@ -415,9 +425,11 @@ struct Hits {
     first: Vec<Vec<(usize, usize)>>,
     second: Vec<Vec<(usize, usize)>>,
     context: Vec<bool>,
-    /// Phrases of signals that judge a quotation: the signal and where the
-    /// phrase stands in the folded text.
+    /// Phrases of signals that judge a quotation or deny a clause: the
+    /// signal and where the phrase stands in the folded text.
     judgements: Vec<(usize, usize, usize)>,
+    /// Attributions read by signals that judge a quotation, the same way.
+    attributions: Vec<(usize, usize, usize)>,
 }
 
 /// Why a policy could not be compiled.
@@ -505,6 +517,9 @@ impl Engine {
             };
             for p in &signal.phrases {
                 add(p, used, &mut patterns, &mut uses);
+            }
+            for p in &signal.attributions {
+                add(p, Use::Attribution { signal: s }, &mut patterns, &mut uses);
             }
         }
         let mut gates = 0u32;
@@ -882,11 +897,20 @@ impl Engine {
             } else {
                 let quotes: &Vec<(usize, usize)> =
                     quotes.get_or_insert_with(|| quotations(original));
-                !quotes.is_empty()
+                let quoted = !quotes.is_empty()
                     && quotes.iter().all(|&(qs, qe)| oe <= qs || qe <= os)
                     && evidence
                         .iter()
-                        .all(|&(es, ee)| quotes.iter().any(|&(qs, qe)| qs <= es && ee <= qe))
+                        .all(|&(es, ee)| quotes.iter().any(|&(qs, qe)| qs <= es && ee <= qe));
+                // An attributed claim: all the evidence in the clause an
+                // attribution opens, and the judging phrase after all of it.
+                quoted
+                    || (evidence.iter().all(|&(_, ee)| ee <= os)
+                        && hits.attributions.iter().any(|&(a, s, e)| {
+                            let (_, ae) = folded.original_span(s, e);
+                            let end = clause_end(original, ae);
+                            a == signal && evidence.iter().all(|&(es, ee)| ae <= es && ee <= end)
+                        }))
             };
             if fires {
                 hits.context[signal] = true;
@@ -1081,6 +1105,7 @@ impl Hits {
         self.context.clear();
         self.context.resize(signals, false);
         self.judgements.clear();
+        self.attributions.clear();
     }
 }
 
@@ -1539,6 +1564,58 @@ phrases = ["are vermin", "are animals"]
         assert!(engine
             .score("It is false that they are people; they are animals.")
             .is_flagged("c"));
+    }
+
+    #[test]
+    fn an_attributed_claim_is_judged_like_a_quotation_by_a_phrase_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("p.toml"),
+            r#"
+[context]
+dampening = 1.0
+
+[[context.signal]]
+id = "c.judged"
+judges_quote = true
+weight = 0.8
+phrases = ["ignorant", "wrong"]
+attributions = ["people who say", "said"]
+
+[[category]]
+id = "c"
+title = "C"
+aup = "No vilifying."
+severity = "high"
+flag_threshold = 0.5
+context_sensitive = true
+
+[[category.detector]]
+id = "c.vermin"
+kind = "phrases"
+weight = 0.9
+phrases = ["are vermin", "are animals"]
+"#,
+        )
+        .unwrap();
+        let engine = Engine::compile(crate::policy::load_dir(dir.path()).unwrap()).unwrap();
+        let judged = |text: &str| {
+            let v = engine.score(text);
+            let fired = v.context_signals.iter().any(|s| s == "c.judged");
+            assert_eq!(fired, !v.is_flagged("c"), "{text:?}: {v:?}");
+            fired
+        };
+        assert!(judged("People who say they are vermin are ignorant."));
+        assert!(judged("He said they are animals, which is wrong"));
+        // Approved, judged before the claim, or hate beside it: flagged.
+        assert!(!judged("People who say they are vermin are right."));
+        assert!(!judged("It is wrong, but he said they are animals"));
+        assert!(!judged("He said they are nice, wrong, they are animals"));
+        assert!(!judged(
+            "They are vermin and people who say so are ignorant"
+        ));
+        // Quotations are judged as before.
+        assert!(judged("\"They are vermin\" is wrong"));
     }
 
     #[test]

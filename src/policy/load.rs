@@ -110,6 +110,13 @@ pub struct ContextSignal {
     /// phrase or after the clause ("it is false that X are human; they are
     /// animals").
     pub denies_clause: bool,
+    /// Phrases that put a claim in someone else's mouth ("people who say",
+    /// "if you think"), for a signal that judges a quotation: the clause one
+    /// of them opens (up to the next punctuation mark) is judged like a
+    /// quotation when all the evidence stands in it and one of the signal's
+    /// phrases comes after all the evidence ("people who say X are animals
+    /// are ignorant").
+    pub attributions: Vec<String>,
 }
 
 /// One category of the acceptable-use policy.
@@ -248,6 +255,7 @@ struct RawSignal {
     #[serde(default)]
     judges_quote: bool,
     denies_clause: Option<Spanned<bool>>,
+    attributions: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -884,12 +892,25 @@ fn validate_context(
                 "a signal either judges a quotation or denies a clause, not both",
             );
         }
+        let attributions = match &s.attributions {
+            Some(list) if !s.judges_quote => {
+                report.at(
+                    list.span(),
+                    format!("{key}.attributions"),
+                    "only a signal with `judges_quote = true` reads attributions",
+                );
+                Vec::new()
+            }
+            Some(list) => fold_terms(report, lists, list, &format!("{key}.attributions")),
+            None => Vec::new(),
+        };
         signals.push(ContextSignal {
             id: s.id.into_inner(),
             weight,
             phrases,
             judges_quote: s.judges_quote,
             denies_clause,
+            attributions,
         });
     }
     Context { dampening, signals }
@@ -1297,6 +1318,33 @@ mod tests {
         let errors = load_one(&yes).unwrap_err().0;
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].line, line_of(&yes));
+    }
+
+    #[test]
+    fn attributions_are_read_only_by_a_signal_that_judges_a_quotation() {
+        let with = |fields: &str| {
+            format!(
+                "{SPAM}\n[context]\ndampening = 0.8\n\n[[context.signal]]\nid = \"c.j\"\nweight = 0.8\nphrases = [\"wrong\"]\n{fields}\n"
+            )
+        };
+        let judged = load_one(&with(
+            "judges_quote = true\nattributions = [\"People who SAY\"]",
+        ))
+        .unwrap();
+        assert_eq!(judged.context.signals[0].attributions, ["people who say"]);
+        let plain = with("attributions = [\"people who say\"]");
+        let errors = load_one(&plain).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let line = 1 + plain
+            .lines()
+            .position(|l| l.starts_with("attributions"))
+            .unwrap();
+        assert_eq!(errors[0].line, line);
+        assert_eq!(errors[0].key, "context.signal[0].attributions");
+        assert_eq!(
+            errors[0].message,
+            "only a signal with `judges_quote = true` reads attributions"
+        );
     }
 
     const SPAM: &str = r#"[lists]
