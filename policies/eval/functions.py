@@ -30,6 +30,11 @@ import csv
 import sys
 
 
+# The groups of the sets written after `held`, plural and singular.
+GROUPS = ["women", "trans people", "gay men", "Black people", "disabled people", "Muslims", "immigrants", "Jews"]
+SINGULAR = {"women": "woman", "trans people": "trans person", "gay men": "gay man", "Black people": "Black person",
+            "disabled people": "disabled person", "Muslims": "Muslim", "immigrants": "immigrant", "Jews": "Jew"}
+
 def chosen():
     G = ["women", "trans people", "gay people", "black people", "disabled people", "Muslims", "immigrants"]
     S = {"women":"woman","trans people":"trans person","gay people":"gay person","black people":"black person","disabled people":"disabled person","Muslims":"Muslim","immigrants":"immigrant"}
@@ -116,8 +121,7 @@ def quotes():
     """Texts with quotation marks, written before quoted claims were given a
     context signal: claims quoted to condemn them (N), and hate that quotes,
     approves a quote or uses scare quotes (H), which must stay hate."""
-    G = ["women", "trans people", "gay men", "Black people", "disabled people", "Muslims", "immigrants", "Jews"]
-    S = {"women":"woman","trans people":"trans person","gay men":"gay man","Black people":"Black person","disabled people":"disabled person","Muslims":"Muslim","immigrants":"immigrant","Jews":"Jew"}
+    G, S = GROUPS, SINGULAR
     F = {
      "Q1 quote denounce (N)": [
         "Someone spray-painted \"{g} out\" on the wall. Horrible.",
@@ -148,8 +152,7 @@ def threats():
     for harm aimed at a group: threats against a group or its members (H),
     and texts that name a group beside violence without threatening it --
     reports, condemnation, protection, idioms (N)."""
-    G = ["women", "trans people", "gay men", "Black people", "disabled people", "Muslims", "immigrants", "Jews"]
-    S = {"women":"woman","trans people":"trans person","gay men":"gay man","Black people":"Black person","disabled people":"disabled person","Muslims":"Muslim","immigrants":"immigrant","Jews":"Jew"}
+    G, S = GROUPS, SINGULAR
     F = {
      "T1 threat to a group (H)": [
         "I'm going to shoot every {s} who walks past my house.",
@@ -182,8 +185,7 @@ def denials():
     the same words of denial -- a denial of humanity or equality, a denial
     turned round, "it's not racist to say" (H). Written before claims in the
     scope of a denial were given a context signal."""
-    G = ["women", "trans people", "gay men", "Black people", "disabled people", "Muslims", "immigrants", "Jews"]
-    S = {"women":"woman","trans people":"trans person","gay men":"gay man","Black people":"Black person","disabled people":"disabled person","Muslims":"Muslim","immigrants":"immigrant","Jews":"Jew"}
+    G, S = GROUPS, SINGULAR
     F = {
      "D1 claim denied (N)": [
         "I would never say that {g} are animals.",
@@ -214,8 +216,7 @@ def exclusion():
     sets do not use (H), and the same frames turned to respect, welcome or
     blame of those who mistreat the group (N). Written before hate-speech
     was given evidence for contempt and exclusion in these forms."""
-    G = ["women", "trans people", "gay men", "Black people", "disabled people", "Muslims", "immigrants", "Jews"]
-    S = {"women":"woman","trans people":"trans person","gay men":"gay man","Black people":"Black person","disabled people":"disabled person","Muslims":"Muslim","immigrants":"immigrant","Jews":"Jew"}
+    G, S = GROUPS, SINGULAR
     F = {
      "E1 contempt and exclusion (H)": [
         "I have nothing but hatred for {g}.",
@@ -250,8 +251,7 @@ def attributed():
     "if you think") and judged (N), and the same claims approved, or hate
     said beside them (H). Written before attributed claims were read like
     quotations."""
-    G = ["women", "trans people", "gay men", "Black people", "disabled people", "Muslims", "immigrants", "Jews"]
-    S = {"women":"woman","trans people":"trans person","gay men":"gay man","Black people":"Black person","disabled people":"disabled person","Muslims":"Muslim","immigrants":"immigrant","Jews":"Jew"}
+    G, S = GROUPS, SINGULAR
     F = {
      "A1 attributed and judged (N)": [
         "People who say {g} are animals are ignorant.",
@@ -282,9 +282,9 @@ def unprotected():
     AUP does not protect (N) and at protected groups (H). Written before the
     hate model was given generated abuse of unprotected targets as
     negatives; none of these targets is in that training file."""
-    G = ["women", "trans people", "gay men", "Black people", "disabled people", "Muslims", "immigrants", "Jews",
+    G = GROUPS + [
          "referees", "influencers", "car dealers", "accountants", "bureaucrats", "pigeons", "slugs", "hornets"]
-    protected = set(G[:8])
+    protected = set(GROUPS)
     F = [
         "{G} are scum.",
         "{G} are parasites, every last one of them.",

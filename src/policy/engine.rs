@@ -1505,20 +1505,20 @@ second = ["storm"]
         }
     }
 
-    #[test]
-    fn a_denying_signal_fires_only_when_all_the_evidence_is_in_the_clause_it_opens() {
+    /// An engine with one context-sensitive category, whose one detector
+    /// finds "are vermin" and "are animals" (0.9), and the context signal
+    /// `signal` (a `[[context.signal]]` table's fields), at full dampening.
+    fn engine_with_signal(signal: &str) -> Engine {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("p.toml"),
-            r#"
+            format!(
+                r#"
 [context]
 dampening = 1.0
 
 [[context.signal]]
-id = "c.denied"
-denies_clause = true
-weight = 0.8
-phrases = ["false that", "no evidence that"]
+{signal}
 
 [[category]]
 id = "c"
@@ -1533,10 +1533,21 @@ id = "c.vermin"
 kind = "phrases"
 weight = 0.9
 phrases = ["are vermin", "are animals"]
-"#,
+"#
+            ),
         )
         .unwrap();
-        let engine = Engine::compile(crate::policy::load_dir(dir.path()).unwrap()).unwrap();
+        Engine::compile(crate::policy::load_dir(dir.path()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_denying_signal_fires_only_when_all_the_evidence_is_in_the_clause_it_opens() {
+        let engine = engine_with_signal(
+            r#"id = "c.denied"
+denies_clause = true
+weight = 0.8
+phrases = ["false that", "no evidence that"]"#,
+        );
         let denied = |text: &str| {
             let v = engine.score(text);
             let fired = v.context_signals.iter().any(|s| s == "c.denied");
@@ -1568,37 +1579,13 @@ phrases = ["are vermin", "are animals"]
 
     #[test]
     fn an_attributed_claim_is_judged_like_a_quotation_by_a_phrase_after_it() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("p.toml"),
-            r#"
-[context]
-dampening = 1.0
-
-[[context.signal]]
-id = "c.judged"
+        let engine = engine_with_signal(
+            r#"id = "c.judged"
 judges_quote = true
 weight = 0.8
 phrases = ["ignorant", "wrong"]
-attributions = ["people who say", "said"]
-
-[[category]]
-id = "c"
-title = "C"
-aup = "No vilifying."
-severity = "high"
-flag_threshold = 0.5
-context_sensitive = true
-
-[[category.detector]]
-id = "c.vermin"
-kind = "phrases"
-weight = 0.9
-phrases = ["are vermin", "are animals"]
-"#,
-        )
-        .unwrap();
-        let engine = Engine::compile(crate::policy::load_dir(dir.path()).unwrap()).unwrap();
+attributions = ["people who say", "said"]"#,
+        );
         let judged = |text: &str| {
             let v = engine.score(text);
             let fired = v.context_signals.iter().any(|s| s == "c.judged");
