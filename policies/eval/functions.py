@@ -305,10 +305,18 @@ def main():
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(["text", "hate", "func", "set"])
     seen = set()
+
+    def emit(text, f, name):
+        """Writes `text` of function `f` in set `name`, once."""
+        if text in seen:
+            return
+        seen.add(text)
+        label = 1 if f.endswith("(H)") else 0
+        w.writerow([text, label, f.split(" (")[0] + (" (H)" if label else " (N)"), name])
+
     for name, build in (("chosen", chosen), ("held", held), ("quotes", quotes), ("threats", threats), ("denials", denials), ("exclusion", exclusion), ("attributed", attributed)):
         G, S, F, fx = build()
         for f, frames in F.items():
-            label = 1 if f.endswith("(H)") else 0
             for frame in frames:
                 for g in G:
                     cap = g[0].upper() + g[1:]
@@ -318,19 +326,11 @@ def main():
                         short = {"swap": "sw", "miss": "mi", "spaced": "sp", "leet": "le"}[key]
                         d[short] = v
                         d[short.upper()] = v[0].upper() + v[1:] if key in ("swap", "miss") and name == "held" else v.capitalize()
-                    text = frame.format(**d)
-                    if text in seen:
-                        continue
-                    seen.add(text)
-                    w.writerow([text, label, f.split(" (")[0] + (" (H)" if label else " (N)"), name])
+                    emit(frame.format(**d), f, name)
     # Frames filled already (targets protected and not).
     for f, texts in unprotected().items():
-        label = 1 if f.endswith("(H)") else 0
         for text in texts:
-            if text not in seen:
-                seen.add(text)
-                w.writerow([text, label, f.split(" (")[0] + (" (H)" if label else " (N)"), "unprotected"])
-
+            emit(text, f, "unprotected")
 
 if __name__ == "__main__":
     main()

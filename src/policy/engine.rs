@@ -1540,6 +1540,13 @@ phrases = ["are vermin", "are animals"]
         Engine::compile(crate::policy::load_dir(dir.path()).unwrap()).unwrap()
     }
 
+    /// The verdict on `text`, and whether the context signal `id` fired.
+    fn score_firing(engine: &Engine, id: &str, text: &str) -> (Verdict, bool) {
+        let v = engine.score(text);
+        let fired = v.context_signals.iter().any(|s| s == id);
+        (v, fired)
+    }
+
     #[test]
     fn a_denying_signal_fires_only_when_all_the_evidence_is_in_the_clause_it_opens() {
         let engine = engine_with_signal(
@@ -1549,8 +1556,7 @@ weight = 0.8
 phrases = ["false that", "no evidence that"]"#,
         );
         let denied = |text: &str| {
-            let v = engine.score(text);
-            let fired = v.context_signals.iter().any(|s| s == "c.denied");
+            let (v, fired) = score_firing(&engine, "c.denied", text);
             // Where it fires it lowers the evidence's 0.9 below the flag line.
             assert!(!(fired && v.is_flagged("c")), "{text:?}: {v:?}");
             fired
@@ -1587,8 +1593,7 @@ phrases = ["ignorant", "wrong"]
 attributions = ["people who say", "said"]"#,
         );
         let judged = |text: &str| {
-            let v = engine.score(text);
-            let fired = v.context_signals.iter().any(|s| s == "c.judged");
+            let (v, fired) = score_firing(&engine, "c.judged", text);
             assert_eq!(fired, !v.is_flagged("c"), "{text:?}: {v:?}");
             fired
         };
