@@ -21,7 +21,10 @@ those forms. `attributed` frames (claims put in someone else's mouth,
 judged or approved) were written before such claims were read like
 quotations. `unprotected` frames (the same abuse of unprotected targets and
 of protected groups) were written before the hate model learned abuse of
-unprotected targets as not hate. Run from this directory:
+unprotected targets as not hate. `veiled` frames (threats against a group
+with no first-person violent verb, and the same words as history, reports
+and welcome) were written before hate-speech and the violent categories
+read those forms. Run from this directory:
 
     python3 functions.py > functions.csv
 """
@@ -301,6 +304,42 @@ def unprotected():
     return out
 
 
+def veiled():
+    """Threats against a group with no first-person violent verb -- said in
+    the passive or the future, as what a group deserves, as what is coming
+    or waiting for it (H) -- and the same violent words as history, reports,
+    warnings, protection and welcome (N). Written before hate-speech and
+    the violent categories read threats in those forms."""
+    G, S = GROUPS, SINGULAR
+    F = {
+     "V1 threat without a first-person act (H)": [
+        "{G} will be shot on sight once we are in charge.",
+        "The next {s} who walks into my shop is getting a bullet.",
+        "{G} deserve a bullet in the head, every last one.",
+        "Every {s} in this town will hang, mark my words.",
+        "We're coming for {g}, and we're bringing guns.",
+        "The homes of {g} will burn tonight.",
+        "Soon {g} will be hunted in the streets like dogs.",
+        "A bullet is waiting for every {s} in this country.",
+        "{G} won't live to see next year if I have my way.",
+        "Give it a week and {g} will be dead in the gutter where they belong.",
+     ],
+     "V2 the same words, no threat (N)": [
+        "{G} were shot on sight in the massacre of 1943, the museum explains.",
+        "The next {s} who walks into my shop is getting a free coffee.",
+        "{G} deserve to be safe from bullets in their own streets.",
+        "Police say a man threatened that every {s} in town would hang; he was arrested.",
+        "Extremists say they are coming for {g}; we will protect our neighbours.",
+        "The homes of {g} were burned in the riots, and the town has apologised.",
+        "{G} were hunted in the streets like dogs in 1938; never again.",
+        "A warm welcome is waiting for every {s} in this country.",
+        "{G} won't live in fear if we stand together.",
+        "Without clean water, many {g} in the camp will be dead within a month, the charity warns.",
+     ],
+    }
+    return G, S, F, {}
+
+
 def main():
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(["text", "hate", "func", "set"])
@@ -314,7 +353,8 @@ def main():
         label = 1 if f.endswith("(H)") else 0
         w.writerow([text, label, f.split(" (")[0] + (" (H)" if label else " (N)"), name])
 
-    for name, build in (("chosen", chosen), ("held", held), ("quotes", quotes), ("threats", threats), ("denials", denials), ("exclusion", exclusion), ("attributed", attributed)):
+    def fill(name, build):
+        """Writes every frame of set `name`, filled with each of its groups."""
         G, S, F, fx = build()
         for f, frames in F.items():
             for frame in frames:
@@ -327,10 +367,16 @@ def main():
                         d[short] = v
                         d[short.upper()] = v[0].upper() + v[1:] if key in ("swap", "miss") and name == "held" else v.capitalize()
                     emit(frame.format(**d), f, name)
+
+    for name, build in (("chosen", chosen), ("held", held), ("quotes", quotes), ("threats", threats), ("denials", denials), ("exclusion", exclusion), ("attributed", attributed)):
+        fill(name, build)
     # Frames filled already (targets protected and not).
     for f, texts in unprotected().items():
         for text in texts:
             emit(text, f, "unprotected")
+    # Sets written after `unprotected` come after it in the file.
+    fill("veiled", veiled)
+
 
 if __name__ == "__main__":
     main()
