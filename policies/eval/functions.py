@@ -24,7 +24,10 @@ of protected groups) were written before the hate model learned abuse of
 unprotected targets as not hate. `veiled` frames (threats against a group
 with no first-person violent verb, and the same words as history, reports
 and welcome) were written before hate-speech and the violent categories
-read those forms. Run from this directory:
+read those forms. `counter` frames (hate denounced through a gerund, a
+report of the saying or a judgement of the speaker, and the same words
+approving it) were written before the counter-speech signals read sayings
+opened by a gerund. Run from this directory:
 
     python3 functions.py > functions.csv
 """
@@ -340,6 +343,42 @@ def veiled():
     return G, S, F, {}
 
 
+def counter():
+    """Hate quoted, attributed or described in order to denounce it --
+    through a gerund ("calling X vermin is how hate spreads"), a report of
+    the saying, a judgement of the speaker (N) -- and the same words
+    approving it (H). Written before the counter-speech signals read
+    sayings opened by a gerund."""
+    G, S = GROUPS, SINGULAR
+    F = {
+     "C1 hate denounced (N)": [
+        "Calling {g} parasites is exactly how hate spreads.",
+        "Saying {g} are a plague on society is wicked and you know it.",
+        "Anyone shouting 'death to {g}' deserves to be banned from this forum.",
+        "Posting that {g} are vermin got him rightly suspended.",
+        "Telling {g} to go back where they came from is plain racism.",
+        "When he said {g} should be wiped out, the whole room walked out in disgust.",
+        "I reported the account that kept calling {g} cockroaches.",
+        "Describing {g} as animals is the language of genocide.",
+        "'{G} out!' chants are ugly and must be condemned.",
+        "You can't call {g} subhuman and expect people not to push back.",
+     ],
+     "C2 the same words approving (H)": [
+        "Calling {g} parasites is just being accurate.",
+        "Saying {g} are a plague on society is simply the truth.",
+        "Anyone shouting 'death to {g}' has my full support.",
+        "Posting that {g} are vermin should not get anyone suspended, it's a fact.",
+        "Telling {g} to go back where they came from is the only sane policy.",
+        "When he said {g} should be wiped out, the whole room cheered, and so did I.",
+        "I follow every account that keeps calling {g} cockroaches.",
+        "Describing {g} as animals is being too kind to them.",
+        "'{G} out!' chants are beautiful music to my ears.",
+        "You can call {g} subhuman because that is what they are.",
+     ],
+    }
+    return G, S, F, {}
+
+
 def main():
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(["text", "hate", "func", "set"])
@@ -376,6 +415,7 @@ def main():
             emit(text, f, "unprotected")
     # Sets written after `unprotected` come after it in the file.
     fill("veiled", veiled)
+    fill("counter", counter)
 
 
 if __name__ == "__main__":
