@@ -27,7 +27,8 @@ and welcome) were written before hate-speech and the violent categories
 read those forms. `counter` frames (hate denounced through a gerund, a
 report of the saying or a judgement of the speaker, and the same words
 approving it) were written before the counter-speech signals read sayings
-opened by a gerund. Run from this directory:
+opened by a gerund; `counter-held` frames of the same kind were written
+after that change was chosen and measured once. Run from this directory:
 
     python3 functions.py > functions.csv
 """
@@ -379,6 +380,32 @@ def counter():
     return G, S, F, {}
 
 
+def counter_held():
+    """Frames of the `counter` kind written after the change for `counter`
+    was chosen, and measured once: hate denounced (N), the same words
+    approving it (H)."""
+    G, S = GROUPS, SINGULAR
+    F = {
+     "C3 hate denounced (N)": [
+        "Calling {g} rats is not edgy, it is cruel.",
+        "Saying that {g} should be deported en masse is a disgrace to this country.",
+        "My uncle keeps saying {g} are criminals and it makes me so angry.",
+        "Referring to {g} as an infestation is how the worst chapters of history began.",
+        "She was fired for tweeting that {g} are subhuman, and good riddance.",
+        "To call {g} savages is to show your own ignorance.",
+     ],
+     "C4 the same words approving (H)": [
+        "Calling {g} rats is not cruel, it is honest.",
+        "Saying that {g} should be deported en masse is common sense.",
+        "My uncle keeps saying {g} are criminals and he is completely right.",
+        "Referring to {g} as an infestation is the only accurate description.",
+        "She was fired for tweeting that {g} are subhuman, which is the truth.",
+        "To call {g} savages is to state the obvious.",
+     ],
+    }
+    return G, S, F, {}
+
+
 def main():
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(["text", "hate", "func", "set"])
@@ -416,6 +443,7 @@ def main():
     # Sets written after `unprotected` come after it in the file.
     fill("veiled", veiled)
     fill("counter", counter)
+    fill("counter-held", counter_held)
 
 
 if __name__ == "__main__":
