@@ -8,7 +8,10 @@ Column `func`: the function, `(H)` harassment, `(N)` not. Column `set`:
 `fates` frames (death wished on a person, said to be deserved or to be
 coming: "X deserves the rope", "X will hang for treason"; and the same
 words as praise, news, idiom and plans) were written before harassment
-read those forms. Run from this directory:
+read those forms. `insults` frames (an insult aimed at a person, spoken to
+them or about them; the same words aimed at no one, denied or reported)
+were written after the detector for insults at a person was chosen on the
+cross-source figures, and measured once. Run from this directory:
 
     python3 persons.py > persons.csv
 """
@@ -56,16 +59,50 @@ def fates():
     }
 
 
+# People spoken to, for the `insults` frames; "@user" is how OLID writes a
+# mention.
+ADDRESSED = ["Senator Ward", "Mayor Collins", "Dave", "Karen", "@user", "Mr Patel", "Professor Lee", "Coach"]
+
+
+def insults():
+    """Insults aimed at a person (H), and the same words aimed at no one,
+    denied or reported (N). Written after the detector for insults at a
+    person was chosen on the cross-source figures, and measured once."""
+    return {
+     "I1 insult at a person (H)": [
+        "{A}, you are a pathetic excuse for a human being.",
+        "{A}, nobody likes you, you stupid clown.",
+        "Shut up {A}, you absolute moron.",
+        "{A} is a lying scumbag and everyone knows it.",
+        "Honestly {A}, you're the dumbest person I have ever met.",
+        "{A}? What a worthless, disgusting creature.",
+        "Look at {A} flapping that ugly mouth again, what a loser.",
+        "{A}, go crawl back under your rock, you filthy rat.",
+     ],
+     "I2 the same words, no insult (N)": [
+        "{A}, you are not a pathetic excuse for anything, you did your best.",
+        "{A}, you were right, the stupid printer broke again.",
+        "{A}, you have to see the clown at the kids' party, he is hilarious.",
+        "{A} called the scheme a scumbag's charter in parliament today.",
+        "Honestly {A}, you're the kindest person I have ever met.",
+        "{A}, you will love this film about a lovable loser who wins the cup.",
+        "{A}, you said the game was stupid, but you played it all night.",
+        "{A}, I think you'd like the rat exhibit at the zoo.",
+     ],
+    }
+
+
 def main():
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(["text", "abuse", "func", "set"])
     seen = set()
-    for name, build in (("fates", fates),):
+    for name, build in (("fates", fates), ("insults", insults)):
         for f, frames in build().items():
             label = 1 if f.endswith("(H)") else 0
             for frame in frames:
-                for subject, obj in PEOPLE:
-                    text = frame.format(P=subject, o=obj)
+                fills = [dict(A=a) for a in ADDRESSED] if "{A}" in frame else [dict(P=p, o=o) for p, o in PEOPLE]
+                for fill in fills:
+                    text = frame.format(**fill)
                     text = text[0].upper() + text[1:]
                     if text not in seen:
                         seen.add(text)
