@@ -888,28 +888,36 @@ impl Engine {
             return;
         }
         let signals = &self.policy.context.signals;
-        let mut quotes = None;
+        // Whether all the evidence stands in the clause that starts at `from`.
+        let in_clause = |from: usize| {
+            let end = clause_end(original, from);
+            evidence.iter().all(|&(es, ee)| from <= es && ee <= end)
+        };
+        // Where the last piece of evidence ends, and (once a signal needs
+        // them) the quotations and whether all the evidence stands in them:
+        // the same for every judging phrase.
+        let last_end = evidence.iter().map(|&(_, ee)| ee).max().unwrap_or(0);
+        let mut quoted: Option<(Vec<(usize, usize)>, bool)> = None;
         for &(signal, s, e) in &hits.judgements {
             let (os, oe) = folded.original_span(s, e);
             let fires = if signals[signal].denies_clause {
-                let end = clause_end(original, oe);
-                evidence.iter().all(|&(es, ee)| oe <= es && ee <= end)
+                in_clause(oe)
             } else {
-                let quotes: &Vec<(usize, usize)> =
-                    quotes.get_or_insert_with(|| quotations(original));
-                let quoted = !quotes.is_empty()
-                    && quotes.iter().all(|&(qs, qe)| oe <= qs || qe <= os)
-                    && evidence
-                        .iter()
-                        .all(|&(es, ee)| quotes.iter().any(|&(qs, qe)| qs <= es && ee <= qe));
-                // An attributed claim: all the evidence in the clause an
+                let (quotes, all_quoted) = quoted.get_or_insert_with(|| {
+                    let quotes = quotations(original);
+                    let all = !quotes.is_empty()
+                        && evidence
+                            .iter()
+                            .all(|&(es, ee)| quotes.iter().any(|&(qs, qe)| qs <= es && ee <= qe));
+                    (quotes, all)
+                });
+                // A quoted claim, the judging phrase outside every quotation;
+                // or an attributed claim: all the evidence in the clause an
                 // attribution opens, and the judging phrase after all of it.
-                quoted
-                    || (evidence.iter().all(|&(_, ee)| ee <= os)
+                (*all_quoted && quotes.iter().all(|&(qs, qe)| oe <= qs || qe <= os))
+                    || (last_end <= os
                         && hits.attributions.iter().any(|&(a, s, e)| {
-                            let (_, ae) = folded.original_span(s, e);
-                            let end = clause_end(original, ae);
-                            a == signal && evidence.iter().all(|&(es, ee)| ae <= es && ee <= end)
+                            a == signal && in_clause(folded.original_span(s, e).1)
                         }))
             };
             if fires {
