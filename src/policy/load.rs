@@ -1256,6 +1256,11 @@ fn kind_name(kind: RawKind) -> &'static str {
 mod tests {
     use super::*;
 
+    /// The 1-based number of the first line of `text` that holds `needle`.
+    pub(super) fn line_containing(text: &str, needle: &str) -> usize {
+        text.lines().position(|l| l.contains(needle)).unwrap() + 1
+    }
+
     fn load_one(toml: &str) -> Result<Policy, PolicyErrors> {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("p.toml"), toml).expect("write policy");
@@ -1287,28 +1292,26 @@ mod tests {
         );
     }
 
+    /// The `SPAM` policy with one context signal: its id and phrase, then
+    /// `fields` (more of its keys, one per line).
+    fn with_signal(id: &str, phrase: &str, fields: &str) -> String {
+        format!(
+            "{SPAM}\n[context]\ndampening = 0.8\n\n[[context.signal]]\nid = \"{id}\"\nweight = 0.8\nphrases = [\"{phrase}\"]\n{fields}\n"
+        )
+    }
+
     #[test]
     fn a_signal_may_judge_a_quotation_or_deny_a_clause_but_not_both() {
-        let with = |fields: &str| {
-            format!(
-                "{SPAM}\n[context]\ndampening = 0.8\n\n[[context.signal]]\nid = \"c.d\"\nweight = 0.8\nphrases = [\"false that\"]\n{fields}\n"
-            )
-        };
+        let with = |fields: &str| with_signal("c.d", "false that", fields);
         let denies = load_one(&with("denies_clause = true")).unwrap();
         let signal = &denies.context.signals[0];
         assert!(signal.denies_clause && !signal.judges_quote);
         let plain = load_one(&with("")).unwrap();
         assert!(!plain.context.signals[0].denies_clause);
-        let line_of = |toml: &str| {
-            1 + toml
-                .lines()
-                .position(|l| l.starts_with("denies_clause"))
-                .unwrap()
-        };
         let both = with("judges_quote = true\ndenies_clause = true");
         let errors = load_one(&both).unwrap_err().0;
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert_eq!(errors[0].line, line_of(&both));
+        assert_eq!(errors[0].line, line_containing(&both, "denies_clause ="));
         assert_eq!(errors[0].key, "context.signal[0].denies_clause");
         assert_eq!(
             errors[0].message,
@@ -1317,16 +1320,12 @@ mod tests {
         let yes = with("denies_clause = \"yes\"");
         let errors = load_one(&yes).unwrap_err().0;
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert_eq!(errors[0].line, line_of(&yes));
+        assert_eq!(errors[0].line, line_containing(&yes, "denies_clause ="));
     }
 
     #[test]
     fn attributions_are_read_only_by_a_signal_that_judges_a_quotation() {
-        let with = |fields: &str| {
-            format!(
-                "{SPAM}\n[context]\ndampening = 0.8\n\n[[context.signal]]\nid = \"c.j\"\nweight = 0.8\nphrases = [\"wrong\"]\n{fields}\n"
-            )
-        };
+        let with = |fields: &str| with_signal("c.j", "wrong", fields);
         let judged = load_one(&with(
             "judges_quote = true\nattributions = [\"People who SAY\"]",
         ))
@@ -1335,11 +1334,7 @@ mod tests {
         let plain = with("attributions = [\"people who say\"]");
         let errors = load_one(&plain).unwrap_err().0;
         assert_eq!(errors.len(), 1, "{errors:?}");
-        let line = 1 + plain
-            .lines()
-            .position(|l| l.starts_with("attributions"))
-            .unwrap();
-        assert_eq!(errors[0].line, line);
+        assert_eq!(errors[0].line, line_containing(&plain, "attributions ="));
         assert_eq!(errors[0].key, "context.signal[0].attributions");
         assert_eq!(
             errors[0].message,
@@ -1406,6 +1401,7 @@ pattern = 'buy {{offers}}\b'
 mod versioned_files_tests {
     //! The ladders and the model sidecars are part of the policy: loaded,
     //! validated and hashed into its version with the category files.
+    use super::tests::line_containing;
     use super::*;
     use crate::policy::copy_dir;
 
@@ -1423,10 +1419,6 @@ mod versioned_files_tests {
         assert_ne!(edited, text, "{from:?} is not in {}", path.display());
         std::fs::write(path, &edited).unwrap();
         edited
-    }
-
-    fn line_containing(text: &str, needle: &str) -> usize {
-        text.lines().position(|l| l.contains(needle)).unwrap() + 1
     }
 
     #[test]
