@@ -456,14 +456,14 @@ impl BankTable {
         if self.is_empty() {
             return;
         }
-        let mut sum = [0i32; 3];
-        let mut n = 0i32;
+        let mut sum = [0i64; 3];
+        let mut n = 0u32;
         for w in words {
             if let Some(row) = self.find(w.hash) {
                 n += 1;
-                sum[0] += i32::from(row[1]);
-                sum[1] += i32::from(row[2]);
-                sum[2] += i32::from(row[3]);
+                sum[0] += i64::from(row[1]);
+                sum[1] += i64::from(row[2]);
+                sum[2] += i64::from(row[3]);
             }
         }
         if n > 0 {

@@ -1434,6 +1434,47 @@ second = ["storm"]
     }
 
     #[test]
+    fn a_long_text_of_one_strong_word_scores_as_the_model_does() {
+        // Every feature of "kil" at the largest weight, with its sign, and
+        // the word's vector number at the largest too: each repetition adds
+        // the most a word can to the bank's integer sums (about 6 * 32767
+        // for the character n-grams), which 16-bit weights summed in 32 bits
+        // would overflow after some 11,000 words, and the word-vector term
+        // after some 65,000: the score of a long post would then wrap round
+        // to anything.
+        let spec = FeatureSpec {
+            bits: 12,
+            word_ngrams: (1, 2),
+            char_ngrams: (3, 5),
+        };
+        let mut m = LinearModel::zeros(spec);
+        spec.visit("kil kil", |ft| m.weights[ft.index as usize] = ft.sign);
+        m.words = crate::policy::embeddings::WordTable::new(vec![(
+            crate::policy::features::word_hash("kil"),
+            1.0,
+        )]);
+        let m = Arc::new(m);
+        let mut detectors = vec![classifier(m.clone())];
+        let banks = assign_banks(&mut detectors);
+        let text = "kil ".repeat(70_000);
+        let mut margins = [0.0f32; BANK_WIDTH];
+        banks[0].margins(
+            &text,
+            &mut Vec::new(),
+            &mut Vec::new(),
+            &mut margins,
+            |_, _| {},
+        );
+        let want = m.margin_folded(&text);
+        assert!(want > 100.0, "{want}");
+        assert!(
+            (margins[0] - want).abs() < 1e-3 * want,
+            "bank {} vs model {want}",
+            margins[0]
+        );
+    }
+
+    #[test]
     fn a_bank_explains_from_the_scored_words_exactly_as_from_every_feature() {
         let (a, b, c) = (model(1, 0.25), model(2, -0.5), model(3, 0.1));
         let mut detectors = vec![classifier(a), classifier(b), classifier(c)];

@@ -327,12 +327,12 @@ fn walk_words(
 
 /// Sums of the rows of `entries`, and how many there are.
 #[inline(always)]
-fn sums<const K: usize>(rows: &[[i16; K]], entries: &[u32]) -> ([i32; K], usize) {
-    let mut sum = [0i32; K];
+fn sums<const K: usize>(rows: &[[i16; K]], entries: &[u32]) -> ([i64; K], usize) {
+    let mut sum = [0i64; K];
     for &e in entries {
         if let Some(w) = rows.get(e as usize) {
             for m in 0..K {
-                sum[m] += i32::from(w[m]);
+                sum[m] += i64::from(w[m]);
             }
         }
     }
@@ -353,7 +353,7 @@ fn walk_sum<const K: usize>(
     shift: u32,
     rows: &[[i16; K]],
     mut on_byte: impl FnMut(usize, u8),
-) -> ([i32; K], usize) {
+) -> ([i64; K], usize) {
     #[inline(always)]
     #[allow(clippy::needless_range_loop)]
     fn add<const K: usize>(
@@ -363,7 +363,7 @@ fn walk_sum<const K: usize>(
         ch: usize,
         shift: u32,
         rows: &[[i16; K]],
-        sum: &mut [i32; K],
+        sum: &mut [i64; K],
     ) -> usize {
         let top = if at >= ch { ch } else { at };
         let mut n = cl;
@@ -371,7 +371,7 @@ fn walk_sum<const K: usize>(
             let e = entry(char_hash(window & CHAR_MASKS[n]), shift);
             if let Some(w) = rows.get(e as usize) {
                 for m in 0..K {
-                    sum[m] += i32::from(w[m]);
+                    sum[m] += i64::from(w[m]);
                 }
             }
             n += 1;
@@ -380,7 +380,7 @@ fn walk_sum<const K: usize>(
     }
     words.clear();
     let bytes = text.as_bytes();
-    let mut sum = [0i32; K];
+    let mut sum = [0i64; K];
     let mut count = 0usize;
     let mut h = FNV_OFFSET;
     let mut start = 0usize;
@@ -493,11 +493,11 @@ fn walk_own(
 fn quantised_sums<const K: usize>(table: &[i16], word_part: &[u32], char_part: &[u32]) -> [f32; K] {
     let (rows, _) = table.as_chunks::<K>();
     let sum = |entries: &[u32]| {
-        let mut sum = [0i32; K];
+        let mut sum = [0i64; K];
         for &e in entries {
             if let Some(w) = rows.get(e as usize) {
                 for m in 0..K {
-                    sum[m] += i32::from(w[m]);
+                    sum[m] += i64::from(w[m]);
                 }
             }
         }
