@@ -445,21 +445,35 @@ impl BankTable {
 
     /// The number of the word whose hash is `h` for model `m`.
     pub fn get(&self, h: u64, m: usize) -> Option<f32> {
-        let row = self.find(h)?;
+        self.value(self.find(h)?, m)
+    }
+
+    /// The number for model `m` in a row that [`Self::add_terms`] found;
+    /// `None` for a word the table does not hold (an empty row).
+    #[inline]
+    pub fn value(&self, row: &[i16; 4], m: usize) -> Option<f32> {
+        if row[0] == 0 {
+            return None;
+        }
         Some(f32::from(*row.get(1 + m)?) * self.steps.get(m)?)
     }
 
     /// Adds each model's word-vector term of a text with the words `words`
-    /// to `out` (one entry per model).
+    /// to `out` (one entry per model). Each word's row is added to `found`
+    /// (cleared first; [`Self::value`] reads it), so that a model's evidence
+    /// need not look the words up again.
     #[inline]
-    pub fn add_terms(&self, words: &[WordHash], out: &mut [f32]) {
+    pub fn add_terms(&self, words: &[WordHash], out: &mut [f32], found: &mut Vec<[i16; 4]>) {
+        found.clear();
         if self.is_empty() {
             return;
         }
         let mut sum = [0i64; 3];
         let mut n = 0u32;
         for w in words {
-            if let Some(row) = self.find(w.hash) {
+            let row = self.find(w.hash);
+            found.push(row.copied().unwrap_or_default());
+            if let Some(row) = row {
                 n += 1;
                 sum[0] += i64::from(row[1]);
                 sum[1] += i64::from(row[2]);

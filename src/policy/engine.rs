@@ -179,88 +179,124 @@ struct Bank {
     words: super::embeddings::BankTable,
 }
 
+/// What a bank's walk over a text found of each word, kept for the model
+/// evidence of a flagged text so that it needs no second walk and no second
+/// lookup: the character sums so far at the end of each word (one number per
+/// model of the bank, in units of its step), each word's row of the
+/// word-vector table, and the sizes of the word and character groups.
+#[derive(Debug, Default)]
+struct WalkParts {
+    running: Vec<i64>,
+    rows: Vec<[i16; 4]>,
+    counts: (u32, u32),
+}
+
 impl Bank {
     /// [`super::model::LinearModel::explain`] for the model in `slot`, read
-    /// from the quantised table: the rows scoring just touched are still in
-    /// cache, where the model's own weights are not.
-    /// `words` are the text's words as scoring just found and hashed them:
-    /// when they are the text's words, only what each word scores on its
-    /// own is hashed again (its unigram and its character n-grams), from
-    /// their hashes and bounds; otherwise every feature is.
+    /// from the quantised table (each word's n-gram weights added up in
+    /// units of the model's step, as scoring adds them, then scaled).
+    /// `words` and `parts` are what scoring's walk just found: when they
+    /// are the text's words, each word's character sum and word-vector
+    /// number come from `parts` and only its unigram is read again;
+    /// otherwise every feature is hashed again.
     fn explain(
         &self,
         text: &Normalized,
         words: &[WordHash],
+        parts: &WalkParts,
         slot: usize,
         k: usize,
     ) -> Vec<(usize, usize, f32)> {
         let width = self.biases.len();
         let step = self.steps.get(slot).copied().unwrap_or(0.0);
-        // The weight of a table entry (its row: the bucket, then the sign).
-        let weight =
-            |row: usize| f32::from(self.table.get(row * width + slot).copied().unwrap_or(0)) * step;
+        // The quantised weight of a table entry (its row: the bucket, then
+        // the sign).
+        let q = |row: usize| i64::from(self.table.get(row * width + slot).copied().unwrap_or(0));
         let same_words = words.len() == text.word_count()
             && words
                 .iter()
                 .enumerate()
                 .all(|(i, w)| w.start as usize == text.word_start(i));
-        if same_words {
-            // Each word's unigram and character sums, added up in the
-            // order `explain_with` adds them, so the same floats.
-            let mut sums = vec![(0.0f32, 0.0f32); words.len()];
-            let counts = self.spec.own_entries(text.text(), words, |i, group, e| {
-                let w = weight(e as usize);
-                if let Some(slot) = sums.get_mut(i) {
-                    match group {
-                        Group::Word => slot.0 += w,
-                        Group::Char => slot.1 += w,
-                    }
-                }
-            });
+        if same_words
+            && parts.running.len() == words.len() * width
+            && (self.words.is_empty() || parts.rows.len() == words.len())
+        {
+            let sums = |i: usize| {
+                let unigram = self
+                    .spec
+                    .unigram_entry(words[i].hash)
+                    .map_or(0, |e| q(e as usize));
+                let upto = parts.running[i * width + slot];
+                let before = match i {
+                    0 => 0,
+                    _ => parts.running[(i - 1) * width + slot],
+                };
+                (unigram as f32 * step, (upto - before) as f32 * step)
+            };
             return super::model::rank_words(
                 text.text(),
-                &sums,
-                counts,
+                words.len(),
+                sums,
+                parts.counts,
                 |i| (words[i].start as usize, words[i].end as usize),
-                |i| {
-                    if self.words.is_empty() {
-                        None
-                    } else {
-                        self.words.get(words.get(i)?.hash, slot)
-                    }
-                },
+                |i| self.words.value(parts.rows.get(i)?, slot),
                 k,
             );
         }
-        // The words' hashes, as scoring found them (hashed again only if
-        // they do not match the text's words).
+        let folded = text.text();
+        let mut sums = vec![(0i64, 0i64); text.word_count()];
+        let (mut nw, mut nc) = (0u32, 0u32);
+        self.spec.visit(folded, |ft| {
+            let w = q(2 * ft.index as usize + usize::from(ft.sign < 0.0));
+            match ft.group {
+                Group::Word => nw += 1,
+                Group::Char => nc += 1,
+            }
+            if let Some(s) = sums.get_mut(ft.word as usize) {
+                match ft.group {
+                    Group::Word if ft.unigram => s.0 += w,
+                    Group::Word => {}
+                    Group::Char => s.1 += w,
+                }
+            }
+        });
+        let sums: Vec<(f32, f32)> = sums
+            .iter()
+            .map(|&(u, c)| (u as f32 * step, c as f32 * step))
+            .collect();
         let hashes: Vec<u64> = if self.words.is_empty() {
             Vec::new()
-        } else if words.len() == text.word_count() {
-            words.iter().map(|w| w.hash).collect()
         } else {
-            text.text()
-                .split(' ')
-                .map(super::features::word_hash)
-                .collect()
+            folded.split(' ').map(super::features::word_hash).collect()
         };
-        super::model::explain_with(
-            &self.spec,
-            text,
-            k,
-            |index, sign| weight(2 * index as usize + usize::from(sign < 0.0)),
+        let span = |i: usize| {
+            let start = text.word_start(i);
+            let end = folded[start..]
+                .find(' ')
+                .map_or(folded.len(), |off| start + off);
+            (start, end)
+        };
+        super::model::rank_words(
+            folded,
+            sums.len(),
+            |i| sums[i],
+            (nw, nc),
+            span,
             |i| self.words.get(*hashes.get(i)?, slot),
+            k,
         )
     }
 
     /// Writes each model's margin (log-odds) into `out`, in one walk over
-    /// the text that also finds and hashes its words (into `words`) and
+    /// the text that also finds and hashes its words (into `words`), keeps
+    /// what the models' evidence needs of each word (into `parts`) and
     /// calls `on_byte(i, byte)` for every byte.
     fn margins(
         &self,
         text: &str,
         words: &mut Vec<WordHash>,
         buf: &mut Vec<u32>,
+        parts: &mut WalkParts,
         out: &mut [f32],
         on_byte: impl FnMut(usize, u8),
     ) {
@@ -270,22 +306,29 @@ impl Bank {
             text: &str,
             words: &mut Vec<WordHash>,
             buf: &mut Vec<u32>,
+            parts: &mut WalkParts,
             out: &mut [f32],
             on_byte: impl FnMut(usize, u8),
         ) {
-            let dots = bank
-                .spec
-                .dot_quantised_walk::<K>(text, words, &bank.table, buf, on_byte);
+            let (dots, counts) = bank.spec.dot_quantised_walk::<K>(
+                text,
+                words,
+                &mut parts.running,
+                &bank.table,
+                buf,
+                on_byte,
+            );
             for (m, (o, d)) in out.iter_mut().zip(dots).enumerate() {
                 *o = d * bank.steps[m] + bank.biases[m];
             }
-            bank.words.add_terms(words, out);
+            parts.counts = counts;
+            bank.words.add_terms(words, out, &mut parts.rows);
         }
         match self.biases.len() {
-            1 => put::<1>(self, text, words, buf, out, on_byte),
-            2 => put::<2>(self, text, words, buf, out, on_byte),
-            3 => put::<3>(self, text, words, buf, out, on_byte),
-            _ => put::<BANK_WIDTH>(self, text, words, buf, out, on_byte),
+            1 => put::<1>(self, text, words, buf, parts, out, on_byte),
+            2 => put::<2>(self, text, words, buf, parts, out, on_byte),
+            3 => put::<3>(self, text, words, buf, parts, out, on_byte),
+            _ => put::<BANK_WIDTH>(self, text, words, buf, parts, out, on_byte),
         }
     }
 }
@@ -414,6 +457,8 @@ struct Scratch {
     words: Vec<WordHash>,
     /// Feature buckets of the text being scored.
     buckets: Vec<u32>,
+    /// What each bank's walk found of each word.
+    parts: Vec<WalkParts>,
     /// Each category's score.
     cat_scores: Vec<f32>,
 }
@@ -646,11 +691,13 @@ impl Engine {
             margins,
             words,
             buckets,
+            parts,
             cat_scores,
         } = scratch;
         hits.reset(n, self.policy.context.signals.len());
         margins.clear();
         margins.resize(self.banks.len() * BANK_WIDTH, 0.0);
+        parts.resize_with(self.banks.len(), WalkParts::default);
         // The phrase scan runs in the first bank's walk over the text: its
         // automaton steps wait on memory, and the hashing fills the wait.
         let triggered = match self.banks.first() {
@@ -659,13 +706,13 @@ impl Engine {
                 let out = &mut margins[..BANK_WIDTH];
                 match Scan::new(self, text.as_bytes(), hits) {
                     Some((mut scan, mut sid)) => {
-                        first.margins(text, words, buckets, out, |i, b| {
+                        first.margins(text, words, buckets, &mut parts[0], out, |i, b| {
                             sid = scan.step(sid, i, b, hits);
                         });
                         scan.triggered
                     }
                     None => {
-                        first.margins(text, words, buckets, out, |_, _| {});
+                        first.margins(text, words, buckets, &mut parts[0], out, |_, _| {});
                         0
                     }
                 }
@@ -677,6 +724,7 @@ impl Engine {
                 folded.text(),
                 words,
                 buckets,
+                &mut parts[b],
                 &mut margins[b * BANK_WIDTH..(b + 1) * BANK_WIDTH],
                 |_, _| {},
             );
@@ -801,7 +849,7 @@ impl Engine {
                                 continue;
                             }
                             explained = self.banks[*bank]
-                                .explain(folded, words, *slot, 3)
+                                .explain(folded, words, &parts[*bank], *slot, 3)
                                 .into_iter()
                                 .map(|(s, e, _)| (s, e))
                                 .collect::<Vec<_>>();
@@ -1402,6 +1450,7 @@ second = ["storm"]
                 text,
                 &mut Vec::new(),
                 &mut Vec::new(),
+                &mut WalkParts::default(),
                 &mut margins,
                 |_, _| {},
             );
@@ -1417,14 +1466,16 @@ second = ["storm"]
         // Evidence from the bank weighs a word's number as the model does.
         let text = normalize("we wil kil them al tonight");
         let mut words = Vec::new();
+        let mut parts = WalkParts::default();
         banks[0].margins(
             text.text(),
             &mut words,
             &mut Vec::new(),
+            &mut parts,
             &mut margins,
             |_, _| {},
         );
-        let from_bank = banks[0].explain(&text, &words, 0, 3);
+        let from_bank = banks[0].explain(&text, &words, &parts, 0, 3);
         let from_model = a.explain(&text, 3);
         assert_eq!(from_bank.len(), from_model.len());
         for (x, y) in from_bank.iter().zip(&from_model) {
@@ -1462,6 +1513,7 @@ second = ["storm"]
             &text,
             &mut Vec::new(),
             &mut Vec::new(),
+            &mut WalkParts::default(),
             &mut margins,
             |_, _| {},
         );
@@ -1492,17 +1544,23 @@ second = ["storm"]
         ] {
             let text = normalize(original);
             let mut words = Vec::new();
+            let mut parts = WalkParts::default();
             banks[0].margins(
                 text.text(),
                 &mut words,
                 &mut Vec::new(),
+                &mut parts,
                 &mut margins,
                 |_, _| {},
             );
+            // What the walk kept of each word: its running character sums
+            // (one per model) and its row of the word-vector table.
+            assert_eq!(parts.running.len(), 3 * words.len(), "{original:?}");
+            assert_eq!(parts.rows.len(), words.len(), "{original:?}");
             for slot in 0..3 {
-                // No words given: every feature is hashed again.
-                let every = banks[0].explain(&text, &[], slot, 3);
-                let scored = banks[0].explain(&text, &words, slot, 3);
+                // Nothing from the walk: every feature is hashed again.
+                let every = banks[0].explain(&text, &[], &WalkParts::default(), slot, 3);
+                let scored = banks[0].explain(&text, &words, &parts, slot, 3);
                 assert_eq!(scored, every, "{original:?} slot {slot}");
                 shown += every.len();
             }
@@ -1541,6 +1599,7 @@ second = ["storm"]
                     text,
                     &mut Vec::new(),
                     &mut Vec::new(),
+                    &mut WalkParts::default(),
                     &mut margins,
                     |_, _| {},
                 );

@@ -343,11 +343,15 @@ fn sums<const K: usize>(rows: &[[i16; K]], entries: &[u32]) -> ([i64; K], usize)
 /// n-gram, so a word that turns out empty has none to take back), adding up
 /// each n-gram's row of `rows` as it goes instead of listing it: the table
 /// reads then also fill the phrase scan's waits. Returns the sums and the
-/// number of n-grams.
+/// number of n-grams. At the end of each word the sums so far are added to
+/// `running` (`K` numbers per word, cleared first), so that what one word's
+/// n-grams add up to can be read back without hashing them again.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn walk_sum<const K: usize>(
     text: &str,
     words: &mut Vec<WordHash>,
+    running: &mut Vec<i64>,
     cl: usize,
     ch: usize,
     shift: u32,
@@ -379,6 +383,7 @@ fn walk_sum<const K: usize>(
         (top + 1).saturating_sub(cl)
     }
     words.clear();
+    running.clear();
     let bytes = text.as_bytes();
     let mut sum = [0i64; K];
     let mut count = 0usize;
@@ -399,6 +404,7 @@ fn walk_sum<const K: usize>(
                     end: i as u32,
                     hash: h,
                 });
+                running.extend_from_slice(&sum);
             }
             h = FNV_OFFSET;
             start = i + 1;
@@ -423,66 +429,9 @@ fn walk_sum<const K: usize>(
             end: bytes.len() as u32,
             hash: h,
         });
+        running.extend_from_slice(&sum);
     }
     (sum, count)
-}
-
-/// The loop behind [`FeatureSpec::own_entries`], for word `wl..=wh`-grams
-/// and character `cl..=ch`-grams.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn walk_own(
-    text: &str,
-    words: &[WordHash],
-    wl: usize,
-    wh: usize,
-    cl: usize,
-    ch: usize,
-    shift: u32,
-    mut on: impl FnMut(usize, Group, u32),
-) -> (u32, u32) {
-    let bytes = text.as_bytes();
-    let (mut nw, mut nc) = (0u32, 0u32);
-    // The word n-grams ending at word `i` have the lengths
-    // `max(wl, 1)..=min(wh, i + 1)`.
-    let shortest = wl.max(1);
-    for (i, w) in words.iter().enumerate() {
-        let longest = wh.min(i + 1);
-        if longest >= shortest {
-            nw += (longest + 1 - shortest) as u32;
-        }
-        if shortest == 1 && wh >= 1 {
-            // The unigram, hashed as `word_entries` hashes it.
-            let comb = (WORD_SEED.rotate_left(23) ^ w.hash).wrapping_mul(FNV_PRIME);
-            on(i, Group::Word, entry((comb ^ 1).wrapping_mul(MIX), shift));
-        }
-        if ch == 0 {
-            continue;
-        }
-        let word = bytes
-            .get(w.start as usize..w.end as usize)
-            .unwrap_or_default();
-        // The padded word through a window of its last eight bytes, as in
-        // `char_step`: the n-gram ending at the `at`-th byte is the window's
-        // low n bytes.
-        let mut window = 0u64;
-        let mut at = 0usize;
-        let pad = std::iter::once(&b' ');
-        for &b in pad.clone().chain(word).chain(pad) {
-            window = (window << 8) | u64::from(b);
-            at += 1;
-            #[allow(clippy::needless_range_loop)]
-            for n in cl..=ch.min(at) {
-                on(
-                    i,
-                    Group::Char,
-                    entry(char_hash(window & CHAR_MASKS[n]), shift),
-                );
-                nc += 1;
-            }
-        }
-    }
-    (nw, nc)
 }
 
 /// Each of `K` models' dot product, in units of its quantisation step, from
@@ -715,14 +664,21 @@ impl FeatureSpec {
     /// in order, so that other work on the same bytes (the phrase scan) can
     /// run in the same loop: its latency then overlaps the hashing and the
     /// table reads, which for character n-grams are made as they are hashed.
+    /// Also returns the sizes of the word and character groups, as
+    /// [`Self::visit`] counts them. For the shipped n-gram ranges, `running`
+    /// gets the character sums so far at the end of each word (`K` numbers
+    /// per word, in units of each model's step), from which a model's
+    /// evidence reads what each word's own n-grams add up to; for other
+    /// ranges it is left empty.
     pub fn dot_quantised_walk<const K: usize>(
         &self,
         text: &str,
         words: &mut Vec<WordHash>,
+        running: &mut Vec<i64>,
         table: &[i16],
         buckets: &mut Vec<u32>,
         on_byte: impl FnMut(usize, u8),
-    ) -> [f32; K] {
+    ) -> ([f32; K], (u32, u32)) {
         let shift = 64 - u32::from(self.bits);
         let (wl, wh) = (self.word_ngrams.0 as usize, self.word_ngrams.1 as usize);
         let (cl, ch) = (self.char_ngrams.0 as usize, self.char_ngrams.1 as usize);
@@ -739,11 +695,12 @@ impl FeatureSpec {
         // integers, so the order within it does not matter.
         let (rows, _) = table.as_chunks::<K>();
         let (char_sum, nc) = match (cl, ch) {
-            (4, 5) => walk_sum::<K>(text, words, 4, 5, shift, rows, on_byte),
-            (3, 5) => walk_sum::<K>(text, words, 3, 5, shift, rows, on_byte),
-            (2, 4) => walk_sum::<K>(text, words, 2, 4, shift, rows, on_byte),
-            (0, 0) => walk_sum::<K>(text, words, 1, 0, shift, rows, on_byte),
+            (4, 5) => walk_sum::<K>(text, words, running, 4, 5, shift, rows, on_byte),
+            (3, 5) => walk_sum::<K>(text, words, running, 3, 5, shift, rows, on_byte),
+            (2, 4) => walk_sum::<K>(text, words, running, 2, 4, shift, rows, on_byte),
+            (0, 0) => walk_sum::<K>(text, words, running, 1, 0, shift, rows, on_byte),
             _ => {
+                running.clear();
                 let nc = walk_words(text, words, cl, ch, shift, buckets, on_byte);
                 sums::<K>(rows, &buckets[..nc])
             }
@@ -754,37 +711,20 @@ impl FeatureSpec {
         for m in 0..K {
             out[m] = scale(word_sum[m] as f32, nw as u32) + scale(char_sum[m] as f32, nc as u32);
         }
-        out
+        (out, (nw as u32, nc as u32))
     }
 
-    /// What each word of `text` scores on its own, for a model's evidence:
-    /// for every word of `words` (the text's words as
-    /// [`Self::dot_quantised_walk`] found them, with their hashes), calls
-    /// `on(i, group, entry)` with the table entry (bucket and sign, as the
-    /// walk reads them) of the word's unigram, when the spec has unigrams,
-    /// then of each character n-gram inside the padded word, in the order of
-    /// [`Self::visit`]. Word n-grams of two or more words belong to no one
-    /// word and are only counted. Returns the sizes of the word and the
-    /// character groups of the whole text, as [`Self::visit`] counts them.
-    ///
-    /// The same features as a walk of [`Self::visit`] that keeps only these,
-    /// without finding and hashing the words again.
-    pub fn own_entries(
-        &self,
-        text: &str,
-        words: &[WordHash],
-        on: impl FnMut(usize, Group, u32),
-    ) -> (u32, u32) {
-        let shift = 64 - u32::from(self.bits);
-        let (wl, wh) = (self.word_ngrams.0 as usize, self.word_ngrams.1 as usize);
-        // The ranges of the shipped models get their own copy of the loop,
-        // with the n-gram lengths known when it is compiled.
-        match self.char_ngrams {
-            (4, 5) => walk_own(text, words, wl, wh, 4, 5, shift, on),
-            (3, 5) => walk_own(text, words, wl, wh, 3, 5, shift, on),
-            (2, 4) => walk_own(text, words, wl, wh, 2, 4, shift, on),
-            (cl, ch) => walk_own(text, words, wl, wh, cl.into(), ch.into(), shift, on),
+    /// The table entry (bucket and sign) of the unigram of the word whose
+    /// hash is `hash`, as the walk reads it; `None` when the spec has no
+    /// unigrams.
+    pub fn unigram_entry(&self, hash: u64) -> Option<u32> {
+        let (wl, wh) = self.word_ngrams;
+        if wl > 1 || wh == 0 {
+            return None;
         }
+        let shift = 64 - u32::from(self.bits);
+        let comb = (WORD_SEED.rotate_left(23) ^ hash).wrapping_mul(FNV_PRIME);
+        Some(entry((comb ^ 1).wrapping_mul(MIX), shift))
     }
 
     /// The sparse feature vector of `text`, sorted by index with repeats
@@ -948,15 +888,44 @@ mod tests {
                     hash: 9,
                 }];
                 let mut seen = Vec::new();
-                let got = spec.dot_quantised_walk::<2>(
+                let mut running = vec![7];
+                let (got, _) = spec.dot_quantised_walk::<2>(
                     text,
                     &mut words,
+                    &mut running,
                     &table,
                     &mut Vec::new(),
                     |i, b| seen.push((i, b)),
                 );
                 assert_eq!(words, want_words, "{text:?}");
                 assert_eq!(got, want, "{text:?}");
+                // What each word's own character n-grams add up to, read
+                // back from the running sums, against the word listed alone.
+                if spec.char_ngrams != (1, 3) {
+                    assert_eq!(running.len(), 2 * words.len(), "{text:?}");
+                    let (rows, _) = table.as_chunks::<2>();
+                    let (cl, ch) = (spec.char_ngrams.0.into(), spec.char_ngrams.1.into());
+                    let mut before = [0i64; 2];
+                    for (i, w) in words.iter().enumerate() {
+                        let mut own = vec![0u32; 64];
+                        let n = if ch == 0 {
+                            0
+                        } else {
+                            char_entries(text, &[*w], cl, ch, 64 - 12, &mut own, 0)
+                        };
+                        let (want_own, _) = sums::<2>(rows, &own[..n]);
+                        for m in 0..2 {
+                            assert_eq!(
+                                running[2 * i + m] - before[m],
+                                want_own[m],
+                                "{text:?} word {i} model {m}"
+                            );
+                            before[m] = running[2 * i + m];
+                        }
+                    }
+                } else {
+                    assert!(running.is_empty(), "{text:?}");
+                }
                 let all: Vec<(usize, u8)> = text.bytes().enumerate().collect();
                 assert_eq!(seen, all, "{text:?}");
             }

@@ -408,18 +408,29 @@ pub fn explain_with(
             .map_or(folded.len(), |off| start + off);
         (start, end)
     };
-    rank_words(folded, &sums, (nw, nc), word, word_value, k)
+    rank_words(
+        folded,
+        sums.len(),
+        |i| sums[i],
+        (nw, nc),
+        word,
+        word_value,
+        k,
+    )
 }
 
 /// The end of [`explain_with`], for a caller that has the sums already:
-/// from each word's unscaled unigram and character sums (`sums[i]`, each
-/// added up from 0 in [`FeatureSpec::visit`]'s order), the sizes of the
-/// word and character groups (`counts`), where each word is in `folded`
-/// (`span(i)`) and its number of the word-vector term (`word_value(i)`),
-/// the (at most) `k` words that pushed the score up the most, best first.
+/// from each word's unscaled unigram and character sums (`sums(i)` of word
+/// `i` of `words`, each added up from 0 in [`FeatureSpec::visit`]'s order),
+/// the sizes of the word and character groups (`counts`), where each word is
+/// in `folded` (`span(i)`) and its number of the word-vector term
+/// (`word_value(i)`), the (at most) `k` words that pushed the score up the
+/// most, best first. Nothing is allocated but the answer: this runs for
+/// every model behind every flag.
 pub fn rank_words(
     folded: &str,
-    sums: &[(f32, f32)],
+    words: usize,
+    sums: impl Fn(usize) -> (f32, f32),
     counts: (u32, u32),
     span: impl Fn(usize) -> (usize, usize),
     word_value: impl Fn(usize) -> Option<f32>,
@@ -427,28 +438,19 @@ pub fn rank_words(
 ) -> Vec<(usize, usize, f32)> {
     let scale = |n: u32| if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() };
     let (sw, sc) = (scale(counts.0), scale(counts.1));
-    // Each word's contribution from its n-grams, and its number of the
-    // word-vector term (`word_value(i)` of word `i`).
-    let mut contrib: Vec<(f32, Option<f32>)> = sums
-        .iter()
-        .enumerate()
-        .map(|(i, &(w, c))| (w * sw + c * sc, word_value(i)))
-        .collect();
-    // The word-vector term: the mean of the numbers of the words that have
-    // one.
-    let hits = contrib.iter().filter(|(_, v)| v.is_some()).count();
-    if hits > 0 {
-        for (c, v) in &mut contrib {
-            if let Some(v) = v {
-                *c += *v / hits as f32;
-            }
-        }
-    }
+    // The word-vector term is the mean of the numbers of the words that
+    // have one: each such word adds its number over how many there are.
+    let hits = (0..words).filter(|&i| word_value(i).is_some()).count();
     // The best `k` words with a positive contribution, best first, an
     // earlier word first among equals: kept in order as the words are read,
     // so a word joins only by beating the last of a full list.
     let mut best: Vec<(usize, usize, f32)> = Vec::with_capacity(k + 1);
-    for (i, &(c, _)) in contrib.iter().enumerate() {
+    for i in 0..words {
+        let (w, c) = sums(i);
+        let mut c = w * sw + c * sc;
+        if let Some(v) = word_value(i) {
+            c += v / hits as f32;
+        }
         if c > 0.0 {
             let at = best
                 .iter()
