@@ -65,6 +65,17 @@ def split(rows):
     return ([r for i, r in enumerate(rows) if i % 5], [r for i, r in enumerate(rows) if i % 5 == 0])
 
 
+def vectorizers():
+    """The peer's features before weighting: hashed word 1-2-grams and
+    character 2-5-grams (scikit-learn must be importable)."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+    words = HashingVectorizer(ngram_range=(1, 2), n_features=2**20, alternate_sign=False,
+                              norm=None, preprocessor=pre)
+    chars = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), n_features=2**20,
+                              alternate_sign=False, norm=None, preprocessor=pre)
+    return words, chars
+
+
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "../shared/data"
     if not os.path.isdir(f"{d}/olid2019"):
@@ -73,7 +84,6 @@ def main():
     try:
         import numpy as np
         from scipy.sparse import hstack
-        from sklearn.feature_extraction.text import HashingVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
         from sklearn.preprocessing import normalize
@@ -81,10 +91,7 @@ def main():
         print("skipped: the peer needs scikit-learn (pip install scikit-learn)")
         return 0
 
-    words = HashingVectorizer(ngram_range=(1, 2), n_features=2**20, alternate_sign=False,
-                              norm=None, preprocessor=pre)
-    chars = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), n_features=2**20,
-                              alternate_sign=False, norm=None, preprocessor=pre)
+    words, chars = vectorizers()
 
     def features(texts):
         x = hstack([words.transform(texts), chars.transform(texts)]).tocsr()

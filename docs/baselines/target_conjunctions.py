@@ -30,7 +30,7 @@ import random
 import re
 import sys
 
-from loso_peer import pre, read, split
+from loso_peer import pre, read, sources as peer_sources, vectorizers
 
 POLICIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "policies")
 
@@ -77,17 +77,11 @@ def unprotected():
 
 
 def sources(d):
-    """{source: (training rows, held-out rows)}, each row (text, hate, weight)."""
-    out = {}
-    rows = read(f"{d}/davidson2017/labeled_data.csv")
-    out["davidson"] = split([(r["tweet"], r["class"] == "0", 1.0) for r in rows])
-    rows = read(f"{d}/ethos/Ethos_Dataset_Binary.csv", ";")
-    out["ethos"] = split([(r["comment"], float(r["isHate"]) >= 0.5, 1.0) for r in rows])
-    rows = read(f"{d}/stormfront/stormfront_sentences.csv")
-    lab = [(i, r["text"], r["label"] == "hate") for i, r in enumerate(rows)
-           if r["label"] not in ("relation", "idk/skip")]
-    out["stormfront"] = ([(t, y, 1.0) for i, t, y in lab if i % 5],
-                         [(t, y, 1.0) for i, t, y in lab if i % 5 == 0])
+    """{source: (training rows, held-out rows)}, each row (text, hate, weight):
+    the peer's rows, but OLID's label is an insult or threat at a group (GRP),
+    as in aupd's hate recipe."""
+    out = {name: tuple([(t, y, 1.0) for t, y in part] for part in parts)
+           for name, parts in peer_sources(d).items() if name != "olid"}
     train = [(r["tweet"], r["subtask_c"] == "GRP", 1.0)
              for r in read(f"{d}/olid2019/olid-training-v1.0.tsv", "\t")]
     c = dict(line.strip().split(",") for line in open(f"{d}/olid2019/labels-levelc.csv"))
@@ -119,7 +113,6 @@ def main():
     try:
         import numpy as np
         from scipy.sparse import hstack
-        from sklearn.feature_extraction.text import HashingVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.metrics import f1_score, roc_auc_score
         from sklearn.preprocessing import normalize
@@ -127,10 +120,7 @@ def main():
         print("skipped: needs scikit-learn (pip install scikit-learn)")
         return 0
 
-    words = HashingVectorizer(ngram_range=(1, 2), n_features=2**20, alternate_sign=False,
-                              norm=None, preprocessor=pre)
-    chars = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), n_features=2**20,
-                              alternate_sign=False, norm=None, preprocessor=pre)
+    words, chars = vectorizers()
 
     def names_group(t):
         return any(w in GROUPS for w in re.findall(r"[a-z]+", pre(t)))
