@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use super::features::{word_hash, WordHash};
+use super::features::word_hash;
 use super::normalize::normalize;
 
 /// The first bytes of an embeddings file.
@@ -360,6 +360,15 @@ pub struct BankTable {
     words: usize,
 }
 
+/// The word-vector terms of a text as [`BankTable::add_word`] reads its
+/// words: each model's sum of their numbers (in units of its step) and how
+/// many words the table holds.
+#[derive(Debug, Default)]
+pub struct Terms {
+    sum: [i64; 3],
+    n: u32,
+}
+
 /// The 16-bit check of a word hash kept in a row (never 0: 0 marks an empty row).
 #[inline(always)]
 fn check_of(h: u64) -> i16 {
@@ -448,7 +457,7 @@ impl BankTable {
         self.value(self.find(h)?, m)
     }
 
-    /// The number for model `m` in a row that [`Self::add_terms`] found;
+    /// The number for model `m` in a row that [`Self::add_word`] found;
     /// `None` for a word the table does not hold (an empty row).
     #[inline]
     pub fn value(&self, row: &[i16; 4], m: usize) -> Option<f32> {
@@ -458,31 +467,32 @@ impl BankTable {
         Some(f32::from(*row.get(1 + m)?) * self.steps.get(m)?)
     }
 
-    /// Adds each model's word-vector term of a text with the words `words`
-    /// to `out` (one entry per model). Each word's row is added to `found`
-    /// (cleared first; [`Self::value`] reads it), so that a model's evidence
-    /// need not look the words up again.
+    /// Looks up one word of a text (its hash `h`) for [`Self::add_terms`]:
+    /// its numbers are added to `terms` and its row (empty when the table
+    /// does not hold it) to `found`, which [`Self::value`] reads, so that a
+    /// model's evidence need not look the word up again. Called as the
+    /// scoring walk finds each word, so that the lookup's wait on memory
+    /// overlaps the hashing of the next word.
+    #[inline(always)]
+    pub fn add_word(&self, h: u64, terms: &mut Terms, found: &mut Vec<[i16; 4]>) {
+        let row = self.find(h);
+        found.push(row.copied().unwrap_or_default());
+        if let Some(row) = row {
+            terms.n += 1;
+            terms.sum[0] += i64::from(row[1]);
+            terms.sum[1] += i64::from(row[2]);
+            terms.sum[2] += i64::from(row[3]);
+        }
+    }
+
+    /// Adds each model's word-vector term of a text whose words
+    /// [`Self::add_word`] read into `terms` to `out` (one entry per model):
+    /// the mean number of the words the table holds.
     #[inline]
-    pub fn add_terms(&self, words: &[WordHash], out: &mut [f32], found: &mut Vec<[i16; 4]>) {
-        found.clear();
-        if self.is_empty() {
-            return;
-        }
-        let mut sum = [0i64; 3];
-        let mut n = 0u32;
-        for w in words {
-            let row = self.find(w.hash);
-            found.push(row.copied().unwrap_or_default());
-            if let Some(row) = row {
-                n += 1;
-                sum[0] += i64::from(row[1]);
-                sum[1] += i64::from(row[2]);
-                sum[2] += i64::from(row[3]);
-            }
-        }
-        if n > 0 {
-            for ((o, s), step) in out.iter_mut().zip(sum).zip(&self.steps) {
-                *o += s as f32 * step / n as f32;
+    pub fn add_terms(&self, terms: &Terms, out: &mut [f32]) {
+        if terms.n > 0 {
+            for ((o, s), step) in out.iter_mut().zip(terms.sum).zip(&self.steps) {
+                *o += s as f32 * step / terms.n as f32;
             }
         }
     }

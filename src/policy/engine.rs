@@ -28,6 +28,7 @@ use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::{dfa::DFA, Anchored, MatchKind};
 use serde::{Deserialize, Serialize};
 
+use super::embeddings::Terms;
 use super::features::{FeatureSpec, Group, WordHash};
 use super::load::{DetectorKind, Policy};
 use super::normalize::{normalize, normalize_into, Normalized};
@@ -310,6 +311,10 @@ impl Bank {
             out: &mut [f32],
             on_byte: impl FnMut(usize, u8),
         ) {
+            parts.rows.clear();
+            let mut terms = Terms::default();
+            let table = &bank.words;
+            let looks_up = !table.is_empty();
             let (dots, counts) = bank.spec.dot_quantised_walk::<K>(
                 text,
                 words,
@@ -317,12 +322,17 @@ impl Bank {
                 &bank.table,
                 buf,
                 on_byte,
+                |h| {
+                    if looks_up {
+                        table.add_word(h, &mut terms, &mut parts.rows);
+                    }
+                },
             );
             for (m, (o, d)) in out.iter_mut().zip(dots).enumerate() {
                 *o = d * bank.steps[m] + bank.biases[m];
             }
             parts.counts = counts;
-            bank.words.add_terms(words, out, &mut parts.rows);
+            table.add_terms(&terms, out);
         }
         match self.biases.len() {
             1 => put::<1>(self, text, words, buf, parts, out, on_byte),

@@ -345,7 +345,8 @@ fn sums<const K: usize>(rows: &[[i16; K]], entries: &[u32]) -> ([i64; K], usize)
 /// reads then also fill the phrase scan's waits. Returns the sums and the
 /// number of n-grams. At the end of each word the sums so far are added to
 /// `running` (`K` numbers per word, cleared first), so that what one word's
-/// n-grams add up to can be read back without hashing them again.
+/// n-grams add up to can be read back without hashing them again, and
+/// `on_word` is called with the word's hash.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn walk_sum<const K: usize>(
@@ -357,6 +358,7 @@ fn walk_sum<const K: usize>(
     shift: u32,
     rows: &[[i16; K]],
     mut on_byte: impl FnMut(usize, u8),
+    mut on_word: impl FnMut(u64),
 ) -> ([i64; K], usize) {
     #[inline(always)]
     #[allow(clippy::needless_range_loop)]
@@ -405,6 +407,7 @@ fn walk_sum<const K: usize>(
                     hash: h,
                 });
                 running.extend_from_slice(&sum);
+                on_word(h);
             }
             h = FNV_OFFSET;
             start = i + 1;
@@ -430,6 +433,7 @@ fn walk_sum<const K: usize>(
             hash: h,
         });
         running.extend_from_slice(&sum);
+        on_word(h);
     }
     (sum, count)
 }
@@ -664,12 +668,15 @@ impl FeatureSpec {
     /// in order, so that other work on the same bytes (the phrase scan) can
     /// run in the same loop: its latency then overlaps the hashing and the
     /// table reads, which for character n-grams are made as they are hashed.
-    /// Also returns the sizes of the word and character groups, as
+    /// `on_word(hash)` is called as each word is found, with its hash. Also
+    /// returns the sizes of the word and character groups, as
     /// [`Self::visit`] counts them. For the shipped n-gram ranges, `running`
     /// gets the character sums so far at the end of each word (`K` numbers
     /// per word, in units of each model's step), from which a model's
     /// evidence reads what each word's own n-grams add up to; for other
     /// ranges it is left empty.
+    // The buffers and callbacks are the caller's, reused across texts.
+    #[allow(clippy::too_many_arguments)]
     pub fn dot_quantised_walk<const K: usize>(
         &self,
         text: &str,
@@ -678,6 +685,7 @@ impl FeatureSpec {
         table: &[i16],
         buckets: &mut Vec<u32>,
         on_byte: impl FnMut(usize, u8),
+        mut on_word: impl FnMut(u64),
     ) -> ([f32; K], (u32, u32)) {
         let shift = 64 - u32::from(self.bits);
         let (wl, wh) = (self.word_ngrams.0 as usize, self.word_ngrams.1 as usize);
@@ -695,13 +703,56 @@ impl FeatureSpec {
         // integers, so the order within it does not matter.
         let (rows, _) = table.as_chunks::<K>();
         let (char_sum, nc) = match (cl, ch) {
-            (4, 5) => walk_sum::<K>(text, words, running, 4, 5, shift, rows, on_byte),
-            (3, 5) => walk_sum::<K>(text, words, running, 3, 5, shift, rows, on_byte),
-            (2, 4) => walk_sum::<K>(text, words, running, 2, 4, shift, rows, on_byte),
-            (0, 0) => walk_sum::<K>(text, words, running, 1, 0, shift, rows, on_byte),
+            (4, 5) => walk_sum::<K>(
+                text,
+                words,
+                running,
+                4,
+                5,
+                shift,
+                rows,
+                on_byte,
+                &mut on_word,
+            ),
+            (3, 5) => walk_sum::<K>(
+                text,
+                words,
+                running,
+                3,
+                5,
+                shift,
+                rows,
+                on_byte,
+                &mut on_word,
+            ),
+            (2, 4) => walk_sum::<K>(
+                text,
+                words,
+                running,
+                2,
+                4,
+                shift,
+                rows,
+                on_byte,
+                &mut on_word,
+            ),
+            (0, 0) => walk_sum::<K>(
+                text,
+                words,
+                running,
+                1,
+                0,
+                shift,
+                rows,
+                on_byte,
+                &mut on_word,
+            ),
             _ => {
                 running.clear();
                 let nc = walk_words(text, words, cl, ch, shift, buckets, on_byte);
+                for w in words.iter() {
+                    on_word(w.hash);
+                }
                 sums::<K>(rows, &buckets[..nc])
             }
         };
@@ -888,6 +939,7 @@ mod tests {
                     hash: 9,
                 }];
                 let mut seen = Vec::new();
+                let mut found = Vec::new();
                 let mut running = vec![7];
                 let (got, _) = spec.dot_quantised_walk::<2>(
                     text,
@@ -896,8 +948,11 @@ mod tests {
                     &table,
                     &mut Vec::new(),
                     |i, b| seen.push((i, b)),
+                    |h| found.push(h),
                 );
                 assert_eq!(words, want_words, "{text:?}");
+                let hashes: Vec<u64> = words.iter().map(|w| w.hash).collect();
+                assert_eq!(found, hashes, "{text:?}: each word's hash, in order");
                 assert_eq!(got, want, "{text:?}");
                 // What each word's own character n-grams add up to, read
                 // back from the running sums, against the word listed alone.
