@@ -29,7 +29,7 @@ use aho_corasick::{dfa::DFA, Anchored, MatchKind};
 use serde::{Deserialize, Serialize};
 
 use super::embeddings::Terms;
-use super::features::{FeatureSpec, Group, WordHash};
+use super::features::{FeatureSpec, Group, Walked};
 use super::load::{DetectorKind, Policy};
 use super::normalize::{normalize, normalize_into, Normalized};
 use crate::domain::Severity;
@@ -180,14 +180,13 @@ struct Bank {
     words: super::embeddings::BankTable,
 }
 
-/// What a bank's walk over a text found of each word, kept for the model
-/// evidence of a flagged text so that it needs no second walk and no second
-/// lookup: the character sums so far at the end of each word (one number per
-/// model of the bank, in units of its step), each word's row of the
+/// What a bank's walk over a text found, kept for the model evidence of a
+/// flagged text so that it needs no second walk and no second lookup: the
+/// words with their running character sums, each word's row of the
 /// word-vector table, and the sizes of the word and character groups.
 #[derive(Debug, Default)]
 struct WalkParts {
-    running: Vec<i64>,
+    walked: Walked,
     rows: Vec<[i16; 4]>,
     counts: (u32, u32),
 }
@@ -196,18 +195,18 @@ impl Bank {
     /// [`super::model::LinearModel::explain`] for the model in `slot`, read
     /// from the quantised table (each word's n-gram weights added up in
     /// units of the model's step, as scoring adds them, then scaled).
-    /// `words` and `parts` are what scoring's walk just found: when they
+    /// `parts` is what this bank's walk over the text found: when its words
     /// are the text's words, each word's character sum and word-vector
-    /// number come from `parts` and only its unigram is read again;
-    /// otherwise every feature is hashed again.
+    /// number come from it and only its unigram is read again; otherwise
+    /// every feature is hashed again.
     fn explain(
         &self,
         text: &Normalized,
-        words: &[WordHash],
         parts: &WalkParts,
         slot: usize,
         k: usize,
     ) -> Vec<(usize, usize, f32)> {
+        let Walked { words, running } = &parts.walked;
         let width = self.biases.len();
         let step = self.steps.get(slot).copied().unwrap_or(0.0);
         // The quantised weight of a table entry (its row: the bucket, then
@@ -219,7 +218,7 @@ impl Bank {
                 .enumerate()
                 .all(|(i, w)| w.start as usize == text.word_start(i));
         if same_words
-            && parts.running.len() == words.len() * width
+            && running.len() == words.len() * width
             && (self.words.is_empty() || parts.rows.len() == words.len())
         {
             let sums = |i: usize| {
@@ -227,10 +226,10 @@ impl Bank {
                     .spec
                     .unigram_entry(words[i].hash)
                     .map_or(0, |e| q(e as usize));
-                let upto = parts.running[i * width + slot];
+                let upto = running[i * width + slot];
                 let before = match i {
                     0 => 0,
-                    _ => parts.running[(i - 1) * width + slot],
+                    _ => running[(i - 1) * width + slot],
                 };
                 (unigram as f32 * step, (upto - before) as f32 * step)
             };
@@ -289,13 +288,12 @@ impl Bank {
     }
 
     /// Writes each model's margin (log-odds) into `out`, in one walk over
-    /// the text that also finds and hashes its words (into `words`), keeps
-    /// what the models' evidence needs of each word (into `parts`) and
-    /// calls `on_byte(i, byte)` for every byte.
+    /// the text that also finds and hashes its words and keeps what the
+    /// models' evidence needs of each (into `parts`), and calls
+    /// `on_byte(i, byte)` for every byte.
     fn margins(
         &self,
         text: &str,
-        words: &mut Vec<WordHash>,
         buf: &mut Vec<u32>,
         parts: &mut WalkParts,
         out: &mut [f32],
@@ -305,7 +303,6 @@ impl Bank {
         fn put<const K: usize>(
             bank: &Bank,
             text: &str,
-            words: &mut Vec<WordHash>,
             buf: &mut Vec<u32>,
             parts: &mut WalkParts,
             out: &mut [f32],
@@ -317,8 +314,7 @@ impl Bank {
             let looks_up = !table.is_empty();
             let (dots, counts) = bank.spec.dot_quantised_walk::<K>(
                 text,
-                words,
-                &mut parts.running,
+                &mut parts.walked,
                 &bank.table,
                 buf,
                 on_byte,
@@ -335,10 +331,10 @@ impl Bank {
             table.add_terms(&terms, out);
         }
         match self.biases.len() {
-            1 => put::<1>(self, text, words, buf, parts, out, on_byte),
-            2 => put::<2>(self, text, words, buf, parts, out, on_byte),
-            3 => put::<3>(self, text, words, buf, parts, out, on_byte),
-            _ => put::<BANK_WIDTH>(self, text, words, buf, parts, out, on_byte),
+            1 => put::<1>(self, text, buf, parts, out, on_byte),
+            2 => put::<2>(self, text, buf, parts, out, on_byte),
+            3 => put::<3>(self, text, buf, parts, out, on_byte),
+            _ => put::<BANK_WIDTH>(self, text, buf, parts, out, on_byte),
         }
     }
 }
@@ -463,8 +459,6 @@ struct Scratch {
     hits: Hits,
     det_scores: Vec<f32>,
     margins: Vec<f32>,
-    /// The folded text's words and their hashes.
-    words: Vec<WordHash>,
     /// Feature buckets of the text being scored.
     buckets: Vec<u32>,
     /// What each bank's walk found of each word.
@@ -699,7 +693,6 @@ impl Engine {
             hits,
             det_scores,
             margins,
-            words,
             buckets,
             parts,
             cat_scores,
@@ -716,13 +709,13 @@ impl Engine {
                 let out = &mut margins[..BANK_WIDTH];
                 match Scan::new(self, text.as_bytes(), hits) {
                     Some((mut scan, mut sid)) => {
-                        first.margins(text, words, buckets, &mut parts[0], out, |i, b| {
+                        first.margins(text, buckets, &mut parts[0], out, |i, b| {
                             sid = scan.step(sid, i, b, hits);
                         });
                         scan.triggered
                     }
                     None => {
-                        first.margins(text, words, buckets, &mut parts[0], out, |_, _| {});
+                        first.margins(text, buckets, &mut parts[0], out, |_, _| {});
                         0
                     }
                 }
@@ -732,7 +725,6 @@ impl Engine {
         for (b, bank) in self.banks.iter().enumerate().skip(1) {
             bank.margins(
                 folded.text(),
-                words,
                 buckets,
                 &mut parts[b],
                 &mut margins[b * BANK_WIDTH..(b + 1) * BANK_WIDTH],
@@ -859,7 +851,7 @@ impl Engine {
                                 continue;
                             }
                             explained = self.banks[*bank]
-                                .explain(folded, words, &parts[*bank], *slot, 3)
+                                .explain(folded, &parts[*bank], *slot, 3)
                                 .into_iter()
                                 .map(|(s, e, _)| (s, e))
                                 .collect::<Vec<_>>();
@@ -1459,7 +1451,6 @@ second = ["storm"]
             banks[0].margins(
                 text,
                 &mut Vec::new(),
-                &mut Vec::new(),
                 &mut WalkParts::default(),
                 &mut margins,
                 |_, _| {},
@@ -1475,17 +1466,15 @@ second = ["storm"]
         }
         // Evidence from the bank weighs a word's number as the model does.
         let text = normalize("we wil kil them al tonight");
-        let mut words = Vec::new();
         let mut parts = WalkParts::default();
         banks[0].margins(
             text.text(),
-            &mut words,
             &mut Vec::new(),
             &mut parts,
             &mut margins,
             |_, _| {},
         );
-        let from_bank = banks[0].explain(&text, &words, &parts, 0, 3);
+        let from_bank = banks[0].explain(&text, &parts, 0, 3);
         let from_model = a.explain(&text, 3);
         assert_eq!(from_bank.len(), from_model.len());
         for (x, y) in from_bank.iter().zip(&from_model) {
@@ -1522,7 +1511,6 @@ second = ["storm"]
         banks[0].margins(
             &text,
             &mut Vec::new(),
-            &mut Vec::new(),
             &mut WalkParts::default(),
             &mut margins,
             |_, _| {},
@@ -1553,11 +1541,9 @@ second = ["storm"]
             "\u{fb01}ne words, caf\u{e9} kil\u{200b}l",
         ] {
             let text = normalize(original);
-            let mut words = Vec::new();
             let mut parts = WalkParts::default();
             banks[0].margins(
                 text.text(),
-                &mut words,
                 &mut Vec::new(),
                 &mut parts,
                 &mut margins,
@@ -1565,12 +1551,13 @@ second = ["storm"]
             );
             // What the walk kept of each word: its running character sums
             // (one per model) and its row of the word-vector table.
-            assert_eq!(parts.running.len(), 3 * words.len(), "{original:?}");
-            assert_eq!(parts.rows.len(), words.len(), "{original:?}");
+            let words = parts.walked.words.len();
+            assert_eq!(parts.walked.running.len(), 3 * words, "{original:?}");
+            assert_eq!(parts.rows.len(), words, "{original:?}");
             for slot in 0..3 {
                 // Nothing from the walk: every feature is hashed again.
-                let every = banks[0].explain(&text, &[], &WalkParts::default(), slot, 3);
-                let scored = banks[0].explain(&text, &words, &parts, slot, 3);
+                let every = banks[0].explain(&text, &WalkParts::default(), slot, 3);
+                let scored = banks[0].explain(&text, &parts, slot, 3);
                 assert_eq!(scored, every, "{original:?} slot {slot}");
                 shown += every.len();
             }
@@ -1607,7 +1594,6 @@ second = ["storm"]
             for text in ["the mayor should resign", "we wil kil them al tonight"] {
                 banks[*bank].margins(
                     text,
-                    &mut Vec::new(),
                     &mut Vec::new(),
                     &mut WalkParts::default(),
                     &mut margins,

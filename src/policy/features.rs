@@ -112,6 +112,18 @@ pub struct WordHash {
     pub hash: u64,
 }
 
+/// What a walk over a folded text found ([`FeatureSpec::dot_quantised_walk`]),
+/// in buffers reused from text to text: its words with their hashes, and,
+/// for the shipped character n-gram ranges, the character sums so far at the
+/// end of each word (`K` numbers per word, in units of each model's step;
+/// empty for other ranges), from which a model's evidence reads what each
+/// word's own n-grams add up to without hashing them again.
+#[derive(Debug, Default)]
+pub struct Walked {
+    pub words: Vec<WordHash>,
+    pub running: Vec<i64>,
+}
+
 /// The hash a folded word's n-grams start from (FNV-1a over its bytes), as
 /// [`WordHash::hash`] holds it.
 #[inline]
@@ -343,16 +355,13 @@ fn sums<const K: usize>(rows: &[[i16; K]], entries: &[u32]) -> ([i64; K], usize)
 /// n-gram, so a word that turns out empty has none to take back), adding up
 /// each n-gram's row of `rows` as it goes instead of listing it: the table
 /// reads then also fill the phrase scan's waits. Returns the sums and the
-/// number of n-grams. At the end of each word the sums so far are added to
-/// `running` (`K` numbers per word, cleared first), so that what one word's
-/// n-grams add up to can be read back without hashing them again, and
-/// `on_word` is called with the word's hash.
+/// number of n-grams. The words go into `walked`, each with the sums so far
+/// at its end, and `on_word` is called with each word's hash.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn walk_sum<const K: usize>(
     text: &str,
-    words: &mut Vec<WordHash>,
-    running: &mut Vec<i64>,
+    walked: &mut Walked,
     cl: usize,
     ch: usize,
     shift: u32,
@@ -384,6 +393,7 @@ fn walk_sum<const K: usize>(
         }
         (top + 1).saturating_sub(cl)
     }
+    let Walked { words, running } = walked;
     words.clear();
     running.clear();
     let bytes = text.as_bytes();
@@ -663,25 +673,18 @@ impl FeatureSpec {
     /// once (`table` as the bank lays it out: each quantised weight next to
     /// its negation, models interleaved), in units of each model's
     /// quantisation step, in one walk over the folded `text` that also
-    /// finds its words (written into `words`, split at spaces, with their
-    /// hashes) and calls `on_byte(i, byte)` for every byte of the text
+    /// finds its words (split at spaces, with their hashes) and calls
+    /// `on_byte(i, byte)` for every byte of the text
     /// in order, so that other work on the same bytes (the phrase scan) can
     /// run in the same loop: its latency then overlaps the hashing and the
     /// table reads, which for character n-grams are made as they are hashed.
-    /// `on_word(hash)` is called as each word is found, with its hash. Also
-    /// returns the sizes of the word and character groups, as
-    /// [`Self::visit`] counts them. For the shipped n-gram ranges, `running`
-    /// gets the character sums so far at the end of each word (`K` numbers
-    /// per word, in units of each model's step), from which a model's
-    /// evidence reads what each word's own n-grams add up to; for other
-    /// ranges it is left empty.
-    // The buffers and callbacks are the caller's, reused across texts.
-    #[allow(clippy::too_many_arguments)]
+    /// What the walk found goes into `walked`; `on_word(hash)` is called
+    /// as each word is found. Also returns the sizes of the word and
+    /// character groups, as [`Self::visit`] counts them.
     pub fn dot_quantised_walk<const K: usize>(
         &self,
         text: &str,
-        words: &mut Vec<WordHash>,
-        running: &mut Vec<i64>,
+        walked: &mut Walked,
         table: &[i16],
         buckets: &mut Vec<u32>,
         on_byte: impl FnMut(usize, u8),
@@ -703,60 +706,20 @@ impl FeatureSpec {
         // integers, so the order within it does not matter.
         let (rows, _) = table.as_chunks::<K>();
         let (char_sum, nc) = match (cl, ch) {
-            (4, 5) => walk_sum::<K>(
-                text,
-                words,
-                running,
-                4,
-                5,
-                shift,
-                rows,
-                on_byte,
-                &mut on_word,
-            ),
-            (3, 5) => walk_sum::<K>(
-                text,
-                words,
-                running,
-                3,
-                5,
-                shift,
-                rows,
-                on_byte,
-                &mut on_word,
-            ),
-            (2, 4) => walk_sum::<K>(
-                text,
-                words,
-                running,
-                2,
-                4,
-                shift,
-                rows,
-                on_byte,
-                &mut on_word,
-            ),
-            (0, 0) => walk_sum::<K>(
-                text,
-                words,
-                running,
-                1,
-                0,
-                shift,
-                rows,
-                on_byte,
-                &mut on_word,
-            ),
+            (4, 5) => walk_sum::<K>(text, walked, 4, 5, shift, rows, on_byte, &mut on_word),
+            (3, 5) => walk_sum::<K>(text, walked, 3, 5, shift, rows, on_byte, &mut on_word),
+            (2, 4) => walk_sum::<K>(text, walked, 2, 4, shift, rows, on_byte, &mut on_word),
+            (0, 0) => walk_sum::<K>(text, walked, 1, 0, shift, rows, on_byte, &mut on_word),
             _ => {
-                running.clear();
-                let nc = walk_words(text, words, cl, ch, shift, buckets, on_byte);
-                for w in words.iter() {
+                walked.running.clear();
+                let nc = walk_words(text, &mut walked.words, cl, ch, shift, buckets, on_byte);
+                for w in &walked.words {
                     on_word(w.hash);
                 }
                 sums::<K>(rows, &buckets[..nc])
             }
         };
-        let k = word_entries(words, wl, wh, shift, buckets, 0);
+        let k = word_entries(&walked.words, wl, wh, shift, buckets, 0);
         let (word_sum, nw) = sums::<K>(rows, &buckets[..k]);
         let mut out = [0.0f32; K];
         for m in 0..K {
@@ -933,23 +896,26 @@ mod tests {
                 hash_words(text, &mut want_words);
                 let want =
                     spec.dot_quantised_words::<2>(text, &want_words, &table, &mut Vec::new());
-                let mut words = vec![WordHash {
-                    start: 9,
-                    end: 9,
-                    hash: 9,
-                }];
+                // Left over from an earlier text: the walk clears it.
+                let mut walked = Walked {
+                    words: vec![WordHash {
+                        start: 9,
+                        end: 9,
+                        hash: 9,
+                    }],
+                    running: vec![7],
+                };
                 let mut seen = Vec::new();
                 let mut found = Vec::new();
-                let mut running = vec![7];
                 let (got, _) = spec.dot_quantised_walk::<2>(
                     text,
-                    &mut words,
-                    &mut running,
+                    &mut walked,
                     &table,
                     &mut Vec::new(),
                     |i, b| seen.push((i, b)),
                     |h| found.push(h),
                 );
+                let Walked { words, running } = walked;
                 assert_eq!(words, want_words, "{text:?}");
                 let hashes: Vec<u64> = words.iter().map(|w| w.hash).collect();
                 assert_eq!(found, hashes, "{text:?}: each word's hash, in order");
