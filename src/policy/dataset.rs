@@ -1,7 +1,7 @@
 //! Labelled CSV files for training and measuring the learned detectors.
 //!
 //! A source is described as `PATH,text=COLUMN,label=RULE[,soft=EXPR]
-//! [,skip=RULE]...[,group=COLUMN][,weight=W]`, for example
+//! [,skip=RULE]...[,strip=STRING|...][,group=COLUMN][,weight=W]`, for example
 //! `labeled_data.csv,text=tweet,label=class=0,soft=hate_speech/count,group=class`.
 //! The delimiter (`,` or `;`) is detected from the header line.
 //!
@@ -178,6 +178,10 @@ pub struct Source {
     pub soft: Option<SoftTarget>,
     /// Rows matching any of these are left out.
     pub skip: Vec<Rule>,
+    /// Strings removed from every text as it is read: a corpus's own
+    /// placeholders (OLID writes every mention as `@USER`), which no
+    /// platform's posts contain and a model must not learn from.
+    pub strip: Vec<String>,
     /// An optional column to report flag rates by.
     pub group: Option<String>,
     /// A weight for every example of this source in training.
@@ -204,6 +208,7 @@ impl std::str::FromStr for Source {
         }
         let (mut text, mut label, mut soft, mut skip, mut group, mut weight) =
             (None, None, None, Vec::new(), None, 1.0f32);
+        let mut strip: Vec<String> = Vec::new();
         let mut prior = None;
         let mut train_part = Part::Train;
         for part in parts {
@@ -216,6 +221,14 @@ impl std::str::FromStr for Source {
                 "label" => label = Some(value.parse::<Rule>().with_context(ctx)?),
                 "soft" => soft = Some(value.parse::<SoftTarget>().with_context(ctx)?),
                 "skip" => skip.push(value.parse::<Rule>().with_context(ctx)?),
+                "strip" => {
+                    for token in value.split('|') {
+                        if token.trim().is_empty() {
+                            bail!("data source {s:?}: strip needs a non-empty string (a|b for several)");
+                        }
+                        strip.push(token.trim().to_string());
+                    }
+                }
                 "group" => group = Some(value.trim().to_string()),
                 "weight" => {
                     weight = value.trim().parse().with_context(ctx)?;
@@ -240,7 +253,7 @@ impl std::str::FromStr for Source {
                     }
                 }
                 other => bail!(
-                    "data source {s:?}: unknown key {other:?} (text, label, soft, skip, group, weight, prior, part)"
+                    "data source {s:?}: unknown key {other:?} (text, label, soft, skip, strip, group, weight, prior, part)"
                 ),
             }
         }
@@ -250,6 +263,7 @@ impl std::str::FromStr for Source {
             label: label.with_context(|| format!("data source {s:?}: missing label=RULE"))?,
             soft,
             skip,
+            strip,
             group,
             weight,
             prior,
@@ -272,6 +286,9 @@ impl std::fmt::Display for Source {
         }
         for r in &self.skip {
             write!(f, ",skip={r}")?;
+        }
+        if !self.strip.is_empty() {
+            write!(f, ",strip={}", self.strip.join("|"))?;
         }
         if let Some(g) = &self.group {
             write!(f, ",group={g}")?;
@@ -493,9 +510,14 @@ pub fn read_bytes(source: &Source, bytes: &[u8], path: &Path) -> anyhow::Result<
                 v.clamp(0.0, 1.0) as f32
             }
         };
+        let mut text = cell(text_i).to_string();
+        for token in &source.strip {
+            // A space, not nothing: the words on either side stay apart.
+            text = text.replace(token.as_str(), " ");
+        }
         rows.push(Row {
             number,
-            text: cell(text_i).to_string(),
+            text,
             label,
             target,
             group: group_i.map(|i| cell(i).trim().to_string()),
@@ -619,6 +641,28 @@ mod tests {
         assert_eq!(l.rows[0].text, "a; quoted");
         assert_eq!((l.rows[1].number, l.rows[1].label), (2, true));
         assert_eq!(l.rows[1].target, 0.5);
+    }
+
+    #[test]
+    fn strip_removes_a_corpus_placeholder_and_is_recorded() {
+        let spec = "f.tsv,text=tweet,label=a=1,strip=@USER|URL";
+        let s: Source = spec.parse().unwrap();
+        assert_eq!(s.strip, vec!["@USER", "URL"]);
+        assert_eq!(s.to_string(), spec);
+        let data = "tweet,a\n@USER @USER you liar URL,1\nno placeholder here,0\n";
+        let l = read_bytes(&s, data.as_bytes(), Path::new("f.csv")).unwrap();
+        assert_eq!(
+            l.rows[0].text.split_whitespace().collect::<Vec<_>>(),
+            ["you", "liar"]
+        );
+        assert_eq!(l.rows[1].text, "no placeholder here");
+        let err = "f.tsv,text=t,label=a=1,strip="
+            .parse::<Source>()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("strip needs a non-empty string"),
+            "{err}"
+        );
     }
 
     #[test]
