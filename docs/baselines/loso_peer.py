@@ -65,6 +65,30 @@ def split(rows):
     return ([r for i, r in enumerate(rows) if i % 5], [r for i, r in enumerate(rows) if i % 5 == 0])
 
 
+def missing(d):
+    """Why a baseline script cannot run here, or None: each needs the shared
+    data folder and scikit-learn, and skips with this message without them."""
+    if not os.path.isdir(f"{d}/olid2019"):
+        return f"skipped: {d} is not here (the shared data)"
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        return "skipped: needs scikit-learn (pip install scikit-learn)"
+    return None
+
+
+def weighted(blocks):
+    """The peer's weighting of count blocks side by side: sublinear tf
+    (1 + log of each count), every row L2-normalised."""
+    import numpy as np
+    from scipy.sparse import hstack
+    from sklearn.preprocessing import normalize
+
+    x = hstack(blocks).tocsr()
+    x.data = 1 + np.log(x.data)
+    return normalize(x)
+
+
 def vectorizers():
     """The peer's features before weighting: hashed word 1-2-grams and
     character 2-5-grams (scikit-learn must be importable)."""
@@ -78,25 +102,18 @@ def vectorizers():
 
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "../shared/data"
-    if not os.path.isdir(f"{d}/olid2019"):
-        print(f"skipped: {d} is not here (the shared data)")
+    why = missing(d)
+    if why:
+        print(why)
         return 0
-    try:
-        import numpy as np
-        from scipy.sparse import hstack
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
-        from sklearn.preprocessing import normalize
-    except ImportError:
-        print("skipped: the peer needs scikit-learn (pip install scikit-learn)")
-        return 0
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
     words, chars = vectorizers()
 
     def features(texts):
-        x = hstack([words.transform(texts), chars.transform(texts)]).tocsr()
-        x.data = 1 + np.log(x.data)
-        return normalize(x)
+        return weighted([words.transform(texts), chars.transform(texts)])
 
     def fit(rows):
         m = LogisticRegression(C=4, class_weight="balanced", max_iter=2000, solver="liblinear")

@@ -20,12 +20,11 @@ Variants (default: all):
   c0.5           the peer with C = 0.5 (eight times the L2 penalty)
 Needs scikit-learn; without the data it says so and exits 0.
 """
-import os
 import sys
 
 # The peer's own file reading, split and preprocessing, so both scripts
 # read the data alike.
-from loso_peer import pre, read, split
+from loso_peer import missing, pre, read, split
 
 
 def load(d):
@@ -61,19 +60,16 @@ def load(d):
 
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "../shared/data"
-    if not os.path.isdir(f"{d}/olid2019"):
-        print(f"skipped: {d} is not here (the shared data)")
+    why = missing(d)
+    if why:
+        print(why)
         return 0
-    try:
-        import numpy as np
-        from scipy.sparse import hstack
-        from sklearn.feature_extraction.text import HashingVectorizer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.metrics import roc_auc_score
-        from sklearn.preprocessing import normalize
-    except ImportError:
-        print("skipped: needs scikit-learn (pip install scikit-learn)")
-        return 0
+    import numpy as np
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import HashingVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.preprocessing import normalize
 
     def features(wbits=20, cbits=20, chars=(2, 5), shared=False):
         w = HashingVectorizer(ngram_range=(1, 2), n_features=2**wbits, alternate_sign=False,

@@ -30,7 +30,7 @@ import random
 import re
 import sys
 
-from loso_peer import pre, read, sources as peer_sources, vectorizers
+from loso_peer import missing, pre, read, sources as peer_sources, vectorizers, weighted
 
 POLICIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "policies")
 
@@ -107,18 +107,13 @@ def ours(neg):
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "../shared/data"
     variants = sys.argv[2:] or ["base", "neg", "conj", "conj-neg"]
-    if not os.path.isdir(f"{d}/olid2019"):
-        print(f"skipped: {d} is not here (the shared data)")
+    why = missing(d)
+    if why:
+        print(why)
         return 0
-    try:
-        import numpy as np
-        from scipy.sparse import hstack
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.metrics import f1_score, roc_auc_score
-        from sklearn.preprocessing import normalize
-    except ImportError:
-        print("skipped: needs scikit-learn (pip install scikit-learn)")
-        return 0
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score, roc_auc_score
 
     words, chars = vectorizers()
 
@@ -132,9 +127,7 @@ def main():
             c = words.transform(texts).tocsr().multiply(g[:, None]).tocsr()
             c.eliminate_zeros()
             blocks.append(c)
-        x = hstack(blocks).tocsr()
-        x.data = 1 + np.log(x.data)
-        return normalize(x)
+        return weighted(blocks)
 
     def fit(rows, conj):
         m = LogisticRegression(C=4, class_weight="balanced", max_iter=3000, solver="liblinear")
