@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Parser;
 
-use super::dataset::{read_source, Part, Source};
+use super::dataset::{as_links, read_source, Part, Source};
 use super::eval::oracle_f1;
 use super::load::{DetectorKind, Policy};
 use super::metrics::{average_precision, reliability, reliability_lines, roc_auc, Confusion};
@@ -157,7 +157,10 @@ pub(crate) fn olid_test(dir: &Path) -> anyhow::Result<Vec<Labelled>> {
         };
         let tin = b.get(id).is_some_and(|v| v == "TIN");
         out.push(Labelled {
-            text: tweet.to_string(),
+            // OLID writes every link as `URL`: read as a link, as the
+            // recipes read its training file (`link=URL`) and as a
+            // platform's posts have them.
+            text: as_links(tweet, &["URL".to_string()]),
             abuse: tin,
             hate: Some(class == "GRP"),
             harassment: Some(class == "IND"),

@@ -1,7 +1,7 @@
 //! Labelled CSV files for training and measuring the learned detectors.
 //!
 //! A source is described as `PATH,text=COLUMN,label=RULE[,soft=EXPR]
-//! [,skip=RULE]...[,strip=STRING|...][,group=COLUMN][,weight=W]`, for example
+//! [,skip=RULE]...[,strip=STRING|...][,link=WORD|...][,group=COLUMN][,weight=W]`, for example
 //! `labeled_data.csv,text=tweet,label=class=0,soft=hate_speech/count,group=class`.
 //! The delimiter (`,` or `;`) is detected from the header line.
 //!
@@ -182,6 +182,10 @@ pub struct Source {
     /// placeholders (OLID writes every mention as `@USER`), which no
     /// platform's posts contain and a model must not learn from.
     pub strip: Vec<String>,
+    /// Words a corpus writes in place of a web link (OLID writes `URL`):
+    /// each whole-word occurrence is read as a link ([`LINK_TEXT`]), which
+    /// folds as every real link does.
+    pub link: Vec<String>,
     /// An optional column to report flag rates by.
     pub group: Option<String>,
     /// A weight for every example of this source in training.
@@ -209,6 +213,7 @@ impl std::str::FromStr for Source {
         let (mut text, mut label, mut soft, mut skip, mut group, mut weight) =
             (None, None, None, Vec::new(), None, 1.0f32);
         let mut strip: Vec<String> = Vec::new();
+        let mut link: Vec<String> = Vec::new();
         let mut prior = None;
         let mut train_part = Part::Train;
         for part in parts {
@@ -227,6 +232,15 @@ impl std::str::FromStr for Source {
                             bail!("data source {s:?}: strip needs a non-empty string (a|b for several)");
                         }
                         strip.push(token.trim().to_string());
+                    }
+                }
+                "link" => {
+                    for token in value.split('|') {
+                        let token = token.trim();
+                        if token.is_empty() || !token.chars().all(char::is_alphanumeric) {
+                            bail!("data source {s:?}: link needs words of letters and digits (a|b for several), got {token:?}");
+                        }
+                        link.push(token.to_string());
                     }
                 }
                 "group" => group = Some(value.trim().to_string()),
@@ -253,7 +267,7 @@ impl std::str::FromStr for Source {
                     }
                 }
                 other => bail!(
-                    "data source {s:?}: unknown key {other:?} (text, label, soft, skip, strip, group, weight, prior, part)"
+                    "data source {s:?}: unknown key {other:?} (text, label, soft, skip, strip, link, group, weight, prior, part)"
                 ),
             }
         }
@@ -264,6 +278,7 @@ impl std::str::FromStr for Source {
             soft,
             skip,
             strip,
+            link,
             group,
             weight,
             prior,
@@ -289,6 +304,9 @@ impl std::fmt::Display for Source {
         }
         if !self.strip.is_empty() {
             write!(f, ",strip={}", self.strip.join("|"))?;
+        }
+        if !self.link.is_empty() {
+            write!(f, ",link={}", self.link.join("|"))?;
         }
         if let Some(g) = &self.group {
             write!(f, ",group={g}")?;
@@ -346,6 +364,38 @@ impl Part {
 /// The fold of data row `number` in `k`-fold cross-validation.
 pub fn fold_of(number: usize, k: usize) -> usize {
     number % k.max(1)
+}
+
+/// What a corpus's link placeholder is read as: an address that folds to
+/// the one word every link folds to ([`crate::policy::normalize::LINK`]).
+pub const LINK_TEXT: &str = "http://link.invalid";
+
+/// `text` with every whole-word occurrence of one of `words` (a corpus's
+/// placeholder for a link, such as OLID's `URL`) replaced by [`LINK_TEXT`].
+/// A word is whole when no letter or digit touches it on either side.
+pub fn as_links(text: &str, words: &[String]) -> String {
+    let mut out = text.to_string();
+    for word in words {
+        let mut next = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        let mut prev: Option<char> = None;
+        while let Some(at) = rest.find(word.as_str()) {
+            let before = rest[..at].chars().next_back().or(prev);
+            let after = rest[at + word.len()..].chars().next();
+            next.push_str(&rest[..at]);
+            if before.is_some_and(char::is_alphanumeric) || after.is_some_and(char::is_alphanumeric)
+            {
+                next.push_str(word);
+            } else {
+                next.push_str(LINK_TEXT);
+            }
+            prev = word.chars().next_back();
+            rest = &rest[at + word.len()..];
+        }
+        next.push_str(rest);
+        out = next;
+    }
+    out
 }
 
 /// A file read with [`read_source`].
@@ -515,6 +565,9 @@ pub fn read_bytes(source: &Source, bytes: &[u8], path: &Path) -> anyhow::Result<
             // A space, not nothing: the words on either side stay apart.
             text = text.replace(token.as_str(), " ");
         }
+        if !source.link.is_empty() {
+            text = as_links(&text, &source.link);
+        }
         rows.push(Row {
             number,
             text,
@@ -663,6 +716,26 @@ mod tests {
             err.to_string().contains("strip needs a non-empty string"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn link_reads_a_corpus_placeholder_as_a_link_and_is_recorded() {
+        let spec = "f.tsv,text=tweet,label=a=1,link=URL";
+        let s: Source = spec.parse().unwrap();
+        assert_eq!(s.link, vec!["URL"]);
+        assert_eq!(s.to_string(), spec);
+        let data = "tweet,a\n@USER you liar URL,1\nCURLY URLs (URL),0\n";
+        let l = read_bytes(&s, data.as_bytes(), Path::new("f.csv")).unwrap();
+        assert_eq!(l.rows[0].text, format!("@USER you liar {LINK_TEXT}"));
+        assert_eq!(l.rows[1].text, format!("CURLY URLs ({LINK_TEXT})"));
+        let folded = crate::policy::normalize::normalize(&l.rows[0].text);
+        assert!(folded.text().ends_with(crate::policy::normalize::LINK));
+        for bad in ["link=", "link=a b", "link=URL|"] {
+            let err = format!("f.tsv,text=t,label=a=1,{bad}")
+                .parse::<Source>()
+                .unwrap_err();
+            assert!(err.to_string().contains("link needs words"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -525,7 +525,7 @@ pub fn parse_limit(s: &str) -> Result<(String, f64), String> {
 /// `aupd policy train`: fit a detector on the training parts of labelled files.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
-    /// A labelled file: `PATH,text=COL,label=RULE[,soft=EXPR][,skip=RULE][,strip=S|...][,group=COL][,weight=W][,prior=P][,part=all]`; repeatable.
+    /// A labelled file: `PATH,text=COL,label=RULE[,soft=EXPR][,skip=RULE][,strip=S|...][,link=WORD|...][,group=COL][,weight=W][,prior=P][,part=all]`; repeatable.
     #[arg(long = "data", required = true)]
     pub data: Vec<Source>,
     /// Where to write the model; the sidecar goes beside it with extension `.json`.

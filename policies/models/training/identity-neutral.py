@@ -117,6 +117,8 @@ FRAMES = [
     "The panel discussed health care for {p}",
     "{P} and their allies marched for equal rights",
     "The town's oldest resident is a {a} man who turned 104",
+    "{P} deserve the same respect as everyone else",
+    "{A} workers deserve fair pay for their work",
 ]
 
 
