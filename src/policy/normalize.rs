@@ -1435,70 +1435,81 @@ fn mention_spans(original: &str, text: &[u8], words: &[Word], spans: &mut Vec<Sp
 /// words that overlap one become that one word, which maps back to all of
 /// them.
 fn links_and_mentions(original: &str, text: &mut Vec<u8>, words: &mut Vec<Word>) {
-    SCRATCH.with(|scratch| {
-        let scratch = &mut *scratch.borrow_mut();
-        let bytes = original.as_bytes();
-        let spans = &mut scratch.spans;
-        spans.clear();
-        link_spans(bytes, &mut scratch.starts, spans);
-        if memchr::memchr(b'@', bytes).is_some() {
-            mention_spans(original, text, words, spans);
-        }
-        if spans.is_empty() {
-            return;
-        }
-        spans.sort_unstable();
-        let (out, kept) = (&mut scratch.text, &mut scratch.words);
-        out.clear();
-        kept.clear();
-        // Runs of words outside every span are copied whole; their words
-        // move by `delta` bytes.
-        let mut src = 0usize;
-        let mut delta = 0i64;
-        let mut m = 0;
-        let mut i = 0;
-        while i < words.len() {
-            let w = words[i];
-            while m < spans.len() && spans[m].1 <= w.original_start {
-                m += 1;
-            }
-            let Some(&(start, end, word)) = spans
-                .get(m)
-                .filter(|&&(s, e, _)| w.original_start < e && s < w.original_end)
-            else {
-                kept.push(Word {
-                    folded_start: (i64::from(w.folded_start) + delta) as u32,
-                    ..w
-                });
-                i += 1;
-                continue;
-            };
-            out.extend_from_slice(&text[src..w.folded_start as usize]);
-            let mut merged = Word {
-                folded_start: out.len() as u32,
-                ..w
-            };
-            out.extend_from_slice(word.as_bytes());
-            // The later words of the same link or mention ("@jk_1987": "jk",
-            // "1987") are part of it.
-            i += 1;
-            while i < words.len() && words[i].original_start < end && start < words[i].original_end
-            {
-                merged.original_end = merged.original_end.max(words[i].original_end);
-                i += 1;
-            }
-            kept.push(merged);
-            src = words
-                .get(i)
-                .map_or(text.len(), |next| next.folded_start as usize - 1);
-            delta = out.len() as i64 - src as i64;
-        }
-        out.extend_from_slice(&text[src..]);
-        // The caller's buffers become the scratch for the next text, so
-        // that folding many texts allocates nothing once they have grown.
-        std::mem::swap(text, out);
-        std::mem::swap(words, kept);
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => fold_links_and_mentions(original, text, words, &mut scratch),
+        // Never expected (nothing here folds another text), but a fresh
+        // scratch is always correct.
+        Err(_) => fold_links_and_mentions(original, text, words, &mut Scratch::default()),
     });
+}
+
+/// [`links_and_mentions`] with its buffers.
+fn fold_links_and_mentions(
+    original: &str,
+    text: &mut Vec<u8>,
+    words: &mut Vec<Word>,
+    scratch: &mut Scratch,
+) {
+    let bytes = original.as_bytes();
+    let spans = &mut scratch.spans;
+    spans.clear();
+    link_spans(bytes, &mut scratch.starts, spans);
+    if memchr::memchr(b'@', bytes).is_some() {
+        mention_spans(original, text, words, spans);
+    }
+    if spans.is_empty() {
+        return;
+    }
+    spans.sort_unstable();
+    let (out, kept) = (&mut scratch.text, &mut scratch.words);
+    out.clear();
+    kept.clear();
+    // Runs of words outside every span are copied whole; their words
+    // move by `delta` bytes.
+    let mut src = 0usize;
+    let mut delta = 0i64;
+    let mut m = 0;
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i];
+        while m < spans.len() && spans[m].1 <= w.original_start {
+            m += 1;
+        }
+        let Some(&(start, end, word)) = spans
+            .get(m)
+            .filter(|&&(s, e, _)| w.original_start < e && s < w.original_end)
+        else {
+            kept.push(Word {
+                folded_start: (i64::from(w.folded_start) + delta) as u32,
+                ..w
+            });
+            i += 1;
+            continue;
+        };
+        out.extend_from_slice(&text[src..w.folded_start as usize]);
+        let mut merged = Word {
+            folded_start: out.len() as u32,
+            ..w
+        };
+        out.extend_from_slice(word.as_bytes());
+        // The later words of the same link or mention ("@jk_1987": "jk",
+        // "1987") are part of it.
+        i += 1;
+        while i < words.len() && words[i].original_start < end && start < words[i].original_end {
+            merged.original_end = merged.original_end.max(words[i].original_end);
+            i += 1;
+        }
+        kept.push(merged);
+        src = words
+            .get(i)
+            .map_or(text.len(), |next| next.folded_start as usize - 1);
+        delta = out.len() as i64 - src as i64;
+    }
+    out.extend_from_slice(&text[src..]);
+    // The caller's buffers become the scratch for the next text, so
+    // that folding many texts allocates nothing once they have grown.
+    std::mem::swap(text, out);
+    std::mem::swap(words, kept);
 }
 
 /// A link's or mention's byte range in the original and the word it folds to.
