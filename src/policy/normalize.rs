@@ -124,8 +124,10 @@ pub fn normalize_into(original: &str, out: &mut Normalized) {
     }
     restore_doubles(original, &mut text, &mut out.words);
     unmask(original, &mut text, &mut out.words);
-    respell(original, &mut text, &mut out.words);
+    // Before respelling: a link or mention is then one word that
+    // respelling passes over, not several it looks up.
     links_and_mentions(original, &mut text, &mut out.words);
+    respell(original, &mut text, &mut out.words);
     // Only whole characters were ever written, so this never falls back.
     out.text = String::from_utf8(text)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
@@ -1235,7 +1237,7 @@ fn respell(original: &str, text: &mut Vec<u8>, words: &mut Vec<Word>) {
             .get(i + 1)
             .map_or(text.len(), |next| next.folded_start as usize - 1);
         let word = &text[start..end];
-        if word.len() < 4 {
+        if word.len() < 4 || word == LINK.as_bytes() || word == MENTION.as_bytes() {
             continue;
         }
         // Cheap tests first: most words are near no listed word and hold
