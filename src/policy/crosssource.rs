@@ -160,7 +160,7 @@ pub(crate) fn olid_test(dir: &Path) -> anyhow::Result<Vec<Labelled>> {
             // OLID writes every link as `URL`: read as a link, as the
             // recipes read its training file (`link=URL`) and as a
             // platform's posts have them.
-            text: as_links(tweet, &["URL".to_string()]),
+            text: as_links(tweet, &["URL"]),
             abuse: tin,
             hate: Some(class == "GRP"),
             harassment: Some(class == "IND"),

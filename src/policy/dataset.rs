@@ -226,23 +226,19 @@ impl std::str::FromStr for Source {
                 "label" => label = Some(value.parse::<Rule>().with_context(ctx)?),
                 "soft" => soft = Some(value.parse::<SoftTarget>().with_context(ctx)?),
                 "skip" => skip.push(value.parse::<Rule>().with_context(ctx)?),
-                "strip" => {
-                    for token in value.split('|') {
-                        if token.trim().is_empty() {
-                            bail!("data source {s:?}: strip needs a non-empty string (a|b for several)");
-                        }
-                        strip.push(token.trim().to_string());
-                    }
-                }
-                "link" => {
-                    for token in value.split('|') {
-                        let token = token.trim();
-                        if token.is_empty() || !token.chars().all(char::is_alphanumeric) {
-                            bail!("data source {s:?}: link needs words of letters and digits (a|b for several), got {token:?}");
-                        }
-                        link.push(token.to_string());
-                    }
-                }
+                "strip" => strip.extend(alternatives(value, |t| !t.is_empty()).map_err(|_| {
+                    anyhow::anyhow!(
+                        "data source {s:?}: strip needs a non-empty string (a|b for several)"
+                    )
+                })?),
+                "link" => link.extend(
+                    alternatives(value, |t| {
+                        !t.is_empty() && t.chars().all(char::is_alphanumeric)
+                    })
+                    .map_err(|token| {
+                        anyhow::anyhow!("data source {s:?}: link needs words of letters and digits (a|b for several), got {token:?}")
+                    })?,
+                ),
                 "group" => group = Some(value.trim().to_string()),
                 "weight" => {
                     weight = value.trim().parse().with_context(ctx)?;
@@ -366,6 +362,22 @@ pub fn fold_of(number: usize, k: usize) -> usize {
     number % k.max(1)
 }
 
+/// The `|`-separated values of a key, trimmed; the first that fails `ok`
+/// is the error.
+fn alternatives(value: &str, ok: impl Fn(&str) -> bool) -> Result<Vec<String>, String> {
+    value
+        .split('|')
+        .map(str::trim)
+        .map(|t| {
+            if ok(t) {
+                Ok(t.to_string())
+            } else {
+                Err(t.to_string())
+            }
+        })
+        .collect()
+}
+
 /// What a corpus's link placeholder is read as: an address that folds to
 /// the one word every link folds to ([`crate::policy::normalize::LINK`]).
 pub const LINK_TEXT: &str = "http://link.invalid";
@@ -373,26 +385,24 @@ pub const LINK_TEXT: &str = "http://link.invalid";
 /// `text` with every whole-word occurrence of one of `words` (a corpus's
 /// placeholder for a link, such as OLID's `URL`) replaced by [`LINK_TEXT`].
 /// A word is whole when no letter or digit touches it on either side.
-pub fn as_links(text: &str, words: &[String]) -> String {
+pub fn as_links(text: &str, words: &[impl AsRef<str>]) -> String {
     let mut out = text.to_string();
     for word in words {
+        let word = word.as_ref();
         let mut next = String::with_capacity(out.len());
-        let mut rest = out.as_str();
-        let mut prev: Option<char> = None;
-        while let Some(at) = rest.find(word.as_str()) {
-            let before = rest[..at].chars().next_back().or(prev);
-            let after = rest[at + word.len()..].chars().next();
-            next.push_str(&rest[..at]);
+        let mut copied = 0;
+        for (at, _) in out.match_indices(word) {
+            let before = out[..at].chars().next_back();
+            let after = out[at + word.len()..].chars().next();
             if before.is_some_and(char::is_alphanumeric) || after.is_some_and(char::is_alphanumeric)
             {
-                next.push_str(word);
-            } else {
-                next.push_str(LINK_TEXT);
+                continue;
             }
-            prev = word.chars().next_back();
-            rest = &rest[at + word.len()..];
+            next.push_str(&out[copied..at]);
+            next.push_str(LINK_TEXT);
+            copied = at + word.len();
         }
-        next.push_str(rest);
+        next.push_str(&out[copied..]);
         out = next;
     }
     out

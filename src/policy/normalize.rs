@@ -1745,6 +1745,12 @@ mod tests {
         assert_eq!(fold("5h00t"), fold("shoot"));
     }
 
+    /// What the folded `word` at byte `at` maps back to in `text`.
+    fn written<'a>(text: &'a str, n: &Normalized, at: usize, word: &str) -> &'a str {
+        let (s, e) = n.original_span(at, at + word.len());
+        &text[s..e]
+    }
+
     #[test]
     fn every_mention_folds_to_one_word_whatever_the_handle() {
         let want = format!("{MENTION} you are such a loser");
@@ -1770,11 +1776,9 @@ mod tests {
         let n = normalize(text);
         assert_eq!(n.text(), format!("thanks {MENTION} and {MENTION}"));
         let at = n.text().find(MENTION).unwrap();
-        let (s, e) = n.original_span(at, at + MENTION.len());
-        assert_eq!(&text[s..e], "@jk_1987");
+        assert_eq!(written(text, &n, at, MENTION), "@jk_1987");
         let at = n.text().rfind(MENTION).unwrap();
-        let (s, e) = n.original_span(at, at + MENTION.len());
-        assert_eq!(&text[s..e], "@bo@x.org");
+        assert_eq!(written(text, &n, at, MENTION), "@bo@x.org");
         assert_eq!(fold("@jk_1987's"), MENTION);
         // Not mentions: an e-mail address, a lone "@", leetspeak that reads
         // as a known word.
@@ -1801,8 +1805,7 @@ mod tests {
         let n = normalize(text);
         assert_eq!(n.text(), format!("read {LINK} {MENTION}"));
         let at = n.text().find(LINK).unwrap();
-        let (s, e) = n.original_span(at, at + LINK.len());
-        assert_eq!(&text[s..e], "https://example.com/a");
+        assert_eq!(written(text, &n, at, LINK), "https://example.com/a");
         // Not links: the word "http" alone, "www" inside a word.
         assert_eq!(fold("http is a protocol"), "htp is a protocol");
         assert_eq!(fold("awww.ok"), "aw ok");
