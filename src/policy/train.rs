@@ -997,16 +997,15 @@ pub fn train_recipe(args: &TrainArgs, verbose: bool) -> anyhow::Result<Trained> 
     let (mut examples, mut items, mut records) = (Vec::new(), Vec::new(), Vec::new());
     for (s, source) in args.data.iter().enumerate() {
         let loaded = read_source(source)?;
+        // `--cv` folds every row of the first source, its held-out part
+        // too, but only reports: the model is fitted on the training part
+        // as without it, so that a later held-out figure stays held out.
         let part = if args.cv.is_some() && s == 0 {
             Part::All
         } else {
             Part::Train
         };
-        let train_part = if part == Part::All {
-            Part::All
-        } else {
-            source.train_part
-        };
+        let train_part = source.train_part;
         let (mut used, mut pos) = (0, 0);
         let (pos_weight, neg_weight) = class_weights(source, &loaded.rows, train_part);
         for row in loaded.rows {
@@ -1638,6 +1637,39 @@ mod tests {
         }
         std::fs::write(&csv, text).unwrap();
         csv
+    }
+
+    /// `--cv` reports cross-validation over every row of the first source;
+    /// the model and its threshold are fitted on the training part, exactly
+    /// as without it (it once fitted them on the held-out rows too).
+    #[test]
+    fn cross_validation_reports_without_changing_the_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = synthetic_csv(dir.path());
+        let data = format!("{},text=text,label=label=1", csv.display());
+        let plain = dir.path().join("plain.model");
+        run_train(&small_args(data.clone(), plain.clone())).unwrap();
+        let with_cv = dir.path().join("cv.model");
+        run_train(&TrainArgs {
+            cv: Some(4),
+            ..small_args(data, with_cv.clone())
+        })
+        .unwrap();
+        assert_eq!(
+            std::fs::read(&plain).unwrap(),
+            std::fs::read(&with_cv).unwrap()
+        );
+        let side = |p: &str| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(p)).unwrap()).unwrap()
+        };
+        let (a, b) = (side("plain.json"), side("cv.json"));
+        assert_eq!(a["threshold"], b["threshold"]);
+        assert_eq!(a["data"][0]["rows_used"], b["data"][0]["rows_used"]);
+        assert_eq!(
+            b["data"][0]["rows_used"], 160,
+            "the training part of 200 rows"
+        );
+        assert_eq!(b["cross_validation"]["folds"], 4);
     }
 
     #[test]
