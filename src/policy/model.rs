@@ -317,57 +317,62 @@ impl LinearModel {
 
 /// Whether a word is never shown as a model's evidence: a pronoun, an
 /// article or a preposition, in folded form (one letter per run: "al" is
-/// "all"). A `match` rather than a list search: this runs for every word of
-/// every flagged text.
+/// "all"), or the word every link or every @-mention folds to (that a post
+/// names someone or links somewhere is no evidence of abuse to show a
+/// tenant; the echo, which is, stays). A `match` rather than a list search:
+/// this runs for every word of every flagged text.
 fn is_function_word(word: &str) -> bool {
-    matches!(
-        word,
-        "a" | "al"
-            | "an"
-            | "and"
-            | "are"
-            | "as"
-            | "at"
-            | "be"
-            | "but"
-            | "by"
-            | "for"
-            | "from"
-            | "he"
-            | "her"
-            | "him"
-            | "his"
-            | "i"
-            | "in"
-            | "is"
-            | "it"
-            | "its"
-            | "me"
-            | "my"
-            | "of"
-            | "on"
-            | "or"
-            | "our"
-            | "she"
-            | "that"
-            | "the"
-            | "their"
-            | "them"
-            | "these"
-            | "they"
-            | "this"
-            | "those"
-            | "to"
-            | "us"
-            | "was"
-            | "we"
-            | "were"
-            | "with"
-            | "you"
-            | "your"
-            | "ur"
-            | "u"
-    )
+    use crate::policy::normalize::{LINK, MENTION};
+    word == LINK
+        || word == MENTION
+        || matches!(
+            word,
+            "a" | "al"
+                | "an"
+                | "and"
+                | "are"
+                | "as"
+                | "at"
+                | "be"
+                | "but"
+                | "by"
+                | "for"
+                | "from"
+                | "he"
+                | "her"
+                | "him"
+                | "his"
+                | "i"
+                | "in"
+                | "is"
+                | "it"
+                | "its"
+                | "me"
+                | "my"
+                | "of"
+                | "on"
+                | "or"
+                | "our"
+                | "she"
+                | "that"
+                | "the"
+                | "their"
+                | "them"
+                | "these"
+                | "they"
+                | "this"
+                | "those"
+                | "to"
+                | "us"
+                | "was"
+                | "we"
+                | "were"
+                | "with"
+                | "you"
+                | "your"
+                | "ur"
+                | "u"
+        )
 }
 
 /// [`LinearModel::explain`] with the weights read through `weight(bucket,
@@ -651,5 +656,25 @@ mod tests {
         let top = m.explain(&t, 3);
         let words: Vec<&str> = top.iter().map(|&(s, e, _)| &t.text()[s..e]).collect();
         assert_eq!(words, ["hang"]);
+    }
+
+    #[test]
+    fn explain_never_shows_a_mention_or_a_link_but_shows_an_echo() {
+        use crate::policy::normalize::ECHO;
+        let spec = FeatureSpec {
+            bits: 12,
+            word_ngrams: (1, 1),
+            char_ngrams: (0, 0),
+        };
+        let mut m = LinearModel::zeros(spec);
+        let t = normalize("@jk_1987 loser https://t.co/x (((Google)))");
+        // Every word pushes the score up, the mention and the link the most.
+        spec.visit(t.text(), |f| {
+            let w = if f.word == 1 { 1.0 } else { 5.0 };
+            m.weights[f.index as usize] = f.sign * w;
+        });
+        let top = m.explain(&t, 4);
+        let words: Vec<&str> = top.iter().map(|&(s, e, _)| &t.text()[s..e]).collect();
+        assert_eq!(words, [ECHO, "loser"]);
     }
 }

@@ -14,7 +14,9 @@
 //! folds to one word and every @-mention to another, whatever the address
 //! or handle ([`LINK`], [`MENTION`]): sources and platforms write them
 //! differently, and who is mentioned or what is linked says nothing about
-//! abuse.
+//! abuse. A name in triple parentheses, the antisemitic "echo"
+//! (`(((Soros)))`), folds to a word of its own too ([`ECHO`]): folding
+//! drops brackets, and the mark is the whole message.
 //!
 //! Phrase lists go through the same function, so a list entry and the text it
 //! should catch always meet in the same form.
@@ -1237,7 +1239,7 @@ fn respell(original: &str, text: &mut Vec<u8>, words: &mut Vec<Word>) {
             .get(i + 1)
             .map_or(text.len(), |next| next.folded_start as usize - 1);
         let word = &text[start..end];
-        if word.len() < 4 || word == LINK.as_bytes() || word == MENTION.as_bytes() {
+        if word.len() < 4 || [LINK, MENTION, ECHO].iter().any(|w| word == w.as_bytes()) {
             continue;
         }
         // Cheap tests first: most words are near no listed word and hold
@@ -1320,6 +1322,58 @@ pub const MENTION: &str = "atmention";
 /// "not abuse", and an insult with a link under it is missed.
 pub const LINK: &str = "atlink";
 
+/// The one folded word a name in triple parentheses becomes: the
+/// antisemitic "echo" of far-right boards, which marks a person, a firm or
+/// "they" as Jewish (`(((Soros)))`, `(((the media)))`). Folding drops
+/// brackets, so without this the mark would vanish and only the name
+/// remain. It has no other common use in posts (code and arithmetic do not
+/// put three brackets round a bare name); some Jewish users wore it in
+/// their display names in solidarity, which is not what a post's text
+/// shows. A phrase list may name it as written (`(((they)))` folds to it).
+pub const ECHO: &str = "atecho";
+
+/// The byte ranges of the echoes of `bytes` ([`ECHO`]): exactly three `(`,
+/// then 1 to 40 bytes with a letter and no bracket or line break, then
+/// exactly three `)`. Any that overlaps a link already in `spans` is left
+/// to the link.
+fn echo_spans(bytes: &[u8], spans: &mut Vec<Span>) {
+    let links = spans.len();
+    let mut from = 0;
+    while let Some(off) = memchr::memchr(b'(', &bytes[from..]) {
+        let at = from + off;
+        from = at + 1;
+        if bytes.get(at..at + 3) != Some(&b"((("[..]) || (at > 0 && bytes[at - 1] == b'(') {
+            continue;
+        }
+        let inner = at + 3;
+        let Some(len) = bytes[inner..]
+            .iter()
+            .take(41)
+            .position(|&b| matches!(b, b'(' | b')' | b'\n' | b'\r'))
+        else {
+            continue;
+        };
+        let close = inner + len;
+        if len == 0
+            || bytes.get(close..close + 3) != Some(&b")))"[..])
+            || bytes.get(close + 3) == Some(&b')')
+        {
+            continue;
+        }
+        // The name holds a letter (not "(((1)))"); the slice ends before an
+        // ASCII bracket, so it is whole characters.
+        let name = String::from_utf8_lossy(&bytes[inner..close]);
+        if !name.chars().any(char::is_alphabetic) {
+            continue;
+        }
+        let (s, e) = (at as u32, (close + 3) as u32);
+        if !spans[..links].iter().any(|&(ls, le, _)| s < le && ls < e) {
+            spans.push((s, e, ECHO));
+        }
+        from = close + 3;
+    }
+}
+
 /// The byte ranges of the web links of `bytes`: `http://`, `https://` or
 /// `www.` (any case) that does not follow a letter or digit, up to the next
 /// white space, without the punctuation that ends a sentence or closes a
@@ -1366,13 +1420,14 @@ fn link_spans(bytes: &[u8], starts: &mut Vec<(usize, usize)>, spans: &mut Vec<Sp
 /// The byte ranges of the @-mentions of `bytes`: an `@` that does not follow
 /// a letter, digit or underscore (so not an e-mail address), then one or
 /// more ASCII letters, digits or underscores, and for a handle with a server
-/// (`@alice@example.social`) the server. A mention that reads as a swear
+/// (`@alice@example.social`) the server; none inside a link or an echo
+/// already in `spans`. A mention that reads as a swear
 /// word or slur with its `@` as an "a" (`@ss`, `@sshole`: leetspeak, already
 /// folded to that word) is left alone.
 fn mention_spans(original: &str, text: &[u8], words: &[Word], spans: &mut Vec<Span>) {
     let bytes = original.as_bytes();
     let handle = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let links = spans.len();
+    let before_mentions = spans.len();
     let mut from = 0;
     while let Some(off) = memchr::memchr(b'@', &bytes[from..]) {
         let at = from + off;
@@ -1427,15 +1482,18 @@ fn mention_spans(original: &str, text: &[u8], words: &[Word], spans: &mut Vec<Sp
         // A mention inside a link ("https://example.social/@alice") is
         // part of the link.
         let (at, end) = (at as u32, end as u32);
-        if !spans[..links].iter().any(|&(s, e, _)| at < e && s < end) {
+        if !spans[..before_mentions]
+            .iter()
+            .any(|&(s, e, _)| at < e && s < end)
+        {
             spans.push((at, end, MENTION));
         }
     }
 }
 
-/// Folds every web link to [`LINK`] and every @-mention to [`MENTION`]: the
-/// words that overlap one become that one word, which maps back to all of
-/// them.
+/// Folds every web link to [`LINK`], every @-mention to [`MENTION`] and
+/// every echo to [`ECHO`]: the words that overlap one become that one word,
+/// which maps back to all of them.
 fn links_and_mentions(original: &str, text: &mut Vec<u8>, words: &mut Vec<Word>) {
     SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
         Ok(mut scratch) => fold_links_and_mentions(original, text, words, &mut scratch),
@@ -1456,6 +1514,7 @@ fn fold_links_and_mentions(
     let spans = &mut scratch.spans;
     spans.clear();
     link_spans(bytes, &mut scratch.starts, spans);
+    echo_spans(bytes, spans);
     if memchr::memchr(b'@', bytes).is_some() {
         mention_spans(original, text, words, spans);
     }
@@ -1489,9 +1548,12 @@ fn fold_links_and_mentions(
             continue;
         };
         out.extend_from_slice(&text[src..w.folded_start as usize]);
+        // It maps back to all it covers: the words and what is between and
+        // around them ("(((Google)))", brackets and all).
         let mut merged = Word {
             folded_start: out.len() as u32,
-            ..w
+            original_start: w.original_start.min(start),
+            original_end: w.original_end.max(end),
         };
         out.extend_from_slice(word.as_bytes());
         // The later words of the same link or mention ("@jk_1987": "jk",
@@ -1788,6 +1850,51 @@ mod tests {
         assert_eq!(fold("what an @sshole"), fold("what an asshole"));
         // A phrase list's "@user" matches any mention.
         assert_eq!(fold("@user"), MENTION);
+    }
+
+    #[test]
+    fn a_name_in_triple_parentheses_folds_to_the_echo_word() {
+        let text = "More theatrics from (((Google))) and (((the media))) again";
+        let n = normalize(text);
+        assert_eq!(
+            n.text(),
+            format!("more theatrics from {ECHO} and {ECHO} again")
+        );
+        let at = n.text().find(ECHO).unwrap();
+        assert_eq!(written(text, &n, at, ECHO), "(((Google)))");
+        let at = n.text().rfind(ECHO).unwrap();
+        assert_eq!(written(text, &n, at, ECHO), "(((the media)))");
+        assert_eq!(fold("(((They))) run it"), format!("{ECHO} run it"));
+        assert_eq!(fold("(((Schäfer)))"), ECHO);
+        // A phrase list names it as written.
+        assert_eq!(fold("(((they)))"), ECHO);
+        // Not an echo: other counts of brackets, no letter, a bracket or a
+        // line break inside, sad faces, code.
+        for plain in [
+            "((Google))",
+            "((((Google))))",
+            "(((((LISTEN PLEASE)))))",
+            "(((1)))",
+            "(((lambda (x) x)))",
+            "(((a\nb)))",
+            "he is a sleepy baby :((( so tired",
+            "(((",
+            ")))",
+        ] {
+            assert!(
+                !fold(plain).contains(ECHO),
+                "{plain:?} -> {:?}",
+                fold(plain)
+            );
+        }
+        assert!(fold(&format!("(((x{})))", "y".repeat(40))).contains('x'));
+        // A mention inside an echo is part of it; an echo inside a link is
+        // part of the link.
+        assert_eq!(fold("(((@jk_1987)))"), ECHO);
+        assert_eq!(
+            fold("visit https://example.org/(((x))) now"),
+            format!("visit {LINK} now")
+        );
     }
 
     #[test]
