@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::embeddings::WordTable;
 use super::features::{word_hash, FeatureSpec, Group};
-use super::normalize::Normalized;
+use super::normalize::{Normalized, LINK, MENTION};
 
 /// The first bytes of every model file.
 pub const MAGIC: &[u8; 8] = b"AUPDLIN\0";
@@ -322,57 +322,56 @@ impl LinearModel {
 /// tenant; the echo, which is, stays). A `match` rather than a list search:
 /// this runs for every word of every flagged text.
 fn is_function_word(word: &str) -> bool {
-    use crate::policy::normalize::{LINK, MENTION};
-    word == LINK
-        || word == MENTION
-        || matches!(
-            word,
-            "a" | "al"
-                | "an"
-                | "and"
-                | "are"
-                | "as"
-                | "at"
-                | "be"
-                | "but"
-                | "by"
-                | "for"
-                | "from"
-                | "he"
-                | "her"
-                | "him"
-                | "his"
-                | "i"
-                | "in"
-                | "is"
-                | "it"
-                | "its"
-                | "me"
-                | "my"
-                | "of"
-                | "on"
-                | "or"
-                | "our"
-                | "she"
-                | "that"
-                | "the"
-                | "their"
-                | "them"
-                | "these"
-                | "they"
-                | "this"
-                | "those"
-                | "to"
-                | "us"
-                | "was"
-                | "we"
-                | "were"
-                | "with"
-                | "you"
-                | "your"
-                | "ur"
-                | "u"
-        )
+    matches!(
+        word,
+        LINK | MENTION
+            | "a"
+            | "al"
+            | "an"
+            | "and"
+            | "are"
+            | "as"
+            | "at"
+            | "be"
+            | "but"
+            | "by"
+            | "for"
+            | "from"
+            | "he"
+            | "her"
+            | "him"
+            | "his"
+            | "i"
+            | "in"
+            | "is"
+            | "it"
+            | "its"
+            | "me"
+            | "my"
+            | "of"
+            | "on"
+            | "or"
+            | "our"
+            | "she"
+            | "that"
+            | "the"
+            | "their"
+            | "them"
+            | "these"
+            | "they"
+            | "this"
+            | "those"
+            | "to"
+            | "us"
+            | "was"
+            | "we"
+            | "were"
+            | "with"
+            | "you"
+            | "your"
+            | "ur"
+            | "u"
+    )
 }
 
 /// [`LinearModel::explain`] with the weights read through `weight(bucket,
