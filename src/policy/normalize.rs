@@ -1367,7 +1367,7 @@ fn echo_spans(bytes: &[u8], spans: &mut Vec<Span>) {
             continue;
         }
         let (s, e) = (at as u32, (close + 3) as u32);
-        if !spans[..links].iter().any(|&(ls, le, _)| s < le && ls < e) {
+        if !overlaps_any(&spans[..links], s, e) {
             spans.push((s, e, ECHO));
         }
         from = close + 3;
@@ -1479,13 +1479,10 @@ fn mention_spans(original: &str, text: &[u8], words: &[Word], spans: &mut Vec<Sp
                 from = end;
             }
         }
-        // A mention inside a link ("https://example.social/@alice") is
-        // part of the link.
+        // A mention inside a link ("https://example.social/@alice") or an
+        // echo is part of it.
         let (at, end) = (at as u32, end as u32);
-        if !spans[..before_mentions]
-            .iter()
-            .any(|&(s, e, _)| at < e && s < end)
-        {
+        if !overlaps_any(&spans[..before_mentions], at, end) {
             spans.push((at, end, MENTION));
         }
     }
@@ -1576,8 +1573,14 @@ fn fold_links_and_mentions(
     std::mem::swap(words, kept);
 }
 
-/// A link's or mention's byte range in the original and the word it folds to.
+/// A link's, mention's or echo's byte range in the original and the word it
+/// folds to.
 type Span = (u32, u32, &'static str);
+
+/// Whether `start..end` overlaps one of `spans`.
+fn overlaps_any(spans: &[Span], start: u32, end: u32) -> bool {
+    spans.iter().any(|&(s, e, _)| start < e && s < end)
+}
 
 /// Buffers [`links_and_mentions`] reuses from text to text.
 #[derive(Default)]
