@@ -315,13 +315,13 @@ impl LinearModel {
     }
 }
 
-/// Whether a word is never shown as a model's evidence: a pronoun, an
-/// article or a preposition, in folded form (one letter per run: "al" is
-/// "all"), or the word every link or every @-mention folds to (that a post
-/// names someone or links somewhere is no evidence of abuse to show a
-/// tenant; the echo, which is, stays). A `match` rather than a list search:
-/// this runs for every word of every flagged text.
-fn is_function_word(word: &str) -> bool {
+/// Whether a word is never shown as a model's evidence: a function word
+/// (a pronoun, an article or a preposition) in folded form (one letter per
+/// run: "al" is "all"), or the word every link or every @-mention folds to
+/// (that a post names someone or links somewhere is no evidence of abuse to
+/// show a tenant; the echo, which is, stays). A `match` rather than a list
+/// search: this runs for every word of every flagged text.
+fn is_never_evidence(word: &str) -> bool {
     matches!(
         word,
         LINK | MENTION
@@ -466,7 +466,7 @@ pub fn rank_words(
             // A pronoun or an article may weigh in the model, but shown to
             // a tenant as evidence it says nothing; the words around it do.
             let (start, end) = span(i);
-            if is_function_word(&folded[start..end]) {
+            if is_never_evidence(&folded[start..end]) {
                 continue;
             }
             best.insert(at, (start, end, c));
