@@ -122,6 +122,11 @@ enum Use {
     Attribution {
         signal: usize,
     },
+    /// A phrase of which one must also stand in the text for the signal to
+    /// fire (its `needs`).
+    Needed {
+        signal: usize,
+    },
     /// A word that a regular expression's matches may start with: sets bit
     /// `bit` of the scan's triggers.
     Trigger {
@@ -416,6 +421,7 @@ impl<'a> Scan<'a> {
                             hits.attributions.push((signal, s, e));
                         }
                     }
+                    Use::Needed { signal } => hits.needed[signal] = true,
                     Use::Trigger { bit } => self.triggered |= 1 << bit,
                 }
             }
@@ -474,6 +480,8 @@ struct Hits {
     first: Vec<Vec<(usize, usize)>>,
     second: Vec<Vec<(usize, usize)>>,
     context: Vec<bool>,
+    /// Signals one of whose `needs` stands in the text.
+    needed: Vec<bool>,
     /// Phrases of signals that judge a quotation or deny a clause: the
     /// signal and where the phrase stands in the folded text.
     judgements: Vec<(usize, usize, usize)>,
@@ -569,6 +577,9 @@ impl Engine {
             }
             for p in &signal.attributions {
                 add(p, Use::Attribution { signal: s }, &mut patterns, &mut uses);
+            }
+            for p in &signal.needs {
+                add(p, Use::Needed { signal: s }, &mut patterns, &mut uses);
             }
         }
         let mut gates = 0u32;
@@ -800,7 +811,7 @@ impl Engine {
         let mut keep = 1.0f32;
         let mut context_signals = Vec::new();
         for (s, fired) in hits.context.iter().enumerate() {
-            if *fired {
+            if *fired && (signals[s].needs.is_empty() || hits.needed[s]) {
                 keep *= 1.0 - signals[s].weight;
                 context_signals.push(signals[s].id.clone());
             }
@@ -1162,6 +1173,8 @@ impl Hits {
         }
         self.context.clear();
         self.context.resize(signals, false);
+        self.needed.clear();
+        self.needed.resize(signals, false);
         self.judgements.clear();
         self.attributions.clear();
     }
@@ -1649,6 +1662,32 @@ phrases = ["are vermin", "are animals"]
         let v = engine.score(text);
         let fired = v.context_signals.iter().any(|s| s == id);
         (v, fired)
+    }
+
+    #[test]
+    fn a_signal_with_needs_fires_only_when_one_of_them_stands_in_the_text() {
+        let engine = engine_with_signal(
+            r#"id = "c.judged"
+weight = 0.8
+phrases = ["shameful"]
+needs = ["called", "saying"]"#,
+        );
+        // A saying reported and judged: the signal fires and the flag goes.
+        for text in [
+            "Shameful. He called them animals on live television.",
+            "Saying they are vermin is shameful.",
+        ] {
+            let (v, fired) = score_firing(&engine, "c.judged", text);
+            assert!(fired && !v.is_flagged("c"), "{text:?}: {v:?}");
+        }
+        // The judging word alone, or the saying alone, is not the signal.
+        for text in [
+            "Shameful how they are vermin, all of them.",
+            "He called them friends; they are animals.",
+        ] {
+            let (v, fired) = score_firing(&engine, "c.judged", text);
+            assert!(!fired && v.is_flagged("c"), "{text:?}: {v:?}");
+        }
     }
 
     #[test]

@@ -117,6 +117,12 @@ pub struct ContextSignal {
     /// phrases comes after all the evidence ("people who say X are animals
     /// are ignorant").
     pub attributions: Vec<String>,
+    /// Folded phrases of which one must also stand somewhere in the text for
+    /// the signal to fire (empty: no such condition). Words that judge as
+    /// readily as they condemn ("shameful", "is racist") lower a text only
+    /// when it reports a saying ("he called them …"), which is what such a
+    /// word condemns in counter-speech.
+    pub needs: Vec<String>,
 }
 
 /// One category of the acceptable-use policy.
@@ -256,6 +262,7 @@ struct RawSignal {
     judges_quote: bool,
     denies_clause: Option<Spanned<bool>>,
     attributions: Option<Spanned<Vec<Spanned<String>>>>,
+    needs: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -904,6 +911,19 @@ fn validate_context(
             Some(list) => fold_terms(report, lists, list, &format!("{key}.attributions")),
             None => Vec::new(),
         };
+        let needs = match &s.needs {
+            // An empty list would read as no condition at all.
+            Some(list) if list.get_ref().is_empty() => {
+                report.at(
+                    list.span(),
+                    format!("{key}.needs"),
+                    "`needs` must list at least one phrase (leave it out for none)",
+                );
+                Vec::new()
+            }
+            Some(list) => fold_terms(report, lists, list, &format!("{key}.needs")),
+            None => Vec::new(),
+        };
         signals.push(ContextSignal {
             id: s.id.into_inner(),
             weight,
@@ -911,6 +931,7 @@ fn validate_context(
             judges_quote: s.judges_quote,
             denies_clause,
             attributions,
+            needs,
         });
     }
     Context { dampening, signals }
@@ -1339,6 +1360,25 @@ mod tests {
         assert_eq!(
             errors[0].message,
             "only a signal with `judges_quote = true` reads attributions"
+        );
+    }
+
+    #[test]
+    fn a_signal_needs_at_least_one_phrase_when_it_names_any() {
+        let with = |fields: &str| with_signal("c.n", "shameful", fields);
+        let needs = load_one(&with("needs = [\"He CALLED\", \"said\"]")).unwrap();
+        // Folded like every phrase: lower case, one letter per run.
+        assert_eq!(needs.context.signals[0].needs, ["he caled", "said"]);
+        let plain = load_one(&with("")).unwrap();
+        assert!(plain.context.signals[0].needs.is_empty());
+        let empty = with("needs = []");
+        let errors = load_one(&empty).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, line_containing(&empty, "needs ="));
+        assert_eq!(errors[0].key, "context.signal[0].needs");
+        assert_eq!(
+            errors[0].message,
+            "`needs` must list at least one phrase (leave it out for none)"
         );
     }
 
