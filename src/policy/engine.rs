@@ -410,7 +410,16 @@ impl<'a> Scan<'a> {
                     Use::Phrase { detector } => push_span(&mut hits.spans[detector], (s, e)),
                     Use::First { detector } => push_span(&mut hits.first[detector], (s, e)),
                     Use::Second { detector } => push_span(&mut hits.second[detector], (s, e)),
-                    Use::Context { signal } => hits.context[signal] = true,
+                    Use::Context { signal } => {
+                        hits.context[signal] = true;
+                        if self.engine.policy.context.signals[signal].reads_evidence {
+                            // Counts wherever it stands.
+                        } else if hits.context_at.len() < 64 {
+                            hits.context_at.push((signal, s, e));
+                        } else {
+                            hits.context_at_overflow = true;
+                        }
+                    }
                     Use::Judgement { signal } => {
                         if hits.judgements.len() < 64 {
                             hits.judgements.push((signal, s, e));
@@ -482,6 +491,10 @@ struct Hits {
     context: Vec<bool>,
     /// Signals one of whose `needs` stands in the text.
     needed: Vec<bool>,
+    /// Where the phrases of plain signals stand in the folded text (the
+    /// first 64), and whether there were more.
+    context_at: Vec<(usize, usize, usize)>,
+    context_at_overflow: bool,
     /// Phrases of signals that judge a quotation or deny a clause: the
     /// signal and where the phrase stands in the folded text.
     judgements: Vec<(usize, usize, usize)>,
@@ -804,6 +817,9 @@ impl Engine {
             }
         }
 
+        if !hits.context_at.is_empty() {
+            self.discount_phrases_in_evidence(hits, det_scores);
+        }
         if !hits.judgements.is_empty() {
             self.judge_claims(original, folded, hits, det_scores);
         }
@@ -914,6 +930,40 @@ impl Engine {
             evidence,
             context,
             context_signals,
+        }
+    }
+
+    /// Unfires each plain signal all of whose phrases stand inside the
+    /// evidence of a phrase or pattern detector of a context-sensitive
+    /// category (not a proximity detector's, whose evidence spans whatever
+    /// stands between its two words): the words are then part of what that
+    /// detector found, not context around it (signals that read the
+    /// evidence itself, such as idioms, are exempt). "should never" often condemns
+    /// ("people should never be attacked for their faith"), but in
+    /// "Muslims should never be allowed in this country" it is part of the
+    /// exclusion `hate.group-vilified` found, and lowering the text for it
+    /// would hide the exclusion. (Past the 64th phrase nothing is unfired.)
+    fn discount_phrases_in_evidence(&self, hits: &mut Hits, det_scores: &[f32]) {
+        if hits.context_at_overflow {
+            return;
+        }
+        let inside = |s: usize, e: usize| {
+            self.detectors.iter().enumerate().any(|(d, det)| {
+                det_scores[d] > 0.0
+                    && matches!(det.kind, Compiled::Lexical | Compiled::Regex(..))
+                    && self.policy.categories[det.category].context_sensitive
+                    && hits.spans[d].iter().any(|&(ds, de)| ds <= s && e <= de)
+            })
+        };
+        let signals = &self.policy.context.signals;
+        let mut context_only: Vec<bool> = signals.iter().map(|s| s.reads_evidence).collect();
+        for &(signal, s, e) in &hits.context_at {
+            if !inside(s, e) {
+                context_only[signal] = true;
+            }
+        }
+        for (fired, outside) in hits.context.iter_mut().zip(context_only) {
+            *fired &= outside;
         }
     }
 
@@ -1175,6 +1225,8 @@ impl Hits {
         self.context.resize(signals, false);
         self.needed.clear();
         self.needed.resize(signals, false);
+        self.context_at.clear();
+        self.context_at_overflow = false;
         self.judgements.clear();
         self.attributions.clear();
     }
@@ -1688,6 +1740,27 @@ needs = ["called", "saying"]"#,
             let (v, fired) = score_firing(&engine, "c.judged", text);
             assert!(!fired && v.is_flagged("c"), "{text:?}: {v:?}");
         }
+    }
+
+    #[test]
+    fn a_signal_phrase_inside_a_detectors_evidence_is_not_context() {
+        // "are animals" is the detector's phrase; "animals" alone is the
+        // signal's. Inside the evidence it is part of what was found.
+        let with = |fields: &str| {
+            engine_with_signal(&format!(
+                "id = \"c.s\"\nweight = 0.8\nphrases = [\"animals\", \"never\"]\n{fields}"
+            ))
+        };
+        let plain = with("");
+        let (v, fired) = score_firing(&plain, "c.s", "They are animals.");
+        assert!(!fired && v.is_flagged("c"), "{v:?}");
+        // The same phrase outside the evidence is context again.
+        let (v, fired) = score_firing(&plain, "c.s", "They are animals, never forget.");
+        assert!(fired && !v.is_flagged("c"), "{v:?}");
+        // A signal that reads the evidence counts wherever it stands.
+        let reads = with("reads_evidence = true");
+        let (v, fired) = score_firing(&reads, "c.s", "They are animals.");
+        assert!(fired && !v.is_flagged("c"), "{v:?}");
     }
 
     #[test]

@@ -123,6 +123,13 @@ pub struct ContextSignal {
     /// when it reports a saying ("he called them …"), which is what such a
     /// word condemns in counter-speech.
     pub needs: Vec<String>,
+    /// Whether the signal's phrases say what the detectors' own words mean
+    /// ("shoot a documentary", "a bullet point", "not vermin"): they then
+    /// count where they stand inside a detector's evidence. Other signals'
+    /// phrases speak of what surrounds the evidence ("should never",
+    /// "police said"), and one that stands inside it is part of what the
+    /// detector found ("Muslims should never be allowed here").
+    pub reads_evidence: bool,
 }
 
 /// One category of the acceptable-use policy.
@@ -263,6 +270,8 @@ struct RawSignal {
     denies_clause: Option<Spanned<bool>>,
     attributions: Option<Spanned<Vec<Spanned<String>>>>,
     needs: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    reads_evidence: bool,
 }
 
 #[derive(Deserialize)]
@@ -932,6 +941,7 @@ fn validate_context(
             denies_clause,
             attributions,
             needs,
+            reads_evidence: s.reads_evidence,
         });
     }
     Context { dampening, signals }
