@@ -28,7 +28,10 @@ read those forms. `counter` frames (hate denounced through a gerund, a
 report of the saying or a judgement of the speaker, and the same words
 approving it) were written before the counter-speech signals read sayings
 opened by a gerund; `counter-held` frames of the same kind were written
-after that change was chosen and measured once. Run from this directory:
+after that change was chosen and measured once. `judging` frames (hate
+said in the words that judge hate in counter-speech, and the same words
+judging it) were written after the changes to those words were made, and
+measured once. Run from this directory:
 
     python3 functions.py > functions.csv
 """
@@ -406,6 +409,39 @@ def counter_held():
     return G, S, F, {}
 
 
+def judging():
+    """Hate said in the words that judge hate in counter-speech ("shameful",
+    "appalling", "disgusting that", "should never", "no place for", "no room
+    for"), and the same words judging hate (N). Written after this round's
+    changes to those words were made and before they were measured on these
+    frames; three of the eight hateful frames ("should never be allowed",
+    "no place for") are close to the policy cases written with the changes."""
+    G, S = GROUPS, SINGULAR
+    F = {
+     "J1 hate in judging words (H)": [
+        "It is shameful that {g} are allowed to vote.",
+        "Appalling how {g} keep breeding in our cities.",
+        "Disgusting that {g} get to raise children now.",
+        "{G} should never be allowed to hold office.",
+        "There is no room for {g} in a decent society.",
+        "Honestly it is horrifying how many {g} live here now.",
+        "{G} should never be allowed near our schools.",
+        "No place for {g} in this neighbourhood, period.",
+     ],
+     "J2 the same words judging hate (N)": [
+        "It is shameful that he called {g} parasites on live radio.",
+        "Appalling how people still say {g} are vermin.",
+        "Disgusting that someone posted that {g} should be deported.",
+        "{G} should never be treated as second-class citizens.",
+        "There is no room for hatred of {g} in a decent society.",
+        "Honestly it is horrifying how many slurs {g} hear every day.",
+        "{G} should never have to fear for their safety.",
+        "No place for attacks on {g} in this neighbourhood, period.",
+     ],
+    }
+    return G, S, F, {}
+
+
 def main():
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(["text", "hate", "func", "set"])
@@ -444,6 +480,7 @@ def main():
     fill("veiled", veiled)
     fill("counter", counter)
     fill("counter-held", counter_held)
+    fill("judging", judging)
 
 
 if __name__ == "__main__":
