@@ -412,12 +412,14 @@ impl<'a> Scan<'a> {
                     Use::Second { detector } => push_span(&mut hits.second[detector], (s, e)),
                     Use::Context { signal } => {
                         hits.context[signal] = true;
-                        if self.engine.policy.context.signals[signal].reads_evidence {
-                            // Counts wherever it stands.
-                        } else if hits.context_at.len() < 64 {
-                            hits.context_at.push((signal, s, e));
-                        } else {
-                            hits.context_at_overflow = true;
+                        // Where it stands matters unless the signal reads
+                        // the evidence itself.
+                        if !self.engine.policy.context.signals[signal].reads_evidence {
+                            if hits.context_at.len() < 64 {
+                                hits.context_at.push((signal, s, e));
+                            } else {
+                                hits.context_at_overflow = true;
+                            }
                         }
                     }
                     Use::Judgement { signal } => {
@@ -937,12 +939,12 @@ impl Engine {
     /// evidence of a phrase or pattern detector of a context-sensitive
     /// category (not a proximity detector's, whose evidence spans whatever
     /// stands between its two words): the words are then part of what that
-    /// detector found, not context around it (signals that read the
-    /// evidence itself, such as idioms, are exempt). "should never" often condemns
-    /// ("people should never be attacked for their faith"), but in
-    /// "Muslims should never be allowed in this country" it is part of the
-    /// exclusion `hate.group-vilified` found, and lowering the text for it
-    /// would hide the exclusion. (Past the 64th phrase nothing is unfired.)
+    /// detector found, not context around it. "should never" often
+    /// condemns ("people should never be attacked for their faith"), but
+    /// in "Muslims should never be allowed in this country" it is part of
+    /// the exclusion `hate.group-vilified` found, and lowering the text for
+    /// it would hide the exclusion. Signals that read the evidence itself
+    /// (idioms) are exempt; past the 64th phrase nothing is unfired.
     fn discount_phrases_in_evidence(&self, hits: &mut Hits, det_scores: &[f32]) {
         if hits.context_at_overflow {
             return;
