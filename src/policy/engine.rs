@@ -109,8 +109,12 @@ enum Use {
     Second {
         detector: usize,
     },
+    /// A phrase of a plain signal; `placed`: where it stands matters (see
+    /// [`Engine::discount_phrases_in_evidence`]), as it does unless the
+    /// signal reads the evidence itself.
     Context {
         signal: usize,
+        placed: bool,
     },
     /// A phrase of a signal that judges a quotation or denies a clause:
     /// where it stands is checked once the detectors have run.
@@ -410,11 +414,9 @@ impl<'a> Scan<'a> {
                     Use::Phrase { detector } => push_span(&mut hits.spans[detector], (s, e)),
                     Use::First { detector } => push_span(&mut hits.first[detector], (s, e)),
                     Use::Second { detector } => push_span(&mut hits.second[detector], (s, e)),
-                    Use::Context { signal } => {
+                    Use::Context { signal, placed } => {
                         hits.context[signal] = true;
-                        // Where it stands matters unless the signal reads
-                        // the evidence itself.
-                        if !self.engine.policy.context.signals[signal].reads_evidence {
+                        if placed {
                             if hits.context_at.len() < 64 {
                                 hits.context_at.push((signal, s, e));
                             } else {
@@ -585,7 +587,10 @@ impl Engine {
             let used = if signal.judges_quote || signal.denies_clause {
                 Use::Judgement { signal: s }
             } else {
-                Use::Context { signal: s }
+                Use::Context {
+                    signal: s,
+                    placed: !signal.reads_evidence,
+                }
             };
             for p in &signal.phrases {
                 add(p, used, &mut patterns, &mut uses);
@@ -957,15 +962,15 @@ impl Engine {
                     && hits.spans[d].iter().any(|&(ds, de)| ds <= s && e <= de)
             })
         };
-        let signals = &self.policy.context.signals;
-        let mut context_only: Vec<bool> = signals.iter().map(|s| s.reads_evidence).collect();
+        // Only placed phrases are listed, so a signal listed here fired for
+        // them alone: it stays fired where one of them stands outside.
+        for &(signal, ..) in &hits.context_at {
+            hits.context[signal] = false;
+        }
         for &(signal, s, e) in &hits.context_at {
             if !inside(s, e) {
-                context_only[signal] = true;
+                hits.context[signal] = true;
             }
-        }
-        for (fired, outside) in hits.context.iter_mut().zip(context_only) {
-            *fired &= outside;
         }
     }
 
