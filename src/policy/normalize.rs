@@ -1360,10 +1360,11 @@ fn echo_spans(bytes: &[u8], spans: &mut Vec<Span>) {
         {
             continue;
         }
-        // The name holds a letter (not "(((1)))"); the slice ends before an
-        // ASCII bracket, so it is whole characters.
-        let name = String::from_utf8_lossy(&bytes[inner..close]);
-        if !name.chars().any(char::is_alphabetic) {
+        // The name holds a letter (not "(((1)))"); the slice lies between
+        // ASCII brackets, so it is whole characters.
+        let named = std::str::from_utf8(&bytes[inner..close])
+            .is_ok_and(|name| name.chars().any(char::is_alphabetic));
+        if !named {
             continue;
         }
         let (s, e) = (at as u32, (close + 3) as u32);
