@@ -324,18 +324,84 @@ const MASKED: [&str; 44] = [
     "prick",
 ];
 
-/// The folded form of the [`MASKED`] word that `token` (ASCII letters and
-/// asterisks, at least one of each, starting with a letter) stands for.
+/// Names of protected groups and faiths that writers mask to slip past
+/// filters ("J*ws control the banks", "m*slims out", "isl*m is a
+/// disease"): unread, they fold to fragments ("j ws") that no detector or
+/// model knows. Read only when no [`MASKED`] word fits, and only with at
+/// most two asterisks and two letters written, since a name is told from
+/// other words by its letters, not by the asterisks that hide them.
+const MASKED_NAMES: [&str; 42] = [
+    "jew",
+    "jews",
+    "jewish",
+    "muslim",
+    "muslims",
+    "islam",
+    "islamic",
+    "black",
+    "blacks",
+    "gay",
+    "gays",
+    "lesbian",
+    "lesbians",
+    "trans",
+    "homo",
+    "homos",
+    "queer",
+    "queers",
+    "mexican",
+    "mexicans",
+    "immigrant",
+    "immigrants",
+    "migrant",
+    "migrants",
+    "refugee",
+    "refugees",
+    "arab",
+    "arabs",
+    "asian",
+    "asians",
+    "african",
+    "africans",
+    "negro",
+    "negroes",
+    "hindu",
+    "hindus",
+    "sikh",
+    "sikhs",
+    "indian",
+    "indians",
+    "muzzie",
+    "muzzies",
+];
+
+/// The folded form of the [`MASKED`] word, or failing that the
+/// [`MASKED_NAMES`] name, that `token` (ASCII letters and asterisks, at
+/// least one of each, starting with a letter) stands for.
 fn unmasked(token: &[u8]) -> Option<&'static str> {
-    static FOLDED: std::sync::LazyLock<Vec<String>> =
-        std::sync::LazyLock::new(|| MASKED.iter().map(|w| normalize(w).text).collect());
-    let i = MASKED.iter().position(|w| {
-        w.len() == token.len()
-            && w.bytes()
+    fn fits(word: &str, token: &[u8]) -> bool {
+        word.len() == token.len()
+            && word
+                .bytes()
                 .zip(token)
                 .all(|(c, &t)| t == b'*' || c == t.to_ascii_lowercase())
-    })?;
-    Some(FOLDED[i].as_str())
+    }
+    static FOLDED: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        MASKED
+            .iter()
+            .chain(MASKED_NAMES.iter())
+            .map(|w| normalize(w).text)
+            .collect()
+    });
+    if let Some(i) = MASKED.iter().position(|w| fits(w, token)) {
+        return Some(FOLDED[i].as_str());
+    }
+    let stars = token.iter().filter(|&&b| b == b'*').count();
+    if stars > 2 || token.len() - stars < 2 {
+        return None;
+    }
+    let i = MASKED_NAMES.iter().position(|w| fits(w, token))?;
+    Some(FOLDED[MASKED.len() + i].as_str())
 }
 
 /// Reads the words masked with asterisks as the words they stand for (see
@@ -745,7 +811,7 @@ impl Folder {
 /// folds some text differently, and the word lists folding reads.
 pub static FOLDING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "revision 2\nmasked {MASKED:?}\nrespelt {RESPELT:?}\nwords {}",
+        "revision 3\nmasked {MASKED:?}\nnames {MASKED_NAMES:?}\nrespelt {RESPELT:?}\nwords {}",
         WORDS.len()
     ) + WORDS
 });
@@ -2077,6 +2143,15 @@ mod tests {
         assert_eq!(fold("shut up you c**t"), "shut up you cunt");
         assert_eq!(fold("a**hole"), "ashole");
         assert_eq!(fold("you are a n****r"), "you are a nigger");
+        // Group names, when no swear word fits and two asterisks at most
+        // hide them.
+        assert_eq!(fold("J*ws control the banks"), "jews control the banks");
+        assert_eq!(fold("m*slims out"), "muslims out");
+        assert_eq!(fold("isl*m is a disease"), "islam is a disease");
+        assert_eq!(fold("bl**ks"), "blacks");
+        assert_eq!(fold("s**t"), "shit");
+        assert_eq!(fold("m*****"), "m");
+        assert_eq!(fold("j***"), "j");
         // Not a masked word: emphasis, arithmetic, a footnote, no match.
         assert_eq!(fold("**great** game"), "great game");
         assert_eq!(fold("5*3 is 15"), "5 3 is 15");
