@@ -324,13 +324,13 @@ const MASKED: [&str; 44] = [
     "prick",
 ];
 
-/// Names of protected groups and faiths that writers mask to slip past
-/// filters ("J*ws control the banks", "m*slims out", "isl*m is a
-/// disease"): unread, they fold to fragments ("j ws") that no detector or
-/// model knows. Read only when no [`MASKED`] word fits, and only with at
+/// Names of protected groups and faiths, and slurs built on a name or a
+/// swear word, that writers mask to slip past filters ("J*ws control the
+/// banks", "m*slims out", "isl*m is a disease", "sandn*ggers"): unread,
+/// they fold to fragments ("j ws") that no detector or model knows. Read only when no [`MASKED`] word fits, and only with at
 /// most two asterisks and two letters written, since a name is told from
 /// other words by its letters, not by the asterisks that hide them.
-const MASKED_NAMES: [&str; 42] = [
+const MASKED_NAMES: [&str; 46] = [
     "jew",
     "jews",
     "jewish",
@@ -373,6 +373,10 @@ const MASKED_NAMES: [&str; 42] = [
     "indians",
     "muzzie",
     "muzzies",
+    "sandnigger",
+    "sandniggers",
+    "goatfucker",
+    "goatfuckers",
 ];
 
 /// The folded form of the [`MASKED`] word, or failing that the
@@ -2149,6 +2153,7 @@ mod tests {
         assert_eq!(fold("m*slims out"), "muslims out");
         assert_eq!(fold("isl*m is a disease"), "islam is a disease");
         assert_eq!(fold("bl**ks"), "blacks");
+        assert_eq!(fold("sandn*ggers"), fold("sandniggers"));
         assert_eq!(fold("s**t"), "shit");
         assert_eq!(fold("m*****"), "m");
         assert_eq!(fold("j***"), "j");
