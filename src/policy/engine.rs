@@ -1006,20 +1006,19 @@ impl Engine {
             return;
         }
         let signals = &self.policy.context.signals;
-        // Whether all the evidence stands in the clause that starts at `from`.
-        let in_clause = |from: usize| {
+        // Whether all of `ev` stands in the clause that starts at `from`.
+        let in_clause = |ev: &[(usize, usize)], from: usize| {
             let end = clause_end(original, from);
-            evidence.iter().all(|&(es, ee)| from <= es && ee <= end)
+            ev.iter().all(|&(es, ee)| from <= es && ee <= end)
         };
-        // Where the last piece of evidence ends, and (once a signal needs
-        // them) the quotations and whether all the evidence stands in them:
-        // the same for every judging phrase.
-        let last_end = evidence.iter().map(|&(_, ee)| ee).max().unwrap_or(0);
+        // Once a signal needs them, the quotations and whether all the
+        // evidence stands in them: the same for every judging phrase.
         let mut quoted: Option<(Vec<(usize, usize)>, bool)> = None;
+        let mut claim = Vec::with_capacity(evidence.len());
         for &(signal, s, e) in &hits.judgements {
             let (os, oe) = folded.original_span(s, e);
             let fires = if signals[signal].denies_clause {
-                in_clause(oe)
+                in_clause(&evidence, oe)
             } else {
                 let (quotes, all_quoted) = quoted.get_or_insert_with(|| {
                     let quotes = quotations(original);
@@ -1032,11 +1031,25 @@ impl Engine {
                 // A quoted claim, the judging phrase outside every quotation;
                 // or an attributed claim: all the evidence in the clause an
                 // attribution opens, and the judging phrase after all of it.
+                // Evidence that holds the judging phrase and starts after
+                // the claim is the judgement read as an insult ("anyone who
+                // thinks X are inferior is a fool"), not part of the claim.
                 (*all_quoted && quotes.iter().all(|&(qs, qe)| oe <= qs || qe <= os))
-                    || (last_end <= os
-                        && hits.attributions.iter().any(|&(a, s, e)| {
-                            a == signal && in_clause(folded.original_span(s, e).1)
-                        }))
+                    || ({
+                        // Holds the judging phrase, or not.
+                        let holds = |&(es, ee): &(usize, usize)| !(ee <= os || oe <= es);
+                        claim.clear();
+                        claim.extend(evidence.iter().copied().filter(|ev| !holds(ev)));
+                        let claim_end = claim.iter().map(|&(_, ee)| ee).max().unwrap_or(0);
+                        !claim.is_empty()
+                            && claim_end <= os
+                            && evidence
+                                .iter()
+                                .filter(|ev| holds(ev))
+                                .all(|&(es, _)| claim_end <= es)
+                    } && hits.attributions.iter().any(|&(a, s, e)| {
+                        a == signal && in_clause(&claim, folded.original_span(s, e).1)
+                    }))
             };
             if fires {
                 hits.context[signal] = true;
@@ -1831,6 +1844,58 @@ attributions = ["people who say", "said"]"#,
         ));
         // Quotations are judged as before.
         assert!(judged("\"They are vermin\" is wrong"));
+    }
+
+    #[test]
+    fn an_insult_that_is_the_judgement_does_not_count_as_part_of_the_claim() {
+        // A detector that reads "is a fool" as an insult holds the judging
+        // phrase "a fool": it is the judgement, not the claim judged.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("p.toml"),
+            r#"
+[context]
+dampening = 1.0
+
+[[context.signal]]
+id = "c.judged"
+judges_quote = true
+weight = 0.8
+phrases = ["a fool"]
+attributions = ["anyone who says"]
+
+[[category]]
+id = "c"
+title = "C"
+aup = "No vilifying."
+severity = "high"
+flag_threshold = 0.5
+context_sensitive = true
+
+[[category.detector]]
+id = "c.vermin"
+kind = "phrases"
+weight = 0.9
+phrases = ["are vermin"]
+
+[[category.detector]]
+id = "c.insult"
+kind = "phrases"
+weight = 0.9
+phrases = ["is a fool"]
+"#,
+        )
+        .unwrap();
+        let engine = Engine::compile(crate::policy::load_dir(dir.path()).unwrap()).unwrap();
+        let judged = |text: &str| score_firing(&engine, "c.judged", text).1;
+        assert!(judged("Anyone who says they are vermin is a fool."));
+        // Hate after the judgement, or no attribution: not judged.
+        assert!(!judged(
+            "Anyone who says they are vermin is a fool, they are vermin"
+        ));
+        assert!(!judged("They are vermin, anyone who disagrees is a fool"));
+        // The insult alone has no claim to judge.
+        assert!(!judged("Anyone who says that is a fool"));
     }
 
     #[test]
