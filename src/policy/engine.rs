@@ -1036,16 +1036,17 @@ impl Engine {
                 // thinks X are inferior is a fool"), not part of the claim.
                 (*all_quoted && quotes.iter().all(|&(qs, qe)| oe <= qs || qe <= os))
                     || ({
-                        // Holds the judging phrase, or not.
-                        let holds = |&(es, ee): &(usize, usize)| !(ee <= os || oe <= es);
+                        // Whether a piece of evidence overlaps the
+                        // judging phrase.
+                        let overlaps = |&(es, ee): &(usize, usize)| !(ee <= os || oe <= es);
                         claim.clear();
-                        claim.extend(evidence.iter().copied().filter(|ev| !holds(ev)));
+                        claim.extend(evidence.iter().copied().filter(|ev| !overlaps(ev)));
                         let claim_end = claim.iter().map(|&(_, ee)| ee).max().unwrap_or(0);
                         !claim.is_empty()
                             && claim_end <= os
                             && evidence
                                 .iter()
-                                .filter(|ev| holds(ev))
+                                .filter(|ev| overlaps(ev))
                                 .all(|&(es, _)| claim_end <= es)
                     } && hits.attributions.iter().any(|&(a, s, e)| {
                         a == signal && in_clause(&claim, folded.original_span(s, e).1)

@@ -327,9 +327,11 @@ const MASKED: [&str; 44] = [
 /// Names of protected groups and faiths, and slurs built on a name or a
 /// swear word, that writers mask to slip past filters ("J*ws control the
 /// banks", "m*slims out", "isl*m is a disease", "sandn*ggers"): unread,
-/// they fold to fragments ("j ws") that no detector or model knows. Read only when no [`MASKED`] word fits, and only with at
-/// most two asterisks and two letters written, since a name is told from
-/// other words by its letters, not by the asterisks that hide them.
+/// they fold to fragments ("j ws") that no detector or model knows. A
+/// masked word reads as one of these only when no [`MASKED`] word fits it,
+/// it has at most two asterisks and at least two of its letters are
+/// written: a name is told from other words by its letters, not by the
+/// asterisks that hide them.
 const MASKED_NAMES: [&str; 46] = [
     "jew",
     "jews",
