@@ -1029,28 +1029,13 @@ impl Engine {
                     (quotes, all)
                 });
                 // A quoted claim, the judging phrase outside every quotation;
-                // or an attributed claim: all the evidence in the clause an
-                // attribution opens, and the judging phrase after all of it.
-                // Evidence that holds the judging phrase and starts after
-                // the claim is the judgement read as an insult ("anyone who
-                // thinks X are inferior is a fool"), not part of the claim.
+                // or an attributed claim: the claim's evidence in the clause
+                // an attribution opens, and the judging phrase after it.
                 (*all_quoted && quotes.iter().all(|&(qs, qe)| oe <= qs || qe <= os))
-                    || ({
-                        // Whether a piece of evidence overlaps the
-                        // judging phrase.
-                        let overlaps = |&(es, ee): &(usize, usize)| !(ee <= os || oe <= es);
-                        claim.clear();
-                        claim.extend(evidence.iter().copied().filter(|ev| !overlaps(ev)));
-                        let claim_end = claim.iter().map(|&(_, ee)| ee).max().unwrap_or(0);
-                        !claim.is_empty()
-                            && claim_end <= os
-                            && evidence
-                                .iter()
-                                .filter(|ev| overlaps(ev))
-                                .all(|&(es, _)| claim_end <= es)
-                    } && hits.attributions.iter().any(|&(a, s, e)| {
-                        a == signal && in_clause(&claim, folded.original_span(s, e).1)
-                    }))
+                    || (claim_before(&evidence, (os, oe), &mut claim)
+                        && hits.attributions.iter().any(|&(a, s, e)| {
+                            a == signal && in_clause(&claim, folded.original_span(s, e).1)
+                        }))
             };
             if fires {
                 hits.context[signal] = true;
@@ -1215,6 +1200,29 @@ fn quotations(text: &str) -> Vec<(usize, usize)> {
         prev = Some(c);
     }
     out
+}
+
+/// Whether the evidence of a judged claim stands before the judging phrase
+/// at `judging` (original bytes), leaving the claim's evidence in `claim`.
+/// Evidence that overlaps the judging phrase and starts after the claim is
+/// the judgement itself, read as an insult ("anyone who thinks X are
+/// inferior is a fool"), not part of the claim.
+fn claim_before(
+    evidence: &[(usize, usize)],
+    judging: (usize, usize),
+    claim: &mut Vec<(usize, usize)>,
+) -> bool {
+    let (os, oe) = judging;
+    let overlaps = |&(es, ee): &(usize, usize)| !(ee <= os || oe <= es);
+    claim.clear();
+    claim.extend(evidence.iter().copied().filter(|ev| !overlaps(ev)));
+    let claim_end = claim.iter().map(|&(_, ee)| ee).max().unwrap_or(0);
+    !claim.is_empty()
+        && claim_end <= os
+        && evidence
+            .iter()
+            .filter(|ev| overlaps(ev))
+            .all(|&(es, _)| claim_end <= es)
 }
 
 /// Where the clause that starts at byte `from` of `text` ends: at the next
@@ -1699,6 +1707,11 @@ second = ["storm"]
     /// finds "are vermin" and "are animals" (0.9), and the context signal
     /// `signal` (a `[[context.signal]]` table's fields), at full dampening.
     fn engine_with_signal(signal: &str) -> Engine {
+        engine_with(signal, "")
+    }
+
+    /// [`engine_with_signal`], with `detectors` (TOML) added to category `c`.
+    fn engine_with(signal: &str, detectors: &str) -> Engine {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("p.toml"),
@@ -1723,6 +1736,7 @@ id = "c.vermin"
 kind = "phrases"
 weight = 0.9
 phrases = ["are vermin", "are animals"]
+{detectors}
 "#
             ),
         )
@@ -1851,43 +1865,19 @@ attributions = ["people who say", "said"]"#,
     fn an_insult_that_is_the_judgement_does_not_count_as_part_of_the_claim() {
         // A detector that reads "is a fool" as an insult holds the judging
         // phrase "a fool": it is the judgement, not the claim judged.
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("p.toml"),
-            r#"
-[context]
-dampening = 1.0
-
-[[context.signal]]
-id = "c.judged"
+        let engine = engine_with(
+            r#"id = "c.judged"
 judges_quote = true
 weight = 0.8
 phrases = ["a fool"]
-attributions = ["anyone who says"]
-
-[[category]]
-id = "c"
-title = "C"
-aup = "No vilifying."
-severity = "high"
-flag_threshold = 0.5
-context_sensitive = true
-
-[[category.detector]]
-id = "c.vermin"
-kind = "phrases"
-weight = 0.9
-phrases = ["are vermin"]
-
+attributions = ["anyone who says"]"#,
+            r#"
 [[category.detector]]
 id = "c.insult"
 kind = "phrases"
 weight = 0.9
-phrases = ["is a fool"]
-"#,
-        )
-        .unwrap();
-        let engine = Engine::compile(crate::policy::load_dir(dir.path()).unwrap()).unwrap();
+phrases = ["is a fool"]"#,
+        );
         let judged = |text: &str| score_firing(&engine, "c.judged", text).1;
         assert!(judged("Anyone who says they are vermin is a fool."));
         // Hate after the judgement, or no attribution: not judged.
