@@ -126,13 +126,17 @@ fn a_detector_with_keys_of_another_kind_is_refused() {
     let extra = policies.join("extra.toml");
     std::fs::write(
         &extra,
-        "[[category]]\nid = \"spam\"\ntitle = \"Spam\"\naup = \"No spam.\"\nseverity = \"low\"\nflag_threshold = 0.5\n\n[[category.detector]]\nid = \"spam.words\"\nkind = \"phrases\"\nweight = 1.0\npattern = \"buy now\"\n",
+        "[[category]]\nid = \"spam\"\ntitle = \"Spam\"\naup = \"No spam.\"\nseverity = \"low\"\nflag_threshold = 0.5\n\n[[category.detector]]\nid = \"spam.words\"\nkind = \"phrases\"\nweight = 1.0\npattern = \"buy now\"\n\n[[category.detector]]\nid = \"spam.link\"\nkind = \"regex\"\nweight = 1.0\npattern = \"click here\"\nordered = true\n",
     )
     .unwrap();
     let stderr = failed_check(&policies);
     assert!(stderr.contains("extra.toml:8: category[0].detector[0].pattern: `pattern` does not belong to a detector of kind `phrases`"), "{stderr}");
     assert!(
         stderr.contains("category[0].detector[0].phrases: a `phrases` detector needs `phrases`"),
+        "{stderr}"
+    ); // Word order is a proximity detector's option only.
+    assert!(
+        stderr.contains("category[0].detector[1].ordered: `ordered` does not belong to a detector of kind `regex`"),
         "{stderr}"
     );
 }

@@ -154,6 +154,7 @@ enum Compiled {
     Lexical,
     Proximity {
         within: usize,
+        ordered: bool,
     },
     /// A regular expression, and the bit of the scan's triggers that says a
     /// text has a word its matches must start with (none: always run).
@@ -542,6 +543,7 @@ impl Engine {
                         first,
                         second,
                         within,
+                        ordered,
                     } => {
                         for p in first {
                             add(p, Use::First { detector: d }, &mut patterns, &mut uses);
@@ -549,7 +551,10 @@ impl Engine {
                         for p in second {
                             add(p, Use::Second { detector: d }, &mut patterns, &mut uses);
                         }
-                        Compiled::Proximity { within: *within }
+                        Compiled::Proximity {
+                            within: *within,
+                            ordered: *ordered,
+                        }
                     }
                     DetectorKind::Regex(re) => Compiled::Regex(re.clone(), None),
                     DetectorKind::Classifier {
@@ -775,12 +780,13 @@ impl Engine {
                         det_scores[d] = det.weight;
                     }
                 }
-                Compiled::Proximity { within } => {
+                Compiled::Proximity { within, ordered } => {
                     proximity_pairs(
                         folded,
                         &hits.first[d],
                         &hits.second[d],
                         *within,
+                        *ordered,
                         &mut hits.spans[d],
                     );
                     if !hits.spans[d].is_empty() {
@@ -1323,12 +1329,14 @@ fn assign_banks(detectors: &mut [CompiledDetector]) -> Vec<Bank> {
 }
 
 /// Writes into `out` the spans joining a `first` term to a `second` term at
-/// most `within` words apart.
+/// most `within` words apart; when `ordered`, only a `second` term that
+/// starts after the `first` one ends.
 fn proximity_pairs(
     folded: &Normalized,
     first: &[(usize, usize)],
     second: &[(usize, usize)],
     within: usize,
+    ordered: bool,
     out: &mut Vec<(usize, usize)>,
 ) {
     out.clear();
@@ -1338,6 +1346,9 @@ fn proximity_pairs(
         for &(ss, se) in second {
             // The two terms must be different words.
             if ss < fe && fs < se {
+                continue;
+            }
+            if ordered && ss < fe {
                 continue;
             }
             let sw = folded.word_index(ss);
@@ -1399,6 +1410,69 @@ mod tests {
             },
             requires: Vec::new(),
         }
+    }
+
+    #[test]
+    fn an_ordered_proximity_detector_matches_only_its_second_term_after_its_first() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("p.toml"),
+            r#"
+[[category]]
+id = "c"
+title = "C"
+aup = "No insults."
+severity = "high"
+flag_threshold = 0.5
+
+[[category.detector]]
+id = "c.ordered"
+kind = "proximity"
+weight = 0.6
+within = 2
+ordered = true
+first = ["is a"]
+second = ["moron"]
+
+[[category.detector]]
+id = "c.either"
+kind = "proximity"
+weight = 0.1
+within = 2
+first = ["is a"]
+second = ["moron"]
+"#,
+        )
+        .unwrap();
+        let engine = Engine::compile(crate::policy::load_dir(dir.path()).unwrap()).unwrap();
+        let found = |text: &str| -> Vec<(String, String)> {
+            engine
+                .score(text)
+                .evidence
+                .iter()
+                .map(|e| (e.detector.to_string(), e.text.clone()))
+                .collect()
+        };
+
+        let after = found("Greg is a total moron");
+        assert!(
+            after.contains(&("c.ordered".into(), "is a total moron".into())),
+            "{after:?}"
+        );
+        assert!(
+            after.contains(&("c.either".into(), "is a total moron".into())),
+            "{after:?}"
+        );
+
+        // "moron" before "is a": only the detector that takes either order.
+        let before = found("Calling him a moron is a mistake");
+        assert!(before.iter().all(|(d, _)| d != "c.ordered"), "{before:?}");
+        assert!(
+            before.contains(&("c.either".into(), "moron is a".into())),
+            "{before:?}"
+        );
+        let v = engine.score("Calling him a moron is a mistake");
+        assert!((v.scores["c"] - 0.1).abs() < 1e-6, "{v:?}");
     }
 
     #[test]

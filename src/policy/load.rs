@@ -217,6 +217,9 @@ pub enum DetectorKind {
         second: Vec<String>,
         /// Largest distance in words.
         within: usize,
+        /// The `second` term must come after the `first` ("is a … moron",
+        /// not "moron is a"); otherwise either order matches.
+        ordered: bool,
     },
     /// A learned linear classifier.
     Classifier {
@@ -323,6 +326,7 @@ struct RawDetector {
     first: Option<Spanned<Vec<Spanned<String>>>>,
     second: Option<Spanned<Vec<Spanned<String>>>>,
     within: Option<Spanned<usize>>,
+    ordered: Option<Spanned<bool>>,
     model: Option<Spanned<String>>,
     midpoint: Option<Spanned<f32>>,
     requires: Option<Spanned<Vec<String>>>,
@@ -1127,12 +1131,13 @@ fn validate_detector(
     let weight = check_unit(report, &d.weight, &format!("{key}.weight"));
     let kind = *d.kind.get_ref();
     // Each kind takes its own keys and no others.
-    let present: [(&str, bool, &[RawKind]); 7] = [
+    let present: [(&str, bool, &[RawKind]); 8] = [
         ("phrases", d.phrases.is_some(), &[RawKind::Phrases]),
         ("pattern", d.pattern.is_some(), &[RawKind::Regex]),
         ("first", d.first.is_some(), &[RawKind::Proximity]),
         ("second", d.second.is_some(), &[RawKind::Proximity]),
         ("within", d.within.is_some(), &[RawKind::Proximity]),
+        ("ordered", d.ordered.is_some(), &[RawKind::Proximity]),
         ("model", d.model.is_some(), &[RawKind::Classifier]),
         ("midpoint", d.midpoint.is_some(), &[RawKind::Classifier]),
     ];
@@ -1212,6 +1217,7 @@ fn validate_detector(
                 first: fold_terms(report, refs.lists, first, &format!("{key}.first")),
                 second: fold_terms(report, refs.lists, second, &format!("{key}.second")),
                 within: n,
+                ordered: d.ordered.as_ref().is_some_and(|o| *o.get_ref()),
             }
         }
         RawKind::Classifier => {
