@@ -485,6 +485,9 @@ struct Scratch {
     parts: Vec<WalkParts>,
     /// Each category's score.
     cat_scores: Vec<f32>,
+    /// The detectors that scored, in order: the later passes over the
+    /// detectors visit these alone (most texts wake few of them).
+    scored: Vec<usize>,
 }
 
 /// Per-text scratch space for one scan.
@@ -732,6 +735,7 @@ impl Engine {
             buckets,
             parts,
             cat_scores,
+            scored,
         } = scratch;
         hits.reset(n, self.policy.context.signals.len());
         margins.clear();
@@ -770,6 +774,7 @@ impl Engine {
 
         det_scores.clear();
         det_scores.resize(n, 0.0);
+        scored.clear();
         // Whether the folded text is ASCII, read once for all gated regexes
         // and only when one of them is not triggered.
         let mut folded_ascii = None;
@@ -822,10 +827,17 @@ impl Engine {
                     det_scores[d] = det.weight * super::model::sigmoid(margin - shift);
                 }
             }
+            if det_scores[d] > 0.0 {
+                scored.push(d);
+            }
         }
 
-        for (d, det) in self.detectors.iter().enumerate() {
-            if det_scores[d] > 0.0 && det.requires.iter().any(|&r| hits.spans[r].is_empty()) {
+        for &d in scored.iter() {
+            if self.detectors[d]
+                .requires
+                .iter()
+                .any(|&r| hits.spans[r].is_empty())
+            {
                 det_scores[d] = 0.0;
             }
         }
@@ -853,11 +865,12 @@ impl Engine {
         let mut flagged = Vec::new();
         let mut evidence = Vec::new();
         // Each category's product of (1 - detector score), in one pass over
-        // the detectors (in the same order, so the same product).
+        // the detectors that scored, in order (a detector that scored
+        // nothing multiplies by exactly 1, so the product is the same bits).
         // Each entry is then replaced by the category's score.
         cat_scores.fill(1.0);
-        for (det, &score) in self.detectors.iter().zip(det_scores.iter()) {
-            cat_scores[det.category] *= 1.0 - score;
+        for &d in scored.iter() {
+            cat_scores[self.detectors[d].category] *= 1.0 - det_scores[d];
         }
         for (c, cat) in self.policy.categories.iter().enumerate() {
             let keep = cat_scores[c];
@@ -876,7 +889,8 @@ impl Engine {
                 });
             }
             if score > 0.0 {
-                for d in self.category_detectors[c].clone() {
+                let range = &self.category_detectors[c];
+                for &d in scored.iter().filter(|&&d| range.contains(&d)) {
                     let det = &self.detectors[d];
                     if det_scores[d] <= 0.0 {
                         continue;
