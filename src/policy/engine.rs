@@ -415,6 +415,10 @@ impl<'a> Scan<'a> {
                     Use::Phrase { detector } => push_span(&mut hits.spans[detector], (s, e)),
                     Use::First { detector } => push_span(&mut hits.first[detector], (s, e)),
                     Use::Second { detector } => push_span(&mut hits.second[detector], (s, e)),
+                    // A judging or denying phrase that a negation stands
+                    // just before says the opposite: "saying X are rats is
+                    // not hateful", "it's not racist to say X are Y".
+                    Use::Judgement { .. } if negated(text, s) => {}
                     Use::Context { signal, placed } => {
                         hits.context[signal] = true;
                         if placed {
@@ -1254,6 +1258,35 @@ fn clause_end(text: &str, from: usize) -> usize {
         .map_or(text.len(), |i| from + i)
 }
 
+/// Words that turn a judging or denying phrase after them round ("is not
+/// hateful", "isn't racist", "never wrong"), as folding writes them. "no"
+/// is left out: it opens replies as an interjection ("No, this is racist").
+const NEGATIONS: [&[u8]; 11] = [
+    b"not", b"never", b"nothing", b"isnt", b"arent", b"wasnt", b"werent", b"dont", b"doesnt",
+    b"hardly", b"nt",
+];
+
+/// Whether one of the two words before byte `s` of the folded text `text`
+/// (a phrase's start) is a negation ("not hateful", "not a vile thing").
+/// Folding drops punctuation, so a wider look would reach across sentences.
+fn negated(text: &[u8], s: usize) -> bool {
+    let mut end = s.saturating_sub(1).min(text.len());
+    for _ in 0..2 {
+        if end == 0 {
+            return false;
+        }
+        let start = text[..end]
+            .iter()
+            .rposition(|&b| b == b' ')
+            .map_or(0, |i| i + 1);
+        if NEGATIONS.contains(&&text[start..end]) {
+            return true;
+        }
+        end = start.saturating_sub(1);
+    }
+    false
+}
+
 fn push_span(spans: &mut Vec<(usize, usize)>, span: (usize, usize)) {
     if spans.len() < 64 {
         spans.push(span);
@@ -1424,6 +1457,28 @@ mod tests {
             },
             requires: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_negation_in_the_two_words_before_a_phrase_turns_it_round() {
+        let at = |text: &str, phrase: &str| {
+            let folded = normalize(text);
+            let s = folded.text().find(phrase).unwrap();
+            negated(folded.text().as_bytes(), s)
+        };
+        assert!(at("saying that is not hateful", "hateful"));
+        assert!(at("it is not a vile thing", "vile"));
+        assert!(at(
+            "Muslims are rats and it isn't racist to say so",
+            "racist"
+        ));
+        assert!(!at("saying that is hateful", "hateful"));
+        // Three words back is another clause's business.
+        assert!(!at("he did not say it, racist as he is", "racist"));
+        // "no" opens replies: "No, this is racist".
+        assert!(!at("No, this is racist", "racist"));
+        // A phrase at the start has nothing before it.
+        assert!(!at("racist to say so", "racist"));
     }
 
     #[test]
