@@ -100,7 +100,9 @@ pub struct ContextSignal {
     /// phrases stands outside the quotation marks of the original text and
     /// all the phrase and pattern evidence of the context-sensitive
     /// categories stands inside them ("'X are vermin' is a vile thing to
-    /// say"), never for the same words said outright.
+    /// say"), never for the same words said outright. A phrase with a
+    /// negation in the two words before it ("is not hateful") does not
+    /// count, here or in a signal that denies a claim.
     pub judges_quote: bool,
     /// Whether the signal denies a claim: it fires only when all the phrase
     /// and pattern evidence of the context-sensitive categories stands in
