@@ -1483,9 +1483,7 @@ mod tests {
 
     #[test]
     fn an_ordered_proximity_detector_matches_only_its_second_term_after_its_first() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("p.toml"),
+        let engine = engine_from_toml(
             r#"
 [[category]]
 id = "c"
@@ -1511,9 +1509,7 @@ within = 2
 first = ["is a"]
 second = ["moron"]
 "#,
-        )
-        .unwrap();
-        let engine = Engine::compile(crate::policy::load_dir(dir.path()).unwrap()).unwrap();
+        );
         let found = |text: &str| -> Vec<(String, String)> {
             engine
                 .score(text)
@@ -1546,9 +1542,7 @@ second = ["moron"]
 
     #[test]
     fn a_detector_counts_only_when_every_detector_it_requires_found_something() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("p.toml"),
+        let engine = engine_from_toml(
             r#"
 [[category]]
 id = "c"
@@ -1578,9 +1572,7 @@ within = 2
 first = ["we", "everyone"]
 second = ["storm"]
 "#,
-        )
-        .unwrap();
-        let engine = Engine::compile(crate::policy::load_dir(dir.path()).unwrap()).unwrap();
+        );
 
         let text = "Tomorrow we storm the capitol";
         let v = engine.score(text);
@@ -1853,13 +1845,17 @@ second = ["storm"]
         engine_with(signal, "")
     }
 
+    /// The engine of a policy written as one TOML file.
+    fn engine_from_toml(toml: &str) -> Engine {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("p.toml"), toml).unwrap();
+        Engine::compile(crate::policy::load_dir(dir.path()).unwrap()).unwrap()
+    }
+
     /// [`engine_with_signal`], with `detectors` (TOML) added to category `c`.
     fn engine_with(signal: &str, detectors: &str) -> Engine {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("p.toml"),
-            format!(
-                r#"
+        engine_from_toml(&format!(
+            r#"
 [context]
 dampening = 1.0
 
@@ -1881,10 +1877,7 @@ weight = 0.9
 phrases = ["are vermin", "are animals"]
 {detectors}
 "#
-            ),
-        )
-        .unwrap();
-        Engine::compile(crate::policy::load_dir(dir.path()).unwrap()).unwrap()
+        ))
     }
 
     /// The verdict on `text`, and whether the context signal `id` fired.
