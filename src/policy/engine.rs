@@ -18,6 +18,8 @@
 //!   score never exceeds 1;
 //! - the context score is the noisy-OR of the context signals that fire; a
 //!   context-sensitive category's score is `raw × (1 − dampening × context)`;
+//!   a signal kept to some categories (`categories`) adds to their context
+//!   alone, and only where their models alone found something;
 //! - a category is flagged when its score reaches its `flag_threshold`.
 
 use std::cell::RefCell;
@@ -50,9 +52,11 @@ pub struct Verdict {
     pub flagged: Vec<Flag>,
     /// What the detectors found, as spans of the original text.
     pub evidence: Vec<Evidence>,
-    /// Context score in [0, 1] (reporting, condemnation, counter-speech).
+    /// Context score in [0, 1] (reporting, condemnation, counter-speech) of
+    /// the signals that lower every context-sensitive category; a signal
+    /// kept to some categories lowers only those and is not counted here.
     pub context: f32,
-    /// Ids of the context signals that fired.
+    /// Ids of the context signals that fired, kept to some categories or not.
     pub context_signals: Vec<String>,
 }
 
@@ -129,6 +133,11 @@ enum Use {
     /// A phrase of which one must also stand in the text for the signal to
     /// fire (its `needs`).
     Needed {
+        signal: usize,
+    },
+    /// A phrase that keeps the signal from firing where it stands (its
+    /// `unless`).
+    Unless {
         signal: usize,
     },
     /// A word that a regular expression's matches may start with: sets bit
@@ -440,6 +449,7 @@ impl<'a> Scan<'a> {
                         }
                     }
                     Use::Needed { signal } => hits.needed[signal] = true,
+                    Use::Unless { signal } => hits.vetoed[signal] = true,
                     Use::Trigger { bit } => self.triggered |= 1 << bit,
                 }
             }
@@ -468,6 +478,9 @@ pub struct Engine {
     /// Each category's detectors (indices): compiled a category at a
     /// time, so they are next to each other.
     category_detectors: Vec<std::ops::Range<usize>>,
+    /// For each context signal, the categories it lowers (indices); empty:
+    /// every context-sensitive category.
+    signal_categories: Vec<Vec<usize>>,
 }
 
 thread_local! {
@@ -503,6 +516,8 @@ struct Hits {
     context: Vec<bool>,
     /// Signals one of whose `needs` stands in the text.
     needed: Vec<bool>,
+    /// Signals one of whose `unless` stands in the text.
+    vetoed: Vec<bool>,
     /// Where the phrases of plain signals stand in the folded text (the
     /// first 64), and whether there were more.
     context_at: Vec<(usize, usize, usize)>,
@@ -613,6 +628,9 @@ impl Engine {
             for p in &signal.needs {
                 add(p, Use::Needed { signal: s }, &mut patterns, &mut uses);
             }
+            for p in &signal.unless {
+                add(p, Use::Unless { signal: s }, &mut patterns, &mut uses);
+            }
         }
         let mut gates = 0u32;
         for det in detectors.iter_mut() {
@@ -660,6 +678,18 @@ impl Engine {
         }
         let scores_template = last_of.keys().map(|id| (id.clone(), 0.0)).collect();
         let scores_order = last_of.into_values().collect();
+        let signal_categories = policy
+            .context
+            .signals
+            .iter()
+            .map(|signal| {
+                signal
+                    .categories
+                    .iter()
+                    .filter_map(|id| policy.categories.iter().position(|c| &c.id == id))
+                    .collect()
+            })
+            .collect();
         Ok(Engine {
             policy,
             automaton,
@@ -671,6 +701,7 @@ impl Engine {
             scores_template,
             scores_order,
             category_detectors,
+            signal_categories,
         })
     }
 
@@ -855,9 +886,35 @@ impl Engine {
         let signals = &self.policy.context.signals;
         let mut keep = 1.0f32;
         let mut context_signals = Vec::new();
+        // What the signals kept to some categories leave of each one's
+        // score (empty when none fired).
+        let mut kept_for: Vec<f32> = Vec::new();
         for (s, fired) in hits.context.iter().enumerate() {
-            if *fired && (signals[s].needs.is_empty() || hits.needed[s]) {
+            if !*fired || hits.vetoed[s] || !(signals[s].needs.is_empty() || hits.needed[s]) {
+                continue;
+            }
+            let only = &self.signal_categories[s];
+            if only.is_empty() {
                 keep *= 1.0 - signals[s].weight;
+                context_signals.push(signals[s].id.clone());
+                continue;
+            }
+            let mut lowered = false;
+            for &c in only {
+                let named = scored.iter().any(|&d| {
+                    det_scores[d] > 0.0
+                        && self.detectors[d].category == c
+                        && !matches!(self.detectors[d].kind, Compiled::Classifier { .. })
+                });
+                if !named {
+                    if kept_for.is_empty() {
+                        kept_for.resize(self.policy.categories.len(), 1.0);
+                    }
+                    kept_for[c] *= 1.0 - signals[s].weight;
+                    lowered = true;
+                }
+            }
+            if lowered {
                 context_signals.push(signals[s].id.clone());
             }
         }
@@ -880,6 +937,10 @@ impl Engine {
             let keep = cat_scores[c];
             let mut score = 1.0 - keep;
             if cat.context_sensitive {
+                let context = match kept_for.get(c) {
+                    Some(k) => 1.0 - (1.0 - context) * k,
+                    None => context,
+                };
                 score *= 1.0 - self.policy.context.dampening * context;
             }
             let score = score.clamp(0.0, 1.0);
@@ -1307,6 +1368,8 @@ impl Hits {
         self.context.resize(signals, false);
         self.needed.clear();
         self.needed.resize(signals, false);
+        self.vetoed.clear();
+        self.vetoed.resize(signals, false);
         self.context_at.clear();
         self.context_at_overflow = false;
         self.judgements.clear();
@@ -1885,6 +1948,87 @@ phrases = ["are vermin", "are animals"]
         let v = engine.score(text);
         let fired = v.context_signals.iter().any(|s| s == id);
         (v, fired)
+    }
+
+    #[test]
+    fn a_signal_kept_to_some_categories_lowers_only_what_their_models_alone_read() {
+        // Two context-sensitive categories: "c" reads a slur by name and,
+        // with a model sure of every text, reads anything; "d" reads a
+        // call to violence by name.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("p.toml"),
+            r#"
+[context]
+dampening = 1.0
+
+[[context.signal]]
+id = "c.unprotected"
+categories = ["c"]
+weight = 0.9
+phrases = ["lawyers"]
+unless = ["jews"]
+
+[[category]]
+id = "c"
+title = "C"
+aup = "No hate."
+severity = "high"
+flag_threshold = 0.5
+context_sensitive = true
+
+[[category.detector]]
+id = "c.slur"
+kind = "phrases"
+weight = 0.9
+phrases = ["vermin"]
+
+[[category]]
+id = "d"
+title = "D"
+aup = "No calls to violence."
+severity = "high"
+flag_threshold = 0.5
+context_sensitive = true
+
+[[category.detector]]
+id = "d.call"
+kind = "phrases"
+weight = 0.9
+phrases = ["kill all the"]
+"#,
+        )
+        .unwrap();
+        let mut policy = crate::policy::load_dir(dir.path()).unwrap();
+        policy.categories[0]
+            .detectors
+            .push(super::super::load::Detector {
+                id: "c.model".into(),
+                weight: 1.0,
+                kind: DetectorKind::Classifier {
+                    path: "models/test.model".into(),
+                    model: model(2, 50.0),
+                    midpoint: 0.5,
+                },
+                requires: Vec::new(),
+            });
+        let engine = Engine::compile(policy).unwrap();
+        // The model alone reads the text: the signal lowers "c" only.
+        let (v, fired) = score_firing(&engine, "c.unprotected", "Kill all the lawyers");
+        assert!(fired, "{v:?}");
+        assert!(!v.is_flagged("c") && v.is_flagged("d"), "{v:?}");
+        assert!(v.scores["d"] > 0.85, "{v:?}");
+        // The verdict's context is that of the signals kept to no category.
+        assert_eq!(v.context, 0.0);
+        // A phrase of `unless` keeps it from firing.
+        let (v, fired) = score_firing(&engine, "c.unprotected", "Lawyers and jews alike");
+        assert!(!fired && v.is_flagged("c"), "{v:?}");
+        // Evidence a detector of "c" found by name is not lowered.
+        let (v, fired) = score_firing(&engine, "c.unprotected", "Lawyers are vermin");
+        assert!(!fired && v.is_flagged("c"), "{v:?}");
+        // Without its phrase the signal is silent and the model flags.
+        let (v, fired) = score_firing(&engine, "c.unprotected", "Dentists are dull");
+        assert!(!fired && v.is_flagged("c"), "{v:?}");
     }
 
     #[test]

@@ -132,6 +132,27 @@ pub struct ContextSignal {
     /// "police said"), and one that stands inside it is part of what the
     /// detector found ("Muslims should never be allowed here").
     pub reads_evidence: bool,
+    /// The categories the signal lowers (ids); empty: every context-sensitive
+    /// category. A signal kept to some categories says what a word means for
+    /// them alone: "lawyers are scum" is abuse but not hate speech, while
+    /// "kill all the lawyers" is still a call to violence. Such a signal
+    /// never lowers a category one of whose phrase, proximity or pattern
+    /// detectors found evidence in the text: it lowers what the models
+    /// alone read.
+    pub categories: Vec<String>,
+    /// Folded phrases any one of which, standing in the text, keeps the
+    /// signal from firing (empty: no such condition): "lawyers" names no
+    /// protected group, "lawyers and Jews" does.
+    pub unless: Vec<String>,
+}
+
+/// A reference from a signal's `categories` to a category, checked once
+/// every file's categories are known.
+struct SignalCategoryRef {
+    id: String,
+    file: PathBuf,
+    line: usize,
+    key: String,
 }
 
 /// One category of the acceptable-use policy.
@@ -277,6 +298,8 @@ struct RawSignal {
     needs: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     reads_evidence: bool,
+    categories: Option<Spanned<Vec<Spanned<String>>>>,
+    unless: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -441,6 +464,7 @@ pub fn load_dir(dir: &Path) -> Result<Policy, PolicyErrors> {
     let mut model_files = BTreeSet::new();
     let mut seen_categories = HashSet::new();
     let mut seen_detectors = HashSet::new();
+    let mut signal_category_refs = Vec::new();
     for (path, source, raw) in parsed {
         let mut report = Report {
             file: path,
@@ -457,7 +481,13 @@ pub fn load_dir(dir: &Path) -> Result<Policy, PolicyErrors> {
             }
         }
         if let Some(raw_ctx) = raw.context {
-            let ctx = validate_context(raw_ctx, &lists, &mut report, &mut seen_detectors);
+            let ctx = validate_context(
+                raw_ctx,
+                &lists,
+                &mut report,
+                &mut seen_detectors,
+                &mut signal_category_refs,
+            );
             if context.replace(ctx).is_some() {
                 report.at(
                     0..0,
@@ -490,6 +520,23 @@ pub fn load_dir(dir: &Path) -> Result<Policy, PolicyErrors> {
                 categories.push(cat);
             }
         }
+    }
+
+    for r in signal_category_refs {
+        let message = match categories.iter().find(|c| c.id == r.id) {
+            None => format!("unknown category `{}`", r.id),
+            Some(c) if !c.context_sensitive => format!(
+                "category `{}` is not context-sensitive: no signal lowers it",
+                r.id
+            ),
+            Some(_) => continue,
+        };
+        errors.push(PolicyError {
+            file: r.file,
+            line: r.line,
+            key: r.key,
+            message,
+        });
     }
 
     for model in &model_files {
@@ -891,6 +938,7 @@ fn validate_context(
     lists: &Lists,
     report: &mut Report,
     seen: &mut HashSet<String>,
+    category_refs: &mut Vec<SignalCategoryRef>,
 ) -> Context {
     let dampening = check_unit(report, &raw.dampening, "context.dampening");
     let mut signals = Vec::new();
@@ -939,6 +987,38 @@ fn validate_context(
             Some(list) => fold_terms(report, lists, list, &format!("{key}.needs")),
             None => Vec::new(),
         };
+        let unless = match &s.unless {
+            // An empty list would read as no condition at all.
+            Some(list) if list.get_ref().is_empty() => {
+                report.at(
+                    list.span(),
+                    format!("{key}.unless"),
+                    "`unless` must list at least one phrase (leave it out for none)",
+                );
+                Vec::new()
+            }
+            Some(list) => fold_terms(report, lists, list, &format!("{key}.unless")),
+            None => Vec::new(),
+        };
+        let mut categories = Vec::new();
+        if let Some(list) = &s.categories {
+            if list.get_ref().is_empty() {
+                report.at(
+                    list.span(),
+                    format!("{key}.categories"),
+                    "`categories` must name at least one category (leave it out for all)",
+                );
+            }
+            for c in list.get_ref() {
+                category_refs.push(SignalCategoryRef {
+                    id: c.get_ref().clone(),
+                    file: report.file.to_path_buf(),
+                    line: line_of(report.source, c.span().start),
+                    key: format!("{key}.categories"),
+                });
+                categories.push(c.get_ref().clone());
+            }
+        }
         signals.push(ContextSignal {
             id: s.id.into_inner(),
             weight,
@@ -948,6 +1028,8 @@ fn validate_context(
             attributions,
             needs,
             reads_evidence: s.reads_evidence,
+            categories,
+            unless,
         });
     }
     Context { dampening, signals }
@@ -1360,6 +1442,58 @@ mod tests {
         let errors = load_one(&yes).unwrap_err().0;
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].line, line_containing(&yes, "denies_clause ="));
+    }
+
+    #[test]
+    fn a_signals_categories_and_unless_are_checked_with_file_and_line() {
+        let sensitive = |fields: &str| {
+            with_signal("c.u", "lawyers", fields).replace(
+                "flag_threshold = 0.5\n",
+                "flag_threshold = 0.5\ncontext_sensitive = true\n",
+            )
+        };
+        let kept = load_one(&sensitive("categories = [\"spam\"]\nunless = [\"JEWS\"]")).unwrap();
+        assert_eq!(kept.context.signals[0].categories, ["spam"]);
+        assert_eq!(kept.context.signals[0].unless, ["jews"]);
+        let plain = load_one(&with_signal("c.u", "lawyers", "")).unwrap();
+        assert!(plain.context.signals[0].categories.is_empty());
+        assert!(plain.context.signals[0].unless.is_empty());
+        for (fields, key, message) in [
+            (
+                "categories = [\"nope\"]",
+                "context.signal[0].categories",
+                "unknown category `nope`",
+            ),
+            (
+                "categories = []",
+                "context.signal[0].categories",
+                "`categories` must name at least one category (leave it out for all)",
+            ),
+            (
+                "unless = []",
+                "context.signal[0].unless",
+                "`unless` must list at least one phrase (leave it out for none)",
+            ),
+        ] {
+            let toml = sensitive(fields);
+            let errors = load_one(&toml).unwrap_err().0;
+            assert_eq!(errors.len(), 1, "{fields}: {errors:?}");
+            assert_eq!(
+                errors[0].line,
+                line_containing(&toml, fields.split(' ').next().unwrap())
+            );
+            assert_eq!(errors[0].key, key);
+            assert_eq!(errors[0].message, message);
+        }
+        // A category no signal may lower.
+        let toml = with_signal("c.u", "lawyers", "categories = [\"spam\"]");
+        let errors = load_one(&toml).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, line_containing(&toml, "categories ="));
+        assert_eq!(
+            errors[0].message,
+            "category `spam` is not context-sensitive: no signal lowers it"
+        );
     }
 
     #[test]
