@@ -893,28 +893,10 @@ impl Engine {
             if !*fired || hits.vetoed[s] || !(signals[s].needs.is_empty() || hits.needed[s]) {
                 continue;
             }
-            let only = &self.signal_categories[s];
-            if only.is_empty() {
+            if self.signal_categories[s].is_empty() {
                 keep *= 1.0 - signals[s].weight;
                 context_signals.push(signals[s].id.clone());
-                continue;
-            }
-            let mut lowered = false;
-            for &c in only {
-                let named = scored.iter().any(|&d| {
-                    det_scores[d] > 0.0
-                        && self.detectors[d].category == c
-                        && !matches!(self.detectors[d].kind, Compiled::Classifier { .. })
-                });
-                if !named {
-                    if kept_for.is_empty() {
-                        kept_for.resize(self.policy.categories.len(), 1.0);
-                    }
-                    kept_for[c] *= 1.0 - signals[s].weight;
-                    lowered = true;
-                }
-            }
-            if lowered {
+            } else if self.lower_for(s, scored, det_scores, &mut kept_for) {
                 context_signals.push(signals[s].id.clone());
             }
         }
@@ -1023,6 +1005,38 @@ impl Engine {
             context,
             context_signals,
         }
+    }
+
+    /// Lowers, in `kept_for` (each category's share kept; filled with 1 on
+    /// first use), the categories signal `s` is kept to where only their
+    /// models scored. Whether it lowered any. Out of the hot path: most
+    /// texts fire no such signal.
+    #[cold]
+    #[inline(never)]
+    fn lower_for(
+        &self,
+        s: usize,
+        scored: &[usize],
+        det_scores: &[f32],
+        kept_for: &mut Vec<f32>,
+    ) -> bool {
+        let weight = self.policy.context.signals[s].weight;
+        let mut lowered = false;
+        for &c in &self.signal_categories[s] {
+            let named = scored.iter().any(|&d| {
+                det_scores[d] > 0.0
+                    && self.detectors[d].category == c
+                    && !matches!(self.detectors[d].kind, Compiled::Classifier { .. })
+            });
+            if !named {
+                if kept_for.is_empty() {
+                    kept_for.resize(self.policy.categories.len(), 1.0);
+                }
+                kept_for[c] *= 1.0 - weight;
+                lowered = true;
+            }
+        }
+        lowered
     }
 
     /// Unfires each plain signal all of whose phrases stand inside the
