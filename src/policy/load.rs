@@ -883,6 +883,30 @@ impl Lists {
 
 /// Folds a list of phrases or terms the way text is folded, splicing in the
 /// named lists it refers to with `"{{name}}"`. Repeated terms are kept once.
+/// The folded phrases of a signal's optional condition (`needs`, `unless`):
+/// none when it is left out, an error when it is written empty, which would
+/// read as no condition at all.
+fn condition_terms(
+    report: &mut Report,
+    lists: &Lists,
+    list: &Option<Spanned<Vec<Spanned<String>>>>,
+    key: &str,
+    field: &str,
+) -> Vec<String> {
+    match list {
+        Some(list) if list.get_ref().is_empty() => {
+            report.at(
+                list.span(),
+                format!("{key}.{field}"),
+                format!("`{field}` must list at least one phrase (leave it out for none)"),
+            );
+            Vec::new()
+        }
+        Some(list) => fold_terms(report, lists, list, &format!("{key}.{field}")),
+        None => Vec::new(),
+    }
+}
+
 fn fold_terms(
     report: &mut Report,
     lists: &Lists,
@@ -974,32 +998,8 @@ fn validate_context(
             Some(list) => fold_terms(report, lists, list, &format!("{key}.attributions")),
             None => Vec::new(),
         };
-        let needs = match &s.needs {
-            // An empty list would read as no condition at all.
-            Some(list) if list.get_ref().is_empty() => {
-                report.at(
-                    list.span(),
-                    format!("{key}.needs"),
-                    "`needs` must list at least one phrase (leave it out for none)",
-                );
-                Vec::new()
-            }
-            Some(list) => fold_terms(report, lists, list, &format!("{key}.needs")),
-            None => Vec::new(),
-        };
-        let unless = match &s.unless {
-            // An empty list would read as no condition at all.
-            Some(list) if list.get_ref().is_empty() => {
-                report.at(
-                    list.span(),
-                    format!("{key}.unless"),
-                    "`unless` must list at least one phrase (leave it out for none)",
-                );
-                Vec::new()
-            }
-            Some(list) => fold_terms(report, lists, list, &format!("{key}.unless")),
-            None => Vec::new(),
-        };
+        let needs = condition_terms(report, lists, &s.needs, &key, "needs");
+        let unless = condition_terms(report, lists, &s.unless, &key, "unless");
         let mut categories = Vec::new();
         if let Some(list) = &s.categories {
             if list.get_ref().is_empty() {
