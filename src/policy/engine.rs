@@ -1922,11 +1922,16 @@ second = ["storm"]
         engine_with(signal, "")
     }
 
-    /// The engine of a policy written as one TOML file.
-    fn engine_from_toml(toml: &str) -> Engine {
+    /// The policy written as one TOML file.
+    fn policy_from_toml(toml: &str) -> Policy {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("p.toml"), toml).unwrap();
-        Engine::compile(crate::policy::load_dir(dir.path()).unwrap()).unwrap()
+        crate::policy::load_dir(dir.path()).unwrap()
+    }
+
+    /// The engine of a policy written as one TOML file.
+    fn engine_from_toml(toml: &str) -> Engine {
+        Engine::compile(policy_from_toml(toml)).unwrap()
     }
 
     /// [`engine_with_signal`], with `detectors` (TOML) added to category `c`.
@@ -1969,9 +1974,7 @@ phrases = ["are vermin", "are animals"]
         // Two context-sensitive categories: "c" reads a slur by name and,
         // with a model sure of every text, reads anything; "d" reads a
         // call to violence by name.
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("p.toml"),
+        let mut policy = policy_from_toml(
             r#"
 [context]
 dampening = 1.0
@@ -2011,9 +2014,7 @@ kind = "phrases"
 weight = 0.9
 phrases = ["kill all the"]
 "#,
-        )
-        .unwrap();
-        let mut policy = crate::policy::load_dir(dir.path()).unwrap();
+        );
         policy.categories[0]
             .detectors
             .push(super::super::load::Detector {
