@@ -881,8 +881,6 @@ impl Lists {
     }
 }
 
-/// Folds a list of phrases or terms the way text is folded, splicing in the
-/// named lists it refers to with `"{{name}}"`. Repeated terms are kept once.
 /// The folded phrases of a signal's optional condition (`needs`, `unless`):
 /// none when it is left out, an error when it is written empty, which would
 /// read as no condition at all.
@@ -907,6 +905,8 @@ fn condition_terms(
     }
 }
 
+/// Folds a list of phrases or terms the way text is folded, splicing in the
+/// named lists it refers to with `"{{name}}"`. Repeated terms are kept once.
 fn fold_terms(
     report: &mut Report,
     lists: &Lists,
